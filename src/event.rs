@@ -1,0 +1,204 @@
+//! The user-level file operation: what a person did on a share, as it travels to a receiver.
+
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// One of the five things a person can do to a share that a receiver hears about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Operation {
+    Upload,
+    Delete,
+    Move,
+    Rename,
+    CreateFolder,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] = [
+        Operation::Upload,
+        Operation::Delete,
+        Operation::Move,
+        Operation::Rename,
+        Operation::CreateFolder,
+    ];
+
+    /// The `operation` string of an ExaVault v1 body.
+    pub fn v1_name(self) -> &'static str {
+        match self {
+            Operation::Upload => "Upload",
+            Operation::Delete => "Delete",
+            Operation::Move => "Move",
+            Operation::Rename => "Rename",
+            Operation::CreateFolder => "Create Folder",
+        }
+    }
+
+    /// The trigger name used in the configuration (`triggers = [...]`).
+    pub fn trigger(self) -> &'static str {
+        match self {
+            Operation::Upload => "upload",
+            Operation::Delete => "delete",
+            Operation::Move => "move",
+            Operation::Rename => "rename",
+            Operation::CreateFolder => "createFolder",
+        }
+    }
+
+    pub fn from_trigger(name: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|op| op.trigger() == name)
+    }
+
+    /// Whether the operation carries a source path (the old path of a Move or Rename).
+    pub fn has_source(self) -> bool {
+        matches!(self, Operation::Move | Operation::Rename)
+    }
+}
+
+/// A path inside a share, as raw bytes: it starts with `/` (the share root is `/`) and never
+/// ends with `/` unless it is the root. File names on Linux are bytes, not text, so this keeps
+/// them exactly; encoders decide how to show bytes that are not UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SharePath(Vec<u8>);
+
+impl SharePath {
+    pub fn root() -> SharePath {
+        SharePath(b"/".to_vec())
+    }
+
+    /// The path of `abs` inside the share rooted at `root`, or `None` when it lies outside.
+    pub fn within(root: &Path, abs: &Path) -> Option<SharePath> {
+        let rel = abs.strip_prefix(root).ok()?;
+        let mut bytes = Vec::with_capacity(rel.as_os_str().len() + 1);
+        for part in rel.components() {
+            bytes.push(b'/');
+            bytes.extend_from_slice(part.as_os_str().as_bytes());
+        }
+        if bytes.is_empty() {
+            bytes.push(b'/');
+        }
+        Some(SharePath(bytes))
+    }
+
+    /// Parses a folder as written in the configuration (`/`, `/reports`, `reports/2024/`).
+    pub fn from_config(text: &str) -> SharePath {
+        let mut bytes = Vec::new();
+        for part in text.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            bytes.push(b'/');
+            bytes.extend_from_slice(part.as_bytes());
+        }
+        if bytes.is_empty() {
+            bytes.push(b'/');
+        }
+        SharePath(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0 == b"/"
+    }
+
+    /// The folder holding this entry (the root for a top-level entry).
+    pub fn parent(&self) -> SharePath {
+        match self.0.iter().rposition(|&b| b == b'/') {
+            Some(0) | None => SharePath::root(),
+            Some(i) => SharePath(self.0[..i].to_vec()),
+        }
+    }
+
+    /// True when `self` is `folder` or lies below it.
+    pub fn is_within(&self, folder: &SharePath) -> bool {
+        if folder.is_root() || self.0 == folder.0 {
+            return true;
+        }
+        self.0.starts_with(&folder.0) && self.0.get(folder.0.len()) == Some(&b'/')
+    }
+}
+
+/// Shows the path for people (logs, the demo receiver): bytes that are not UTF-8 appear as
+/// `\xNN`, so a log line is always valid text and never hides what the name was.
+impl fmt::Display for SharePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One operation on one share, as committed to the queue and delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique and increasing across the whole state; assigned when the event is queued.
+    pub id: u64,
+    pub op: Operation,
+    pub share: String,
+    pub path: SharePath,
+    /// The old path of a Move or Rename.
+    pub source: Option<SharePath>,
+    pub is_dir: bool,
+    /// The owner of the entry in the system user database (the numeric uid if it has none).
+    pub username: String,
+    /// When the change was seen, in milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// The size in bytes of an uploaded file, when known.
+    pub size: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_within(root: &str, abs: &str, expected: Option<&str>) {
+        let got = SharePath::within(Path::new(root), Path::new(abs));
+        assert_eq!(
+            got.as_ref().map(|p| p.to_string()),
+            expected.map(str::to_owned),
+            "{abs} in {root}"
+        );
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_share_root() {
+        check_within("/srv/public", "/srv/public/a.txt", Some("/a.txt"));
+        check_within("/srv/public", "/srv/public/x/y z", Some("/x/y z"));
+        check_within("/srv/public", "/srv/public", Some("/"));
+        check_within("/srv/public", "/srv/publicity/a", None);
+        check_within("/srv/public", "/srv/other/a", None);
+    }
+
+    #[test]
+    fn folders_contain_themselves_and_their_subtree_only() {
+        let p = |s: &str| SharePath::from_config(s);
+        assert!(p("/a/b").is_within(&p("/")));
+        assert!(p("/a/b").is_within(&p("/a")));
+        assert!(p("/a/b").is_within(&p("a/b/")));
+        assert!(p("/a").is_within(&p("/a")));
+        assert!(!p("/ab").is_within(&p("/a")));
+        assert!(!p("/a").is_within(&p("/a/b")));
+        assert_eq!(p("/a/b").parent(), p("/a"));
+        assert_eq!(p("/a").parent(), SharePath::root());
+    }
+
+    #[test]
+    fn non_utf8_names_display_with_hex_escapes() {
+        let p = SharePath(b"/caf\xe9.txt".to_vec());
+        assert_eq!(p.to_string(), "/caf\\xe9.txt");
+    }
+
+    #[test]
+    fn triggers_round_trip() {
+        for op in Operation::ALL {
+            assert_eq!(Operation::from_trigger(op.trigger()), Some(op));
+        }
+        assert_eq!(Operation::from_trigger("Upload"), None);
+    }
+}
