@@ -5,10 +5,10 @@
 //! by a serializer: compact, fields in a fixed order, `/` written as `\/`, every character
 //! outside ASCII written as a lowercase `\uXXXX` escape (UTF-16, surrogate pairs above U+FFFF).
 //!
-//! File names on Linux are bytes. A byte that is not part of valid UTF-8 is written as the
-//! escape `\udcXX` (U+DC80 + the byte, the "surrogateescape" convention), so no event is
-//! dropped and a receiver can restore the exact bytes (Python:
-//! `path.encode("utf-8", "surrogateescape")`).
+//! File names on Linux are bytes. Each run of bytes that is not valid UTF-8 is written as
+//! `\ufffd` (the replacement character), as `json_encode` does with
+//! `JSON_INVALID_UTF8_SUBSTITUTE`: the event is still sent, and every JSON parser reads the
+//! body (a lone surrogate escape would keep the bytes but PHP's and Rust's parsers refuse it).
 
 use crate::event::Event;
 
@@ -87,8 +87,8 @@ fn write_php_string(out: &mut Vec<u8>, bytes: &[u8]) {
                 c => out.push(c as u8),
             }
         }
-        for &b in chunk.invalid() {
-            write_u_escape(out, 0xdc00 | u16::from(b));
+        if !chunk.invalid().is_empty() {
+            write_u_escape(out, 0xfffd);
         }
     }
     out.push(b'"');
@@ -159,9 +159,13 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_bytes_become_surrogate_escapes() {
-        check(b"/caf\xe9.txt", r#""\/caf\udce9.txt""#);
-        check(b"/\xff\xfe", r#""\/\udcff\udcfe""#);
+    fn invalid_utf8_becomes_the_replacement_character() {
+        check(b"/caf\xe9.txt", r#""\/caf\ufffd.txt""#);
+        check(b"/\xff\xfe", r#""\/\ufffd\ufffd""#);
+        check(b"/\xe2\x82.x", r#""\/\ufffd.x""#);
+        let body = fields(b"/caf\xe9", b"").to_bytes();
+        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed["path"], "/caf\u{fffd}");
     }
 
     #[test]

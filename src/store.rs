@@ -182,7 +182,7 @@ impl Store {
     }
 
     /// Commits a batch of events in one transaction, giving each its id; returns the ids.
-    pub fn enqueue(&self, batch: Vec<NewEvent>) -> Result<Vec<u64>, StoreError> {
+    pub fn enqueue(&self, batch: &[NewEvent]) -> Result<Vec<u64>, StoreError> {
         let tx = self.db.begin_write().map_err(self.err())?;
         let mut ids = Vec::with_capacity(batch.len());
         {
@@ -193,8 +193,10 @@ impl Store {
                 let id = next;
                 next += 1;
                 ids.push(id);
-                for (webhook, mut event, due_ms) in item.deliveries {
+                for (webhook, event, due_ms) in &item.deliveries {
+                    let mut event = event.clone();
                     event.id = id;
+                    let (webhook, due_ms) = (*webhook, *due_ms);
                     let pending = Pending { webhook, event, attempts: 0, due_ms, last_result: None };
                     queue.insert((webhook, id), encode(&pending).as_slice()).map_err(self.err())?;
                 }
@@ -373,7 +375,7 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let ids = store
-                .enqueue(vec![new_event("/a", &[1, 2]), new_event("/b", &[2]), new_event("/c", &[1])])
+                .enqueue(&[new_event("/a", &[1, 2]), new_event("/b", &[2]), new_event("/c", &[1])])
                 .unwrap();
             assert_eq!(ids, [1, 2, 3]);
             assert_eq!(store.pending_count(1).unwrap(), 2);
@@ -396,7 +398,7 @@ mod tests {
         assert_eq!(store.head(1).unwrap().unwrap().event.id, 3);
         assert_eq!(store.failed_count(1).unwrap(), 1);
         assert_eq!(store.failed(1).unwrap()[0].last_result, "500");
-        assert_eq!(store.enqueue(vec![new_event("/d", &[3])]).unwrap(), [4], "ids keep increasing");
+        assert_eq!(store.enqueue(&[new_event("/d", &[3])]).unwrap(), [4], "ids keep increasing");
     }
 
     #[test]

@@ -1,0 +1,144 @@
+//! The only module that does HTTP out: one POST, and what came of it. Redirects are never
+//! followed, no proxy is taken from the environment, connections are kept alive between
+//! posts, and at most 64 KiB of an answer is read.
+
+use std::io::Read;
+use std::time::Duration;
+
+pub const USER_AGENT: &str = concat!("sharehook/", env!("CARGO_PKG_VERSION"));
+
+/// How much of an answer's body is read (and kept for the log).
+pub const MAX_RESPONSE: u64 = 64 * 1024;
+
+/// What came of one POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver answered with an HTTP status.
+    Answered { status: u16, size: u64, excerpt: Vec<u8> },
+    /// No answer: `code` is the curl-style error number (6 host not resolved, 7 connect
+    /// failed, 28 timeout, 35 TLS handshake, 52 empty reply, 56 receive failure, 60
+    /// certificate rejected), `message` says what happened.
+    Failed { code: u32, message: String },
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Answered { status: 200..=299, .. })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Answered { status, .. } => write!(f, "HTTP {status}"),
+            Outcome::Failed { code, message } => write!(f, "{message} (error {code})"),
+        }
+    }
+}
+
+/// An HTTP client for one webhook; cheap to clone, sharing its idle connections.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(connect_timeout: Duration, request_timeout: Duration) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .user_agent(USER_AGENT)
+            .timeout_connect(Some(connect_timeout))
+            .timeout_global(Some(request_timeout))
+            .build()
+            .new_agent();
+        Client { agent }
+    }
+
+    /// POSTs `body` as JSON to `url` with extra `headers`.
+    pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Outcome {
+        let mut request = self.agent.post(url).header("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        match request.send(body) {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let mut excerpt = Vec::new();
+                let read = response
+                    .body_mut()
+                    .as_reader()
+                    .take(MAX_RESPONSE)
+                    .read_to_end(&mut excerpt);
+                if let Err(e) = read {
+                    // The status arrived, so the receiver decided; a broken body changes nothing.
+                    log::debug!("reading the answer from {} failed: {e}", redact_url(url));
+                }
+                Outcome::Answered { status, size: excerpt.len() as u64, excerpt }
+            }
+            Err(e) => failure(&e),
+        }
+    }
+}
+
+fn failure(e: &ureq::Error) -> Outcome {
+    use std::io::ErrorKind as K;
+    let (code, message) = match e {
+        ureq::Error::HostNotFound => (6, "host not found".to_owned()),
+        ureq::Error::ConnectionFailed => (7, "connection failed".to_owned()),
+        ureq::Error::Timeout(t) => (28, format!("timed out ({t})")),
+        ureq::Error::Rustls(rustls::Error::InvalidCertificate(c)) => {
+            (60, format!("certificate rejected: {c:?}"))
+        }
+        ureq::Error::Rustls(r) => (35, format!("TLS handshake failed: {r}")),
+        ureq::Error::Tls(t) => (35, format!("TLS handshake failed: {t}")),
+        ureq::Error::Io(io) => match io.kind() {
+            K::ConnectionRefused => (7, "connection refused".to_owned()),
+            K::TimedOut | K::WouldBlock => (28, "timed out".to_owned()),
+            K::UnexpectedEof => (52, "empty reply from the receiver".to_owned()),
+            K::AddrNotAvailable | K::NetworkUnreachable | K::HostUnreachable => {
+                (7, format!("cannot connect: {io}"))
+            }
+            _ => (56, format!("receive failure: {io}")),
+        },
+        ureq::Error::BadUri(u) => (3, format!("bad URL: {u}")),
+        other => (56, other.to_string()),
+    };
+    Outcome::Failed { code, message }
+}
+
+/// `url` without credentials or query (which may carry secrets), for logs.
+pub fn redact_url(url: &str) -> String {
+    match url.parse::<http::Uri>() {
+        Ok(uri) => {
+            let scheme = uri.scheme_str().unwrap_or("http");
+            let host = uri.host().unwrap_or("");
+            let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+            let query = if uri.query().is_some() { "?…" } else { "" };
+            format!("{scheme}://{host}{port}{}{query}", uri.path())
+        }
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_logs_lose_credentials_and_queries() {
+        assert_eq!(redact_url("http://10.0.0.5:9000/hook"), "http://10.0.0.5:9000/hook");
+        assert_eq!(redact_url("https://user:pw@h.example/x?key=s3cret"), "https://h.example/x?…");
+    }
+
+    #[test]
+    fn a_refused_connection_is_error_7() {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client = Client::new(Duration::from_secs(2), Duration::from_secs(5));
+        let outcome = client.post(&format!("http://127.0.0.1:{port}/"), &[], b"{}");
+        assert!(matches!(outcome, Outcome::Failed { code: 7, .. }), "{outcome:?}");
+        assert!(!outcome.is_success());
+    }
+}
