@@ -27,12 +27,27 @@ pub enum Kind {
 /// One thing the kernel said about one path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hint {
-    Created { path: PathBuf, kind: Kind },
+    Created {
+        path: PathBuf,
+        kind: Kind,
+    },
     /// A file was closed after being written.
-    Written { path: PathBuf },
-    Removed { path: PathBuf, dir: bool },
-    MovedFrom { path: PathBuf, cookie: u32 },
-    MovedTo { path: PathBuf, cookie: u32, kind: Kind },
+    Written {
+        path: PathBuf,
+    },
+    Removed {
+        path: PathBuf,
+        dir: bool,
+    },
+    MovedFrom {
+        path: PathBuf,
+        cookie: u32,
+    },
+    MovedTo {
+        path: PathBuf,
+        cookie: u32,
+        kind: Kind,
+    },
 }
 
 /// An operation on absolute paths, before it is placed in a share.
@@ -47,7 +62,11 @@ pub struct Change {
 #[derive(Debug)]
 enum Slot {
     Ready(Change),
-    AwaitingPair { from: PathBuf, cookie: u32, deadline: Instant },
+    AwaitingPair {
+        from: PathBuf,
+        cookie: u32,
+        deadline: Instant,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -62,9 +81,15 @@ impl Classifier {
 
     pub fn push(&mut self, hint: Hint, now: Instant) {
         match hint {
-            Hint::Created { path, kind: Kind::Dir } => self.ready(Operation::CreateFolder, path, true),
+            Hint::Created {
+                path,
+                kind: Kind::Dir,
+            } => self.ready(Operation::CreateFolder, path, true),
             // A symbolic link is complete when made; a file is complete when closed.
-            Hint::Created { path, kind: Kind::Symlink } => self.ready(Operation::Upload, path, false),
+            Hint::Created {
+                path,
+                kind: Kind::Symlink,
+            } => self.ready(Operation::Upload, path, false),
             Hint::Created { .. } => {}
             Hint::Written { path } => self.ready(Operation::Upload, path, false),
             Hint::Removed { path, dir } => self.ready(Operation::Delete, path, dir),
@@ -78,14 +103,20 @@ impl Classifier {
     }
 
     fn ready(&mut self, op: Operation, path: PathBuf, is_dir: bool) {
-        self.slots.push_back(Slot::Ready(Change { op, path, source: None, is_dir }));
+        self.slots.push_back(Slot::Ready(Change {
+            op,
+            path,
+            source: None,
+            is_dir,
+        }));
     }
 
     fn moved_to(&mut self, path: PathBuf, cookie: u32, kind: Kind) {
         let is_dir = kind == Kind::Dir;
-        let pending = self.slots.iter_mut().find(
-            |slot| matches!(slot, Slot::AwaitingPair { cookie: c, .. } if *c == cookie),
-        );
+        let pending = self
+            .slots
+            .iter_mut()
+            .find(|slot| matches!(slot, Slot::AwaitingPair { cookie: c, .. } if *c == cookie));
         match pending {
             Some(slot) => {
                 let Slot::AwaitingPair { from, .. } = slot else {
@@ -97,7 +128,12 @@ impl Classifier {
                     Operation::Move
                 };
                 let source = Some(std::mem::take(from));
-                *slot = Slot::Ready(Change { op, path, source, is_dir });
+                *slot = Slot::Ready(Change {
+                    op,
+                    path,
+                    source,
+                    is_dir,
+                });
             }
             // Moved in from outside every watched share: new content here.
             None if is_dir => self.ready(Operation::CreateFolder, path, true),
@@ -147,14 +183,24 @@ impl Classifier {
 
 /// The first half of a rename whose second half never came: moved out of every share.
 fn moved_out(from: PathBuf) -> Change {
-    Change { op: Operation::Delete, path: from, source: None, is_dir: false }
+    Change {
+        op: Operation::Delete,
+        path: from,
+        source: None,
+        is_dir: false,
+    }
 }
 
 /// A Change as `(operation, path, source)` text, for tests and logs.
 pub fn describe(change: &Change) -> String {
     let show = |p: &Path| p.display().to_string();
     match &change.source {
-        Some(src) => format!("{} {} <- {}", change.op.v1_name(), show(&change.path), show(src)),
+        Some(src) => format!(
+            "{} {} <- {}",
+            change.op.v1_name(),
+            show(&change.path),
+            show(src)
+        ),
         None => format!("{} {}", change.op.v1_name(), show(&change.path)),
     }
 }
@@ -186,7 +232,11 @@ mod tests {
         H(Hint::MovedFrom { path: p(s), cookie })
     }
     fn to(s: &str, cookie: u32, kind: Kind) -> Step {
-        H(Hint::MovedTo { path: p(s), cookie, kind })
+        H(Hint::MovedTo {
+            path: p(s),
+            cookie,
+            kind,
+        })
     }
 
     /// Runs the steps, draining after each, and compares what left with `expected`.
@@ -207,7 +257,10 @@ mod tests {
 
     #[test]
     fn a_file_written_and_closed_is_one_upload() {
-        check(vec![created("/s/a", Kind::File), written("/s/a")], &["Upload /s/a"]);
+        check(
+            vec![created("/s/a", Kind::File), written("/s/a")],
+            &["Upload /s/a"],
+        );
     }
 
     #[test]
@@ -227,20 +280,31 @@ mod tests {
 
     #[test]
     fn removals_are_deletes() {
-        check(vec![removed("/s/a", false), removed("/s/d", true)], &["Delete /s/a", "Delete /s/d"]);
+        check(
+            vec![removed("/s/a", false), removed("/s/d", true)],
+            &["Delete /s/a", "Delete /s/d"],
+        );
     }
 
     #[test]
     fn rename_within_a_folder_and_move_between_folders() {
         check(
-            vec![from("/s/a", 1), to("/s/b", 1, Kind::File), from("/s/b", 2), to("/s/d/b", 2, Kind::File)],
+            vec![
+                from("/s/a", 1),
+                to("/s/b", 1, Kind::File),
+                from("/s/b", 2),
+                to("/s/d/b", 2, Kind::File),
+            ],
             &["Rename /s/b <- /s/a", "Move /s/d/b <- /s/b"],
         );
     }
 
     #[test]
     fn a_folder_move_is_one_event() {
-        check(vec![from("/s/x", 9), to("/s/y/x", 9, Kind::Dir)], &["Move /s/y/x <- /s/x"]);
+        check(
+            vec![from("/s/x", 9), to("/s/y/x", 9, Kind::Dir)],
+            &["Move /s/y/x <- /s/x"],
+        );
     }
 
     #[test]
@@ -260,7 +324,12 @@ mod tests {
     #[test]
     fn later_operations_wait_behind_a_pending_rename_and_keep_order() {
         check(
-            vec![from("/s/a", 1), written("/s/c"), to("/s/b", 1, Kind::File), written("/s/b")],
+            vec![
+                from("/s/a", 1),
+                written("/s/c"),
+                to("/s/b", 1, Kind::File),
+                written("/s/b"),
+            ],
             &["Rename /s/b <- /s/a", "Upload /s/c", "Upload /s/b"],
         );
         check(
@@ -272,7 +341,12 @@ mod tests {
     #[test]
     fn pairs_match_by_cookie_when_interleaved() {
         check(
-            vec![from("/s/a", 1), from("/s/b", 2), to("/s/b2", 2, Kind::File), to("/s/a2", 1, Kind::File)],
+            vec![
+                from("/s/a", 1),
+                from("/s/b", 2),
+                to("/s/b2", 2, Kind::File),
+                to("/s/a2", 1, Kind::File),
+            ],
             &["Rename /s/a2 <- /s/a", "Rename /s/b2 <- /s/b"],
         );
     }
@@ -282,7 +356,13 @@ mod tests {
         let mut c = Classifier::new();
         let t0 = Instant::now();
         assert_eq!(c.next_deadline(), None);
-        c.push(Hint::MovedFrom { path: p("/s/a"), cookie: 3 }, t0);
+        c.push(
+            Hint::MovedFrom {
+                path: p("/s/a"),
+                cookie: 3,
+            },
+            t0,
+        );
         c.push(Hint::Written { path: p("/s/b") }, t0);
         assert_eq!(c.next_deadline(), Some(t0 + PAIR_WINDOW));
         assert!(c.drain(t0).is_empty());

@@ -12,7 +12,12 @@ use anyhow::Context;
 use crate::daemon::Daemon;
 use crate::{config, demo, service, sign};
 
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SHAREHOOK_COMMIT"), ")");
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SHAREHOOK_COMMIT"),
+    ")"
+);
 
 const HELP: &str = "\
 sharehook: watches shared folders and posts signed, ExaVault-compatible webhooks
@@ -30,10 +35,20 @@ The log goes to standard error; SHAREHOOK_LOG=debug shows more.
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Run { config: PathBuf },
-    Check { config: PathBuf },
-    Demo { dir: PathBuf },
-    Verify { token: String, signature: String, input: Option<PathBuf> },
+    Run {
+        config: PathBuf,
+    },
+    Check {
+        config: PathBuf,
+    },
+    Demo {
+        dir: PathBuf,
+    },
+    Verify {
+        token: String,
+        signature: String,
+        input: Option<PathBuf>,
+    },
     Version,
     Help,
 }
@@ -56,7 +71,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("token") => token = Some(parser.value()?.string()?),
             Long("signature") => signature = Some(parser.value()?.string()?),
             Value(v) if sub.is_none() => sub = Some(v.string()?),
-            Value(v) if sub.as_deref() == Some("verify") && input.is_none() => input = Some(PathBuf::from(v)),
+            Value(v) if sub.as_deref() == Some("verify") && input.is_none() => {
+                input = Some(PathBuf::from(v))
+            }
             _ => return Err(arg.unexpected()),
         }
     }
@@ -65,13 +82,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
         None | Some("help") => Command::Help,
         Some("run") => Command::Run { config },
         Some("check") => Command::Check { config },
-        Some("demo") => Command::Demo { dir: dir.unwrap_or_else(|| PathBuf::from(demo::DEFAULT_DIR)) },
+        Some("demo") => Command::Demo {
+            dir: dir.unwrap_or_else(|| PathBuf::from(demo::DEFAULT_DIR)),
+        },
         Some("verify") => Command::Verify {
             token: token.ok_or("verify needs --token TOKEN")?,
             signature: signature.ok_or("verify needs --signature SIG")?,
             input: input.filter(|p| p.as_os_str() != "-"),
         },
-        Some(other) => return Err(format!("unknown command \"{other}\" (see sharehook --help)").into()),
+        Some(other) => {
+            return Err(format!("unknown command \"{other}\" (see sharehook --help)").into());
+        }
     };
     Ok(command)
 }
@@ -114,12 +135,21 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             unsafe { libc::umask(0o077) };
             demo::run(&dir)?;
         }
-        Command::Verify { token, signature, input } => {
+        Command::Verify {
+            token,
+            signature,
+            input,
+        } => {
             let mut body = Vec::new();
             match &input {
-                Some(path) => body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+                Some(path) => {
+                    body = std::fs::read(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                }
                 None => {
-                    std::io::stdin().read_to_end(&mut body).context("cannot read standard input")?;
+                    std::io::stdin()
+                        .read_to_end(&mut body)
+                        .context("cannot read standard input")?;
                 }
             }
             if sign::verify_exavault(&token, &body, &signature) {
@@ -135,7 +165,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
 
 fn run(config: &config::Config) -> anyhow::Result<()> {
     log::info!("sharehook {VERSION} starting");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut daemon = Daemon::start(config)?;
         service::ready();
@@ -161,22 +193,56 @@ mod tests {
     #[test]
     fn commands_parse() {
         let default = PathBuf::from(config::DEFAULT_PATH);
-        check(&["run"], Ok(Command::Run { config: default.clone() }));
-        check(&["run", "--config", "/x.toml"], Ok(Command::Run { config: "/x.toml".into() }));
-        check(&["--config=/x.toml", "check"], Ok(Command::Check { config: "/x.toml".into() }));
-        check(&["demo"], Ok(Command::Demo { dir: "sharehook-demo".into() }));
+        check(
+            &["run"],
+            Ok(Command::Run {
+                config: default.clone(),
+            }),
+        );
+        check(
+            &["run", "--config", "/x.toml"],
+            Ok(Command::Run {
+                config: "/x.toml".into(),
+            }),
+        );
+        check(
+            &["--config=/x.toml", "check"],
+            Ok(Command::Check {
+                config: "/x.toml".into(),
+            }),
+        );
+        check(
+            &["demo"],
+            Ok(Command::Demo {
+                dir: "sharehook-demo".into(),
+            }),
+        );
         check(&["--version"], Ok(Command::Version));
         check(&[], Ok(Command::Help));
         check(
             &["verify", "--token", "t", "--signature", "s", "-"],
-            Ok(Command::Verify { token: "t".into(), signature: "s".into(), input: None }),
+            Ok(Command::Verify {
+                token: "t".into(),
+                signature: "s".into(),
+                input: None,
+            }),
         );
         check(
             &["verify", "--token", "t", "--signature", "s", "body.json"],
-            Ok(Command::Verify { token: "t".into(), signature: "s".into(), input: Some("body.json".into()) }),
+            Ok(Command::Verify {
+                token: "t".into(),
+                signature: "s".into(),
+                input: Some("body.json".into()),
+            }),
         );
-        check(&["verify", "--token", "t"], Err("verify needs --signature SIG"));
-        check(&["launch"], Err("unknown command \"launch\" (see sharehook --help)"));
+        check(
+            &["verify", "--token", "t"],
+            Err("verify needs --signature SIG"),
+        );
+        check(
+            &["launch"],
+            Err("unknown command \"launch\" (see sharehook --help)"),
+        );
         check(&["run", "extra"], Err("unexpected argument \"extra\""));
     }
 }

@@ -55,15 +55,9 @@ pub struct Webhook {
     pub token: Option<Token>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Delivery {
     pub schedule: Schedule,
-}
-
-impl Default for Delivery {
-    fn default() -> Self {
-        Delivery { schedule: Schedule::default() }
-    }
 }
 
 impl Webhook {
@@ -80,7 +74,11 @@ impl Webhook {
         match (inside_now, inside_before) {
             (true, None | Some(true)) => {}
             (true, Some(false)) => {
-                routed.op = if event.is_dir { Operation::CreateFolder } else { Operation::Upload };
+                routed.op = if event.is_dir {
+                    Operation::CreateFolder
+                } else {
+                    Operation::Upload
+                };
                 routed.source = None;
             }
             (false, Some(true)) => {
@@ -185,7 +183,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Option<Range<usize>>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    fn err(
+        &self,
+        span: Option<Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.file.to_owned(),
             line: span.map(|s| line_of(self.text, s.start)),
@@ -197,7 +200,10 @@ impl Ctx<'_> {
     fn toml_error(&self, e: &toml::de::Error, key: &str) -> ConfigError {
         let message = e.message().trim().to_owned();
         // serde names a missing key only in its message; put it in the key as well.
-        let key = match message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+        let key = match message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
             Some(field) if key.is_empty() => field.to_owned(),
             Some(field) => format!("{key}.{field}"),
             None => key.to_owned(),
@@ -221,14 +227,22 @@ impl Ctx<'_> {
             None => PathBuf::from(DEFAULT_STATE_DIR),
         };
         if raw.share.is_empty() {
-            return Err(self.err(None, "share", "no [[share]] is configured: add one with a name and a path"));
+            return Err(self.err(
+                None,
+                "share",
+                "no [[share]] is configured: add one with a name and a path",
+            ));
         }
         let mut shares: Vec<Share> = Vec::new();
         for (i, share) in raw.share.into_iter().enumerate() {
             let share = self.check_share(i + 1, share.into_inner())?;
             if let Some(other) = shares.iter().find(|s| s.name == share.name) {
                 let key = format!("share[{}].name", i + 1);
-                return Err(self.err(None, key, format!("two shares are named \"{}\"", other.name)));
+                return Err(self.err(
+                    None,
+                    key,
+                    format!("two shares are named \"{}\"", other.name),
+                ));
             }
             shares.push(share);
         }
@@ -282,17 +296,28 @@ impl Ctx<'_> {
             Some(p) => p.into_inner(),
             None => "smb".to_owned(),
         };
-        Ok(Share { name: name.to_owned(), path, protocol })
+        Ok(Share {
+            name: name.to_owned(),
+            path,
+            protocol,
+        })
     }
 
-    fn check_webhook(&self, n: usize, raw: RawWebhook, shares: &[Share]) -> Result<Webhook, ConfigError> {
+    fn check_webhook(
+        &self,
+        n: usize,
+        raw: RawWebhook,
+        shares: &[Share],
+    ) -> Result<Webhook, ConfigError> {
         let key = |k: &str| format!("webhook[{n}].{k}");
         let id = match raw.id {
             None => u32::try_from(n).expect("fewer than 4 billion webhooks"),
             Some(id) => u32::try_from(*id.get_ref())
                 .ok()
                 .filter(|id| *id > 0)
-                .ok_or_else(|| self.err(Some(id.span()), key("id"), "must be a whole number from 1"))?,
+                .ok_or_else(|| {
+                    self.err(Some(id.span()), key("id"), "must be a whole number from 1")
+                })?,
         };
         let url = raw.url.get_ref().trim();
         check_url(url).map_err(|m| self.err(Some(raw.url.span()), key("url"), m))?;
@@ -300,7 +325,11 @@ impl Ctx<'_> {
             Some(name) => {
                 if !shares.iter().any(|s| s.name == *name.get_ref()) {
                     let known: Vec<&str> = shares.iter().map(|s| s.name.as_str()).collect();
-                    let msg = format!("no share is named \"{}\" (shares: {})", name.get_ref(), known.join(", "));
+                    let msg = format!(
+                        "no share is named \"{}\" (shares: {})",
+                        name.get_ref(),
+                        known.join(", ")
+                    );
                     return Err(self.err(Some(name.span()), key("share"), msg));
                 }
                 name.into_inner()
@@ -316,7 +345,11 @@ impl Ctx<'_> {
             Some(folder) => {
                 let text = folder.get_ref();
                 if text.split('/').any(|part| part == "..") {
-                    return Err(self.err(Some(folder.span()), key("folder"), "must not contain \"..\""));
+                    return Err(self.err(
+                        Some(folder.span()),
+                        key("folder"),
+                        "must not contain \"..\"",
+                    ));
                 }
                 SharePath::from_config(text)
             }
@@ -326,7 +359,8 @@ impl Ctx<'_> {
             Some(f) => match f.get_ref().as_str() {
                 "v1" => Format::V1,
                 "v2" => {
-                    let msg = "format \"v2\" is not available in this version of sharehook; use \"v1\"";
+                    let msg =
+                        "format \"v2\" is not available in this version of sharehook; use \"v1\"";
                     return Err(self.err(Some(f.span()), key("format"), msg));
                 }
                 other => {
@@ -342,7 +376,11 @@ impl Ctx<'_> {
                 for name in list.get_ref() {
                     let op = Operation::from_trigger(name.get_ref()).ok_or_else(|| {
                         let known: Vec<&str> = Operation::ALL.iter().map(|o| o.trigger()).collect();
-                        let msg = format!("unknown trigger \"{}\" (known: {})", name.get_ref(), known.join(", "));
+                        let msg = format!(
+                            "unknown trigger \"{}\" (known: {})",
+                            name.get_ref(),
+                            known.join(", ")
+                        );
                         self.err(Some(name.span()), key("triggers"), msg)
                     })?;
                     if !ops.contains(&op) {
@@ -350,32 +388,57 @@ impl Ctx<'_> {
                     }
                 }
                 if ops.is_empty() {
-                    return Err(self.err(Some(list.span()), key("triggers"), "must name at least one trigger"));
+                    return Err(self.err(
+                        Some(list.span()),
+                        key("triggers"),
+                        "must name at least one trigger",
+                    ));
                 }
                 ops
             }
         };
         let token = match raw.token {
             None => None,
-            Some(t) => Some(Token::parse(t.get_ref()).map_err(|e| self.err(Some(t.span()), key("token"), e.to_string()))?),
+            Some(t) => Some(
+                Token::parse(t.get_ref())
+                    .map_err(|e| self.err(Some(t.span()), key("token"), e.to_string()))?,
+            ),
         };
-        Ok(Webhook { id, url: url.to_owned(), share, folder, format, triggers, token })
+        Ok(Webhook {
+            id,
+            url: url.to_owned(),
+            share,
+            folder,
+            format,
+            triggers,
+            token,
+        })
     }
 
     fn check_delays(&self, delays: Spanned<Vec<Spanned<f64>>>) -> Result<Delivery, ConfigError> {
         const KEY: &str = "delivery.retry_delays";
         if delays.get_ref().is_empty() {
-            return Err(self.err(Some(delays.span()), KEY, "must list at least one delay (the first attempt's)"));
+            return Err(self.err(
+                Some(delays.span()),
+                KEY,
+                "must list at least one delay (the first attempt's)",
+            ));
         }
         let mut out = Vec::new();
         for d in delays.get_ref() {
             // A week is far beyond any sensible gap; it also keeps the arithmetic finite.
             if !(0.0..=604_800.0).contains(d.get_ref()) {
-                return Err(self.err(Some(d.span()), KEY, "each delay is a number of seconds from 0 to 604800"));
+                return Err(self.err(
+                    Some(d.span()),
+                    KEY,
+                    "each delay is a number of seconds from 0 to 604800",
+                ));
             }
             out.push(Duration::from_secs_f64(*d.get_ref()));
         }
-        Ok(Delivery { schedule: Schedule::new(out) })
+        Ok(Delivery {
+            schedule: Schedule::new(out),
+        })
     }
 
     /// A path from the file, taken from the file's folder when relative.
@@ -389,7 +452,9 @@ impl Ctx<'_> {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         _ => return Err(format!("\"{url}\" is not an http:// or https:// URL")),
@@ -423,7 +488,11 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// This machine's host name, the default account name.
@@ -504,19 +573,29 @@ mod tests {
         let f = "/etc/sharehook/test.toml";
         check_error(
             &format!("{SHARE}colour = \"blue\"\n"),
-            &format!("{f}: line 4: share[1].colour: unknown field `colour`, expected one of `name`, `path`, `protocol`"),
+            &format!(
+                "{f}: line 4: share[1].colour: unknown field `colour`, expected one of `name`, `path`, `protocol`"
+            ),
         );
         check_error(
             "account_name = \"x\"\n[[share]]\nname = \"p\"\npath = \"/does/not/exist\"\n",
-            &format!("{f}: line 4: share[1].path: /does/not/exist cannot be used: No such file or directory (os error 2)"),
+            &format!(
+                "{f}: line 4: share[1].path: /does/not/exist cannot be used: No such file or directory (os error 2)"
+            ),
         );
         check_error(
             &format!("{SHARE}[[webhook]]\nurl = \"ftp://example.net/x\"\n"),
-            &format!("{f}: line 5: webhook[1].url: \"ftp://example.net/x\" is not an http:// or https:// URL"),
+            &format!(
+                "{f}: line 5: webhook[1].url: \"ftp://example.net/x\" is not an http:// or https:// URL"
+            ),
         );
         check_error(
-            &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"download\"]\n"),
-            &format!("{f}: line 6: webhook[1].triggers: unknown trigger \"download\" (known: upload, delete, move, rename, createFolder)"),
+            &format!(
+                "{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"download\"]\n"
+            ),
+            &format!(
+                "{f}: line 6: webhook[1].triggers: unknown trigger \"download\" (known: upload, delete, move, rename, createFolder)"
+            ),
         );
         check_error(
             &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\nformat = \"v3\"\n"),
@@ -524,23 +603,38 @@ mod tests {
         );
         check_error(
             &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\nshare = \"privat\"\n"),
-            &format!("{f}: line 6: webhook[1].share: no share is named \"privat\" (shares: public)"),
+            &format!(
+                "{f}: line 6: webhook[1].share: no share is named \"privat\" (shares: public)"
+            ),
         );
         check_error(
             &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\ntoken = \"abc\"\n"),
-            &format!("{f}: line 6: webhook[1].token: a verification token is 32 hex characters (0-9, a-f)"),
+            &format!(
+                "{f}: line 6: webhook[1].token: a verification token is 32 hex characters (0-9, a-f)"
+            ),
         );
     }
 
     #[test]
     fn type_and_syntax_errors_have_lines_too() {
-        let e = error_of(&format!("{SHARE}[delivery]\nretry_delays = [0, \"soon\"]\n"));
-        assert!(e.starts_with("/etc/sharehook/test.toml: line 5: delivery.retry_delays[2]: "), "{e}");
+        let e = error_of(&format!(
+            "{SHARE}[delivery]\nretry_delays = [0, \"soon\"]\n"
+        ));
+        assert!(
+            e.starts_with("/etc/sharehook/test.toml: line 5: delivery.retry_delays[2]: "),
+            "{e}"
+        );
         let e = error_of("[[share]\nname = 1\n");
         assert!(e.starts_with("/etc/sharehook/test.toml: line 1: "), "{e}");
         let e = error_of("[[share]]\nname = \"p\"\n");
-        assert!(e.starts_with("/etc/sharehook/test.toml: line 1: share[1].path: missing field `path`"), "{e}");
-        check_error("", "/etc/sharehook/test.toml: share: no [[share]] is configured: add one with a name and a path");
+        assert!(
+            e.starts_with("/etc/sharehook/test.toml: line 1: share[1].path: missing field `path`"),
+            "{e}"
+        );
+        check_error(
+            "",
+            "/etc/sharehook/test.toml: share: no [[share]] is configured: add one with a name and a path",
+        );
     }
 
     #[test]
@@ -553,7 +647,10 @@ mod tests {
         assert_eq!(c.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
         assert_eq!(c.shares[0].protocol, "smb");
         let w = &c.webhooks[0];
-        assert_eq!((w.id, w.share.as_str(), w.format), (1, "public", Format::V1));
+        assert_eq!(
+            (w.id, w.share.as_str(), w.format),
+            (1, "public", Format::V1)
+        );
         assert_eq!(w.folder, SharePath::root());
         assert_eq!(w.triggers, Operation::ALL);
         assert!(w.token.is_none());
@@ -566,7 +663,9 @@ mod tests {
         let token = "efb7e0030e6cef1b45d3d74a67881a2b";
         let text = format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\ntoken = \"{token}\"\n")
             .replace("{share}", &dir.path().to_string_lossy());
-        let shown = parse(&text, Path::new("/x.toml")).unwrap().to_toml_redacted();
+        let shown = parse(&text, Path::new("/x.toml"))
+            .unwrap()
+            .to_toml_redacted();
         assert!(!shown.contains(token), "{shown}");
         assert!(shown.contains("token = \"<redacted>\""), "{shown}");
     }
@@ -593,21 +692,52 @@ mod tests {
             share: "public".into(),
             folder: SharePath::from_config("/in"),
             format: Format::V1,
-            triggers: vec![Operation::Upload, Operation::Delete, Operation::Move, Operation::CreateFolder],
+            triggers: vec![
+                Operation::Upload,
+                Operation::Delete,
+                Operation::Move,
+                Operation::CreateFolder,
+            ],
             token: None,
         };
         let show = |e: Option<Event>| {
-            e.map(|e| format!("{:?} {} {:?}", e.op, e.path, e.source.map(|s| s.to_string())))
+            e.map(|e| {
+                format!(
+                    "{:?} {} {:?}",
+                    e.op,
+                    e.path,
+                    e.source.map(|s| s.to_string())
+                )
+            })
         };
         let r = |op, path, src, dir| show(hook.route(&event(op, path, src, dir)));
-        assert_eq!(r(Operation::Upload, "/in/a", None, false).as_deref(), Some("Upload /in/a None"));
+        assert_eq!(
+            r(Operation::Upload, "/in/a", None, false).as_deref(),
+            Some("Upload /in/a None")
+        );
         assert_eq!(r(Operation::Upload, "/out/a", None, false), None);
         assert_eq!(r(Operation::Upload, "/inside", None, false), None);
-        assert_eq!(r(Operation::Rename, "/in/b", Some("/in/a"), false), None, "rename not a trigger");
-        assert_eq!(r(Operation::Move, "/in/x/a", Some("/in/a"), false).as_deref(), Some("Move /in/x/a Some(\"/in/a\")"));
-        assert_eq!(r(Operation::Move, "/in/a", Some("/out/a"), false).as_deref(), Some("Upload /in/a None"));
-        assert_eq!(r(Operation::Move, "/in/d", Some("/out/d"), true).as_deref(), Some("CreateFolder /in/d None"));
-        assert_eq!(r(Operation::Move, "/out/a", Some("/in/a"), false).as_deref(), Some("Delete /in/a None"));
+        assert_eq!(
+            r(Operation::Rename, "/in/b", Some("/in/a"), false),
+            None,
+            "rename not a trigger"
+        );
+        assert_eq!(
+            r(Operation::Move, "/in/x/a", Some("/in/a"), false).as_deref(),
+            Some("Move /in/x/a Some(\"/in/a\")")
+        );
+        assert_eq!(
+            r(Operation::Move, "/in/a", Some("/out/a"), false).as_deref(),
+            Some("Upload /in/a None")
+        );
+        assert_eq!(
+            r(Operation::Move, "/in/d", Some("/out/d"), true).as_deref(),
+            Some("CreateFolder /in/d None")
+        );
+        assert_eq!(
+            r(Operation::Move, "/out/a", Some("/in/a"), false).as_deref(),
+            Some("Delete /in/a None")
+        );
         let mut other = event(Operation::Upload, "/in/a", None, false);
         other.share = "private".into();
         assert!(hook.route(&other).is_none());

@@ -2,19 +2,19 @@
 //! the pipeline, and last the watches (so nothing is seen before it can be queued).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::deliver::{now_ms, Bell, Target, Worker};
+use crate::deliver::{Bell, Target, Worker, now_ms};
 use crate::owner::Owners;
 use crate::pipeline::Pipeline;
-use crate::send::{redact_url, Client};
+use crate::send::{Client, redact_url};
 use crate::sign::Token;
 use crate::store::Store;
 use crate::watch::{self, Watcher};
@@ -40,8 +40,11 @@ impl Daemon {
     pub fn start(config: &Config) -> anyhow::Result<Daemon> {
         let store = Arc::new(Store::open(&config.state_dir)?);
         let stop = Arc::new(AtomicBool::new(false));
-        let protocols: HashMap<String, String> =
-            config.shares.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect();
+        let protocols: HashMap<String, String> = config
+            .shares
+            .iter()
+            .map(|s| (s.name.clone(), s.protocol.clone()))
+            .collect();
 
         let mut tokens = Vec::new();
         let mut bells = Vec::new();
@@ -130,7 +133,12 @@ impl Daemon {
             }
         }
         for share in &config.shares {
-            log::info!("watching share {} at {} (protocol {})", share.name, share.path.display(), share.protocol);
+            log::info!(
+                "watching share {} at {} (protocol {})",
+                share.name,
+                share.path.display(),
+                share.protocol
+            );
         }
         Ok(daemon)
     }
@@ -162,7 +170,9 @@ impl Daemon {
 fn join_until(handle: JoinHandle<()>, deadline: Instant, what: &str) {
     while !handle.is_finished() {
         if Instant::now() >= deadline {
-            log::warn!("{what} did not finish in time; its work is kept in the state and resumes at the next start");
+            log::warn!(
+                "{what} did not finish in time; its work is kept in the state and resumes at the next start"
+            );
             return;
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -103,7 +103,9 @@ impl Worker {
         let body = V1::of(event, &t.account_name, protocol, attempt).to_bytes();
         let signature = sign::exavault(t.token.expose(), &body);
         let started = Instant::now();
-        let outcome = self.client.post(&t.url, &[("X-Exavault-Signature", &signature)], &body);
+        let outcome = self
+            .client
+            .post(&t.url, &[("X-Exavault-Signature", &signature)], &body);
         let took = started.elapsed().as_millis();
         let what = format!(
             "webhook {}: event {} ({} {}) attempt {attempt}",
@@ -122,7 +124,10 @@ impl Worker {
         match t.schedule.after_failure(attempt, now) {
             Some(due_ms) => {
                 let wait = Duration::from_millis(u64::try_from(due_ms - now).unwrap_or(0));
-                log::warn!("{what}: {outcome} in {took} ms; next attempt in {}", human(wait));
+                log::warn!(
+                    "{what}: {outcome} in {took} ms; next attempt in {}",
+                    human(wait)
+                );
                 pending.attempts = attempt;
                 pending.due_ms = due_ms;
                 pending.last_result = Some(result);
@@ -150,7 +155,10 @@ impl Worker {
     fn persist(&self, mut write: impl FnMut() -> Result<(), StoreError>) {
         let mut backoff = Backoff::default();
         while let Err(e) = write() {
-            log::error!("webhook {}: cannot record a delivery result: {e}", self.target.id);
+            log::error!(
+                "webhook {}: cannot record a delivery result: {e}",
+                self.target.id
+            );
             if self.stop.load(Ordering::SeqCst) {
                 return;
             }

@@ -20,10 +20,15 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     for d in [&share, &state] {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
-    let share_path = std::fs::canonicalize(&share).with_context(|| format!("cannot use {}", share.display()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let share_path =
+        std::fs::canonicalize(&share).with_context(|| format!("cannot use {}", share.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the demo receiver's port")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot open the demo receiver's port")?;
         let url = format!("http://{}/webhook", listener.local_addr()?);
         let config = demo_config(&share_path, &state, &url);
         let mut daemon = Daemon::start(&config)?;
@@ -34,7 +39,10 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         println!("\n{signal}: stopping");
         daemon.stop(Duration::from_secs(5));
         server.abort();
-        println!("stopped; what was not delivered yet is kept in {}", state.display());
+        println!(
+            "stopped; what was not delivered yet is kept in {}",
+            state.display()
+        );
         Ok(())
     })
 }
@@ -45,7 +53,11 @@ fn demo_config(share: &Path, state: &Path, url: &str) -> Config {
         source: None,
         account_name: "demo".to_owned(),
         state_dir: state.to_owned(),
-        shares: vec![Share { name: "demo".into(), path: share.to_owned(), protocol: "smb".into() }],
+        shares: vec![Share {
+            name: "demo".into(),
+            path: share.to_owned(),
+            protocol: "smb".into(),
+        }],
         webhooks: vec![Webhook {
             id: 1,
             url: url.to_owned(),
@@ -65,7 +77,9 @@ fn print_instructions(share: &Path, url: &str) {
     let s = PathBuf::from(share);
     let s = s.display();
     println!("sharehook demo: watching {s}");
-    println!("a receiver in this process listens on {url}; it checks each signature and prints each webhook");
+    println!(
+        "a receiver in this process listens on {url}; it checks each signature and prints each webhook"
+    );
     println!();
     println!("in another terminal, in this folder, try:");
     println!("  echo hello > {s}/hello.txt             # Upload");

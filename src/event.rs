@@ -1,7 +1,7 @@
 //! The user-level file operation: what a person did on a share, as it travels to a receiver.
 
-use std::fmt;
 use std::ffi::OsStr;
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -102,7 +102,9 @@ impl SharePath {
 
     /// This path as a file-system path under the share folder `root`.
     pub fn on(&self, root: &Path) -> PathBuf {
-        root.join(OsStr::from_bytes(self.0.strip_prefix(b"/").unwrap_or(&self.0)))
+        root.join(OsStr::from_bytes(
+            self.0.strip_prefix(b"/").unwrap_or(&self.0),
+        ))
     }
 
     pub fn is_root(&self) -> bool {
@@ -181,7 +183,10 @@ mod tests {
         check_within("/srv/public", "/srv/other/a", None);
         let p = SharePath::within(Path::new("/srv/public"), Path::new("/srv/public/x/y")).unwrap();
         assert_eq!(p.on(Path::new("/srv/public")), Path::new("/srv/public/x/y"));
-        assert_eq!(SharePath::root().on(Path::new("/srv/public")), Path::new("/srv/public"));
+        assert_eq!(
+            SharePath::root().on(Path::new("/srv/public")),
+            Path::new("/srv/public")
+        );
     }
 
     #[test]

@@ -17,7 +17,12 @@ impl Log for Logger {
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
         // Libraries speak only of problems; our own lines go down to the chosen level.
         let own = meta.target().starts_with("sharehook");
-        meta.level() <= if own { self.level } else { self.level.min(LevelFilter::Warn) }
+        meta.level()
+            <= if own {
+                self.level
+            } else {
+                self.level.min(LevelFilter::Warn)
+            }
     }
 
     fn log(&self, record: &Record<'_>) {

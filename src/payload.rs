@@ -149,7 +149,10 @@ mod tests {
     fn strings_are_escaped_as_php_json_encode_does() {
         check(b"/a/b.txt", r#""\/a\/b.txt""#);
         check("/résumé.pdf".as_bytes(), r#""\/r\u00e9sum\u00e9.pdf""#);
-        check("/Ünïcødé €".as_bytes(), r#""\/\u00dcn\u00efc\u00f8d\u00e9 \u20ac""#);
+        check(
+            "/Ünïcødé €".as_bytes(),
+            r#""\/\u00dcn\u00efc\u00f8d\u00e9 \u20ac""#,
+        );
         check("/😀.png".as_bytes(), r#""\/\ud83d\ude00.png""#);
         check("/日本".as_bytes(), r#""\/\u65e5\u672c""#);
         check(b"/say \"hi\"\\", r#""\/say \"hi\"\\""#);

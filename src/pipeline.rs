@@ -4,14 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::classify::{Change, Classifier, Hint};
 use crate::config::{Share, Webhook};
-use crate::deliver::{now_ms, Bell};
+use crate::deliver::{Bell, now_ms};
 use crate::event::{Event, Operation, SharePath};
 use crate::owner::Owners;
 use crate::retry::Schedule;
@@ -41,9 +41,9 @@ impl Pipeline {
         let mut classifier = Classifier::new();
         loop {
             self.heartbeat.store(now_ms(), Ordering::Relaxed);
-            let wait = classifier
-                .next_deadline()
-                .map_or(TICK, |d| d.saturating_duration_since(Instant::now()).min(TICK));
+            let wait = classifier.next_deadline().map_or(TICK, |d| {
+                d.saturating_duration_since(Instant::now()).min(TICK)
+            });
             let started = Instant::now();
             match hints.recv_timeout(wait) {
                 Ok(hint) => {
@@ -83,7 +83,10 @@ impl Pipeline {
                 let deliveries: Vec<(u32, Event, i64)> = self
                     .webhooks
                     .iter()
-                    .filter_map(|w| w.route(&event).map(|e| (w.id, e, self.schedule.first_due(now))))
+                    .filter_map(|w| {
+                        w.route(&event)
+                            .map(|e| (w.id, e, self.schedule.first_due(now)))
+                    })
                     .collect();
                 batch.push(NewEvent { event, deliveries });
             }
@@ -91,7 +94,11 @@ impl Pipeline {
         let mut wake = BTreeSet::new();
         let mut lines = Vec::with_capacity(batch.len());
         for item in &batch {
-            let ids: Vec<String> = item.deliveries.iter().map(|(id, _, _)| id.to_string()).collect();
+            let ids: Vec<String> = item
+                .deliveries
+                .iter()
+                .map(|(id, _, _)| id.to_string())
+                .collect();
             wake.extend(item.deliveries.iter().map(|(id, _, _)| *id));
             lines.push(describe(&item.event, &ids));
         }
@@ -102,7 +109,11 @@ impl Pipeline {
                 Err(e) => {
                     // Nothing is lost while this lasts: the batch stays here and the watcher
                     // waits behind the full channel.
-                    log::error!("cannot queue {} events, trying again in {} s: {e}", batch.len(), pause.as_secs());
+                    log::error!(
+                        "cannot queue {} events, trying again in {} s: {e}",
+                        batch.len(),
+                        pause.as_secs()
+                    );
                     if self.stop.load(Ordering::SeqCst) {
                         return;
                     }
@@ -138,7 +149,9 @@ impl Pipeline {
                 }
                 if let Some((share, path)) = dest {
                     let op = match change.op {
-                        Operation::Move | Operation::Rename if change.is_dir => Operation::CreateFolder,
+                        Operation::Move | Operation::Rename if change.is_dir => {
+                            Operation::CreateFolder
+                        }
                         Operation::Move | Operation::Rename => Operation::Upload,
                         op => op,
                     };
@@ -160,9 +173,21 @@ impl Pipeline {
             .max_by_key(|(i, _)| self.shares[*i].path.as_os_str().len())
     }
 
-    fn event(&mut self, op: Operation, share: usize, path: SharePath, source: Option<SharePath>, change: &Change, now: i64) -> Event {
+    fn event(
+        &mut self,
+        op: Operation,
+        share: usize,
+        path: SharePath,
+        source: Option<SharePath>,
+        change: &Change,
+        now: i64,
+    ) -> Event {
         let abs = path.on(&self.shares[share].path);
-        let meta = if op == Operation::Delete { None } else { std::fs::symlink_metadata(&abs).ok() };
+        let meta = if op == Operation::Delete {
+            None
+        } else {
+            std::fs::symlink_metadata(&abs).ok()
+        };
         // A deleted entry has no owner left to ask; its folder's owner stands in.
         let username = meta
             .as_ref()
@@ -185,7 +210,11 @@ impl Pipeline {
 }
 
 fn describe(event: &Event, webhooks: &[String]) -> String {
-    let source = event.source.as_ref().map(|s| format!(" from {s}")).unwrap_or_default();
+    let source = event
+        .source
+        .as_ref()
+        .map(|s| format!(" from {s}"))
+        .unwrap_or_default();
     let to = if webhooks.is_empty() {
         "no webhook wants it".to_owned()
     } else {

@@ -26,7 +26,8 @@ pub async fn serve(listener: TcpListener, token: Token) {
         let token = token.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(req, token.clone()));
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 log::debug!("demo receiver: connection ended: {e}");
             }
@@ -43,7 +44,12 @@ async fn handle(req: Request<Incoming>, token: Token) -> Result<Response<Full<By
         .to_owned();
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) => return Ok(answer(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
+        Err(e) => {
+            return Ok(answer(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            ));
+        }
     };
     let ok = sign::verify_exavault(token.expose(), &body, &signature);
     println!("{}", describe(&body, ok));
@@ -52,13 +58,29 @@ async fn handle(req: Request<Incoming>, token: Token) -> Result<Response<Full<By
 
 /// One line about a received v1 body: operation, path, source path, attempt, signature.
 pub fn describe(body: &[u8], signature_ok: bool) -> String {
-    let check = if signature_ok { "signature ok" } else { "signature BAD" };
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return format!("received a body that is not JSON ({} bytes), {check}", body.len());
+    let check = if signature_ok {
+        "signature ok"
+    } else {
+        "signature BAD"
     };
-    let text = |key: &str| json.get(key).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return format!(
+            "received a body that is not JSON ({} bytes), {check}",
+            body.len()
+        );
+    };
+    let text = |key: &str| {
+        json.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
     let source = text("sourcepath");
-    let from = if source.is_empty() { String::new() } else { format!(" (from {source})") };
+    let from = if source.is_empty() {
+        String::new()
+    } else {
+        format!(" (from {source})")
+    };
     let attempt = json.get("attempt").and_then(|v| v.as_u64()).unwrap_or(0);
     format!(
         "received: {} {}{from} by {}, attempt {attempt}, {check}",
@@ -81,7 +103,13 @@ mod tests {
     #[test]
     fn lines_name_operation_paths_and_signature() {
         let body = br#"{"accountname":"a","username":"bob","operation":"Move","protocol":"smb","path":"\/d\/x","sourcepath":"\/x","attempt":2}"#;
-        assert_eq!(describe(body, true), "received: Move /d/x (from /x) by bob, attempt 2, signature ok");
-        assert_eq!(describe(b"nope", false), "received a body that is not JSON (4 bytes), signature BAD");
+        assert_eq!(
+            describe(body, true),
+            "received: Move /d/x (from /x) by bob, attempt 2, signature ok"
+        );
+        assert_eq!(
+            describe(b"nope", false),
+            "received a body that is not JSON (4 bytes), signature BAD"
+        );
     }
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 /// ExaVault's schedule: 8 attempts, the first at once, then 5 s, 5 min, 30 min, 2 h, 5 h,
 /// 10 h and 10 h after the previous failure.
-pub const DEFAULT_DELAYS_SECS: [f64; 8] = [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
+pub const DEFAULT_DELAYS_SECS: [f64; 8] =
+    [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
 
 /// `delays[n]` is the wait before attempt `n + 1`: the first counts from when the event was
 /// queued, each later one from the failure of the attempt before it.
@@ -16,7 +17,10 @@ pub struct Schedule {
 impl Schedule {
     /// `delays` must not be empty (the configuration checks this).
     pub fn new(delays: Vec<Duration>) -> Schedule {
-        assert!(!delays.is_empty(), "a retry schedule has at least one attempt");
+        assert!(
+            !delays.is_empty(),
+            "a retry schedule has at least one attempt"
+        );
         Schedule { delays }
     }
 
@@ -43,7 +47,12 @@ impl Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule::new(DEFAULT_DELAYS_SECS.iter().map(|s| Duration::from_secs_f64(*s)).collect())
+        Schedule::new(
+            DEFAULT_DELAYS_SECS
+                .iter()
+                .map(|s| Duration::from_secs_f64(*s))
+                .collect(),
+        )
     }
 }
 
@@ -61,7 +70,12 @@ mod tests {
         assert_eq!(s.attempts(), 8);
         assert_eq!(s.first_due(1_000), 1_000);
         let gaps: Vec<i64> = (1..=7).map(|n| s.after_failure(n, 0).unwrap()).collect();
-        assert_eq!(gaps, [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
+        assert_eq!(
+            gaps,
+            [
+                5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000
+            ]
+        );
         assert_eq!(s.after_failure(8, 0), None);
     }
 

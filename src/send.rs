@@ -14,7 +14,11 @@ pub const MAX_RESPONSE: u64 = 64 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The receiver answered with an HTTP status.
-    Answered { status: u16, size: u64, excerpt: Vec<u8> },
+    Answered {
+        status: u16,
+        size: u64,
+        excerpt: Vec<u8>,
+    },
     /// No answer: `code` is the curl-style error number (6 host not resolved, 7 connect
     /// failed, 28 timeout, 35 TLS handshake, 52 empty reply, 56 receive failure, 60
     /// certificate rejected), `message` says what happened.
@@ -23,7 +27,13 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Answered { status: 200..=299, .. })
+        matches!(
+            self,
+            Outcome::Answered {
+                status: 200..=299,
+                ..
+            }
+        )
     }
 }
 
@@ -58,7 +68,10 @@ impl Client {
 
     /// POSTs `body` as JSON to `url` with extra `headers`.
     pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Outcome {
-        let mut request = self.agent.post(url).header("Content-Type", "application/json");
+        let mut request = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -75,7 +88,11 @@ impl Client {
                     // The status arrived, so the receiver decided; a broken body changes nothing.
                     log::debug!("reading the answer from {} failed: {e}", redact_url(url));
                 }
-                Outcome::Answered { status, size: excerpt.len() as u64, excerpt }
+                Outcome::Answered {
+                    status,
+                    size: excerpt.len() as u64,
+                    excerpt,
+                }
             }
             Err(e) => failure(&e),
         }
@@ -128,17 +145,30 @@ mod tests {
 
     #[test]
     fn urls_in_logs_lose_credentials_and_queries() {
-        assert_eq!(redact_url("http://10.0.0.5:9000/hook"), "http://10.0.0.5:9000/hook");
-        assert_eq!(redact_url("https://user:pw@h.example/x?key=s3cret"), "https://h.example/x?…");
+        assert_eq!(
+            redact_url("http://10.0.0.5:9000/hook"),
+            "http://10.0.0.5:9000/hook"
+        );
+        assert_eq!(
+            redact_url("https://user:pw@h.example/x?key=s3cret"),
+            "https://h.example/x?…"
+        );
     }
 
     #[test]
     fn a_refused_connection_is_error_7() {
         // A port that was just free: nothing listens there.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let client = Client::new(Duration::from_secs(2), Duration::from_secs(5));
         let outcome = client.post(&format!("http://127.0.0.1:{port}/"), &[], b"{}");
-        assert!(matches!(outcome, Outcome::Failed { code: 7, .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Failed { code: 7, .. }),
+            "{outcome:?}"
+        );
         assert!(!outcome.is_success());
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::daemon::Daemon;
 
@@ -26,7 +26,9 @@ pub async fn until_stopped(daemon: &Daemon) -> anyhow::Result<&'static str> {
     let mut int = signal(SignalKind::interrupt())?;
     let watchdog = sd_notify::watchdog_enabled();
     // Ping at half the interval systemd gave; without a watchdog, look once a minute anyway.
-    let period = watchdog.map_or(Duration::from_secs(60), |d| (d / 2).max(Duration::from_millis(100)));
+    let period = watchdog.map_or(Duration::from_secs(60), |d| {
+        (d / 2).max(Duration::from_millis(100))
+    });
     let mut tick = tokio::time::interval(period);
     loop {
         tokio::select! {

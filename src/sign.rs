@@ -65,10 +65,12 @@ pub fn verify_exavault(token: &str, body: &[u8], signature: &str) -> bool {
 
 fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -89,11 +91,27 @@ mod tests {
     #[test]
     fn verification_accepts_only_the_right_signature() {
         let body = VECTOR_BODY.as_bytes();
-        assert!(verify_exavault(VECTOR_TOKEN, body, "6e13eb14edfd0bd54feff96be131e155"));
-        assert!(verify_exavault(VECTOR_TOKEN, body, "6E13EB14EDFD0BD54FEFF96BE131E155"));
-        assert!(!verify_exavault(VECTOR_TOKEN, body, "6e13eb14edfd0bd54feff96be131e156"));
+        assert!(verify_exavault(
+            VECTOR_TOKEN,
+            body,
+            "6e13eb14edfd0bd54feff96be131e155"
+        ));
+        assert!(verify_exavault(
+            VECTOR_TOKEN,
+            body,
+            "6E13EB14EDFD0BD54FEFF96BE131E155"
+        ));
+        assert!(!verify_exavault(
+            VECTOR_TOKEN,
+            body,
+            "6e13eb14edfd0bd54feff96be131e156"
+        ));
         assert!(!verify_exavault(VECTOR_TOKEN, body, "6e13eb14"));
-        assert!(!verify_exavault(VECTOR_TOKEN, b"{}", "6e13eb14edfd0bd54feff96be131e155"));
+        assert!(!verify_exavault(
+            VECTOR_TOKEN,
+            b"{}",
+            "6e13eb14edfd0bd54feff96be131e155"
+        ));
     }
 
     #[test]

@@ -70,9 +70,15 @@ pub struct NewEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the state folder {path}: {source}")]
-    Folder { path: PathBuf, source: std::io::Error },
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the state file {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the state file {path} is in use by another sharehook process")]
     InUse { path: PathBuf },
     #[error(
@@ -96,9 +102,15 @@ impl Store {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|source| StoreError::Folder { path: dir.to_owned(), source })?;
+            .map_err(|source| StoreError::Folder {
+                path: dir.to_owned(),
+                source,
+            })?;
         let path = dir.join(FILE_NAME);
-        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -110,7 +122,8 @@ impl Store {
         // An older or hand-made file may be readable by others; the tokens in it must not be.
         let mode = file.metadata().map_err(open_err)?.permissions().mode();
         if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(open_err)?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(open_err)?;
             log::warn!("{} was readable by others; made it 0600", path.display());
         }
         let backend = FileBackend::new(file).map_err(|e| classify_open_error(&path, e))?;
@@ -139,7 +152,9 @@ impl Store {
                 Some(other) => {
                     return Err(StoreError::Damaged {
                         path: self.path.clone(),
-                        detail: format!("it has layout {other}, this sharehook reads layout {FORMAT}"),
+                        detail: format!(
+                            "it has layout {other}, this sharehook reads layout {FORMAT}"
+                        ),
                     });
                 }
             }
@@ -153,7 +168,12 @@ impl Store {
     /// The token webhook `id` signs with: the configured one if given, else the one generated
     /// for it before, else a new one (kept from then on). Also returns the URL the state knew
     /// for this webhook when it differs from `url`.
-    pub fn webhook_token(&self, id: u32, url: &str, configured: Option<&Token>) -> Result<(Token, Option<String>), StoreError> {
+    pub fn webhook_token(
+        &self,
+        id: u32,
+        url: &str,
+        configured: Option<&Token>,
+    ) -> Result<(Token, Option<String>), StoreError> {
         let tx = self.db.begin_write().map_err(self.err())?;
         let result = {
             let mut table = tx.open_table(WEBHOOKS).map_err(self.err())?;
@@ -173,8 +193,13 @@ impl Store {
                 })?,
             };
             let previous_url = known.map(|k| k.url).filter(|u| u != url);
-            let record = WebhookRecord { token: token.expose().to_owned(), url: url.to_owned() };
-            table.insert(id, encode(&record).as_slice()).map_err(self.err())?;
+            let record = WebhookRecord {
+                token: token.expose().to_owned(),
+                url: url.to_owned(),
+            };
+            table
+                .insert(id, encode(&record).as_slice())
+                .map_err(self.err())?;
             (token, previous_url)
         };
         tx.commit().map_err(self.err())?;
@@ -188,7 +213,10 @@ impl Store {
         {
             let mut meta = tx.open_table(META).map_err(self.err())?;
             let mut queue = tx.open_table(QUEUE).map_err(self.err())?;
-            let mut next = meta.get("next_event_id").map_err(self.err())?.map_or(1, |v| v.value());
+            let mut next = meta
+                .get("next_event_id")
+                .map_err(self.err())?
+                .map_or(1, |v| v.value());
             for item in batch {
                 let id = next;
                 next += 1;
@@ -197,8 +225,16 @@ impl Store {
                     let mut event = event.clone();
                     event.id = id;
                     let (webhook, due_ms) = (*webhook, *due_ms);
-                    let pending = Pending { webhook, event, attempts: 0, due_ms, last_result: None };
-                    queue.insert((webhook, id), encode(&pending).as_slice()).map_err(self.err())?;
+                    let pending = Pending {
+                        webhook,
+                        event,
+                        attempts: 0,
+                        due_ms,
+                        last_result: None,
+                    };
+                    queue
+                        .insert((webhook, id), encode(&pending).as_slice())
+                        .map_err(self.err())?;
                 }
             }
             meta.insert("next_event_id", next).map_err(self.err())?;
@@ -211,7 +247,9 @@ impl Store {
     pub fn head(&self, webhook: u32) -> Result<Option<Pending>, StoreError> {
         let tx = self.db.begin_read().map_err(self.err())?;
         let queue = tx.open_table(QUEUE).map_err(self.err())?;
-        let mut range = queue.range((webhook, 0)..=(webhook, u64::MAX)).map_err(self.err())?;
+        let mut range = queue
+            .range((webhook, 0)..=(webhook, u64::MAX))
+            .map_err(self.err())?;
         match range.next() {
             None => Ok(None),
             Some(entry) => {
@@ -225,7 +263,10 @@ impl Store {
     pub fn retry_later(&self, pending: &Pending) -> Result<(), StoreError> {
         self.write(|tx| {
             let mut queue = tx.open_table(QUEUE)?;
-            queue.insert((pending.webhook, pending.event.id), encode(pending).as_slice())?;
+            queue.insert(
+                (pending.webhook, pending.event.id),
+                encode(pending).as_slice(),
+            )?;
             Ok(())
         })
     }
@@ -243,7 +284,8 @@ impl Store {
         self.write(|tx| {
             let key = (failed.webhook, failed.event.id);
             tx.open_table(QUEUE)?.remove(key)?;
-            tx.open_table(FAILED)?.insert(key, encode(failed).as_slice())?;
+            tx.open_table(FAILED)?
+                .insert(key, encode(failed).as_slice())?;
             Ok(())
         })
     }
@@ -262,7 +304,9 @@ impl Store {
     pub fn failed(&self, webhook: u32) -> Result<Vec<SetAside>, StoreError> {
         let tx = self.db.begin_read().map_err(self.err())?;
         let table = tx.open_table(FAILED).map_err(self.err())?;
-        let range = table.range((webhook, 0)..=(webhook, u64::MAX)).map_err(self.err())?;
+        let range = table
+            .range((webhook, 0)..=(webhook, u64::MAX))
+            .map_err(self.err())?;
         range
             .map(|entry| {
                 let (_, value) = entry.map_err(self.err())?;
@@ -294,17 +338,26 @@ impl Store {
         }
     }
 
-    fn count(&self, table: TableDefinition<(u32, u64), &[u8]>, webhook: u32) -> Result<u64, StoreError> {
+    fn count(
+        &self,
+        table: TableDefinition<(u32, u64), &[u8]>,
+        webhook: u32,
+    ) -> Result<u64, StoreError> {
         let tx = self.db.begin_read().map_err(self.err())?;
         let table = tx.open_table(table).map_err(self.err())?;
         if table.len().map_err(self.err())? == 0 {
             return Ok(0);
         }
-        let range = table.range((webhook, 0)..=(webhook, u64::MAX)).map_err(self.err())?;
+        let range = table
+            .range((webhook, 0)..=(webhook, u64::MAX))
+            .map_err(self.err())?;
         Ok(range.count() as u64)
     }
 
-    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>) -> Result<(), StoreError> {
+    fn write(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(self.err())?;
         f(&tx).map_err(self.err())?;
         tx.commit().map_err(self.err())
@@ -314,17 +367,29 @@ impl Store {
         |e| {
             let e: redb::Error = e.into();
             match e {
-                redb::Error::Corrupted(detail) => StoreError::Damaged { path: self.path.clone(), detail },
-                other => StoreError::Storage { path: self.path.clone(), detail: other.to_string() },
+                redb::Error::Corrupted(detail) => StoreError::Damaged {
+                    path: self.path.clone(),
+                    detail,
+                },
+                other => StoreError::Storage {
+                    path: self.path.clone(),
+                    detail: other.to_string(),
+                },
             }
         }
     }
 
     fn decode<T: DeserializeOwned>(&self, table: &str, bytes: &[u8]) -> Result<T, StoreError> {
-        let damaged = |detail: String| StoreError::Damaged { path: self.path.clone(), detail };
+        let damaged = |detail: String| StoreError::Damaged {
+            path: self.path.clone(),
+            detail,
+        };
         match bytes.split_first() {
-            Some((&1, rest)) => postcard::from_bytes(rest).map_err(|e| damaged(format!("a record in table {table} is unreadable: {e}"))),
-            _ => Err(damaged(format!("a record in table {table} has an unknown version"))),
+            Some((&1, rest)) => postcard::from_bytes(rest)
+                .map_err(|e| damaged(format!("a record in table {table} is unreadable: {e}"))),
+            _ => Err(damaged(format!(
+                "a record in table {table} has an unknown version"
+            ))),
         }
     }
 }
@@ -338,10 +403,20 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn classify_open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     match e.into() {
-        redb::Error::DatabaseAlreadyOpen => StoreError::InUse { path: path.to_owned() },
-        redb::Error::Corrupted(detail) => StoreError::Damaged { path: path.to_owned(), detail },
-        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => StoreError::InUse { path: path.to_owned() },
-        other => StoreError::Damaged { path: path.to_owned(), detail: other.to_string() },
+        redb::Error::DatabaseAlreadyOpen => StoreError::InUse {
+            path: path.to_owned(),
+        },
+        redb::Error::Corrupted(detail) => StoreError::Damaged {
+            path: path.to_owned(),
+            detail,
+        },
+        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => StoreError::InUse {
+            path: path.to_owned(),
+        },
+        other => StoreError::Damaged {
+            path: path.to_owned(),
+            detail: other.to_string(),
+        },
     }
 }
 
@@ -366,7 +441,10 @@ mod tests {
 
     fn new_event(path: &str, webhooks: &[u32]) -> NewEvent {
         let e = event(path);
-        NewEvent { deliveries: webhooks.iter().map(|w| (*w, e.clone(), 0)).collect(), event: e }
+        NewEvent {
+            deliveries: webhooks.iter().map(|w| (*w, e.clone(), 0)).collect(),
+            event: e,
+        }
     }
 
     #[test]
@@ -375,7 +453,11 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let ids = store
-                .enqueue(&[new_event("/a", &[1, 2]), new_event("/b", &[2]), new_event("/c", &[1])])
+                .enqueue(&[
+                    new_event("/a", &[1, 2]),
+                    new_event("/b", &[2]),
+                    new_event("/c", &[1]),
+                ])
                 .unwrap();
             assert_eq!(ids, [1, 2, 3]);
             assert_eq!(store.pending_count(1).unwrap(), 2);
@@ -385,7 +467,10 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         let head = store.head(2).unwrap().unwrap();
-        assert_eq!((head.event.id, head.event.path.to_string()), (2, "/b".into()));
+        assert_eq!(
+            (head.event.id, head.event.path.to_string()),
+            (2, "/b".into())
+        );
         let mut head = store.head(1).unwrap().unwrap();
         assert_eq!(head.event.id, 1);
         head.attempts = 1;
@@ -393,12 +478,22 @@ mod tests {
         store.retry_later(&head).unwrap();
         assert_eq!(store.head(1).unwrap().unwrap(), head);
         store
-            .set_aside(&SetAside { webhook: 1, event: head.event.clone(), attempts: 1, failed_ms: 7, last_result: "500".into() })
+            .set_aside(&SetAside {
+                webhook: 1,
+                event: head.event.clone(),
+                attempts: 1,
+                failed_ms: 7,
+                last_result: "500".into(),
+            })
             .unwrap();
         assert_eq!(store.head(1).unwrap().unwrap().event.id, 3);
         assert_eq!(store.failed_count(1).unwrap(), 1);
         assert_eq!(store.failed(1).unwrap()[0].last_result, "500");
-        assert_eq!(store.enqueue(&[new_event("/d", &[3])]).unwrap(), [4], "ids keep increasing");
+        assert_eq!(
+            store.enqueue(&[new_event("/d", &[3])]).unwrap(),
+            [4],
+            "ids keep increasing"
+        );
     }
 
     #[test]
@@ -411,8 +506,14 @@ mod tests {
         assert_eq!(t1, t2);
         assert_eq!(moved.as_deref(), Some("http://a/"));
         let given = Token::parse("efb7e0030e6cef1b45d3d74a67881a2b").unwrap();
-        assert_eq!(store.webhook_token(2, "http://c/", Some(&given)).unwrap().0, given);
-        let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+        assert_eq!(
+            store.webhook_token(2, "http://c/", Some(&given)).unwrap().0,
+            given
+        );
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -426,6 +527,9 @@ mod tests {
         let junk = tempfile::tempdir().unwrap();
         std::fs::write(junk.path().join(FILE_NAME), vec![0x5a; 8192]).unwrap();
         let err = Store::open(junk.path()).err().unwrap().to_string();
-        assert!(err.contains("is damaged") && err.contains("move it aside"), "{err}");
+        assert!(
+            err.contains("is damaged") && err.contains("move it aside"),
+            "{err}"
+        );
     }
 }

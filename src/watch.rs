@@ -48,10 +48,12 @@ pub fn start(roots: &[PathBuf], tx: SyncSender<Hint>) -> Result<Watcher, WatchEr
     let mut inner = INotifyWatcher::new(handler, Config::default().with_event_kinds(mask))
         .map_err(WatchError::Start)?;
     for root in roots {
-        inner.watch(root, RecursiveMode::Recursive).map_err(|e| WatchError::Path {
-            path: root.clone(),
-            message: describe(&e),
-        })?;
+        inner
+            .watch(root, RecursiveMode::Recursive)
+            .map_err(|e| WatchError::Path {
+                path: root.clone(),
+                message: describe(&e),
+            })?;
     }
     Ok(Watcher { _inner: inner })
 }
@@ -67,9 +69,14 @@ fn hints(event: notify::Event) -> Vec<Hint> {
     }
     let tracker = event.tracker();
     let mut paths = event.paths.into_iter();
-    let Some(path) = paths.next() else { return Vec::new() };
+    let Some(path) = paths.next() else {
+        return Vec::new();
+    };
     let hint = match event.kind {
-        EventKind::Create(CreateKind::Folder) => Hint::Created { path, kind: Kind::Dir },
+        EventKind::Create(CreateKind::Folder) => Hint::Created {
+            path,
+            kind: Kind::Dir,
+        },
         EventKind::Create(_) => {
             let kind = kind_of(&path);
             Hint::Created { path, kind }
@@ -80,16 +87,26 @@ fn hints(event: notify::Event) -> Vec<Hint> {
         // A tracker is the kernel's rename cookie. A From without one is a watched root that
         // moved itself (IN_MOVE_SELF), which its parent's events do not cover.
         EventKind::Modify(ModifyKind::Name(RenameMode::From)) => match tracker {
-            Some(cookie) => Hint::MovedFrom { path, cookie: cookie as u32 },
+            Some(cookie) => Hint::MovedFrom {
+                path,
+                cookie: cookie as u32,
+            },
             None => {
-                log::error!("the shared folder {} was moved away; restart sharehook", path.display());
+                log::error!(
+                    "the shared folder {} was moved away; restart sharehook",
+                    path.display()
+                );
                 return Vec::new();
             }
         },
         EventKind::Modify(ModifyKind::Name(RenameMode::To)) => match tracker {
             Some(cookie) => {
                 let kind = kind_of(&path);
-                Hint::MovedTo { path, cookie: cookie as u32, kind }
+                Hint::MovedTo {
+                    path,
+                    cookie: cookie as u32,
+                    kind,
+                }
             }
             None => return Vec::new(),
         },
@@ -114,7 +131,11 @@ fn report(e: &notify::Error) {
 
 fn describe(e: &notify::Error) -> String {
     let paths: Vec<String> = e.paths.iter().map(|p| p.display().to_string()).collect();
-    let at = if paths.is_empty() { String::new() } else { format!(" ({})", paths.join(", ")) };
+    let at = if paths.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", paths.join(", "))
+    };
     match &e.kind {
         notify::ErrorKind::MaxFilesWatch => {
             let current = std::fs::read_to_string(MAX_WATCHES_SYSCTL)

@@ -1,0 +1,155 @@
+//! The command line as an administrator meets it: version, checking configurations (good and
+//! broken), and verifying a signature.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use crate::support::*;
+
+fn run(args: &[&str]) -> Output {
+    sharehook().args(args).output().expect("run sharehook")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    let v = text(&out.stdout);
+    assert!(
+        v.starts_with(&format!("sharehook {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    assert!(
+        !v.contains("commit unknown"),
+        "built from git, the commit is known: {v}"
+    );
+}
+
+/// A config with one good share; `extra` is appended.
+fn broken(nas: &Nas, extra: &str) -> (String, String) {
+    let share = nas.share();
+    let text = format!(
+        "[[share]]\nname = \"public\"\npath = \"{}\"\n{extra}",
+        share.display()
+    );
+    std::fs::write(nas.config_path(), text).unwrap();
+    let path = nas.config_path().display().to_string();
+    (path.clone(), path)
+}
+
+#[test]
+fn each_broken_config_is_refused_with_file_line_and_key() {
+    let nas = Nas::new();
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "colour = \"blue\"\n",
+            "line 4",
+            "share[1].colour: unknown field `colour`",
+        ),
+        (
+            "[[share]]\nname = \"b\"\npath = \"/no/such/folder\"\n",
+            "line 6",
+            "share[2].path: /no/such/folder cannot be used",
+        ),
+        (
+            "[[webhook]]\nurl = \"ftp://10.0.0.5/hook\"\n",
+            "line 5",
+            "webhook[1].url: \"ftp://10.0.0.5/hook\" is not an http:// or https:// URL",
+        ),
+        (
+            "[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"copy\"]\n",
+            "line 6",
+            "webhook[1].triggers: unknown trigger \"copy\"",
+        ),
+        (
+            "[[webhook]]\nurl = \"http://h/\"\nformat = \"xml\"\n",
+            "line 6",
+            "webhook[1].format: unknown format \"xml\"",
+        ),
+        (
+            "[[webhook]]\nurl = \"http://h/\"\nshare = \"media\"\n",
+            "line 6",
+            "webhook[1].share: no share is named \"media\"",
+        ),
+        (
+            "[[webhook]]\nurl = \"http://h/\"\ntoken = \"not-a-token\"\n",
+            "line 6",
+            "webhook[1].token: a verification token is 32 hex characters",
+        ),
+    ];
+    for (extra, line, message) in cases {
+        let (file, _) = broken(&nas, extra);
+        for command in ["check", "run"] {
+            let out = run(&[command, "--config", &file]);
+            let err = text(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{command} with {extra:?} must fail: {err}"
+            );
+            let expected = format!("{file}: {line}: {message}");
+            assert!(
+                err.contains(&expected),
+                "{command} with {extra:?}:\n  got  {err}\n  want {expected}"
+            );
+            assert_eq!(err.lines().count(), 1, "one message: {err}");
+        }
+    }
+    let out = run(&["check", "--config", "/no/such/sharehook.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/no/such/sharehook.toml: cannot read the configuration file")
+    );
+}
+
+#[test]
+fn check_prints_the_effective_config_without_secrets() {
+    let nas = Nas::new();
+    nas.write_config("http://user:pw@127.0.0.1:9/hook", "0, 5");
+    let out = run(&[
+        "check",
+        "--config",
+        &nas.config_path().display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(shown.contains("token = \"<redacted>\""), "{shown}");
+    assert!(
+        shown.contains(
+            "triggers = [\"upload\", \"delete\", \"move\", \"rename\", \"createFolder\"]"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("retry_delays = [0, 5]"), "{shown}");
+}
+
+#[test]
+fn verify_checks_a_body_against_a_signature() {
+    let body = r#"{"accountname":"exampleaccount","username":"exampleaccount","operation":"Connect","protocol":"web","path":"","sourcepath":"","attempt":1}"#;
+    let verify = |sig: &str| {
+        let mut child = sharehook()
+            .args(["verify", "--token", TOKEN, "--signature", sig, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = verify("6e13eb14edfd0bd54feff96be131e155");
+    assert!(ok.status.success());
+    assert_eq!(text(&ok.stdout), "signature ok\n");
+    let bad = verify("00000000000000000000000000000000");
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(text(&bad.stdout), "signature does not match\n");
+}

@@ -1,0 +1,164 @@
+//! Files changed on a share arrive at a real receiver: exact bodies, valid signatures, in order,
+//! and nothing lost across SIGKILL.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+const FAST: &str = "0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5";
+
+fn body(user: &str, op: &str, path: &str, source: &str) -> String {
+    format!(
+        r#"{{"accountname":"testnas","username":"{user}","operation":"{op}","protocol":"nfs","path":"{path}","sourcepath":"{source}","attempt":1}}"#
+    )
+}
+
+#[test]
+fn each_operation_is_one_webhook_in_order_byte_exact_and_signed() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let daemon = nas.start();
+    let share = nas.share();
+    let user = whoami();
+
+    // One step at a time, each waiting for its webhook, so each is checked alone.
+    write_file(&share.join("résumé.txt"), "hello");
+    receiver.wait_for(1);
+    std::fs::create_dir(share.join("docs")).unwrap();
+    receiver.wait_for(2);
+    std::fs::rename(share.join("résumé.txt"), share.join("cv.txt")).unwrap();
+    receiver.wait_for(3);
+    std::fs::rename(share.join("cv.txt"), share.join("docs/cv.txt")).unwrap();
+    receiver.wait_for(4);
+    std::fs::remove_file(share.join("docs/cv.txt")).unwrap();
+    receiver.wait_for(5);
+    // A last upload marks the end: anything extra before it would show up in the list.
+    write_file(&share.join("end"), "");
+    let got = receiver.wait_for(6);
+
+    let expected = [
+        body(&user, "Upload", r"\/r\u00e9sum\u00e9.txt", ""),
+        body(&user, "Create Folder", r"\/docs", ""),
+        body(&user, "Rename", r"\/cv.txt", r"\/r\u00e9sum\u00e9.txt"),
+        body(&user, "Move", r"\/docs\/cv.txt", r"\/cv.txt"),
+        body(&user, "Delete", r"\/docs\/cv.txt", ""),
+        body(&user, "Upload", r"\/end", ""),
+    ];
+    let bodies: Vec<String> = got
+        .iter()
+        .map(|r| String::from_utf8(r.body.clone()).unwrap())
+        .collect();
+    assert_eq!(bodies, expected);
+    for r in &got {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/hook");
+        assert_eq!(r.header("content-type"), "application/json");
+        assert!(
+            r.header("user-agent").starts_with("sharehook/"),
+            "{:?}",
+            r.headers
+        );
+        assert_eq!(
+            r.header("x-exavault-signature"),
+            md5_signature(TOKEN, &r.body)
+        );
+    }
+    let log = daemon.log();
+    assert!(
+        !log.contains(TOKEN),
+        "the token must never be logged:\n{log}"
+    );
+    assert!(
+        log.contains("<6>event 1: Upload /résumé.txt in share public"),
+        "{log}"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn undelivered_events_survive_sigkill_and_arrive_in_order() {
+    let port = Receiver::free_port();
+    let nas = Nas::new();
+    // Plenty of quick retries: the receiver stays down for a while.
+    let delays = vec!["0.3"; 400].join(", ");
+    nas.write_config(
+        &format!("http://127.0.0.1:{port}/hook"),
+        &format!("0, {delays}"),
+    );
+    let daemon = nas.start();
+    let names: Vec<String> = (0..200).map(|i| format!("f{i:03}.dat")).collect();
+    for name in &names {
+        write_file(&nas.share().join(name), name);
+    }
+    // Every event is committed to the queue (the log says so only after the commit)...
+    daemon.wait_log("queued for webhook 1", 200);
+    // ...and the first one has failed at least once against the dead receiver.
+    daemon.wait_log("connection refused (error 7)", 1);
+    daemon.kill9();
+
+    let receiver = Receiver::start_on(port);
+    let daemon = nas.start();
+    let got = wait_for("all 200 files", || {
+        let got = receiver.received();
+        let mut paths: Vec<String> = ops(&got).into_iter().map(|(_, p, _)| p).collect();
+        paths.dedup();
+        (paths.len() >= 200).then_some(got)
+    });
+    let mut paths: Vec<String> = ops(&got)
+        .into_iter()
+        .map(|(op, p, _)| format!("{op} {p}"))
+        .collect();
+    paths.dedup();
+    let expected: Vec<String> = names.iter().map(|n| format!("Upload /{n}")).collect();
+    assert_eq!(paths, expected, "every file once, in order");
+    assert!(
+        got.len() <= 201,
+        "only an in-flight attempt may arrive twice; got {}",
+        got.len()
+    );
+    for r in &got {
+        assert_eq!(
+            r.header("x-exavault-signature"),
+            md5_signature(TOKEN, &r.body)
+        );
+        let attempt = r.json()["attempt"].as_u64().unwrap();
+        assert!(attempt >= 1);
+    }
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_kill_during_delivery_repeats_at_most_the_attempt_in_flight() {
+    let receiver = Receiver::start();
+    receiver.set_delay(Duration::from_millis(40));
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let daemon = nas.start();
+    let names: Vec<String> = (0..100).map(|i| format!("g{i:03}")).collect();
+    for name in &names {
+        write_file(&nas.share().join(name), "x");
+    }
+    daemon.wait_log("queued for webhook 1", 100);
+    receiver.wait_for(30);
+    daemon.kill9();
+    receiver.set_delay(Duration::ZERO);
+    let daemon = nas.start();
+    let got = wait_for("all 100 files", || {
+        let got = receiver.received();
+        let mut paths: Vec<String> = ops(&got).into_iter().map(|(_, p, _)| p).collect();
+        paths.dedup();
+        (paths.len() >= 100).then_some(got)
+    });
+    let all: Vec<String> = ops(&got).into_iter().map(|(_, p, _)| p).collect();
+    let mut paths = all.clone();
+    paths.dedup();
+    let expected: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
+    assert_eq!(paths, expected);
+    assert!(
+        all.len() <= 101,
+        "at most one repeat, got {} deliveries",
+        all.len()
+    );
+    assert!(daemon.stop().success());
+}

@@ -1,0 +1,8 @@
+//! Black-box tests: the real sharehook binary against a real HTTP receiver, real files, real
+//! signals and the real systemd tools. One test binary; helpers in `support`.
+
+mod cli;
+mod delivery;
+mod demo;
+mod support;
+mod systemd;

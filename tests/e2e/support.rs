@@ -1,0 +1,377 @@
+//! Shared helpers: the sharehook binary under test, a real HTTP receiver, and waiting on
+//! observable state with a deadline.
+//!
+//! `SHAREHOOK_BIN` picks another binary (e.g. the static aarch64 build) and `SHAREHOOK_RUNNER`
+//! a program to run it with (e.g. `qemu-aarch64`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "efb7e0030e6cef1b45d3d74a67881a2b";
+
+/// Deadlines are generous: under qemu the daemon runs several times slower.
+pub fn patience() -> Duration {
+    if std::env::var_os("SHAREHOOK_RUNNER").is_some() {
+        Duration::from_secs(180)
+    } else {
+        Duration::from_secs(60)
+    }
+}
+
+/// A `Command` that runs the sharehook binary under test.
+pub fn sharehook() -> Command {
+    let bin = std::env::var_os("SHAREHOOK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sharehook")));
+    assert!(
+        bin.exists(),
+        "SHAREHOOK_BIN={} does not exist: build it first (cross/build.sh)",
+        bin.display()
+    );
+    match std::env::var("SHAREHOOK_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {runner}")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(
+                found,
+                "SHAREHOOK_RUNNER={runner} is not installed: apt-get install qemu-user"
+            );
+            let mut cmd = Command::new(runner);
+            cmd.arg(bin);
+            cmd
+        }
+        _ => Command::new(bin),
+    }
+}
+
+/// Polls `f` until it gives `Some`, or panics naming `what` after `patience()`.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + patience();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The user name the tests run as (owner of the files they make).
+pub fn whoami() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The md5 signature, computed here independently of sharehook's code.
+pub fn md5_signature(token: &str, body: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    h.update(token.as_bytes());
+    h.update(body);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The receiver
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the body is JSON")
+    }
+
+    /// `(operation, path, sourcepath)` of a v1 body.
+    pub fn op(&self) -> (String, String, String) {
+        let j = self.json();
+        let s = |k: &str| j[k].as_str().unwrap_or_default().to_owned();
+        (s("operation"), s("path"), s("sourcepath"))
+    }
+}
+
+struct Shared {
+    got: Mutex<Vec<Received>>,
+    cv: Condvar,
+    delay: Mutex<Duration>,
+}
+
+/// A real HTTP/1.1 server on loopback, written here with the standard library only, that
+/// records every request and answers 200.
+pub struct Receiver {
+    pub port: u16,
+    shared: Arc<Shared>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        Receiver::start_on(0)
+    }
+
+    pub fn start_on(port: u16) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            got: Mutex::new(Vec::new()),
+            cv: Condvar::new(),
+            delay: Mutex::new(Duration::ZERO),
+        });
+        let s = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let s = Arc::clone(&s);
+                std::thread::spawn(move || serve(stream, &s));
+            }
+        });
+        Receiver { port, shared }
+    }
+
+    /// A port with nothing listening on it (yet).
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Each answer waits this long before it is sent.
+    pub fn set_delay(&self, d: Duration) {
+        *self.shared.delay.lock().unwrap() = d;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.got.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests have arrived; returns all of them.
+    pub fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + patience();
+        let mut got = self.shared.got.lock().unwrap();
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {n} webhooks; got {}: {:#?}",
+                got.len(),
+                ops(&got)
+            );
+            got = self.shared.cv.wait_timeout(got, left).unwrap().0;
+        }
+        got.clone()
+    }
+}
+
+pub fn ops(got: &[Received]) -> Vec<(String, String, String)> {
+    got.iter().map(Received::op).collect()
+}
+
+fn serve(stream: TcpStream, shared: &Shared) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let path = parts.next().unwrap_or_default().to_owned();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let delay = *shared.delay.lock().unwrap();
+        std::thread::sleep(delay);
+        {
+            let mut got = shared.got.lock().unwrap();
+            got.push(Received {
+                method,
+                path,
+                headers,
+                body,
+            });
+            shared.cv.notify_all();
+        }
+        if writer
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The daemon
+
+/// A temporary NAS: a share folder, a state folder and a config file.
+pub struct Nas {
+    pub dir: tempfile::TempDir,
+}
+
+impl Nas {
+    pub fn new() -> Nas {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("share")).unwrap();
+        Nas { dir }
+    }
+
+    pub fn share(&self) -> PathBuf {
+        self.dir.path().join("share")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("sharehook.toml")
+    }
+
+    /// Writes a config with one share and one webhook to `url`; `delays` are retry delays.
+    pub fn write_config(&self, url: &str, delays: &str) {
+        let text = format!(
+            "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\npath = \"{share}\"\nprotocol = \"nfs\"\n\n\
+             [[webhook]]\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\n\n[delivery]\nretry_delays = [{delays}]\n",
+            state = self.dir.path().join("state").display(),
+            share = self.share().display(),
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// Starts `sharehook run` and waits until it tells systemd's protocol it is ready.
+    pub fn start(&self) -> Daemon {
+        let socket_path = self
+            .dir
+            .path()
+            .join(format!("notify-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&socket_path);
+        let socket = UnixDatagram::bind(&socket_path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let log_path = self.dir.path().join("daemon.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let child = sharehook()
+            .arg("run")
+            .arg("--config")
+            .arg(self.config_path())
+            .env("NOTIFY_SOCKET", &socket_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sharehook");
+        let mut daemon = Daemon { child, log_path };
+        let deadline = Instant::now() + patience();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(n) = socket.recv(&mut buf)
+                && String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .any(|l| l == "READY=1")
+            {
+                return daemon;
+            }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!(
+                    "sharehook exited with {status} before it was ready:\n{}",
+                    daemon.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sharehook never said READY=1:\n{}",
+                daemon.log()
+            );
+        }
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    log_path: PathBuf,
+}
+
+impl Daemon {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits until the log has at least `n` lines containing `needle`.
+    pub fn wait_log(&self, needle: &str, n: usize) {
+        wait_for(&format!("{n} log lines with {needle:?}"), || {
+            (self.log().matches(needle).count() >= n).then_some(())
+        });
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
+    pub fn kill9(mut self) {
+        self.signal(libc::SIGKILL);
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        wait_for("sharehook to exit after SIGTERM", || {
+            self.child.try_wait().unwrap()
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
