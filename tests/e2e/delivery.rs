@@ -88,9 +88,7 @@ fn undelivered_events_survive_sigkill_and_arrive_in_order() {
     );
     let daemon = nas.start();
     let names: Vec<String> = (0..200).map(|i| format!("f{i:03}.dat")).collect();
-    for name in &names {
-        write_file(&nas.share().join(name), name);
-    }
+    write_files_in_order(&nas.share(), &names);
     // Every event is committed to the queue (the log says so only after the commit)...
     daemon.wait_log("queued for webhook 1", 200);
     // ...and the first one has failed at least once against the dead receiver.
@@ -136,9 +134,7 @@ fn a_kill_during_delivery_repeats_at_most_the_attempt_in_flight() {
     nas.write_config(&receiver.url(), FAST);
     let daemon = nas.start();
     let names: Vec<String> = (0..100).map(|i| format!("g{i:03}")).collect();
-    for name in &names {
-        write_file(&nas.share().join(name), "x");
-    }
+    write_files_in_order(&nas.share(), &names);
     daemon.wait_log("queued for webhook 1", 100);
     receiver.wait_for(30);
     daemon.kill9();
@@ -154,7 +150,7 @@ fn a_kill_during_delivery_repeats_at_most_the_attempt_in_flight() {
     let mut paths = all.clone();
     paths.dedup();
     let expected: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
-    assert_eq!(paths, expected);
+    assert_eq!(paths, expected, "every file once, in order");
     assert!(
         all.len() <= 101,
         "at most one repeat, got {} deliveries",

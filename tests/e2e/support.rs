@@ -375,3 +375,22 @@ impl Drop for Daemon {
 pub fn write_file(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
+
+/// Writes each of `names` in `dir`, one after another, from a separate shell process, the way
+/// a file server writes them. The test process must not hold them open itself: a child it
+/// forks meanwhile (another test starting a daemon) would inherit the handle until it execs,
+/// and the kernel's close-after-write, and so the Upload, would come later than the next file's.
+pub fn write_files_in_order(dir: &Path, names: &[String]) {
+    let script = names
+        .iter()
+        .map(|n| format!("echo {n} > '{n}'"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test: the unit and black-box tests on this machine, then the black-box tests
+# again with the static aarch64 binary under qemu. On a fresh Debian machine (as root) it
+# installs what it needs: qemu-user, systemd-analyze, clang (for the cross build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v clang >/dev/null 2>&1 || need+=(clang)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing ${need[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        echo "tests/all.sh: these are needed and missing: ${need[*]} (apt-get install ${need[*]})" >&2
+        exit 1
+    fi
+fi
+
+echo "== unit and black-box tests, native"
+cargo test --locked
+
+echo "== static aarch64 build"
+cross/build.sh aarch64-unknown-linux-musl
+
+echo "== black-box tests, aarch64 binary under qemu-aarch64"
+SHAREHOOK_BIN="$PWD/target/aarch64-unknown-linux-musl/release/sharehook" \
+SHAREHOOK_RUNNER=qemu-aarch64 \
+    cargo test --locked --test e2e
