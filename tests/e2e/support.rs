@@ -298,15 +298,21 @@ impl Nas {
             .arg("--config")
             .arg(self.config_path())
             .env("NOTIFY_SOCKET", &socket_path)
+            // Ask for watchdog pings every 0.2 s (half the interval) so tests can see them.
+            .env("WATCHDOG_USEC", "400000")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start sharehook");
-        let mut daemon = Daemon { child, log_path };
+        let mut daemon = Daemon {
+            child,
+            log_path,
+            notify: socket,
+        };
         let deadline = Instant::now() + patience();
         let mut buf = [0u8; 4096];
         loop {
-            if let Ok(n) = socket.recv(&mut buf)
+            if let Ok(n) = daemon.notify.recv(&mut buf)
                 && String::from_utf8_lossy(&buf[..n])
                     .lines()
                     .any(|l| l == "READY=1")
@@ -331,6 +337,8 @@ impl Nas {
 pub struct Daemon {
     pub child: Child,
     log_path: PathBuf,
+    /// The socket the daemon reports to, as systemd's would be.
+    notify: UnixDatagram,
 }
 
 impl Daemon {
@@ -342,6 +350,18 @@ impl Daemon {
     pub fn wait_log(&self, needle: &str, n: usize) {
         wait_for(&format!("{n} log lines with {needle:?}"), || {
             (self.log().matches(needle).count() >= n).then_some(())
+        });
+    }
+
+    /// Waits for a state line (e.g. `WATCHDOG=1`) on the daemon's notify socket.
+    pub fn wait_notify(&self, line: &str) {
+        let mut buf = [0u8; 4096];
+        wait_for(&format!("{line} on NOTIFY_SOCKET"), || {
+            let n = self.notify.recv(&mut buf).ok()?;
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == line)
+                .then_some(())
         });
     }
 
@@ -357,11 +377,14 @@ impl Daemon {
     }
 
     /// SIGTERM, then the exit status.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(self) -> std::process::ExitStatus {
         self.signal(libc::SIGTERM);
-        wait_for("sharehook to exit after SIGTERM", || {
-            self.child.try_wait().unwrap()
-        })
+        self.stop_status()
+    }
+
+    /// The exit status, once it has exited (after a signal sent before).
+    pub fn stop_status(mut self) -> std::process::ExitStatus {
+        wait_for("sharehook to exit", || self.child.try_wait().unwrap())
     }
 }
 
