@@ -97,24 +97,7 @@ fn undelivered_events_survive_sigkill_and_arrive_in_order() {
 
     let receiver = Receiver::start_on(port);
     let daemon = nas.start();
-    let got = wait_for("all 200 files", || {
-        let got = receiver.received();
-        let mut paths: Vec<String> = ops(&got).into_iter().map(|(_, p, _)| p).collect();
-        paths.dedup();
-        (paths.len() >= 200).then_some(got)
-    });
-    let mut paths: Vec<String> = ops(&got)
-        .into_iter()
-        .map(|(op, p, _)| format!("{op} {p}"))
-        .collect();
-    paths.dedup();
-    let expected: Vec<String> = names.iter().map(|n| format!("Upload /{n}")).collect();
-    assert_eq!(paths, expected, "every file once, in order");
-    assert!(
-        got.len() <= 201,
-        "only an in-flight attempt may arrive twice; got {}",
-        got.len()
-    );
+    let got = assert_uploads_in_order(&receiver, &names);
     for r in &got {
         assert_eq!(
             r.header("x-exavault-signature"),
@@ -187,21 +170,6 @@ fn a_kill_during_delivery_repeats_at_most_the_attempt_in_flight() {
     daemon.kill9();
     receiver.set_delay(Duration::ZERO);
     let daemon = nas.start();
-    let got = wait_for("all 100 files", || {
-        let got = receiver.received();
-        let mut paths: Vec<String> = ops(&got).into_iter().map(|(_, p, _)| p).collect();
-        paths.dedup();
-        (paths.len() >= 100).then_some(got)
-    });
-    let all: Vec<String> = ops(&got).into_iter().map(|(_, p, _)| p).collect();
-    let mut paths = all.clone();
-    paths.dedup();
-    let expected: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
-    assert_eq!(paths, expected, "every file once, in order");
-    assert!(
-        all.len() <= 101,
-        "at most one repeat, got {} deliveries",
-        all.len()
-    );
+    assert_uploads_in_order(&receiver, &names);
     assert!(daemon.stop().success());
 }

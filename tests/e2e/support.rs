@@ -188,6 +188,33 @@ pub fn ops(got: &[Received]) -> Vec<(String, String, String)> {
     got.iter().map(Received::op).collect()
 }
 
+/// Waits until an Upload of every one of `names` (files at the share root) has arrived, and
+/// asserts they came in that order, each once, but for one repeat at most: the attempt that
+/// was in flight when the daemon was killed. Returns everything received.
+pub fn assert_uploads_in_order(receiver: &Receiver, names: &[String]) -> Vec<Received> {
+    let distinct = |got: &[Received]| {
+        let mut seen: Vec<String> = ops(got)
+            .into_iter()
+            .map(|(op, p, _)| format!("{op} {p}"))
+            .collect();
+        seen.dedup();
+        seen
+    };
+    let got = wait_for(&format!("all {} files", names.len()), || {
+        let got = receiver.received();
+        (distinct(&got).len() >= names.len()).then_some(got)
+    });
+    let expected: Vec<String> = names.iter().map(|n| format!("Upload /{n}")).collect();
+    assert_eq!(distinct(&got), expected, "every file once, in order");
+    assert!(
+        got.len() <= names.len() + 1,
+        "only the attempt in flight may arrive twice; got {} deliveries of {} files",
+        got.len(),
+        names.len()
+    );
+    got
+}
+
 fn serve(stream: TcpStream, shared: &Shared) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
     let mut writer = stream;
