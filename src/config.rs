@@ -520,7 +520,8 @@ impl Config {
         for hook in &self.webhooks {
             let _ = writeln!(out, "\n[[webhook]]");
             let _ = writeln!(out, "id = {}", hook.id);
-            let _ = writeln!(out, "url = {}", q(&hook.url));
+            // Credentials and query strings in a URL may be secrets too.
+            let _ = writeln!(out, "url = {}", q(&crate::send::redact_url(&hook.url)));
             let _ = writeln!(out, "share = {}", q(&hook.share));
             let _ = writeln!(out, "folder = {}", q(&hook.folder.to_string()));
             let _ = writeln!(out, "format = \"v1\"");

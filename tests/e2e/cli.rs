@@ -118,6 +118,11 @@ fn check_prints_the_effective_config_without_secrets() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(!shown.contains("pw"), "URL credentials are hidden: {shown}");
+    assert!(
+        shown.contains("url = \"http://127.0.0.1:9/hook\""),
+        "{shown}"
+    );
     assert!(shown.contains("token = \"<redacted>\""), "{shown}");
     assert!(
         shown.contains(
