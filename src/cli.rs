@@ -169,10 +169,11 @@ fn run(config: &config::Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let mut signals = service::StopSignals::install()?;
         let mut daemon = Daemon::start(config)?;
         service::ready();
         log::info!("ready");
-        let signal = service::until_stopped(&daemon).await?;
+        let signal = service::until_stopped(&daemon, &mut signals).await;
         log::info!("{signal}: stopping");
         service::stopping();
         daemon.stop(Duration::from_secs(10));

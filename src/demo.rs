@@ -26,6 +26,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let mut signals = service::StopSignals::install()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot open the demo receiver's port")?;
@@ -35,7 +36,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         let (_, token) = daemon.tokens[0].clone();
         let server = tokio::spawn(receiver::serve(listener, token));
         print_instructions(&share, &url);
-        let signal = service::until_stopped(&daemon).await?;
+        let signal = service::until_stopped(&daemon, &mut signals).await;
         println!("\n{signal}: stopping");
         daemon.stop(Duration::from_secs(5));
         server.abort();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::daemon::Daemon;
 
@@ -19,11 +19,27 @@ pub fn stopping() {
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
 }
 
+/// The stop signals, caught from the moment this is made: make it before anything starts, so
+/// a SIGTERM that arrives right after READY=1 (or during startup) is a clean stop, never the
+/// default action that kills the process.
+pub struct StopSignals {
+    term: Signal,
+    int: Signal,
+}
+
+impl StopSignals {
+    /// Must be called inside the tokio runtime.
+    pub fn install() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
 /// Waits for SIGTERM or SIGINT, pinging the watchdog (if systemd asked for one) while the
 /// daemon's pipeline is alive. Returns the name of the signal.
-pub async fn until_stopped(daemon: &Daemon) -> anyhow::Result<&'static str> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+pub async fn until_stopped(daemon: &Daemon, signals: &mut StopSignals) -> &'static str {
     let watchdog = sd_notify::watchdog_enabled();
     // Ping at half the interval systemd gave; without a watchdog, look once a minute anyway.
     let period = watchdog.map_or(Duration::from_secs(60), |d| {
@@ -32,8 +48,8 @@ pub async fn until_stopped(daemon: &Daemon) -> anyhow::Result<&'static str> {
     let mut tick = tokio::time::interval(period);
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok("SIGTERM"),
-            _ = int.recv() => return Ok("SIGINT"),
+            _ = signals.term.recv() => return "SIGTERM",
+            _ = signals.int.recv() => return "SIGINT",
             _ = tick.tick() => {
                 if !daemon.alive() {
                     log::error!("the event pipeline has stopped going round");
