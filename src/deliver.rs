@@ -116,28 +116,26 @@ impl Worker {
         );
         let now = now_ms();
         if outcome.is_success() {
-            log::info!("{what}: {outcome} in {took} ms");
+            // Each result is logged once it is recorded, so the log never runs ahead of the
+            // state a restart would resume from.
             self.persist(|| self.store.delivered(t.id, pending.event.id));
+            log::info!("{what}: {outcome} in {took} ms");
             return;
         }
         let result = short(&outcome);
         match t.schedule.after_failure(attempt, now) {
             Some(due_ms) => {
                 let wait = Duration::from_millis(u64::try_from(due_ms - now).unwrap_or(0));
-                log::warn!(
-                    "{what}: {outcome} in {took} ms; next attempt in {}",
-                    human(wait)
-                );
                 pending.attempts = attempt;
                 pending.due_ms = due_ms;
                 pending.last_result = Some(result);
                 self.persist(|| self.store.retry_later(&pending));
+                log::warn!(
+                    "{what}: {outcome} in {took} ms; next attempt in {}",
+                    human(wait)
+                );
             }
             None => {
-                log::error!(
-                    "{what}: {outcome} in {took} ms; that was the last attempt: the event is set \
-                     aside as failed and the queue moves on"
-                );
                 let failed = SetAside {
                     webhook: t.id,
                     event: pending.event,
@@ -146,6 +144,10 @@ impl Worker {
                     last_result: result,
                 };
                 self.persist(|| self.store.set_aside(&failed));
+                log::error!(
+                    "{what}: {outcome} in {took} ms; that was the last attempt: the event is set \
+                     aside as failed and the queue moves on"
+                );
             }
         }
     }
