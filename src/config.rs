@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::event::{Event, Operation, SharePath};
+use crate::ignore::Ignore;
 use crate::retry::Schedule;
 use crate::sign::Token;
 
@@ -27,6 +28,39 @@ pub struct Config {
     pub shares: Vec<Share>,
     pub webhooks: Vec<Webhook>,
     pub delivery: Delivery,
+    pub watch: WatchSettings,
+}
+
+/// How the shares are watched (`[watch]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchSettings {
+    /// The quiet period after a file's last change before its Upload is reported.
+    pub settle: Duration,
+    pub ignore: Ignore,
+    /// How often every share is reconciled with the index; `None` turns it off.
+    pub rescan_interval: Option<Duration>,
+    /// How often a polled share (a network mount, or folders past the watch limit) is read.
+    pub poll_interval: Duration,
+}
+
+impl Default for WatchSettings {
+    fn default() -> WatchSettings {
+        WatchSettings {
+            settle: Duration::from_millis(1000),
+            ignore: Ignore::new(true, &[]).expect("the default ignore list is valid"),
+            rescan_interval: Some(Duration::from_secs(3600)),
+            poll_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How one share learns of changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchMode {
+    /// inotify on a local file system, polling on a network or FUSE mount.
+    Auto,
+    Inotify,
+    Poll,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +69,7 @@ pub struct Share {
     /// Absolute and canonical: symbolic links in the configured path are resolved once here.
     pub path: PathBuf,
     pub protocol: String,
+    pub watch: WatchMode,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +161,17 @@ struct RawConfig {
     #[serde(default)]
     webhook: Vec<Spanned<RawWebhook>>,
     delivery: Option<RawDelivery>,
+    watch: Option<RawWatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    settle_ms: Option<Spanned<i64>>,
+    ignore: Option<Spanned<Vec<Spanned<String>>>>,
+    ignore_defaults: Option<bool>,
+    rescan_interval: Option<Spanned<f64>>,
+    poll_interval: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +180,7 @@ struct RawShare {
     name: Spanned<String>,
     path: Spanned<String>,
     protocol: Option<Spanned<String>>,
+    watch: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +308,10 @@ impl Ctx<'_> {
             None => Delivery::default(),
             Some(delays) => self.check_delays(delays)?,
         };
+        let watch = match raw.watch {
+            None => WatchSettings::default(),
+            Some(w) => self.check_watch(w)?,
+        };
         Ok(Config {
             source: Some(self.file.to_owned()),
             account_name,
@@ -268,6 +319,7 @@ impl Ctx<'_> {
             shares,
             webhooks,
             delivery,
+            watch,
         })
     }
 
@@ -296,11 +348,60 @@ impl Ctx<'_> {
             Some(p) => p.into_inner(),
             None => "smb".to_owned(),
         };
+        let watch = match raw.watch {
+            None => WatchMode::Auto,
+            Some(w) => match w.get_ref().as_str() {
+                "auto" => WatchMode::Auto,
+                "inotify" => WatchMode::Inotify,
+                "poll" => WatchMode::Poll,
+                other => {
+                    let msg = format!("unknown mode \"{other}\" (known: auto, inotify, poll)");
+                    return Err(self.err(Some(w.span()), key("watch"), msg));
+                }
+            },
+        };
         Ok(Share {
             name: name.to_owned(),
             path,
             protocol,
+            watch,
         })
+    }
+
+    fn check_watch(&self, raw: RawWatch) -> Result<WatchSettings, ConfigError> {
+        let mut out = WatchSettings::default();
+        if let Some(ms) = raw.settle_ms {
+            // An hour of quiet is already far more than any client needs.
+            if !(0..=3_600_000).contains(ms.get_ref()) {
+                let msg = "a number of milliseconds from 0 to 3600000";
+                return Err(self.err(Some(ms.span()), "watch.settle_ms", msg));
+            }
+            out.settle = Duration::from_millis(u64::try_from(*ms.get_ref()).unwrap_or(0));
+        }
+        let extra: Vec<String> = raw
+            .ignore
+            .as_ref()
+            .map(|list| list.get_ref().iter().map(|p| p.get_ref().clone()).collect())
+            .unwrap_or_default();
+        out.ignore = Ignore::new(raw.ignore_defaults.unwrap_or(true), &extra)
+            .map_err(|m| self.err(raw.ignore.as_ref().map(Spanned::span), "watch.ignore", m))?;
+        if let Some(secs) = raw.rescan_interval {
+            let s = *secs.get_ref();
+            if !(0.0..=31_536_000.0).contains(&s) {
+                let msg = "a number of seconds from 0 (off) to 31536000";
+                return Err(self.err(Some(secs.span()), "watch.rescan_interval", msg));
+            }
+            out.rescan_interval = (s > 0.0).then(|| Duration::from_secs_f64(s));
+        }
+        if let Some(secs) = raw.poll_interval {
+            let s = *secs.get_ref();
+            if !(0.1..=86_400.0).contains(&s) {
+                let msg = "a number of seconds from 0.1 to 86400";
+                return Err(self.err(Some(secs.span()), "watch.poll_interval", msg));
+            }
+            out.poll_interval = Duration::from_secs_f64(s);
+        }
+        Ok(out)
     }
 
     fn check_webhook(
@@ -516,6 +617,12 @@ impl Config {
             let _ = writeln!(out, "name = {}", q(&share.name));
             let _ = writeln!(out, "path = {}", q(&share.path.to_string_lossy()));
             let _ = writeln!(out, "protocol = {}", q(&share.protocol));
+            let mode = match share.watch {
+                WatchMode::Auto => "auto",
+                WatchMode::Inotify => "inotify",
+                WatchMode::Poll => "poll",
+            };
+            let _ = writeln!(out, "watch = {}", q(mode));
         }
         for hook in &self.webhooks {
             let _ = writeln!(out, "\n[[webhook]]");
@@ -540,6 +647,21 @@ impl Config {
             .map(|d| format!("{}", d.as_secs_f64()))
             .collect();
         let _ = writeln!(out, "\n[delivery]\nretry_delays = [{}]", delays.join(", "));
+        let w = &self.watch;
+        let _ = writeln!(out, "\n[watch]\nsettle_ms = {}", w.settle.as_millis());
+        let _ = writeln!(
+            out,
+            "rescan_interval = {}",
+            w.rescan_interval.map_or(0.0, |d| d.as_secs_f64())
+        );
+        let _ = writeln!(out, "poll_interval = {}", w.poll_interval.as_secs_f64());
+        // The whole list in effect, so `ignore_defaults` is not needed to read it back.
+        let patterns: Vec<String> = w.ignore.patterns().map(q).collect();
+        let _ = writeln!(
+            out,
+            "ignore_defaults = false\nignore = [{}]",
+            patterns.join(", ")
+        );
         out
     }
 }
@@ -575,7 +697,7 @@ mod tests {
         check_error(
             &format!("{SHARE}colour = \"blue\"\n"),
             &format!(
-                "{f}: line 4: share[1].colour: unknown field `colour`, expected one of `name`, `path`, `protocol`"
+                "{f}: line 4: share[1].colour: unknown field `colour`, expected one of `name`, `path`, `protocol`, `watch`"
             ),
         );
         check_error(

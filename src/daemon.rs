@@ -1,10 +1,9 @@
 //! Starts and stops the running parts in order: the store, one delivery worker per webhook,
-//! the pipeline, and last the watches (so nothing is seen before it can be queued).
+//! and the engine, which sets up the watches and reconciles each share before `start` returns.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,21 +11,15 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::deliver::{Bell, Target, Worker, now_ms};
-use crate::owner::Owners;
-use crate::pipeline::Pipeline;
+use crate::engine::{Engine, Setup};
 use crate::send::{Client, redact_url};
 use crate::sign::Token;
 use crate::store::Store;
-use crate::watch::{self, Watcher};
-
-/// Hints waiting between the watcher and the pipeline; when full, the watcher waits.
-const HINT_QUEUE: usize = 16 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Daemon {
-    watcher: Option<Watcher>,
-    pipeline: Option<JoinHandle<()>>,
+    engine: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     bells: Vec<Arc<Bell>>,
     stop: Arc<AtomicBool>,
@@ -99,65 +92,53 @@ impl Daemon {
         }
 
         let heartbeat = Arc::new(AtomicI64::new(now_ms()));
-        let (tx, rx) = sync_channel(HINT_QUEUE);
-        let pipeline = Pipeline {
+        let mut daemon = Daemon {
+            engine: None,
+            workers,
+            bells: bells.iter().map(|(_, b)| Arc::clone(b)).collect(),
+            stop: Arc::clone(&stop),
+            heartbeat: Arc::clone(&heartbeat),
+            tokens,
+        };
+        let engine = Engine::start(Setup {
             shares: config.shares.clone(),
             webhooks: config.webhooks.clone(),
             schedule: config.delivery.schedule.clone(),
+            watch: config.watch.clone(),
             store,
-            bells: bells.clone(),
-            stop: Arc::clone(&stop),
-            heartbeat: Arc::clone(&heartbeat),
-            owners: Owners::new(),
-        };
-        let pipeline = std::thread::Builder::new()
-            .name("pipeline".into())
-            .spawn(move || pipeline.run(rx))
-            .context("cannot start the pipeline thread")?;
-
-        let roots: Vec<_> = config.shares.iter().map(|s| s.path.clone()).collect();
-        let mut daemon = Daemon {
-            watcher: None,
-            pipeline: Some(pipeline),
-            workers,
-            bells: bells.into_iter().map(|(_, b)| b).collect(),
+            bells,
             stop,
             heartbeat,
-            tokens,
-        };
-        match watch::start(&roots, tx) {
-            Ok(watcher) => daemon.watcher = Some(watcher),
+        });
+        let engine = match engine {
+            Ok(engine) => engine,
             Err(e) => {
                 daemon.stop(Duration::from_secs(1));
-                return Err(e.into());
+                return Err(e);
             }
-        }
-        for share in &config.shares {
-            log::info!(
-                "watching share {} at {} (protocol {})",
-                share.name,
-                share.path.display(),
-                share.protocol
-            );
-        }
+        };
+        let handle = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || engine.run())
+            .context("cannot start the engine thread")?;
+        daemon.engine = Some(handle);
         Ok(daemon)
     }
 
-    /// True while the pipeline goes round (it does at least once a second).
+    /// True while the engine goes round (it does at least twice a second).
     pub fn alive(&self) -> bool {
         now_ms() - self.heartbeat.load(Ordering::Relaxed) < 30_000
     }
 
-    /// Stops watching, commits what the pipeline holds, lets each worker finish the attempt
-    /// it is making (waiting at most `grace` in all), then returns.
+    /// Stops watching (what is held but not yet reported is found again by the next start's
+    /// reconcile), lets each worker finish the attempt it is making (waiting at most `grace`
+    /// in all), then returns.
     pub fn stop(&mut self, grace: Duration) {
         let deadline = Instant::now() + grace;
-        // Dropping the watcher closes the hint channel; the pipeline then flushes and ends.
-        self.watcher = None;
-        if let Some(pipeline) = self.pipeline.take() {
-            join_until(pipeline, deadline, "the pipeline");
-        }
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(engine) = self.engine.take() {
+            join_until(engine, deadline, "the engine");
+        }
         for bell in &self.bells {
             bell.ring();
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{Config, Delivery, Format, Share, Webhook};
+use crate::config::{Config, Delivery, Format, Share, WatchMode, WatchSettings, Webhook};
 use crate::daemon::Daemon;
 use crate::event::{Operation, SharePath};
 use crate::retry::Schedule;
@@ -58,6 +58,7 @@ fn demo_config(share: &Path, state: &Path, url: &str) -> Config {
             name: "demo".into(),
             path: share.to_owned(),
             protocol: "smb".into(),
+            watch: WatchMode::Auto,
         }],
         webhooks: vec![Webhook {
             id: 1,
@@ -71,6 +72,7 @@ fn demo_config(share: &Path, state: &Path, url: &str) -> Config {
         delivery: Delivery {
             schedule: Schedule::new(delays.iter().map(|s| Duration::from_secs_f64(*s)).collect()),
         },
+        watch: WatchSettings::default(),
     }
 }
 

@@ -119,6 +119,37 @@ impl SharePath {
         }
     }
 
+    /// The path of entry `name` inside this folder.
+    pub fn join(&self, name: &[u8]) -> SharePath {
+        let mut bytes = self.0.clone();
+        if !self.is_root() {
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(name);
+        SharePath(bytes)
+    }
+
+    /// The last part of the path (empty for the root).
+    pub fn name(&self) -> &[u8] {
+        match self.0.iter().rposition(|&b| b == b'/') {
+            Some(i) => &self.0[i + 1..],
+            None => &self.0,
+        }
+    }
+
+    /// The same place below `to` that `self` has below `from` (for a moved folder's content).
+    pub fn rebase(&self, from: &SharePath, to: &SharePath) -> Option<SharePath> {
+        if self == from {
+            return Some(to.clone());
+        }
+        let rest = self.0.strip_prefix(from.0.as_slice())?;
+        if from.is_root() {
+            return Some(to.join(rest));
+        }
+        let rest = rest.strip_prefix(b"/")?;
+        Some(to.join(rest))
+    }
+
     /// True when `self` is `folder` or lies below it.
     pub fn is_within(&self, folder: &SharePath) -> bool {
         if folder.is_root() || self.0 == folder.0 {
@@ -132,14 +163,20 @@ impl SharePath {
 /// `\xNN`, so a log line is always valid text and never hides what the name was.
 impl fmt::Display for SharePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            for b in chunk.invalid() {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
-        Ok(())
+        f.write_str(&escape_bytes(&self.0))
     }
+}
+
+/// Bytes as text for people: UTF-8 as is, every other byte as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// One operation on one share, as committed to the queue and delivered.

@@ -2,21 +2,22 @@
 //!
 //! See ARCHITECTURE.md for how the modules fit together.
 
-pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod demo;
+pub mod engine;
 pub mod event;
+pub mod ignore;
 pub mod logging;
 pub mod owner;
 pub mod payload;
-pub mod pipeline;
 pub mod receiver;
 pub mod retry;
 pub mod send;
 pub mod service;
 pub mod sign;
 pub mod store;
+pub mod tree;
 pub mod watch;

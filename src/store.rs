@@ -18,8 +18,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::event::Event;
+use crate::event::{Event, SharePath};
 use crate::sign::Token;
+use crate::tree::Entry;
 
 pub const FILE_NAME: &str = "sharehook.redb";
 
@@ -30,6 +31,15 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const QUEUE: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("queue");
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
 const WEBHOOKS: TableDefinition<u32, &[u8]> = TableDefinition::new("webhooks");
+/// The index: (share, folder, name) -> `Entry`. Keyed by folder so that a folder's entries
+/// are one contiguous range, read in name order.
+type IndexKey<'a> = (&'a str, &'a [u8], &'a [u8]);
+const INDEX: TableDefinition<IndexKey, &[u8]> = TableDefinition::new("index");
+/// Per share: where it was and whether its baseline is taken.
+const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
+
+/// The page cache redb may keep in memory: the index lives on disk, not in RAM.
+const CACHE_BYTES: usize = 16 << 20;
 
 /// An event waiting in a webhook's queue, with where its delivery stands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +62,15 @@ pub struct SetAside {
     pub attempts: u32,
     pub failed_ms: i64,
     pub last_result: String,
+}
+
+/// What the state knows of a share.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShareRecord {
+    /// The folder the index describes.
+    pub path: Vec<u8>,
+    /// Whether the index holds a whole baseline of the share (taken at its first start).
+    pub baseline: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -128,6 +147,7 @@ impl Store {
         }
         let backend = FileBackend::new(file).map_err(|e| classify_open_error(&path, e))?;
         let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
             .create_with_backend(backend)
             .map_err(|e| classify_open_error(&path, e))?;
         let store = Store { db, path };
@@ -161,6 +181,8 @@ impl Store {
             tx.open_table(QUEUE).map_err(self.err())?;
             tx.open_table(FAILED).map_err(self.err())?;
             tx.open_table(WEBHOOKS).map_err(self.err())?;
+            tx.open_table(INDEX).map_err(self.err())?;
+            tx.open_table(SHARES).map_err(self.err())?;
         }
         tx.commit().map_err(self.err())
     }
@@ -208,39 +230,76 @@ impl Store {
 
     /// Commits a batch of events in one transaction, giving each its id; returns the ids.
     pub fn enqueue(&self, batch: &[NewEvent]) -> Result<Vec<u64>, StoreError> {
-        let tx = self.db.begin_write().map_err(self.err())?;
-        let mut ids = Vec::with_capacity(batch.len());
-        {
-            let mut meta = tx.open_table(META).map_err(self.err())?;
-            let mut queue = tx.open_table(QUEUE).map_err(self.err())?;
-            let mut next = meta
-                .get("next_event_id")
-                .map_err(self.err())?
-                .map_or(1, |v| v.value());
-            for item in batch {
-                let id = next;
-                next += 1;
-                ids.push(id);
-                for (webhook, event, due_ms) in &item.deliveries {
-                    let mut event = event.clone();
-                    event.id = id;
-                    let (webhook, due_ms) = (*webhook, *due_ms);
-                    let pending = Pending {
-                        webhook,
-                        event,
-                        attempts: 0,
-                        due_ms,
-                        last_result: None,
-                    };
-                    queue
-                        .insert((webhook, id), encode(&pending).as_slice())
-                        .map_err(self.err())?;
-                }
-            }
-            meta.insert("next_event_id", next).map_err(self.err())?;
-        }
-        tx.commit().map_err(self.err())?;
+        let mut tx = self.batch()?;
+        let ids = batch
+            .iter()
+            .map(|item| tx.enqueue(item))
+            .collect::<Result<Vec<u64>, StoreError>>()?;
+        tx.commit()?;
         Ok(ids)
+    }
+
+    /// Starts a write transaction: index changes and new events, committed together.
+    pub fn batch(&self) -> Result<Batch<'_>, StoreError> {
+        Ok(Batch {
+            tx: self.db.begin_write().map_err(self.err())?,
+            store: self,
+            next_event_id: None,
+        })
+    }
+
+    /// The entries of `folder` in share `share`, in name order.
+    pub fn children(
+        &self,
+        share: &str,
+        folder: &SharePath,
+    ) -> Result<Vec<(Vec<u8>, Entry)>, StoreError> {
+        let tx = self.db.begin_read().map_err(self.err())?;
+        let table = tx.open_table(INDEX).map_err(self.err())?;
+        let (lo, hi) = folder_bounds(folder);
+        let range = table
+            .range((share, lo.as_slice(), &b""[..])..(share, hi.as_slice(), &b""[..]))
+            .map_err(self.err())?;
+        range
+            .map(|item| {
+                let (key, value) = item.map_err(self.err())?;
+                Ok((key.value().2.to_vec(), self.decode("index", value.value())?))
+            })
+            .collect()
+    }
+
+    /// One entry of the index.
+    pub fn entry(&self, share: &str, path: &SharePath) -> Result<Option<Entry>, StoreError> {
+        let tx = self.db.begin_read().map_err(self.err())?;
+        let table = tx.open_table(INDEX).map_err(self.err())?;
+        let (dir, name) = split(path);
+        match table
+            .get((share, dir.as_bytes(), name))
+            .map_err(self.err())?
+        {
+            Some(v) => Ok(Some(self.decode("index", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// What the state knows of share `name`.
+    pub fn share(&self, name: &str) -> Result<Option<ShareRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(self.err())?;
+        let table = tx.open_table(SHARES).map_err(self.err())?;
+        match table.get(name).map_err(self.err())? {
+            Some(v) => Ok(Some(self.decode("shares", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The names of every share the state has an index for.
+    pub fn share_names(&self) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read().map_err(self.err())?;
+        let table = tx.open_table(SHARES).map_err(self.err())?;
+        let range = table.range::<&str>(..).map_err(self.err())?;
+        range
+            .map(|item| Ok(item.map_err(self.err())?.0.value().to_owned()))
+            .collect()
     }
 
     /// The oldest undelivered event of `webhook`.
@@ -363,6 +422,10 @@ impl Store {
         tx.commit().map_err(self.err())
     }
 
+    fn fail(&self, e: impl Into<redb::Error>) -> StoreError {
+        self.err()(e)
+    }
+
     fn err<E: Into<redb::Error>>(&self) -> impl Fn(E) -> StoreError + '_ {
         |e| {
             let e: redb::Error = e.into();
@@ -392,6 +455,217 @@ impl Store {
             ))),
         }
     }
+}
+
+/// A write transaction over the index and the queues. Nothing of it is seen by readers, or
+/// survives a crash, until `commit`.
+pub struct Batch<'s> {
+    tx: redb::WriteTransaction,
+    store: &'s Store,
+    next_event_id: Option<u64>,
+}
+
+impl Batch<'_> {
+    pub fn entry(&self, share: &str, path: &SharePath) -> Result<Option<Entry>, StoreError> {
+        let table = self.tx.open_table(INDEX).map_err(self.store.err())?;
+        let (dir, name) = split(path);
+        let value = table
+            .get((share, dir.as_bytes(), name))
+            .map_err(self.store.err())?;
+        match value {
+            Some(v) => Ok(Some(self.store.decode("index", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put(&mut self, share: &str, path: &SharePath, entry: &Entry) -> Result<(), StoreError> {
+        let mut table = self.tx.open_table(INDEX).map_err(self.store.err())?;
+        let (dir, name) = split(path);
+        table
+            .insert((share, dir.as_bytes(), name), encode(entry).as_slice())
+            .map_err(self.store.err())?;
+        Ok(())
+    }
+
+    /// Removes `path` and, for a folder, everything below it; returns what `path` was.
+    pub fn remove_tree(
+        &mut self,
+        share: &str,
+        path: &SharePath,
+    ) -> Result<Option<Entry>, StoreError> {
+        let store = self.store;
+        let mut table = self.tx.open_table(INDEX).map_err(|e| store.fail(e))?;
+        let (dir, name) = split(path);
+        let removed = match table
+            .remove((share, dir.as_bytes(), name))
+            .map_err(|e| store.fail(e))?
+        {
+            Some(v) => self.store.decode::<Entry>("index", v.value())?,
+            None => return Ok(None),
+        };
+        if removed.is_dir() {
+            let mut folders = vec![path.clone()];
+            while let Some(folder) = folders.pop() {
+                let (lo, hi) = folder_bounds(&folder);
+                let names: Vec<(Vec<u8>, bool)> = table
+                    .range((share, lo.as_slice(), &b""[..])..(share, hi.as_slice(), &b""[..]))
+                    .map_err(|e| store.fail(e))?
+                    .map(|item| {
+                        let (key, value) = item.map_err(|e| store.fail(e))?;
+                        let entry: Entry = self.store.decode("index", value.value())?;
+                        Ok((key.value().2.to_vec(), entry.is_dir()))
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                for (name, is_dir) in names {
+                    table
+                        .remove((share, lo.as_slice(), name.as_slice()))
+                        .map_err(|e| store.fail(e))?;
+                    if is_dir {
+                        folders.push(folder.join(&name));
+                    }
+                }
+            }
+        }
+        Ok(Some(removed))
+    }
+
+    /// Moves `from` (and, for a folder, everything below it) to `to`, replacing what was
+    /// there. Returns false when the index has no `from`.
+    pub fn move_tree(
+        &mut self,
+        share: &str,
+        from: &SharePath,
+        to: &SharePath,
+    ) -> Result<bool, StoreError> {
+        let Some(moved) = self.entry(share, from)? else {
+            return Ok(false);
+        };
+        self.remove_tree(share, to)?;
+        let store = self.store;
+        let mut table = self.tx.open_table(INDEX).map_err(|e| store.fail(e))?;
+        let (dir, name) = split(from);
+        table
+            .remove((share, dir.as_bytes(), name))
+            .map_err(|e| store.fail(e))?;
+        let (dir, name) = split(to);
+        table
+            .insert((share, dir.as_bytes(), name), encode(&moved).as_slice())
+            .map_err(|e| store.fail(e))?;
+        if moved.is_dir() {
+            let mut folders = vec![from.clone()];
+            while let Some(folder) = folders.pop() {
+                let (lo, hi) = folder_bounds(&folder);
+                let items: Vec<(Vec<u8>, Vec<u8>)> = table
+                    .range((share, lo.as_slice(), &b""[..])..(share, hi.as_slice(), &b""[..]))
+                    .map_err(|e| store.fail(e))?
+                    .map(|item| {
+                        let (key, value) = item.map_err(|e| store.fail(e))?;
+                        Ok((key.value().2.to_vec(), value.value().to_vec()))
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                let target = folder
+                    .rebase(from, to)
+                    .expect("every folder visited lies below the moved one");
+                for (name, value) in items {
+                    table
+                        .remove((share, lo.as_slice(), name.as_slice()))
+                        .map_err(|e| store.fail(e))?;
+                    table
+                        .insert(
+                            (share, target.as_bytes(), name.as_slice()),
+                            value.as_slice(),
+                        )
+                        .map_err(|e| store.fail(e))?;
+                    let entry: Entry = self.store.decode("index", &value)?;
+                    if entry.is_dir() {
+                        folders.push(folder.join(&name));
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Forgets everything the index has of `share`, and the share itself.
+    pub fn drop_share(&mut self, share: &str) -> Result<(), StoreError> {
+        let store = self.store;
+        {
+            let mut table = self.tx.open_table(INDEX).map_err(|e| store.fail(e))?;
+            let mut next = share.to_owned();
+            next.push('\0');
+            table
+                .retain_in(
+                    (share, &b""[..], &b""[..])..(next.as_str(), &b""[..], &b""[..]),
+                    |_, _| false,
+                )
+                .map_err(|e| store.fail(e))?;
+        }
+        self.tx
+            .open_table(SHARES)
+            .map_err(|e| store.fail(e))?
+            .remove(share)
+            .map_err(|e| store.fail(e))?;
+        Ok(())
+    }
+
+    pub fn set_share(&mut self, name: &str, record: &ShareRecord) -> Result<(), StoreError> {
+        self.tx
+            .open_table(SHARES)
+            .map_err(self.store.err())?
+            .insert(name, encode(record).as_slice())
+            .map_err(self.store.err())?;
+        Ok(())
+    }
+
+    /// Adds `item` to the queues of its webhooks; returns the id it was given.
+    pub fn enqueue(&mut self, item: &NewEvent) -> Result<u64, StoreError> {
+        let store = self.store;
+        let mut meta = self.tx.open_table(META).map_err(|e| store.fail(e))?;
+        let id = match self.next_event_id {
+            Some(id) => id,
+            None => meta
+                .get("next_event_id")
+                .map_err(|e| store.fail(e))?
+                .map_or(1, |v| v.value()),
+        };
+        self.next_event_id = Some(id + 1);
+        meta.insert("next_event_id", id + 1)
+            .map_err(|e| store.fail(e))?;
+        let mut queue = self.tx.open_table(QUEUE).map_err(|e| store.fail(e))?;
+        for (webhook, event, due_ms) in &item.deliveries {
+            let mut event = event.clone();
+            event.id = id;
+            let pending = Pending {
+                webhook: *webhook,
+                event,
+                attempts: 0,
+                due_ms: *due_ms,
+                last_result: None,
+            };
+            queue
+                .insert((*webhook, id), encode(&pending).as_slice())
+                .map_err(|e| store.fail(e))?;
+        }
+        Ok(id)
+    }
+
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().map_err(self.store.err())
+    }
+}
+
+/// The index key parts of `path`: its folder and its name.
+fn split(path: &SharePath) -> (SharePath, &[u8]) {
+    (path.parent(), path.name())
+}
+
+/// Key bounds holding exactly the entries of `folder`: from the folder to the folder followed
+/// by a NUL byte, the next possible folder name (no path holds a NUL).
+fn folder_bounds(folder: &SharePath) -> (Vec<u8>, Vec<u8>) {
+    let lo = folder.as_bytes().to_vec();
+    let mut hi = lo.clone();
+    hi.push(0);
+    (lo, hi)
 }
 
 /// A record as stored: a version byte, then postcard.

@@ -1,153 +1,297 @@
-//! The only module that talks to `notify`: recursive inotify watches on the shares, asking the
-//! kernel only for what the classifier needs, turned into `Hint`s on a bounded channel.
+//! The only module that talks to inotify: one watch per folder, chosen by the engine (so an
+//! ignored folder costs none), and a reader thread that hands the kernel's events over as
+//! they are, in order.
 //!
-//! The kernel is asked for creations, deletions, renames and close-after-write; never for
-//! opens, reads or attribute changes, which on a busy share would flood the queue.
+//! The kernel is asked for creations, deletions, renames, data writes and close-after-write;
+//! never for opens, reads or attribute changes, which on a busy share would flood the queue.
 
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
-use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
-use notify::{Config, EventKind, EventKindMask, INotifyWatcher, RecursiveMode, Watcher as _};
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
-use crate::classify::{Hint, Kind};
+pub use inotify::EventMask as Mask;
 
-const MAX_WATCHES_SYSCTL: &str = "/proc/sys/fs/inotify/max_user_watches";
+/// Kernel events waiting for the engine; when full, the reader waits (and the kernel's own
+/// queue takes the overflow, which the engine then repairs with a rescan).
+const CHANNEL: usize = 64 * 1024;
 
-/// Holds the watches; dropping it stops them and closes the channel.
-pub struct Watcher {
-    _inner: INotifyWatcher,
+const USER_WATCHES: &str = "/proc/sys/fs/inotify/max_user_watches";
+/// The same limit as seen inside a user namespace (containers), which may be lower.
+const NS_WATCHES: &str = "/proc/sys/user/max_inotify_watches";
+
+/// One event as the kernel gave it.
+#[derive(Debug)]
+pub enum Raw {
+    Event {
+        wd: i32,
+        mask: EventMask,
+        cookie: u32,
+        name: Option<OsString>,
+    },
+    /// The kernel's queue overflowed: events were lost.
+    Overflow,
+}
+
+/// The reader thread; dropping it stops the thread.
+pub struct Reader {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts inotify: the set of watches (for the engine), the events, and the reader thread.
+pub fn start() -> io::Result<(WatchSet, Receiver<Raw>, Reader)> {
+    let inotify = Inotify::init()?;
+    let watches = inotify.watches();
+    let (tx, rx) = sync_channel(CHANNEL);
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("inotify".into())
+            .spawn(move || read(inotify, &tx, &stop))?
+    };
+    let set = WatchSet {
+        watches,
+        by_wd: HashMap::new(),
+        by_path: BTreeMap::new(),
+    };
+    Ok((
+        set,
+        rx,
+        Reader {
+            stop,
+            thread: Some(thread),
+        },
+    ))
+}
+
+fn read(mut inotify: Inotify, tx: &SyncSender<Raw>, stop: &AtomicBool) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let fd = inotify.as_raw_fd();
+    while !stop.load(Ordering::SeqCst) {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the inotify descriptor this thread owns.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 250) };
+        if ready <= 0 {
+            continue;
+        }
+        let events = match inotify.read_events(&mut buffer) {
+            Ok(events) => events,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => {
+                log::error!("cannot read file-system events: {e}");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
+        for event in events {
+            let raw = if event.mask.contains(EventMask::Q_OVERFLOW) {
+                Raw::Overflow
+            } else {
+                Raw::Event {
+                    wd: event.wd.get_watch_descriptor_id(),
+                    mask: event.mask,
+                    cookie: event.cookie,
+                    name: event.name.map(ToOwned::to_owned),
+                }
+            };
+            if tx.send(raw).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum WatchError {
-    #[error("cannot start watching: {0}")]
-    Start(notify::Error),
-    #[error("cannot watch {path}: {message}")]
-    Path { path: PathBuf, message: String },
+pub enum AddError {
+    /// `fs.inotify.max_user_watches` is reached.
+    #[error("the inotify watch limit is reached")]
+    Limit,
+    #[error("{0}")]
+    Io(io::Error),
 }
 
-/// Starts recursive watches on `roots`; hints go to `tx` in the order the kernel gave them.
-/// Returns once every watch that can be added is in place.
-pub fn start(roots: &[PathBuf], tx: SyncSender<Hint>) -> Result<Watcher, WatchError> {
-    let mask = EventKindMask::CREATE
-        | EventKindMask::REMOVE
-        | EventKindMask::MODIFY_NAME
-        | EventKindMask::ACCESS_CLOSE;
-    let handler = move |result: notify::Result<notify::Event>| match result {
-        Ok(event) => {
-            for hint in hints(event) {
-                // The pipeline reads until it stops; a send fails only during shutdown.
-                if tx.send(hint).is_err() {
-                    return;
-                }
+/// The watched folders: watch descriptor to folder path and back.
+pub struct WatchSet {
+    watches: Watches,
+    by_wd: HashMap<i32, (PathBuf, WatchDescriptor)>,
+    by_path: BTreeMap<PathBuf, i32>,
+}
+
+impl WatchSet {
+    /// Watches folder `dir` (a share root also reports its own removal). Adding a folder that
+    /// is watched already does nothing.
+    pub fn add(&mut self, dir: &Path, root: bool) -> Result<(), AddError> {
+        if self.by_path.contains_key(dir) {
+            return Ok(());
+        }
+        let mut mask = WatchMask::CREATE
+            | WatchMask::DELETE
+            | WatchMask::MOVED_FROM
+            | WatchMask::MOVED_TO
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::MODIFY
+            | WatchMask::DONT_FOLLOW
+            | WatchMask::ONLYDIR
+            | WatchMask::EXCL_UNLINK;
+        if root {
+            mask |= WatchMask::DELETE_SELF | WatchMask::MOVE_SELF;
+        }
+        let wd = self.watches.add(dir, mask).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENOSPC) {
+                AddError::Limit
+            } else {
+                AddError::Io(e)
+            }
+        })?;
+        let id = wd.get_watch_descriptor_id();
+        // The same folder under another path (it was moved and the move not seen yet):
+        // the kernel gives the same descriptor; the new path is the true one.
+        if let Some((old, _)) = self.by_wd.get(&id) {
+            self.by_path.remove(&old.clone());
+        }
+        self.by_wd.insert(id, (dir.to_owned(), wd));
+        self.by_path.insert(dir.to_owned(), id);
+        Ok(())
+    }
+
+    pub fn contains(&self, dir: &Path) -> bool {
+        self.by_path.contains_key(dir)
+    }
+
+    /// The folder a descriptor watches.
+    pub fn path(&self, wd: i32) -> Option<&Path> {
+        self.by_wd.get(&wd).map(|(p, _)| p.as_path())
+    }
+
+    /// The kernel dropped descriptor `wd` (its folder was deleted, or the watch removed).
+    pub fn forget(&mut self, wd: i32) {
+        if let Some((path, _)) = self.by_wd.remove(&wd)
+            && self.by_path.get(&path) == Some(&wd)
+        {
+            self.by_path.remove(&path);
+        }
+    }
+
+    /// Stops watching `dir` and every folder below it.
+    pub fn remove_tree(&mut self, dir: &Path) {
+        for path in self.subtree(dir) {
+            if let Some(id) = self.by_path.remove(&path)
+                && let Some((_, wd)) = self.by_wd.remove(&id)
+            {
+                // The kernel may have dropped it already (the folder is gone).
+                let _ = self.watches.remove(wd);
             }
         }
-        Err(e) => report(&e),
-    };
-    let mut inner = INotifyWatcher::new(handler, Config::default().with_event_kinds(mask))
-        .map_err(WatchError::Start)?;
-    for root in roots {
-        inner
-            .watch(root, RecursiveMode::Recursive)
-            .map_err(|e| WatchError::Path {
-                path: root.clone(),
-                message: describe(&e),
-            })?;
     }
-    Ok(Watcher { _inner: inner })
-}
 
-/// The hints one notify event stands for.
-fn hints(event: notify::Event) -> Vec<Hint> {
-    if event.need_rescan() {
-        log::warn!(
-            "the kernel's event queue overflowed: changes made in that moment were not reported \
-             (raise fs.inotify.max_queued_events)"
-        );
-        return Vec::new();
-    }
-    let tracker = event.tracker();
-    let mut paths = event.paths.into_iter();
-    let Some(path) = paths.next() else {
-        return Vec::new();
-    };
-    let hint = match event.kind {
-        EventKind::Create(CreateKind::Folder) => Hint::Created {
-            path,
-            kind: Kind::Dir,
-        },
-        EventKind::Create(_) => {
-            let kind = kind_of(&path);
-            Hint::Created { path, kind }
-        }
-        EventKind::Remove(RemoveKind::Folder) => Hint::Removed { path, dir: true },
-        EventKind::Remove(_) => Hint::Removed { path, dir: false },
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Hint::Written { path },
-        // A tracker is the kernel's rename cookie. A From without one is a watched root that
-        // moved itself (IN_MOVE_SELF), which its parent's events do not cover.
-        EventKind::Modify(ModifyKind::Name(RenameMode::From)) => match tracker {
-            Some(cookie) => Hint::MovedFrom {
-                path,
-                cookie: cookie as u32,
-            },
-            None => {
-                log::error!(
-                    "the shared folder {} was moved away; restart sharehook",
-                    path.display()
-                );
-                return Vec::new();
+    /// `from` and the folders below it were moved to `to`: their watches stay, under the new
+    /// paths.
+    pub fn move_tree(&mut self, from: &Path, to: &Path) {
+        for path in self.subtree(from) {
+            let Some(id) = self.by_path.remove(&path) else {
+                continue;
+            };
+            let rest = path
+                .strip_prefix(from)
+                .expect("a subtree path lies below its root");
+            let moved = if rest.as_os_str().is_empty() {
+                to.to_owned()
+            } else {
+                to.join(rest)
+            };
+            if let Some(entry) = self.by_wd.get_mut(&id) {
+                entry.0 = moved.clone();
             }
-        },
-        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => match tracker {
-            Some(cookie) => {
-                let kind = kind_of(&path);
-                Hint::MovedTo {
-                    path,
-                    cookie: cookie as u32,
-                    kind,
-                }
-            }
-            None => return Vec::new(),
-        },
-        // notify's own pairing of From and To; the classifier pairs by cookie itself.
-        _ => return Vec::new(),
-    };
-    vec![hint]
-}
+            self.by_path.insert(moved, id);
+        }
+    }
 
-fn kind_of(path: &Path) -> Kind {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Kind::Symlink,
-        Ok(m) if m.is_dir() => Kind::Dir,
-        Ok(_) => Kind::File,
-        Err(_) => Kind::Gone,
+    fn subtree(&self, dir: &Path) -> Vec<PathBuf> {
+        // Paths order by component, so a folder's subtree follows it without a gap.
+        self.by_path
+            .range(dir.to_owned()..)
+            .map(|(p, _)| p)
+            .take_while(|p| p.starts_with(dir))
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_path.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_path.is_empty()
     }
 }
 
-fn report(e: &notify::Error) {
-    log::error!("{}", describe(e));
+/// The watch limit in effect: the lower of the system's and the user namespace's.
+pub fn watch_limit() -> Option<u64> {
+    [USER_WATCHES, NS_WATCHES]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok()?.trim().parse::<u64>().ok())
+        .min()
 }
 
-fn describe(e: &notify::Error) -> String {
-    let paths: Vec<String> = e.paths.iter().map(|p| p.display().to_string()).collect();
-    let at = if paths.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", paths.join(", "))
-    };
-    match &e.kind {
-        notify::ErrorKind::MaxFilesWatch => {
-            let current = std::fs::read_to_string(MAX_WATCHES_SYSCTL)
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_else(|_| "unknown".to_owned());
-            format!(
-                "the inotify watch limit fs.inotify.max_user_watches ({current}) is reached{at}: \
-                 each watched folder needs one; raise it with the sysctl drop-in in systemd/"
-            )
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn next(rx: &Receiver<Raw>) -> (i32, EventMask, Option<String>) {
+        match rx.recv_timeout(Duration::from_secs(5)).expect("an event") {
+            Raw::Event { wd, mask, name, .. } => {
+                (wd, mask, name.map(|n| n.to_string_lossy().into_owned()))
+            }
+            Raw::Overflow => panic!("unexpected overflow"),
         }
-        notify::ErrorKind::PathNotFound => format!("a watched path does not exist{at}"),
-        notify::ErrorKind::Io(io) => format!("{io}{at}"),
-        other => format!("{other:?}{at}"),
+    }
+
+    #[test]
+    fn a_moved_folder_keeps_its_watch_under_the_new_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir(&a).unwrap();
+        let (mut set, rx, _reader) = start().unwrap();
+        set.add(dir.path(), true).unwrap();
+        set.add(&a, false).unwrap();
+        assert_eq!(set.len(), 2);
+        let b = dir.path().join("b");
+        std::fs::rename(&a, &b).unwrap();
+        let (_, m1, n1) = next(&rx);
+        let (_, m2, n2) = next(&rx);
+        assert!(m1.contains(EventMask::MOVED_FROM) && n1.as_deref() == Some("a"));
+        assert!(m2.contains(EventMask::MOVED_TO) && n2.as_deref() == Some("b"));
+        set.move_tree(&a, &b);
+        std::fs::write(b.join("x"), "1").unwrap();
+        let (wd, m, n) = next(&rx);
+        assert!(m.contains(EventMask::CREATE));
+        assert_eq!(set.path(wd), Some(b.as_path()));
+        assert_eq!(n.as_deref(), Some("x"));
+        set.remove_tree(&b);
+        assert_eq!(set.len(), 1);
+        assert!(!set.contains(&b));
     }
 }

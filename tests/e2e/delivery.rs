@@ -144,10 +144,9 @@ fn the_service_pings_its_watchdog_and_says_when_it_stops() {
     let nas = Nas::new();
     nas.write_config(&receiver.url(), FAST);
     let daemon = nas.start();
-    daemon.wait_notify("WATCHDOG=1");
-    daemon.wait_notify("WATCHDOG=1");
+    daemon.wait_notify("WATCHDOG=1", 2);
     daemon.signal(libc::SIGTERM);
-    daemon.wait_notify("STOPPING=1");
+    daemon.wait_notify("STOPPING=1", 1);
     let log = wait_for("the daemon to log that it stopped", || {
         let log = daemon.log();
         log.contains("<6>stopped").then_some(log)

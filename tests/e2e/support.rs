@@ -10,6 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -294,9 +295,21 @@ impl Nas {
 
     /// Writes a config with one share and one webhook to `url`; `delays` are retry delays.
     pub fn write_config(&self, url: &str, delays: &str) {
+        self.write_config_with(url, delays, "", "");
+    }
+
+    /// The test configuration, with `share_lines` added to the share's table and
+    /// `watch_lines` to `[watch]` (where the quiet period is 200 ms unless they say otherwise).
+    pub fn write_config_with(&self, url: &str, delays: &str, share_lines: &str, watch_lines: &str) {
+        let settle = if watch_lines.contains("settle_ms") {
+            ""
+        } else {
+            "settle_ms = 200\n"
+        };
         let text = format!(
-            "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\npath = \"{share}\"\nprotocol = \"nfs\"\n\n\
-             [[webhook]]\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\n\n[delivery]\nretry_delays = [{delays}]\n",
+            "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\npath = \"{share}\"\nprotocol = \"nfs\"\n{share_lines}\n\
+             [[webhook]]\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\n\n[delivery]\nretry_delays = [{delays}]\n\n\
+             [watch]\n{settle}{watch_lines}\n",
             state = self.dir.path().join("state").display(),
             share = self.share().display(),
         );
@@ -331,21 +344,37 @@ impl Nas {
             .stderr(log)
             .spawn()
             .expect("start sharehook");
+        // Read the socket all the time, as systemd does: an unread socket fills up.
+        let notified = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reading = Arc::new(AtomicBool::new(true));
+        {
+            let notified = Arc::clone(&notified);
+            let reading = Arc::clone(&reading);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while reading.load(Ordering::SeqCst) {
+                    if let Ok(n) = socket.recv(&mut buf) {
+                        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        notified
+                            .lock()
+                            .unwrap()
+                            .extend(text.lines().map(str::to_owned));
+                    }
+                }
+            });
+        }
         let mut daemon = Daemon {
             child,
             log_path,
-            notify: socket,
+            notified,
+            reading,
         };
         let deadline = Instant::now() + patience();
-        let mut buf = [0u8; 4096];
         loop {
-            if let Ok(n) = daemon.notify.recv(&mut buf)
-                && String::from_utf8_lossy(&buf[..n])
-                    .lines()
-                    .any(|l| l == "READY=1")
-            {
+            if daemon.notified().iter().any(|l| l == "READY=1") {
                 return daemon;
             }
+            std::thread::sleep(Duration::from_millis(20));
             if let Ok(Some(status)) = daemon.child.try_wait() {
                 panic!(
                     "sharehook exited with {status} before it was ready:\n{}",
@@ -364,8 +393,9 @@ impl Nas {
 pub struct Daemon {
     pub child: Child,
     log_path: PathBuf,
-    /// The socket the daemon reports to, as systemd's would be.
-    notify: UnixDatagram,
+    /// What the daemon said on its notify socket, as systemd would have read it.
+    notified: Arc<Mutex<Vec<String>>>,
+    reading: Arc<AtomicBool>,
 }
 
 impl Daemon {
@@ -380,15 +410,15 @@ impl Daemon {
         });
     }
 
-    /// Waits for a state line (e.g. `WATCHDOG=1`) on the daemon's notify socket.
-    pub fn wait_notify(&self, line: &str) {
-        let mut buf = [0u8; 4096];
-        wait_for(&format!("{line} on NOTIFY_SOCKET"), || {
-            let n = self.notify.recv(&mut buf).ok()?;
-            String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .any(|l| l == line)
-                .then_some(())
+    /// Every state line the daemon sent on its notify socket so far.
+    pub fn notified(&self) -> Vec<String> {
+        self.notified.lock().unwrap().clone()
+    }
+
+    /// Waits until the daemon has sent state line `line` (e.g. `WATCHDOG=1`) `n` times.
+    pub fn wait_notify(&self, line: &str, n: usize) {
+        wait_for(&format!("{n} x {line} on NOTIFY_SOCKET"), || {
+            (self.notified().iter().filter(|l| *l == line).count() >= n).then_some(())
         });
     }
 
@@ -411,12 +441,24 @@ impl Daemon {
 
     /// The exit status, once it has exited (after a signal sent before).
     pub fn stop_status(mut self) -> std::process::ExitStatus {
-        wait_for("sharehook to exit", || self.child.try_wait().unwrap())
+        let deadline = Instant::now() + patience();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for sharehook to exit; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        self.reading.store(false, Ordering::SeqCst);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

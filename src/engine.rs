@@ -1,0 +1,1397 @@
+//! Turns what the kernel says, and what the disk shows, into what people did.
+//!
+//! The index (in the store) is the source of truth: it holds every entry that was reported.
+//! Kernel events are hints. Each hint either becomes a *hold* (an operation waiting for its
+//! quiet period, or for the second half of a client's save pattern) or, for a rename of a
+//! known entry, a change at once. A change is checked against the index when it is committed
+//! (the *gate*), in the same transaction that updates the index and queues its event, so an
+//! operation is reported exactly once whether the kernel, a folder scan or a rescan saw it
+//! first, and a crash at any point loses nothing a restart's reconcile cannot find again.
+//!
+//! The rules (see CLIENTS.md in the docs and README's "What is reported"):
+//! - Upload: after close-after-write, a rename into place, or a scan finding a new file, and
+//!   a quiet period (`settle`) in which the file did not change.
+//! - A delete waits `settle` too: a new file at the same path in that time (Word, vim, Excel
+//!   saves) makes the pair one Upload. Deletes inside a folder being deleted fold into the
+//!   folder's one Delete.
+//! - A new folder waits `settle` (longer while it is empty and has a placeholder name), so
+//!   "New folder" renamed at once is one Create Folder with the final name.
+//! - Parents first: a held Create Folder is released before anything inside it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::config::{Share, WatchMode, WatchSettings, Webhook};
+use crate::deliver::{Bell, human, now_ms};
+use crate::event::{Event, Operation, SharePath};
+use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
+use crate::owner::Owners;
+use crate::retry::Schedule;
+use crate::store::{Batch, NewEvent, ShareRecord, Store, StoreError};
+use crate::tree::{self, Entry};
+use crate::watch::{self, AddError, Mask, Raw, Reader, WatchSet};
+
+/// How long the first half of a rename waits for its second half (as Samba waits).
+pub const PAIR_WINDOW: Duration = Duration::from_millis(100);
+/// How long an empty folder with a placeholder name waits to be named.
+const PLACEHOLDER_WAIT: Duration = Duration::from_secs(30);
+/// The longest a delete waits for the deletion of the folder around it.
+const MAX_DELETE_HOLD: Duration = Duration::from_secs(30);
+/// At most this many kernel events are read before holds are looked at and committed.
+const MAX_BATCH: usize = 4096;
+/// The loop goes round at least this often (it shows the watchdog it is alive).
+const TICK: Duration = Duration::from_millis(500);
+/// Index entries written per transaction while a baseline is taken.
+const BASELINE_BATCH: usize = 4096;
+
+/// What a hold will report when it is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    Upload,
+    Folder { placeholder: bool },
+    Delete { dir: bool },
+}
+
+#[derive(Clone, Debug)]
+struct Hold {
+    seq: u64,
+    what: Held,
+    since: Instant,
+    deadline: Instant,
+    /// For an Upload: the file's data was written (not only its times or attributes).
+    data: bool,
+}
+
+/// The holds, by path and in the order they were made.
+#[derive(Default)]
+struct Holds {
+    by_path: BTreeMap<PathBuf, Hold>,
+    by_seq: BTreeMap<u64, PathBuf>,
+    next_seq: u64,
+}
+
+impl Holds {
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn get(&self, path: &Path) -> Option<&Hold> {
+        self.by_path.get(path)
+    }
+
+    fn put(&mut self, path: PathBuf, mut hold: Hold) {
+        hold.seq = self.seq();
+        if let Some(old) = self.by_path.remove(&path) {
+            self.by_seq.remove(&old.seq);
+        }
+        self.by_seq.insert(hold.seq, path.clone());
+        self.by_path.insert(path, hold);
+    }
+
+    fn remove(&mut self, path: &Path) -> Option<Hold> {
+        let hold = self.by_path.remove(path)?;
+        self.by_seq.remove(&hold.seq);
+        Some(hold)
+    }
+
+    /// Removes the holds at `path` and below it, in order.
+    fn take_tree(&mut self, path: &Path) -> Vec<(PathBuf, Hold)> {
+        let paths: Vec<PathBuf> = self
+            .by_path
+            .range(path.to_owned()..)
+            .map(|(p, _)| p)
+            .take_while(|p| p.starts_with(path))
+            .cloned()
+            .collect();
+        let mut out: Vec<(PathBuf, Hold)> = paths
+            .into_iter()
+            .filter_map(|p| self.remove(&p).map(|h| (p, h)))
+            .collect();
+        out.sort_by_key(|(_, h)| h.seq);
+        out
+    }
+
+    fn set_deadline(&mut self, path: &Path, deadline: Instant) {
+        if let Some(h) = self.by_path.get_mut(path) {
+            h.deadline = deadline;
+        }
+    }
+
+    /// The paths whose deadline has come, oldest hold first.
+    fn due(&self, now: Instant) -> Vec<PathBuf> {
+        self.by_seq
+            .values()
+            .filter(|p| self.by_path[*p].deadline <= now)
+            .cloned()
+            .collect()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.by_path.values().map(|h| h.deadline).min()
+    }
+
+    fn len(&self) -> usize {
+        self.by_path.len()
+    }
+}
+
+/// A settled operation, in absolute paths, waiting for the gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Change {
+    Upload { path: PathBuf, data: bool },
+    Folder { path: PathBuf },
+    Delete { path: PathBuf },
+    Moved { from: PathBuf, to: PathBuf },
+}
+
+impl Change {
+    fn path(&self) -> &Path {
+        match self {
+            Change::Upload { path, .. } | Change::Folder { path } | Change::Delete { path } => path,
+            Change::Moved { to, .. } => to,
+        }
+    }
+}
+
+/// The first half of a rename, waiting for its second.
+struct From {
+    path: PathBuf,
+    cookie: u32,
+    is_dir: bool,
+    deadline: Instant,
+    /// Something new appeared at `path` since: the entry was replaced, not moved away.
+    replaced: bool,
+}
+
+struct ShareState {
+    share: Share,
+    /// Why this share is polled (the kind of mount, or the configuration), if it is.
+    polled: Option<String>,
+    next_poll: Instant,
+}
+
+/// What the engine needs from the daemon.
+pub struct Setup {
+    pub shares: Vec<Share>,
+    pub webhooks: Vec<Webhook>,
+    pub schedule: Schedule,
+    pub watch: WatchSettings,
+    pub store: Arc<Store>,
+    pub bells: Vec<(u32, Arc<Bell>)>,
+    pub stop: Arc<AtomicBool>,
+    pub heartbeat: Arc<AtomicI64>,
+}
+
+struct Kernel {
+    set: WatchSet,
+    rx: Receiver<Raw>,
+    _reader: Reader,
+}
+
+pub struct Engine {
+    shares: Vec<ShareState>,
+    webhooks: Vec<Webhook>,
+    schedule: Schedule,
+    settings: WatchSettings,
+    store: Arc<Store>,
+    bells: Vec<(u32, Arc<Bell>)>,
+    stop: Arc<AtomicBool>,
+    heartbeat: Arc<AtomicI64>,
+    owners: Owners,
+    kernel: Option<Kernel>,
+    holds: Holds,
+    renames: VecDeque<From>,
+    ready: Vec<Change>,
+    /// Files written since their last close.
+    modified: HashSet<PathBuf>,
+    /// The last delete seen below each folder.
+    activity: HashMap<PathBuf, Instant>,
+    /// Folders whose watch could not be added (the limit): rescanned every poll interval.
+    unwatched: BTreeSet<PathBuf>,
+    next_unwatched_poll: Instant,
+    limit_reported: bool,
+    /// Shares to reconcile at the next turn (after a queue overflow), and folders (moved
+    /// while the daemon was down, to look inside).
+    rescan_shares: BTreeSet<usize>,
+    rescan_folders: Vec<PathBuf>,
+    next_safety: Option<Instant>,
+    overflows: u64,
+    commit_failures: u32,
+    next_commit: Instant,
+}
+
+impl Engine {
+    /// Sets up watching: each share is watched (or polled), its index is reconciled with the
+    /// disk (or, the first time, taken as the baseline). When it returns, nothing that happens
+    /// on a share from then on is missed.
+    pub fn start(setup: Setup) -> anyhow::Result<Engine> {
+        let now = Instant::now();
+        let mut shares = Vec::new();
+        for share in setup.shares {
+            let polled = match share.watch {
+                WatchMode::Poll => Some("the configuration says watch = \"poll\"".to_owned()),
+                WatchMode::Inotify => None,
+                WatchMode::Auto => tree::remote_fs(&share.path)
+                    .map(|fs| format!("it is a {fs} mount, whose changes inotify cannot see")),
+            };
+            shares.push(ShareState {
+                share,
+                polled,
+                next_poll: now,
+            });
+        }
+        let kernel = if shares.iter().any(|s| s.polled.is_none()) {
+            let (set, rx, reader) =
+                watch::start().map_err(|e| anyhow::anyhow!("cannot start inotify: {e}"))?;
+            Some(Kernel {
+                set,
+                rx,
+                _reader: reader,
+            })
+        } else {
+            None
+        };
+        let next_safety = setup.watch.rescan_interval.map(|d| now + jitter(d));
+        let mut engine = Engine {
+            shares,
+            webhooks: setup.webhooks,
+            schedule: setup.schedule,
+            settings: setup.watch,
+            store: setup.store,
+            bells: setup.bells,
+            stop: setup.stop,
+            heartbeat: setup.heartbeat,
+            owners: Owners::new(),
+            kernel,
+            holds: Holds::default(),
+            renames: VecDeque::new(),
+            ready: Vec::new(),
+            modified: HashSet::new(),
+            activity: HashMap::new(),
+            unwatched: BTreeSet::new(),
+            next_unwatched_poll: now,
+            limit_reported: false,
+            rescan_shares: BTreeSet::new(),
+            rescan_folders: Vec::new(),
+            next_safety,
+            overflows: 0,
+            commit_failures: 0,
+            next_commit: now,
+        };
+        engine.forget_old_shares()?;
+        for si in 0..engine.shares.len() {
+            engine.first_pass(si)?;
+        }
+        engine.report_limit();
+        Ok(engine)
+    }
+
+    /// Drops the index of shares that are no longer configured.
+    fn forget_old_shares(&mut self) -> Result<(), StoreError> {
+        for name in self.store.share_names()? {
+            if !self.shares.iter().any(|s| s.share.name == name) {
+                log::warn!("share {name} is no longer configured; its index is dropped");
+                let mut batch = self.store.batch()?;
+                batch.drop_share(&name)?;
+                batch.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The baseline (first start) or the catch-up reconcile of share `si`.
+    fn first_pass(&mut self, si: usize) -> Result<(), StoreError> {
+        let share = self.shares[si].share.clone();
+        let path = share.path.as_os_str().as_encoded_bytes().to_vec();
+        let known = self.store.share(&share.name)?;
+        let how = match &self.shares[si].polled {
+            Some(reason) => format!(
+                "polled every {} ({reason})",
+                human(self.settings.poll_interval)
+            ),
+            None => "watched with inotify".to_owned(),
+        };
+        let started = Instant::now();
+        match known {
+            Some(rec) if rec.baseline && rec.path == path => {
+                let before = self.ready.len() + self.holds.len();
+                self.reconcile(si, &SharePath::root(), Instant::now())?;
+                let found = self.ready.len() + self.holds.len() - before;
+                log::info!(
+                    "share {} at {}: {how}; caught up with the index in {} ms ({found} changes \
+                     made while sharehook was stopped)",
+                    share.name,
+                    share.path.display(),
+                    started.elapsed().as_millis()
+                );
+            }
+            other => {
+                if let Some(rec) = other.filter(|r| r.path != path) {
+                    log::warn!(
+                        "share {} moved from {} to {}: its index is taken again",
+                        share.name,
+                        String::from_utf8_lossy(&rec.path),
+                        share.path.display()
+                    );
+                }
+                let mut batch = self.store.batch()?;
+                batch.drop_share(&share.name)?;
+                batch.commit()?;
+                let entries = self.baseline(si)?;
+                let mut batch = self.store.batch()?;
+                batch.set_share(
+                    &share.name,
+                    &ShareRecord {
+                        path,
+                        baseline: true,
+                    },
+                )?;
+                batch.commit()?;
+                log::info!(
+                    "share {} at {}: {how}; first start: {entries} entries indexed in {} ms, \
+                     nothing reported for them",
+                    share.name,
+                    share.path.display(),
+                    started.elapsed().as_millis()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Indexes share `si` as it is, reporting nothing; returns how many entries it has.
+    fn baseline(&mut self, si: usize) -> Result<u64, StoreError> {
+        let name = self.shares[si].share.name.clone();
+        let root = self.shares[si].share.path.clone();
+        let watched = self.shares[si].polled.is_none();
+        let store = Arc::clone(&self.store);
+        let mut batch = store.batch()?;
+        let mut in_batch = 0;
+        let mut total = 0u64;
+        let mut folders = vec![SharePath::root()];
+        while let Some(folder) = folders.pop() {
+            let abs = folder.on(&root);
+            if watched {
+                self.ensure_watch(&abs, folder.is_root());
+            }
+            for (name_bytes, entry) in self.read_folder(si, &abs) {
+                let path = folder.join(&name_bytes);
+                batch.put(&name, &path, &entry)?;
+                total += 1;
+                in_batch += 1;
+                if entry.is_dir() {
+                    folders.push(path);
+                }
+                if in_batch >= BASELINE_BATCH {
+                    batch.commit()?;
+                    batch = store.batch()?;
+                    in_batch = 0;
+                }
+            }
+        }
+        batch.commit()?;
+        Ok(total)
+    }
+
+    /// The entries of folder `abs` of share `si` that are reported: not ignored, and not the
+    /// root of another (nested) share.
+    fn read_folder(&self, si: usize, abs: &Path) -> Vec<(Vec<u8>, Entry)> {
+        match tree::read_dir_sorted(abs) {
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|(name, e)| !self.settings.ignore.name(name, e.is_dir()))
+                .filter(|(name, e)| {
+                    !e.is_dir() || {
+                        let child = abs.join(std::ffi::OsStr::from_bytes(name));
+                        !self
+                            .shares
+                            .iter()
+                            .enumerate()
+                            .any(|(i, s)| i != si && s.share.path == child)
+                    }
+                })
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                log::warn!("cannot read the folder {}: {e}", abs.display());
+                Vec::new()
+            }
+        }
+    }
+
+    /// Compares folder `top` of share `si` (and everything below it) with the index, and
+    /// turns the differences into changes and holds. Entries moved while nobody watched are
+    /// recognised by inode (same inode, size and time at a new path).
+    fn reconcile(&mut self, si: usize, top: &SharePath, now: Instant) -> Result<(), StoreError> {
+        // The index must include everything already decided.
+        self.commit();
+        let name = self.shares[si].share.name.clone();
+        let root = self.shares[si].share.path.clone();
+        let watched = self.shares[si].polled.is_none();
+        let mut appeared: Vec<(SharePath, Entry)> = Vec::new();
+        let mut vanished: Vec<(SharePath, Entry)> = Vec::new();
+        let mut changed: Vec<SharePath> = Vec::new();
+        let mut folders = vec![top.clone()];
+        while let Some(folder) = folders.pop() {
+            let abs = folder.on(&root);
+            if watched {
+                self.ensure_watch(&abs, folder.is_root());
+            }
+            let disk = self.read_folder(si, &abs);
+            let known = self.store.children(&name, &folder)?;
+            let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
+            loop {
+                let order = match (d.peek(), k.peek()) {
+                    (None, None) => break,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some(a), Some(b)) => a.0.cmp(&b.0),
+                };
+                match order {
+                    std::cmp::Ordering::Less => {
+                        let (n, e) = d.next().expect("peeked");
+                        appeared.push((folder.join(&n), e));
+                    }
+                    std::cmp::Ordering::Greater => {
+                        let (n, e) = k.next().expect("peeked");
+                        vanished.push((folder.join(&n), e));
+                    }
+                    std::cmp::Ordering::Equal => {
+                        let (n, disk_entry) = d.next().expect("peeked");
+                        let (_, known_entry) = k.next().expect("peeked");
+                        let path = folder.join(&n);
+                        if disk_entry.kind != known_entry.kind
+                            || (disk_entry.is_dir() && disk_entry.ino != known_entry.ino)
+                        {
+                            vanished.push((path.clone(), known_entry));
+                            appeared.push((path, disk_entry));
+                        } else if disk_entry.is_dir() {
+                            folders.push(path);
+                        } else if !disk_entry.same_as(&known_entry) {
+                            changed.push(path);
+                        }
+                    }
+                }
+            }
+        }
+
+        // Moves: an entry gone from one path and the same inode (size, time) at another.
+        let mut by_inode: HashMap<u64, usize> = HashMap::new();
+        for (i, (_, e)) in appeared.iter().enumerate() {
+            by_inode.insert(e.ino, i);
+        }
+        let mut matched = vec![false; appeared.len()];
+        let mut moves = Vec::new();
+        let mut deletes = Vec::new();
+        for (path, old) in vanished {
+            let found = by_inode
+                .get(&old.ino)
+                .copied()
+                .filter(|&i| !matched[i] && appeared[i].1.same_as(&old));
+            match found {
+                Some(i) => {
+                    matched[i] = true;
+                    moves.push((path, appeared[i].0.clone(), old.is_dir()));
+                }
+                None => deletes.push(path),
+            }
+        }
+        for (from, to, is_dir) in moves {
+            let (from, to) = (from.on(&root), to.on(&root));
+            self.holds.take_tree(&from);
+            self.emit(Change::Moved {
+                from,
+                to: to.clone(),
+            });
+            if is_dir {
+                // Look inside at the next turn, once the index has the folder at its new place.
+                self.rescan_folders.push(to);
+            }
+        }
+        for path in deletes {
+            let abs = path.on(&root);
+            self.holds.take_tree(&abs);
+            self.emit(Change::Delete { path: abs });
+        }
+        for (i, (path, entry)) in appeared.into_iter().enumerate() {
+            if !matched[i] {
+                self.new_content(path.on(&root), entry.is_dir(), now);
+            }
+        }
+        for path in changed {
+            self.hold_upload(path.on(&root), true, now);
+        }
+        Ok(())
+    }
+
+    /// Watches folder `abs`, or notes that it could not be watched.
+    fn ensure_watch(&mut self, abs: &Path, root: bool) {
+        let Some(kernel) = self.kernel.as_mut() else {
+            return;
+        };
+        match kernel.set.add(abs, root) {
+            Ok(()) => {
+                self.unwatched.remove(abs);
+            }
+            Err(AddError::Limit) => {
+                self.unwatched.insert(abs.to_owned());
+            }
+            Err(AddError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(AddError::Io(e)) => {
+                log::warn!(
+                    "cannot watch {}: {e}; it is rescanned every {} instead",
+                    abs.display(),
+                    human(self.settings.poll_interval)
+                );
+                self.unwatched.insert(abs.to_owned());
+            }
+        }
+    }
+
+    /// Says once, clearly, that the watch limit is reached (and again once it is not).
+    fn report_limit(&mut self) {
+        let Some(kernel) = self.kernel.as_ref() else {
+            return;
+        };
+        if !self.unwatched.is_empty() && !self.limit_reported {
+            self.limit_reported = true;
+            let limit =
+                watch::watch_limit().map_or_else(|| "unknown".to_owned(), |l| l.to_string());
+            log::error!(
+                "the inotify watch limit fs.inotify.max_user_watches ({limit}) is reached: {} \
+                 folders are watched and {} are not, so {} watches are needed (one per folder) \
+                 beside those of other programs. Raise it (sysctl fs.inotify.max_user_watches=N, \
+                 or the drop-in in systemd/). Until then the folders without a watch are \
+                 rescanned every {}",
+                kernel.set.len(),
+                self.unwatched.len(),
+                kernel.set.len() + self.unwatched.len(),
+                human(self.settings.poll_interval)
+            );
+        } else if self.unwatched.is_empty() && self.limit_reported {
+            self.limit_reported = false;
+            log::info!("every folder is watched again");
+        }
+    }
+
+    /// The share holding `abs` (the innermost, if shares nest) and the path inside it. A share
+    /// root is no entry of its share.
+    fn locate(&self, abs: &Path) -> Option<(usize, SharePath)> {
+        self.shares
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| SharePath::within(&s.share.path, abs).map(|p| (i, p)))
+            .filter(|(_, p)| !p.is_root())
+            .max_by_key(|(i, _)| self.shares[*i].share.path.as_os_str().len())
+    }
+
+    fn ignored(&self, path: &SharePath, is_dir: bool) -> bool {
+        self.settings.ignore.path(path.as_bytes(), is_dir)
+    }
+
+    fn settle(&self) -> Duration {
+        self.settings.settle
+    }
+
+    /// How long a delete waits for its replacement: the quiet period, and never less than a
+    /// rename's pairing window.
+    fn delete_window(&self) -> Duration {
+        self.settings.settle.max(PAIR_WINDOW)
+    }
+
+    // ----- kernel events -----
+
+    fn on_raw(&mut self, raw: Raw, now: Instant) {
+        let (wd, mask, cookie, name) = match raw {
+            Raw::Overflow => {
+                self.overflows += 1;
+                let names: Vec<&str> = self
+                    .shares
+                    .iter()
+                    .filter(|s| s.polled.is_none())
+                    .map(|s| s.share.name.as_str())
+                    .collect();
+                log::warn!(
+                    "the kernel's event queue overflowed (overflow {} since start); rescanning \
+                     {} to report exactly what changed (fs.inotify.max_queued_events sets the \
+                     queue's size)",
+                    self.overflows,
+                    names.join(", ")
+                );
+                for (i, s) in self.shares.iter().enumerate() {
+                    if s.polled.is_none() {
+                        self.rescan_shares.insert(i);
+                    }
+                }
+                return;
+            }
+            Raw::Event {
+                wd,
+                mask,
+                cookie,
+                name,
+            } => (wd, mask, cookie, name),
+        };
+        let Some(kernel) = self.kernel.as_mut() else {
+            return;
+        };
+        if mask.contains(Mask::IGNORED) {
+            kernel.set.forget(wd);
+            return;
+        }
+        let Some(dir) = kernel.set.path(wd).map(Path::to_owned) else {
+            return;
+        };
+        let Some(name) = name else {
+            if mask.intersects(Mask::DELETE_SELF | Mask::MOVE_SELF) {
+                log::error!(
+                    "the shared folder {} was moved or deleted; nothing in it is reported until \
+                     it is back and sharehook is restarted",
+                    dir.display()
+                );
+            }
+            return;
+        };
+        let path = dir.join(name);
+        let is_dir = mask.contains(Mask::ISDIR);
+        let Some((_, sp)) = self.locate(&path) else {
+            return;
+        };
+        if self.ignored(&sp, is_dir) {
+            return;
+        }
+        if mask.contains(Mask::CREATE) {
+            self.created(path, is_dir, now);
+        } else if mask.contains(Mask::MODIFY) {
+            self.written(path, now);
+        } else if mask.contains(Mask::CLOSE_WRITE) {
+            let data = self.modified.remove(&path);
+            self.hold_upload(path, data, now);
+        } else if mask.contains(Mask::DELETE) {
+            self.removed(path, is_dir, now);
+        } else if mask.contains(Mask::MOVED_FROM) {
+            self.renames.push_back(From {
+                path,
+                cookie,
+                is_dir,
+                deadline: now + PAIR_WINDOW,
+                replaced: false,
+            });
+        } else if mask.contains(Mask::MOVED_TO) {
+            match self.renames.iter().position(|f| f.cookie == cookie) {
+                Some(i) => {
+                    let from = self.renames.remove(i).expect("the position is in range");
+                    self.renamed(from.path, path, is_dir, now);
+                }
+                // Moved in from outside every share (or from an ignored name).
+                None => self.new_content(path, is_dir, now),
+            }
+        }
+    }
+
+    fn created(&mut self, path: PathBuf, is_dir: bool, now: Instant) {
+        self.mark_replaced(&path);
+        if is_dir {
+            self.new_content(path, true, now);
+            return;
+        }
+        if Entry::read(&path).is_some_and(|e| e.kind == tree::EntryKind::Symlink) {
+            // A symbolic link is complete when made.
+            self.new_content(path, false, now);
+            return;
+        }
+        // A new file: reported when it is closed. A delete waiting at the same path was the
+        // first half of a save (the file is replaced, not gone).
+        if matches!(self.holds.get(&path), Some(h) if h.what == Held::Delete { dir: false }) {
+            self.holds.remove(&path);
+        }
+        self.modified.insert(path);
+    }
+
+    fn written(&mut self, path: PathBuf, now: Instant) {
+        if matches!(self.holds.get(&path), Some(h) if h.what == Held::Upload) {
+            self.holds.set_deadline(&path, now + self.settle());
+        }
+        self.modified.insert(path);
+    }
+
+    /// A file is complete (closed after writing, or found): its Upload waits for quiet.
+    fn hold_upload(&mut self, path: PathBuf, data: bool, now: Instant) {
+        let (since, data) = match self.holds.get(&path) {
+            Some(h) if h.what == Held::Upload => (h.since, h.data || data),
+            Some(h) if h.what == (Held::Delete { dir: true }) => {
+                self.release(&path);
+                (now, data)
+            }
+            _ => (now, data),
+        };
+        self.holds.put(
+            path,
+            Hold {
+                seq: 0,
+                what: Held::Upload,
+                since,
+                deadline: now + self.settle(),
+                data,
+            },
+        );
+    }
+
+    /// Something new is at `path`: a file to upload, or a folder and all it holds.
+    fn new_content(&mut self, path: PathBuf, is_dir: bool, now: Instant) {
+        self.mark_replaced(&path);
+        if !is_dir {
+            self.hold_upload(path, true, now);
+            return;
+        }
+        if matches!(self.holds.get(&path), Some(h) if matches!(h.what, Held::Delete { .. })) {
+            self.release(&path);
+        }
+        let Some((si, _)) = self.locate(&path) else {
+            return;
+        };
+        let watched = self.shares[si].polled.is_none();
+        self.hold_folder(path.clone(), now);
+        // Watch first, then look: whatever is made after the look, the kernel reports.
+        let mut folders = vec![path];
+        while let Some(folder) = folders.pop() {
+            if watched {
+                self.ensure_watch(&folder, false);
+            }
+            for (name, entry) in self.read_folder(si, &folder) {
+                let child = folder.join(std::ffi::OsStr::from_bytes(&name));
+                if entry.is_dir() {
+                    self.hold_folder(child.clone(), now);
+                    folders.push(child);
+                } else {
+                    self.hold_upload(child, true, now);
+                }
+            }
+        }
+    }
+
+    fn hold_folder(&mut self, path: PathBuf, now: Instant) {
+        if matches!(self.holds.get(&path), Some(h) if matches!(h.what, Held::Folder { .. })) {
+            return;
+        }
+        let placeholder = path
+            .file_name()
+            .is_some_and(|n| is_placeholder_folder(n.as_encoded_bytes()));
+        let wait = if placeholder {
+            PLACEHOLDER_WAIT
+        } else {
+            self.settle()
+        };
+        self.holds.put(
+            path,
+            Hold {
+                seq: 0,
+                what: Held::Folder { placeholder },
+                since: now,
+                deadline: now + wait,
+                data: true,
+            },
+        );
+    }
+
+    fn removed(&mut self, path: PathBuf, is_dir: bool, now: Instant) {
+        self.holds.take_tree(&path);
+        self.modified.retain(|p| !p.starts_with(&path));
+        if is_dir && let Some(k) = self.kernel.as_mut() {
+            k.set.remove_tree(&path);
+        }
+        let mut folder = path.parent();
+        while let Some(f) = folder {
+            if self.locate(f).is_none() {
+                break;
+            }
+            self.activity.insert(f.to_owned(), now);
+            folder = f.parent();
+        }
+        let deadline = now + self.delete_window();
+        self.holds.put(
+            path,
+            Hold {
+                seq: 0,
+                what: Held::Delete { dir: is_dir },
+                since: now,
+                deadline,
+                data: false,
+            },
+        );
+    }
+
+    fn renamed(&mut self, from: PathBuf, to: PathBuf, is_dir: bool, now: Instant) {
+        if is_dir && let Some(k) = self.kernel.as_mut() {
+            k.set.move_tree(&from, &to);
+        }
+        let same_share = match (self.locate(&from), self.locate(&to)) {
+            (Some((a, _)), Some((b, _))) => a == b,
+            _ => false,
+        };
+        if !same_share {
+            self.removed(from, is_dir, now);
+            self.new_content(to, is_dir, now);
+            return;
+        }
+        self.mark_replaced(&to);
+        // Whatever was at the target is replaced by what moved there.
+        self.holds.take_tree(&to);
+        let known = self.known(&from);
+        let moved = self.holds.take_tree(&from);
+        let had_own_hold = moved.first().is_some_and(|(p, _)| *p == from);
+        for (p, mut hold) in moved {
+            let rest = p
+                .strip_prefix(&from)
+                .expect("a held path below the moved one");
+            let target = if rest.as_os_str().is_empty() {
+                to.clone()
+            } else {
+                to.join(rest)
+            };
+            if let Held::Folder { placeholder: true } = hold.what {
+                let named = target
+                    .file_name()
+                    .is_some_and(|n| is_placeholder_folder(n.as_encoded_bytes()));
+                if !named {
+                    hold.what = Held::Folder { placeholder: false };
+                    hold.deadline = hold.since + self.settle();
+                }
+            }
+            self.holds.put(target, hold);
+        }
+        let was_modified: Vec<PathBuf> = self
+            .modified
+            .iter()
+            .filter(|p| p.starts_with(&from))
+            .cloned()
+            .collect();
+        for p in was_modified {
+            self.modified.remove(&p);
+            let rest = p.strip_prefix(&from).expect("filtered on the prefix");
+            self.modified.insert(if rest.as_os_str().is_empty() {
+                to.clone()
+            } else {
+                to.join(rest)
+            });
+        }
+        if known {
+            self.emit(Change::Moved { from, to });
+        } else if !had_own_hold {
+            // Never reported (made before anything saw it, or still being written): new here.
+            self.new_content(to, is_dir, now);
+        }
+    }
+
+    /// A rename's first half whose path now holds something new was a replacement.
+    fn mark_replaced(&mut self, path: &Path) {
+        for from in self.renames.iter_mut().filter(|f| f.path == path) {
+            from.replaced = true;
+        }
+    }
+
+    /// Whether the index has `path`, counting changes not committed yet.
+    fn known(&mut self, path: &Path) -> bool {
+        for change in self.ready.iter().rev() {
+            match change {
+                Change::Upload { path: p, .. } | Change::Folder { path: p } if p == path => {
+                    return true;
+                }
+                Change::Delete { path: p } if path.starts_with(p) => return false,
+                Change::Moved { from, .. } if path.starts_with(from) => return false,
+                Change::Moved { to, .. } if path.starts_with(to) => return true,
+                _ => {}
+            }
+        }
+        let Some((si, sp)) = self.locate(path) else {
+            return false;
+        };
+        match self.store.entry(&self.shares[si].share.name, &sp) {
+            Ok(e) => e.is_some(),
+            Err(e) => {
+                log::error!("{e}");
+                false
+            }
+        }
+    }
+
+    /// Unpaired first halves of renames whose window has passed: moved out of every share.
+    /// Called only when no event is waiting unread, so a second half is never missed.
+    fn expire_renames(&mut self, now: Instant) {
+        while self.renames.front().is_some_and(|f| f.deadline <= now) {
+            let from = self.renames.pop_front().expect("front() was Some");
+            if from.is_dir
+                && let Some(k) = self.kernel.as_mut()
+            {
+                k.set.remove_tree(&from.path);
+            }
+            if from.replaced {
+                // A save pattern: the old file went to a backup name, a new one took its place.
+                continue;
+            }
+            self.removed(from.path, from.is_dir, now);
+        }
+    }
+
+    // ----- releasing holds -----
+
+    /// Adds `change` to what the next commit reports, after any held Create Folder above it.
+    fn emit(&mut self, change: Change) {
+        let mut above: Vec<PathBuf> = change
+            .path()
+            .ancestors()
+            .skip(1)
+            .take_while(|a| self.locate(a).is_some())
+            .map(Path::to_owned)
+            .collect();
+        above.reverse();
+        for folder in above {
+            if matches!(self.holds.get(&folder), Some(h) if matches!(h.what, Held::Folder { .. })) {
+                self.release(&folder);
+            }
+        }
+        self.ready.push(change);
+    }
+
+    /// Releases the hold at `path` now, whatever its deadline.
+    fn release(&mut self, path: &Path) {
+        let Some(hold) = self.holds.remove(path) else {
+            return;
+        };
+        let path = path.to_owned();
+        let change = match hold.what {
+            Held::Upload => Change::Upload {
+                path,
+                data: hold.data,
+            },
+            Held::Folder { .. } => Change::Folder { path },
+            Held::Delete { .. } => Change::Delete { path },
+        };
+        self.emit(change);
+    }
+
+    /// Releases every hold whose time has come and whose conditions hold.
+    fn release_due(&mut self, now: Instant) {
+        let wall_ns = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        )
+        .unwrap_or(i64::MAX);
+        let settle_ns = i64::try_from(self.settle().as_nanos()).unwrap_or(i64::MAX);
+        for path in self.holds.due(now) {
+            let Some(hold) = self.holds.get(&path).cloned() else {
+                continue; // released above, with a change below it
+            };
+            match hold.what {
+                Held::Upload => {
+                    let Some(entry) = Entry::read(&path).filter(|e| !e.is_dir()) else {
+                        // Gone or replaced by a folder: its own event says so.
+                        self.holds.remove(&path);
+                        continue;
+                    };
+                    let age = wall_ns - entry.mtime_ns;
+                    if (0..settle_ns).contains(&age) {
+                        // Changed within the quiet period (a scan found it being written).
+                        let wait =
+                            Duration::from_nanos(u64::try_from(settle_ns - age).unwrap_or(0));
+                        self.holds.set_deadline(&path, now + wait);
+                        continue;
+                    }
+                    if entry.size == 0 && partial_sibling(&path) {
+                        // A browser's placeholder while the download runs beside it.
+                        self.holds.set_deadline(
+                            &path,
+                            now + self.settle().max(Duration::from_millis(200)),
+                        );
+                        continue;
+                    }
+                }
+                Held::Folder { placeholder: true } => {
+                    if now < hold.since + PLACEHOLDER_WAIT && tree::is_empty_dir(&path) {
+                        self.holds
+                            .set_deadline(&path, hold.since + PLACEHOLDER_WAIT);
+                        continue;
+                    }
+                }
+                Held::Folder { placeholder: false } => {}
+                Held::Delete { .. } => {
+                    if now < hold.since + MAX_DELETE_HOLD {
+                        let parent = path.parent().unwrap_or(Path::new("/"));
+                        let busy = self
+                            .activity
+                            .get(parent)
+                            .map(|t| *t + self.delete_window())
+                            .filter(|until| *until > now);
+                        if let Some(until) = busy {
+                            // More is being deleted around it: perhaps its whole folder.
+                            self.holds.set_deadline(&path, until);
+                            continue;
+                        }
+                        if Entry::read(parent).is_none() {
+                            // Its folder is gone too: that folder's Delete covers it.
+                            self.holds.set_deadline(&path, now + self.delete_window());
+                            continue;
+                        }
+                    }
+                }
+            }
+            self.release(&path);
+        }
+        let window = MAX_DELETE_HOLD;
+        self.activity.retain(|_, t| now.duration_since(*t) < window);
+    }
+
+    // ----- committing -----
+
+    /// Checks each ready change against the index and commits the ones that are news, with
+    /// the index updates and the queued events, in one transaction.
+    fn commit(&mut self) {
+        if self.ready.is_empty() || Instant::now() < self.next_commit {
+            return;
+        }
+        let now = now_ms();
+        let result = (|| -> Result<Vec<(u64, String, Vec<u32>)>, StoreError> {
+            let store = Arc::clone(&self.store);
+            let mut batch = store.batch()?;
+            let mut done = Vec::new();
+            let changes = std::mem::take(&mut self.ready);
+            let outcome = (|| {
+                for change in &changes {
+                    for event in self.gate(&mut batch, change, now)? {
+                        let deliveries: Vec<(u32, Event, i64)> = self
+                            .webhooks
+                            .iter()
+                            .filter_map(|w| {
+                                w.route(&event)
+                                    .map(|e| (w.id, e, self.schedule.first_due(now)))
+                            })
+                            .collect();
+                        let hooks: Vec<u32> = deliveries.iter().map(|d| d.0).collect();
+                        let line = describe(&event, &hooks);
+                        let id = batch.enqueue(&NewEvent { event, deliveries })?;
+                        done.push((id, line, hooks));
+                    }
+                }
+                Ok(())
+            })();
+            self.ready = changes;
+            outcome?;
+            batch.commit()?;
+            Ok(done)
+        })();
+        match result {
+            Ok(done) => {
+                self.ready.clear();
+                if self.commit_failures > 0 {
+                    log::info!("the state can be written again; reporting resumes");
+                }
+                self.commit_failures = 0;
+                let mut wake = BTreeSet::new();
+                for (id, line, hooks) in done {
+                    log::info!("event {id}: {line}");
+                    wake.extend(hooks);
+                }
+                for (id, bell) in &self.bells {
+                    if wake.contains(id) {
+                        bell.ring();
+                    }
+                }
+            }
+            Err(e) => {
+                self.commit_failures += 1;
+                let pause = Duration::from_secs(1 << self.commit_failures.min(6));
+                log::error!(
+                    "cannot record {} changes, trying again in {}: {e}",
+                    self.ready.len(),
+                    human(pause)
+                );
+                self.next_commit = Instant::now() + pause;
+            }
+        }
+    }
+
+    /// What `change` reports, given the index; updates the index in `batch`.
+    fn gate(
+        &mut self,
+        batch: &mut Batch<'_>,
+        change: &Change,
+        now: i64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let Some((si, sp)) = self.locate(change.path()) else {
+            return Ok(Vec::new());
+        };
+        let share = self.shares[si].share.name.clone();
+        let mut out = Vec::new();
+        match change {
+            Change::Upload { path, data } => {
+                let Some(entry) = Entry::read(path).filter(|e| !e.is_dir()) else {
+                    return Ok(out);
+                };
+                match batch.entry(&share, &sp)? {
+                    Some(known) if known.same_as(&entry) => return Ok(out),
+                    Some(known) if !known.is_dir() && !data => {
+                        // Times or attributes only (a touch): no news, but keep the index true.
+                        batch.put(&share, &sp, &entry)?;
+                        return Ok(out);
+                    }
+                    Some(known) if known.is_dir() => {
+                        batch.remove_tree(&share, &sp)?;
+                    }
+                    _ => {}
+                }
+                batch.put(&share, &sp, &entry)?;
+                out.push(self.event(Operation::Upload, si, sp, None, &entry, now));
+            }
+            Change::Folder { path } => {
+                let Some(entry) = Entry::read(path).filter(Entry::is_dir) else {
+                    return Ok(out);
+                };
+                match batch.entry(&share, &sp)? {
+                    Some(known) if known.is_dir() => {
+                        batch.put(&share, &sp, &entry)?;
+                        return Ok(out);
+                    }
+                    Some(_) => {
+                        batch.remove_tree(&share, &sp)?;
+                    }
+                    None => {}
+                }
+                batch.put(&share, &sp, &entry)?;
+                out.push(self.event(Operation::CreateFolder, si, sp, None, &entry, now));
+            }
+            Change::Delete { .. } => {
+                if let Some(known) = batch.remove_tree(&share, &sp)? {
+                    out.push(self.event(Operation::Delete, si, sp, None, &known, now));
+                }
+            }
+            Change::Moved { from, to } => {
+                let Some((_, from_sp)) = self.locate(from) else {
+                    return Ok(out);
+                };
+                let entry = Entry::read(to);
+                if !batch.move_tree(&share, &from_sp, &sp)? {
+                    // Not known after all: new content.
+                    if let Some(entry) = entry {
+                        batch.put(&share, &sp, &entry)?;
+                        let op = if entry.is_dir() {
+                            Operation::CreateFolder
+                        } else {
+                            Operation::Upload
+                        };
+                        out.push(self.event(op, si, sp, None, &entry, now));
+                    }
+                    return Ok(out);
+                }
+                let entry = match entry {
+                    Some(e) => {
+                        batch.put(&share, &sp, &e)?;
+                        e
+                    }
+                    None => batch.entry(&share, &sp)?.expect("just moved there"),
+                };
+                let op = if from_sp.parent() == sp.parent() {
+                    Operation::Rename
+                } else {
+                    Operation::Move
+                };
+                out.push(self.event(op, si, sp, Some(from_sp), &entry, now));
+            }
+        }
+        Ok(out)
+    }
+
+    fn event(
+        &mut self,
+        op: Operation,
+        si: usize,
+        path: SharePath,
+        source: Option<SharePath>,
+        entry: &Entry,
+        now: i64,
+    ) -> Event {
+        Event {
+            id: 0,
+            op,
+            share: self.shares[si].share.name.clone(),
+            path,
+            source,
+            is_dir: entry.is_dir(),
+            username: self.owners.name(entry.uid),
+            time_ms: now,
+            size: (entry.kind == tree::EntryKind::File && op != Operation::Delete)
+                .then_some(entry.size),
+        }
+    }
+
+    // ----- the loop -----
+
+    /// Runs until told to stop. What is held but not yet reported is left to the next start's
+    /// reconcile, which finds it again.
+    pub fn run(mut self) {
+        loop {
+            self.heartbeat.store(now_ms(), Ordering::Relaxed);
+            if self.stop.load(Ordering::SeqCst) {
+                self.commit();
+                return;
+            }
+            let now = Instant::now();
+            let wait = self
+                .next_wakeup(now)
+                .saturating_duration_since(now)
+                .min(TICK);
+            let mut drained = true;
+            match self.kernel.as_ref().map(|k| k.rx.recv_timeout(wait)) {
+                Some(Ok(raw)) => {
+                    self.on_raw(raw, Instant::now());
+                    // A rename's window may close only when its second half cannot be
+                    // waiting unread: when the batch ended because nothing was left.
+                    drained = false;
+                    for _ in 1..MAX_BATCH {
+                        let next = self.kernel.as_ref().map(|k| k.rx.try_recv());
+                        match next {
+                            Some(Ok(raw)) => self.on_raw(raw, Instant::now()),
+                            _ => {
+                                drained = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Some(Err(RecvTimeoutError::Timeout)) => {}
+                Some(Err(RecvTimeoutError::Disconnected)) => {
+                    log::error!("the inotify reader stopped; shares are rescanned instead");
+                    self.kernel = None;
+                }
+                None => std::thread::sleep(wait),
+            }
+            let now = Instant::now();
+            if drained {
+                self.expire_renames(now);
+            }
+            if let Err(e) = self.run_rescans(now) {
+                log::error!("a rescan failed: {e}");
+            }
+            self.release_due(now);
+            self.commit();
+        }
+    }
+
+    fn next_wakeup(&self, now: Instant) -> Instant {
+        let mut at = now + TICK;
+        if let Some(d) = self.holds.next_deadline() {
+            at = at.min(d);
+        }
+        if let Some(f) = self.renames.front() {
+            at = at.min(f.deadline);
+        }
+        if !self.ready.is_empty() {
+            at = at.min(self.next_commit);
+        }
+        at.max(now)
+    }
+
+    fn run_rescans(&mut self, now: Instant) -> Result<(), StoreError> {
+        for si in std::mem::take(&mut self.rescan_shares) {
+            self.reconcile(si, &SharePath::root(), now)?;
+        }
+        for folder in std::mem::take(&mut self.rescan_folders) {
+            if let Some((si, sp)) = self.locate(&folder) {
+                self.reconcile(si, &sp, now)?;
+            }
+        }
+        for si in 0..self.shares.len() {
+            if self.shares[si].polled.is_some() && self.shares[si].next_poll <= now {
+                self.shares[si].next_poll = now + self.settings.poll_interval;
+                self.reconcile(si, &SharePath::root(), now)?;
+            }
+        }
+        if !self.unwatched.is_empty() && self.next_unwatched_poll <= now {
+            self.next_unwatched_poll = now + self.settings.poll_interval;
+            // The topmost folders only: each rescan covers everything below it.
+            let mut tops: Vec<PathBuf> = Vec::new();
+            for f in &self.unwatched {
+                if !tops.iter().any(|t| f.starts_with(t)) {
+                    tops.push(f.clone());
+                }
+            }
+            for folder in tops {
+                match self.locate(&folder) {
+                    Some((si, sp)) => self.reconcile(si, &sp, now)?,
+                    None => {
+                        // A share root.
+                        if let Some(si) = self.shares.iter().position(|s| s.share.path == folder) {
+                            self.reconcile(si, &SharePath::root(), now)?;
+                        } else {
+                            self.unwatched.remove(&folder);
+                        }
+                    }
+                }
+                if !folder.exists() {
+                    self.unwatched.remove(&folder);
+                }
+            }
+            self.report_limit();
+        }
+        if let Some(at) = self.next_safety.filter(|at| *at <= now) {
+            let interval = self
+                .settings
+                .rescan_interval
+                .expect("set when next_safety is");
+            self.next_safety = Some(at.max(now) + jitter(interval));
+            log::info!("safety rescan of every share (every {})", human(interval));
+            for si in 0..self.shares.len() {
+                self.reconcile(si, &SharePath::root(), now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `d` give or take 10%, so that many boxes do not rescan in step.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+    } else {
+        0.5
+    };
+    d.mul_f64(0.9 + 0.2 * r)
+}
+
+/// Whether a partial download of `path` lies beside it (`name.part`, `name.crdownload`...).
+fn partial_sibling(path: &Path) -> bool {
+    PARTIAL_SUFFIXES.iter().any(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::symlink_metadata(&name).is_ok()
+    })
+}
+
+fn describe(event: &Event, webhooks: &[u32]) -> String {
+    let source = event
+        .source
+        .as_ref()
+        .map(|s| format!(" from {s}"))
+        .unwrap_or_default();
+    let to = if webhooks.is_empty() {
+        "no webhook wants it".to_owned()
+    } else {
+        let ids: Vec<String> = webhooks.iter().map(u32::to_string).collect();
+        format!("queued for webhook {}", ids.join(", "))
+    };
+    format!(
+        "{} {}{source} in share {} by {}: {to}",
+        event.op.v1_name(),
+        event.path,
+        event.share,
+        event.username
+    )
+}
