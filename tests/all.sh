@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the unit and black-box tests on this machine, then the black-box tests
 # again with the static aarch64 binary under qemu. On a fresh Debian machine (as root) it
-# installs what it needs: qemu-user, systemd-analyze, clang (for the cross build).
+# installs what it needs: qemu-user, systemd-analyze, clang (for the cross build), and the
+# real peers of the client tests: samba, smbclient, rsync, bindfs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,12 @@ need=()
 command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v clang >/dev/null 2>&1 || need+=(clang)
+# Real peers for the client tests: a Samba server and client, rsync, a FUSE mount.
+[ -x /usr/sbin/smbd ] || need+=(samba)
+command -v smbclient >/dev/null 2>&1 || need+=(smbclient)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
+command -v bindfs >/dev/null 2>&1 || need+=(bindfs)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${need[*]}"

@@ -2,6 +2,7 @@
 //! signals and the real systemd tools. One test binary; helpers in `support`.
 
 mod cli;
+mod clients;
 mod delivery;
 mod demo;
 mod support;

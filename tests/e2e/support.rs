@@ -318,6 +318,25 @@ impl Nas {
 
     /// Starts `sharehook run` and waits until it tells systemd's protocol it is ready.
     pub fn start(&self) -> Daemon {
+        self.start_with(sharehook())
+    }
+
+    /// Starts it in a user namespace of its own in which at most `watches` inotify watches
+    /// may be added (the kernel's real limit, lowered for this process only).
+    pub fn start_with_watch_limit(&self, watches: u32) -> Daemon {
+        let inner = sharehook();
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--user", "--map-root-user", "sh", "-c"])
+            .arg(format!(
+                "echo {watches} > /proc/sys/user/max_inotify_watches && exec \"$@\""
+            ))
+            .arg("sh")
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        self.start_with(cmd)
+    }
+
+    fn start_with(&self, mut command: Command) -> Daemon {
         let socket_path = self
             .dir
             .path()
@@ -333,7 +352,7 @@ impl Nas {
             .append(true)
             .open(&log_path)
             .unwrap();
-        let child = sharehook()
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(self.config_path())
@@ -485,4 +504,164 @@ pub fn write_files_in_order(dir: &Path, names: &[String]) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// The path of a program this test needs, or a failure that says how to install it.
+pub fn need(program: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(program);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{program} is needed by this test and is not installed: apt-get install {package}");
+}
+
+/// Runs `script` with `sh -e` in folder `dir` (a separate process, as a file server is).
+pub fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Reads what a receiver got scenario by scenario: each `next` writes an end marker on the
+/// share and returns exactly the operations that arrived before it (and after the last one).
+pub struct Scenarios<'a> {
+    receiver: &'a Receiver,
+    share: PathBuf,
+    seen: usize,
+    markers: usize,
+}
+
+impl<'a> Scenarios<'a> {
+    pub fn new(receiver: &'a Receiver, share: &Path) -> Scenarios<'a> {
+        Scenarios {
+            receiver,
+            share: share.to_owned(),
+            seen: 0,
+            markers: 0,
+        }
+    }
+
+    /// The `(operation, path, sourcepath)` list of the scenario that just ran: everything
+    /// received since the last call, up to the end marker's Upload and through a quiet time
+    /// after it (operations on different paths may pass each other: a Delete waits for a
+    /// save's second half, a rescan runs on its own clock), without the marker.
+    pub fn next(&mut self) -> Vec<(String, String, String)> {
+        self.markers += 1;
+        let marker = format!("end-{}", self.markers);
+        sh(&self.share, &format!("echo . > {marker}"));
+        let marker_path = format!("/{marker}");
+        wait_for(&format!("the Upload of {marker}"), || {
+            ops(&self.receiver.received()[self.seen..])
+                .iter()
+                .any(|(op, p, _)| op == "Upload" && *p == marker_path)
+                .then_some(())
+        });
+        let quiet = if std::env::var_os("SHAREHOOK_RUNNER").is_some() {
+            Duration::from_secs(4)
+        } else {
+            Duration::from_millis(1500)
+        };
+        let mut count = self.receiver.received().len();
+        let mut since = Instant::now();
+        while since.elapsed() < quiet {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = self.receiver.received().len();
+            if now != count {
+                count = now;
+                since = Instant::now();
+            }
+        }
+        let got = self.receiver.received();
+        let out = ops(&got[self.seen..])
+            .into_iter()
+            .filter(|(op, p, _)| !(op == "Upload" && *p == marker_path))
+            .collect();
+        self.seen = got.len();
+        out
+    }
+}
+
+/// `(operation, path, sourcepath)` triples from string slices, for comparisons.
+pub fn expect(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    list.iter()
+        .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+        .collect()
+}
+
+/// A real Samba server on a loopback port, serving `share` to guests as share "public".
+pub struct Smbd {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Smbd {
+    pub fn start(share: &Path) -> Smbd {
+        let smbd = need("smbd", "samba");
+        need("smbclient", "smbclient");
+        let dir = tempfile::tempdir().unwrap();
+        let port = Receiver::free_port();
+        let d = dir.path().display();
+        for sub in ["private", "lock", "state", "cache", "pid"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let conf = format!(
+            "[global]\n  server role = standalone server\n  smb ports = {port}\n  interfaces = 127.0.0.1\n  \
+             bind interfaces only = yes\n  private dir = {d}/private\n  lock directory = {d}/lock\n  \
+             state directory = {d}/state\n  cache directory = {d}/cache\n  pid directory = {d}/pid\n  \
+             ncalrpc dir = {d}/lock/ncalrpc\n  log file = {d}/log\n  map to guest = Bad User\n  \
+             load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n  \
+             server min protocol = SMB2\n[public]\n  path = {share}\n  read only = no\n  guest ok = yes\n  \
+             force user = root\n",
+            share = share.display()
+        );
+        std::fs::write(dir.path().join("smb.conf"), conf).unwrap();
+        let child = Command::new(smbd)
+            .args(["--foreground", "--no-process-group", "-s"])
+            .arg(dir.path().join("smb.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let smbd = Smbd { child, port, dir };
+        wait_for("smbd to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        smbd
+    }
+
+    /// Runs smbclient commands (`put a b; mkdir c`) against the share, from folder `cwd`.
+    pub fn client(&self, cwd: &Path, commands: &str) {
+        let out = Command::new("smbclient")
+            .arg("//127.0.0.1/public")
+            .args(["-N", "-p", &self.port.to_string(), "-s"])
+            .arg(self.dir.path().join("smb.conf"))
+            .args(["-c", commands])
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !text.contains("NT_STATUS_"),
+            "smbclient -c {commands:?} failed:\n{text}"
+        );
+    }
+}
+
+impl Drop for Smbd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
