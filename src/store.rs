@@ -806,4 +806,67 @@ mod tests {
             "{err}"
         );
     }
+
+    fn entry(kind: crate::tree::EntryKind, ino: u64) -> Entry {
+        Entry {
+            kind,
+            ino,
+            size: 1,
+            mtime_ns: 2,
+            uid: 0,
+        }
+    }
+
+    #[test]
+    fn the_index_moves_and_removes_whole_subtrees() {
+        use crate::tree::EntryKind::{Dir, File};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = SharePath::from_config;
+        let mut b = store.batch().unwrap();
+        for (path, e) in [
+            ("/a", entry(Dir, 1)),
+            ("/a/x", entry(File, 2)),
+            ("/a/sub", entry(Dir, 3)),
+            ("/a/sub/y", entry(File, 4)),
+            ("/a b", entry(File, 5)),
+            ("/z", entry(File, 6)),
+        ] {
+            b.put("s", &p(path), &e).unwrap();
+        }
+        b.put("other", &p("/a/x"), &entry(File, 9)).unwrap();
+        b.commit().unwrap();
+        let names = |folder: &str| -> Vec<String> {
+            store
+                .children("s", &p(folder))
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| String::from_utf8(n).unwrap())
+                .collect()
+        };
+        assert_eq!(names("/"), ["a", "a b", "z"]);
+        assert_eq!(names("/a"), ["sub", "x"]);
+
+        let mut b = store.batch().unwrap();
+        assert!(b.move_tree("s", &p("/a"), &p("/m/n")).unwrap());
+        b.commit().unwrap();
+        assert_eq!(names("/"), ["a b", "z"]);
+        assert_eq!(names("/m/n/sub"), ["y"]);
+        assert_eq!(store.entry("s", &p("/m/n/x")).unwrap().unwrap().ino, 2);
+        assert!(store.entry("s", &p("/a/x")).unwrap().is_none());
+
+        let mut b = store.batch().unwrap();
+        assert_eq!(b.remove_tree("s", &p("/m/n")).unwrap().unwrap().ino, 1);
+        assert!(b.remove_tree("s", &p("/nothing")).unwrap().is_none());
+        b.commit().unwrap();
+        assert!(names("/m/n").is_empty() && names("/m/n/sub").is_empty());
+        assert_eq!(names("/"), ["a b", "z"]);
+        assert_eq!(store.entry("other", &p("/a/x")).unwrap().unwrap().ino, 9);
+
+        let mut b = store.batch().unwrap();
+        b.drop_share("s").unwrap();
+        b.commit().unwrap();
+        assert!(names("/").is_empty());
+        assert_eq!(store.entry("other", &p("/a/x")).unwrap().unwrap().ino, 9);
+    }
 }

@@ -461,3 +461,21 @@ fn odd_names_and_symbolic_links() {
     assert_eq!(s.next(), expect(&[]));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn the_safety_rescan_reports_what_the_kernel_never_said() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(&receiver.url(), FAST, "", "rescan_interval = 1");
+    let daemon = nas.start();
+    let share = nas.share();
+    let mut s = Scenarios::new(&receiver, &share);
+    sh(&share, "echo a > a.txt");
+    assert_eq!(s.next(), expect(&[("Upload", "/a.txt", "")]));
+    // A hard link is made without any file being written and closed: the kernel says only
+    // "created", which is no Upload. The periodic reconcile finds the new entry.
+    sh(&share, "ln a.txt b.txt");
+    daemon.wait_log("safety rescan of every share", 2);
+    assert_eq!(s.next(), expect(&[("Upload", "/b.txt", "")]));
+    assert!(daemon.stop().success());
+}
