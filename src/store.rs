@@ -1,4 +1,5 @@
-//! All persistent state, in one redb file: the per-webhook delivery queues, events set aside
+//! All persistent state, in one redb file: the index of every share (what receivers were
+//! told), the per-webhook delivery queues, events set aside
 //! after their last attempt, and each webhook's verification token. The only module that
 //! talks to redb; everything else goes through `Store`.
 //!
