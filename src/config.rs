@@ -761,6 +761,42 @@ mod tests {
     }
 
     #[test]
+    fn watch_settings_are_checked_and_read() {
+        check_error(
+            &format!("{SHARE}[watch]\nsettle_ms = -5\n"),
+            "/etc/sharehook/test.toml: line 5: watch.settle_ms: a number of milliseconds from 0 to 3600000",
+        );
+        check_error(
+            &format!("{SHARE}[watch]\nignore = [\"!nothing\"]\n"),
+            "/etc/sharehook/test.toml: line 5: watch.ignore: \"!nothing\": \"nothing\" is not in the list, so it cannot be taken out",
+        );
+        check_error(
+            &format!("{SHARE}watch = \"fast\"\n"),
+            "/etc/sharehook/test.toml: line 4: share[1].watch: unknown mode \"fast\" (known: auto, inotify, poll)",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{SHARE}watch = \"poll\"\n[watch]\nsettle_ms = 0\nrescan_interval = 0\npoll_interval = 2.5\n\
+             ignore_defaults = false\nignore = [\"*.bak\"]\n"
+        )
+        .replace("{share}", &dir.path().to_string_lossy());
+        let c = parse(&text, Path::new("/x.toml")).unwrap();
+        assert_eq!(c.shares[0].watch, WatchMode::Poll);
+        assert_eq!(c.watch.settle, Duration::ZERO);
+        assert_eq!(c.watch.rescan_interval, None);
+        assert_eq!(c.watch.poll_interval, Duration::from_millis(2500));
+        assert_eq!(c.watch.ignore.patterns().collect::<Vec<_>>(), ["*.bak"]);
+        // `check` prints it back so that it reads the same.
+        let again = parse(
+            &c.to_toml_redacted().replace("<redacted>", "x"),
+            Path::new("/x.toml"),
+        );
+        let again = again.unwrap();
+        assert_eq!(again.watch, c.watch);
+        assert_eq!(again.shares[0].watch, WatchMode::Poll);
+    }
+
+    #[test]
     fn defaults_fill_what_is_left_out() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!("{SHARE}[[webhook]]\nurl = \"http://10.0.0.5:9000/hook\"\n")

@@ -362,7 +362,8 @@ fn past_the_watch_limit_the_error_is_clear_and_rescans_report_the_unwatched_fold
     let receiver = Receiver::start();
     let nas = Nas::new();
     let share = nas.share();
-    sh(&share, "mkdir -p a/a1 b/b1 c/c1");
+    // Ignored folders (a recycle bin, Synology's @eaDir) cost no watch: 7 folders need 7.
+    sh(&share, "mkdir -p a/a1 b/b1 c/c1 '#recycle/x/y' @eaDir/z");
     nas.write_config_with(&receiver.url(), FAST, "", "poll_interval = 0.5");
     // A user namespace of its own, where at most 3 watches may be added: the root and two
     // folders get one, four folders do not.
