@@ -85,6 +85,11 @@ impl Holds {
         self.by_path.get(path)
     }
 
+    /// What is held at `path`, if anything.
+    fn held(&self, path: &Path) -> Option<Held> {
+        self.by_path.get(path).map(|h| h.what)
+    }
+
     fn put(&mut self, path: PathBuf, mut hold: Hold) {
         hold.seq = self.seq();
         if let Some(old) = self.by_path.remove(&path) {
@@ -102,14 +107,7 @@ impl Holds {
 
     /// Removes the holds at `path` and below it, in order.
     fn take_tree(&mut self, path: &Path) -> Vec<(PathBuf, Hold)> {
-        let paths: Vec<PathBuf> = self
-            .by_path
-            .range(path.to_owned()..)
-            .map(|(p, _)| p)
-            .take_while(|p| p.starts_with(path))
-            .cloned()
-            .collect();
-        let mut out: Vec<(PathBuf, Hold)> = paths
+        let mut out: Vec<(PathBuf, Hold)> = tree::keys_below(&self.by_path, path)
             .into_iter()
             .filter_map(|p| self.remove(&p).map(|h| (p, h)))
             .collect();
@@ -369,18 +367,13 @@ impl Engine {
     fn baseline(&mut self, si: usize) -> Result<u64, StoreError> {
         let name = self.shares[si].share.name.clone();
         let root = self.shares[si].share.path.clone();
-        let watched = self.shares[si].polled.is_none();
         let store = Arc::clone(&self.store);
         let mut batch = store.batch()?;
         let mut in_batch = 0;
         let mut total = 0u64;
         let mut folders = vec![SharePath::root()];
         while let Some(folder) = folders.pop() {
-            let abs = folder.on(&root);
-            if watched {
-                self.ensure_watch(&abs, folder.is_root());
-            }
-            for (name_bytes, entry) in self.read_folder(si, &abs) {
+            for (name_bytes, entry) in self.look(si, &folder.on(&root)) {
                 let path = folder.join(&name_bytes);
                 batch.put(&name, &path, &entry)?;
                 total += 1;
@@ -397,6 +390,15 @@ impl Engine {
         }
         batch.commit()?;
         Ok(total)
+    }
+
+    /// Watches folder `abs` of share `si` (unless the share is polled), then reads it. In
+    /// that order: whatever is made after the read, the kernel reports.
+    fn look(&mut self, si: usize, abs: &Path) -> Vec<(Vec<u8>, Entry)> {
+        if self.shares[si].polled.is_none() {
+            self.ensure_watch(abs, *abs == self.shares[si].share.path);
+        }
+        self.read_folder(si, abs)
     }
 
     /// The entries of folder `abs` of share `si` that are reported: not ignored, and not the
@@ -433,17 +435,12 @@ impl Engine {
         self.commit();
         let name = self.shares[si].share.name.clone();
         let root = self.shares[si].share.path.clone();
-        let watched = self.shares[si].polled.is_none();
         let mut appeared: Vec<(SharePath, Entry)> = Vec::new();
         let mut vanished: Vec<(SharePath, Entry)> = Vec::new();
         let mut changed: Vec<SharePath> = Vec::new();
         let mut folders = vec![top.clone()];
         while let Some(folder) = folders.pop() {
-            let abs = folder.on(&root);
-            if watched {
-                self.ensure_watch(&abs, folder.is_root());
-            }
-            let disk = self.read_folder(si, &abs);
+            let disk = self.look(si, &folder.on(&root));
             let known = self.store.children(&name, &folder)?;
             let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
             loop {
@@ -583,16 +580,34 @@ impl Engine {
     /// The share holding `abs` (the innermost, if shares nest) and the path inside it. A share
     /// root is no entry of its share.
     fn locate(&self, abs: &Path) -> Option<(usize, SharePath)> {
+        self.share_of(abs).filter(|(_, p)| !p.is_root())
+    }
+
+    /// The share holding `abs` (the innermost, if shares nest), a share root included.
+    fn share_of(&self, abs: &Path) -> Option<(usize, SharePath)> {
         self.shares
             .iter()
             .enumerate()
             .filter_map(|(i, s)| SharePath::within(&s.share.path, abs).map(|p| (i, p)))
-            .filter(|(_, p)| !p.is_root())
             .max_by_key(|(i, _)| self.shares[*i].share.path.as_os_str().len())
+    }
+
+    /// The folders of its share that hold `path`, innermost first (the share root excluded).
+    fn folders_above(&self, path: &Path) -> Vec<PathBuf> {
+        path.ancestors()
+            .skip(1)
+            .take_while(|a| self.locate(a).is_some())
+            .map(Path::to_owned)
+            .collect()
     }
 
     fn ignored(&self, path: &SharePath, is_dir: bool) -> bool {
         self.settings.ignore.path(path.as_bytes(), is_dir)
+    }
+
+    /// The shares watched with inotify (the others are polled).
+    fn watched_shares(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.shares.len()).filter(|&i| self.shares[i].polled.is_none())
     }
 
     fn settle(&self) -> Duration {
@@ -611,11 +626,10 @@ impl Engine {
         let (wd, mask, cookie, name) = match raw {
             Raw::Overflow => {
                 self.overflows += 1;
-                let names: Vec<&str> = self
-                    .shares
+                let watched: Vec<usize> = self.watched_shares().collect();
+                let names: Vec<&str> = watched
                     .iter()
-                    .filter(|s| s.polled.is_none())
-                    .map(|s| s.share.name.as_str())
+                    .map(|&i| self.shares[i].share.name.as_str())
                     .collect();
                 log::warn!(
                     "the kernel's event queue overflowed (overflow {} since start); rescanning \
@@ -624,11 +638,7 @@ impl Engine {
                     self.overflows,
                     names.join(", ")
                 );
-                for (i, s) in self.shares.iter().enumerate() {
-                    if s.polled.is_none() {
-                        self.rescan_shares.insert(i);
-                    }
-                }
+                self.rescan_shares.extend(watched);
                 return;
             }
             Raw::Event {
@@ -708,14 +718,14 @@ impl Engine {
         }
         // A new file: reported when it is closed. A delete waiting at the same path was the
         // first half of a save (the file is replaced, not gone).
-        if matches!(self.holds.get(&path), Some(h) if h.what == Held::Delete { dir: false }) {
+        if self.holds.held(&path) == Some(Held::Delete { dir: false }) {
             self.holds.remove(&path);
         }
         self.modified.insert(path);
     }
 
     fn written(&mut self, path: PathBuf, now: Instant) {
-        if matches!(self.holds.get(&path), Some(h) if h.what == Held::Upload) {
+        if self.holds.held(&path) == Some(Held::Upload) {
             self.holds.set_deadline(&path, now + self.settle());
         }
         self.modified.insert(path);
@@ -750,21 +760,16 @@ impl Engine {
             self.hold_upload(path, true, now);
             return;
         }
-        if matches!(self.holds.get(&path), Some(h) if matches!(h.what, Held::Delete { .. })) {
+        if matches!(self.holds.held(&path), Some(Held::Delete { .. })) {
             self.release(&path);
         }
         let Some((si, _)) = self.locate(&path) else {
             return;
         };
-        let watched = self.shares[si].polled.is_none();
         self.hold_folder(path.clone(), now);
-        // Watch first, then look: whatever is made after the look, the kernel reports.
         let mut folders = vec![path];
         while let Some(folder) = folders.pop() {
-            if watched {
-                self.ensure_watch(&folder, false);
-            }
-            for (name, entry) in self.read_folder(si, &folder) {
+            for (name, entry) in self.look(si, &folder) {
                 let child = folder.join(std::ffi::OsStr::from_bytes(&name));
                 if entry.is_dir() {
                     self.hold_folder(child.clone(), now);
@@ -777,7 +782,7 @@ impl Engine {
     }
 
     fn hold_folder(&mut self, path: PathBuf, now: Instant) {
-        if matches!(self.holds.get(&path), Some(h) if matches!(h.what, Held::Folder { .. })) {
+        if matches!(self.holds.held(&path), Some(Held::Folder { .. })) {
             return;
         }
         let placeholder = path
@@ -806,13 +811,8 @@ impl Engine {
         if is_dir && let Some(k) = self.kernel.as_mut() {
             k.set.remove_tree(&path);
         }
-        let mut folder = path.parent();
-        while let Some(f) = folder {
-            if self.locate(f).is_none() {
-                break;
-            }
-            self.activity.insert(f.to_owned(), now);
-            folder = f.parent();
+        for folder in self.folders_above(&path) {
+            self.activity.insert(folder, now);
         }
         let deadline = now + self.delete_window();
         self.holds.put(
@@ -847,14 +847,7 @@ impl Engine {
         let moved = self.holds.take_tree(&from);
         let had_own_hold = moved.first().is_some_and(|(p, _)| *p == from);
         for (p, mut hold) in moved {
-            let rest = p
-                .strip_prefix(&from)
-                .expect("a held path below the moved one");
-            let target = if rest.as_os_str().is_empty() {
-                to.clone()
-            } else {
-                to.join(rest)
-            };
+            let target = tree::rebase(&p, &from, &to);
             if let Held::Folder { placeholder: true } = hold.what {
                 let named = target
                     .file_name()
@@ -874,12 +867,7 @@ impl Engine {
             .collect();
         for p in was_modified {
             self.modified.remove(&p);
-            let rest = p.strip_prefix(&from).expect("filtered on the prefix");
-            self.modified.insert(if rest.as_os_str().is_empty() {
-                to.clone()
-            } else {
-                to.join(rest)
-            });
+            self.modified.insert(tree::rebase(&p, &from, &to));
         }
         if known {
             self.emit(Change::Moved { from, to });
@@ -943,16 +931,10 @@ impl Engine {
 
     /// Adds `change` to what the next commit reports, after any held Create Folder above it.
     fn emit(&mut self, change: Change) {
-        let mut above: Vec<PathBuf> = change
-            .path()
-            .ancestors()
-            .skip(1)
-            .take_while(|a| self.locate(a).is_some())
-            .map(Path::to_owned)
-            .collect();
+        let mut above = self.folders_above(change.path());
         above.reverse();
         for folder in above {
-            if matches!(self.holds.get(&folder), Some(h) if matches!(h.what, Held::Folder { .. })) {
+            if matches!(self.holds.held(&folder), Some(Held::Folder { .. })) {
                 self.release(&folder);
             }
         }
@@ -1057,39 +1039,9 @@ impl Engine {
         if self.ready.is_empty() || Instant::now() < self.next_commit {
             return;
         }
-        let now = now_ms();
-        let result = (|| -> Result<Vec<(u64, String, Vec<u32>)>, StoreError> {
-            let store = Arc::clone(&self.store);
-            let mut batch = store.batch()?;
-            let mut done = Vec::new();
-            let changes = std::mem::take(&mut self.ready);
-            let outcome = (|| {
-                for change in &changes {
-                    for event in self.gate(&mut batch, change, now)? {
-                        let deliveries: Vec<(u32, Event, i64)> = self
-                            .webhooks
-                            .iter()
-                            .filter_map(|w| {
-                                w.route(&event)
-                                    .map(|e| (w.id, e, self.schedule.first_due(now)))
-                            })
-                            .collect();
-                        let hooks: Vec<u32> = deliveries.iter().map(|d| d.0).collect();
-                        let line = describe(&event, &hooks);
-                        let id = batch.enqueue(&NewEvent { event, deliveries })?;
-                        done.push((id, line, hooks));
-                    }
-                }
-                Ok(())
-            })();
-            self.ready = changes;
-            outcome?;
-            batch.commit()?;
-            Ok(done)
-        })();
-        match result {
+        let changes = std::mem::take(&mut self.ready);
+        match self.record(&changes) {
             Ok(done) => {
-                self.ready.clear();
                 if self.commit_failures > 0 {
                     log::info!("the state can be written again; reporting resumes");
                 }
@@ -1106,6 +1058,8 @@ impl Engine {
                 }
             }
             Err(e) => {
+                // Nothing was written: the changes wait for the next try.
+                self.ready = changes;
                 self.commit_failures += 1;
                 let pause = Duration::from_secs(1 << self.commit_failures.min(6));
                 log::error!(
@@ -1116,6 +1070,33 @@ impl Engine {
                 self.next_commit = Instant::now() + pause;
             }
         }
+    }
+
+    /// One transaction: each change through the gate, each resulting event queued for the
+    /// webhooks that want it. Returns (event id, log line, webhooks) for each event.
+    fn record(&mut self, changes: &[Change]) -> Result<Vec<(u64, String, Vec<u32>)>, StoreError> {
+        let now = now_ms();
+        let store = Arc::clone(&self.store);
+        let mut batch = store.batch()?;
+        let mut done = Vec::new();
+        for change in changes {
+            for event in self.gate(&mut batch, change, now)? {
+                let deliveries: Vec<(u32, Event, i64)> = self
+                    .webhooks
+                    .iter()
+                    .filter_map(|w| {
+                        w.route(&event)
+                            .map(|e| (w.id, e, self.schedule.first_due(now)))
+                    })
+                    .collect();
+                let hooks: Vec<u32> = deliveries.iter().map(|d| d.0).collect();
+                let line = describe(&event, &hooks);
+                let id = batch.enqueue(&NewEvent { event, deliveries })?;
+                done.push((id, line, hooks));
+            }
+        }
+        batch.commit()?;
+        Ok(done)
     }
 
     /// What `change` reports, given the index; updates the index in `batch`.
@@ -1267,8 +1248,13 @@ impl Engine {
                 }
                 Some(Err(RecvTimeoutError::Timeout)) => {}
                 Some(Err(RecvTimeoutError::Disconnected)) => {
-                    log::error!("the inotify reader stopped; shares are rescanned instead");
+                    log::error!("the inotify reader stopped; shares are polled instead");
                     self.kernel = None;
+                    for share in &mut self.shares {
+                        share
+                            .polled
+                            .get_or_insert_with(|| "the inotify reader stopped".to_owned());
+                    }
                 }
                 None => std::thread::sleep(wait),
             }
@@ -1323,18 +1309,10 @@ impl Engine {
                 }
             }
             for folder in tops {
-                match self.locate(&folder) {
-                    Some((si, sp)) => self.reconcile(si, &sp, now)?,
-                    None => {
-                        // A share root.
-                        if let Some(si) = self.shares.iter().position(|s| s.share.path == folder) {
-                            self.reconcile(si, &SharePath::root(), now)?;
-                        } else {
-                            self.unwatched.remove(&folder);
-                        }
-                    }
+                if let Some((si, sp)) = self.share_of(&folder) {
+                    self.reconcile(si, &sp, now)?;
                 }
-                if !folder.exists() {
+                if !folder.exists() || self.share_of(&folder).is_none() {
                     self.unwatched.remove(&folder);
                 }
             }
@@ -1346,8 +1324,13 @@ impl Engine {
                 .rescan_interval
                 .expect("set when next_safety is");
             self.next_safety = Some(at.max(now) + jitter(interval));
-            log::info!("safety rescan of every share (every {})", human(interval));
-            for si in 0..self.shares.len() {
+            log::info!(
+                "safety rescan of every share (every {}; polled shares are read every {} anyway)",
+                human(interval),
+                human(self.settings.poll_interval)
+            );
+            let watched: Vec<usize> = self.watched_shares().collect();
+            for si in watched {
                 self.reconcile(si, &SharePath::root(), now)?;
             }
         }

@@ -257,9 +257,23 @@ impl Store {
     ) -> Result<Vec<(Vec<u8>, Entry)>, StoreError> {
         let tx = self.db.begin_read().map_err(self.err())?;
         let table = tx.open_table(INDEX).map_err(self.err())?;
-        let (lo, hi) = folder_bounds(folder);
+        self.folder_entries(&table, share, folder)
+    }
+
+    /// The entries of `folder` in `table` (the index), in name order. A folder's entries are
+    /// one key range: from the folder to the folder followed by a NUL byte, the next possible
+    /// folder (no path holds a NUL).
+    fn folder_entries(
+        &self,
+        table: &impl ReadableTable<IndexKey<'static>, &'static [u8]>,
+        share: &str,
+        folder: &SharePath,
+    ) -> Result<Vec<(Vec<u8>, Entry)>, StoreError> {
+        let lo = folder.as_bytes();
+        let mut hi = lo.to_vec();
+        hi.push(0);
         let range = table
-            .range((share, lo.as_slice(), &b""[..])..(share, hi.as_slice(), &b""[..]))
+            .range((share, lo, &b""[..])..(share, hi.as_slice(), &b""[..]))
             .map_err(self.err())?;
         range
             .map(|item| {
@@ -273,6 +287,16 @@ impl Store {
     pub fn entry(&self, share: &str, path: &SharePath) -> Result<Option<Entry>, StoreError> {
         let tx = self.db.begin_read().map_err(self.err())?;
         let table = tx.open_table(INDEX).map_err(self.err())?;
+        self.entry_in(&table, share, path)
+    }
+
+    /// The entry at `path` in `table` (the index).
+    fn entry_in(
+        &self,
+        table: &impl ReadableTable<IndexKey<'static>, &'static [u8]>,
+        share: &str,
+        path: &SharePath,
+    ) -> Result<Option<Entry>, StoreError> {
         let (dir, name) = split(path);
         match table
             .get((share, dir.as_bytes(), name))
@@ -469,14 +493,7 @@ pub struct Batch<'s> {
 impl Batch<'_> {
     pub fn entry(&self, share: &str, path: &SharePath) -> Result<Option<Entry>, StoreError> {
         let table = self.tx.open_table(INDEX).map_err(self.store.err())?;
-        let (dir, name) = split(path);
-        let value = table
-            .get((share, dir.as_bytes(), name))
-            .map_err(self.store.err())?;
-        match value {
-            Some(v) => Ok(Some(self.store.decode("index", v.value())?)),
-            None => Ok(None),
-        }
+        self.store.entry_in(&table, share, path)
     }
 
     pub fn put(&mut self, share: &str, path: &SharePath, entry: &Entry) -> Result<(), StoreError> {
@@ -507,21 +524,11 @@ impl Batch<'_> {
         if removed.is_dir() {
             let mut folders = vec![path.clone()];
             while let Some(folder) = folders.pop() {
-                let (lo, hi) = folder_bounds(&folder);
-                let names: Vec<(Vec<u8>, bool)> = table
-                    .range((share, lo.as_slice(), &b""[..])..(share, hi.as_slice(), &b""[..]))
-                    .map_err(|e| store.fail(e))?
-                    .map(|item| {
-                        let (key, value) = item.map_err(|e| store.fail(e))?;
-                        let entry: Entry = self.store.decode("index", value.value())?;
-                        Ok((key.value().2.to_vec(), entry.is_dir()))
-                    })
-                    .collect::<Result<_, StoreError>>()?;
-                for (name, is_dir) in names {
+                for (name, entry) in store.folder_entries(&table, share, &folder)? {
                     table
-                        .remove((share, lo.as_slice(), name.as_slice()))
+                        .remove((share, folder.as_bytes(), name.as_slice()))
                         .map_err(|e| store.fail(e))?;
-                    if is_dir {
+                    if entry.is_dir() {
                         folders.push(folder.join(&name));
                     }
                 }
@@ -555,29 +562,19 @@ impl Batch<'_> {
         if moved.is_dir() {
             let mut folders = vec![from.clone()];
             while let Some(folder) = folders.pop() {
-                let (lo, hi) = folder_bounds(&folder);
-                let items: Vec<(Vec<u8>, Vec<u8>)> = table
-                    .range((share, lo.as_slice(), &b""[..])..(share, hi.as_slice(), &b""[..]))
-                    .map_err(|e| store.fail(e))?
-                    .map(|item| {
-                        let (key, value) = item.map_err(|e| store.fail(e))?;
-                        Ok((key.value().2.to_vec(), value.value().to_vec()))
-                    })
-                    .collect::<Result<_, StoreError>>()?;
                 let target = folder
                     .rebase(from, to)
                     .expect("every folder visited lies below the moved one");
-                for (name, value) in items {
+                for (name, entry) in store.folder_entries(&table, share, &folder)? {
                     table
-                        .remove((share, lo.as_slice(), name.as_slice()))
+                        .remove((share, folder.as_bytes(), name.as_slice()))
                         .map_err(|e| store.fail(e))?;
                     table
                         .insert(
                             (share, target.as_bytes(), name.as_slice()),
-                            value.as_slice(),
+                            encode(&entry).as_slice(),
                         )
                         .map_err(|e| store.fail(e))?;
-                    let entry: Entry = self.store.decode("index", &value)?;
                     if entry.is_dir() {
                         folders.push(folder.join(&name));
                     }
@@ -658,15 +655,6 @@ impl Batch<'_> {
 /// The index key parts of `path`: its folder and its name.
 fn split(path: &SharePath) -> (SharePath, &[u8]) {
     (path.parent(), path.name())
-}
-
-/// Key bounds holding exactly the entries of `folder`: from the folder to the folder followed
-/// by a NUL byte, the next possible folder name (no path holds a NUL).
-fn folder_bounds(folder: &SharePath) -> (Vec<u8>, Vec<u8>) {
-    let lo = folder.as_bytes().to_vec();
-    let mut hi = lo.clone();
-    hi.push(0);
-    (lo, hi)
 }
 
 /// A record as stored: a version byte, then postcard.

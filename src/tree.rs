@@ -2,12 +2,13 @@
 //! and the small file-system questions the watcher asks (a folder's entries in name order,
 //! what kind of file system a share lives on).
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +100,28 @@ pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, Entry)>> {
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// The keys of `map` that are `dir` or lie below it. Paths order by component, so a folder's
+/// subtree follows it without a gap.
+pub fn keys_below<V>(map: &BTreeMap<PathBuf, V>, dir: &Path) -> Vec<PathBuf> {
+    map.range(dir.to_owned()..)
+        .map(|(p, _)| p)
+        .take_while(|p| p.starts_with(dir))
+        .cloned()
+        .collect()
+}
+
+/// `path`, which is `from` or lies below it, at the same place below `to`.
+pub fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {
+    let rest = path
+        .strip_prefix(from)
+        .expect("a path below the folder it is rebased from");
+    if rest.as_os_str().is_empty() {
+        to.to_owned()
+    } else {
+        to.join(rest)
+    }
 }
 
 /// Whether folder `dir` has no entries (a folder that cannot be read counts as not empty).

@@ -17,6 +17,8 @@ use std::thread::JoinHandle;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
+use crate::tree::{keys_below, rebase};
+
 pub use inotify::EventMask as Mask;
 
 /// Kernel events waiting for the engine; when full, the reader waits (and the kernel's own
@@ -196,7 +198,7 @@ impl WatchSet {
 
     /// Stops watching `dir` and every folder below it.
     pub fn remove_tree(&mut self, dir: &Path) {
-        for path in self.subtree(dir) {
+        for path in keys_below(&self.by_path, dir) {
             if let Some(id) = self.by_path.remove(&path)
                 && let Some((_, wd)) = self.by_wd.remove(&id)
             {
@@ -209,33 +211,16 @@ impl WatchSet {
     /// `from` and the folders below it were moved to `to`: their watches stay, under the new
     /// paths.
     pub fn move_tree(&mut self, from: &Path, to: &Path) {
-        for path in self.subtree(from) {
+        for path in keys_below(&self.by_path, from) {
             let Some(id) = self.by_path.remove(&path) else {
                 continue;
             };
-            let rest = path
-                .strip_prefix(from)
-                .expect("a subtree path lies below its root");
-            let moved = if rest.as_os_str().is_empty() {
-                to.to_owned()
-            } else {
-                to.join(rest)
-            };
+            let moved = rebase(&path, from, to);
             if let Some(entry) = self.by_wd.get_mut(&id) {
                 entry.0 = moved.clone();
             }
             self.by_path.insert(moved, id);
         }
-    }
-
-    fn subtree(&self, dir: &Path) -> Vec<PathBuf> {
-        // Paths order by component, so a folder's subtree follows it without a gap.
-        self.by_path
-            .range(dir.to_owned()..)
-            .map(|(p, _)| p)
-            .take_while(|p| p.starts_with(dir))
-            .cloned()
-            .collect()
     }
 
     pub fn len(&self) -> usize {

@@ -390,7 +390,7 @@ fn a_fuse_mounted_share_is_polled() {
     let bindfs = need("bindfs", "bindfs");
     let fusermount = ["fusermount3", "fusermount"]
         .iter()
-        .find_map(|f| which(f))
+        .find_map(|f| find_program(f))
         .unwrap_or_else(|| panic!("fusermount is needed: apt-get install fuse3"));
     let receiver = Receiver::start();
     let nas = Nas::new();
@@ -431,13 +431,6 @@ fn a_fuse_mounted_share_is_polled() {
         expect(&[("Rename", "/docs/b.txt", "/docs/a.txt")])
     );
     assert!(daemon.stop().success());
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
-        .iter()
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.exists())
 }
 
 #[test]

@@ -506,15 +506,19 @@ pub fn write_files_in_order(dir: &Path, names: &[String]) {
     assert!(status.success());
 }
 
+/// Where `program` is installed, if it is.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.exists())
+}
+
 /// The path of a program this test needs, or a failure that says how to install it.
 pub fn need(program: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(program);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("{program} is needed by this test and is not installed: apt-get install {package}");
+    find_program(program).unwrap_or_else(|| {
+        panic!("{program} is needed by this test and is not installed: apt-get install {package}")
+    })
 }
 
 /// Runs `script` with `sh -e` in folder `dir` (a separate process, as a file server is).
