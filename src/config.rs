@@ -12,8 +12,9 @@ use toml::Spanned;
 
 use crate::event::{Event, Operation, SharePath};
 use crate::ignore::Ignore;
+use crate::netpolicy::{self, AddressPolicy};
 use crate::retry::Schedule;
-use crate::sign::Token;
+use crate::sign::{Secret, Token};
 
 pub const DEFAULT_PATH: &str = "/etc/sharehook/sharehook.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/sharehook";
@@ -28,7 +29,24 @@ pub struct Config {
     pub shares: Vec<Share>,
     pub webhooks: Vec<Webhook>,
     pub delivery: Delivery,
+    pub log: LogSettings,
     pub watch: WatchSettings,
+}
+
+/// How long the delivery log keeps its entries (`[log]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogSettings {
+    pub max_entries: u64,
+    pub max_age: Duration,
+}
+
+impl Default for LogSettings {
+    fn default() -> LogSettings {
+        LogSettings {
+            max_entries: 100_000,
+            max_age: Duration::from_secs(30 * 86_400),
+        }
+    }
 }
 
 /// How the shares are watched (`[watch]`).
@@ -75,6 +93,44 @@ pub struct Share {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     V1,
+    V2,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::V1 => "v1",
+            Format::V2 => "v2",
+        }
+    }
+}
+
+/// Which signature headers a webhook's deliveries carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureMode {
+    /// `X-Exavault-Signature` only.
+    Exavault,
+    /// The Standard Webhooks headers only.
+    Standard,
+    Both,
+}
+
+impl SignatureMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureMode::Exavault => "exavault",
+            SignatureMode::Standard => "standard",
+            SignatureMode::Both => "both",
+        }
+    }
+
+    pub fn exavault(self) -> bool {
+        self != SignatureMode::Standard
+    }
+
+    pub fn standard(self) -> bool {
+        self != SignatureMode::Exavault
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -88,11 +144,40 @@ pub struct Webhook {
     pub format: Format,
     pub triggers: Vec<Operation>,
     pub token: Option<Token>,
+    /// The Standard Webhooks signing secret.
+    pub secret: Option<Secret>,
+    pub signature: SignatureMode,
+    /// Extra certificate authorities (PEM) for an HTTPS receiver with a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Default)]
+/// How deliveries are made (`[delivery]`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
     pub schedule: Schedule,
+    /// How long a replaced token or secret keeps signing beside the new one.
+    pub rotation_grace: Duration,
+    /// How long a webhook may fail without a single success before it is disabled.
+    pub disable_after: Duration,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub policy: AddressPolicy,
+    /// The most events that wait in one webhook's queue; beyond it the oldest are dropped.
+    pub queue_limit: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Delivery {
+        Delivery {
+            schedule: Schedule::default(),
+            rotation_grace: Duration::from_secs(86_400),
+            disable_after: Duration::from_secs(5 * 86_400),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            policy: AddressPolicy::default(),
+            queue_limit: 1_000_000,
+        }
+    }
 }
 
 impl Webhook {
@@ -161,7 +246,15 @@ struct RawConfig {
     #[serde(default)]
     webhook: Vec<Spanned<RawWebhook>>,
     delivery: Option<RawDelivery>,
+    log: Option<RawLog>,
     watch: Option<RawWatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    max_entries: Option<Spanned<i64>>,
+    max_age_days: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -193,12 +286,22 @@ struct RawWebhook {
     format: Option<Spanned<String>>,
     triggers: Option<Spanned<Vec<Spanned<String>>>>,
     token: Option<Spanned<String>>,
+    secret: Option<Spanned<String>>,
+    signature: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDelivery {
     retry_delays: Option<Spanned<Vec<Spanned<f64>>>>,
+    rotation_grace: Option<Spanned<f64>>,
+    disable_after: Option<Spanned<f64>>,
+    connect_timeout: Option<Spanned<f64>>,
+    request_timeout: Option<Spanned<f64>>,
+    deny_networks: Option<Spanned<Vec<Spanned<String>>>>,
+    allow_networks: Option<Spanned<Vec<Spanned<String>>>>,
+    queue_limit: Option<Spanned<i64>>,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -304,9 +407,13 @@ impl Ctx<'_> {
             }
             webhooks.push(hook);
         }
-        let delivery = match raw.delivery.and_then(|d| d.retry_delays) {
+        let delivery = match raw.delivery {
             None => Delivery::default(),
-            Some(delays) => self.check_delays(delays)?,
+            Some(d) => self.check_delivery(d)?,
+        };
+        let log = match raw.log {
+            None => LogSettings::default(),
+            Some(l) => self.check_log(l)?,
         };
         let watch = match raw.watch {
             None => WatchSettings::default(),
@@ -319,6 +426,7 @@ impl Ctx<'_> {
             shares,
             webhooks,
             delivery,
+            log,
             watch,
         })
     }
@@ -386,20 +494,107 @@ impl Ctx<'_> {
         out.ignore = Ignore::new(raw.ignore_defaults.unwrap_or(true), &extra)
             .map_err(|m| self.err(raw.ignore.as_ref().map(Spanned::span), "watch.ignore", m))?;
         if let Some(secs) = raw.rescan_interval {
-            let s = *secs.get_ref();
-            if !(0.0..=31_536_000.0).contains(&s) {
-                let msg = "a number of seconds from 0 (off) to 31536000";
-                return Err(self.err(Some(secs.span()), "watch.rescan_interval", msg));
-            }
-            out.rescan_interval = (s > 0.0).then(|| Duration::from_secs_f64(s));
+            let d = self.seconds(
+                &secs,
+                "watch.rescan_interval",
+                0.0,
+                31_536_000.0,
+                " (0: off)",
+            )?;
+            out.rescan_interval = (!d.is_zero()).then_some(d);
         }
         if let Some(secs) = raw.poll_interval {
-            let s = *secs.get_ref();
-            if !(0.1..=86_400.0).contains(&s) {
-                let msg = "a number of seconds from 0.1 to 86400";
-                return Err(self.err(Some(secs.span()), "watch.poll_interval", msg));
+            out.poll_interval = self.seconds(&secs, "watch.poll_interval", 0.1, 86_400.0, "")?;
+        }
+        Ok(out)
+    }
+
+    /// A number of seconds from `lo` to `hi`.
+    fn seconds(
+        &self,
+        v: &Spanned<f64>,
+        key: &str,
+        lo: f64,
+        hi: f64,
+        note: &str,
+    ) -> Result<Duration, ConfigError> {
+        let s = *v.get_ref();
+        if !(lo..=hi).contains(&s) {
+            let msg = format!("a number of seconds from {lo} to {hi}{note}");
+            return Err(self.err(Some(v.span()), key, msg));
+        }
+        Ok(Duration::from_secs_f64(s))
+    }
+
+    /// A whole number from `lo` to `hi`.
+    fn count(&self, v: &Spanned<i64>, key: &str, lo: i64, hi: i64) -> Result<u64, ConfigError> {
+        let n = *v.get_ref();
+        if !(lo..=hi).contains(&n) {
+            let msg = format!("a whole number from {lo} to {hi}");
+            return Err(self.err(Some(v.span()), key, msg));
+        }
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn networks(
+        &self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+    ) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        list.get_ref()
+            .iter()
+            .map(|n| {
+                netpolicy::parse_net(n.get_ref()).map_err(|m| self.err(Some(n.span()), key, m))
+            })
+            .collect()
+    }
+
+    fn check_delivery(&self, raw: RawDelivery) -> Result<Delivery, ConfigError> {
+        let mut out = Delivery::default();
+        if let Some(delays) = raw.retry_delays {
+            out.schedule = self.check_delays(delays)?;
+        }
+        // A year is far beyond any sensible setting; it also keeps the arithmetic finite.
+        const YEAR: f64 = 31_536_000.0;
+        if let Some(v) = raw.rotation_grace {
+            out.rotation_grace = self.seconds(&v, "delivery.rotation_grace", 0.0, YEAR, "")?;
+        }
+        if let Some(v) = raw.disable_after {
+            out.disable_after =
+                self.seconds(&v, "delivery.disable_after", 0.0, YEAR, " (0: never)")?;
+        }
+        if let Some(v) = raw.connect_timeout {
+            out.connect_timeout = self.seconds(&v, "delivery.connect_timeout", 0.1, 300.0, "")?;
+        }
+        if let Some(v) = raw.request_timeout {
+            out.request_timeout = self.seconds(&v, "delivery.request_timeout", 0.1, 3600.0, "")?;
+        }
+        if let Some(list) = &raw.deny_networks {
+            out.policy
+                .deny
+                .extend(self.networks(list, "delivery.deny_networks")?);
+        }
+        if let Some(list) = &raw.allow_networks {
+            out.policy.allow = self.networks(list, "delivery.allow_networks")?;
+        }
+        if let Some(v) = raw.queue_limit {
+            out.queue_limit = self.count(&v, "delivery.queue_limit", 1, 1_000_000_000)?;
+        }
+        Ok(out)
+    }
+
+    fn check_log(&self, raw: RawLog) -> Result<LogSettings, ConfigError> {
+        let mut out = LogSettings::default();
+        if let Some(v) = raw.max_entries {
+            out.max_entries = self.count(&v, "log.max_entries", 1, 100_000_000)?;
+        }
+        if let Some(v) = raw.max_age_days {
+            let days = *v.get_ref();
+            if !(0.0001..=36_500.0).contains(&days) {
+                let msg = "a number of days from 0.0001 to 36500";
+                return Err(self.err(Some(v.span()), "log.max_age_days", msg));
             }
-            out.poll_interval = Duration::from_secs_f64(s);
+            out.max_age = Duration::from_secs_f64(days * 86_400.0);
         }
         Ok(out)
     }
@@ -459,13 +654,9 @@ impl Ctx<'_> {
             None => Format::V1,
             Some(f) => match f.get_ref().as_str() {
                 "v1" => Format::V1,
-                "v2" => {
-                    let msg =
-                        "format \"v2\" is not available in this version of sharehook; use \"v1\"";
-                    return Err(self.err(Some(f.span()), key("format"), msg));
-                }
+                "v2" => Format::V2,
                 other => {
-                    let msg = format!("unknown format \"{other}\" (known: \"v1\")");
+                    let msg = format!("unknown format \"{other}\" (known: \"v1\", \"v2\")");
                     return Err(self.err(Some(f.span()), key("format"), msg));
                 }
             },
@@ -505,6 +696,47 @@ impl Ctx<'_> {
                     .map_err(|e| self.err(Some(t.span()), key("token"), e.to_string()))?,
             ),
         };
+        let secret = match &raw.secret {
+            None => None,
+            Some(t) => Some(
+                Secret::parse(t.get_ref())
+                    .map_err(|e| self.err(Some(t.span()), key("secret"), e.to_string()))?,
+            ),
+        };
+        let signature = match &raw.signature {
+            None if secret.is_some() => SignatureMode::Both,
+            None => SignatureMode::Exavault,
+            Some(m) => {
+                let mode = match m.get_ref().as_str() {
+                    "exavault" => SignatureMode::Exavault,
+                    "standard" => SignatureMode::Standard,
+                    "both" => SignatureMode::Both,
+                    other => {
+                        let msg = format!(
+                            "unknown signature \"{other}\" (known: \"exavault\", \"standard\", \"both\")"
+                        );
+                        return Err(self.err(Some(m.span()), key("signature"), msg));
+                    }
+                };
+                if mode.standard() && secret.is_none() {
+                    let msg = format!(
+                        "signature \"{}\" needs a secret = \"whsec_...\" to sign with",
+                        mode.name()
+                    );
+                    return Err(self.err(Some(m.span()), key("signature"), msg));
+                }
+                mode
+            }
+        };
+        let ca_file = match &raw.ca_file {
+            None => None,
+            Some(f) => {
+                let path = self.resolve(f.get_ref());
+                crate::send::load_ca_file(&path)
+                    .map_err(|m| self.err(Some(f.span()), key("ca_file"), m))?;
+                Some(path)
+            }
+        };
         Ok(Webhook {
             id,
             url: url.to_owned(),
@@ -513,10 +745,13 @@ impl Ctx<'_> {
             format,
             triggers,
             token,
+            secret,
+            signature,
+            ca_file,
         })
     }
 
-    fn check_delays(&self, delays: Spanned<Vec<Spanned<f64>>>) -> Result<Delivery, ConfigError> {
+    fn check_delays(&self, delays: Spanned<Vec<Spanned<f64>>>) -> Result<Schedule, ConfigError> {
         const KEY: &str = "delivery.retry_delays";
         if delays.get_ref().is_empty() {
             return Err(self.err(
@@ -537,9 +772,7 @@ impl Ctx<'_> {
             }
             out.push(Duration::from_secs_f64(*d.get_ref()));
         }
-        Ok(Delivery {
-            schedule: Schedule::new(out),
-        })
+        Ok(Schedule::new(out))
     }
 
     /// A path from the file, taken from the file's folder when relative.
@@ -631,12 +864,19 @@ impl Config {
             let _ = writeln!(out, "url = {}", q(&crate::send::redact_url(&hook.url)));
             let _ = writeln!(out, "share = {}", q(&hook.share));
             let _ = writeln!(out, "folder = {}", q(&hook.folder.to_string()));
-            let _ = writeln!(out, "format = \"v1\"");
+            let _ = writeln!(out, "format = {}", q(hook.format.name()));
             let triggers: Vec<String> = hook.triggers.iter().map(|t| q(t.trigger())).collect();
             let _ = writeln!(out, "triggers = [{}]", triggers.join(", "));
             match &hook.token {
                 Some(_) => out.push_str("token = \"<redacted>\"\n"),
                 None => out.push_str("# token: generated once and kept in state_dir\n"),
+            }
+            if hook.secret.is_some() {
+                out.push_str("secret = \"<redacted>\"\n");
+            }
+            let _ = writeln!(out, "signature = {}", q(hook.signature.name()));
+            if let Some(ca) = &hook.ca_file {
+                let _ = writeln!(out, "ca_file = {}", q(&ca.to_string_lossy()));
             }
         }
         let delays: Vec<String> = self
@@ -646,7 +886,40 @@ impl Config {
             .iter()
             .map(|d| format!("{}", d.as_secs_f64()))
             .collect();
+        let d = &self.delivery;
         let _ = writeln!(out, "\n[delivery]\nretry_delays = [{}]", delays.join(", "));
+        let secs = |d: Duration| d.as_secs_f64();
+        let _ = writeln!(out, "rotation_grace = {}", secs(d.rotation_grace));
+        let _ = writeln!(out, "disable_after = {}", secs(d.disable_after));
+        let _ = writeln!(out, "connect_timeout = {}", secs(d.connect_timeout));
+        let _ = writeln!(out, "request_timeout = {}", secs(d.request_timeout));
+        let nets = |list: &[ipnet::IpNet]| -> String {
+            let items: Vec<String> = list.iter().map(|n| q(&n.to_string())).collect();
+            items.join(", ")
+        };
+        // The built-in refusals are always in force; only what was added is printed.
+        let defaults = netpolicy::default_deny();
+        let added: Vec<ipnet::IpNet> = d
+            .policy
+            .deny
+            .iter()
+            .filter(|n| !defaults.contains(n))
+            .copied()
+            .collect();
+        let _ = writeln!(
+            out,
+            "# always refused unless allowed: {}",
+            netpolicy::DEFAULT_DENY.join(", ")
+        );
+        let _ = writeln!(out, "deny_networks = [{}]", nets(&added));
+        let _ = writeln!(out, "allow_networks = [{}]", nets(&d.policy.allow));
+        let _ = writeln!(out, "queue_limit = {}", d.queue_limit);
+        let _ = writeln!(
+            out,
+            "\n[log]\nmax_entries = {}\nmax_age_days = {}",
+            self.log.max_entries,
+            self.log.max_age.as_secs_f64() / 86_400.0
+        );
         let w = &self.watch;
         let _ = writeln!(out, "\n[watch]\nsettle_ms = {}", w.settle.as_millis());
         let _ = writeln!(
@@ -722,7 +995,9 @@ mod tests {
         );
         check_error(
             &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\nformat = \"v3\"\n"),
-            &format!("{f}: line 6: webhook[1].format: unknown format \"v3\" (known: \"v1\")"),
+            &format!(
+                "{f}: line 6: webhook[1].format: unknown format \"v3\" (known: \"v1\", \"v2\")"
+            ),
         );
         check_error(
             &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\nshare = \"privat\"\n"),
@@ -858,6 +1133,9 @@ mod tests {
                 Operation::CreateFolder,
             ],
             token: None,
+            secret: None,
+            signature: SignatureMode::Exavault,
+            ca_file: None,
         };
         let show = |e: Option<Event>| {
             e.map(|e| {

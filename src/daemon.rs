@@ -12,11 +12,9 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::deliver::{Bell, Target, Worker, now_ms};
 use crate::engine::{Engine, Setup};
-use crate::send::{Client, redact_url};
+use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
 use crate::store::Store;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Daemon {
     engine: Option<JoinHandle<()>>,
@@ -74,7 +72,13 @@ impl Daemon {
                     schedule: config.delivery.schedule.clone(),
                 },
                 store: Arc::clone(&store),
-                client: Client::new(CONNECT_TIMEOUT, REQUEST_TIMEOUT),
+                client: Client::new(&ClientSettings {
+                    connect_timeout: config.delivery.connect_timeout,
+                    request_timeout: config.delivery.request_timeout,
+                    policy: config.delivery.policy.clone(),
+                    ca_file: hook.ca_file.clone(),
+                })
+                .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))?,
                 bell: Arc::clone(&bell),
                 stop: Arc::clone(&stop),
             };

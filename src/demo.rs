@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{Config, Delivery, Format, Share, WatchMode, WatchSettings, Webhook};
+use crate::config::{
+    Config, Delivery, Format, LogSettings, Share, SignatureMode, WatchMode, WatchSettings, Webhook,
+};
 use crate::daemon::Daemon;
 use crate::event::{Operation, SharePath};
 use crate::retry::Schedule;
@@ -68,10 +70,15 @@ fn demo_config(share: &Path, state: &Path, url: &str) -> Config {
             format: Format::V1,
             triggers: Operation::ALL.to_vec(),
             token: None,
+            secret: None,
+            signature: SignatureMode::Exavault,
+            ca_file: None,
         }],
         delivery: Delivery {
             schedule: Schedule::new(delays.iter().map(|s| Duration::from_secs_f64(*s)).collect()),
+            ..Delivery::default()
         },
+        log: LogSettings::default(),
         watch: WatchSettings::default(),
     }
 }

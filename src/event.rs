@@ -52,6 +52,17 @@ impl Operation {
         Operation::ALL.into_iter().find(|op| op.trigger() == name)
     }
 
+    /// The dotted event name of an ExaVault v2 body (`resources.upload`, ...).
+    pub fn v2_name(self) -> &'static str {
+        match self {
+            Operation::Upload => "resources.upload",
+            Operation::Delete => "resources.delete",
+            Operation::Move => "resources.move",
+            Operation::Rename => "resources.rename",
+            Operation::CreateFolder => "resources.createFolder",
+        }
+    }
+
     /// Whether the operation carries a source path (the old path of a Move or Rename).
     pub fn has_source(self) -> bool {
         matches!(self, Operation::Move | Operation::Rename)

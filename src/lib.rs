@@ -11,6 +11,7 @@ pub mod engine;
 pub mod event;
 pub mod ignore;
 pub mod logging;
+pub mod netpolicy;
 pub mod owner;
 pub mod payload;
 pub mod receiver;

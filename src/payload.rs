@@ -1,4 +1,5 @@
-//! Webhook bodies: the byte-exact ExaVault v1 body, built from an event (pure, no I/O).
+//! Webhook bodies: the byte-exact ExaVault v1 body and the nested v2 body, built from an event
+//! (pure, no I/O).
 //!
 //! ExaVault produced JSON the way PHP's `json_encode` does by default, and receivers verify
 //! the signature over exactly those bytes, so the body is written by hand here rather than
@@ -61,6 +62,134 @@ impl<'a> V1<'a> {
         out.push(b'}');
         out
     }
+}
+
+/// An ExaVault v2 body: the event nested as one resource, with sharehook's extensions
+/// (`sourcePath` on the resource, `share` at the top). Written with the same escaping as v1,
+/// so a listener that hashes or compares raw bytes sees what ExaVault would have sent.
+#[derive(Clone, Copy, Debug)]
+pub struct V2<'a> {
+    pub event: &'a Event,
+    pub account_name: &'a str,
+    pub protocol: &'a str,
+    pub attempt: u32,
+}
+
+impl V2<'_> {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let e = self.event;
+        let mut out = Vec::with_capacity(600 + 2 * e.path.as_bytes().len());
+        let when = rfc3339(e.time_ms);
+        let mut obj = Obj::open(&mut out);
+        obj.text("accountName", self.account_name.as_bytes());
+        obj.text("attemptId", format!("{}-{}", e.id, self.attempt).as_bytes());
+        obj.text("event", e.op.v2_name().as_bytes());
+        obj.text("eventTimestamp", when.as_bytes());
+        obj.text("ipAddress", b"");
+        obj.text("protocol", self.protocol.as_bytes());
+        obj.text("username", e.username.as_bytes());
+        obj.key("eventData");
+        let mut data = Obj::open(obj.out);
+        data.key("resources");
+        data.out.push(b'[');
+        let mut res = Obj::open(data.out);
+        res.text("id", resource_id(&e.share, e.path.as_bytes()).as_bytes());
+        res.text("hash", resource_id(&e.share, e.path.as_bytes()).as_bytes());
+        res.text("name", e.path.name());
+        res.text("path", e.path.as_bytes());
+        res.text("type", if e.is_dir { b"dir" } else { b"file" });
+        res.text("createdBy", e.username.as_bytes());
+        res.text("createdAt", when.as_bytes());
+        res.text("updatedAt", when.as_bytes());
+        match e.size {
+            Some(size) => res.raw("size", size.to_string().as_bytes()),
+            None => res.raw("size", b"null"),
+        }
+        res.raw("fileCount", b"null");
+        match &e.source {
+            Some(source) => res.text("sourcePath", source.as_bytes()),
+            None => res.raw("sourcePath", b"null"),
+        }
+        res.close();
+        data.out.push(b']');
+        data.text("transferStatus", b"success");
+        data.close();
+        obj.text("share", e.share.as_bytes());
+        obj.close();
+        out
+    }
+}
+
+/// A JSON object being written field by field.
+struct Obj<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Obj<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Obj<'o> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    fn key(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_php_string(self.out, name.as_bytes());
+        self.out.push(b':');
+    }
+
+    fn text(&mut self, name: &str, value: &[u8]) {
+        self.key(name);
+        write_php_string(self.out, value);
+    }
+
+    fn raw(&mut self, name: &str, json: &[u8]) {
+        self.key(name);
+        self.out.extend_from_slice(json);
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A resource's `id` and `hash` in a v2 body: the first 16 bytes of the MD5 of share and path,
+/// in hex; the same path always has the same id.
+fn resource_id(share: &str, path: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    let mut md5 = Md5::new();
+    md5.update(share.as_bytes());
+    md5.update([0]);
+    md5.update(path);
+    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 in UTC, to the millisecond:
+/// `2026-11-22T09:05:03.042Z`.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 /// Writes `bytes` as a JSON string the way PHP's `json_encode` does with default flags.
@@ -169,6 +298,48 @@ mod tests {
         let body = fields(b"/caf\xe9", b"").to_bytes();
         let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed["path"], "/caf\u{fffd}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_007), "2000-02-29T00:00:00.007Z");
+        assert_eq!(rfc3339(1_795_338_303_042), "2026-11-22T09:05:03.042Z");
+        assert_eq!(rfc3339(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn v2_bodies_nest_the_event_as_a_resource() {
+        let event = Event {
+            id: 42,
+            op: Operation::Rename,
+            share: "public".into(),
+            path: SharePath::from_config("/docs/b é.txt"),
+            source: Some(SharePath::from_config("/docs/a.txt")),
+            is_dir: false,
+            username: "bob".into(),
+            time_ms: 1_795_338_303_042,
+            size: Some(12),
+        };
+        let bytes = V2 {
+            event: &event,
+            account_name: "nas01",
+            protocol: "smb",
+            attempt: 3,
+        }
+        .to_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with(r#"{"accountName":"nas01","attemptId":"42-3","event":"resources.rename","eventTimestamp":"2026-11-22T09:05:03.042Z","ipAddress":"","protocol":"smb","username":"bob","eventData":{"resources":[{"id":""#), "{text}");
+        assert!(text.contains(r#""name":"b \u00e9.txt","path":"\/docs\/b \u00e9.txt","type":"file","createdBy":"bob","#), "{text}");
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let r = &v["eventData"]["resources"][0];
+        assert_eq!(r["size"], 12);
+        assert_eq!(r["fileCount"], serde_json::Value::Null);
+        assert_eq!(r["sourcePath"], "/docs/a.txt");
+        assert_eq!(r["id"].as_str().unwrap().len(), 32);
+        assert_eq!(r["id"], r["hash"]);
+        assert_eq!(v["eventData"]["transferStatus"], "success");
+        assert_eq!(v["share"], "public");
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! The only module that does HTTP out: one POST, and what came of it. Redirects are never
 //! followed, no proxy is taken from the environment, connections are kept alive between
-//! posts, and at most 64 KiB of an answer is read.
+//! posts, at most 64 KiB of an answer is read, and every new connection's resolved address
+//! is checked against the address policy first.
 
 use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+use crate::netpolicy::AddressPolicy;
 
 pub const USER_AGENT: &str = concat!("sharehook/", env!("CARGO_PKG_VERSION"));
 
@@ -18,6 +26,8 @@ pub enum Outcome {
         status: u16,
         size: u64,
         excerpt: Vec<u8>,
+        /// The `Retry-After` header, as sent.
+        retry_after: Option<String>,
     },
     /// No answer: `code` is the curl-style error number (6 host not resolved, 7 connect
     /// failed, 28 timeout, 35 TLS handshake, 52 empty reply, 56 receive failure, 60
@@ -46,6 +56,16 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// How a webhook's client connects.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub policy: AddressPolicy,
+    /// Trust the certificate authorities in this PEM file instead of the public ones.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
 /// An HTTP client for one webhook; cheap to clone, sharing its idle connections.
 #[derive(Clone)]
 pub struct Client {
@@ -53,17 +73,27 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(connect_timeout: Duration, request_timeout: Duration) -> Client {
-        let agent = ureq::Agent::config_builder()
+    pub fn new(settings: &ClientSettings) -> Result<Client, String> {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = &settings.ca_file {
+            let certs = load_ca_file(path)?;
+            tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)));
+        }
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
             .user_agent(USER_AGENT)
-            .timeout_connect(Some(connect_timeout))
-            .timeout_global(Some(request_timeout))
-            .build()
-            .new_agent();
-        Client { agent }
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_global(Some(settings.request_timeout))
+            .tls_config(tls.build())
+            .build();
+        let resolver = PolicyResolver {
+            policy: settings.policy.clone(),
+            inner: DefaultResolver::default(),
+        };
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), resolver);
+        Ok(Client { agent })
     }
 
     /// POSTs `body` as JSON to `url` with extra `headers`.
@@ -88,10 +118,16 @@ impl Client {
                     // The status arrived, so the receiver decided; a broken body changes nothing.
                     log::debug!("reading the answer from {} failed: {e}", redact_url(url));
                 }
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 Outcome::Answered {
                     status,
                     size: excerpt.len() as u64,
                     excerpt,
+                    retry_after,
                 }
             }
             Err(e) => failure(&e),
@@ -117,12 +153,63 @@ fn failure(e: &ureq::Error) -> Outcome {
             K::AddrNotAvailable | K::NetworkUnreachable | K::HostUnreachable => {
                 (7, format!("cannot connect: {io}"))
             }
+            K::PermissionDenied => (7, format!("refused by policy: {io}")),
             _ => (56, format!("receive failure: {io}")),
         },
         ureq::Error::BadUri(u) => (3, format!("bad URL: {u}")),
         other => (56, other.to_string()),
     };
     Outcome::Failed { code, message }
+}
+
+/// Resolves as usual, then drops the addresses the policy refuses; fails when none is left.
+#[derive(Debug)]
+struct PolicyResolver {
+    policy: AddressPolicy,
+    inner: DefaultResolver,
+}
+
+impl Resolver for PolicyResolver {
+    fn resolve(
+        &self,
+        uri: &http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let all = self.inner.resolve(uri, config, timeout)?;
+        let mut kept = self.empty();
+        let mut refused = None;
+        for addr in all.iter().copied() {
+            match self.policy.check(addr.ip()) {
+                Ok(()) => kept.push(addr),
+                Err(why) => refused = Some(why),
+            }
+        }
+        match refused {
+            Some(why) if kept.is_empty() => Err(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                why,
+            ))),
+            _ => Ok(kept),
+        }
+    }
+}
+
+/// The certificates of a PEM file of certificate authorities; an error names the file.
+pub fn load_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{} is not valid PEM: {e}", path.display())),
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
 }
 
 /// `url` without credentials or query (which may carry secrets), for logs.
@@ -163,12 +250,50 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let client = Client::new(Duration::from_secs(2), Duration::from_secs(5));
+        let client = Client::new(&settings(AddressPolicy::default())).unwrap();
         let outcome = client.post(&format!("http://127.0.0.1:{port}/"), &[], b"{}");
         assert!(
             matches!(outcome, Outcome::Failed { code: 7, .. }),
             "{outcome:?}"
         );
         assert!(!outcome.is_success());
+    }
+
+    fn settings(policy: AddressPolicy) -> ClientSettings {
+        ClientSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            policy,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn refused_addresses_are_never_connected_to() {
+        // Only the resolver's answer is looked at: nothing is sent to these addresses.
+        let client = Client::new(&settings(AddressPolicy::default())).unwrap();
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00:ec2::254]/",
+            "http://[fe80::1]:8080/",
+        ] {
+            match client.post(url, &[], b"{}") {
+                Outcome::Failed { code: 7, message } => {
+                    assert!(message.contains("refused network"), "{url}: {message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let err = load_ca_file(&path).unwrap_err();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+        let err = load_ca_file(&dir.path().join("missing.pem")).unwrap_err();
+        assert!(err.starts_with("cannot read "), "{err}");
     }
 }

@@ -1,5 +1,6 @@
-//! Signatures and the secrets behind them: ExaVault's `md5(token || body)`, verified in
-//! constant time, and verification tokens that never show up in logs.
+//! Signatures and the secrets behind them: ExaVault's `md5(token || body)` and Standard
+//! Webhooks' HMAC-SHA256, both verified in constant time, and secrets that never show up in
+//! logs.
 
 use std::fmt;
 
@@ -43,6 +44,88 @@ impl fmt::Debug for Token {
 }
 
 impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A Standard Webhooks signing secret: `whsec_` and the base64 of a key of at least 24 bytes.
+/// Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    text: String,
+    key: Vec<u8>,
+}
+
+/// The shortest key a secret may decode to.
+pub const MIN_SECRET_BYTES: usize = 24;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BadSecret {
+    #[error("a secret starts with \"whsec_\" followed by base64")]
+    Prefix,
+    #[error("the part after \"whsec_\" is not base64")]
+    Base64,
+    #[error("the secret's key is {0} bytes; at least {MIN_SECRET_BYTES} are needed")]
+    Short(usize),
+}
+
+impl Secret {
+    pub fn parse(text: &str) -> Result<Secret, BadSecret> {
+        use base64::Engine;
+        let b64 = text.strip_prefix("whsec_").ok_or(BadSecret::Prefix)?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| BadSecret::Base64)?;
+        if key.len() < MIN_SECRET_BYTES {
+            return Err(BadSecret::Short(key.len()));
+        }
+        Ok(Secret {
+            text: text.to_owned(),
+            key,
+        })
+    }
+
+    /// The secret as written (`whsec_...`), for storing. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    /// The `webhook-signature` entry for one message: `v1,` and the base64 HMAC-SHA256 of
+    /// `id.timestamp.body`.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        use base64::Engine;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key);
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(id.as_bytes());
+        ctx.update(b".");
+        ctx.update(timestamp.to_string().as_bytes());
+        ctx.update(b".");
+        ctx.update(body);
+        let tag = ctx.sign();
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
+        )
+    }
+
+    /// Checks a received `webhook-signature` header (space-separated `v1,...` entries, any of
+    /// which may match) in constant time.
+    pub fn verify(&self, id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+        let expected = self.sign(id, timestamp, body);
+        header.split_whitespace().fold(false, |ok, given| {
+            ok | bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+        })
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
@@ -112,6 +195,31 @@ mod tests {
             b"{}",
             "6e13eb14edfd0bd54feff96be131e155"
         ));
+    }
+
+    #[test]
+    fn standard_webhooks_signatures_match_the_published_example() {
+        // The example of the Standard Webhooks specification.
+        let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        let signature = secret.sign(id, 1614265330, body);
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(secret.verify(id, 1614265330, body, &format!("v1,bm9wZQ== {signature}")));
+        assert!(!secret.verify(id, 1614265331, body, &signature));
+        assert!(!format!("{secret} {secret:?}").contains("MfKQ"));
+    }
+
+    #[test]
+    fn secrets_must_be_whsec_base64_of_24_bytes_or_more() {
+        assert_eq!(Secret::parse("MfKQ9r8G"), Err(BadSecret::Prefix));
+        assert_eq!(Secret::parse("whsec_!!!"), Err(BadSecret::Base64));
+        // 16 bytes: too short to be a safe HMAC key.
+        assert_eq!(
+            Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAA=="),
+            Err(BadSecret::Short(16))
+        );
+        assert!(Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_ok());
     }
 
     #[test]
