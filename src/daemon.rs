@@ -1,7 +1,6 @@
 //! Starts and stops the running parts in order: the store, one delivery worker per webhook,
 //! and the engine, which sets up the watches and reconciles each share before `start` returns.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
@@ -9,19 +8,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::config::Config;
-use crate::deliver::{Bell, Target, Worker, now_ms};
+use crate::config::{Config, Webhook};
+use crate::deliver::{Keys, Mailbox, Target, Worker, now_ms};
 use crate::engine::{Engine, Setup};
+use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
-use crate::store::Store;
+use crate::store::{Health, Limits, Store};
 
 pub struct Daemon {
     engine: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
-    bells: Vec<Arc<Bell>>,
     stop: Arc<AtomicBool>,
     heartbeat: Arc<AtomicI64>,
+    pub store: Arc<Store>,
+    /// Each webhook's mailbox, by webhook id (for resend and enable).
+    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
     /// Each webhook's verification token, by webhook id (the demo's receiver checks them).
     pub tokens: Vec<(u32, Token)>,
 }
@@ -30,61 +32,52 @@ impl Daemon {
     /// Starts everything; when it returns, every share is watched.
     pub fn start(config: &Config) -> anyhow::Result<Daemon> {
         let store = Arc::new(Store::open(&config.state_dir)?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let protocols: HashMap<String, String> = config
-            .shares
-            .iter()
-            .map(|s| (s.name.clone(), s.protocol.clone()))
-            .collect();
+        Self::start_with(config, store)
+    }
 
+    /// Starts everything on an open state (tests give it one with injected faults).
+    pub fn start_with(config: &Config, store: Arc<Store>) -> anyhow::Result<Daemon> {
+        store.set_limits(Limits {
+            queue_limit: config.delivery.queue_limit,
+            log_max_entries: config.log.max_entries,
+            log_max_age_ms: retry::millis(config.log.max_age),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
         let mut tokens = Vec::new();
-        let mut bells = Vec::new();
+        let mut mailboxes = Vec::new();
         let mut workers = Vec::new();
         for hook in &config.webhooks {
-            let (token, moved) = store.webhook_token(hook.id, &hook.url, hook.token.as_ref())?;
-            if let Some(old) = moved {
-                log::warn!(
-                    "webhook {}: its URL changed from {} to {}; its queued events go to the new one",
-                    hook.id,
-                    redact_url(&old),
-                    redact_url(&hook.url)
-                );
-            }
+            let (target, health) = target(config, hook, &store)?;
+            let (queued, dropped) = store.queue_counts(hook.id)?;
             let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();
             log::info!(
-                "webhook {}: {} for share {} folder {} on {}; {} queued, {} failed",
+                "webhook {}: {} ({}, signed {}) for share {} folder {} on {}; {queued} queued, {} failed{}",
                 hook.id,
                 redact_url(&hook.url),
+                hook.format.name(),
+                hook.signature.name(),
                 hook.share,
                 hook.folder,
                 triggers.join(", "),
-                store.pending_count(hook.id)?,
-                store.failed_count(hook.id)?
+                store.failed_count(hook.id)?,
+                if dropped > 0 {
+                    format!(", {dropped} dropped by the queue limit so far")
+                } else {
+                    String::new()
+                }
             );
-            let bell = Arc::new(Bell::default());
+            let mailbox = Arc::new(Mailbox::default());
+            tokens.push((hook.id, target.keys.token.clone()));
             let worker = Worker {
-                target: Target {
-                    id: hook.id,
-                    url: hook.url.clone(),
-                    token: token.clone(),
-                    account_name: config.account_name.clone(),
-                    protocols: protocols.clone(),
-                    schedule: config.delivery.schedule.clone(),
-                },
+                client: client(config, hook)?,
+                target,
                 store: Arc::clone(&store),
-                client: Client::new(&ClientSettings {
-                    connect_timeout: config.delivery.connect_timeout,
-                    request_timeout: config.delivery.request_timeout,
-                    policy: config.delivery.policy.clone(),
-                    ca_file: hook.ca_file.clone(),
-                })
-                .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))?,
-                bell: Arc::clone(&bell),
+                mailbox: Arc::clone(&mailbox),
                 stop: Arc::clone(&stop),
+                health,
             };
             workers.push(worker.spawn());
-            bells.push((hook.id, bell));
-            tokens.push((hook.id, token));
+            mailboxes.push((hook.id, mailbox));
         }
         for id in store.webhooks_with_pending()? {
             if !config.webhooks.iter().any(|w| w.id == id) {
@@ -99,9 +92,10 @@ impl Daemon {
         let mut daemon = Daemon {
             engine: None,
             workers,
-            bells: bells.iter().map(|(_, b)| Arc::clone(b)).collect(),
             stop: Arc::clone(&stop),
             heartbeat: Arc::clone(&heartbeat),
+            store: Arc::clone(&store),
+            mailboxes: mailboxes.clone(),
             tokens,
         };
         let engine = Engine::start(Setup {
@@ -110,7 +104,7 @@ impl Daemon {
             schedule: config.delivery.schedule.clone(),
             watch: config.watch.clone(),
             store,
-            bells,
+            mailboxes,
             stop,
             heartbeat,
         });
@@ -129,6 +123,13 @@ impl Daemon {
         Ok(daemon)
     }
 
+    pub fn mailbox(&self, webhook: u32) -> Option<&Arc<Mailbox>> {
+        self.mailboxes
+            .iter()
+            .find(|(id, _)| *id == webhook)
+            .map(|(_, m)| m)
+    }
+
     /// True while the engine goes round (it does at least twice a second).
     pub fn alive(&self) -> bool {
         now_ms() - self.heartbeat.load(Ordering::Relaxed) < 30_000
@@ -143,8 +144,8 @@ impl Daemon {
         if let Some(engine) = self.engine.take() {
             join_until(engine, deadline, "the engine");
         }
-        for bell in &self.bells {
-            bell.ring();
+        for (_, mailbox) in &self.mailboxes {
+            mailbox.bell.ring();
         }
         for worker in self.workers.drain(..) {
             join_until(worker, deadline, "a delivery worker");
@@ -165,4 +166,72 @@ fn join_until(handle: JoinHandle<()>, deadline: Instant, what: &str) {
     if handle.join().is_err() {
         log::error!("{what} ended with a panic");
     }
+}
+
+/// Webhook `hook` as its worker sees it, with its keys from the state, and how it is doing.
+pub fn target(config: &Config, hook: &Webhook, store: &Store) -> anyhow::Result<(Target, Health)> {
+    let now = now_ms();
+    let state = store.webhook_setup(
+        hook.id,
+        &hook.url,
+        hook.token.as_ref(),
+        hook.secret.as_ref(),
+        retry::millis(config.delivery.rotation_grace),
+        now,
+    )?;
+    if let Some(old) = &state.moved_from {
+        log::warn!(
+            "webhook {}: its URL changed from {} to {}; its queued events go to the new one",
+            hook.id,
+            redact_url(old),
+            redact_url(&hook.url)
+        );
+    }
+    let grace = |what: &str, until: i64| {
+        log::info!(
+            "webhook {}: the replaced {what} keeps signing beside the new one for {}",
+            hook.id,
+            crate::deliver::human(Duration::from_millis(
+                u64::try_from(until - now).unwrap_or(0)
+            ))
+        );
+    };
+    if let Some((_, until)) = &state.previous_token {
+        grace("token", *until);
+    }
+    if let Some((_, until)) = &state.previous_secret {
+        grace("secret", *until);
+    }
+    let target = Target {
+        id: hook.id,
+        url: hook.url.clone(),
+        format: hook.format,
+        signature: hook.signature,
+        keys: Keys {
+            token: state.token,
+            previous_token: state.previous_token,
+            secret: state.secret,
+            previous_secret: state.previous_secret,
+        },
+        account_name: config.account_name.clone(),
+        protocols: config
+            .shares
+            .iter()
+            .map(|s| (s.name.clone(), s.protocol.clone()))
+            .collect(),
+        schedule: config.delivery.schedule.clone(),
+        disable_after: config.delivery.disable_after,
+    };
+    Ok((target, state.health))
+}
+
+/// The HTTP client for webhook `hook`.
+pub fn client(config: &Config, hook: &Webhook) -> anyhow::Result<Client> {
+    Client::new(&ClientSettings {
+        connect_timeout: config.delivery.connect_timeout,
+        request_timeout: config.delivery.request_timeout,
+        policy: config.delivery.policy.clone(),
+        ca_file: hook.ca_file.clone(),
+    })
+    .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
 }

@@ -1,20 +1,33 @@
-//! One webhook's delivery worker: takes the head of its queue when it is due, signs and posts
-//! it, and records what came of it. The head blocks everything behind it, so a webhook's
-//! receiver sees its events one at a time and in order.
+//! One webhook's delivery worker: takes the front of its queue when it is due, signs and posts
+//! each event, and records what came of it. Each webhook has its own worker and queue, so a
+//! dead or slow receiver delays no other webhook; within a webhook the head blocks everything
+//! behind it, so its receiver sees events one at a time and in order.
+//!
+//! Group commit: results are written to the state in one transaction per run of attempts
+//! (at most `GROUP` results or `GROUP_WAIT`, and always before the worker waits). After a
+//! crash, the deliveries of that last unwritten run are made again; receivers drop repeats by
+//! `webhook-id`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::payload::V1;
-use crate::retry::Schedule;
-use crate::send::{Client, Outcome};
-use crate::sign::{self, Token};
-use crate::store::{Pending, SetAside, Store, StoreError};
+use crate::config::{Format, SignatureMode};
+use crate::event::Event;
+use crate::payload::{V1, V2};
+use crate::retry::{self, Next, Schedule};
+use crate::send::{Client, Outcome, redact_url};
+use crate::sign::{self, Secret, Token};
+use crate::store::{Disabled, Flush, Health, LogEntry, Pending, SetAside, Store};
 
-/// Wakes a worker early: new events were queued, or it is time to stop.
+/// At most this many results are written in one transaction...
+const GROUP: usize = 64;
+/// ...and none waits longer than this to be written.
+const GROUP_WAIT: Duration = Duration::from_millis(50);
+
+/// Wakes a worker early: new events were queued, a request came, or it is time to stop.
 #[derive(Default)]
 pub struct Bell {
     rung: Mutex<bool>,
@@ -38,23 +51,183 @@ impl Bell {
     }
 }
 
+/// What an operator asks of a running worker.
+pub enum Request {
+    /// Send this event again now, as attempt `attempt`, marked as a resend; the log entry of
+    /// the attempt is the answer.
+    Resend {
+        event: Event,
+        attempt: u32,
+        reply: mpsc::Sender<LogEntry>,
+    },
+    /// Start sending again after the webhook was disabled.
+    Enable { reply: mpsc::Sender<bool> },
+}
+
+/// A worker's mailbox for requests, with the bell that wakes it.
+#[derive(Default)]
+pub struct Mailbox {
+    requests: Mutex<Vec<Request>>,
+    pub bell: Bell,
+}
+
+impl Mailbox {
+    pub fn send(&self, request: Request) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(request);
+        self.bell.ring();
+    }
+
+    fn take(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.requests.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The keys a webhook signs with: the current ones, and replaced ones until their grace ends.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    pub token: Token,
+    pub previous_token: Option<(Token, i64)>,
+    pub secret: Option<Secret>,
+    pub previous_secret: Option<(Secret, i64)>,
+}
+
 /// What a worker needs to know about its webhook.
 pub struct Target {
     pub id: u32,
     pub url: String,
-    pub token: Token,
+    pub format: Format,
+    pub signature: SignatureMode,
+    pub keys: Keys,
     pub account_name: String,
     /// The protocol label of each share, by share name.
     pub protocols: HashMap<String, String>,
     pub schedule: Schedule,
+    /// How long it may fail without a success before it is disabled (zero: never).
+    pub disable_after: Duration,
+}
+
+impl Target {
+    /// The body and headers of attempt `attempt` of `event`, signed as configured.
+    pub fn request(
+        &self,
+        event: &Event,
+        attempt: u32,
+        now_ms: i64,
+    ) -> (Vec<u8>, Vec<(String, String)>) {
+        let protocol = self
+            .protocols
+            .get(&event.share)
+            .map_or("smb", String::as_str);
+        let body = match self.format {
+            Format::V1 => V1::of(event, &self.account_name, protocol, attempt).to_bytes(),
+            Format::V2 => V2 {
+                event,
+                account_name: &self.account_name,
+                protocol,
+                attempt,
+            }
+            .to_bytes(),
+        };
+        let mut headers = Vec::new();
+        let k = &self.keys;
+        if self.signature.exavault() {
+            headers.push((
+                "X-Exavault-Signature".to_owned(),
+                sign::exavault(k.token.expose(), &body),
+            ));
+            if let Some((old, _)) = k
+                .previous_token
+                .as_ref()
+                .filter(|(_, until)| *until > now_ms)
+            {
+                headers.push((
+                    "X-Exavault-Signature-Previous".to_owned(),
+                    sign::exavault(old.expose(), &body),
+                ));
+            }
+        }
+        if let (true, Some(secret)) = (self.signature.standard(), &k.secret) {
+            let id = event.id.to_string();
+            let timestamp = now_ms.div_euclid(1000);
+            let mut signature = secret.sign(&id, timestamp, &body);
+            if let Some((old, _)) = k
+                .previous_secret
+                .as_ref()
+                .filter(|(_, until)| *until > now_ms)
+            {
+                signature.push(' ');
+                signature.push_str(&old.sign(&id, timestamp, &body));
+            }
+            headers.push(("webhook-id".to_owned(), id));
+            headers.push(("webhook-timestamp".to_owned(), timestamp.to_string()));
+            headers.push(("webhook-signature".to_owned(), signature));
+        }
+        (body, headers)
+    }
+
+    /// Posts attempt `attempt` of `event`; returns what came of it and its log entry.
+    pub fn attempt(
+        &self,
+        client: &Client,
+        event: &Event,
+        attempt: u32,
+        resend: bool,
+    ) -> (Outcome, LogEntry) {
+        let now = now_ms();
+        let (body, headers) = self.request(event, attempt, now);
+        let header_refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let started = Instant::now();
+        let outcome = client.post(&self.url, &header_refs, &body);
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (status, transport, message, response_size, response) = match &outcome {
+            Outcome::Answered {
+                status,
+                size,
+                excerpt,
+                ..
+            } => (
+                u32::from(*status),
+                false,
+                String::new(),
+                *size,
+                excerpt[..excerpt.len().min(crate::store::LOG_RESPONSE_BYTES)].to_vec(),
+            ),
+            Outcome::Failed { code, message } => (*code, true, message.clone(), 0, Vec::new()),
+        };
+        let entry = LogEntry {
+            id: 0,
+            time_ms: now,
+            webhook: self.id,
+            format: self.format.name().to_owned(),
+            attempt,
+            resend,
+            url: redact_url(&self.url),
+            status,
+            transport,
+            message,
+            response_size,
+            response,
+            duration_ms,
+            event: event.clone(),
+            body,
+        };
+        (outcome, entry)
+    }
 }
 
 pub struct Worker {
     pub target: Target,
     pub store: Arc<Store>,
     pub client: Client,
-    pub bell: Arc<Bell>,
+    pub mailbox: Arc<Mailbox>,
     pub stop: Arc<AtomicBool>,
+    pub health: Health,
 }
 
 /// How long an idle worker sleeps before it looks at its queue again anyway.
@@ -69,107 +242,251 @@ impl Worker {
             .expect("the system can start a thread")
     }
 
-    fn run(self) {
+    fn run(mut self) {
         let mut trouble = Backoff::default();
+        if let Some(d) = &self.health.disabled {
+            log::warn!(
+                "webhook {} is disabled ({}); its events keep queueing: run `sharehook enable {}` to send them",
+                self.target.id,
+                d.reason,
+                self.target.id
+            );
+        }
         while !self.stop.load(Ordering::SeqCst) {
-            let head = match self.store.head(self.target.id) {
-                Ok(head) => head,
+            self.serve_requests();
+            if self.health.disabled.is_some() {
+                self.mailbox.bell.wait(IDLE);
+                continue;
+            }
+            let front = match self.store.front(self.target.id, GROUP) {
+                Ok(front) => front,
                 Err(e) => {
                     log::error!("webhook {}: cannot read its queue: {e}", self.target.id);
-                    self.bell.wait(trouble.next());
+                    self.mailbox.bell.wait(trouble.next());
                     continue;
                 }
             };
             trouble = Backoff::default();
-            let Some(pending) = head else {
-                self.bell.wait(IDLE);
+            let Some(first) = front.first() else {
+                self.mailbox.bell.wait(IDLE);
                 continue;
             };
             let now = now_ms();
-            if pending.due_ms > now {
-                let wait = Duration::from_millis(u64::try_from(pending.due_ms - now).unwrap_or(0));
-                self.bell.wait(wait.min(IDLE));
+            if first.due_ms > now {
+                let wait = Duration::from_millis(u64::try_from(first.due_ms - now).unwrap_or(0));
+                self.mailbox.bell.wait(wait.min(IDLE));
                 continue;
             }
-            self.attempt(pending);
+            self.deliver_run(front);
         }
     }
 
-    fn attempt(&self, mut pending: Pending) {
+    /// Attempts the due events of `front` in order, until one fails or one is not yet due;
+    /// writes the results in groups.
+    fn deliver_run(&mut self, front: Vec<Pending>) {
+        let mut flush = self.new_flush();
+        let mut started = Instant::now();
+        for pending in front {
+            if self.stop.load(Ordering::SeqCst) || pending.due_ms > now_ms() {
+                break;
+            }
+            let blocked = self.attempt(pending, &mut flush);
+            if blocked {
+                break;
+            }
+            if flush.log.len() >= GROUP || started.elapsed() >= GROUP_WAIT {
+                self.write(std::mem::replace(&mut flush, self.new_flush()));
+                started = Instant::now();
+                // Requests (a resend, enable) are served between groups, not after a backlog.
+                self.serve_requests();
+            }
+        }
+        self.write(flush);
+    }
+
+    fn new_flush(&self) -> Flush {
+        Flush {
+            webhook: self.target.id,
+            ..Flush::default()
+        }
+    }
+
+    /// One attempt of the head; returns true when the queue is blocked behind it (it failed).
+    fn attempt(&mut self, mut pending: Pending, flush: &mut Flush) -> bool {
         let t = &self.target;
-        let event = &pending.event;
         let attempt = pending.attempts + 1;
-        let protocol = t.protocols.get(&event.share).map_or("smb", String::as_str);
-        let body = V1::of(event, &t.account_name, protocol, attempt).to_bytes();
-        let signature = sign::exavault(t.token.expose(), &body);
-        let started = Instant::now();
-        let outcome = self
-            .client
-            .post(&t.url, &[("X-Exavault-Signature", &signature)], &body);
-        let took = started.elapsed().as_millis();
+        let (outcome, entry) = t.attempt(&self.client, &pending.event, attempt, false);
         let what = format!(
             "webhook {}: event {} ({} {}) attempt {attempt}",
             t.id,
-            event.id,
-            event.op.v1_name(),
-            event.path
+            pending.event.id,
+            pending.event.op.v1_name(),
+            pending.event.path
         );
+        let took = entry.duration_ms;
+        flush.log.push(entry);
         let now = now_ms();
         if outcome.is_success() {
-            // Each result is logged once it is recorded, so the log never runs ahead of the
-            // state a restart would resume from.
-            self.persist(|| self.store.delivered(t.id, pending.event.id));
+            flush.delivered.push(pending.event.id);
+            if self.health.failing_since_ms.take().is_some() {
+                flush.health = Some(self.health.clone());
+            }
             log::info!("{what}: {outcome} in {took} ms");
-            return;
+            return false;
         }
+        let (status, retry_after) = match &outcome {
+            Outcome::Answered {
+                status,
+                retry_after,
+                ..
+            } => (Some(*status), retry_after.as_deref()),
+            Outcome::Failed { .. } => (None, None),
+        };
+        let failing_since = *self.health.failing_since_ms.get_or_insert(now);
+        flush.health = Some(self.health.clone());
         let result = short(&outcome);
-        match t.schedule.after_failure(attempt, now) {
-            Some(due_ms) => {
-                let wait = Duration::from_millis(u64::try_from(due_ms - now).unwrap_or(0));
+        let redirect = if matches!(status, Some(300..=399)) {
+            " (redirects are not followed: point the webhook at the final URL)"
+        } else {
+            ""
+        };
+        match retry::next(&t.schedule, attempt, status, retry_after, SystemTime::now()) {
+            Next::Disable => {
                 pending.attempts = attempt;
-                pending.due_ms = due_ms;
                 pending.last_result = Some(result);
-                self.persist(|| self.store.retry_later(&pending));
+                flush.retry = Some(pending);
+                log::error!(
+                    "{what}: {outcome} in {took} ms: the receiver says it is gone; webhook {} is disabled \
+                     (its events keep queueing; `sharehook enable {}` sends them)",
+                    t.id,
+                    t.id
+                );
+                self.disable("the receiver answered 410 Gone", flush);
+            }
+            Next::Retry(wait) => {
+                pending.attempts = attempt;
+                pending.due_ms = now.saturating_add(retry::millis(wait));
+                pending.last_result = Some(result);
+                flush.retry = Some(pending);
                 log::warn!(
-                    "{what}: {outcome} in {took} ms; next attempt in {}",
+                    "{what}: {outcome}{redirect} in {took} ms; next attempt in {}",
                     human(wait)
                 );
             }
-            None => {
-                let failed = SetAside {
+            Next::GiveUp => {
+                flush.set_aside = Some(SetAside {
                     webhook: t.id,
                     event: pending.event,
                     attempts: attempt,
                     failed_ms: now,
                     last_result: result,
-                };
-                self.persist(|| self.store.set_aside(&failed));
+                });
                 log::error!(
-                    "{what}: {outcome} in {took} ms; that was the last attempt: the event is set \
+                    "{what}: {outcome}{redirect} in {took} ms; that was the last attempt: the event is set \
                      aside as failed and the queue moves on"
                 );
             }
         }
-    }
-
-    /// Retries a state write until it succeeds or the worker stops. Should it never succeed,
-    /// the queue still holds the event, and it is sent again after a restart.
-    fn persist(&self, mut write: impl FnMut() -> Result<(), StoreError>) {
-        let mut backoff = Backoff::default();
-        while let Err(e) = write() {
+        let limit = self.target.disable_after;
+        if self.health.disabled.is_none()
+            && !limit.is_zero()
+            && now - failing_since >= retry::millis(limit)
+        {
+            let reason = format!("no delivery succeeded for {}", human(limit));
             log::error!(
-                "webhook {}: cannot record a delivery result: {e}",
+                "webhook {}: {reason}; it is disabled (its events keep queueing; `sharehook enable {}` \
+                 sends them)",
+                self.target.id,
                 self.target.id
             );
-            if self.stop.load(Ordering::SeqCst) {
-                return;
+            self.disable(&reason, flush);
+        }
+        true
+    }
+
+    fn disable(&mut self, reason: &str, flush: &mut Flush) {
+        self.health.disabled = Some(Disabled {
+            since_ms: now_ms(),
+            reason: reason.to_owned(),
+        });
+        flush.health = Some(self.health.clone());
+    }
+
+    /// Answers what operators asked: resends and enables.
+    fn serve_requests(&mut self) {
+        for request in self.mailbox.take() {
+            match request {
+                Request::Resend {
+                    event,
+                    attempt,
+                    reply,
+                } => {
+                    let (outcome, entry) = self.target.attempt(&self.client, &event, attempt, true);
+                    log::info!(
+                        "webhook {}: event {} resent as attempt {attempt}: {outcome}",
+                        self.target.id,
+                        event.id
+                    );
+                    let mut flush = self.new_flush();
+                    flush.log.push(entry.clone());
+                    self.write(flush);
+                    let _ = reply.send(entry);
+                }
+                Request::Enable { reply } => {
+                    let was = self.health.disabled.take().is_some();
+                    self.health.failing_since_ms = None;
+                    let mut flush = self.new_flush();
+                    flush.health = Some(self.health.clone());
+                    self.write(flush);
+                    if was {
+                        log::info!("webhook {} is enabled again", self.target.id);
+                    }
+                    let _ = reply.send(was);
+                }
             }
-            self.bell.wait(backoff.next());
+        }
+    }
+
+    /// Writes results, retrying until it succeeds or the worker stops. Should it never
+    /// succeed, the queue still holds the events, and they are sent again after a restart.
+    fn write(&self, flush: Flush) {
+        if flush.is_empty() {
+            return;
+        }
+        let mut backoff = Backoff::default();
+        loop {
+            match self.store.flush(&flush, now_ms()) {
+                Ok(pruned) => {
+                    if pruned.by_count > 0 {
+                        log::info!(
+                            "delivery log: removed the {} oldest entries (more than [log] max_entries)",
+                            pruned.by_count
+                        );
+                    }
+                    if pruned.by_age > 0 {
+                        log::info!(
+                            "delivery log: removed {} entries older than [log] max_age_days",
+                            pruned.by_age
+                        );
+                    }
+                    return;
+                }
+                Err(e) => {
+                    log::error!(
+                        "webhook {}: cannot record delivery results: {e}",
+                        self.target.id
+                    );
+                    if self.stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(backoff.next());
+                }
+            }
         }
     }
 }
 
-/// The status column of the log: the HTTP status, or the transport error's code.
+/// The status column of the queue: the HTTP status, or the transport error's code.
 fn short(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Answered { status, .. } => status.to_string(),
@@ -179,10 +496,10 @@ fn short(outcome: &Outcome) -> String {
 
 /// Growing pauses while the state cannot be read or written: 1 s doubling to 1 min.
 #[derive(Default)]
-struct Backoff(u32);
+pub struct Backoff(u32);
 
 impl Backoff {
-    fn next(&mut self) -> Duration {
+    pub fn next(&mut self) -> Duration {
         self.0 = (self.0 + 1).min(7);
         Duration::from_secs(1 << (self.0 - 1)).min(Duration::from_secs(60))
     }
@@ -236,5 +553,81 @@ mod tests {
         bell.wait(Duration::from_secs(30));
         assert!(started.elapsed() < Duration::from_secs(25));
         t.join().unwrap();
+    }
+
+    fn target(signature: SignatureMode) -> Target {
+        let now = now_ms();
+        Target {
+            id: 1,
+            url: "http://h/".into(),
+            format: Format::V1,
+            signature,
+            keys: Keys {
+                token: Token::parse("efb7e0030e6cef1b45d3d74a67881a2b").unwrap(),
+                previous_token: Some((
+                    Token::parse("00000000000000000000000000000000").unwrap(),
+                    now + 60_000,
+                )),
+                secret: Some(Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()),
+                previous_secret: Some((
+                    Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap(),
+                    now - 1,
+                )),
+            },
+            account_name: "nas".into(),
+            protocols: HashMap::new(),
+            schedule: Schedule::default(),
+            disable_after: Duration::ZERO,
+        }
+    }
+
+    fn event() -> Event {
+        Event {
+            id: 77,
+            op: crate::event::Operation::Upload,
+            share: "s".into(),
+            path: crate::event::SharePath::from_config("/a"),
+            source: None,
+            is_dir: false,
+            username: "u".into(),
+            time_ms: 0,
+            size: Some(1),
+        }
+    }
+
+    #[test]
+    fn headers_follow_the_signature_mode_and_the_grace_periods() {
+        let names = |mode| -> Vec<String> {
+            let (_, headers) = target(mode).request(&event(), 1, now_ms());
+            headers.into_iter().map(|(n, _)| n).collect()
+        };
+        assert_eq!(
+            names(SignatureMode::Exavault),
+            ["X-Exavault-Signature", "X-Exavault-Signature-Previous"]
+        );
+        assert_eq!(
+            names(SignatureMode::Standard),
+            ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        );
+        let t = target(SignatureMode::Both);
+        let now = now_ms();
+        let (body, headers) = t.request(&event(), 2, now);
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).unwrap().1.clone();
+        assert_eq!(get("webhook-id"), "77");
+        // The previous secret's grace is over: one signature only.
+        let signature = get("webhook-signature");
+        assert!(!signature.contains(' '), "{signature}");
+        let ts: i64 = get("webhook-timestamp").parse().unwrap();
+        assert!(
+            t.keys
+                .secret
+                .as_ref()
+                .unwrap()
+                .verify("77", ts, &body, &signature)
+        );
+        assert_eq!(
+            get("X-Exavault-Signature"),
+            sign::exavault(t.keys.token.expose(), &body)
+        );
     }
 }

@@ -27,7 +27,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crate::config::{Share, WatchMode, WatchSettings, Webhook};
-use crate::deliver::{Bell, human, now_ms};
+use crate::deliver::{Mailbox, human, now_ms};
 use crate::event::{Event, Operation, SharePath};
 use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
 use crate::owner::Owners;
@@ -181,7 +181,7 @@ pub struct Setup {
     pub schedule: Schedule,
     pub watch: WatchSettings,
     pub store: Arc<Store>,
-    pub bells: Vec<(u32, Arc<Bell>)>,
+    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
     pub stop: Arc<AtomicBool>,
     pub heartbeat: Arc<AtomicI64>,
 }
@@ -198,7 +198,7 @@ pub struct Engine {
     schedule: Schedule,
     settings: WatchSettings,
     store: Arc<Store>,
-    bells: Vec<(u32, Arc<Bell>)>,
+    mailboxes: Vec<(u32, Arc<Mailbox>)>,
     stop: Arc<AtomicBool>,
     heartbeat: Arc<AtomicI64>,
     owners: Owners,
@@ -262,7 +262,7 @@ impl Engine {
             schedule: setup.schedule,
             settings: setup.watch,
             store: setup.store,
-            bells: setup.bells,
+            mailboxes: setup.mailboxes,
             stop: setup.stop,
             heartbeat: setup.heartbeat,
             owners: Owners::new(),
@@ -1051,9 +1051,9 @@ impl Engine {
                     log::info!("event {id}: {line}");
                     wake.extend(hooks);
                 }
-                for (id, bell) in &self.bells {
+                for (id, mailbox) in &self.mailboxes {
                     if wake.contains(id) {
-                        bell.ring();
+                        mailbox.bell.ring();
                     }
                 }
             }
@@ -1095,7 +1095,11 @@ impl Engine {
                 done.push((id, line, hooks));
             }
         }
-        batch.commit()?;
+        for (webhook, dropped) in batch.commit()? {
+            log::warn!(
+                "webhook {webhook}: its queue is full ([delivery] queue_limit); dropped its {dropped} oldest events"
+            );
+        }
         Ok(done)
     }
 
@@ -1340,13 +1344,7 @@ impl Engine {
 
 /// `d` give or take 10%, so that many boxes do not rescan in step.
 fn jitter(d: Duration) -> Duration {
-    let mut b = [0u8; 2];
-    let r = if getrandom::fill(&mut b).is_ok() {
-        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
-    } else {
-        0.5
-    };
-    d.mul_f64(0.9 + 0.2 * r)
+    crate::retry::jitter(d, 0.1)
 }
 
 /// Whether a partial download of `path` lies beside it (`name.part`, `name.crdownload`...).

@@ -1,7 +1,11 @@
 //! All persistent state, in one redb file: the index of every share (what receivers were
-//! told), the per-webhook delivery queues, events set aside
-//! after their last attempt, and each webhook's verification token. The only module that
-//! talks to redb; everything else goes through `Store`.
+//! told), the per-webhook delivery queues, events set aside after their last attempt, each
+//! webhook's secrets and health, and the delivery log. The only module that talks to redb;
+//! everything else goes through `Store`. Queues, webhooks and the log are in `delivery`.
+//!
+//! When a write fails (a full disk, an I/O error), redb refuses every later operation on that
+//! handle; the store then opens the file again at the next operation, so the daemon recovers
+//! by itself once the cause is gone, from the last committed state.
 //!
 //! Invariants:
 //! - an event is committed here before its first delivery attempt, and leaves its queue only
@@ -10,18 +14,26 @@
 //!   in which they were seen;
 //! - the file is created `0600` inside a `0700` folder: it holds the verification tokens.
 
+mod delivery;
+
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use redb::backends::FileBackend;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, SharePath};
-use crate::sign::Token;
+use crate::event::SharePath;
 use crate::tree::Entry;
+
+pub use delivery::{
+    Disabled, Flush, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending, Pruned,
+    SetAside, WebhookState,
+};
 
 pub const FILE_NAME: &str = "sharehook.redb";
 
@@ -29,9 +41,6 @@ pub const FILE_NAME: &str = "sharehook.redb";
 const FORMAT: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const QUEUE: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("queue");
-const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
-const WEBHOOKS: TableDefinition<u32, &[u8]> = TableDefinition::new("webhooks");
 /// The index: (share, folder, name) -> `Entry`. Keyed by folder so that a folder's entries
 /// are one contiguous range, read in name order.
 type IndexKey<'a> = (&'a str, &'a [u8], &'a [u8]);
@@ -42,29 +51,6 @@ const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
 /// The page cache redb may keep in memory: the index lives on disk, not in RAM.
 const CACHE_BYTES: usize = 16 << 20;
 
-/// An event waiting in a webhook's queue, with where its delivery stands.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Pending {
-    pub webhook: u32,
-    pub event: Event,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When the next attempt is due, in milliseconds since the Unix epoch.
-    pub due_ms: i64,
-    /// What the last attempt got: an HTTP status or a transport error.
-    pub last_result: Option<String>,
-}
-
-/// An event whose every attempt failed, kept so it can be looked at and sent again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SetAside {
-    pub webhook: u32,
-    pub event: Event,
-    pub attempts: u32,
-    pub failed_ms: i64,
-    pub last_result: String,
-}
-
 /// What the state knows of a share.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShareRecord {
@@ -74,18 +60,26 @@ pub struct ShareRecord {
     pub baseline: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct WebhookRecord {
-    token: String,
-    url: String,
+/// How much the store keeps: per-webhook queue length and the delivery log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    pub queue_limit: u64,
+    pub log_max_entries: u64,
+    pub log_max_age_ms: i64,
 }
 
-/// One event to commit, and the webhooks it goes to (each with the event as that webhook
-/// sees it, and when its first attempt is due).
-pub struct NewEvent {
-    pub event: Event,
-    pub deliveries: Vec<(u32, Event, i64)>,
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            queue_limit: 1_000_000,
+            log_max_entries: 100_000,
+            log_max_age_ms: 30 * 86_400_000,
+        }
+    }
 }
+
+/// Makes the storage the database lives on (a fresh one for each reopening).
+pub type Opener = Box<dyn Fn() -> std::io::Result<Box<dyn StorageBackend>> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -103,21 +97,154 @@ pub enum StoreError {
     InUse { path: PathBuf },
     #[error(
         "the state file {path} is damaged ({detail}); move it aside (mv {path} {path}.broken) \
-         and start again: a new one is made, and the undelivered events in the old one are lost"
+         and start again: a new state is made and each share's index is rebuilt from the disk, \
+         but the undelivered events and the delivery log in the old file are lost"
     )]
     Damaged { path: PathBuf, detail: String },
     #[error("the state file {path} could not be read or written: {detail}")]
     Storage { path: PathBuf, detail: String },
 }
 
+/// The database, opened for writing (the daemon) or only for reading (`sharehook log` beside a
+/// running daemon: redb lets one process write while others read).
+enum Handle {
+    Rw(Database),
+    Ro(redb::ReadOnlyDatabase),
+}
+
 pub struct Store {
-    db: Database,
+    db: RwLock<Arc<Handle>>,
     path: PathBuf,
+    opener: Opener,
+    /// Set when an operation failed in a way that leaves the handle unusable.
+    broken: AtomicBool,
+    limits: RwLock<Limits>,
+    /// When the delivery log was last pruned by age (ms since the epoch).
+    last_age_prune: Mutex<i64>,
 }
 
 impl Store {
     /// Opens (or creates) the state in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = Self::prepare(dir)?;
+        let file_path = path.clone();
+        let opener: Opener = Box::new(move || {
+            let file = OpenOptions::new().read(true).write(true).open(&file_path)?;
+            let backend = FileBackend::new(file).map_err(|e| match e {
+                redb::DatabaseError::Storage(redb::StorageError::Io(io)) => io,
+                other => std::io::Error::other(other.to_string()),
+            })?;
+            Ok(Box::new(backend) as Box<dyn StorageBackend>)
+        });
+        Self::open_with(path, opener)
+    }
+
+    /// Opens the state on storage made by `opener` (tests use it to inject failures).
+    pub fn open_with(path: PathBuf, opener: Opener) -> Result<Store, StoreError> {
+        let db = Self::connect(&path, &opener)?;
+        let store = Store {
+            db: RwLock::new(Arc::new(Handle::Rw(db))),
+            path,
+            opener,
+            broken: AtomicBool::new(false),
+            limits: RwLock::new(Limits::default()),
+            last_age_prune: Mutex::new(0),
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Opens the state in `dir` only to read it, beside a daemon that may be writing it.
+    pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .open_read_only(&path)
+            .map_err(|e| classify_open_error(&path, e))?;
+        Ok(Store {
+            db: RwLock::new(Arc::new(Handle::Ro(db))),
+            opener: Box::new(|| Err(std::io::Error::other("opened read-only"))),
+            path,
+            broken: AtomicBool::new(false),
+            limits: RwLock::new(Limits::default()),
+            last_age_prune: Mutex::new(0),
+        })
+    }
+
+    fn connect(path: &Path, opener: &Opener) -> Result<Database, StoreError> {
+        let backend = opener().map_err(|e| classify_open_error(path, redb::Error::Io(e)))?;
+        Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .create_with_backend(Boxed(backend))
+            .map_err(|e| classify_open_error(path, e))
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.write().unwrap_or_else(|p| p.into_inner()) = limits;
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The database, opened again first if an earlier failure left it unusable.
+    fn db(&self) -> Result<Arc<Handle>, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+            if self.broken.load(Ordering::SeqCst) {
+                // Let go of the failed handle so that it releases the file's lock (it closes
+                // once whoever is still using it is done).
+                *slot = Arc::new(Handle::Rw(Self::dummy()?));
+                *slot = Arc::new(Handle::Rw(Self::connect(&self.path, &self.opener)?));
+                self.broken.store(false, Ordering::SeqCst);
+                log::info!("the state file {} is open again", self.path.display());
+            }
+        }
+        Ok(Arc::clone(
+            &self.db.read().unwrap_or_else(|p| p.into_inner()),
+        ))
+    }
+
+    /// An empty database in memory, held while the real one cannot be opened.
+    fn dummy() -> Result<Database, StoreError> {
+        Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StoreError::Storage {
+                path: PathBuf::from("memory"),
+                detail: e.to_string(),
+            })
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        match &*self.db()? {
+            Handle::Rw(db) => db.begin_read().map_err(self.err()),
+            Handle::Ro(db) => db.begin_read().map_err(self.err()),
+        }
+    }
+
+    fn begin(&self) -> Result<redb::WriteTransaction, StoreError> {
+        match &*self.db()? {
+            Handle::Rw(db) => db.begin_write().map_err(self.err()),
+            Handle::Ro(_) => Err(StoreError::Storage {
+                path: self.path.clone(),
+                detail: "it was opened only for reading".into(),
+            }),
+        }
+    }
+
+    /// Creates the state folder (0700) and the file (0600); returns the file's path.
+    fn prepare(dir: &Path) -> Result<PathBuf, StoreError> {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -146,14 +273,7 @@ impl Store {
                 .map_err(open_err)?;
             log::warn!("{} was readable by others; made it 0600", path.display());
         }
-        let backend = FileBackend::new(file).map_err(|e| classify_open_error(&path, e))?;
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create_with_backend(backend)
-            .map_err(|e| classify_open_error(&path, e))?;
-        let store = Store { db, path };
-        store.init()?;
-        Ok(store)
+        Ok(path)
     }
 
     pub fn path(&self) -> &Path {
@@ -161,7 +281,7 @@ impl Store {
     }
 
     fn init(&self) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(self.err())?;
+        let tx = self.begin()?;
         {
             let mut meta = tx.open_table(META).map_err(self.err())?;
             let format = meta.get("format").map_err(self.err())?.map(|v| v.value());
@@ -179,73 +299,21 @@ impl Store {
                     });
                 }
             }
-            tx.open_table(QUEUE).map_err(self.err())?;
-            tx.open_table(FAILED).map_err(self.err())?;
-            tx.open_table(WEBHOOKS).map_err(self.err())?;
             tx.open_table(INDEX).map_err(self.err())?;
             tx.open_table(SHARES).map_err(self.err())?;
         }
+        self.init_delivery(&tx)?;
         tx.commit().map_err(self.err())
-    }
-
-    /// The token webhook `id` signs with: the configured one if given, else the one generated
-    /// for it before, else a new one (kept from then on). Also returns the URL the state knew
-    /// for this webhook when it differs from `url`.
-    pub fn webhook_token(
-        &self,
-        id: u32,
-        url: &str,
-        configured: Option<&Token>,
-    ) -> Result<(Token, Option<String>), StoreError> {
-        let tx = self.db.begin_write().map_err(self.err())?;
-        let result = {
-            let mut table = tx.open_table(WEBHOOKS).map_err(self.err())?;
-            let known: Option<WebhookRecord> = match table.get(id).map_err(self.err())? {
-                Some(v) => Some(self.decode("webhooks", v.value())?),
-                None => None,
-            };
-            let token = match (configured, &known) {
-                (Some(token), _) => token.clone(),
-                (None, Some(rec)) => Token::parse(&rec.token).map_err(|_| StoreError::Damaged {
-                    path: self.path.clone(),
-                    detail: format!("webhook {id}'s stored token is malformed"),
-                })?,
-                (None, None) => Token::generate().map_err(|e| StoreError::Storage {
-                    path: self.path.clone(),
-                    detail: format!("no random numbers for a new token: {e}"),
-                })?,
-            };
-            let previous_url = known.map(|k| k.url).filter(|u| u != url);
-            let record = WebhookRecord {
-                token: token.expose().to_owned(),
-                url: url.to_owned(),
-            };
-            table
-                .insert(id, encode(&record).as_slice())
-                .map_err(self.err())?;
-            (token, previous_url)
-        };
-        tx.commit().map_err(self.err())?;
-        Ok(result)
-    }
-
-    /// Commits a batch of events in one transaction, giving each its id; returns the ids.
-    pub fn enqueue(&self, batch: &[NewEvent]) -> Result<Vec<u64>, StoreError> {
-        let mut tx = self.batch()?;
-        let ids = batch
-            .iter()
-            .map(|item| tx.enqueue(item))
-            .collect::<Result<Vec<u64>, StoreError>>()?;
-        tx.commit()?;
-        Ok(ids)
     }
 
     /// Starts a write transaction: index changes and new events, committed together.
     pub fn batch(&self) -> Result<Batch<'_>, StoreError> {
         Ok(Batch {
-            tx: self.db.begin_write().map_err(self.err())?,
+            tx: self.begin()?,
             store: self,
             next_event_id: None,
+            limits: self.limits(),
+            dropped: Vec::new(),
         })
     }
 
@@ -255,7 +323,7 @@ impl Store {
         share: &str,
         folder: &SharePath,
     ) -> Result<Vec<(Vec<u8>, Entry)>, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
+        let tx = self.read()?;
         let table = tx.open_table(INDEX).map_err(self.err())?;
         self.folder_entries(&table, share, folder)
     }
@@ -285,7 +353,7 @@ impl Store {
 
     /// One entry of the index.
     pub fn entry(&self, share: &str, path: &SharePath) -> Result<Option<Entry>, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
+        let tx = self.read()?;
         let table = tx.open_table(INDEX).map_err(self.err())?;
         self.entry_in(&table, share, path)
     }
@@ -309,7 +377,7 @@ impl Store {
 
     /// What the state knows of share `name`.
     pub fn share(&self, name: &str) -> Result<Option<ShareRecord>, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
+        let tx = self.read()?;
         let table = tx.open_table(SHARES).map_err(self.err())?;
         match table.get(name).map_err(self.err())? {
             Some(v) => Ok(Some(self.decode("shares", v.value())?)),
@@ -319,132 +387,12 @@ impl Store {
 
     /// The names of every share the state has an index for.
     pub fn share_names(&self) -> Result<Vec<String>, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
+        let tx = self.read()?;
         let table = tx.open_table(SHARES).map_err(self.err())?;
         let range = table.range::<&str>(..).map_err(self.err())?;
         range
             .map(|item| Ok(item.map_err(self.err())?.0.value().to_owned()))
             .collect()
-    }
-
-    /// The oldest undelivered event of `webhook`.
-    pub fn head(&self, webhook: u32) -> Result<Option<Pending>, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
-        let queue = tx.open_table(QUEUE).map_err(self.err())?;
-        let mut range = queue
-            .range((webhook, 0)..=(webhook, u64::MAX))
-            .map_err(self.err())?;
-        match range.next() {
-            None => Ok(None),
-            Some(entry) => {
-                let (_, value) = entry.map_err(self.err())?;
-                Ok(Some(self.decode("queue", value.value())?))
-            }
-        }
-    }
-
-    /// Records a failed attempt of `pending` and when the next one is due.
-    pub fn retry_later(&self, pending: &Pending) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let mut queue = tx.open_table(QUEUE)?;
-            queue.insert(
-                (pending.webhook, pending.event.id),
-                encode(pending).as_slice(),
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Removes a delivered event from its queue.
-    pub fn delivered(&self, webhook: u32, event_id: u64) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.open_table(QUEUE)?.remove((webhook, event_id))?;
-            Ok(())
-        })
-    }
-
-    /// Moves an event whose attempts are used up from its queue to the failed events.
-    pub fn set_aside(&self, failed: &SetAside) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let key = (failed.webhook, failed.event.id);
-            tx.open_table(QUEUE)?.remove(key)?;
-            tx.open_table(FAILED)?
-                .insert(key, encode(failed).as_slice())?;
-            Ok(())
-        })
-    }
-
-    /// How many events wait in `webhook`'s queue.
-    pub fn pending_count(&self, webhook: u32) -> Result<u64, StoreError> {
-        self.count(QUEUE, webhook)
-    }
-
-    /// How many of `webhook`'s events were set aside as failed.
-    pub fn failed_count(&self, webhook: u32) -> Result<u64, StoreError> {
-        self.count(FAILED, webhook)
-    }
-
-    /// The failed events of `webhook`, oldest first.
-    pub fn failed(&self, webhook: u32) -> Result<Vec<SetAside>, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
-        let table = tx.open_table(FAILED).map_err(self.err())?;
-        let range = table
-            .range((webhook, 0)..=(webhook, u64::MAX))
-            .map_err(self.err())?;
-        range
-            .map(|entry| {
-                let (_, value) = entry.map_err(self.err())?;
-                self.decode("failed", value.value())
-            })
-            .collect()
-    }
-
-    /// The webhook ids that have queued events (also those no longer in the configuration).
-    pub fn webhooks_with_pending(&self) -> Result<Vec<u32>, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
-        let queue = tx.open_table(QUEUE).map_err(self.err())?;
-        let mut ids = Vec::new();
-        let mut from = 0u32;
-        loop {
-            let mut range = queue.range((from, 0)..).map_err(self.err())?;
-            match range.next() {
-                None => return Ok(ids),
-                Some(entry) => {
-                    let (key, _) = entry.map_err(self.err())?;
-                    let id = key.value().0;
-                    ids.push(id);
-                    match id.checked_add(1) {
-                        Some(n) => from = n,
-                        None => return Ok(ids),
-                    }
-                }
-            }
-        }
-    }
-
-    fn count(
-        &self,
-        table: TableDefinition<(u32, u64), &[u8]>,
-        webhook: u32,
-    ) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(self.err())?;
-        let table = tx.open_table(table).map_err(self.err())?;
-        if table.len().map_err(self.err())? == 0 {
-            return Ok(0);
-        }
-        let range = table
-            .range((webhook, 0)..=(webhook, u64::MAX))
-            .map_err(self.err())?;
-        Ok(range.count() as u64)
-    }
-
-    fn write(
-        &self,
-        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
-    ) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(self.err())?;
-        f(&tx).map_err(self.err())?;
-        tx.commit().map_err(self.err())
     }
 
     fn fail(&self, e: impl Into<redb::Error>) -> StoreError {
@@ -454,6 +402,12 @@ impl Store {
     fn err<E: Into<redb::Error>>(&self) -> impl Fn(E) -> StoreError + '_ {
         |e| {
             let e: redb::Error = e.into();
+            if matches!(
+                e,
+                redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+            ) {
+                self.broken.store(true, Ordering::SeqCst);
+            }
             match e {
                 redb::Error::Corrupted(detail) => StoreError::Damaged {
                     path: self.path.clone(),
@@ -468,16 +422,27 @@ impl Store {
     }
 
     fn decode<T: DeserializeOwned>(&self, table: &str, bytes: &[u8]) -> Result<T, StoreError> {
-        let damaged = |detail: String| StoreError::Damaged {
+        self.decode_as(table, bytes, 1)
+    }
+
+    /// Decodes a record written with version byte `version`.
+    fn decode_as<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        bytes: &[u8],
+        version: u8,
+    ) -> Result<T, StoreError> {
+        match bytes.split_first() {
+            Some((v, rest)) if *v == version => postcard::from_bytes(rest)
+                .map_err(|e| self.damaged(format!("a record in table {table} is unreadable: {e}"))),
+            _ => Err(self.damaged(format!("a record in table {table} has an unknown version"))),
+        }
+    }
+
+    fn damaged(&self, detail: String) -> StoreError {
+        StoreError::Damaged {
             path: self.path.clone(),
             detail,
-        };
-        match bytes.split_first() {
-            Some((&1, rest)) => postcard::from_bytes(rest)
-                .map_err(|e| damaged(format!("a record in table {table} is unreadable: {e}"))),
-            _ => Err(damaged(format!(
-                "a record in table {table} has an unknown version"
-            ))),
         }
     }
 }
@@ -488,6 +453,8 @@ pub struct Batch<'s> {
     tx: redb::WriteTransaction,
     store: &'s Store,
     next_event_id: Option<u64>,
+    limits: Limits,
+    dropped: Vec<(u32, u64)>,
 }
 
 impl Batch<'_> {
@@ -615,40 +582,56 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Adds `item` to the queues of its webhooks; returns the id it was given.
-    pub fn enqueue(&mut self, item: &NewEvent) -> Result<u64, StoreError> {
-        let store = self.store;
-        let mut meta = self.tx.open_table(META).map_err(|e| store.fail(e))?;
-        let id = match self.next_event_id {
-            Some(id) => id,
-            None => meta
-                .get("next_event_id")
-                .map_err(|e| store.fail(e))?
-                .map_or(1, |v| v.value()),
-        };
-        self.next_event_id = Some(id + 1);
-        meta.insert("next_event_id", id + 1)
-            .map_err(|e| store.fail(e))?;
-        let mut queue = self.tx.open_table(QUEUE).map_err(|e| store.fail(e))?;
-        for (webhook, event, due_ms) in &item.deliveries {
-            let mut event = event.clone();
-            event.id = id;
-            let pending = Pending {
-                webhook: *webhook,
-                event,
-                attempts: 0,
-                due_ms: *due_ms,
-                last_result: None,
-            };
-            queue
-                .insert((*webhook, id), encode(&pending).as_slice())
-                .map_err(|e| store.fail(e))?;
-        }
-        Ok(id)
+    /// Commits; returns, per webhook, how many of its oldest events were dropped to keep its
+    /// queue within the limit.
+    pub fn commit(self) -> Result<Vec<(u32, u64)>, StoreError> {
+        self.tx.commit().map_err(self.store.err())?;
+        Ok(self.dropped)
     }
+}
 
-    pub fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().map_err(self.store.err())
+/// A boxed backend is a backend (so that `Opener` can make any kind).
+#[derive(Debug)]
+struct Boxed(Box<dyn StorageBackend>);
+
+type Bound = std::ops::Bound<u64>;
+
+impl StorageBackend for Boxed {
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.0.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.write(offset, data)
+    }
+    fn close(&self) -> std::io::Result<()> {
+        self.0.close()
+    }
+    fn try_lock_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
+        self.0.try_lock_range(a, b)
+    }
+    fn try_lock_shared_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
+        self.0.try_lock_shared_range(a, b)
+    }
+    fn lock_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
+        self.0.lock_range(a, b)
+    }
+    fn lock_shared_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
+        self.0.lock_shared_range(a, b)
+    }
+    fn unlock_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
+        self.0.unlock_range(a, b)
+    }
+    fn query_lock_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
+        self.0.query_lock_range(a, b)
     }
 }
 
@@ -659,7 +642,11 @@ fn split(path: &SharePath) -> (SharePath, &[u8]) {
 
 /// A record as stored: a version byte, then postcard.
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![1u8];
+    encode_as(value, 1)
+}
+
+fn encode_as<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
+    let mut out = vec![version];
     out.extend(postcard::to_stdvec(value).expect("records are plain data and always encode"));
     out
 }
@@ -686,7 +673,8 @@ fn classify_open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Operation, SharePath};
+    use crate::event::{Event, Operation, SharePath};
+    use crate::sign::{Secret, Token};
 
     fn event(path: &str) -> Event {
         Event {
@@ -726,7 +714,16 @@ mod tests {
             assert_eq!(store.pending_count(1).unwrap(), 2);
             assert_eq!(store.pending_count(2).unwrap(), 2);
             assert_eq!(store.webhooks_with_pending().unwrap(), [1, 2]);
-            store.delivered(2, 1).unwrap();
+            store
+                .flush(
+                    &Flush {
+                        webhook: 2,
+                        delivered: vec![1],
+                        ..Flush::default()
+                    },
+                    0,
+                )
+                .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         let head = store.head(2).unwrap().unwrap();
@@ -738,17 +735,26 @@ mod tests {
         assert_eq!(head.event.id, 1);
         head.attempts = 1;
         head.due_ms = 99;
-        store.retry_later(&head).unwrap();
+        let retry = Flush {
+            webhook: 1,
+            retry: Some(head.clone()),
+            ..Flush::default()
+        };
+        store.flush(&retry, 0).unwrap();
         assert_eq!(store.head(1).unwrap().unwrap(), head);
-        store
-            .set_aside(&SetAside {
+        let set_aside = Flush {
+            webhook: 1,
+            set_aside: Some(SetAside {
                 webhook: 1,
                 event: head.event.clone(),
                 attempts: 1,
                 failed_ms: 7,
                 last_result: "500".into(),
-            })
-            .unwrap();
+            }),
+            ..Flush::default()
+        };
+        store.flush(&set_aside, 0).unwrap();
+        assert_eq!(store.pending_count(1).unwrap(), 1);
         assert_eq!(store.head(1).unwrap().unwrap().event.id, 3);
         assert_eq!(store.failed_count(1).unwrap(), 1);
         assert_eq!(store.failed(1).unwrap()[0].last_result, "500");
@@ -759,20 +765,135 @@ mod tests {
         );
     }
 
+    fn log_entry(webhook: u32, event_id: u64, attempt: u32, time_ms: i64) -> LogEntry {
+        let mut e = event("/x");
+        e.id = event_id;
+        LogEntry {
+            id: 0,
+            time_ms,
+            webhook,
+            format: "v1".into(),
+            attempt,
+            resend: false,
+            url: "http://h/".into(),
+            status: 500,
+            transport: false,
+            message: String::new(),
+            response_size: 0,
+            response: Vec::new(),
+            duration_ms: 1,
+            event: e,
+            body: b"{}".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_queue_limit_drops_the_oldest_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.set_limits(Limits {
+            queue_limit: 3,
+            ..Limits::default()
+        });
+        let mut batch = store.batch().unwrap();
+        for name in ["/1", "/2", "/3", "/4", "/5"] {
+            batch.enqueue(&new_event(name, &[1, 2])).unwrap();
+        }
+        assert_eq!(batch.commit().unwrap(), [(1, 2), (2, 2)]);
+        assert_eq!(store.queue_counts(1).unwrap(), (3, 2));
+        let paths: Vec<String> = store
+            .front(1, 10)
+            .unwrap()
+            .iter()
+            .map(|p| p.event.path.to_string())
+            .collect();
+        assert_eq!(paths, ["/3", "/4", "/5"]);
+    }
+
+    #[test]
+    fn the_log_keeps_what_retention_allows_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.set_limits(Limits {
+            log_max_entries: 10,
+            log_max_age_ms: 1_000_000,
+            ..Limits::default()
+        });
+        let now = 10_000_000;
+        let flush = |entries: Vec<LogEntry>, now| {
+            store
+                .flush(
+                    &Flush {
+                        webhook: 1,
+                        log: entries,
+                        ..Flush::default()
+                    },
+                    now,
+                )
+                .unwrap()
+        };
+        // Two entries far older than the maximum age, then ten recent ones.
+        let mut entries = vec![log_entry(1, 1, 1, 0), log_entry(1, 1, 2, 10)];
+        entries.extend((0..10).map(|i| log_entry(1, 2 + i, 1, now - 100 + i as i64)));
+        let pruned = flush(entries, now);
+        // Past 10 it goes down to 9 (90%), dropping the three oldest; the age rule then has
+        // nothing left to remove.
+        assert_eq!(
+            pruned,
+            Pruned {
+                by_count: 3,
+                by_age: 0
+            }
+        );
+        assert_eq!(store.log_len().unwrap(), 9);
+        let newest = store
+            .log(&LogFilter {
+                limit: 2,
+                ..LogFilter::default()
+            })
+            .unwrap();
+        assert_eq!(
+            newest.iter().map(LogEntry::attempt_id).collect::<Vec<_>>(),
+            ["11-1", "10-1"]
+        );
+        // Much later, everything is older than the maximum age.
+        let pruned = flush(vec![log_entry(2, 50, 1, now + 5_000_000)], now + 5_000_000);
+        assert_eq!(pruned.by_age, 9);
+        let all = store.log(&LogFilter::default()).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(store.last_attempt(2, 50).unwrap(), 1);
+        assert_eq!(store.last_attempt(1, 50).unwrap(), 0);
+    }
+
     #[test]
     fn tokens_are_generated_once_and_the_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (t1, moved) = store.webhook_token(1, "http://a/", None).unwrap();
-        assert_eq!(moved, None);
-        let (t2, moved) = store.webhook_token(1, "http://b/", None).unwrap();
-        assert_eq!(t1, t2);
-        assert_eq!(moved.as_deref(), Some("http://a/"));
+        let setup = |id, url, token: Option<&Token>, secret: Option<&Secret>, now| {
+            store
+                .webhook_setup(id, url, token, secret, 1_000, now)
+                .unwrap()
+        };
+        let first = setup(1, "http://a/", None, None, 0);
+        assert_eq!(first.moved_from, None);
+        let again = setup(1, "http://b/", None, None, 0);
+        assert_eq!(first.token, again.token);
+        assert_eq!(again.moved_from.as_deref(), Some("http://a/"));
         let given = Token::parse("efb7e0030e6cef1b45d3d74a67881a2b").unwrap();
-        assert_eq!(
-            store.webhook_token(2, "http://c/", Some(&given)).unwrap().0,
-            given
-        );
+        assert_eq!(setup(2, "http://c/", Some(&given), None, 0).token, given);
+        // A replaced token or secret keeps signing for the grace period, then stops.
+        let other = Token::parse("00000000000000000000000000000000").unwrap();
+        let s1 = Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let s2 = Secret::parse("whsec_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB").unwrap();
+        setup(2, "http://c/", Some(&given), Some(&s1), 100);
+        let rotated = setup(2, "http://c/", Some(&other), Some(&s2), 200);
+        assert_eq!(rotated.token, other);
+        assert_eq!(rotated.previous_token, Some((given.clone(), 1_200)));
+        assert_eq!(rotated.secret, Some(s2.clone()));
+        assert_eq!(rotated.previous_secret, Some((s1, 1_200)));
+        let later = setup(2, "http://c/", Some(&other), Some(&s2), 1_300);
+        assert_eq!(later.previous_token, None);
+        assert_eq!(later.previous_secret, None);
         let mode = std::fs::metadata(store.path())
             .unwrap()
             .permissions()

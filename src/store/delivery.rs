@@ -1,0 +1,652 @@
+//! The delivery half of the state: each webhook's queue, its failed events, its secrets and
+//! health, and the delivery log (one entry per attempt).
+
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{Batch, META, Store, StoreError, encode, encode_as};
+use crate::event::Event;
+use crate::sign::{Secret, Token};
+
+pub(super) const QUEUE: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("queue");
+const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
+const WEBHOOKS: TableDefinition<u32, &[u8]> = TableDefinition::new("webhooks");
+/// Per webhook: (events in its queue, events dropped by the queue limit, ever).
+const COUNTS: TableDefinition<u32, (u64, u64)> = TableDefinition::new("counts");
+/// The delivery log: entry id (increasing) -> `LogEntry`.
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+
+/// The version byte of `WebhookRecord` (1 was token and URL only).
+const WEBHOOK_RECORD: u8 = 2;
+
+/// How much of a receiver's answer the log keeps.
+pub const LOG_RESPONSE_BYTES: usize = 1024;
+
+/// An event waiting in a webhook's queue, with where its delivery stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub webhook: u32,
+    pub event: Event,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due, in milliseconds since the Unix epoch.
+    pub due_ms: i64,
+    /// What the last attempt got: an HTTP status or a transport error.
+    pub last_result: Option<String>,
+}
+
+/// An event whose every attempt failed, kept so it can be looked at and sent again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetAside {
+    pub webhook: u32,
+    pub event: Event,
+    pub attempts: u32,
+    pub failed_ms: i64,
+    pub last_result: String,
+}
+
+/// One event to commit, and the webhooks it goes to (each with the event as that webhook
+/// sees it, and when its first attempt is due).
+pub struct NewEvent {
+    pub event: Event,
+    pub deliveries: Vec<(u32, Event, i64)>,
+}
+
+/// Why a webhook stopped sending, and since when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Disabled {
+    pub since_ms: i64,
+    pub reason: String,
+}
+
+/// How a webhook is doing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// The first failure since the last success.
+    pub failing_since_ms: Option<i64>,
+    /// Set when it was disabled (410 Gone, or failing too long); its events keep queueing.
+    pub disabled: Option<Disabled>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WebhookRecordV1 {
+    token: String,
+    url: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WebhookRecord {
+    url: String,
+    token: String,
+    /// A replaced token and until when it keeps signing.
+    previous_token: Option<(String, i64)>,
+    secret: Option<String>,
+    previous_secret: Option<(String, i64)>,
+    health: Health,
+}
+
+/// What a webhook signs with, and how it is doing.
+#[derive(Clone, Debug)]
+pub struct WebhookState {
+    pub token: Token,
+    pub previous_token: Option<(Token, i64)>,
+    pub secret: Option<Secret>,
+    pub previous_secret: Option<(Secret, i64)>,
+    pub health: Health,
+    /// The URL the state knew, when the configuration now names another.
+    pub moved_from: Option<String>,
+}
+
+/// One delivery attempt, as the log keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Given when the entry is stored; increasing.
+    pub id: u64,
+    pub time_ms: i64,
+    pub webhook: u32,
+    /// `v1` or `v2`.
+    pub format: String,
+    pub attempt: u32,
+    pub resend: bool,
+    /// The endpoint, without credentials or query.
+    pub url: String,
+    /// The HTTP status, or for a transport failure the curl-style code.
+    pub status: u32,
+    /// True when `status` is a transport failure's code.
+    pub transport: bool,
+    /// What went wrong, for a transport failure.
+    pub message: String,
+    pub response_size: u64,
+    /// The first `LOG_RESPONSE_BYTES` of the answer.
+    pub response: Vec<u8>,
+    pub duration_ms: u64,
+    pub event: Event,
+    pub body: Vec<u8>,
+}
+
+impl LogEntry {
+    pub fn attempt_id(&self) -> String {
+        format!("{}-{}", self.event.id, self.attempt)
+    }
+
+    pub fn success(&self) -> bool {
+        !self.transport && (200..300).contains(&self.status)
+    }
+}
+
+/// Which log entries to list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogFilter {
+    pub webhook: Option<u32>,
+    pub status: Option<u32>,
+    pub event_id: Option<u64>,
+    /// A dotted event name (`resources.upload`).
+    pub event_name: Option<String>,
+    pub since_ms: Option<i64>,
+    pub attempt_id: Option<String>,
+    pub limit: usize,
+}
+
+impl LogFilter {
+    fn matches(&self, e: &LogEntry) -> bool {
+        self.webhook.is_none_or(|w| e.webhook == w)
+            && self.status.is_none_or(|s| e.status == s)
+            && self.event_id.is_none_or(|id| e.event.id == id)
+            && self
+                .event_name
+                .as_deref()
+                .is_none_or(|n| e.event.op.v2_name() == n)
+            && self
+                .attempt_id
+                .as_deref()
+                .is_none_or(|a| e.attempt_id() == a)
+    }
+}
+
+/// The results of a run of attempts, written in one transaction.
+#[derive(Debug, Default)]
+pub struct Flush {
+    pub webhook: u32,
+    /// Queue keys (event ids) delivered.
+    pub delivered: Vec<u64>,
+    /// The head after a failed attempt, with its next due time.
+    pub retry: Option<Pending>,
+    /// The head after its last attempt failed.
+    pub set_aside: Option<SetAside>,
+    pub log: Vec<LogEntry>,
+    pub health: Option<Health>,
+}
+
+impl Flush {
+    pub fn is_empty(&self) -> bool {
+        self.delivered.is_empty()
+            && self.retry.is_none()
+            && self.set_aside.is_none()
+            && self.log.is_empty()
+            && self.health.is_none()
+    }
+}
+
+/// What log retention removed in one flush.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub by_count: u64,
+    pub by_age: u64,
+}
+
+impl Store {
+    pub(super) fn init_delivery(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        tx.open_table(QUEUE).map_err(self.err())?;
+        tx.open_table(FAILED).map_err(self.err())?;
+        tx.open_table(WEBHOOKS).map_err(self.err())?;
+        tx.open_table(LOG).map_err(self.err())?;
+        let mut meta = tx.open_table(META).map_err(self.err())?;
+        if meta.get("counts").map_err(self.err())?.is_none() {
+            // A state from before the counts: count each queue once.
+            let queue = tx.open_table(QUEUE).map_err(self.err())?;
+            let mut counts = tx.open_table(COUNTS).map_err(self.err())?;
+            for item in queue.iter().map_err(self.err())? {
+                let (key, _) = item.map_err(self.err())?;
+                let webhook = key.value().0;
+                let (n, d) = counts
+                    .get(webhook)
+                    .map_err(self.err())?
+                    .map_or((0, 0), |v| v.value());
+                counts.insert(webhook, (n + 1, d)).map_err(self.err())?;
+            }
+            meta.insert("counts", 1).map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Sets up webhook `id` for this run: its token (the configured one, else the one generated
+    /// before, else a new one), its secret, and the ones they replaced, which keep signing
+    /// for `grace_ms` after they were replaced. A changed URL clears a disabled state.
+    pub fn webhook_setup(
+        &self,
+        id: u32,
+        url: &str,
+        token: Option<&Token>,
+        secret: Option<&Secret>,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<WebhookState, StoreError> {
+        let tx = self.begin()?;
+        let state = {
+            let mut table = tx.open_table(WEBHOOKS).map_err(self.err())?;
+            let known = match table.get(id).map_err(self.err())? {
+                Some(v) => Some(self.webhook_record(v.value())?),
+                None => None,
+            };
+            let bad =
+                |what: &str| self.damaged(format!("webhook {id}'s stored {what} is malformed"));
+            let mut record = match known {
+                Some(r) => r,
+                None => WebhookRecord {
+                    url: url.to_owned(),
+                    token: match token {
+                        Some(t) => t.expose().to_owned(),
+                        None => Token::generate()
+                            .map_err(|e| StoreError::Storage {
+                                path: self.path.clone(),
+                                detail: format!("no random numbers for a new token: {e}"),
+                            })?
+                            .expose()
+                            .to_owned(),
+                    },
+                    previous_token: None,
+                    secret: secret.map(|s| s.expose().to_owned()),
+                    previous_secret: None,
+                    health: Health::default(),
+                },
+            };
+            if let Some(t) = token.filter(|t| t.expose() != record.token) {
+                let old = std::mem::replace(&mut record.token, t.expose().to_owned());
+                record.previous_token = Some((old, now_ms.saturating_add(grace_ms)));
+            }
+            let configured = secret.map(|s| s.expose().to_owned());
+            if configured != record.secret {
+                let old = std::mem::replace(&mut record.secret, configured);
+                // A removed secret stops signing at once; a replaced one keeps going a while.
+                record.previous_secret = match (old, &record.secret) {
+                    (Some(old), Some(_)) => Some((old, now_ms.saturating_add(grace_ms))),
+                    _ => None,
+                };
+            }
+            record.previous_token = record.previous_token.filter(|(_, until)| *until > now_ms);
+            record.previous_secret = record.previous_secret.filter(|(_, until)| *until > now_ms);
+            let moved_from =
+                (record.url != url).then(|| std::mem::replace(&mut record.url, url.to_owned()));
+            if moved_from.is_some() {
+                record.health = Health::default();
+            }
+            table
+                .insert(id, encode_as(&record, WEBHOOK_RECORD).as_slice())
+                .map_err(self.err())?;
+            WebhookState {
+                token: Token::parse(&record.token).map_err(|_| bad("token"))?,
+                previous_token: match &record.previous_token {
+                    Some((t, until)) => Some((Token::parse(t).map_err(|_| bad("token"))?, *until)),
+                    None => None,
+                },
+                secret: match &record.secret {
+                    Some(s) => Some(Secret::parse(s).map_err(|_| bad("secret"))?),
+                    None => None,
+                },
+                previous_secret: match &record.previous_secret {
+                    Some((s, until)) => {
+                        Some((Secret::parse(s).map_err(|_| bad("secret"))?, *until))
+                    }
+                    None => None,
+                },
+                health: record.health.clone(),
+                moved_from,
+            }
+        };
+        tx.commit().map_err(self.err())?;
+        Ok(state)
+    }
+
+    fn webhook_record(&self, bytes: &[u8]) -> Result<WebhookRecord, StoreError> {
+        if bytes.first() == Some(&1) {
+            let old: WebhookRecordV1 = self.decode("webhooks", bytes)?;
+            return Ok(WebhookRecord {
+                url: old.url,
+                token: old.token,
+                previous_token: None,
+                secret: None,
+                previous_secret: None,
+                health: Health::default(),
+            });
+        }
+        self.decode_as("webhooks", bytes, WEBHOOK_RECORD)
+    }
+
+    /// How webhook `id` is doing (default for one the state does not know).
+    pub fn health(&self, id: u32) -> Result<Health, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(WEBHOOKS).map_err(self.err())?;
+        match table.get(id).map_err(self.err())? {
+            Some(v) => Ok(self.webhook_record(v.value())?.health),
+            None => Ok(Health::default()),
+        }
+    }
+
+    /// Commits a batch of events in one transaction, giving each its id; returns the ids.
+    pub fn enqueue(&self, batch: &[NewEvent]) -> Result<Vec<u64>, StoreError> {
+        let mut tx = self.batch()?;
+        let ids = batch
+            .iter()
+            .map(|item| tx.enqueue(item))
+            .collect::<Result<Vec<u64>, StoreError>>()?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// The oldest `n` undelivered events of `webhook`, in order.
+    pub fn front(&self, webhook: u32, n: usize) -> Result<Vec<Pending>, StoreError> {
+        let tx = self.read()?;
+        let queue = tx.open_table(QUEUE).map_err(self.err())?;
+        let range = queue
+            .range((webhook, 0)..=(webhook, u64::MAX))
+            .map_err(self.err())?;
+        range
+            .take(n)
+            .map(|entry| {
+                let (_, value) = entry.map_err(self.err())?;
+                self.decode("queue", value.value())
+            })
+            .collect()
+    }
+
+    /// The oldest undelivered event of `webhook`.
+    pub fn head(&self, webhook: u32) -> Result<Option<Pending>, StoreError> {
+        Ok(self.front(webhook, 1)?.pop())
+    }
+
+    /// Writes the results of a run of attempts in one transaction, and prunes the log.
+    pub fn flush(&self, f: &Flush, now_ms: i64) -> Result<Pruned, StoreError> {
+        let limits = self.limits();
+        let tx = self.begin()?;
+        let pruned = {
+            let mut queue = tx.open_table(QUEUE).map_err(self.err())?;
+            let mut counts = tx.open_table(COUNTS).map_err(self.err())?;
+            let mut removed = 0u64;
+            for id in &f.delivered {
+                if queue
+                    .remove((f.webhook, *id))
+                    .map_err(self.err())?
+                    .is_some()
+                {
+                    removed += 1;
+                }
+            }
+            if let Some(p) = &f.retry {
+                // Only while it is still queued: the queue limit may have dropped it.
+                let key = (f.webhook, p.event.id);
+                if queue.get(key).map_err(self.err())?.is_some() {
+                    queue
+                        .insert(key, encode(p).as_slice())
+                        .map_err(self.err())?;
+                }
+            }
+            if let Some(s) = &f.set_aside {
+                let key = (f.webhook, s.event.id);
+                if queue.remove(key).map_err(self.err())?.is_some() {
+                    removed += 1;
+                }
+                tx.open_table(FAILED)
+                    .map_err(self.err())?
+                    .insert(key, encode(s).as_slice())
+                    .map_err(self.err())?;
+            }
+            if removed > 0 {
+                let (n, d) = counts
+                    .get(f.webhook)
+                    .map_err(self.err())?
+                    .map_or((0, 0), |v| v.value());
+                counts
+                    .insert(f.webhook, (n.saturating_sub(removed), d))
+                    .map_err(self.err())?;
+            }
+            if let Some(h) = &f.health {
+                let mut table = tx.open_table(WEBHOOKS).map_err(self.err())?;
+                let record = table
+                    .get(f.webhook)
+                    .map_err(self.err())?
+                    .map(|v| self.webhook_record(v.value()))
+                    .transpose()?;
+                if let Some(mut record) = record {
+                    record.health = h.clone();
+                    table
+                        .insert(f.webhook, encode_as(&record, WEBHOOK_RECORD).as_slice())
+                        .map_err(self.err())?;
+                }
+            }
+            self.append_log(&tx, &f.log, &limits, now_ms)?
+        };
+        tx.commit().map_err(self.err())?;
+        Ok(pruned)
+    }
+
+    fn append_log(
+        &self,
+        tx: &WriteTransaction,
+        entries: &[LogEntry],
+        limits: &super::Limits,
+        now_ms: i64,
+    ) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        if entries.is_empty() {
+            return Ok(pruned);
+        }
+        let mut meta = tx.open_table(META).map_err(self.err())?;
+        let mut log = tx.open_table(LOG).map_err(self.err())?;
+        let mut next = meta
+            .get("next_log_id")
+            .map_err(self.err())?
+            .map_or(1, |v| v.value());
+        for entry in entries {
+            let mut entry = entry.clone();
+            entry.id = next;
+            log.insert(next, encode(&entry).as_slice())
+                .map_err(self.err())?;
+            next += 1;
+        }
+        meta.insert("next_log_id", next).map_err(self.err())?;
+        // By count: past the limit, go down to 90% of it, so that pruning (and its log line)
+        // comes once per tenth of the limit rather than at every attempt.
+        let len = log.len().map_err(self.err())?;
+        if len > limits.log_max_entries {
+            let keep = limits.log_max_entries - limits.log_max_entries / 10;
+            let mut excess = len - keep;
+            pruned.by_count = excess;
+            log.retain_in::<u64, _>(.., |_, _| {
+                if excess > 0 {
+                    excess -= 1;
+                    false
+                } else {
+                    true
+                }
+            })
+            .map_err(self.err())?;
+        }
+        // By age: at most ten times per maximum age (and at least once an hour).
+        let mut last = self
+            .last_age_prune
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let every = (limits.log_max_age_ms / 10).clamp(1, 3_600_000);
+        if now_ms - *last >= every {
+            *last = now_ms;
+            let cutoff = now_ms - limits.log_max_age_ms;
+            let mut old = Vec::new();
+            for item in log.iter().map_err(self.err())? {
+                let (key, value) = item.map_err(self.err())?;
+                let entry: LogEntry = self.decode("log", value.value())?;
+                if entry.time_ms >= cutoff {
+                    break;
+                }
+                old.push(key.value());
+            }
+            for key in &old {
+                log.remove(*key).map_err(self.err())?;
+            }
+            pruned.by_age = old.len() as u64;
+        }
+        Ok(pruned)
+    }
+
+    /// Log entries that pass `filter`, newest first, at most `filter.limit` (0: all).
+    pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+        let tx = self.read()?;
+        let log = tx.open_table(LOG).map_err(self.err())?;
+        let mut out = Vec::new();
+        for item in log.iter().map_err(self.err())?.rev() {
+            let (_, value) = item.map_err(self.err())?;
+            let entry: LogEntry = self.decode("log", value.value())?;
+            if filter.since_ms.is_some_and(|since| entry.time_ms < since) {
+                break;
+            }
+            if filter.matches(&entry) {
+                out.push(entry);
+                if out.len() == filter.limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The highest attempt number logged for `event_id` at `webhook` (0 if none).
+    pub fn last_attempt(&self, webhook: u32, event_id: u64) -> Result<u32, StoreError> {
+        let entries = self.log(&LogFilter {
+            webhook: Some(webhook),
+            event_id: Some(event_id),
+            ..LogFilter::default()
+        })?;
+        Ok(entries.iter().map(|e| e.attempt).max().unwrap_or(0))
+    }
+
+    /// How many log entries there are.
+    pub fn log_len(&self) -> Result<u64, StoreError> {
+        let tx = self.read()?;
+        let log = tx.open_table(LOG).map_err(self.err())?;
+        log.len().map_err(self.err())
+    }
+
+    /// How many events wait in `webhook`'s queue, and how many the queue limit ever dropped.
+    pub fn queue_counts(&self, webhook: u32) -> Result<(u64, u64), StoreError> {
+        let tx = self.read()?;
+        let counts = tx.open_table(COUNTS).map_err(self.err())?;
+        Ok(counts
+            .get(webhook)
+            .map_err(self.err())?
+            .map_or((0, 0), |v| v.value()))
+    }
+
+    /// How many events wait in `webhook`'s queue.
+    pub fn pending_count(&self, webhook: u32) -> Result<u64, StoreError> {
+        Ok(self.queue_counts(webhook)?.0)
+    }
+
+    /// How many of `webhook`'s events were set aside as failed.
+    pub fn failed_count(&self, webhook: u32) -> Result<u64, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(FAILED).map_err(self.err())?;
+        let range = table
+            .range((webhook, 0)..=(webhook, u64::MAX))
+            .map_err(self.err())?;
+        Ok(range.count() as u64)
+    }
+
+    /// The failed events of `webhook`, oldest first.
+    pub fn failed(&self, webhook: u32) -> Result<Vec<SetAside>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(FAILED).map_err(self.err())?;
+        let range = table
+            .range((webhook, 0)..=(webhook, u64::MAX))
+            .map_err(self.err())?;
+        range
+            .map(|entry| {
+                let (_, value) = entry.map_err(self.err())?;
+                self.decode("failed", value.value())
+            })
+            .collect()
+    }
+
+    /// The webhook ids that have queued events (also those no longer in the configuration).
+    pub fn webhooks_with_pending(&self) -> Result<Vec<u32>, StoreError> {
+        let tx = self.read()?;
+        let counts = tx.open_table(COUNTS).map_err(self.err())?;
+        let mut ids = Vec::new();
+        for item in counts.iter().map_err(self.err())? {
+            let (key, value) = item.map_err(self.err())?;
+            if value.value().0 > 0 {
+                ids.push(key.value());
+            }
+        }
+        Ok(ids)
+    }
+}
+
+impl Batch<'_> {
+    /// Adds `item` to the queues of its webhooks; returns the id it was given. A queue past
+    /// the limit loses its oldest events (counted, and returned by `commit`).
+    pub fn enqueue(&mut self, item: &NewEvent) -> Result<u64, StoreError> {
+        let store = self.store;
+        let mut meta = self.tx.open_table(META).map_err(|e| store.fail(e))?;
+        let id = match self.next_event_id {
+            Some(id) => id,
+            None => meta
+                .get("next_event_id")
+                .map_err(|e| store.fail(e))?
+                .map_or(1, |v| v.value()),
+        };
+        self.next_event_id = Some(id + 1);
+        meta.insert("next_event_id", id + 1)
+            .map_err(|e| store.fail(e))?;
+        let mut queue = self.tx.open_table(QUEUE).map_err(|e| store.fail(e))?;
+        let mut counts = self.tx.open_table(COUNTS).map_err(|e| store.fail(e))?;
+        for (webhook, event, due_ms) in &item.deliveries {
+            let mut event = event.clone();
+            event.id = id;
+            let pending = Pending {
+                webhook: *webhook,
+                event,
+                attempts: 0,
+                due_ms: *due_ms,
+                last_result: None,
+            };
+            queue
+                .insert((*webhook, id), encode(&pending).as_slice())
+                .map_err(|e| store.fail(e))?;
+            let (mut n, mut d) = counts
+                .get(*webhook)
+                .map_err(|e| store.fail(e))?
+                .map_or((0, 0), |v| v.value());
+            n += 1;
+            if n > self.limits.queue_limit {
+                let excess = n - self.limits.queue_limit;
+                let oldest: Vec<u64> = queue
+                    .range((*webhook, 0)..=(*webhook, u64::MAX))
+                    .map_err(|e| store.fail(e))?
+                    .take(usize::try_from(excess).unwrap_or(usize::MAX))
+                    .map(|item| item.map(|(k, _)| k.value().1))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| store.fail(e))?;
+                for key in &oldest {
+                    queue.remove((*webhook, *key)).map_err(|e| store.fail(e))?;
+                }
+                n -= oldest.len() as u64;
+                d += oldest.len() as u64;
+                match self.dropped.iter_mut().find(|(w, _)| w == webhook) {
+                    Some((_, k)) => *k += oldest.len() as u64,
+                    None => self.dropped.push((*webhook, oldest.len() as u64)),
+                }
+            }
+            counts.insert(*webhook, (n, d)).map_err(|e| store.fail(e))?;
+        }
+        Ok(id)
+    }
+}
