@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::daemon::Daemon;
-use crate::{config, demo, service, sign};
+use crate::store::LogFilter;
+use crate::{activity, config, demo, service, sign};
 
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -26,6 +27,15 @@ usage:
   sharehook run [--config PATH]     run the daemon (default config /etc/sharehook/sharehook.toml)
   sharehook check [--config PATH]   check the configuration and print it, secrets hidden
   sharehook demo [--dir PATH]       try it with no configuration (in ./sharehook-demo)
+  sharehook log [--config PATH] [--webhook N] [--status S] [--event E] [--since T]
+                [--limit N] [--json | --array]
+                                    the delivery log, newest first (T: 2026-11-22, 30m, 2h, 7d;
+                                    E: an event id or name; --json: one object per line)
+  sharehook resend [--config PATH] [--webhook N] ATTEMPT_ID
+                                    send a logged delivery again, as a new attempt
+  sharehook enable [--config PATH] WEBHOOK_ID
+                                    send again to a webhook that was disabled
+  sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook verify --token TOKEN --signature SIG [FILE|-]
                                     check a received body (FILE, or standard input)
   sharehook --version | --help
@@ -49,8 +59,35 @@ pub enum Command {
         signature: String,
         input: Option<PathBuf>,
     },
+    Log {
+        config: PathBuf,
+        filter: LogFilter,
+        output: Output,
+    },
+    Resend {
+        config: PathBuf,
+        attempt_id: String,
+        webhook: Option<u32>,
+    },
+    Enable {
+        config: PathBuf,
+        webhook: u32,
+    },
+    Bench {
+        files: usize,
+    },
     Version,
     Help,
+}
+
+/// How `sharehook log` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    /// One JSON object per line.
+    JsonLines,
+    /// One JSON array.
+    JsonArray,
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt::Error> {
@@ -62,6 +99,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut token = None;
     let mut signature = None;
     let mut input = None;
+    let mut filter = LogFilter {
+        limit: 100,
+        ..LogFilter::default()
+    };
+    let mut output = Output::Text;
+    let mut files = 2000usize;
+    let mut positional: Option<String> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -70,9 +114,27 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("dir") => dir = Some(parser.value()?.into()),
             Long("token") => token = Some(parser.value()?.string()?),
             Long("signature") => signature = Some(parser.value()?.string()?),
+            Long("webhook") => filter.webhook = Some(parser.value()?.parse()?),
+            Long("status") => filter.status = Some(parser.value()?.parse()?),
+            Long("event") => activity::event_filter(&parser.value()?.string()?, &mut filter)?,
+            Long("since") => {
+                filter.since_ms = Some(activity::parse_since(
+                    &parser.value()?.string()?,
+                    crate::deliver::now_ms(),
+                )?)
+            }
+            Long("limit") => filter.limit = parser.value()?.parse()?,
+            Long("json") => output = Output::JsonLines,
+            Long("array") => output = Output::JsonArray,
+            Long("files") => files = parser.value()?.parse()?,
             Value(v) if sub.is_none() => sub = Some(v.string()?),
             Value(v) if sub.as_deref() == Some("verify") && input.is_none() => {
                 input = Some(PathBuf::from(v))
+            }
+            Value(v)
+                if matches!(sub.as_deref(), Some("resend" | "enable")) && positional.is_none() =>
+            {
+                positional = Some(v.string()?)
             }
             _ => return Err(arg.unexpected()),
         }
@@ -90,6 +152,24 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             signature: signature.ok_or("verify needs --signature SIG")?,
             input: input.filter(|p| p.as_os_str() != "-"),
         },
+        Some("log") => Command::Log {
+            config,
+            filter,
+            output,
+        },
+        Some("resend") => Command::Resend {
+            config,
+            attempt_id: positional.ok_or("resend needs the ATTEMPT_ID (see sharehook log)")?,
+            webhook: filter.webhook,
+        },
+        Some("enable") => Command::Enable {
+            config,
+            webhook: positional
+                .ok_or("enable needs the WEBHOOK_ID")?
+                .parse()
+                .map_err(|_| "WEBHOOK_ID is a number")?,
+        },
+        Some("bench") => Command::Bench { files },
         Some(other) => {
             return Err(format!("unknown command \"{other}\" (see sharehook --help)").into());
         }
@@ -159,6 +239,55 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Log {
+            config,
+            filter,
+            output,
+        } => {
+            let config = config::load(&config)?;
+            let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            let entries = store.log(&filter)?;
+            match output {
+                Output::Text => {
+                    for e in &entries {
+                        println!("{}", activity::to_line(e));
+                    }
+                }
+                Output::JsonLines => {
+                    for e in &entries {
+                        println!("{}", activity::to_json(e));
+                    }
+                }
+                Output::JsonArray => {
+                    let all: Vec<serde_json::Value> =
+                        entries.iter().map(activity::to_json).collect();
+                    println!("{}", serde_json::Value::Array(all));
+                }
+            }
+        }
+        Command::Resend {
+            config,
+            attempt_id,
+            webhook,
+        } => {
+            let config = config::load(&config)?;
+            let done = activity::resend(&config, &attempt_id, webhook)?;
+            let v = done.json();
+            println!("{v}");
+            let status = v["status"].as_u64().unwrap_or(0);
+            if v["statusKind"] != "http" || !(200..300).contains(&status) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Enable { config, webhook } => {
+            let config = config::load(&config)?;
+            if activity::enable(&config, webhook)? {
+                println!("webhook {webhook} is enabled again");
+            } else {
+                println!("webhook {webhook} was not disabled");
+            }
+        }
+        Command::Bench { files } => crate::bench::run(files)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -171,11 +300,23 @@ fn run(config: &config::Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let mut signals = service::StopSignals::install()?;
         let mut daemon = Daemon::start(config)?;
+        let socket = activity::socket_path(&config.state_dir);
+        let _ = std::fs::remove_file(&socket);
+        let listener = tokio::net::UnixListener::bind(&socket)
+            .with_context(|| format!("cannot listen on {}", socket.display()))?;
+        let control = std::sync::Arc::new(activity::Control {
+            store: std::sync::Arc::clone(&daemon.store),
+            mailboxes: daemon.mailboxes.clone(),
+            wait: config.delivery.request_timeout + Duration::from_secs(10),
+        });
+        let server = tokio::spawn(activity::serve(listener, control));
         service::ready();
         log::info!("ready");
         let signal = service::until_stopped(&daemon, &mut signals).await;
         log::info!("{signal}: stopping");
         service::stopping();
+        server.abort();
+        let _ = std::fs::remove_file(&socket);
         daemon.stop(Duration::from_secs(10));
         log::info!("stopped");
         Ok(())

@@ -23,7 +23,7 @@ use crate::sign::{self, Secret, Token};
 use crate::store::{Disabled, Flush, Health, LogEntry, Pending, SetAside, Store};
 
 /// At most this many results are written in one transaction...
-const GROUP: usize = 64;
+const GROUP: usize = 512;
 /// ...and none waits longer than this to be written.
 const GROUP_WAIT: Duration = Duration::from_millis(50);
 
@@ -262,7 +262,7 @@ impl Worker {
                 Ok(front) => front,
                 Err(e) => {
                     log::error!("webhook {}: cannot read its queue: {e}", self.target.id);
-                    self.mailbox.bell.wait(trouble.next());
+                    self.mailbox.bell.wait(trouble.pause());
                     continue;
                 }
             };
@@ -479,7 +479,7 @@ impl Worker {
                     if self.stop.load(Ordering::SeqCst) {
                         return;
                     }
-                    std::thread::sleep(backoff.next());
+                    std::thread::sleep(backoff.pause());
                 }
             }
         }
@@ -499,7 +499,7 @@ fn short(outcome: &Outcome) -> String {
 pub struct Backoff(u32);
 
 impl Backoff {
-    pub fn next(&mut self) -> Duration {
+    pub fn pause(&mut self) -> Duration {
         self.0 = (self.0 + 1).min(7);
         Duration::from_secs(1 << (self.0 - 1)).min(Duration::from_secs(60))
     }
@@ -540,7 +540,7 @@ mod tests {
     #[test]
     fn backoff_grows_to_a_minute() {
         let mut b = Backoff::default();
-        let waits: Vec<u64> = (0..9).map(|_| b.next().as_secs()).collect();
+        let waits: Vec<u64> = (0..9).map(|_| b.pause().as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 

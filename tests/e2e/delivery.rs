@@ -97,7 +97,7 @@ fn undelivered_events_survive_sigkill_and_arrive_in_order() {
 
     let receiver = Receiver::start_on(port);
     let daemon = nas.start();
-    let got = assert_uploads_in_order(&receiver, &names);
+    let got = assert_uploads_in_order(&receiver, &names, 1);
     for r in &got {
         assert_eq!(
             r.header("x-exavault-signature"),
@@ -155,8 +155,10 @@ fn the_service_pings_its_watchdog_and_says_when_it_stops() {
     assert!(daemon.stop_status().success());
 }
 
+/// Results are recorded in groups (at most 50 ms of them); a kill repeats at most the
+/// deliveries of the group in flight: with 40 ms per delivery, two or three.
 #[test]
-fn a_kill_during_delivery_repeats_at_most_the_attempt_in_flight() {
+fn a_kill_during_delivery_repeats_at_most_the_last_group() {
     let receiver = Receiver::start();
     receiver.set_delay(Duration::from_millis(40));
     let nas = Nas::new();
@@ -169,6 +171,6 @@ fn a_kill_during_delivery_repeats_at_most_the_attempt_in_flight() {
     daemon.kill9();
     receiver.set_delay(Duration::ZERO);
     let daemon = nas.start();
-    assert_uploads_in_order(&receiver, &names);
+    assert_uploads_in_order(&receiver, &names, 4);
     assert!(daemon.stop().success());
 }

@@ -1,0 +1,455 @@
+//! The delivery log as people and programs read it: `sharehook log`, `sharehook resend` and
+//! `sharehook enable`, and the local control socket through which the last two reach a
+//! running daemon (`state_dir/control.sock`, 0600, HTTP/1.1).
+//!
+//! `log` reads the state directly (redb lets it read beside the daemon that writes).
+//! `resend` and `enable` act through the daemon's worker for that webhook, so that its
+//! receiver still sees one delivery at a time; with no daemon running they act on the state
+//! themselves.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::deliver::{Mailbox, now_ms};
+use crate::event::escape_bytes;
+use crate::payload::rfc3339;
+use crate::store::{LogEntry, LogFilter, Store};
+
+pub const SOCKET: &str = "control.sock";
+
+/// One log entry as JSON: the fields of an ExaVault webhook activity entry.
+pub fn to_json(e: &LogEntry) -> serde_json::Value {
+    json!({
+        "id": e.id,
+        "created": rfc3339(e.time_ms),
+        "webhookId": e.webhook,
+        "responseVersion": e.format,
+        "attemptId": e.attempt_id(),
+        "attempt": e.attempt,
+        "resend": e.resend,
+        "endpointUrl": e.url,
+        "event": e.event.op.v2_name(),
+        "eventId": e.event.id,
+        "status": e.status,
+        "statusKind": if e.transport { "transport" } else { "http" },
+        "error": e.message,
+        "responseSize": e.response_size,
+        "response": String::from_utf8_lossy(&e.response),
+        "resourcePath": escape_bytes(e.event.path.as_bytes()),
+        "sourcePath": e.event.source.as_ref().map(|s| escape_bytes(s.as_bytes())),
+        "share": e.event.share,
+        "username": e.event.username,
+        "durationMs": e.duration_ms,
+        "body": String::from_utf8_lossy(&e.body),
+    })
+}
+
+/// One log entry as a line for people.
+pub fn to_line(e: &LogEntry) -> String {
+    let status = if e.transport {
+        format!("error {} ({})", e.status, e.message)
+    } else {
+        format!("HTTP {}", e.status)
+    };
+    format!(
+        "{}  webhook {}  {}  {} {}  {status}  {} ms{}",
+        rfc3339(e.time_ms),
+        e.webhook,
+        e.attempt_id(),
+        e.event.op.v1_name(),
+        e.event.path,
+        e.duration_ms,
+        if e.resend { "  (resend)" } else { "" }
+    )
+}
+
+/// Reads `--since`: an RFC 3339 date (`2026-11-22T10:00:00Z`, or just `2026-11-22`), or a
+/// time ago (`90s`, `30m`, `2h`, `7d`).
+pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
+    let t = text.trim();
+    let unit = |c: char| match c {
+        's' => Some(1_000),
+        'm' => Some(60_000),
+        'h' => Some(3_600_000),
+        'd' => Some(86_400_000),
+        _ => None,
+    };
+    if let Some(last) = t.chars().last()
+        && let Some(ms) = unit(last)
+        && let Ok(n) = t[..t.len() - 1].parse::<u32>()
+    {
+        return Ok(now_ms - i64::from(n) * ms);
+    }
+    let full = if t.len() == 10 {
+        format!("{t}T00:00:00Z")
+    } else {
+        t.to_owned()
+    };
+    let parsed = httpdate_rfc3339(&full).ok_or_else(|| {
+        format!("\"{text}\" is neither a date (2026-11-22T10:00:00Z) nor a time ago (30m, 2h, 7d)")
+    })?;
+    Ok(parsed)
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
+fn httpdate_rfc3339(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !t.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = match t.get(19..t.len() - 1) {
+        Some("") => 0,
+        Some(frac) if frac.starts_with('.') => {
+            let digits = &frac[1..];
+            let v: i64 = digits.get(..digits.len().min(3))?.parse().ok()?;
+            v * 10i64.pow(3 - u32::try_from(digits.len().min(3)).ok()?)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm), the inverse of `rfc3339`.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms)
+}
+
+/// How `--event` is read: an event id (a number), or an event name (`upload` or
+/// `resources.upload`).
+pub fn event_filter(text: &str, filter: &mut LogFilter) -> Result<(), String> {
+    if let Ok(id) = text.parse::<u64>() {
+        filter.event_id = Some(id);
+        return Ok(());
+    }
+    let name = text.strip_prefix("resources.").unwrap_or(text);
+    match crate::event::Operation::from_trigger(name) {
+        Some(op) => {
+            filter.event_name = Some(op.v2_name().to_owned());
+            Ok(())
+        }
+        None => Err(format!(
+            "\"{text}\" is neither an event id nor an event (upload, delete, move, rename, createFolder)"
+        )),
+    }
+}
+
+/// The one log entry `attempt_id` names (at `webhook`, when given).
+pub fn find_attempt(
+    store: &Store,
+    attempt_id: &str,
+    webhook: Option<u32>,
+) -> anyhow::Result<LogEntry> {
+    let found = store.log(&LogFilter {
+        attempt_id: Some(attempt_id.to_owned()),
+        webhook,
+        ..LogFilter::default()
+    })?;
+    let mut hooks: Vec<u32> = found.iter().map(|e| e.webhook).collect();
+    hooks.sort_unstable();
+    hooks.dedup();
+    match hooks.len() {
+        0 => bail!("the delivery log has no attempt {attempt_id} (see sharehook log)"),
+        1 => Ok(found.into_iter().next().expect("one was found")),
+        _ => {
+            bail!("attempt {attempt_id} was made to webhooks {hooks:?}; say which with --webhook N")
+        }
+    }
+}
+
+// ----- the control socket, daemon side -----
+
+/// What the control socket's handlers need.
+pub struct Control {
+    pub store: Arc<Store>,
+    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
+    pub wait: Duration,
+}
+
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(SOCKET)
+}
+
+/// Serves the control socket until the task is dropped.
+pub async fn serve(listener: tokio::net::UnixListener, control: Arc<Control>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                log::warn!("control socket: cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let control = Arc::clone(&control);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let control = Arc::clone(&control);
+                async move { Ok::<_, std::convert::Infallible>(handle(req, control).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                log::debug!("control socket: connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<Bytes>> {
+    let parts: Vec<String> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let result = match (req.method().as_str(), parts.as_slice()) {
+        ("POST", [verb, hook, rest @ ..]) => match (verb.as_str(), hook.parse::<u32>()) {
+            ("resend", Ok(hook)) if rest.len() == 1 => resend_via(&control, hook, &rest[0]).await,
+            ("enable", Ok(hook)) if rest.is_empty() => enable_via(&control, hook).await,
+            _ => Err((StatusCode::NOT_FOUND, "no such request".to_owned())),
+        },
+        _ => Err((StatusCode::NOT_FOUND, "no such request".to_owned())),
+    };
+    let (status, body) = match result {
+        Ok(v) => (StatusCode::OK, v),
+        Err((status, message)) => (status, json!({ "error": message })),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+}
+
+type Answer = Result<serde_json::Value, (StatusCode, String)>;
+
+fn mailbox(control: &Control, hook: u32) -> Result<Arc<Mailbox>, (StatusCode, String)> {
+    control
+        .mailboxes
+        .iter()
+        .find(|(id, _)| *id == hook)
+        .map(|(_, m)| Arc::clone(m))
+        .ok_or((
+            StatusCode::NOT_FOUND,
+            format!("webhook {hook} is not configured"),
+        ))
+}
+
+async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
+    let mailbox = mailbox(control, hook)?;
+    let bad = |e: anyhow::Error| (StatusCode::NOT_FOUND, format!("{e:#}"));
+    let entry = find_attempt(&control.store, attempt_id, Some(hook)).map_err(bad)?;
+    let attempt = control
+        .store
+        .last_attempt(hook, entry.event.id)
+        .map_err(|e| bad(e.into()))?
+        + 1;
+    let (tx, rx) = std::sync::mpsc::channel();
+    mailbox.send(crate::deliver::Request::Resend {
+        event: entry.event,
+        attempt,
+        reply: tx,
+    });
+    let wait = control.wait;
+    let answer = tokio::task::spawn_blocking(move || rx.recv_timeout(wait))
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match answer {
+        Ok(entry) => Ok(to_json(&entry)),
+        Err(_) => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            "the webhook's worker did not answer in time".to_owned(),
+        )),
+    }
+}
+
+async fn enable_via(control: &Control, hook: u32) -> Answer {
+    let mailbox = mailbox(control, hook)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    mailbox.send(crate::deliver::Request::Enable { reply: tx });
+    let answer = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match answer {
+        Ok(was_disabled) => Ok(json!({ "webhookId": hook, "wasDisabled": was_disabled })),
+        Err(_) => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            "the webhook's worker did not answer in time".to_owned(),
+        )),
+    }
+}
+
+// ----- the commands -----
+
+/// POSTs `path` to the control socket of a running daemon; `None` when none is running.
+fn ask_daemon(state_dir: &Path, path: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    let socket = socket_path(state_dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let stream = match tokio::net::UnixStream::connect(&socket).await {
+            Ok(stream) => stream,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(anyhow!(
+                    "cannot reach the daemon at {}: {e}",
+                    socket.display()
+                ));
+            }
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("control socket handshake")?;
+        tokio::spawn(conn);
+        let request = Request::post(path)
+            .header("host", "sharehook")
+            .body(Full::new(Bytes::new()))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .with_context(|| format!("the daemon's answer is not JSON ({status})"))?;
+        if !status.is_success() {
+            bail!(
+                "{}",
+                value["error"]
+                    .as_str()
+                    .unwrap_or("the daemon refused the request")
+            );
+        }
+        Ok(Some(value))
+    })
+}
+
+/// `sharehook resend`: through the running daemon, or directly when none runs.
+pub fn resend(
+    config: &Config,
+    attempt_id: &str,
+    webhook: Option<u32>,
+) -> anyhow::Result<LogEntryView> {
+    let store = match Store::open_read_only(&config.state_dir) {
+        Ok(store) => store,
+        Err(e) => bail!("{e}"),
+    };
+    let entry = find_attempt(&store, attempt_id, webhook)?;
+    drop(store);
+    let path = format!("/resend/{}/{attempt_id}", entry.webhook);
+    if let Some(answer) = ask_daemon(&config.state_dir, &path)? {
+        return Ok(LogEntryView::Json(answer));
+    }
+    // No daemon: send it from here, and log it in the state.
+    let store = Store::open(&config.state_dir)?;
+    let hook = config
+        .webhooks
+        .iter()
+        .find(|w| w.id == entry.webhook)
+        .ok_or_else(|| anyhow!("webhook {} is no longer configured", entry.webhook))?;
+    let (target, _) = crate::daemon::target(config, hook, &store)?;
+    let client = crate::daemon::client(config, hook)?;
+    let attempt = store.last_attempt(hook.id, entry.event.id)? + 1;
+    let (_, logged) = target.attempt(&client, &entry.event, attempt, true);
+    store.flush(
+        &crate::store::Flush {
+            webhook: hook.id,
+            log: vec![logged.clone()],
+            ..Default::default()
+        },
+        now_ms(),
+    )?;
+    Ok(LogEntryView::Entry(Box::new(logged)))
+}
+
+/// `sharehook enable`: through the running daemon, or directly when none runs.
+pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
+    if !config.webhooks.iter().any(|w| w.id == webhook) {
+        bail!("webhook {webhook} is not configured");
+    }
+    if let Some(answer) = ask_daemon(&config.state_dir, &format!("/enable/{webhook}"))? {
+        return Ok(answer["wasDisabled"].as_bool().unwrap_or(false));
+    }
+    let store = Store::open(&config.state_dir)?;
+    let health = store.health(webhook)?;
+    let was = health.disabled.is_some();
+    store.flush(
+        &crate::store::Flush {
+            webhook,
+            health: Some(crate::store::Health::default()),
+            ..Default::default()
+        },
+        now_ms(),
+    )?;
+    Ok(was)
+}
+
+/// A resend's result: the daemon's JSON, or an entry made here.
+pub enum LogEntryView {
+    Json(serde_json::Value),
+    Entry(Box<LogEntry>),
+}
+
+impl LogEntryView {
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            LogEntryView::Json(v) => v.clone(),
+            LogEntryView::Entry(e) => to_json(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_reads_dates_and_times_ago() {
+        let now = 1_795_338_303_042;
+        assert_eq!(parse_since("30m", now), Ok(now - 1_800_000));
+        assert_eq!(parse_since("7d", now), Ok(now - 7 * 86_400_000));
+        assert_eq!(
+            parse_since("2026-11-22T09:05:03.042Z", now),
+            Ok(1_795_338_303_042)
+        );
+        assert_eq!(parse_since("1970-01-02", now), Ok(86_400_000));
+        assert!(parse_since("yesterday", now).is_err());
+        for ms in [0, 951_782_400_007, 4_107_542_399_999] {
+            assert_eq!(parse_since(&rfc3339(ms), now), Ok(ms));
+        }
+    }
+
+    #[test]
+    fn event_filters_take_ids_and_names() {
+        let mut f = LogFilter::default();
+        event_filter("upload", &mut f).unwrap();
+        assert_eq!(f.event_name.as_deref(), Some("resources.upload"));
+        event_filter("resources.createFolder", &mut f).unwrap();
+        assert_eq!(f.event_name.as_deref(), Some("resources.createFolder"));
+        event_filter("42", &mut f).unwrap();
+        assert_eq!(f.event_id, Some(42));
+        assert!(event_filter("download", &mut f).is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! `sharehook bench`: how fast delivery is on this machine, against a baseline measured in the
+//! same run. A loopback receiver (one thread per connection, answering 200 at once) takes
+//! (1) plain sequential POSTs from the same HTTP client sharehook uses, then (2) the webhooks
+//! of files written to a temporary share watched by a full daemon (`settle_ms = 0`). It prints
+//! both rates, their ratio, and the latency from each file's close to its webhook's arrival.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::config::{
+    Config, Delivery, Format, LogSettings, Share, SignatureMode, WatchMode, WatchSettings, Webhook,
+};
+use crate::daemon::Daemon;
+use crate::event::{Operation, SharePath};
+use crate::retry::Schedule;
+use crate::send::{Client, ClientSettings};
+
+/// What the receiver saw: the `path` of each body, and when it arrived.
+#[derive(Default)]
+struct Seen {
+    arrivals: Vec<(String, Instant)>,
+}
+
+pub fn run(files: usize) -> anyhow::Result<()> {
+    let files = files.max(10);
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen on loopback")?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || serve(stream, &seen));
+            }
+        });
+    }
+    println!("sharehook bench: {files} deliveries each way to a loopback receiver");
+
+    // (1) The baseline: the same client, posting as fast as it can, one at a time.
+    let client = Client::new(&ClientSettings {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(30),
+        policy: crate::netpolicy::AddressPolicy::default(),
+        ca_file: None,
+    })
+    .map_err(anyhow::Error::msg)?;
+    let body = br#"{"accountname":"bench","username":"bench","operation":"Upload","protocol":"smb","path":"\/raw","sourcepath":"","attempt":1}"#;
+    let started = Instant::now();
+    for _ in 0..files {
+        let outcome = client.post(&url, &[("X-Exavault-Signature", "0")], body);
+        if !outcome.is_success() {
+            bail!("the loopback receiver did not answer 200: {outcome}");
+        }
+    }
+    let raw_secs = started.elapsed().as_secs_f64();
+    let raw_rate = files as f64 / raw_secs;
+    seen.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .arrivals
+        .clear();
+
+    // (2) sharehook: files written to a watched share, delivered by the daemon.
+    // The share is on tmpfs when there is one, so that creating files (over a millisecond each
+    // on some disks) is not what is measured; the state stays on the disk, as in real use.
+    let dir = tempdir(&std::env::temp_dir())?;
+    let fast = std::path::Path::new("/dev/shm");
+    let share_dir = match tempdir(fast) {
+        Ok(d) => d,
+        Err(_) => dir.clone(),
+    };
+    let share = share_dir.join("share");
+    std::fs::create_dir_all(&share)?;
+    println!("share in {}, state in {}", share.display(), dir.display());
+    let config = bench_config(&share, &dir.join("state"), &url);
+    let daemon = Daemon::start(&config)?;
+    let mut closed: HashMap<String, Instant> = HashMap::with_capacity(files);
+    let started = Instant::now();
+    for i in 0..files {
+        let name = format!("f{i:06}.dat");
+        let mut f = std::fs::File::create(share.join(&name))?;
+        f.write_all(b"sharehook bench\n")?;
+        drop(f);
+        closed.insert(format!("/{name}"), Instant::now());
+    }
+    let write_secs = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    // Waits on a counter, not the list, so that watching costs the receiver nothing.
+    while seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .arrivals
+        .len()
+        < files
+    {
+        if Instant::now() > deadline {
+            bail!("not all {files} webhooks arrived within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let arrivals = seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .arrivals
+        .clone();
+    let mut daemon = daemon;
+    daemon.stop(Duration::from_secs(10));
+    let first_close = closed.values().min().copied().unwrap_or(started);
+    let last_arrival = arrivals
+        .iter()
+        .map(|(_, t)| *t)
+        .max()
+        .unwrap_or(first_close);
+    let sh_secs = last_arrival.duration_since(first_close).as_secs_f64();
+    let sh_rate = files as f64 / sh_secs;
+    let mut latencies: Vec<f64> = arrivals
+        .iter()
+        .filter_map(|(p, t)| {
+            closed
+                .get(p)
+                .map(|c| t.saturating_duration_since(*c).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let ratio = sh_rate / raw_rate;
+    println!(
+        "raw POST rate (same client, sequential):   {raw_rate:8.0} /s  ({files} in {raw_secs:.2} s)"
+    );
+    println!(
+        "sharehook delivered rate (files on share): {sh_rate:8.0} /s  ({files} in {sh_secs:.2} s; writing them took {write_secs:.2} s)"
+    );
+    println!(
+        "ratio: {ratio:.2}  (target >= 0.80: {})",
+        if ratio >= 0.8 { "met" } else { "NOT met" }
+    );
+    println!(
+        "latency from close to arrival: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    if let Some(kb) = peak_rss_kb() {
+        println!("peak resident memory of this process: {} MB", kb / 1024);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&share_dir);
+    Ok(())
+}
+
+fn bench_config(share: &std::path::Path, state: &std::path::Path, url: &str) -> Config {
+    Config {
+        source: None,
+        account_name: "bench".to_owned(),
+        state_dir: state.to_owned(),
+        shares: vec![Share {
+            name: "bench".into(),
+            path: share.to_owned(),
+            protocol: "smb".into(),
+            watch: WatchMode::Inotify,
+        }],
+        webhooks: vec![Webhook {
+            id: 1,
+            url: url.to_owned(),
+            share: "bench".into(),
+            folder: SharePath::root(),
+            format: Format::V1,
+            triggers: Operation::ALL.to_vec(),
+            token: None,
+            secret: None,
+            signature: SignatureMode::Exavault,
+            ca_file: None,
+        }],
+        delivery: Delivery {
+            schedule: Schedule::new(vec![Duration::ZERO, Duration::from_secs(1)]),
+            ..Delivery::default()
+        },
+        log: LogSettings::default(),
+        watch: WatchSettings {
+            settle: Duration::ZERO,
+            rescan_interval: None,
+            ..WatchSettings::default()
+        },
+    }
+}
+
+/// Answers each request on `stream` with 200 and notes the body's `path`.
+fn serve(stream: TcpStream, seen: &Mutex<Seen>) {
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut writer = stream;
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let at = Instant::now();
+        let path = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["path"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        seen.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .arrivals
+            .push((path, at));
+        if writer
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn tempdir(base: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let dir = base.join(format!("sharehook-bench-{name}"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
