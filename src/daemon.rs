@@ -205,6 +205,7 @@ pub fn target(config: &Config, hook: &Webhook, store: &Store) -> anyhow::Result<
     let target = Target {
         id: hook.id,
         url: hook.url.clone(),
+        shown_url: redact_url(&hook.url),
         format: hook.format,
         signature: hook.signature,
         keys: Keys {

@@ -18,7 +18,7 @@ use crate::config::{Format, SignatureMode};
 use crate::event::Event;
 use crate::payload::{V1, V2};
 use crate::retry::{self, Next, Schedule};
-use crate::send::{Client, Outcome, redact_url};
+use crate::send::{Client, Outcome};
 use crate::sign::{self, Secret, Token};
 use crate::store::{Disabled, Flush, Health, LogEntry, Pending, SetAside, Store};
 
@@ -98,6 +98,8 @@ pub struct Keys {
 pub struct Target {
     pub id: u32,
     pub url: String,
+    /// `url` without credentials or query, as the log shows it.
+    pub shown_url: String,
     pub format: Format,
     pub signature: SignatureMode,
     pub keys: Keys,
@@ -207,7 +209,7 @@ impl Target {
             format: self.format.name().to_owned(),
             attempt,
             resend,
-            url: redact_url(&self.url),
+            url: self.shown_url.clone(),
             status,
             transport,
             message,
@@ -316,13 +318,15 @@ impl Worker {
         let t = &self.target;
         let attempt = pending.attempts + 1;
         let (outcome, entry) = t.attempt(&self.client, &pending.event, attempt, false);
-        let what = format!(
-            "webhook {}: event {} ({} {}) attempt {attempt}",
-            t.id,
-            pending.event.id,
-            pending.event.op.v1_name(),
-            pending.event.path
-        );
+        let what = || {
+            format!(
+                "webhook {}: event {} ({} {}) attempt {attempt}",
+                t.id,
+                pending.event.id,
+                pending.event.op.v1_name(),
+                pending.event.path
+            )
+        };
         let took = entry.duration_ms;
         flush.log.push(entry);
         let now = now_ms();
@@ -331,9 +335,12 @@ impl Worker {
             if self.health.failing_since_ms.take().is_some() {
                 flush.health = Some(self.health.clone());
             }
-            log::info!("{what}: {outcome} in {took} ms");
+            if log::log_enabled!(log::Level::Info) {
+                log::info!("{}: {outcome} in {took} ms", what());
+            }
             return false;
         }
+        let what = what();
         let (status, retry_after) = match &outcome {
             Outcome::Answered {
                 status,
@@ -560,6 +567,7 @@ mod tests {
         Target {
             id: 1,
             url: "http://h/".into(),
+            shown_url: "http://h/".into(),
             format: Format::V1,
             signature,
             keys: Keys {

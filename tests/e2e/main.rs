@@ -7,3 +7,4 @@ mod delivery;
 mod demo;
 mod support;
 mod systemd;
+mod webhooks;

@@ -90,6 +90,10 @@ pub struct Received {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
 impl Received {
@@ -113,6 +117,10 @@ struct Shared {
     got: Mutex<Vec<Received>>,
     cv: Condvar,
     delay: Mutex<Duration>,
+    /// Scripted answers, used in turn before the default 200: a status line's code and
+    /// reason, then any header lines (`"429 Too Many Requests\r\nRetry-After: 2"`), and how
+    /// long to wait before answering.
+    script: Mutex<std::collections::VecDeque<(String, Duration)>>,
 }
 
 /// A real HTTP/1.1 server on loopback, written here with the standard library only, that
@@ -134,6 +142,7 @@ impl Receiver {
             got: Mutex::new(Vec::new()),
             cv: Condvar::new(),
             delay: Mutex::new(Duration::ZERO),
+            script: Mutex::new(std::collections::VecDeque::new()),
         });
         let s = Arc::clone(&shared);
         std::thread::spawn(move || {
@@ -163,6 +172,22 @@ impl Receiver {
         *self.shared.delay.lock().unwrap() = d;
     }
 
+    /// The next requests get these answers, in turn (see `Shared::script`).
+    pub fn script(&self, answers: &[&str]) {
+        self.script_slow(
+            &answers
+                .iter()
+                .map(|a| (*a, Duration::ZERO))
+                .collect::<Vec<_>>(),
+        );
+    }
+
+    /// Like `script`, each answer sent after its wait.
+    pub fn script_slow(&self, answers: &[(&str, Duration)]) {
+        let mut script = self.shared.script.lock().unwrap();
+        script.extend(answers.iter().map(|(a, d)| ((*a).to_owned(), *d)));
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.got.lock().unwrap().clone()
     }
@@ -189,9 +214,6 @@ pub fn ops(got: &[Received]) -> Vec<(String, String, String)> {
     got.iter().map(Received::op).collect()
 }
 
-/// Waits until an Upload of every one of `names` (files at the share root) has arrived, and
-/// asserts they came in that order, each once, but for one repeat at most: the attempt that
-/// was in flight when the daemon was killed. Returns everything received.
 /// Waits until every file of `names` arrived, and checks they came in order. A delivery may
 /// arrive twice only when the daemon was killed before it recorded it: at most `repeats` of
 /// them, each a repeat of one that came before.
@@ -258,8 +280,13 @@ fn serve(stream: TcpStream, shared: &Shared) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let delay = *shared.delay.lock().unwrap();
-        std::thread::sleep(delay);
+        let at = Instant::now();
+        let scripted = shared.script.lock().unwrap().pop_front();
+        let (answer, wait) =
+            scripted.unwrap_or_else(|| ("200 OK".to_owned(), *shared.delay.lock().unwrap()));
+        let status: u16 = answer[..3]
+            .parse()
+            .expect("a scripted answer starts with a status");
         {
             let mut got = shared.got.lock().unwrap();
             got.push(Received {
@@ -267,13 +294,14 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 path,
                 headers,
                 body,
+                at,
+                status,
             });
             shared.cv.notify_all();
         }
-        if writer
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            .is_err()
-        {
+        std::thread::sleep(wait);
+        let reply = format!("HTTP/1.1 {answer}\r\nContent-Length: 2\r\n\r\nok");
+        if writer.write_all(reply.as_bytes()).is_err() {
             return;
         }
     }
@@ -323,6 +351,46 @@ impl Nas {
             share = self.share().display(),
         );
         std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// A config with the test share, then `rest` as given (webhook, delivery and log tables),
+    /// and a 200 ms quiet period.
+    pub fn write_config_text(&self, rest: &str) {
+        let text = format!(
+            "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\npath = \"{share}\"\nprotocol = \"nfs\"\n\n\
+             {rest}\n\n[watch]\nsettle_ms = 200\n",
+            state = self.dir.path().join("state").display(),
+            share = self.share().display(),
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// Runs `sharehook ARGS --config <this config>`; returns its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let out = sharehook()
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .output()
+            .expect("run sharehook");
+        out
+    }
+
+    /// `sharehook log --json` as parsed entries, newest first.
+    pub fn log_entries(&self, extra: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["log", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "sharehook log failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect()
     }
 
     /// Starts `sharehook run` and waits until it tells systemd's protocol it is ready.
@@ -677,4 +745,44 @@ impl Drop for Smbd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Python with the `standardwebhooks` package of PyPI (the reference implementation of the
+/// Standard Webhooks specification), in a virtual environment made once per build folder.
+pub fn python_with_standardwebhooks() -> PathBuf {
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("standardwebhooks-venv");
+    let python = venv.join("bin/python");
+    let ready = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import standardwebhooks"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if ready(&python) {
+        return python;
+    }
+    let python3 = need("python3", "python3 python3-venv");
+    let made = Command::new(&python3)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .expect("run python3 -m venv");
+    assert!(
+        made.status.success(),
+        "cannot make a Python virtual environment: {}; apt-get install python3-venv",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let pip = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "standardwebhooks==1.1.0"])
+        .output()
+        .expect("run pip");
+    assert!(
+        pip.status.success() && ready(&python),
+        "cannot install the standardwebhooks package from PyPI: {}",
+        String::from_utf8_lossy(&pip.stderr)
+    );
+    python
 }

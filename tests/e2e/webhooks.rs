@@ -1,0 +1,485 @@
+//! The delivery engine as a receiver and an administrator see it: v2 bodies, Standard Webhooks
+//! signatures checked by the reference implementation, the retry policy, the delivery log with
+//! `sharehook log` and `resend`, the address policy, and the limits.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// A secret of 32 bytes, as `whsec_` and base64.
+const SECRET: &str = "whsec_c2hhcmVob29rIHRlc3Qgc2VjcmV0IDMyIGJ5dGVzISE=";
+
+fn hook(url: &str, extra: &str) -> String {
+    format!("[[webhook]]\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\n{extra}\n")
+}
+
+/// Checks one delivery with the `standardwebhooks` package: the Python program exits 0 when
+/// `Webhook(secret).verify(body, headers)` accepts it.
+fn verify_with_reference(python: &std::path::Path, r: &Received) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    std::fs::write(&body, &r.body).unwrap();
+    let script = "import sys\nfrom standardwebhooks.webhooks import Webhook\n\
+                  body = open(sys.argv[2], 'rb').read()\n\
+                  headers = {'webhook-id': sys.argv[3], 'webhook-timestamp': sys.argv[4], 'webhook-signature': sys.argv[5]}\n\
+                  Webhook(sys.argv[1]).verify(body, headers)\nprint('verified')\n";
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(SECRET)
+        .arg(&body)
+        .arg(r.header("webhook-id"))
+        .arg(r.header("webhook-timestamp"))
+        .arg(r.header("webhook-signature"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("verified"),
+        "standardwebhooks refused the delivery: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn standard_webhooks_signatures_verify_with_the_reference_implementation_across_a_retry() {
+    let python = python_with_standardwebhooks();
+    let receiver = Receiver::start();
+    receiver.script(&["500 Internal Server Error"]);
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "{}\n[delivery]\nretry_delays = [0, 0.5]\n",
+        hook(
+            &receiver.url(),
+            &format!("format = \"v2\"\nsecret = \"{SECRET}\"")
+        )
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("signed.txt"), "x");
+    let got = receiver.wait_for(2);
+    assert_eq!((got[0].status, got[1].status), (500, 200));
+    for r in &got {
+        verify_with_reference(&python, r);
+        // Both signatures are there by default when a secret is set.
+        assert_eq!(
+            r.header("x-exavault-signature"),
+            md5_signature(TOKEN, &r.body)
+        );
+    }
+    // The same id on the retry, so a receiver can drop a repeat; the bodies differ.
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    assert_eq!(
+        got[0].header("webhook-id"),
+        got[0].json()["attemptId"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+    );
+    assert_ne!(got[0].body, got[1].body);
+    // A tampered body is refused by the same check (the check can fail).
+    let mut tampered = got[1].clone();
+    tampered.body.push(b' ');
+    let refused = std::panic::catch_unwind(|| verify_with_reference(&python, &tampered));
+    assert!(refused.is_err(), "a tampered body must not verify");
+    assert!(
+        !daemon.log().contains(SECRET),
+        "the secret must never be logged"
+    );
+    assert!(daemon.stop().success());
+}
+
+/// `object` has exactly `keys`, and the raw body writes them in that order.
+fn assert_fields_in_order(object: &serde_json::Value, body: &[u8], keys: &[&str]) {
+    let mut have: Vec<&str> = object
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = keys.to_vec();
+    have.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(have, want, "{object}");
+    let text = String::from_utf8_lossy(body);
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            text.find(&format!("\"{k}\":"))
+                .expect("each key is in the body")
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "{keys:?} out of order in {text}"
+    );
+}
+
+#[test]
+fn v2_bodies_have_the_exavault_shape_for_each_operation() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_text(&hook(&receiver.url(), "format = \"v2\""));
+    let daemon = nas.start();
+    let share = nas.share();
+    let user = whoami();
+    write_file(&share.join("a.txt"), "hello");
+    receiver.wait_for(1);
+    std::fs::create_dir(share.join("docs")).unwrap();
+    receiver.wait_for(2);
+    std::fs::rename(share.join("a.txt"), share.join("b.txt")).unwrap();
+    receiver.wait_for(3);
+    std::fs::rename(share.join("b.txt"), share.join("docs/b.txt")).unwrap();
+    receiver.wait_for(4);
+    std::fs::remove_file(share.join("docs/b.txt")).unwrap();
+    let got = receiver.wait_for(5);
+    let expected = [
+        ("resources.upload", "/a.txt", None, "file"),
+        ("resources.createFolder", "/docs", None, "dir"),
+        ("resources.rename", "/b.txt", Some("/a.txt"), "file"),
+        ("resources.move", "/docs/b.txt", Some("/b.txt"), "file"),
+        ("resources.delete", "/docs/b.txt", None, "file"),
+    ];
+    for (r, (event, path, source, kind)) in got.iter().zip(expected) {
+        let v = r.json();
+        let top = [
+            "accountName",
+            "attemptId",
+            "event",
+            "eventTimestamp",
+            "ipAddress",
+            "protocol",
+            "username",
+            "eventData",
+            "share",
+        ];
+        assert_fields_in_order(&v, &r.body, &top);
+        assert_eq!(v["accountName"], "testnas");
+        assert_eq!(v["event"], event, "{v}");
+        assert_eq!(v["protocol"], "nfs");
+        assert_eq!(v["username"], user.as_str());
+        assert_eq!(v["share"], "public");
+        assert!(v["attemptId"].as_str().unwrap().ends_with("-1"), "{v}");
+        let ts = v["eventTimestamp"].as_str().unwrap();
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && &ts[10..11] == "T",
+            "{ts}"
+        );
+        assert_eq!(v["eventData"]["transferStatus"], "success");
+        let res = &v["eventData"]["resources"][0];
+        let resource = [
+            "id",
+            "hash",
+            "name",
+            "path",
+            "type",
+            "createdBy",
+            "createdAt",
+            "updatedAt",
+            "size",
+            "fileCount",
+            "sourcePath",
+        ];
+        assert_fields_in_order(res, &r.body, &resource);
+        assert_eq!(res["path"], path);
+        assert_eq!(res["type"], kind);
+        assert_eq!(res["name"], path.rsplit('/').next().unwrap());
+        assert_eq!(res["createdBy"], user.as_str());
+        assert_eq!(res["fileCount"], serde_json::Value::Null);
+        assert_eq!(res["sourcePath"].as_str(), source);
+        assert_eq!(
+            r.header("x-exavault-signature"),
+            md5_signature(TOKEN, &r.body)
+        );
+    }
+    assert_eq!(got[0].json()["eventData"]["resources"][0]["size"], 5);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn failures_are_retried_at_the_configured_delays_logged_and_resent_on_request() {
+    let receiver = Receiver::start();
+    receiver.script(&["500 Internal Server Error", "500 Internal Server Error"]);
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "{}\n[delivery]\nretry_delays = [0, 1, 2]\n",
+        hook(&receiver.url(), "")
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("report.pdf"), "pdf");
+    let got = receiver.wait_for(3);
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 500, 200]);
+    // Each delay give or take 20%, plus a little for the machine.
+    let gap1 = got[1].at - got[0].at;
+    let gap2 = got[2].at - got[1].at;
+    assert!(
+        gap1 >= Duration::from_millis(750) && gap1 <= Duration::from_millis(1700),
+        "{gap1:?}"
+    );
+    assert!(
+        gap2 >= Duration::from_millis(1550) && gap2 <= Duration::from_millis(3000),
+        "{gap2:?}"
+    );
+    let attempts: Vec<u64> = got
+        .iter()
+        .map(|r| r.json()["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+
+    // The log, newest first, while the daemon runs.
+    let log = wait_for("three log entries", || {
+        let log = nas.log_entries(&[]);
+        (log.len() >= 3).then_some(log)
+    });
+    let statuses: Vec<u64> = log.iter().map(|e| e["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 500, 500]);
+    let event_id = log[0]["eventId"].as_u64().unwrap();
+    let ids: Vec<String> = log
+        .iter()
+        .map(|e| e["attemptId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, [3, 2, 1].map(|n| format!("{event_id}-{n}")));
+    for e in &log {
+        assert_eq!(e["webhookId"], 1);
+        assert_eq!(e["event"], "resources.upload");
+        assert_eq!(e["resourcePath"], "/report.pdf");
+        assert_eq!(e["responseVersion"], "v1");
+        assert_eq!(e["endpointUrl"], receiver.url());
+        assert_eq!(e["resend"], false);
+        assert_eq!(e["response"], "ok");
+        assert_eq!(e["responseSize"], 2);
+        assert!(e["body"].as_str().unwrap().contains("report.pdf"));
+    }
+    // Filters.
+    assert_eq!(nas.log_entries(&["--status", "500"]).len(), 2);
+    assert_eq!(nas.log_entries(&["--limit", "1"]).len(), 1);
+    assert_eq!(nas.log_entries(&["--event", "delete"]).len(), 0);
+    assert_eq!(nas.log_entries(&["--since", "10m"]).len(), 3);
+    assert_eq!(nas.log_entries(&["--since", "2000-01-01"]).len(), 3);
+    let text = nas.cli(&["log"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!("{event_id}-1")) && text.contains("HTTP 500"),
+        "{text}"
+    );
+    let array = nas.cli(&["log", "--array"]);
+    let array: serde_json::Value = serde_json::from_slice(&array.stdout).unwrap();
+    assert_eq!(array.as_array().unwrap().len(), 3);
+
+    // Resend the delivered one: a new attempt, marked as a resend.
+    let out = nas.cli(&["resend", &format!("{event_id}-3")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = receiver.wait_for(4);
+    assert_eq!(got[3].json()["attempt"], 4);
+    assert_eq!(got[3].json()["path"], "/report.pdf");
+    let newest = &nas.log_entries(&["--limit", "1"])[0];
+    assert_eq!(newest["attemptId"], format!("{event_id}-4"));
+    assert_eq!(newest["resend"], true);
+    assert_eq!(newest["status"], 200);
+    assert!(daemon.stop().success());
+
+    // With the daemon stopped, resend works from the command line alone.
+    let out = nas.cli(&["resend", &format!("{event_id}-1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = receiver.wait_for(5);
+    assert_eq!(got[4].json()["attempt"], 5);
+    let out = nas.cli(&["resend", "999999-1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no attempt 999999-1"));
+}
+
+#[test]
+fn gone_disables_the_webhook_until_it_is_enabled_and_nothing_is_lost() {
+    let receiver = Receiver::start();
+    receiver.script(&["410 Gone"]);
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "{}\n[delivery]\nretry_delays = [0, 0.2, 0.2, 0.2]\n",
+        hook(&receiver.url(), "")
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("one.txt"), "1");
+    receiver.wait_for(1);
+    daemon.wait_log("webhook 1 is disabled", 1);
+    write_file(&nas.share().join("two.txt"), "2");
+    daemon.wait_log("queued for webhook 1", 2);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a disabled webhook sends nothing"
+    );
+    let out = nas.cli(&["enable", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("enabled again"));
+    let got = receiver.wait_for(3);
+    assert_eq!(
+        ops(&got[1..]),
+        [
+            ("Upload".to_owned(), "/one.txt".to_owned(), String::new()),
+            ("Upload".to_owned(), "/two.txt".to_owned(), String::new())
+        ]
+    );
+    assert_eq!(got[1].json()["attempt"], 2);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn redirects_fail_timeouts_log_28_refusals_log_7_and_retry_after_is_honoured() {
+    let elsewhere = Receiver::start();
+    let receiver = Receiver::start();
+    receiver.script_slow(&[
+        (
+            &format!("302 Found\r\nLocation: {}", elsewhere.url()),
+            Duration::ZERO,
+        ),
+        ("200 OK", Duration::from_secs(3)),
+        ("429 Too Many Requests\r\nRetry-After: 2", Duration::ZERO),
+    ]);
+    let dead = Receiver::free_port();
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "{}{}\n[delivery]\nretry_delays = [0, 0.2, 0.2, 0.2, 0.2]\nrequest_timeout = 1\n",
+        hook(&receiver.url(), "id = 1"),
+        hook(&format!("http://127.0.0.1:{dead}/hook"), "id = 2")
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("f.txt"), "x");
+    let got = receiver.wait_for(4);
+    // 302 (not followed), then a timeout, then 429 with Retry-After: 2, then 200.
+    assert_eq!(
+        elsewhere.received().len(),
+        0,
+        "a redirect is never followed"
+    );
+    let gap = got[3].at - got[2].at;
+    assert!(
+        gap >= Duration::from_millis(1900) && gap <= Duration::from_secs(4),
+        "{gap:?}"
+    );
+    let log = wait_for("four entries for webhook 1", || {
+        let log = nas.log_entries(&["--webhook", "1"]);
+        (log.len() >= 4).then_some(log)
+    });
+    let statuses: Vec<(u64, String)> = log
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["status"].as_u64().unwrap(),
+                e["statusKind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (302, "http".to_owned()),
+            (28, "transport".to_owned()),
+            (429, "http".to_owned()),
+            (200, "http".to_owned())
+        ]
+    );
+    let refused = wait_for("a refused attempt for webhook 2", || {
+        nas.log_entries(&["--webhook", "2"]).into_iter().last()
+    });
+    assert_eq!(refused["status"], 7);
+    assert_eq!(refused["statusKind"], "transport");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_dead_endpoint_does_not_delay_another_webhook() {
+    let live = Receiver::start();
+    let dead = Receiver::free_port();
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "{}{}\n[delivery]\nretry_delays = [0, 30, 30]\nconnect_timeout = 3\n",
+        hook(&format!("http://127.0.0.1:{dead}/hook"), ""),
+        hook(&live.url(), "")
+    ));
+    let daemon = nas.start();
+    let names: Vec<String> = (0..30).map(|i| format!("n{i:02}")).collect();
+    write_files_in_order(&nas.share(), &names);
+    assert_uploads_in_order(&live, &names, 0);
+    assert!(daemon.log().contains("connection refused (error 7)"));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_address_policy_refuses_metadata_and_denied_ranges_and_lets_allowed_ones_through() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    // Loopback stands in for the LAN here (tests send nothing off this machine): denied as a
+    // range, with one address of it allowed back.
+    nas.write_config_text(&format!(
+        "{}{}{}\n[delivery]\nretry_delays = [0, 60]\ndeny_networks = [\"127.0.0.0/8\"]\nallow_networks = [\"127.0.0.1/32\"]\n",
+        hook("http://169.254.169.254/latest/meta-data/", "id = 1"),
+        hook(&format!("http://127.0.0.2:{}/hook", receiver.port), "id = 2"),
+        hook(&receiver.url(), "id = 3"),
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("p.txt"), "x");
+    let got = receiver.wait_for(1);
+    assert_eq!(got[0].json()["path"], "/p.txt");
+    for (id, net) in [("1", "169.254.0.0/16"), ("2", "127.0.0.0/8")] {
+        let e = wait_for("a refused attempt", || {
+            nas.log_entries(&["--webhook", id]).into_iter().next()
+        });
+        assert_eq!(e["status"], 7, "{e}");
+        let error = e["error"].as_str().unwrap();
+        assert!(error.contains(&format!("refused network {net}")), "{error}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(receiver.received().len(), 1, "127.0.0.2 is refused");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_queue_limit_and_log_retention_prune_and_say_so() {
+    let port = Receiver::free_port();
+    let nas = Nas::new();
+    let delays = vec!["0.3"; 100].join(", ");
+    nas.write_config_text(&format!(
+        "{}\n[delivery]\nretry_delays = [0, {delays}]\nqueue_limit = 5\n\n[log]\nmax_entries = 4\n",
+        hook(&format!("http://127.0.0.1:{port}/hook"), "")
+    ));
+    let daemon = nas.start();
+    let names: Vec<String> = (0..8).map(|i| format!("q{i}")).collect();
+    write_files_in_order(&nas.share(), &names);
+    daemon.wait_log("queued for webhook 1", 8);
+    daemon.wait_log("its queue is full ([delivery] queue_limit); dropped its", 1);
+    daemon.wait_log("delivery log: removed the", 1);
+    assert!(nas.log_entries(&[]).len() <= 4);
+    let receiver = Receiver::start_on(port);
+    let got = receiver.wait_for(5);
+    let paths: Vec<String> = ops(&got).into_iter().map(|(_, p, _)| p).collect();
+    assert_eq!(
+        paths,
+        ["/q3", "/q4", "/q5", "/q6", "/q7"],
+        "the oldest three were dropped"
+    );
+    let log = daemon.log();
+    let dropped: u64 = log
+        .lines()
+        .filter_map(|l| l.split("dropped its ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(dropped, 3, "{log}");
+    assert!(daemon.stop().success());
+}
