@@ -236,3 +236,239 @@ pub fn client(config: &Config, hook: &Webhook) -> anyhow::Result<Client> {
     })
     .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Fault injection: the state on a storage backend that can be told to fail every write,
+    //! as a full disk does, under a real daemon watching a real folder and delivering to a
+    //! real HTTP receiver.
+
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+
+    use redb::StorageBackend;
+    use redb::backends::FileBackend;
+
+    use super::*;
+    use crate::config::{
+        Delivery, Format, LogSettings, Share, SignatureMode, WatchMode, WatchSettings,
+    };
+    use crate::event::{Operation, SharePath};
+    use crate::retry::Schedule;
+
+    /// A file backend whose writes fail with "No space left on device" while `full` is set.
+    #[derive(Debug)]
+    struct FullDisk {
+        inner: FileBackend,
+        full: Arc<AtomicBool>,
+    }
+
+    impl FullDisk {
+        fn check(&self) -> std::io::Result<()> {
+            if self.full.load(Ordering::SeqCst) {
+                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    type Bound = std::ops::Bound<u64>;
+
+    impl StorageBackend for FullDisk {
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check()?;
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.check()?;
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check()?;
+            self.inner.write(offset, data)
+        }
+        fn close(&self) -> std::io::Result<()> {
+            self.inner.close()
+        }
+        fn try_lock_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_range(a, b)
+        }
+        fn try_lock_shared_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_shared_range(a, b)
+        }
+        fn lock_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
+            self.inner.lock_range(a, b)
+        }
+        fn lock_shared_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
+            self.inner.lock_shared_range(a, b)
+        }
+        fn unlock_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
+            self.inner.unlock_range(a, b)
+        }
+        fn query_lock_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
+            self.inner.query_lock_range(a, b)
+        }
+    }
+
+    /// A loopback HTTP receiver that answers 200 and notes each v1 body's path.
+    fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&got);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    loop {
+                        let mut line = String::new();
+                        let mut length = 0;
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line.trim().is_empty() {
+                                break;
+                            }
+                            if let Some(v) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = v.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let what = format!(
+                            "{} {}",
+                            v["operation"].as_str().unwrap(),
+                            v["path"].as_str().unwrap()
+                        );
+                        seen.lock().unwrap().push(what);
+                        if writer
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, got)
+    }
+
+    fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ok() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn a_full_disk_loses_nothing_and_the_daemon_recovers_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir(&share).unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let (url, got) = receiver();
+        let config = Config {
+            source: None,
+            account_name: "t".into(),
+            state_dir: state.clone(),
+            shares: vec![Share {
+                name: "s".into(),
+                path: share.canonicalize().unwrap(),
+                protocol: "smb".into(),
+                watch: WatchMode::Inotify,
+            }],
+            webhooks: vec![Webhook {
+                id: 1,
+                url,
+                share: "s".into(),
+                folder: SharePath::root(),
+                format: Format::V1,
+                triggers: Operation::ALL.to_vec(),
+                token: None,
+                secret: None,
+                signature: SignatureMode::Exavault,
+                ca_file: None,
+            }],
+            delivery: Delivery {
+                schedule: Schedule::new(vec![Duration::ZERO, Duration::from_millis(300)]),
+                ..Delivery::default()
+            },
+            log: LogSettings::default(),
+            watch: WatchSettings {
+                settle: Duration::from_millis(100),
+                ..WatchSettings::default()
+            },
+        };
+        let full = Arc::new(AtomicBool::new(false));
+        let path = state.join(crate::store::FILE_NAME);
+        std::fs::File::create(&path).unwrap();
+        let (p, f) = (path.clone(), Arc::clone(&full));
+        let opener: crate::store::Opener = Box::new(move || {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&p)?;
+            let inner = FileBackend::new(file).map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(Box::new(FullDisk {
+                inner,
+                full: Arc::clone(&f),
+            }) as Box<dyn StorageBackend>)
+        });
+        let store = Arc::new(Store::open_with(path, opener).unwrap());
+        let mut daemon = Daemon::start_with(&config, store).unwrap();
+        let has = |what: &str| got.lock().unwrap().iter().any(|g| g == what);
+
+        std::fs::write(share.join("before.txt"), "1").unwrap();
+        wait_until("the first upload", || has("Upload /before.txt"));
+
+        // The disk fills: nothing can be recorded, but people keep working.
+        full.store(true, Ordering::SeqCst);
+        std::fs::write(share.join("during.txt"), "2").unwrap();
+        std::fs::create_dir(share.join("folder")).unwrap();
+        std::fs::write(share.join("folder/inside.txt"), "3").unwrap();
+        std::fs::remove_file(share.join("before.txt")).unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            !has("Upload /during.txt"),
+            "nothing is sent before it is recorded"
+        );
+        assert!(daemon.alive(), "the daemon keeps going");
+
+        // Space again: the daemon notices by itself, and reports what changed meanwhile.
+        full.store(false, Ordering::SeqCst);
+        for what in [
+            "Upload /during.txt",
+            "Create Folder /folder",
+            "Upload /folder/inside.txt",
+            "Delete /before.txt",
+        ] {
+            wait_until(what, || has(what));
+        }
+        // And it goes on as before.
+        std::fs::write(share.join("after.txt"), "4").unwrap();
+        wait_until("an upload after recovery", || has("Upload /after.txt"));
+        daemon.stop(Duration::from_secs(5));
+    }
+}

@@ -220,7 +220,9 @@ pub struct Engine {
     rescan_folders: Vec<PathBuf>,
     next_safety: Option<Instant>,
     overflows: u64,
+    /// Failed tries to write the state in a row; while non-zero, watching is paused.
     commit_failures: u32,
+    /// When to try writing the state again.
     next_commit: Instant,
 }
 
@@ -1036,16 +1038,16 @@ impl Engine {
     /// Checks each ready change against the index and commits the ones that are news, with
     /// the index updates and the queued events, in one transaction.
     fn commit(&mut self) {
+        if self.paused() {
+            self.try_resume();
+            return;
+        }
         if self.ready.is_empty() || Instant::now() < self.next_commit {
             return;
         }
         let changes = std::mem::take(&mut self.ready);
         match self.record(&changes) {
             Ok(done) => {
-                if self.commit_failures > 0 {
-                    log::info!("the state can be written again; reporting resumes");
-                }
-                self.commit_failures = 0;
                 let mut wake = BTreeSet::new();
                 for (id, line, hooks) in done {
                     log::info!("event {id}: {line}");
@@ -1058,13 +1060,57 @@ impl Engine {
                 }
             }
             Err(e) => {
-                // Nothing was written: the changes wait for the next try.
-                self.ready = changes;
-                self.commit_failures += 1;
-                let pause = Duration::from_secs(1 << self.commit_failures.min(6));
+                // Nothing was written, and the index still says what receivers were told: a
+                // reconcile once the state can be written finds these changes again, and
+                // whatever happens meanwhile. Until then nothing is held in memory.
                 log::error!(
-                    "cannot record {} changes, trying again in {}: {e}",
-                    self.ready.len(),
+                    "cannot record {} changes: {e}; watching pauses until the state can be \
+                     written again, then every share is reconciled",
+                    changes.len()
+                );
+                self.pause();
+            }
+        }
+    }
+
+    fn paused(&self) -> bool {
+        self.commit_failures > 0
+    }
+
+    /// Stops acting on changes: forgets what is held, and waits to write the state again.
+    fn pause(&mut self) {
+        self.commit_failures += 1;
+        self.pause_state_cleared();
+        self.rescan_shares.clear();
+        self.rescan_folders.clear();
+        self.next_commit = Instant::now() + self.retry_pause();
+    }
+
+    /// 1 s, doubling with each failure, at most a minute.
+    fn retry_pause(&self) -> Duration {
+        Duration::from_secs(1 << self.commit_failures.clamp(1, 7).saturating_sub(1))
+            .min(Duration::from_secs(60))
+    }
+
+    /// Tries a write; when it works, watching resumes with a reconcile of every share.
+    fn try_resume(&mut self) {
+        if Instant::now() < self.next_commit {
+            return;
+        }
+        match self.store.probe() {
+            Ok(()) => {
+                log::info!(
+                    "the state can be written again; reconciling every share to report what \
+                     changed meanwhile"
+                );
+                self.commit_failures = 0;
+                self.rescan_shares = (0..self.shares.len()).collect();
+            }
+            Err(e) => {
+                self.commit_failures += 1;
+                let pause = self.retry_pause();
+                log::error!(
+                    "the state still cannot be written, trying again in {}: {e}",
                     human(pause)
                 );
                 self.next_commit = Instant::now() + pause;
@@ -1263,15 +1309,37 @@ impl Engine {
                 None => std::thread::sleep(wait),
             }
             let now = Instant::now();
+            if self.paused() {
+                // What happens meanwhile is found by the reconcile at the end of the pause.
+                self.pause_drops_events();
+                self.commit();
+                continue;
+            }
             if drained {
                 self.expire_renames(now);
             }
             if let Err(e) = self.run_rescans(now) {
                 log::error!("a rescan failed: {e}");
+                self.pause();
             }
             self.release_due(now);
             self.commit();
         }
+    }
+
+    /// Empties the kernel's queue without acting on it.
+    fn pause_drops_events(&mut self) {
+        if let Some(k) = &self.kernel {
+            while k.rx.try_recv().is_ok() {}
+        }
+        self.pause_state_cleared();
+    }
+
+    fn pause_state_cleared(&mut self) {
+        self.ready.clear();
+        self.holds = Holds::default();
+        self.renames.clear();
+        self.modified.clear();
     }
 
     fn next_wakeup(&self, now: Instant) -> Instant {
@@ -1282,7 +1350,7 @@ impl Engine {
         if let Some(f) = self.renames.front() {
             at = at.min(f.deadline);
         }
-        if !self.ready.is_empty() {
+        if !self.ready.is_empty() || self.paused() {
             at = at.min(self.next_commit);
         }
         at.max(now)

@@ -306,6 +306,20 @@ impl Store {
         tx.commit().map_err(self.err())
     }
 
+    /// Writes and commits a small record: whether the state can be written.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        let tx = self.begin()?;
+        {
+            let mut meta = tx.open_table(META).map_err(self.err())?;
+            let n = meta
+                .get("probes")
+                .map_err(self.err())?
+                .map_or(0, |v| v.value());
+            meta.insert("probes", n + 1).map_err(self.err())?;
+        }
+        tx.commit().map_err(self.err())
+    }
+
     /// Starts a write transaction: index changes and new events, committed together.
     pub fn batch(&self) -> Result<Batch<'_>, StoreError> {
         Ok(Batch {

@@ -367,13 +367,12 @@ impl Nas {
 
     /// Runs `sharehook ARGS --config <this config>`; returns its output.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        let out = sharehook()
+        sharehook()
             .args(args)
             .arg("--config")
             .arg(self.config_path())
             .output()
-            .expect("run sharehook");
-        out
+            .expect("run sharehook")
     }
 
     /// `sharehook log --json` as parsed entries, newest first.
