@@ -136,30 +136,44 @@ impl Client {
 }
 
 fn failure(e: &ureq::Error) -> Outcome {
-    use std::io::ErrorKind as K;
     let (code, message) = match e {
         ureq::Error::HostNotFound => (6, "host not found".to_owned()),
         ureq::Error::ConnectionFailed => (7, "connection failed".to_owned()),
         ureq::Error::Timeout(t) => (28, format!("timed out ({t})")),
-        ureq::Error::Rustls(rustls::Error::InvalidCertificate(c)) => {
-            (60, format!("certificate rejected: {c:?}"))
-        }
-        ureq::Error::Rustls(r) => (35, format!("TLS handshake failed: {r}")),
+        ureq::Error::Rustls(r) => tls_failure(r),
         ureq::Error::Tls(t) => (35, format!("TLS handshake failed: {t}")),
-        ureq::Error::Io(io) => match io.kind() {
-            K::ConnectionRefused => (7, "connection refused".to_owned()),
-            K::TimedOut | K::WouldBlock => (28, "timed out".to_owned()),
-            K::UnexpectedEof => (52, "empty reply from the receiver".to_owned()),
-            K::AddrNotAvailable | K::NetworkUnreachable | K::HostUnreachable => {
-                (7, format!("cannot connect: {io}"))
-            }
-            K::PermissionDenied => (7, format!("refused by policy: {io}")),
-            _ => (56, format!("receive failure: {io}")),
+        // rustls reports a failed handshake to a reader as an I/O error around its own.
+        ureq::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            Some(r) => tls_failure(r),
+            None => io_failure(io, io.kind()),
         },
         ureq::Error::BadUri(u) => (3, format!("bad URL: {u}")),
         other => (56, other.to_string()),
     };
     Outcome::Failed { code, message }
+}
+
+/// The curl-style code and message of an I/O failure.
+fn io_failure(io: &std::io::Error, kind: std::io::ErrorKind) -> (u32, String) {
+    use std::io::ErrorKind as K;
+    match kind {
+        K::ConnectionRefused => (7, "connection refused".to_owned()),
+        K::TimedOut | K::WouldBlock => (28, "timed out".to_owned()),
+        K::UnexpectedEof => (52, "empty reply from the receiver".to_owned()),
+        K::AddrNotAvailable | K::NetworkUnreachable | K::HostUnreachable => {
+            (7, format!("cannot connect: {io}"))
+        }
+        K::PermissionDenied => (7, format!("refused by policy: {io}")),
+        _ => (56, format!("receive failure: {io}")),
+    }
+}
+
+/// 60 for a rejected certificate, 35 for any other TLS failure.
+fn tls_failure(r: &rustls::Error) -> (u32, String) {
+    match r {
+        rustls::Error::InvalidCertificate(c) => (60, format!("certificate rejected: {c:?}")),
+        other => (35, format!("TLS handshake failed: {other}")),
+    }
 }
 
 /// Resolves as usual, then drops the addresses the policy refuses; fails when none is left.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the unit and black-box tests on this machine, then the black-box tests
 # again with the static aarch64 binary under qemu. On a fresh Debian machine (as root) it
-# installs what it needs: qemu-user, systemd-analyze, clang (for the cross build), and the
-# real peers of the client tests: samba, smbclient, rsync, bindfs.
+# installs what it needs: qemu-user, systemd-analyze, clang (for the cross build), the real
+# peers of the client tests (samba, smbclient, rsync, bindfs), python3-venv and openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,11 @@ command -v smbclient >/dev/null 2>&1 || need+=(smbclient)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v bindfs >/dev/null 2>&1 || need+=(bindfs)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# The Standard Webhooks reference implementation (from PyPI) runs in a Python virtual
+# environment; a private CA for the HTTPS receiver is made with openssl.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${need[*]}"

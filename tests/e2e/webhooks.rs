@@ -483,3 +483,110 @@ fn the_queue_limit_and_log_retention_prune_and_say_so() {
     assert_eq!(dropped, 3, "{log}");
     assert!(daemon.stop().success());
 }
+
+/// An HTTPS receiver (Python's http.server over TLS) with a certificate from a private CA,
+/// made here with openssl. Returns its port and the file its bodies are appended to.
+struct TlsReceiver {
+    child: std::process::Child,
+    port: u16,
+    bodies: std::path::PathBuf,
+}
+
+impl Drop for TlsReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn private_ca(dir: &std::path::Path) {
+    let openssl = need("openssl", "openssl");
+    sh(
+        dir,
+        &format!(
+            "set -e\n\
+             {o} req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=sharehook-test-ca 2>/dev/null\n\
+             {o} req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null\n\
+             printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext\n\
+             {o} x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null\n",
+            o = openssl.display()
+        ),
+    );
+}
+
+fn tls_receiver(dir: &std::path::Path) -> TlsReceiver {
+    use std::io::BufRead;
+    let script = "import http.server, ssl, sys\n\
+        class H(http.server.BaseHTTPRequestHandler):\n\
+        \x20   protocol_version = 'HTTP/1.1'\n\
+        \x20   def do_POST(self):\n\
+        \x20       body = self.rfile.read(int(self.headers['content-length']))\n\
+        \x20       with open(sys.argv[3], 'ab') as f: f.write(body + b'\\n')\n\
+        \x20       self.send_response(200); self.send_header('content-length', '2'); self.end_headers(); self.wfile.write(b'ok')\n\
+        \x20   def log_message(self, *a): pass\n\
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n\
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])\n\
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+        print(srv.server_address[1], flush=True)\n\
+        srv.serve_forever()\n";
+    let bodies = dir.join("bodies");
+    let mut child = Command::new(need("python3", "python3"))
+        .arg("-c")
+        .arg(script)
+        .arg(dir.join("server.pem"))
+        .arg(dir.join("server.key"))
+        .arg(&bodies)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().expect("the receiver prints its port");
+    TlsReceiver {
+        child,
+        port,
+        bodies,
+    }
+}
+
+#[test]
+fn https_to_a_receiver_with_a_private_ca_works_with_its_ca_file_and_is_refused_without() {
+    let certs = tempfile::tempdir().unwrap();
+    private_ca(certs.path());
+    let tls = tls_receiver(certs.path());
+    let url = format!("https://127.0.0.1:{}/hook", tls.port);
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "{}{}\n[delivery]\nretry_delays = [0, 60]\n",
+        hook(
+            &url,
+            &format!(
+                "id = 1\nca_file = \"{}\"",
+                certs.path().join("ca.pem").display()
+            )
+        ),
+        hook(&url, "id = 2"),
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("secure.txt"), "x");
+    let delivered = wait_for("the HTTPS delivery", || {
+        let text = std::fs::read_to_string(&tls.bodies).unwrap_or_default();
+        text.contains("secure.txt").then_some(text)
+    });
+    assert_eq!(
+        delivered.lines().count(),
+        1,
+        "only the webhook with the ca_file gets through"
+    );
+    let refused = wait_for("webhook 2's attempt", || {
+        nas.log_entries(&["--webhook", "2"]).into_iter().next()
+    });
+    assert_eq!(refused["status"], 60, "{refused}");
+    let ok = wait_for("webhook 1's attempt", || {
+        nas.log_entries(&["--webhook", "1"]).into_iter().next()
+    });
+    assert_eq!(ok["status"], 200, "{ok}");
+    assert!(daemon.stop().success());
+}
