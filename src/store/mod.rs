@@ -926,7 +926,11 @@ mod tests {
         std::fs::write(junk.path().join(FILE_NAME), vec![0x5a; 8192]).unwrap();
         let err = Store::open(junk.path()).err().unwrap().to_string();
         assert!(
-            err.contains("is damaged") && err.contains("move it aside"),
+            err.contains(&junk.path().join(FILE_NAME).display().to_string())
+                && err.contains("is damaged")
+                && err.contains("move it aside")
+                && err.contains("index is rebuilt from the disk")
+                && err.contains("undelivered events and the delivery log in the old file are lost"),
             "{err}"
         );
     }
