@@ -104,7 +104,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
         ..LogFilter::default()
     };
     let mut output = Output::Text;
-    let mut files = 2000usize;
+    let mut files = 5000usize;
     let mut positional: Option<String> = None;
     while let Some(arg) = parser.next()? {
         match arg {
