@@ -1014,6 +1014,72 @@ mod tests {
     }
 
     #[test]
+    fn delivery_settings_are_checked() {
+        let f = "/etc/sharehook/test.toml";
+        let hook = "[[webhook]]\nurl = \"http://h/\"\n";
+        check_error(
+            &format!("{SHARE}{hook}secret = \"whsec_AAAAAAAAAAAAAAAAAAAAAA==\"\n"),
+            &format!(
+                "{f}: line 6: webhook[1].secret: the secret's key is 16 bytes; at least 24 are needed"
+            ),
+        );
+        check_error(
+            &format!("{SHARE}{hook}signature = \"standard\"\n"),
+            &format!(
+                "{f}: line 6: webhook[1].signature: signature \"standard\" needs a secret = \"whsec_...\" to sign with"
+            ),
+        );
+        check_error(
+            &format!("{SHARE}{hook}ca_file = \"/nonexistent/ca.pem\"\n"),
+            &format!(
+                "{f}: line 6: webhook[1].ca_file: cannot read /nonexistent/ca.pem: No such file or directory (os error 2)"
+            ),
+        );
+        check_error(
+            &format!("{SHARE}[delivery]\ndeny_networks = [\"10.0.0.0/8\", \"lan\"]\n"),
+            &format!(
+                "{f}: line 5: delivery.deny_networks: \"lan\" is not a network (like 10.0.0.0/8 or fd00::/8)"
+            ),
+        );
+        check_error(
+            &format!("{SHARE}[delivery]\nqueue_limit = 0\n"),
+            &format!("{f}: line 5: delivery.queue_limit: a whole number from 1 to 1000000000"),
+        );
+        check_error(
+            &format!("{SHARE}[log]\nmax_age_days = -1\n"),
+            &format!("{f}: line 5: log.max_age_days: a number of days from 0.0001 to 36500"),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{SHARE}{hook}format = \"v2\"\nsecret = \"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n\
+             [delivery]\nrotation_grace = 60\ndisable_after = 0\nrequest_timeout = 2.5\n\
+             deny_networks = [\"10.0.0.0/8\"]\nallow_networks = [\"10.1.0.0/16\"]\nqueue_limit = 7\n\
+             [log]\nmax_entries = 9\nmax_age_days = 0.5\n"
+        )
+        .replace("{share}", &dir.path().to_string_lossy());
+        let c = parse(&text, Path::new("/x.toml")).unwrap();
+        let w = &c.webhooks[0];
+        assert_eq!((w.format, w.signature), (Format::V2, SignatureMode::Both));
+        let d = &c.delivery;
+        assert_eq!(d.rotation_grace, Duration::from_secs(60));
+        assert_eq!(d.disable_after, Duration::ZERO);
+        assert_eq!(d.request_timeout, Duration::from_millis(2500));
+        assert_eq!(d.queue_limit, 7);
+        assert_eq!(d.policy.deny.len(), netpolicy::DEFAULT_DENY.len() + 1);
+        assert_eq!(d.policy.allow[0].to_string(), "10.1.0.0/16");
+        assert_eq!(c.log.max_entries, 9);
+        assert_eq!(c.log.max_age, Duration::from_secs(43_200));
+        let shown = c.to_toml_redacted();
+        assert!(!shown.contains("whsec_AAAA"), "{shown}");
+        assert!(shown.contains("secret = \"<redacted>\""), "{shown}");
+        assert!(
+            shown.contains("deny_networks = [\"10.0.0.0/8\"]"),
+            "{shown}"
+        );
+        assert!(shown.contains("format = \"v2\""), "{shown}");
+    }
+
+    #[test]
     fn type_and_syntax_errors_have_lines_too() {
         let e = error_of(&format!(
             "{SHARE}[delivery]\nretry_delays = [0, \"soon\"]\n"

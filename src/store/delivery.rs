@@ -273,8 +273,14 @@ impl Store {
                     _ => None,
                 };
             }
-            record.previous_token = record.previous_token.filter(|(_, until)| *until > now_ms);
-            record.previous_secret = record.previous_secret.filter(|(_, until)| *until > now_ms);
+            // A grace period never outlasts the one configured now (so 0 ends it at once).
+            let end = now_ms.saturating_add(grace_ms);
+            let keep = |old: Option<(String, i64)>| {
+                old.map(|(key, until)| (key, until.min(end)))
+                    .filter(|(_, until)| *until > now_ms)
+            };
+            record.previous_token = keep(record.previous_token.take());
+            record.previous_secret = keep(record.previous_secret.take());
             let moved_from =
                 (record.url != url).then(|| std::mem::replace(&mut record.url, url.to_owned()));
             if moved_from.is_some() {

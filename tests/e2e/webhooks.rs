@@ -17,6 +17,10 @@ fn hook(url: &str, extra: &str) -> String {
 /// Checks one delivery with the `standardwebhooks` package: the Python program exits 0 when
 /// `Webhook(secret).verify(body, headers)` accepts it.
 fn verify_with_reference(python: &std::path::Path, r: &Received) {
+    verify_with_reference_secret(python, r, SECRET);
+}
+
+fn verify_with_reference_secret(python: &std::path::Path, r: &Received, secret: &str) {
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("body");
     std::fs::write(&body, &r.body).unwrap();
@@ -27,7 +31,7 @@ fn verify_with_reference(python: &std::path::Path, r: &Received) {
     let out = Command::new(python)
         .arg("-c")
         .arg(script)
-        .arg(SECRET)
+        .arg(secret)
         .arg(&body)
         .arg(r.header("webhook-id"))
         .arg(r.header("webhook-timestamp"))
@@ -584,5 +588,105 @@ fn https_to_a_receiver_with_a_private_ca_works_with_its_ca_file_and_is_refused_w
         nas.log_entries(&["--webhook", "1"]).into_iter().next()
     });
     assert_eq!(ok["status"], 200, "{ok}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_replaced_secret_and_token_keep_signing_beside_the_new_ones_for_the_grace_period() {
+    const NEW_SECRET: &str = "whsec_YW5vdGhlciBzaGFyZWhvb2sgc2VjcmV0IG9mIDMyIGI=";
+    const NEW_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    let python = python_with_standardwebhooks();
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    let config = |token: &str, secret: &str| {
+        format!(
+            "[[webhook]]\nurl = \"{}\"\ntoken = \"{token}\"\nsecret = \"{secret}\"\n\n[delivery]\nrotation_grace = 3600\n",
+            receiver.url()
+        )
+    };
+    nas.write_config_text(&config(TOKEN, SECRET));
+    let daemon = nas.start();
+    write_file(&nas.share().join("before.txt"), "1");
+    receiver.wait_for(1);
+    assert!(daemon.stop().success());
+
+    nas.write_config_text(&config(NEW_TOKEN, NEW_SECRET));
+    let daemon = nas.start();
+    daemon.wait_log(
+        "the replaced secret keeps signing beside the new one for 60 min",
+        1,
+    );
+    write_file(&nas.share().join("after.txt"), "2");
+    let got = receiver.wait_for(2);
+    let r = &got[1];
+    assert_eq!(r.json()["path"], "/after.txt");
+    // Two signatures: a receiver that knows either secret accepts the delivery.
+    assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
+    verify_with_reference(&python, r);
+    let mut with_new = r.clone();
+    with_new.headers.insert(
+        "webhook-signature".into(),
+        r.header("webhook-signature")
+            .split(' ')
+            .next()
+            .unwrap()
+            .into(),
+    );
+    verify_with_reference_secret(&python, &with_new, NEW_SECRET);
+    assert_eq!(
+        r.header("x-exavault-signature"),
+        md5_signature(NEW_TOKEN, &r.body)
+    );
+    assert_eq!(
+        r.header("x-exavault-signature-previous"),
+        md5_signature(TOKEN, &r.body)
+    );
+    assert!(daemon.stop().success());
+
+    // With no grace left, only the new ones sign.
+    nas.write_config_text(&config(NEW_TOKEN, NEW_SECRET).replace("3600", "0"));
+    let daemon = nas.start();
+    write_file(&nas.share().join("later.txt"), "3");
+    let got = receiver.wait_for(3);
+    assert_eq!(got[2].header("webhook-signature").split(' ').count(), 1);
+    assert_eq!(got[2].header("x-exavault-signature-previous"), "");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_webhook_failing_for_disable_after_is_disabled_and_keeps_queueing() {
+    let port = Receiver::free_port();
+    let nas = Nas::new();
+    let delays = vec!["0.2"; 50].join(", ");
+    nas.write_config_text(&format!(
+        "{}\n[delivery]\nretry_delays = [0, {delays}]\ndisable_after = 1\n",
+        hook(&format!("http://127.0.0.1:{port}/hook"), "")
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("a.txt"), "1");
+    daemon.wait_log("no delivery succeeded for 1 s; it is disabled", 1);
+    write_file(&nas.share().join("b.txt"), "2");
+    daemon.wait_log("queued for webhook 1", 2);
+    let receiver = Receiver::start_on(port);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        receiver.received().is_empty(),
+        "a disabled webhook sends nothing"
+    );
+    // It stays disabled across a restart, and says so.
+    assert!(daemon.stop().success());
+    let daemon = nas.start();
+    daemon.wait_log("webhook 1 is disabled (no delivery succeeded for 1 s)", 1);
+    let out = nas.cli(&["enable", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = receiver.wait_for(2);
+    assert_eq!(
+        ops(&got).into_iter().map(|(_, p, _)| p).collect::<Vec<_>>(),
+        ["/a.txt", "/b.txt"]
+    );
     assert!(daemon.stop().success());
 }
