@@ -12,34 +12,36 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::config::{
-    Config, Delivery, Format, LogSettings, Share, SignatureMode, WatchMode, WatchSettings, Webhook,
-};
+use crate::config::{Config, WatchMode, WatchSettings};
 use crate::daemon::Daemon;
-use crate::event::{Operation, SharePath};
 use crate::retry::Schedule;
 use crate::send::{Client, ClientSettings};
 
-/// What the receiver saw: the `path` of each body, and when it arrived.
+/// What a loopback receiver saw: each body, and when it arrived.
 #[derive(Default)]
-struct Seen {
-    arrivals: Vec<(String, Instant)>,
+pub struct Seen {
+    pub arrivals: Vec<(Vec<u8>, Instant)>,
+}
+
+/// Starts a loopback HTTP receiver that answers 200 at once (one thread per connection);
+/// returns its URL and what it sees.
+pub fn loopback_receiver() -> anyhow::Result<(String, Arc<Mutex<Seen>>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen on loopback")?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let shared = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = Arc::clone(&shared);
+            std::thread::spawn(move || serve(stream, &seen));
+        }
+    });
+    Ok((url, seen))
 }
 
 pub fn run(files: usize) -> anyhow::Result<()> {
     let files = files.max(10);
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen on loopback")?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    {
-        let seen = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || serve(stream, &seen));
-            }
-        });
-    }
+    let (url, seen) = loopback_receiver()?;
     println!("sharehook bench: {files} deliveries each way to a loopback receiver");
 
     // (1) The baseline: the same client, posting as fast as it can, one at a time.
@@ -182,9 +184,9 @@ fn drop_files(
         .unwrap_or(first_close);
     let mut latencies: Vec<f64> = arrivals
         .iter()
-        .filter_map(|(p, t)| {
+        .filter_map(|(body, t)| {
             closed
-                .get(p)
+                .get(&path_of(body))
                 .map(|c| t.saturating_duration_since(*c).as_secs_f64() * 1000.0)
         })
         .collect();
@@ -196,39 +198,15 @@ fn drop_files(
 }
 
 fn bench_config(share: &std::path::Path, state: &std::path::Path, url: &str) -> Config {
-    Config {
-        source: None,
-        account_name: "bench".to_owned(),
-        state_dir: state.to_owned(),
-        shares: vec![Share {
-            name: "bench".into(),
-            path: share.to_owned(),
-            protocol: "smb".into(),
-            watch: WatchMode::Inotify,
-        }],
-        webhooks: vec![Webhook {
-            id: 1,
-            url: url.to_owned(),
-            share: "bench".into(),
-            folder: SharePath::root(),
-            format: Format::V1,
-            triggers: Operation::ALL.to_vec(),
-            token: None,
-            secret: None,
-            signature: SignatureMode::Exavault,
-            ca_file: None,
-        }],
-        delivery: Delivery {
-            schedule: Schedule::new(vec![Duration::ZERO, Duration::from_secs(1)]),
-            ..Delivery::default()
-        },
-        log: LogSettings::default(),
-        watch: WatchSettings {
-            settle: Duration::ZERO,
-            rescan_interval: None,
-            ..WatchSettings::default()
-        },
-    }
+    let mut config = Config::one_share("bench", share, state, url);
+    config.shares[0].watch = WatchMode::Inotify;
+    config.delivery.schedule = Schedule::new(vec![Duration::ZERO, Duration::from_secs(1)]);
+    config.watch = WatchSettings {
+        settle: Duration::ZERO,
+        rescan_interval: None,
+        ..WatchSettings::default()
+    };
+    config
 }
 
 /// Answers each request on `stream` with 200 and notes the body's `path`.
@@ -265,11 +243,10 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>) {
             return;
         }
         let at = Instant::now();
-        let path = path_of(&body);
         seen.lock()
             .unwrap_or_else(|p| p.into_inner())
             .arrivals
-            .push((path, at));
+            .push((body, at));
         if writer
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             .is_err()

@@ -180,6 +180,39 @@ impl Default for Delivery {
     }
 }
 
+impl Config {
+    /// A configuration with one share and one webhook for all of it, every other setting at
+    /// its default (the demo, the benchmark and tests start from it).
+    pub fn one_share(account: &str, share: &Path, state_dir: &Path, url: &str) -> Config {
+        Config {
+            source: None,
+            account_name: account.to_owned(),
+            state_dir: state_dir.to_owned(),
+            shares: vec![Share {
+                name: account.to_owned(),
+                path: share.to_owned(),
+                protocol: "smb".into(),
+                watch: WatchMode::Auto,
+            }],
+            webhooks: vec![Webhook {
+                id: 1,
+                url: url.to_owned(),
+                share: account.to_owned(),
+                folder: SharePath::root(),
+                format: Format::V1,
+                triggers: Operation::ALL.to_vec(),
+                token: None,
+                secret: None,
+                signature: SignatureMode::Exavault,
+                ca_file: None,
+            }],
+            delivery: Delivery::default(),
+            log: LogSettings::default(),
+            watch: WatchSettings::default(),
+        }
+    }
+}
+
 impl Webhook {
     /// What this webhook hears of `event`, or `None` when it is not for it. A Move or Rename
     /// that crosses the webhook's folder is, for this webhook, new content (moved in) or a

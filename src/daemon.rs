@@ -243,19 +243,13 @@ mod tests {
     //! as a full disk does, under a real daemon watching a real folder and delivering to a
     //! real HTTP receiver.
 
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
-    use std::sync::Mutex;
     use std::sync::atomic::AtomicBool;
 
     use redb::StorageBackend;
     use redb::backends::FileBackend;
 
     use super::*;
-    use crate::config::{
-        Delivery, Format, LogSettings, Share, SignatureMode, WatchMode, WatchSettings,
-    };
-    use crate::event::{Operation, SharePath};
+    use crate::config::WatchMode;
     use crate::retry::Schedule;
 
     /// A file backend whose writes fail with "No space left on device" while `full` is set.
@@ -319,60 +313,6 @@ mod tests {
         }
     }
 
-    /// A loopback HTTP receiver that answers 200 and notes each v1 body's path.
-    fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&got);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut writer = stream;
-                    loop {
-                        let mut line = String::new();
-                        let mut length = 0;
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        loop {
-                            line.clear();
-                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if line.trim().is_empty() {
-                                break;
-                            }
-                            if let Some(v) =
-                                line.to_ascii_lowercase().strip_prefix("content-length:")
-                            {
-                                length = v.trim().parse().unwrap();
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        reader.read_exact(&mut body).unwrap();
-                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                        let what = format!(
-                            "{} {}",
-                            v["operation"].as_str().unwrap(),
-                            v["path"].as_str().unwrap()
-                        );
-                        seen.lock().unwrap().push(what);
-                        if writer
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (url, got)
-    }
-
     fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ok() {
@@ -388,39 +328,11 @@ mod tests {
         std::fs::create_dir(&share).unwrap();
         let state = dir.path().join("state");
         std::fs::create_dir(&state).unwrap();
-        let (url, got) = receiver();
-        let config = Config {
-            source: None,
-            account_name: "t".into(),
-            state_dir: state.clone(),
-            shares: vec![Share {
-                name: "s".into(),
-                path: share.canonicalize().unwrap(),
-                protocol: "smb".into(),
-                watch: WatchMode::Inotify,
-            }],
-            webhooks: vec![Webhook {
-                id: 1,
-                url,
-                share: "s".into(),
-                folder: SharePath::root(),
-                format: Format::V1,
-                triggers: Operation::ALL.to_vec(),
-                token: None,
-                secret: None,
-                signature: SignatureMode::Exavault,
-                ca_file: None,
-            }],
-            delivery: Delivery {
-                schedule: Schedule::new(vec![Duration::ZERO, Duration::from_millis(300)]),
-                ..Delivery::default()
-            },
-            log: LogSettings::default(),
-            watch: WatchSettings {
-                settle: Duration::from_millis(100),
-                ..WatchSettings::default()
-            },
-        };
+        let (url, got) = crate::bench::loopback_receiver().unwrap();
+        let mut config = Config::one_share("t", &share.canonicalize().unwrap(), &state, &url);
+        config.shares[0].watch = WatchMode::Inotify;
+        config.delivery.schedule = Schedule::new(vec![Duration::ZERO, Duration::from_millis(300)]);
+        config.watch.settle = Duration::from_millis(100);
         let full = Arc::new(AtomicBool::new(false));
         let path = state.join(crate::store::FILE_NAME);
         std::fs::File::create(&path).unwrap();
@@ -438,7 +350,17 @@ mod tests {
         });
         let store = Arc::new(Store::open_with(path, opener).unwrap());
         let mut daemon = Daemon::start_with(&config, store).unwrap();
-        let has = |what: &str| got.lock().unwrap().iter().any(|g| g == what);
+        // "Operation /path" of each v1 body received.
+        let has = |what: &str| {
+            got.lock().unwrap().arrivals.iter().any(|(body, _)| {
+                let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+                format!(
+                    "{} {}",
+                    v["operation"].as_str().unwrap(),
+                    v["path"].as_str().unwrap()
+                ) == what
+            })
+        };
 
         std::fs::write(share.join("before.txt"), "1").unwrap();
         wait_until("the first upload", || has("Upload /before.txt"));

@@ -6,11 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{
-    Config, Delivery, Format, LogSettings, Share, SignatureMode, WatchMode, WatchSettings, Webhook,
-};
+use crate::config::Config;
 use crate::daemon::Daemon;
-use crate::event::{Operation, SharePath};
 use crate::retry::Schedule;
 use crate::{receiver, service};
 
@@ -52,35 +49,10 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
 
 fn demo_config(share: &Path, state: &Path, url: &str) -> Config {
     let delays = [0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 60.0];
-    Config {
-        source: None,
-        account_name: "demo".to_owned(),
-        state_dir: state.to_owned(),
-        shares: vec![Share {
-            name: "demo".into(),
-            path: share.to_owned(),
-            protocol: "smb".into(),
-            watch: WatchMode::Auto,
-        }],
-        webhooks: vec![Webhook {
-            id: 1,
-            url: url.to_owned(),
-            share: "demo".into(),
-            folder: SharePath::root(),
-            format: Format::V1,
-            triggers: Operation::ALL.to_vec(),
-            token: None,
-            secret: None,
-            signature: SignatureMode::Exavault,
-            ca_file: None,
-        }],
-        delivery: Delivery {
-            schedule: Schedule::new(delays.iter().map(|s| Duration::from_secs_f64(*s)).collect()),
-            ..Delivery::default()
-        },
-        log: LogSettings::default(),
-        watch: WatchSettings::default(),
-    }
+    let mut config = Config::one_share("demo", share, state, url);
+    config.delivery.schedule =
+        Schedule::new(delays.iter().map(|s| Duration::from_secs_f64(*s)).collect());
+    config
 }
 
 fn print_instructions(share: &Path, url: &str) {

@@ -351,16 +351,27 @@ impl Store {
 
     /// The oldest `n` undelivered events of `webhook`, in order.
     pub fn front(&self, webhook: u32, n: usize) -> Result<Vec<Pending>, StoreError> {
+        self.of_webhook(QUEUE, "queue", webhook, n)
+    }
+
+    /// The first `n` records of `webhook` in `table` (a queue or the failed events), in order.
+    fn of_webhook<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<(u32, u64), &[u8]>,
+        name: &str,
+        webhook: u32,
+        n: usize,
+    ) -> Result<Vec<T>, StoreError> {
         let tx = self.read()?;
-        let queue = tx.open_table(QUEUE).map_err(self.err())?;
-        let range = queue
+        let table = tx.open_table(table).map_err(self.err())?;
+        let range = table
             .range((webhook, 0)..=(webhook, u64::MAX))
             .map_err(self.err())?;
         range
             .take(n)
             .map(|entry| {
                 let (_, value) = entry.map_err(self.err())?;
-                self.decode("queue", value.value())
+                self.decode(name, value.value())
             })
             .collect()
     }
@@ -568,17 +579,7 @@ impl Store {
 
     /// The failed events of `webhook`, oldest first.
     pub fn failed(&self, webhook: u32) -> Result<Vec<SetAside>, StoreError> {
-        let tx = self.read()?;
-        let table = tx.open_table(FAILED).map_err(self.err())?;
-        let range = table
-            .range((webhook, 0)..=(webhook, u64::MAX))
-            .map_err(self.err())?;
-        range
-            .map(|entry| {
-                let (_, value) = entry.map_err(self.err())?;
-                self.decode("failed", value.value())
-            })
-            .collect()
+        self.of_webhook(FAILED, "failed", webhook, usize::MAX)
     }
 
     /// The webhook ids that have queued events (also those no longer in the configuration).
