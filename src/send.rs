@@ -273,6 +273,38 @@ mod tests {
         assert!(!outcome.is_success());
     }
 
+    #[test]
+    fn at_most_64_kib_of_an_answer_is_read() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let body = vec![b'x'; 1 << 20];
+            let head = format!(
+                "HTTP/1.1 500 Oops\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        });
+        let client = Client::new(&settings(AddressPolicy::default())).unwrap();
+        match client.post(&format!("http://127.0.0.1:{port}/"), &[], b"{}") {
+            Outcome::Answered {
+                status,
+                size,
+                excerpt,
+                ..
+            } => {
+                assert_eq!((status, size, excerpt.len()), (500, MAX_RESPONSE, 65_536));
+            }
+            other => panic!("{other:?}"),
+        }
+        server.join().unwrap();
+    }
+
     fn settings(policy: AddressPolicy) -> ClientSettings {
         ClientSettings {
             connect_timeout: Duration::from_secs(2),

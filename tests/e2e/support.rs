@@ -121,6 +121,8 @@ struct Shared {
     /// reason, then any header lines (`"429 Too Many Requests\r\nRetry-After: 2"`), and how
     /// long to wait before answering.
     script: Mutex<std::collections::VecDeque<(String, Duration)>>,
+    /// Connections accepted so far.
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 /// A real HTTP/1.1 server on loopback, written here with the standard library only, that
@@ -143,10 +145,12 @@ impl Receiver {
             cv: Condvar::new(),
             delay: Mutex::new(Duration::ZERO),
             script: Mutex::new(std::collections::VecDeque::new()),
+            connections: std::sync::atomic::AtomicUsize::new(0),
         });
         let s = Arc::clone(&shared);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                s.connections.fetch_add(1, Ordering::SeqCst);
                 let s = Arc::clone(&s);
                 std::thread::spawn(move || serve(stream, &s));
             }
@@ -186,6 +190,11 @@ impl Receiver {
     pub fn script_slow(&self, answers: &[(&str, Duration)]) {
         let mut script = self.shared.script.lock().unwrap();
         script.extend(answers.iter().map(|(a, d)| ((*a).to_owned(), *d)));
+    }
+
+    /// How many connections were made to it.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -412,7 +421,7 @@ impl Nas {
         self.start_with(cmd)
     }
 
-    fn start_with(&self, mut command: Command) -> Daemon {
+    pub fn start_with(&self, mut command: Command) -> Daemon {
         let socket_path = self
             .dir
             .path()

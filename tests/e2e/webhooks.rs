@@ -690,3 +690,29 @@ fn a_webhook_failing_for_disable_after_is_disabled_and_keeps_queueing() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn proxies_in_the_environment_are_ignored_and_one_connection_carries_every_delivery() {
+    let receiver = Receiver::start();
+    let dead = Receiver::free_port();
+    let nas = Nas::new();
+    nas.write_config_text(&hook(&receiver.url(), ""));
+    let proxy = format!("http://127.0.0.1:{dead}");
+    let mut command = sharehook();
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        command.env(name, &proxy);
+    }
+    let daemon = nas.start_with(command);
+    let names: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+    write_files_in_order(&nas.share(), &names);
+    assert_uploads_in_order(&receiver, &names, 0);
+    assert_eq!(receiver.connections(), 1, "the connection is kept alive");
+    assert!(daemon.stop().success());
+}
