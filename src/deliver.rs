@@ -14,6 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use log::Level;
+
 use crate::config::{Format, SignatureMode};
 use crate::event::Event;
 use crate::payload::{V1, V2};
@@ -286,35 +288,38 @@ impl Worker {
     /// Attempts the due events of `front` in order, until one fails or one is not yet due;
     /// writes the results in groups.
     fn deliver_run(&mut self, front: Vec<Pending>) {
-        let mut flush = self.new_flush();
+        let mut group = self.new_group();
         let mut started = Instant::now();
         for pending in front {
             if self.stop.load(Ordering::SeqCst) || pending.due_ms > now_ms() {
                 break;
             }
-            let blocked = self.attempt(pending, &mut flush);
+            let blocked = self.attempt(pending, &mut group);
             if blocked {
                 break;
             }
-            if flush.log.len() >= GROUP || started.elapsed() >= GROUP_WAIT {
-                self.write(std::mem::replace(&mut flush, self.new_flush()));
+            if group.flush.log.len() >= GROUP || started.elapsed() >= GROUP_WAIT {
+                self.write(std::mem::replace(&mut group, self.new_group()));
                 started = Instant::now();
                 // Requests (a resend, enable) are served between groups, not after a backlog.
                 self.serve_requests();
             }
         }
-        self.write(flush);
+        self.write(group);
     }
 
-    fn new_flush(&self) -> Flush {
-        Flush {
-            webhook: self.target.id,
-            ..Flush::default()
+    fn new_group(&self) -> Group {
+        Group {
+            flush: Flush {
+                webhook: self.target.id,
+                ..Flush::default()
+            },
+            lines: Vec::new(),
         }
     }
 
     /// One attempt of the head; returns true when the queue is blocked behind it (it failed).
-    fn attempt(&mut self, mut pending: Pending, flush: &mut Flush) -> bool {
+    fn attempt(&mut self, mut pending: Pending, group: &mut Group) -> bool {
         let t = &self.target;
         let attempt = pending.attempts + 1;
         let (outcome, entry) = t.attempt(&self.client, &pending.event, attempt, false);
@@ -328,6 +333,7 @@ impl Worker {
             )
         };
         let took = entry.duration_ms;
+        let flush = &mut group.flush;
         flush.log.push(entry);
         let now = now_ms();
         if outcome.is_success() {
@@ -335,8 +341,8 @@ impl Worker {
             if self.health.failing_since_ms.take().is_some() {
                 flush.health = Some(self.health.clone());
             }
-            if log::log_enabled!(log::Level::Info) {
-                log::info!("{}: {outcome} in {took} ms", what());
+            if log::log_enabled!(Level::Info) {
+                group.say(Level::Info, format!("{}: {outcome} in {took} ms", what()));
             }
             return false;
         }
@@ -362,22 +368,27 @@ impl Worker {
                 pending.attempts = attempt;
                 pending.last_result = Some(result);
                 flush.retry = Some(pending);
-                log::error!(
-                    "{what}: {outcome} in {took} ms: the receiver says it is gone; webhook {} is disabled \
-                     (its events keep queueing; `sharehook enable {}` sends them)",
-                    t.id,
-                    t.id
+                group.say(
+                    Level::Error,
+                    format!(
+                        "{what}: {outcome} in {took} ms: the receiver says it is gone; webhook {} is \
+                         disabled (its events keep queueing; `sharehook enable {}` sends them)",
+                        t.id, t.id
+                    ),
                 );
-                self.disable("the receiver answered 410 Gone", flush);
+                self.disable("the receiver answered 410 Gone", &mut group.flush);
             }
             Next::Retry(wait) => {
                 pending.attempts = attempt;
                 pending.due_ms = now.saturating_add(retry::millis(wait));
                 pending.last_result = Some(result);
                 flush.retry = Some(pending);
-                log::warn!(
-                    "{what}: {outcome}{redirect} in {took} ms; next attempt in {}",
-                    human(wait)
+                group.say(
+                    Level::Warn,
+                    format!(
+                        "{what}: {outcome}{redirect} in {took} ms; next attempt in {}",
+                        human(wait)
+                    ),
                 );
             }
             Next::GiveUp => {
@@ -388,9 +399,12 @@ impl Worker {
                     failed_ms: now,
                     last_result: result,
                 });
-                log::error!(
-                    "{what}: {outcome}{redirect} in {took} ms; that was the last attempt: the event is set \
-                     aside as failed and the queue moves on"
+                group.say(
+                    Level::Error,
+                    format!(
+                        "{what}: {outcome}{redirect} in {took} ms; that was the last attempt: the \
+                         event is set aside as failed and the queue moves on"
+                    ),
                 );
             }
         }
@@ -400,13 +414,15 @@ impl Worker {
             && now - failing_since >= retry::millis(limit)
         {
             let reason = format!("no delivery succeeded for {}", human(limit));
-            log::error!(
-                "webhook {}: {reason}; it is disabled (its events keep queueing; `sharehook enable {}` \
-                 sends them)",
-                self.target.id,
-                self.target.id
+            group.say(
+                Level::Error,
+                format!(
+                    "webhook {}: {reason}; it is disabled (its events keep queueing; \
+                     `sharehook enable {}` sends them)",
+                    self.target.id, self.target.id
+                ),
             );
-            self.disable(&reason, flush);
+            self.disable(&reason, &mut group.flush);
         }
         true
     }
@@ -429,25 +445,28 @@ impl Worker {
                     reply,
                 } => {
                     let (outcome, entry) = self.target.attempt(&self.client, &event, attempt, true);
-                    log::info!(
-                        "webhook {}: event {} resent as attempt {attempt}: {outcome}",
-                        self.target.id,
-                        event.id
+                    let mut group = self.new_group();
+                    group.flush.log.push(entry.clone());
+                    group.say(
+                        Level::Info,
+                        format!(
+                            "webhook {}: event {} resent as attempt {attempt}: {outcome}",
+                            self.target.id, event.id
+                        ),
                     );
-                    let mut flush = self.new_flush();
-                    flush.log.push(entry.clone());
-                    self.write(flush);
+                    self.write(group);
                     let _ = reply.send(entry);
                 }
                 Request::Enable { reply } => {
                     let was = self.health.disabled.take().is_some();
                     self.health.failing_since_ms = None;
-                    let mut flush = self.new_flush();
-                    flush.health = Some(self.health.clone());
-                    self.write(flush);
+                    let mut group = self.new_group();
+                    group.flush.health = Some(self.health.clone());
                     if was {
-                        log::info!("webhook {} is enabled again", self.target.id);
+                        let line = format!("webhook {} is enabled again", self.target.id);
+                        group.say(Level::Info, line);
                     }
+                    self.write(group);
                     let _ = reply.send(was);
                 }
             }
@@ -456,7 +475,8 @@ impl Worker {
 
     /// Writes results, retrying until it succeeds or the worker stops. Should it never
     /// succeed, the queue still holds the events, and they are sent again after a restart.
-    fn write(&self, flush: Flush) {
+    fn write(&self, group: Group) {
+        let Group { flush, lines } = group;
         if flush.is_empty() {
             return;
         }
@@ -464,6 +484,11 @@ impl Worker {
         loop {
             match self.store.flush(&flush, now_ms()) {
                 Ok(pruned) => {
+                    // Said only now that it is recorded, so the log never runs ahead of the
+                    // state a restart would resume from.
+                    for (level, line) in lines {
+                        log::log!(level, "{line}");
+                    }
                     if pruned.by_count > 0 {
                         log::info!(
                             "delivery log: removed the {} oldest entries (more than [log] max_entries)",
@@ -490,6 +515,18 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// A run of results to write in one transaction, and what to log once they are written.
+struct Group {
+    flush: Flush,
+    lines: Vec<(Level, String)>,
+}
+
+impl Group {
+    fn say(&mut self, level: Level, line: String) {
+        self.lines.push((level, line));
     }
 }
 

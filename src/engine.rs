@@ -1142,7 +1142,12 @@ impl Engine {
                     })
                     .collect();
                 let hooks: Vec<u32> = deliveries.iter().map(|d| d.0).collect();
-                let line = describe(&event, &hooks);
+                // Described only when the line is shown: a burst makes thousands.
+                let line = if log::log_enabled!(log::Level::Info) {
+                    describe(&event, &hooks)
+                } else {
+                    String::new()
+                };
                 let id = batch.enqueue(&NewEvent { event, deliveries })?;
                 done.push((id, line, hooks));
             }
