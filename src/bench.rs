@@ -84,24 +84,33 @@ pub fn run(files: usize) -> anyhow::Result<()> {
     let level = log::max_level();
     log::set_max_level(log::LevelFilter::Warn);
     let mut daemon = Daemon::start(&config)?;
+    let cpu_before = thread_cpu();
     let burst = drop_files(&share, &seen, "f", files, Duration::ZERO)?;
+    let cpu_after = thread_cpu();
     // (3) Latency when the daemon is not busy: files one at a time, 10 ms apart.
     let paced = drop_files(&share, &seen, "p", 300, Duration::from_millis(10))?;
     daemon.stop(Duration::from_secs(10));
     log::set_max_level(level);
 
     let sh_rate = files as f64 / burst.span_secs;
-    let ratio = sh_rate / raw_rate;
+    let flowing_rate = (files - 1) as f64 / burst.flowing_secs;
+    let verdict = |r: f64| if r >= 0.8 { "met" } else { "NOT met" };
     println!(
-        "raw POST rate (same client, sequential):   {raw_rate:8.0} /s  ({files} in {raw_secs:.2} s)"
+        "raw POST rate (same client, sequential):    {raw_rate:8.0} /s  ({files} in {raw_secs:.2} s)"
     );
     println!(
-        "sharehook delivered rate (files on share): {sh_rate:8.0} /s  ({files} in {:.2} s from the first close to the last arrival)",
+        "sharehook delivered rate, end to end:       {sh_rate:8.0} /s  (first file's close to last arrival: {:.2} s)",
         burst.span_secs
     );
     println!(
-        "ratio: {ratio:.2}  (target >= 0.80: {})",
-        if ratio >= 0.8 { "met" } else { "NOT met" }
+        "sharehook delivered rate, while delivering: {flowing_rate:8.0} /s  (first arrival to last: {:.2} s)",
+        burst.flowing_secs
+    );
+    let (r1, r2) = (sh_rate / raw_rate, flowing_rate / raw_rate);
+    println!(
+        "ratio to raw: end to end {r1:.2}, while delivering {r2:.2}  (target >= 0.80: {}, {})",
+        verdict(r1),
+        verdict(r2)
     );
     println!(
         "latency from close to arrival, 300 files 10 ms apart: p50 {:.1} ms, p99 {:.1} ms",
@@ -113,6 +122,20 @@ pub fn run(files: usize) -> anyhow::Result<()> {
         burst.percentile(0.5),
         burst.percentile(0.99)
     );
+    let mut used: Vec<(String, f64)> = cpu_after
+        .iter()
+        .map(|(name, t)| {
+            let before = cpu_before.get(name).copied().unwrap_or(0.0);
+            (name.clone(), t - before)
+        })
+        .filter(|(_, t)| *t >= 0.005)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let used: Vec<String> = used
+        .iter()
+        .map(|(name, t)| format!("{name} {:.0} ms", t * 1000.0))
+        .collect();
+    println!("CPU time during the burst, by thread: {}", used.join(", "));
     if let Some(kb) = peak_rss_kb() {
         println!("peak resident memory of this process: {} MB", kb / 1024);
     }
@@ -125,6 +148,8 @@ pub fn run(files: usize) -> anyhow::Result<()> {
 struct Run {
     /// From the first file's close to the last webhook's arrival.
     span_secs: f64,
+    /// From the first webhook's arrival to the last one's.
+    flowing_secs: f64,
     /// Close to arrival, in milliseconds, sorted.
     latencies: Vec<f64>,
 }
@@ -177,6 +202,11 @@ fn drop_files(
     }
     let arrivals = seen.lock().unwrap_or_else(|p| p.into_inner()).arrivals[before..].to_vec();
     let first_close = closed.values().min().copied().unwrap_or_else(Instant::now);
+    let first_arrival = arrivals
+        .iter()
+        .map(|(_, t)| *t)
+        .min()
+        .unwrap_or(first_close);
     let last_arrival = arrivals
         .iter()
         .map(|(_, t)| *t)
@@ -193,6 +223,7 @@ fn drop_files(
     latencies.sort_by(f64::total_cmp);
     Ok(Run {
         span_secs: last_arrival.duration_since(first_close).as_secs_f64(),
+        flowing_secs: last_arrival.duration_since(first_arrival).as_secs_f64(),
         latencies,
     })
 }
@@ -274,6 +305,34 @@ fn tempdir(base: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let dir = base.join(format!("sharehook-bench-{name}"));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// CPU seconds used so far by this process's threads, summed by thread name (the receiver's
+/// threads are all "sharehook"; the benchmark's own thread too).
+fn thread_cpu() -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ... utime stime: fields 14 and 15, counted after the ")".
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let name = head.split_once(" (").map_or("?", |(_, n)| n).to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let cpu: f64 = fields
+            .get(11..13)
+            .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
+            .unwrap_or(0.0);
+        *out.entry(name).or_insert(0.0) += cpu / ticks;
+    }
+    out
 }
 
 fn peak_rss_kb() -> Option<u64> {

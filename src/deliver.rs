@@ -3,10 +3,12 @@
 //! dead or slow receiver delays no other webhook; within a webhook the head blocks everything
 //! behind it, so its receiver sees events one at a time and in order.
 //!
-//! Group commit: results are written to the state in one transaction per run of attempts
-//! (at most `GROUP` results or `GROUP_WAIT`, and always before the worker waits). After a
-//! crash, the deliveries of that last unwritten run are made again; receivers drop repeats by
-//! `webhook-id`.
+//! Group commit: results are written to the state in one transaction per group of attempts
+//! (at most `GROUP` results or `GROUP_WAIT`), by a writer thread beside the worker, so that
+//! delivering never waits for the disk; the worker waits for the writer only after a failure
+//! (the next look at the queue must see its retry time) and when it has nothing else to do.
+//! At most two groups are unwritten at a time: after a crash their deliveries are made again,
+//! and receivers drop the repeats by `webhook-id`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -256,8 +258,9 @@ impl Worker {
                 self.target.id
             );
         }
+        let mut writer = Writer::start(self.target.id, &self.store, &self.stop);
         while !self.stop.load(Ordering::SeqCst) {
-            self.serve_requests();
+            self.serve_requests(&mut writer);
             if self.health.disabled.is_some() {
                 self.mailbox.bell.wait(IDLE);
                 continue;
@@ -271,8 +274,17 @@ impl Worker {
                 }
             };
             trouble = Backoff::default();
+            // Delivered events whose results are still being written are not sent again.
+            let front: Vec<Pending> = front
+                .into_iter()
+                .filter(|p| p.event.id > writer.delivered_upto)
+                .collect();
             let Some(first) = front.first() else {
-                self.mailbox.bell.wait(IDLE);
+                if writer.busy() {
+                    writer.sync();
+                } else {
+                    self.mailbox.bell.wait(IDLE);
+                }
                 continue;
             };
             let now = now_ms();
@@ -281,13 +293,14 @@ impl Worker {
                 self.mailbox.bell.wait(wait.min(IDLE));
                 continue;
             }
-            self.deliver_run(front);
+            self.deliver_run(front, &mut writer);
         }
+        writer.sync();
     }
 
     /// Attempts the due events of `front` in order, until one fails or one is not yet due;
     /// writes the results in groups.
-    fn deliver_run(&mut self, front: Vec<Pending>) {
+    fn deliver_run(&mut self, front: Vec<Pending>, writer: &mut Writer) {
         let mut group = self.new_group();
         let mut started = Instant::now();
         for pending in front {
@@ -296,16 +309,19 @@ impl Worker {
             }
             let blocked = self.attempt(pending, &mut group);
             if blocked {
-                break;
+                // The next look at the queue must see this failure's retry time.
+                writer.send(group);
+                writer.sync();
+                return;
             }
             if group.flush.log.len() >= GROUP || started.elapsed() >= GROUP_WAIT {
-                self.write(std::mem::replace(&mut group, self.new_group()));
+                writer.send(std::mem::replace(&mut group, self.new_group()));
                 started = Instant::now();
                 // Requests (a resend, enable) are served between groups, not after a backlog.
-                self.serve_requests();
+                self.serve_requests(writer);
             }
         }
-        self.write(group);
+        writer.send(group);
     }
 
     fn new_group(&self) -> Group {
@@ -436,7 +452,7 @@ impl Worker {
     }
 
     /// Answers what operators asked: resends and enables.
-    fn serve_requests(&mut self) {
+    fn serve_requests(&mut self, writer: &mut Writer) {
         for request in self.mailbox.take() {
             match request {
                 Request::Resend {
@@ -454,7 +470,8 @@ impl Worker {
                             self.target.id, event.id
                         ),
                     );
-                    self.write(group);
+                    writer.send(group);
+                    writer.sync();
                     let _ = reply.send(entry);
                 }
                 Request::Enable { reply } => {
@@ -466,53 +483,124 @@ impl Worker {
                         let line = format!("webhook {} is enabled again", self.target.id);
                         group.say(Level::Info, line);
                     }
-                    self.write(group);
+                    writer.send(group);
+                    writer.sync();
                     let _ = reply.send(was);
                 }
             }
         }
     }
+}
 
-    /// Writes results, retrying until it succeeds or the worker stops. Should it never
-    /// succeed, the queue still holds the events, and they are sent again after a restart.
-    fn write(&self, group: Group) {
-        let Group { flush, lines } = group;
-        if flush.is_empty() {
+/// Writes a worker's groups on a thread of its own, in order, so that delivering never waits
+/// for the disk; `sync` waits until everything sent is written.
+struct Writer {
+    tx: Option<mpsc::SyncSender<Group>>,
+    done: Arc<(Mutex<u64>, Condvar)>,
+    sent: u64,
+    /// The highest event id marked delivered in a group sent to be written.
+    delivered_upto: u64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(id: u32, store: &Arc<Store>, stop: &Arc<AtomicBool>) -> Writer {
+        let (tx, rx) = mpsc::sync_channel::<Group>(1);
+        let done = Arc::new((Mutex::new(0u64), Condvar::new()));
+        let (store, stop, counter) = (Arc::clone(store), Arc::clone(stop), Arc::clone(&done));
+        let thread = std::thread::Builder::new()
+            .name(format!("webhook-{id}-w"))
+            .spawn(move || {
+                for group in rx {
+                    write(id, &store, &stop, group);
+                    let (count, cv) = &*counter;
+                    *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                    cv.notify_all();
+                }
+            })
+            .expect("the system can start a thread");
+        Writer {
+            tx: Some(tx),
+            done,
+            sent: 0,
+            delivered_upto: 0,
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&mut self, group: Group) {
+        if group.flush.is_empty() {
             return;
         }
-        let mut backoff = Backoff::default();
-        loop {
-            match self.store.flush(&flush, now_ms()) {
-                Ok(pruned) => {
-                    // Said only now that it is recorded, so the log never runs ahead of the
-                    // state a restart would resume from.
-                    for (level, line) in lines {
-                        log::log!(level, "{line}");
-                    }
-                    if pruned.by_count > 0 {
-                        log::info!(
-                            "delivery log: removed the {} oldest entries (more than [log] max_entries)",
-                            pruned.by_count
-                        );
-                    }
-                    if pruned.by_age > 0 {
-                        log::info!(
-                            "delivery log: removed {} entries older than [log] max_age_days",
-                            pruned.by_age
-                        );
-                    }
+        if let Some(last) = group.flush.delivered.last() {
+            self.delivered_upto = self.delivered_upto.max(*last);
+        }
+        self.sent += 1;
+        if let Some(tx) = &self.tx
+            && tx.send(group).is_err()
+        {
+            log::error!("the writer of delivery results stopped");
+        }
+    }
+
+    fn busy(&self) -> bool {
+        *self.done.0.lock().unwrap_or_else(|p| p.into_inner()) < self.sent
+    }
+
+    fn sync(&self) {
+        let (count, cv) = &*self.done;
+        let mut done = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *done < self.sent {
+            done = cv.wait(done).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Writes results, retrying until it succeeds or the worker stops. Should it never succeed,
+/// the queue still holds the events, and they are sent again after a restart.
+fn write(id: u32, store: &Store, stop: &AtomicBool, group: Group) {
+    let Group { flush, lines } = group;
+    if flush.is_empty() {
+        return;
+    }
+    let mut backoff = Backoff::default();
+    loop {
+        match store.flush(&flush, now_ms()) {
+            Ok(pruned) => {
+                // Said only now that it is recorded, so the log never runs ahead of the
+                // state a restart would resume from.
+                for (level, line) in lines {
+                    log::log!(level, "{line}");
+                }
+                if pruned.by_count > 0 {
+                    log::info!(
+                        "delivery log: removed the {} oldest entries (more than [log] max_entries)",
+                        pruned.by_count
+                    );
+                }
+                if pruned.by_age > 0 {
+                    log::info!(
+                        "delivery log: removed {} entries older than [log] max_age_days",
+                        pruned.by_age
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                log::error!("webhook {}: cannot record delivery results: {e}", id);
+                if stop.load(Ordering::SeqCst) {
                     return;
                 }
-                Err(e) => {
-                    log::error!(
-                        "webhook {}: cannot record delivery results: {e}",
-                        self.target.id
-                    );
-                    if self.stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    std::thread::sleep(backoff.pause());
-                }
+                std::thread::sleep(backoff.pause());
             }
         }
     }

@@ -46,6 +46,9 @@ const MAX_DELETE_HOLD: Duration = Duration::from_secs(30);
 const MAX_BATCH: usize = 4096;
 /// The loop goes round at least this often (it shows the watchdog it is alive).
 const TICK: Duration = Duration::from_millis(500);
+/// The least time between two commits of events: in a burst, each commit (a page write and an
+/// fsync) then carries many events; an event after a quiet spell is committed at once.
+const COMMIT_GAP: Duration = Duration::from_millis(10);
 /// Index entries written per transaction while a baseline is taken.
 const BASELINE_BATCH: usize = 4096;
 
@@ -1051,6 +1054,7 @@ impl Engine {
         if self.ready.is_empty() || Instant::now() < self.next_commit {
             return;
         }
+        self.next_commit = Instant::now() + COMMIT_GAP;
         let changes = std::mem::take(&mut self.ready);
         match self.record(&changes) {
             Ok(done) => {

@@ -190,7 +190,29 @@ impl Resolver for PolicyResolver {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let all = self.inner.resolve(uri, config, timeout)?;
+        // An address written in the URL needs no lookup (ureq would start a thread for one on
+        // every request, kept-alive connection or not).
+        let literal = uri.host().and_then(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok()
+        });
+        let all = match literal {
+            Some(ip) => {
+                let port = uri
+                    .port_u16()
+                    .unwrap_or(if uri.scheme_str() == Some("https") {
+                        443
+                    } else {
+                        80
+                    });
+                let mut one = self.empty();
+                one.push(std::net::SocketAddr::new(ip, port));
+                one
+            }
+            None => self.inner.resolve(uri, config, timeout)?,
+        };
         let mut kept = self.empty();
         let mut refused = None;
         for addr in all.iter().copied() {
