@@ -52,6 +52,7 @@ pub fn run(files: usize) -> anyhow::Result<()> {
         ca_file: None,
     })
     .map_err(anyhow::Error::msg)?;
+    let raw_cpu_before = thread_cpu();
     let body = br#"{"accountname":"bench","username":"bench","operation":"Upload","protocol":"smb","path":"\/raw","sourcepath":"","attempt":1}"#;
     let started = Instant::now();
     for _ in 0..files {
@@ -61,6 +62,7 @@ pub fn run(files: usize) -> anyhow::Result<()> {
         }
     }
     let raw_secs = started.elapsed().as_secs_f64();
+    let raw_cpu = cpu_used(&raw_cpu_before, &thread_cpu());
     let raw_rate = files as f64 / raw_secs;
     seen.lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -122,20 +124,11 @@ pub fn run(files: usize) -> anyhow::Result<()> {
         burst.percentile(0.5),
         burst.percentile(0.99)
     );
-    let mut used: Vec<(String, f64)> = cpu_after
-        .iter()
-        .map(|(name, t)| {
-            let before = cpu_before.get(name).copied().unwrap_or(0.0);
-            (name.clone(), t - before)
-        })
-        .filter(|(_, t)| *t >= 0.005)
-        .collect();
-    used.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let used: Vec<String> = used
-        .iter()
-        .map(|(name, t)| format!("{name} {:.0} ms", t * 1000.0))
-        .collect();
-    println!("CPU time during the burst, by thread: {}", used.join(", "));
+    println!("CPU time in the baseline, by thread: {raw_cpu}");
+    println!(
+        "CPU time during the burst, by thread: {}",
+        cpu_used(&cpu_before, &cpu_after)
+    );
     if let Some(kb) = peak_rss_kb() {
         println!("peak resident memory of this process: {} MB", kb / 1024);
     }
@@ -333,6 +326,21 @@ fn thread_cpu() -> HashMap<String, f64> {
         *out.entry(name).or_insert(0.0) += cpu / ticks;
     }
     out
+}
+
+/// The CPU time each thread name used between two readings, most first.
+fn cpu_used(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> String {
+    let mut used: Vec<(&String, f64)> = after
+        .iter()
+        .map(|(name, t)| (name, t - before.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, t)| *t >= 0.005)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let used: Vec<String> = used
+        .iter()
+        .map(|(name, t)| format!("{name} {:.0} ms", t * 1000.0))
+        .collect();
+    used.join(", ")
 }
 
 fn peak_rss_kb() -> Option<u64> {
