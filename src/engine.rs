@@ -33,7 +33,7 @@ use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
 use crate::owner::Owners;
 use crate::retry::Schedule;
 use crate::store::{Batch, NewEvent, ShareRecord, Store, StoreError};
-use crate::tree::{self, Entry};
+use crate::tree::{self, Entry, PathKey};
 use crate::watch::{self, AddError, Mask, Raw, Reader, WatchSet};
 
 /// How long the first half of a rename waits for its second half (as Samba waits).
@@ -74,7 +74,7 @@ struct Hold {
 /// the next deadline costs a lookup, not a pass over every hold (a burst makes thousands).
 #[derive(Default)]
 struct Holds {
-    by_path: BTreeMap<PathBuf, Hold>,
+    by_path: BTreeMap<PathKey, Hold>,
     by_seq: BTreeMap<u64, PathBuf>,
     by_deadline: BTreeSet<(Instant, u64)>,
     next_seq: u64,
@@ -87,12 +87,12 @@ impl Holds {
     }
 
     fn get(&self, path: &Path) -> Option<&Hold> {
-        self.by_path.get(path)
+        self.by_path.get(&key(path))
     }
 
     /// What is held at `path`, if anything.
     fn held(&self, path: &Path) -> Option<Held> {
-        self.by_path.get(path).map(|h| h.what)
+        self.by_path.get(&key(path)).map(|h| h.what)
     }
 
     fn put(&mut self, path: PathBuf, mut hold: Hold) {
@@ -100,11 +100,11 @@ impl Holds {
         self.remove(&path);
         self.by_seq.insert(hold.seq, path.clone());
         self.by_deadline.insert((hold.deadline, hold.seq));
-        self.by_path.insert(path, hold);
+        self.by_path.insert(PathKey(path), hold);
     }
 
     fn remove(&mut self, path: &Path) -> Option<Hold> {
-        let hold = self.by_path.remove(path)?;
+        let hold = self.by_path.remove(&key(path))?;
         self.by_seq.remove(&hold.seq);
         self.by_deadline.remove(&(hold.deadline, hold.seq));
         Some(hold)
@@ -114,14 +114,14 @@ impl Holds {
     fn take_tree(&mut self, path: &Path) -> Vec<(PathBuf, Hold)> {
         let mut out: Vec<(PathBuf, Hold)> = tree::keys_below(&self.by_path, path)
             .into_iter()
-            .filter_map(|p| self.remove(&p).map(|h| (p, h)))
+            .filter_map(|k: PathKey| self.remove(&k.0).map(|h| (k.0, h)))
             .collect();
         out.sort_by_key(|(_, h)| h.seq);
         out
     }
 
     fn set_deadline(&mut self, path: &Path, deadline: Instant) {
-        if let Some(h) = self.by_path.get_mut(path) {
+        if let Some(h) = self.by_path.get_mut(&key(path)) {
             self.by_deadline.remove(&(h.deadline, h.seq));
             h.deadline = deadline;
             self.by_deadline.insert((deadline, h.seq));
@@ -146,6 +146,10 @@ impl Holds {
     fn len(&self) -> usize {
         self.by_path.len()
     }
+}
+
+fn key(path: &Path) -> PathKey {
+    PathKey(path.to_owned())
 }
 
 /// A settled operation, in absolute paths, waiting for the gate.

@@ -102,14 +102,56 @@ pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, Entry)>> {
     Ok(out)
 }
 
-/// The keys of `map` that are `dir` or lie below it. Paths order by component, so a folder's
-/// subtree follows it without a gap.
-pub fn keys_below<V>(map: &BTreeMap<PathBuf, V>, dir: &Path) -> Vec<PathBuf> {
-    map.range(dir.to_owned()..)
+/// The keys of `map` that are `dir` or lie below it. Paths (and `PathKey`s) order by
+/// component, so a folder's subtree follows it without a gap.
+pub fn keys_below<K, V>(map: &BTreeMap<K, V>, dir: &Path) -> Vec<K>
+where
+    K: Ord + Clone + AsRef<Path> + From<PathBuf>,
+{
+    map.range(K::from(dir.to_owned())..)
         .map(|(p, _)| p)
-        .take_while(|p| p.starts_with(dir))
+        .take_while(|p| p.as_ref().starts_with(dir))
         .cloned()
         .collect()
+}
+
+/// A path as a map key that compares as bytes, with `/` before every other byte: for the
+/// normalized absolute paths sharehook builds (no `.`, `..`, `//` or trailing `/`) that is
+/// the same order as `Path`'s, component by component, at a fraction of the cost (`Path`
+/// parses both sides into components on every comparison; a burst makes millions).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PathKey(pub PathBuf);
+
+impl Ord for PathKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let (a, b) = (
+            self.0.as_os_str().as_bytes(),
+            other.0.as_os_str().as_bytes(),
+        );
+        let rank = |c: u8| if c == b'/' { 0 } else { u16::from(c) + 1 };
+        match a.iter().zip(b).position(|(x, y)| x != y) {
+            Some(i) => rank(a[i]).cmp(&rank(b[i])),
+            None => a.len().cmp(&b.len()),
+        }
+    }
+}
+
+impl PartialOrd for PathKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl AsRef<Path> for PathKey {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl From<PathBuf> for PathKey {
+    fn from(p: PathBuf) -> PathKey {
+        PathKey(p)
+    }
 }
 
 /// `path`, which is `from` or lies below it, at the same place below `to`.
@@ -162,6 +204,41 @@ fn remote_fs_name(magic: u64) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_keys_order_like_paths() {
+        let names = [
+            "/a",
+            "/a/b",
+            "/a b",
+            "/a-b",
+            "/a/b/c",
+            "/a/bc",
+            "/ab",
+            "/a.b",
+            "/a/.x",
+            "/b",
+            "/a/b c",
+            "/a/b/c/d",
+            "/a\u{e9}",
+            "/",
+            "/a/\u{1f600}",
+            "/z/a",
+            "/a0",
+        ];
+        let mut by_path: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
+        let mut by_key: Vec<PathKey> = names.iter().map(|n| PathKey(PathBuf::from(n))).collect();
+        by_path.sort();
+        by_key.sort();
+        let by_key: Vec<PathBuf> = by_key.into_iter().map(|k| k.0).collect();
+        assert_eq!(by_key, by_path);
+        let map: BTreeMap<PathKey, ()> = names.iter().map(|n| (PathKey(n.into()), ())).collect();
+        let below: Vec<PathBuf> = keys_below(&map, Path::new("/a/b"))
+            .into_iter()
+            .map(|k| k.0)
+            .collect();
+        assert_eq!(below, ["/a/b", "/a/b/c", "/a/b/c/d"].map(PathBuf::from));
+    }
 
     #[test]
     fn network_and_fuse_file_systems_are_named_and_local_ones_are_not() {
