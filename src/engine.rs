@@ -1051,10 +1051,6 @@ impl Engine {
     /// Checks each ready change against the index and commits the ones that are news, with
     /// the index updates and the queued events, in one transaction.
     fn commit(&mut self) {
-        if self.paused() {
-            self.try_resume();
-            return;
-        }
         if self.ready.is_empty() || Instant::now() < self.next_commit {
             return;
         }
@@ -1094,7 +1090,10 @@ impl Engine {
     /// Stops acting on changes: forgets what is held, and waits to write the state again.
     fn pause(&mut self) {
         self.commit_failures += 1;
-        self.pause_state_cleared();
+        self.ready.clear();
+        self.holds = Holds::default();
+        self.renames.clear();
+        self.modified.clear();
         self.rescan_shares.clear();
         self.rescan_folders.clear();
         self.next_commit = Instant::now() + self.retry_pause();
@@ -1108,9 +1107,6 @@ impl Engine {
 
     /// Tries a write; when it works, watching resumes with a reconcile of every share.
     fn try_resume(&mut self) {
-        if Instant::now() < self.next_commit {
-            return;
-        }
         match self.store.probe() {
             Ok(()) => {
                 log::info!(
@@ -1289,8 +1285,23 @@ impl Engine {
         loop {
             self.heartbeat.store(now_ms(), Ordering::Relaxed);
             if self.stop.load(Ordering::SeqCst) {
+                // What is ready is committed now, whatever the gap since the last commit.
+                self.next_commit = Instant::now();
                 self.commit();
                 return;
+            }
+            if self.paused() {
+                // Nothing is acted on: what happens meanwhile is found by the reconcile at
+                // the end of the pause. The kernel's events are read only to be dropped.
+                if let Some(k) = &self.kernel {
+                    while k.rx.try_recv().is_ok() {}
+                }
+                let wait = self.next_commit.saturating_duration_since(Instant::now());
+                std::thread::sleep(wait.min(TICK));
+                if Instant::now() >= self.next_commit {
+                    self.try_resume();
+                }
+                continue;
             }
             let now = Instant::now();
             let wait = self
@@ -1328,12 +1339,6 @@ impl Engine {
                 None => std::thread::sleep(wait),
             }
             let now = Instant::now();
-            if self.paused() {
-                // What happens meanwhile is found by the reconcile at the end of the pause.
-                self.pause_drops_events();
-                self.commit();
-                continue;
-            }
             if drained {
                 self.expire_renames(now);
             }
@@ -1346,21 +1351,6 @@ impl Engine {
         }
     }
 
-    /// Empties the kernel's queue without acting on it.
-    fn pause_drops_events(&mut self) {
-        if let Some(k) = &self.kernel {
-            while k.rx.try_recv().is_ok() {}
-        }
-        self.pause_state_cleared();
-    }
-
-    fn pause_state_cleared(&mut self) {
-        self.ready.clear();
-        self.holds = Holds::default();
-        self.renames.clear();
-        self.modified.clear();
-    }
-
     fn next_wakeup(&self, now: Instant) -> Instant {
         let mut at = now + TICK;
         if let Some(d) = self.holds.next_deadline() {
@@ -1369,7 +1359,7 @@ impl Engine {
         if let Some(f) = self.renames.front() {
             at = at.min(f.deadline);
         }
-        if !self.ready.is_empty() || self.paused() {
+        if !self.ready.is_empty() {
             at = at.min(self.next_commit);
         }
         at.max(now)
