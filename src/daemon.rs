@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::{Config, Webhook};
-use crate::deliver::{Keys, Mailbox, Target, Worker, now_ms};
+use crate::deliver::{Mailbox, Target, Worker, now_ms};
 use crate::engine::{Engine, Setup};
 use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
@@ -196,10 +196,10 @@ pub fn target(config: &Config, hook: &Webhook, store: &Store) -> anyhow::Result<
             ))
         );
     };
-    if let Some((_, until)) = &state.previous_token {
+    if let Some((_, until)) = &state.keys.previous_token {
         grace("token", *until);
     }
-    if let Some((_, until)) = &state.previous_secret {
+    if let Some((_, until)) = &state.keys.previous_secret {
         grace("secret", *until);
     }
     let target = Target {
@@ -208,12 +208,7 @@ pub fn target(config: &Config, hook: &Webhook, store: &Store) -> anyhow::Result<
         shown_url: redact_url(&hook.url),
         format: hook.format,
         signature: hook.signature,
-        keys: Keys {
-            token: state.token,
-            previous_token: state.previous_token,
-            secret: state.secret,
-            previous_secret: state.previous_secret,
-        },
+        keys: state.keys,
         account_name: config.account_name.clone(),
         protocols: config
             .shares

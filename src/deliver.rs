@@ -23,7 +23,7 @@ use crate::event::Event;
 use crate::payload::{V1, V2};
 use crate::retry::{self, Next, Schedule};
 use crate::send::{Client, Outcome};
-use crate::sign::{self, Secret, Token};
+use crate::sign::{self, Keys};
 use crate::store::{Disabled, Flush, Health, LogEntry, Pending, SetAside, Store};
 
 /// At most this many results are written in one transaction...
@@ -89,15 +89,6 @@ impl Mailbox {
     }
 }
 
-/// The keys a webhook signs with: the current ones, and replaced ones until their grace ends.
-#[derive(Clone, Debug)]
-pub struct Keys {
-    pub token: Token,
-    pub previous_token: Option<(Token, i64)>,
-    pub secret: Option<Secret>,
-    pub previous_secret: Option<(Secret, i64)>,
-}
-
 /// What a worker needs to know about its webhook.
 pub struct Target {
     pub id: u32,
@@ -144,11 +135,7 @@ impl Target {
                 "X-Exavault-Signature".to_owned(),
                 sign::exavault(k.token.expose(), &body),
             ));
-            if let Some((old, _)) = k
-                .previous_token
-                .as_ref()
-                .filter(|(_, until)| *until > now_ms)
-            {
+            if let Some(old) = k.old_token(now_ms) {
                 headers.push((
                     "X-Exavault-Signature-Previous".to_owned(),
                     sign::exavault(old.expose(), &body),
@@ -159,11 +146,7 @@ impl Target {
             let id = event.id.to_string();
             let timestamp = now_ms.div_euclid(1000);
             let mut signature = secret.sign(&id, timestamp, &body);
-            if let Some((old, _)) = k
-                .previous_secret
-                .as_ref()
-                .filter(|(_, until)| *until > now_ms)
-            {
+            if let Some(old) = k.old_secret(now_ms) {
                 signature.push(' ');
                 signature.push_str(&old.sign(&id, timestamp, &body));
             }
@@ -657,6 +640,7 @@ pub fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign::{Secret, Token};
 
     #[test]
     fn waits_read_naturally() {

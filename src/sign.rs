@@ -131,6 +131,34 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The keys a webhook signs with: the current ones, and the ones they replaced, each with the
+/// time (ms since the epoch) until which it keeps signing beside its successor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keys {
+    pub token: Token,
+    pub previous_token: Option<(Token, i64)>,
+    pub secret: Option<Secret>,
+    pub previous_secret: Option<(Secret, i64)>,
+}
+
+impl Keys {
+    /// The replaced token, while it still signs at `now_ms`.
+    pub fn old_token(&self, now_ms: i64) -> Option<&Token> {
+        still(&self.previous_token, now_ms)
+    }
+
+    /// The replaced secret, while it still signs at `now_ms`.
+    pub fn old_secret(&self, now_ms: i64) -> Option<&Secret> {
+        still(&self.previous_secret, now_ms)
+    }
+}
+
+fn still<K>(old: &Option<(K, i64)>, now_ms: i64) -> Option<&K> {
+    old.as_ref()
+        .filter(|(_, until)| *until > now_ms)
+        .map(|(key, _)| key)
+}
+
 /// The `X-Exavault-Signature` value: lowercase hex MD5 of the token bytes followed by the body.
 pub fn exavault(token: &str, body: &[u8]) -> String {
     let mut md5 = Md5::new();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Batch, META, Store, StoreError, encode, encode_as};
 use crate::event::Event;
-use crate::sign::{Secret, Token};
+use crate::sign::{Keys, Secret, Token};
 
 pub(super) const QUEUE: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("queue");
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
@@ -88,10 +88,7 @@ struct WebhookRecord {
 /// What a webhook signs with, and how it is doing.
 #[derive(Clone, Debug)]
 pub struct WebhookState {
-    pub token: Token,
-    pub previous_token: Option<(Token, i64)>,
-    pub secret: Option<Secret>,
-    pub previous_secret: Option<(Secret, i64)>,
+    pub keys: Keys,
     pub health: Health,
     /// The URL the state knew, when the configuration now names another.
     pub moved_from: Option<String>,
@@ -290,20 +287,24 @@ impl Store {
                 .insert(id, encode_as(&record, WEBHOOK_RECORD).as_slice())
                 .map_err(self.err())?;
             WebhookState {
-                token: Token::parse(&record.token).map_err(|_| bad("token"))?,
-                previous_token: match &record.previous_token {
-                    Some((t, until)) => Some((Token::parse(t).map_err(|_| bad("token"))?, *until)),
-                    None => None,
-                },
-                secret: match &record.secret {
-                    Some(s) => Some(Secret::parse(s).map_err(|_| bad("secret"))?),
-                    None => None,
-                },
-                previous_secret: match &record.previous_secret {
-                    Some((s, until)) => {
-                        Some((Secret::parse(s).map_err(|_| bad("secret"))?, *until))
-                    }
-                    None => None,
+                keys: Keys {
+                    token: Token::parse(&record.token).map_err(|_| bad("token"))?,
+                    previous_token: match &record.previous_token {
+                        Some((t, until)) => {
+                            Some((Token::parse(t).map_err(|_| bad("token"))?, *until))
+                        }
+                        None => None,
+                    },
+                    secret: match &record.secret {
+                        Some(s) => Some(Secret::parse(s).map_err(|_| bad("secret"))?),
+                        None => None,
+                    },
+                    previous_secret: match &record.previous_secret {
+                        Some((s, until)) => {
+                            Some((Secret::parse(s).map_err(|_| bad("secret"))?, *until))
+                        }
+                        None => None,
+                    },
                 },
                 health: record.health.clone(),
                 moved_from,

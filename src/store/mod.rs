@@ -891,23 +891,26 @@ mod tests {
         let first = setup(1, "http://a/", None, None, 0);
         assert_eq!(first.moved_from, None);
         let again = setup(1, "http://b/", None, None, 0);
-        assert_eq!(first.token, again.token);
+        assert_eq!(first.keys.token, again.keys.token);
         assert_eq!(again.moved_from.as_deref(), Some("http://a/"));
         let given = Token::parse("efb7e0030e6cef1b45d3d74a67881a2b").unwrap();
-        assert_eq!(setup(2, "http://c/", Some(&given), None, 0).token, given);
+        assert_eq!(
+            setup(2, "http://c/", Some(&given), None, 0).keys.token,
+            given
+        );
         // A replaced token or secret keeps signing for the grace period, then stops.
         let other = Token::parse("00000000000000000000000000000000").unwrap();
         let s1 = Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
         let s2 = Secret::parse("whsec_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB").unwrap();
         setup(2, "http://c/", Some(&given), Some(&s1), 100);
         let rotated = setup(2, "http://c/", Some(&other), Some(&s2), 200);
-        assert_eq!(rotated.token, other);
-        assert_eq!(rotated.previous_token, Some((given.clone(), 1_200)));
-        assert_eq!(rotated.secret, Some(s2.clone()));
-        assert_eq!(rotated.previous_secret, Some((s1, 1_200)));
+        assert_eq!(rotated.keys.token, other);
+        assert_eq!(rotated.keys.previous_token, Some((given.clone(), 1_200)));
+        assert_eq!(rotated.keys.secret, Some(s2.clone()));
+        assert_eq!(rotated.keys.previous_secret, Some((s1, 1_200)));
         let later = setup(2, "http://c/", Some(&other), Some(&s2), 1_300);
-        assert_eq!(later.previous_token, None);
-        assert_eq!(later.previous_secret, None);
+        assert_eq!(later.keys.previous_token, None);
+        assert_eq!(later.keys.previous_secret, None);
         let mode = std::fs::metadata(store.path())
             .unwrap()
             .permissions()
