@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::deliver::{Mailbox, now_ms};
 use crate::event::escape_bytes;
-use crate::payload::rfc3339;
+use crate::payload::{parse_rfc3339, rfc3339};
 use crate::store::{LogEntry, LogFilter, Store};
 
 pub const SOCKET: &str = "control.sock";
@@ -94,42 +94,10 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     } else {
         t.to_owned()
     };
-    let parsed = httpdate_rfc3339(&full).ok_or_else(|| {
+    let parsed = parse_rfc3339(&full).ok_or_else(|| {
         format!("\"{text}\" is neither a date (2026-11-22T10:00:00Z) nor a time ago (30m, 2h, 7d)")
     })?;
     Ok(parsed)
-}
-
-/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
-fn httpdate_rfc3339(t: &str) -> Option<i64> {
-    let b = t.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !t.ends_with('Z') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = match t.get(19..t.len() - 1) {
-        Some("") => 0,
-        Some(frac) if frac.starts_with('.') => {
-            let digits = &frac[1..];
-            let v: i64 = digits.get(..digits.len().min(3))?.parse().ok()?;
-            v * 10i64.pow(3 - u32::try_from(digits.len().min(3)).ok()?)
-        }
-        _ => return None,
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm), the inverse of `rfc3339`.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms)
 }
 
 /// How `--event` is read: an event id (a number), or an event name (`upload` or
@@ -346,21 +314,21 @@ fn ask_daemon(state_dir: &Path, path: &str) -> anyhow::Result<Option<serde_json:
     })
 }
 
-/// `sharehook resend`: through the running daemon, or directly when none runs.
+/// `sharehook resend`: through the running daemon, or directly when none runs. Returns the
+/// new attempt's log entry as JSON.
 pub fn resend(
     config: &Config,
     attempt_id: &str,
     webhook: Option<u32>,
-) -> anyhow::Result<LogEntryView> {
-    let store = match Store::open_read_only(&config.state_dir) {
-        Ok(store) => store,
-        Err(e) => bail!("{e}"),
-    };
-    let entry = find_attempt(&store, attempt_id, webhook)?;
-    drop(store);
+) -> anyhow::Result<serde_json::Value> {
+    let entry = find_attempt(
+        &Store::open_read_only(&config.state_dir)?,
+        attempt_id,
+        webhook,
+    )?;
     let path = format!("/resend/{}/{attempt_id}", entry.webhook);
     if let Some(answer) = ask_daemon(&config.state_dir, &path)? {
-        return Ok(LogEntryView::Json(answer));
+        return Ok(answer);
     }
     // No daemon: send it from here, and log it in the state.
     let store = Store::open(&config.state_dir)?;
@@ -373,15 +341,16 @@ pub fn resend(
     let client = crate::daemon::client(config, hook)?;
     let attempt = store.last_attempt(hook.id, entry.event.id)? + 1;
     let (_, logged) = target.attempt(&client, &entry.event, attempt, true);
+    let answer = to_json(&logged);
     store.flush(
         &crate::store::Flush {
             webhook: hook.id,
-            log: vec![logged.clone()],
+            log: vec![logged],
             ..Default::default()
         },
         now_ms(),
     )?;
-    Ok(LogEntryView::Entry(Box::new(logged)))
+    Ok(answer)
 }
 
 /// `sharehook enable`: through the running daemon, or directly when none runs.
@@ -404,21 +373,6 @@ pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
         now_ms(),
     )?;
     Ok(was)
-}
-
-/// A resend's result: the daemon's JSON, or an entry made here.
-pub enum LogEntryView {
-    Json(serde_json::Value),
-    Entry(Box<LogEntry>),
-}
-
-impl LogEntryView {
-    pub fn json(&self) -> serde_json::Value {
-        match self {
-            LogEntryView::Json(v) => v.clone(),
-            LogEntryView::Entry(e) => to_json(e),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -271,8 +271,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             webhook,
         } => {
             let config = config::load(&config)?;
-            let done = activity::resend(&config, &attempt_id, webhook)?;
-            let v = done.json();
+            let v = activity::resend(&config, &attempt_id, webhook)?;
             println!("{v}");
             let status = v["status"].as_u64().unwrap_or(0);
             if v["statusKind"] != "http" || !(200..300).contains(&status) {

@@ -192,6 +192,39 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC), the inverse of
+/// `rfc3339`.
+pub fn parse_rfc3339(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !t.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = match t.get(19..t.len() - 1) {
+        Some("") => 0,
+        Some(frac) if frac.starts_with('.') => {
+            let digits = &frac[1..];
+            let v: i64 = digits.get(..digits.len().min(3))?.parse().ok()?;
+            v * 10i64.pow(3 - u32::try_from(digits.len().min(3)).ok()?)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm), the inverse of `rfc3339`.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms)
+}
+
 /// Writes `bytes` as a JSON string the way PHP's `json_encode` does with default flags.
 fn write_php_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
