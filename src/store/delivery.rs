@@ -205,10 +205,7 @@ impl Store {
             for item in queue.iter().map_err(self.err())? {
                 let (key, _) = item.map_err(self.err())?;
                 let webhook = key.value().0;
-                let (n, d) = counts
-                    .get(webhook)
-                    .map_err(self.err())?
-                    .map_or((0, 0), |v| v.value());
+                let (n, d) = self.counts_in(&counts, webhook)?;
                 counts.insert(webhook, (n + 1, d)).map_err(self.err())?;
             }
             meta.insert("counts", 1).map_err(self.err())?;
@@ -340,6 +337,7 @@ impl Store {
     }
 
     /// Commits a batch of events in one transaction, giving each its id; returns the ids.
+    #[cfg(test)]
     pub fn enqueue(&self, batch: &[NewEvent]) -> Result<Vec<u64>, StoreError> {
         let mut tx = self.batch()?;
         let ids = batch
@@ -378,6 +376,7 @@ impl Store {
     }
 
     /// The oldest undelivered event of `webhook`.
+    #[cfg(test)]
     pub fn head(&self, webhook: u32) -> Result<Option<Pending>, StoreError> {
         Ok(self.front(webhook, 1)?.pop())
     }
@@ -419,10 +418,7 @@ impl Store {
                     .map_err(self.err())?;
             }
             if removed > 0 {
-                let (n, d) = counts
-                    .get(f.webhook)
-                    .map_err(self.err())?
-                    .map_or((0, 0), |v| v.value());
+                let (n, d) = self.counts_in(&counts, f.webhook)?;
                 counts
                     .insert(f.webhook, (n.saturating_sub(removed), d))
                     .map_err(self.err())?;
@@ -557,7 +553,16 @@ impl Store {
     pub fn queue_counts(&self, webhook: u32) -> Result<(u64, u64), StoreError> {
         let tx = self.read()?;
         let counts = tx.open_table(COUNTS).map_err(self.err())?;
-        Ok(counts
+        self.counts_in(&counts, webhook)
+    }
+
+    /// (queued, dropped) of `webhook` in `table` (the counts), zero for one it does not have.
+    fn counts_in(
+        &self,
+        table: &impl ReadableTable<u32, (u64, u64)>,
+        webhook: u32,
+    ) -> Result<(u64, u64), StoreError> {
+        Ok(table
             .get(webhook)
             .map_err(self.err())?
             .map_or((0, 0), |v| v.value()))
@@ -629,10 +634,7 @@ impl Batch<'_> {
             queue
                 .insert((*webhook, id), encode(&pending).as_slice())
                 .map_err(|e| store.fail(e))?;
-            let (mut n, mut d) = counts
-                .get(*webhook)
-                .map_err(|e| store.fail(e))?
-                .map_or((0, 0), |v| v.value());
+            let (mut n, mut d) = store.counts_in(&counts, *webhook)?;
             n += 1;
             if n > self.limits.queue_limit {
                 let excess = n - self.limits.queue_limit;
