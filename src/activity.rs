@@ -332,6 +332,7 @@ pub fn resend(
     }
     // No daemon: send it from here, and log it in the state.
     let store = Store::open(&config.state_dir)?;
+    store.set_limits(config.store_limits());
     let hook = config
         .webhooks
         .iter()
@@ -362,6 +363,7 @@ pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
         return Ok(answer["wasDisabled"].as_bool().unwrap_or(false));
     }
     let store = Store::open(&config.state_dir)?;
+    store.set_limits(config.store_limits());
     let health = store.health(webhook)?;
     let was = health.disabled.is_some();
     store.flush(

@@ -181,6 +181,15 @@ impl Default for Delivery {
 }
 
 impl Config {
+    /// What the state keeps, as configured (`[delivery] queue_limit` and `[log]`).
+    pub fn store_limits(&self) -> crate::store::Limits {
+        crate::store::Limits {
+            queue_limit: self.delivery.queue_limit,
+            log_max_entries: self.log.max_entries,
+            log_max_age_ms: crate::retry::millis(self.log.max_age),
+        }
+    }
+
     /// A configuration with one share and one webhook for all of it, every other setting at
     /// its default (the demo, the benchmark and tests start from it).
     pub fn one_share(account: &str, share: &Path, state_dir: &Path, url: &str) -> Config {

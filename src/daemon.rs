@@ -14,7 +14,7 @@ use crate::engine::{Engine, Setup};
 use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
-use crate::store::{Health, Limits, Store};
+use crate::store::{Health, Store};
 
 pub struct Daemon {
     engine: Option<JoinHandle<()>>,
@@ -37,11 +37,7 @@ impl Daemon {
 
     /// Starts everything on an open state (tests give it one with injected faults).
     pub fn start_with(config: &Config, store: Arc<Store>) -> anyhow::Result<Daemon> {
-        store.set_limits(Limits {
-            queue_limit: config.delivery.queue_limit,
-            log_max_entries: config.log.max_entries,
-            log_max_age_ms: retry::millis(config.log.max_age),
-        });
+        store.set_limits(config.store_limits());
         let stop = Arc::new(AtomicBool::new(false));
         let mut tokens = Vec::new();
         let mut mailboxes = Vec::new();

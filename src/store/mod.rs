@@ -60,7 +60,8 @@ pub struct ShareRecord {
     pub baseline: bool,
 }
 
-/// How much the store keeps: per-webhook queue length and the delivery log.
+/// How much the store keeps: per-webhook queue length and the delivery log. Until a caller
+/// sets them (from the configuration: `Config::store_limits`), nothing is pruned or dropped.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     pub queue_limit: u64,
@@ -71,9 +72,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            queue_limit: 1_000_000,
-            log_max_entries: 100_000,
-            log_max_age_ms: 30 * 86_400_000,
+            queue_limit: u64::MAX,
+            log_max_entries: u64::MAX,
+            log_max_age_ms: i64::MAX,
         }
     }
 }
