@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::deliver::{Mailbox, now_ms};
+use crate::deliver::{self, Mailbox, now_ms};
 use crate::event::escape_bytes;
 use crate::payload::{parse_rfc3339, rfc3339};
 use crate::store::{LogEntry, LogFilter, Store};
@@ -229,35 +229,33 @@ async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
         .last_attempt(hook, entry.event.id)
         .map_err(|e| bad(e.into()))?
         + 1;
-    let (tx, rx) = std::sync::mpsc::channel();
-    mailbox.send(crate::deliver::Request::Resend {
+    let request = |reply| deliver::Request::Resend {
         event: entry.event,
         attempt,
-        reply: tx,
-    });
-    let wait = control.wait;
-    let answer = tokio::task::spawn_blocking(move || rx.recv_timeout(wait))
-        .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    match answer {
-        Ok(entry) => Ok(to_json(&entry)),
-        Err(_) => Err((
-            StatusCode::GATEWAY_TIMEOUT,
-            "the webhook's worker did not answer in time".to_owned(),
-        )),
-    }
+        reply,
+    };
+    let logged = ask_worker(&mailbox, request, control.wait).await?;
+    Ok(to_json(&logged))
 }
 
 async fn enable_via(control: &Control, hook: u32) -> Answer {
     let mailbox = mailbox(control, hook)?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    mailbox.send(crate::deliver::Request::Enable { reply: tx });
-    let answer = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    match answer {
-        Ok(was_disabled) => Ok(json!({ "webhookId": hook, "wasDisabled": was_disabled })),
-        Err(_) => Err((
+    let request = |reply| deliver::Request::Enable { reply };
+    let was_disabled = ask_worker(&mailbox, request, Duration::from_secs(30)).await?;
+    Ok(json!({ "webhookId": hook, "wasDisabled": was_disabled }))
+}
+
+/// Hands a request to a webhook's worker and waits, at most `wait`, for its answer.
+async fn ask_worker<T>(
+    mailbox: &Mailbox,
+    request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> deliver::Request,
+    wait: Duration,
+) -> Result<T, (StatusCode, String)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    mailbox.send(request(tx));
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(answer)) => Ok(answer),
+        _ => Err((
             StatusCode::GATEWAY_TIMEOUT,
             "the webhook's worker did not answer in time".to_owned(),
         )),

@@ -62,10 +62,12 @@ pub enum Request {
     Resend {
         event: Event,
         attempt: u32,
-        reply: mpsc::Sender<LogEntry>,
+        reply: tokio::sync::oneshot::Sender<LogEntry>,
     },
     /// Start sending again after the webhook was disabled.
-    Enable { reply: mpsc::Sender<bool> },
+    Enable {
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
 }
 
 /// A worker's mailbox for requests, with the bell that wakes it.
