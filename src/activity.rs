@@ -1,11 +1,12 @@
-//! The delivery log as people and programs read it: `sharehook log`, `sharehook resend` and
-//! `sharehook enable`, and the local control socket through which the last two reach a
-//! running daemon (`state_dir/control.sock`, 0600, HTTP/1.1).
+//! The delivery log and the failed events as people and programs read them: `sharehook log`,
+//! `sharehook failed`, `sharehook resend` and `sharehook enable`, and the local control
+//! socket through which the last two reach a running daemon (`state_dir/control.sock`, 0600,
+//! HTTP/1.1).
 //!
-//! `log` reads the state directly (redb lets it read beside the daemon that writes).
-//! `resend` and `enable` act through the daemon's worker for that webhook, so that its
-//! receiver still sees one delivery at a time; with no daemon running they act on the state
-//! themselves.
+//! `log` and `failed` read the state directly (redb lets them read beside the daemon that
+//! writes). `resend` and `enable` act through the daemon's worker for that webhook, so that
+//! its receiver still sees one delivery at a time; with no daemon running they act on the
+//! state themselves.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,9 +21,9 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::deliver::{self, Mailbox, now_ms};
-use crate::event::escape_bytes;
+use crate::event::{Event, escape_bytes};
 use crate::payload::{parse_rfc3339, rfc3339};
-use crate::store::{LogEntry, LogFilter, Store};
+use crate::store::{LogEntry, LogFilter, SetAside, Store};
 
 pub const SOCKET: &str = "control.sock";
 
@@ -69,6 +70,37 @@ pub fn to_line(e: &LogEntry) -> String {
         e.event.path,
         e.duration_ms,
         if e.resend { "  (resend)" } else { "" }
+    )
+}
+
+/// One failed event as JSON, named as in the log's entries.
+pub fn failed_to_json(f: &SetAside) -> serde_json::Value {
+    json!({
+        "eventId": f.event.id,
+        "webhookId": f.webhook,
+        "event": f.event.op.v2_name(),
+        "operation": f.event.op.v1_name(),
+        "resourcePath": escape_bytes(f.event.path.as_bytes()),
+        "sourcePath": f.event.source.as_ref().map(|s| escape_bytes(s.as_bytes())),
+        "share": f.event.share,
+        "username": f.event.username,
+        "attempts": f.attempts,
+        "failedAt": rfc3339(f.failed_ms),
+        "lastResult": f.last_result,
+    })
+}
+
+/// One failed event as a line for people.
+pub fn failed_to_line(f: &SetAside) -> String {
+    format!(
+        "{}  webhook {}  event {}  {} {}  {} attempts, the last: {}",
+        rfc3339(f.failed_ms),
+        f.webhook,
+        f.event.id,
+        f.event.op.v1_name(),
+        f.event.path,
+        f.attempts,
+        f.last_result
     )
 }
 
@@ -119,22 +151,38 @@ pub fn event_filter(text: &str, filter: &mut LogFilter) -> Result<(), String> {
     }
 }
 
-/// The one log entry `attempt_id` names (at `webhook`, when given).
-pub fn find_attempt(
+/// The webhook and the event of attempt `attempt_id` (`<eventId>-<n>`), at `webhook` when
+/// given: from the delivery log, or, once the log has pruned it, from the failed events.
+pub fn find_event(
     store: &Store,
     attempt_id: &str,
     webhook: Option<u32>,
-) -> anyhow::Result<LogEntry> {
-    let found = store.log(&LogFilter {
+) -> anyhow::Result<(u32, Event)> {
+    let logged = store.log(&LogFilter {
         attempt_id: Some(attempt_id.to_owned()),
         webhook,
         ..LogFilter::default()
     })?;
-    let mut hooks: Vec<u32> = found.iter().map(|e| e.webhook).collect();
+    let mut found: Vec<(u32, Event)> = logged.into_iter().map(|e| (e.webhook, e.event)).collect();
+    if found.is_empty()
+        && let Some((id, n)) = attempt_id.split_once('-')
+        && let (Ok(id), Ok(n)) = (id.parse::<u64>(), n.parse::<u32>())
+    {
+        found = store
+            .failed_events(webhook)?
+            .into_iter()
+            .filter(|f| f.event.id == id && (1..=f.attempts).contains(&n))
+            .map(|f| (f.webhook, f.event))
+            .collect();
+    }
+    let mut hooks: Vec<u32> = found.iter().map(|(w, _)| *w).collect();
     hooks.sort_unstable();
     hooks.dedup();
     match hooks.len() {
-        0 => bail!("the delivery log has no attempt {attempt_id} (see sharehook log)"),
+        0 => bail!(
+            "neither the delivery log nor the failed events have attempt {attempt_id} \
+             (see sharehook log, sharehook failed)"
+        ),
         1 => Ok(found.into_iter().next().expect("one was found")),
         _ => {
             bail!("attempt {attempt_id} was made to webhooks {hooks:?}; say which with --webhook N")
@@ -189,7 +237,9 @@ async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<
         .filter(|p| !p.is_empty())
         .map(str::to_owned)
         .collect();
+    let query = req.uri().query().unwrap_or("").to_owned();
     let result = match (req.method().as_str(), parts.as_slice()) {
+        ("POST", [verb]) if verb == "resend-failed" => resend_failed_via(&control, &query),
         ("POST", [verb, hook, rest @ ..]) => match (verb.as_str(), hook.parse::<u32>()) {
             ("resend", Ok(hook)) if rest.len() == 1 => resend_via(&control, hook, &rest[0]).await,
             ("enable", Ok(hook)) if rest.is_empty() => enable_via(&control, hook).await,
@@ -223,19 +273,61 @@ fn mailbox(control: &Control, hook: u32) -> Result<Arc<Mailbox>, (StatusCode, St
 async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
     let mailbox = mailbox(control, hook)?;
     let bad = |e: anyhow::Error| (StatusCode::NOT_FOUND, format!("{e:#}"));
-    let entry = find_attempt(&control.store, attempt_id, Some(hook)).map_err(bad)?;
+    let (_, event) = find_event(&control.store, attempt_id, Some(hook)).map_err(bad)?;
     let attempt = control
         .store
-        .last_attempt(hook, entry.event.id)
-        .map_err(|e| bad(e.into()))?
-        + 1;
+        .next_attempt(hook, event.id)
+        .map_err(|e| bad(e.into()))?;
     let request = |reply| deliver::Request::Resend {
-        event: entry.event,
+        event,
         attempt,
         reply,
     };
     let logged = ask_worker(&mailbox, request, control.wait).await?;
     Ok(to_json(&logged))
+}
+
+/// Puts failed events back into their queues (`webhook=N`, `since=<ms>` narrow them) and wakes
+/// their workers.
+fn resend_failed_via(control: &Control, query: &str) -> Answer {
+    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+    let mut webhook = None;
+    let mut since = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("webhook", v)) => {
+                webhook = Some(v.parse::<u32>().map_err(|_| bad(format!("webhook={v}")))?)
+            }
+            Some(("since", v)) => {
+                since = Some(v.parse::<i64>().map_err(|_| bad(format!("since={v}")))?)
+            }
+            _ => return Err(bad(format!("unknown parameter {pair}"))),
+        }
+    }
+    if let Some(hook) = webhook {
+        mailbox(control, hook)?;
+    }
+    let hooks: Vec<u32> = control
+        .mailboxes
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| webhook.is_none_or(|w| w == *id))
+        .collect();
+    let moved = control
+        .store
+        .requeue_failed(&hooks, since, now_ms())
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    for (hook, n) in &moved {
+        if *n > 0 {
+            log::info!(
+                "webhook {hook}: {n} failed events are back in its queue, sent now as resends"
+            );
+            if let Ok(m) = mailbox(control, *hook) {
+                m.bell.ring();
+            }
+        }
+    }
+    Ok(json!({ "requeued": moved.iter().map(|(_, n)| n).sum::<u64>() }))
 }
 
 async fn enable_via(control: &Control, hook: u32) -> Answer {
@@ -319,12 +411,12 @@ pub fn resend(
     attempt_id: &str,
     webhook: Option<u32>,
 ) -> anyhow::Result<serde_json::Value> {
-    let entry = find_attempt(
+    let (hook_id, event) = find_event(
         &Store::open_read_only(&config.state_dir)?,
         attempt_id,
         webhook,
     )?;
-    let path = format!("/resend/{}/{attempt_id}", entry.webhook);
+    let path = format!("/resend/{hook_id}/{attempt_id}");
     if let Some(answer) = ask_daemon(&config.state_dir, &path)? {
         return Ok(answer);
     }
@@ -334,22 +426,86 @@ pub fn resend(
     let hook = config
         .webhooks
         .iter()
-        .find(|w| w.id == entry.webhook)
-        .ok_or_else(|| anyhow!("webhook {} is no longer configured", entry.webhook))?;
+        .find(|w| w.id == hook_id)
+        .ok_or_else(|| anyhow!("webhook {hook_id} is no longer configured"))?;
     let (target, _) = crate::daemon::target(config, hook, &store)?;
     let client = crate::daemon::client(config, hook)?;
-    let attempt = store.last_attempt(hook.id, entry.event.id)? + 1;
-    let (_, logged) = target.attempt(&client, &entry.event, attempt, true);
-    let answer = to_json(&logged);
-    store.flush(
+    let attempt = store.next_attempt(hook.id, event.id)?;
+    let (outcome, mut logged) = target.attempt(&client, &event, attempt, true);
+    let written = store.flush(
         &crate::store::Flush {
             webhook: hook.id,
-            log: vec![logged],
+            log: vec![logged.clone()],
+            // No longer failed, if it was.
+            resolved: if outcome.is_success() {
+                vec![event.id]
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         },
         now_ms(),
     )?;
-    Ok(answer)
+    logged.id = written.log_ids.first().copied().unwrap_or(0);
+    Ok(to_json(&logged))
+}
+
+/// What `sharehook resend --failed` did: how many events went back into their queues, and
+/// whether a running daemon took them (else they go out when it starts).
+pub struct Requeued {
+    pub count: u64,
+    pub by_daemon: bool,
+}
+
+/// `sharehook resend --failed`: puts the failed events of `webhook` (of every configured one
+/// without it) that failed at or after `since_ms` back into their queues; through the
+/// running daemon, or directly in the state when none runs.
+pub fn resend_failed(
+    config: &Config,
+    webhook: Option<u32>,
+    since_ms: Option<i64>,
+) -> anyhow::Result<Requeued> {
+    if let Some(w) = webhook
+        && !config.webhooks.iter().any(|h| h.id == w)
+    {
+        bail!("webhook {w} is not configured");
+    }
+    let mut path = "/resend-failed".to_owned();
+    let mut params = Vec::new();
+    if let Some(w) = webhook {
+        params.push(format!("webhook={w}"));
+    }
+    if let Some(t) = since_ms {
+        params.push(format!("since={t}"));
+    }
+    if !params.is_empty() {
+        path = format!("{path}?{}", params.join("&"));
+    }
+    if let Some(answer) = ask_daemon(&config.state_dir, &path)? {
+        return Ok(Requeued {
+            count: answer["requeued"].as_u64().unwrap_or(0),
+            by_daemon: true,
+        });
+    }
+    let store = Store::open(&config.state_dir)?;
+    store.set_limits(config.store_limits());
+    let hooks: Vec<u32> = config
+        .webhooks
+        .iter()
+        .map(|h| h.id)
+        .filter(|id| webhook.is_none_or(|w| w == *id))
+        .collect();
+    let moved = store.requeue_failed(&hooks, since_ms, now_ms())?;
+    Ok(Requeued {
+        count: moved.iter().map(|(_, n)| n).sum(),
+        by_daemon: false,
+    })
+}
+
+/// `sharehook failed`: the failed events of `webhook` (of every webhook without it).
+pub fn failed(config: &Config, webhook: Option<u32>) -> anyhow::Result<Vec<SetAside>> {
+    let store = Store::open_read_only(&config.state_dir)?;
+    Ok(store.failed_events(webhook)?)
 }
 
 /// `sharehook enable`: through the running daemon, or directly when none runs.

@@ -31,8 +31,12 @@ usage:
                 [--limit N] [--json | --array]
                                     the delivery log, newest first (T: 2026-11-22, 30m, 2h, 7d;
                                     E: an event id or name; --json: one object per line)
+  sharehook failed [--config PATH] [--webhook N] [--json]
+                                    the events set aside after their last attempt failed
   sharehook resend [--config PATH] [--webhook N] ATTEMPT_ID
-                                    send a logged delivery again, as a new attempt
+                                    send a logged or failed delivery again, as a new attempt
+  sharehook resend --failed [--config PATH] [--webhook N] [--since T]
+                                    put the failed events back into their queues
   sharehook enable [--config PATH] WEBHOOK_ID
                                     send again to a webhook that was disabled
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
@@ -68,6 +72,17 @@ pub enum Command {
         config: PathBuf,
         attempt_id: String,
         webhook: Option<u32>,
+    },
+    /// `resend --failed`.
+    ResendFailed {
+        config: PathBuf,
+        webhook: Option<u32>,
+        since_ms: Option<i64>,
+    },
+    Failed {
+        config: PathBuf,
+        webhook: Option<u32>,
+        json: bool,
     },
     Enable {
         config: PathBuf,
@@ -106,6 +121,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut output = Output::Text;
     let mut files = 5000usize;
     let mut positional: Option<String> = None;
+    let mut all_failed = false;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -127,6 +143,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("json") => output = Output::JsonLines,
             Long("array") => output = Output::JsonArray,
             Long("files") => files = parser.value()?.parse()?,
+            Long("failed") if sub.as_deref() == Some("resend") => all_failed = true,
             Value(v) if sub.is_none() => sub = Some(v.string()?),
             Value(v) if sub.as_deref() == Some("verify") && input.is_none() => {
                 input = Some(PathBuf::from(v))
@@ -157,10 +174,27 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             filter,
             output,
         },
+        Some("resend") if all_failed => {
+            if positional.is_some() {
+                return Err("resend takes either an ATTEMPT_ID or --failed, not both".into());
+            }
+            Command::ResendFailed {
+                config,
+                webhook: filter.webhook,
+                since_ms: filter.since_ms,
+            }
+        }
         Some("resend") => Command::Resend {
             config,
-            attempt_id: positional.ok_or("resend needs the ATTEMPT_ID (see sharehook log)")?,
+            attempt_id: positional.ok_or(
+                "resend needs the ATTEMPT_ID (see sharehook log), or --failed for every failed event",
+            )?,
             webhook: filter.webhook,
+        },
+        Some("failed") => Command::Failed {
+            config,
+            webhook: filter.webhook,
+            json: output != Output::Text,
         },
         Some("enable") => Command::Enable {
             config,
@@ -278,6 +312,38 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::ResendFailed {
+            config,
+            webhook,
+            since_ms,
+        } => {
+            let config = config::load(&config)?;
+            let done = activity::resend_failed(&config, webhook, since_ms)?;
+            let n = done.count;
+            let events = if n == 1 { "event" } else { "events" };
+            if done.by_daemon {
+                println!("{n} failed {events} back in the queue, sent now");
+            } else {
+                println!(
+                    "{n} failed {events} back in the queue; sharehook is not running: they are \
+                     sent when the daemon starts"
+                );
+            }
+        }
+        Command::Failed {
+            config,
+            webhook,
+            json,
+        } => {
+            let config = config::load(&config)?;
+            for f in &activity::failed(&config, webhook)? {
+                if json {
+                    println!("{}", activity::failed_to_json(f));
+                } else {
+                    println!("{}", activity::failed_to_line(f));
+                }
+            }
+        }
         Command::Enable { config, webhook } => {
             let config = config::load(&config)?;
             if activity::enable(&config, webhook)? {
@@ -385,5 +451,44 @@ mod tests {
             Err("unknown command \"launch\" (see sharehook --help)"),
         );
         check(&["run", "extra"], Err("unexpected argument \"extra\""));
+    }
+
+    #[test]
+    fn failed_and_resend_failed_parse() {
+        let default = PathBuf::from(config::DEFAULT_PATH);
+        check(
+            &["failed", "--webhook", "2", "--json"],
+            Ok(Command::Failed {
+                config: default.clone(),
+                webhook: Some(2),
+                json: true,
+            }),
+        );
+        check(
+            &["resend", "--failed", "--webhook", "3"],
+            Ok(Command::ResendFailed {
+                config: default.clone(),
+                webhook: Some(3),
+                since_ms: None,
+            }),
+        );
+        let got = parse(["resend", "--failed", "--since", "2026-11-22"].map(OsString::from));
+        assert!(
+            matches!(got, Ok(Command::ResendFailed { since_ms: Some(t), .. }) if t == 1_795_305_600_000),
+            "{got:?}"
+        );
+        check(
+            &["resend", "--failed", "7-1"],
+            Err("resend takes either an ATTEMPT_ID or --failed, not both"),
+        );
+        check(
+            &["resend", "7-1"],
+            Ok(Command::Resend {
+                config: default,
+                attempt_id: "7-1".into(),
+                webhook: None,
+            }),
+        );
+        check(&["log", "--failed"], Err("invalid option '--failed'"));
     }
 }

@@ -38,6 +38,12 @@ impl Daemon {
     /// Starts everything on an open state (tests give it one with injected faults).
     pub fn start_with(config: &Config, store: Arc<Store>) -> anyhow::Result<Daemon> {
         store.set_limits(config.store_limits());
+        log::info!(
+            "state {}: identity {}, next event id {}",
+            store.path().display(),
+            store.identity()?,
+            store.next_event_id()?
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let mut tokens = Vec::new();
         let mut mailboxes = Vec::new();

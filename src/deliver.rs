@@ -10,7 +10,7 @@
 //! At most two groups are unwritten at a time: after a crash their deliveries are made again,
 //! and receivers drop the repeats by `webhook-id`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -24,7 +24,7 @@ use crate::payload::{V1, V2};
 use crate::retry::{self, Next, Schedule};
 use crate::send::{Client, Outcome};
 use crate::sign::{self, Keys};
-use crate::store::{Disabled, Flush, Health, LogEntry, Pending, SetAside, Store};
+use crate::store::{Disabled, Flush, Flushed, Health, LogEntry, Pending, SetAside, Store};
 
 /// At most this many results are written in one transaction...
 const GROUP: usize = 512;
@@ -250,6 +250,9 @@ impl Worker {
                 self.mailbox.bell.wait(IDLE);
                 continue;
             }
+            // Delivered events whose results are still being written are not sent again.
+            // Taken before the queue is read: a group written meanwhile is then gone from it.
+            let unwritten = writer.unwritten();
             let front = match self.store.front(self.target.id, GROUP) {
                 Ok(front) => front,
                 Err(e) => {
@@ -259,10 +262,9 @@ impl Worker {
                 }
             };
             trouble = Backoff::default();
-            // Delivered events whose results are still being written are not sent again.
             let front: Vec<Pending> = front
                 .into_iter()
-                .filter(|p| p.event.id > writer.delivered_upto)
+                .filter(|p| !unwritten.contains(&p.event.id))
                 .collect();
             let Some(first) = front.first() else {
                 if writer.busy() {
@@ -323,7 +325,7 @@ impl Worker {
     fn attempt(&mut self, mut pending: Pending, group: &mut Group) -> bool {
         let t = &self.target;
         let attempt = pending.attempts + 1;
-        let (outcome, entry) = t.attempt(&self.client, &pending.event, attempt, false);
+        let (outcome, entry) = t.attempt(&self.client, &pending.event, attempt, pending.resend);
         let what = || {
             format!(
                 "webhook {}: event {} ({} {}) attempt {attempt}",
@@ -339,6 +341,9 @@ impl Worker {
         let now = now_ms();
         if outcome.is_success() {
             flush.delivered.push(pending.event.id);
+            if pending.resend {
+                flush.resolved.push(pending.event.id);
+            }
             if self.health.failing_since_ms.take().is_some() {
                 flush.health = Some(self.health.clone());
             }
@@ -364,7 +369,15 @@ impl Worker {
         } else {
             ""
         };
-        match retry::next(&t.schedule, attempt, status, retry_after, SystemTime::now()) {
+        // A failed event sent back has a fresh round of the schedule.
+        let in_round = attempt.saturating_sub(pending.round_start);
+        match retry::next(
+            &t.schedule,
+            in_round,
+            status,
+            retry_after,
+            SystemTime::now(),
+        ) {
             Next::Disable => {
                 pending.attempts = attempt;
                 pending.last_result = Some(result);
@@ -445,9 +458,14 @@ impl Worker {
                     attempt,
                     reply,
                 } => {
-                    let (outcome, entry) = self.target.attempt(&self.client, &event, attempt, true);
+                    let (outcome, mut entry) =
+                        self.target.attempt(&self.client, &event, attempt, true);
                     let mut group = self.new_group();
                     group.flush.log.push(entry.clone());
+                    if outcome.is_success() {
+                        // No longer failed, if it was.
+                        group.flush.resolved.push(event.id);
+                    }
                     group.say(
                         Level::Info,
                         format!(
@@ -455,8 +473,12 @@ impl Worker {
                             self.target.id, event.id
                         ),
                     );
-                    writer.send(group);
+                    // Written here rather than by the writer, after what it holds, so that the
+                    // answer carries the id the log gave the entry.
                     writer.sync();
+                    if let Some(ids) = write(self.target.id, &self.store, &self.stop, group) {
+                        entry.id = ids.first().copied().unwrap_or(0);
+                    }
                     let _ = reply.send(entry);
                 }
                 Request::Enable { reply } => {
@@ -483,8 +505,9 @@ struct Writer {
     tx: Option<mpsc::SyncSender<Group>>,
     done: Arc<(Mutex<u64>, Condvar)>,
     sent: u64,
-    /// The highest event id marked delivered in a group sent to be written.
-    delivered_upto: u64,
+    /// The event ids marked delivered in each group sent to be written, by the group's number
+    /// (a set, not the highest: a failed event sent back to the queue has a lower id).
+    delivered: VecDeque<(u64, Vec<u64>)>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -497,7 +520,7 @@ impl Writer {
             .name(format!("webhook-{id}-w"))
             .spawn(move || {
                 for group in rx {
-                    write(id, &store, &stop, group);
+                    let _ = write(id, &store, &stop, group);
                     let (count, cv) = &*counter;
                     *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
                     cv.notify_all();
@@ -508,7 +531,7 @@ impl Writer {
             tx: Some(tx),
             done,
             sent: 0,
-            delivered_upto: 0,
+            delivered: VecDeque::new(),
             thread: Some(thread),
         }
     }
@@ -517,10 +540,11 @@ impl Writer {
         if group.flush.is_empty() {
             return;
         }
-        if let Some(last) = group.flush.delivered.last() {
-            self.delivered_upto = self.delivered_upto.max(*last);
-        }
         self.sent += 1;
+        if !group.flush.delivered.is_empty() {
+            self.delivered
+                .push_back((self.sent, group.flush.delivered.clone()));
+        }
         if let Some(tx) = &self.tx
             && tx.send(group).is_err()
         {
@@ -530,6 +554,18 @@ impl Writer {
 
     fn busy(&self) -> bool {
         *self.done.0.lock().unwrap_or_else(|p| p.into_inner()) < self.sent
+    }
+
+    /// The event ids delivered in groups not yet written.
+    fn unwritten(&mut self) -> HashSet<u64> {
+        let done = *self.done.0.lock().unwrap_or_else(|p| p.into_inner());
+        while self.delivered.front().is_some_and(|(n, _)| *n <= done) {
+            self.delivered.pop_front();
+        }
+        self.delivered
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect()
     }
 
     fn sync(&self) {
@@ -550,17 +586,18 @@ impl Drop for Writer {
     }
 }
 
-/// Writes results, retrying until it succeeds or the worker stops. Should it never succeed,
-/// the queue still holds the events, and they are sent again after a restart.
-fn write(id: u32, store: &Store, stop: &AtomicBool, group: Group) {
+/// Writes results, retrying until it succeeds or the worker stops; returns the ids the log
+/// gave its entries (`None` when it stopped first). Should it never succeed, the queue still
+/// holds the events, and they are sent again after a restart.
+fn write(id: u32, store: &Store, stop: &AtomicBool, group: Group) -> Option<Vec<u64>> {
     let Group { flush, lines } = group;
     if flush.is_empty() {
-        return;
+        return Some(Vec::new());
     }
     let mut backoff = Backoff::default();
     loop {
         match store.flush(&flush, now_ms()) {
-            Ok(pruned) => {
+            Ok(Flushed { log_ids, pruned }) => {
                 // Said only now that it is recorded, so the log never runs ahead of the
                 // state a restart would resume from.
                 for (level, line) in lines {
@@ -578,12 +615,12 @@ fn write(id: u32, store: &Store, stop: &AtomicBool, group: Group) {
                         pruned.by_age
                     );
                 }
-                return;
+                return Some(log_ids);
             }
             Err(e) => {
                 log::error!("webhook {}: cannot record delivery results: {e}", id);
                 if stop.load(Ordering::SeqCst) {
-                    return;
+                    return None;
                 }
                 std::thread::sleep(backoff.pause());
             }

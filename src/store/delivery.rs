@@ -1,5 +1,9 @@
 //! The delivery half of the state: each webhook's queue, its failed events, its secrets and
 //! health, and the delivery log (one entry per attempt).
+//!
+//! Failed events live apart from the log, in `failed`: the log's retention never makes one
+//! unlistable or unresendable. An event is in at most one of its webhook's queue and
+//! `failed`: `requeue_failed` moves it back, and a successful resend takes it out.
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -18,6 +22,8 @@ const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 
 /// The version byte of `WebhookRecord` (1 was token and URL only).
 const WEBHOOK_RECORD: u8 = 2;
+/// The version byte of `Pending` (1 had no `resend` and `round_start`).
+const PENDING_RECORD: u8 = 2;
 
 /// How much of a receiver's answer the log keeps.
 pub const LOG_RESPONSE_BYTES: usize = 1024;
@@ -33,6 +39,21 @@ pub struct Pending {
     pub due_ms: i64,
     /// What the last attempt got: an HTTP status or a transport error.
     pub last_result: Option<String>,
+    /// True when it was set aside as failed and sent back to the queue: its attempts are
+    /// resends.
+    pub resend: bool,
+    /// The attempts made before the current round of the retry schedule (a failed event sent
+    /// back gets a fresh round, its attempt numbers going on).
+    pub round_start: u32,
+}
+
+#[derive(Deserialize)]
+struct PendingV1 {
+    webhook: u32,
+    event: Event,
+    attempts: u32,
+    due_ms: i64,
+    last_result: Option<String>,
 }
 
 /// An event whose every attempt failed, kept so it can be looked at and sent again.
@@ -166,6 +187,8 @@ pub struct Flush {
     pub webhook: u32,
     /// Queue keys (event ids) delivered.
     pub delivered: Vec<u64>,
+    /// Events delivered by a resend: no longer failed, if they were.
+    pub resolved: Vec<u64>,
     /// The head after a failed attempt, with its next due time.
     pub retry: Option<Pending>,
     /// The head after its last attempt failed.
@@ -177,6 +200,7 @@ pub struct Flush {
 impl Flush {
     pub fn is_empty(&self) -> bool {
         self.delivered.is_empty()
+            && self.resolved.is_empty()
             && self.retry.is_none()
             && self.set_aside.is_none()
             && self.log.is_empty()
@@ -189,6 +213,13 @@ impl Flush {
 pub struct Pruned {
     pub by_count: u64,
     pub by_age: u64,
+}
+
+/// What a flush wrote: the ids its log entries got, in order, and what retention removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    pub log_ids: Vec<u64>,
+    pub pruned: Pruned,
 }
 
 impl Store {
@@ -350,19 +381,8 @@ impl Store {
 
     /// The oldest `n` undelivered events of `webhook`, in order.
     pub fn front(&self, webhook: u32, n: usize) -> Result<Vec<Pending>, StoreError> {
-        self.of_webhook(QUEUE, "queue", webhook, n)
-    }
-
-    /// The first `n` records of `webhook` in `table` (a queue or the failed events), in order.
-    fn of_webhook<T: serde::de::DeserializeOwned>(
-        &self,
-        table: TableDefinition<(u32, u64), &[u8]>,
-        name: &str,
-        webhook: u32,
-        n: usize,
-    ) -> Result<Vec<T>, StoreError> {
         let tx = self.read()?;
-        let table = tx.open_table(table).map_err(self.err())?;
+        let table = tx.open_table(QUEUE).map_err(self.err())?;
         let range = table
             .range((webhook, 0)..=(webhook, u64::MAX))
             .map_err(self.err())?;
@@ -370,9 +390,35 @@ impl Store {
             .take(n)
             .map(|entry| {
                 let (_, value) = entry.map_err(self.err())?;
-                self.decode(name, value.value())
+                self.pending_record(value.value())
             })
             .collect()
+    }
+
+    fn pending_record(&self, bytes: &[u8]) -> Result<Pending, StoreError> {
+        if bytes.first() == Some(&1) {
+            let old: PendingV1 = self.decode("queue", bytes)?;
+            return Ok(Pending {
+                webhook: old.webhook,
+                event: old.event,
+                attempts: old.attempts,
+                due_ms: old.due_ms,
+                last_result: old.last_result,
+                resend: false,
+                round_start: 0,
+            });
+        }
+        self.decode_as("queue", bytes, PENDING_RECORD)
+    }
+
+    /// The queued record of `event_id` at `webhook`, if it is queued.
+    fn queued(&self, webhook: u32, event_id: u64) -> Result<Option<Pending>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(QUEUE).map_err(self.err())?;
+        match table.get((webhook, event_id)).map_err(self.err())? {
+            Some(v) => Ok(Some(self.pending_record(v.value())?)),
+            None => Ok(None),
+        }
     }
 
     /// The oldest undelivered event of `webhook`.
@@ -382,7 +428,7 @@ impl Store {
     }
 
     /// Writes the results of a run of attempts in one transaction, and prunes the log.
-    pub fn flush(&self, f: &Flush, now_ms: i64) -> Result<Pruned, StoreError> {
+    pub fn flush(&self, f: &Flush, now_ms: i64) -> Result<Flushed, StoreError> {
         let limits = self.limits();
         let tx = self.begin()?;
         let pruned = {
@@ -403,8 +449,14 @@ impl Store {
                 let key = (f.webhook, p.event.id);
                 if queue.get(key).map_err(self.err())?.is_some() {
                     queue
-                        .insert(key, encode(p).as_slice())
+                        .insert(key, encode_as(p, PENDING_RECORD).as_slice())
                         .map_err(self.err())?;
+                }
+            }
+            if !f.resolved.is_empty() {
+                let mut failed = tx.open_table(FAILED).map_err(self.err())?;
+                for id in &f.resolved {
+                    failed.remove((f.webhook, *id)).map_err(self.err())?;
                 }
             }
             if let Some(s) = &f.set_aside {
@@ -449,10 +501,11 @@ impl Store {
         entries: &[LogEntry],
         limits: &super::Limits,
         now_ms: i64,
-    ) -> Result<Pruned, StoreError> {
+    ) -> Result<Flushed, StoreError> {
         let mut pruned = Pruned::default();
+        let mut log_ids = Vec::with_capacity(entries.len());
         if entries.is_empty() {
-            return Ok(pruned);
+            return Ok(Flushed { log_ids, pruned });
         }
         let mut meta = tx.open_table(META).map_err(self.err())?;
         let mut log = tx.open_table(LOG).map_err(self.err())?;
@@ -465,6 +518,7 @@ impl Store {
             entry.id = next;
             log.insert(next, encode(&entry).as_slice())
                 .map_err(self.err())?;
+            log_ids.push(next);
             next += 1;
         }
         meta.insert("next_log_id", next).map_err(self.err())?;
@@ -508,7 +562,7 @@ impl Store {
             }
             pruned.by_age = old.len() as u64;
         }
-        Ok(pruned)
+        Ok(Flushed { log_ids, pruned })
     }
 
     /// Log entries that pass `filter`, newest first, at most `filter.limit` (0: all).
@@ -540,6 +594,17 @@ impl Store {
             ..LogFilter::default()
         })?;
         Ok(entries.iter().map(|e| e.attempt).max().unwrap_or(0))
+    }
+
+    /// The number of the next attempt of `event_id` at `webhook`: past every one the log, the
+    /// queue or the failed events know of (the log may have pruned the last ones).
+    pub fn next_attempt(&self, webhook: u32, event_id: u64) -> Result<u32, StoreError> {
+        let logged = self.last_attempt(webhook, event_id)?;
+        let queued = self.queued(webhook, event_id)?.map_or(0, |p| p.attempts);
+        let failed = self
+            .failed_event(webhook, event_id)?
+            .map_or(0, |s| s.attempts);
+        Ok(logged.max(queued).max(failed) + 1)
     }
 
     /// How many log entries there are.
@@ -585,7 +650,100 @@ impl Store {
 
     /// The failed events of `webhook`, oldest first.
     pub fn failed(&self, webhook: u32) -> Result<Vec<SetAside>, StoreError> {
-        self.of_webhook(FAILED, "failed", webhook, usize::MAX)
+        self.failed_events(Some(webhook))
+    }
+
+    /// The failed events of `webhook` (of every webhook with `None`), by webhook, oldest
+    /// first.
+    pub fn failed_events(&self, webhook: Option<u32>) -> Result<Vec<SetAside>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(FAILED).map_err(self.err())?;
+        let range = match webhook {
+            Some(w) => table.range((w, 0)..=(w, u64::MAX)),
+            None => table.range::<(u32, u64)>(..),
+        }
+        .map_err(self.err())?;
+        range
+            .map(|entry| {
+                let (_, value) = entry.map_err(self.err())?;
+                self.decode("failed", value.value())
+            })
+            .collect()
+    }
+
+    /// Failed event `event_id` of `webhook`, if it is one.
+    pub fn failed_event(
+        &self,
+        webhook: u32,
+        event_id: u64,
+    ) -> Result<Option<SetAside>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(FAILED).map_err(self.err())?;
+        match table.get((webhook, event_id)).map_err(self.err())? {
+            Some(v) => Ok(Some(self.decode("failed", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Puts the failed events of `webhooks` that failed at or after `since_ms` back into
+    /// their webhook's queue, due at `now_ms`, for a fresh round of the retry schedule with
+    /// their attempt numbers going on; in one transaction. Returns how many, per webhook.
+    pub fn requeue_failed(
+        &self,
+        webhooks: &[u32],
+        since_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Vec<(u32, u64)>, StoreError> {
+        let tx = self.begin()?;
+        let mut moved = Vec::new();
+        {
+            let mut failed = tx.open_table(FAILED).map_err(self.err())?;
+            let mut queue = tx.open_table(QUEUE).map_err(self.err())?;
+            let mut counts = tx.open_table(COUNTS).map_err(self.err())?;
+            for &webhook in webhooks {
+                let mut chosen = Vec::new();
+                for entry in failed
+                    .range((webhook, 0)..=(webhook, u64::MAX))
+                    .map_err(self.err())?
+                {
+                    let (key, value) = entry.map_err(self.err())?;
+                    let s: SetAside = self.decode("failed", value.value())?;
+                    if since_ms.is_none_or(|since| s.failed_ms >= since) {
+                        chosen.push((key.value().1, s));
+                    }
+                }
+                if chosen.is_empty() {
+                    continue;
+                }
+                let mut added = 0;
+                for (id, s) in chosen {
+                    failed.remove((webhook, id)).map_err(self.err())?;
+                    let pending = Pending {
+                        webhook,
+                        event: s.event,
+                        attempts: s.attempts,
+                        due_ms: now_ms,
+                        last_result: Some(s.last_result),
+                        resend: true,
+                        round_start: s.attempts,
+                    };
+                    let old = queue
+                        .insert(
+                            (webhook, id),
+                            encode_as(&pending, PENDING_RECORD).as_slice(),
+                        )
+                        .map_err(self.err())?;
+                    if old.is_none() {
+                        added += 1;
+                    }
+                }
+                let (n, d) = self.counts_in(&counts, webhook)?;
+                counts.insert(webhook, (n + added, d)).map_err(self.err())?;
+                moved.push((webhook, added));
+            }
+        }
+        tx.commit().map_err(self.err())?;
+        Ok(moved)
     }
 
     /// The webhook ids that have queued events (also those no longer in the configuration).
@@ -614,7 +772,8 @@ impl Batch<'_> {
             None => meta
                 .get("next_event_id")
                 .map_err(|e| store.fail(e))?
-                .map_or(1, |v| v.value()),
+                .map(|v| v.value())
+                .ok_or_else(|| store.damaged("it has no next event id".into()))?,
         };
         self.next_event_id = Some(id + 1);
         meta.insert("next_event_id", id + 1)
@@ -630,9 +789,14 @@ impl Batch<'_> {
                 attempts: 0,
                 due_ms: *due_ms,
                 last_result: None,
+                resend: false,
+                round_start: 0,
             };
             queue
-                .insert((*webhook, id), encode(&pending).as_slice())
+                .insert(
+                    (*webhook, id),
+                    encode_as(&pending, PENDING_RECORD).as_slice(),
+                )
                 .map_err(|e| store.fail(e))?;
             let (mut n, mut d) = store.counts_in(&counts, *webhook)?;
             n += 1;

@@ -12,7 +12,13 @@
 //!   when it was delivered (a 2xx answer) or set aside as failed (kept in `failed`);
 //! - within one webhook's queue, events are delivered in event-id order, which is the order
 //!   in which they were seen;
-//! - the file is created `0600` inside a `0700` folder: it holds the verification tokens.
+//! - the file is created `0600` inside a `0700` folder: it holds the verification tokens;
+//! - only a missing file is a first start: an existing file that is empty, not redb, or redb
+//!   without sharehook's meta is refused and left as it is;
+//! - each state has a random identity, and its event ids start where no earlier state's ids
+//!   can be (the time it was made, in microseconds), so ids are unique across states;
+//! - a reader never calls a file damaged because it was not closed cleanly: it has it repaired
+//!   (by opening it for writing, or by the daemon that holds it) and reads it.
 
 mod delivery;
 
@@ -21,9 +27,12 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::backends::FileBackend;
-use redb::{Database, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition, TableError,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -31,14 +40,26 @@ use crate::event::SharePath;
 use crate::tree::Entry;
 
 pub use delivery::{
-    Disabled, Flush, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending, Pruned,
-    SetAside, WebhookState,
+    Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending,
+    Pruned, SetAside, WebhookState,
 };
 
 pub const FILE_NAME: &str = "sharehook.redb";
 
 /// The layout version of the records below; bumped (with a migration) when they change.
-const FORMAT: u64 = 1;
+/// 2: the state has an identity and ids that start at its making time; `Pending` records are
+/// version 2 (a sharehook reading layout 1 would misread them).
+const FORMAT: u64 = 2;
+
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Event ids stay below this, so that JavaScript receivers read them exactly.
+pub const MAX_EVENT_ID: u64 = 1 << 53;
+/// 2024-01-01T00:00:00Z in microseconds: a clock before it is not set (a NAS before NTP).
+const CLOCK_SET_US: u64 = 1_704_067_200_000_000;
+/// Room kept below `MAX_EVENT_ID` for the ids of a state that starts at a random id.
+const ID_ROOM: u64 = 1 << 40;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The index: (share, folder, name) -> `Entry`. Keyed by folder so that a folder's entries
@@ -97,6 +118,30 @@ pub enum StoreError {
     #[error("the state file {path} is in use by another sharehook process")]
     InUse { path: PathBuf },
     #[error(
+        "the state file {path} is empty (0 bytes): sharehook takes only a missing file for a \
+         first start (an empty one would lose the changes made while it was stopped and replace \
+         its generated tokens), and has left it as it is; restore the file from a backup, or, \
+         to start with a new state, remove it (rm {path}) and start again"
+    )]
+    Empty { path: PathBuf },
+    #[error(
+        "the state file {path} is not a sharehook state ({what}); nothing in it was changed: \
+         point state_dir at the folder of sharehook's state, or move the file aside \
+         (mv {path} {path}.foreign) to start with a new state"
+    )]
+    Foreign { path: PathBuf, what: String },
+    #[error(
+        "the state file {path} has layout {layout}, written by a newer sharehook (this one reads \
+         layouts up to {FORMAT}); run that version or a newer one"
+    )]
+    Newer { path: PathBuf, layout: u64 },
+    #[error(
+        "the state file {path} was not closed cleanly (sharehook stopped without closing it) and \
+         could not be repaired from here ({detail}); start `sharehook run` once (systemctl start \
+         sharehook) to repair it: nothing in it is lost"
+    )]
+    NeedsRepair { path: PathBuf, detail: String },
+    #[error(
         "the state file {path} is damaged ({detail}); move it aside (mv {path} {path}.broken) \
          and start again: a new state is made and each share's index is rebuilt from the disk, \
          but the undelivered events and the delivery log in the old file are lost"
@@ -125,24 +170,30 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the state in `dir`.
+    /// Opens the state in `dir`; makes a new one only when there is no state file.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = Self::prepare(dir)?;
-        let file_path = path.clone();
-        let opener: Opener = Box::new(move || {
-            let file = OpenOptions::new().read(true).write(true).open(&file_path)?;
-            let backend = FileBackend::new(file).map_err(|e| match e {
-                redb::DatabaseError::Storage(redb::StorageError::Io(io)) => io,
-                other => std::io::Error::other(other.to_string()),
-            })?;
-            Ok(Box::new(backend) as Box<dyn StorageBackend>)
-        });
-        Self::open_with(path, opener)
+        // A reader repairing the file (after a crash) holds it for a moment: wait that out.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            match Self::open_with(path.clone(), file_opener(&path)) {
+                Err(StoreError::InUse { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
-    /// Opens the state on storage made by `opener` (tests use it to inject failures).
+    /// Opens the state on storage made by `opener` (tests use it to inject failures). Empty
+    /// storage becomes a new state: the caller has made it for that.
     pub fn open_with(path: PathBuf, opener: Opener) -> Result<Store, StoreError> {
-        let db = Self::connect(&path, &opener)?;
+        let (db, fresh) = Self::connect(&path, &opener)?;
+        if !fresh {
+            // Checked before anything is written, so that a foreign file is left as it is.
+            let tx = db.begin_read().map_err(|e| classify_open_error(&path, e))?;
+            check_meta(&path, &tx)?;
+        }
         let store = Store {
             db: RwLock::new(Arc::new(Handle::Rw(db))),
             path,
@@ -151,24 +202,19 @@ impl Store {
             limits: RwLock::new(Limits::default()),
             last_age_prune: Mutex::new(0),
         };
-        store.init()?;
+        store.init(fresh)?;
         Ok(store)
     }
 
     /// Opens the state in `dir` only to read it, beside a daemon that may be writing it.
     pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join(FILE_NAME);
-        if !path.exists() {
-            return Err(StoreError::Open {
-                path,
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
+        check_file(&path)?;
+        let db = read_only_repairing(&path)?;
+        {
+            let tx = db.begin_read().map_err(|e| classify_open_error(&path, e))?;
+            check_meta(&path, &tx)?;
         }
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
-            .open_read_only(&path)
-            .map_err(|e| classify_open_error(&path, e))?;
         Ok(Store {
             db: RwLock::new(Arc::new(Handle::Ro(db))),
             opener: Box::new(|| Err(std::io::Error::other("opened read-only"))),
@@ -179,13 +225,19 @@ impl Store {
         })
     }
 
-    fn connect(path: &Path, opener: &Opener) -> Result<Database, StoreError> {
+    /// The database on `opener`'s storage, and whether that storage was empty (a new state).
+    fn connect(path: &Path, opener: &Opener) -> Result<(Database, bool), StoreError> {
         let backend = opener().map_err(|e| classify_open_error(path, redb::Error::Io(e)))?;
-        Database::builder()
+        let fresh = backend
+            .len()
+            .map_err(|e| classify_open_error(path, redb::Error::Io(e)))?
+            == 0;
+        let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
             .create_with_backend(Boxed(backend))
-            .map_err(|e| classify_open_error(path, e))
+            .map_err(|e| classify_open_error(path, e))?;
+        Ok((db, fresh))
     }
 
     pub fn set_limits(&self, limits: Limits) {
@@ -207,7 +259,7 @@ impl Store {
                 // Let go of the failed handle so that it releases the file's lock (it closes
                 // once whoever is still using it is done).
                 *slot = Arc::new(Handle::Rw(Self::dummy()?));
-                *slot = Arc::new(Handle::Rw(Self::connect(&self.path, &self.opener)?));
+                *slot = Arc::new(Handle::Rw(Self::connect(&self.path, &self.opener)?.0));
                 self.broken.store(false, Ordering::SeqCst);
                 log::info!("the state file {} is open again", self.path.display());
             }
@@ -244,7 +296,8 @@ impl Store {
         }
     }
 
-    /// Creates the state folder (0700) and the file (0600); returns the file's path.
+    /// Creates the state folder (0700) and, when there is no state file, a new state (0600);
+    /// checks that an existing file is a sharehook state. Returns the file's path.
     fn prepare(dir: &Path) -> Result<PathBuf, StoreError> {
         DirBuilder::new()
             .recursive(true)
@@ -259,12 +312,28 @@ impl Store {
             path: path.clone(),
             source,
         };
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Self::make_new(dir, &path)?;
+                return Ok(path);
+            }
+            Err(e) => return Err(open_err(e)),
+            Ok(_) => {}
+        }
+        check_file(&path)?;
+        // Looked at read-only first, so that a foreign redb file is refused without a write.
+        // One not closed cleanly cannot be read so; the check then waits for the open.
+        match read_only(&path) {
+            Ok(db) => {
+                let tx = db.begin_read().map_err(|e| classify_open_error(&path, e))?;
+                check_meta(&path, &tx)?;
+            }
+            Err(redb::DatabaseError::RepairAborted) => {}
+            Err(e) => return Err(classify_open_error(&path, e)),
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
             .open(&path)
             .map_err(open_err)?;
         // An older or hand-made file may be readable by others; the tokens in it must not be.
@@ -277,26 +346,86 @@ impl Store {
         Ok(path)
     }
 
+    /// Makes a new state at `path`: made complete under another name, then renamed, so that
+    /// a crash meanwhile never leaves an empty or half-made file where the state belongs.
+    fn make_new(dir: &Path, path: &Path) -> Result<(), StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let new = dir.join(format!("{FILE_NAME}.new"));
+        let _ = std::fs::remove_file(&new);
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&new)
+            .map_err(open_err)?;
+        drop(Self::open_with(new.clone(), file_opener(&new))?);
+        std::fs::rename(&new, path).map_err(open_err)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(open_err)?;
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn init(&self) -> Result<(), StoreError> {
+    /// Sets up the tables; a `fresh` state gets its format, identity and first event id.
+    fn init(&self, fresh: bool) -> Result<(), StoreError> {
         let tx = self.begin()?;
         {
             let mut meta = tx.open_table(META).map_err(self.err())?;
             let format = meta.get("format").map_err(self.err())?.map(|v| v.value());
             match format {
-                None => {
+                None if fresh => {
+                    let [hi, lo] = new_identity().map_err(|e| StoreError::Storage {
+                        path: self.path.clone(),
+                        detail: format!("no random numbers for its identity: {e}"),
+                    })?;
                     meta.insert("format", FORMAT).map_err(self.err())?;
+                    meta.insert("identity_hi", hi).map_err(self.err())?;
+                    meta.insert("identity_lo", lo).map_err(self.err())?;
+                    meta.insert("next_event_id", first_event_id(now_us()))
+                        .map_err(self.err())?;
+                }
+                Some(1) => {
+                    // A state of an earlier sharehook: it gets an identity, and its ids move up
+                    // past any an earlier state (moved aside before it) may have sent.
+                    let [hi, lo] = new_identity().map_err(|e| StoreError::Storage {
+                        path: self.path.clone(),
+                        detail: format!("no random numbers for its identity: {e}"),
+                    })?;
+                    let next = meta
+                        .get("next_event_id")
+                        .map_err(self.err())?
+                        .map_or(1, |v| v.value())
+                        .max(first_event_id(now_us()));
+                    meta.insert("format", FORMAT).map_err(self.err())?;
+                    meta.insert("identity_hi", hi).map_err(self.err())?;
+                    meta.insert("identity_lo", lo).map_err(self.err())?;
+                    meta.insert("next_event_id", next).map_err(self.err())?;
+                    log::info!(
+                        "the state file {} was made by an earlier sharehook: it now has identity \
+                         {}, and its next event id is {next}",
+                        self.path.display(),
+                        identity_hex(hi, lo)
+                    );
                 }
                 Some(FORMAT) => {}
-                Some(other) => {
-                    return Err(StoreError::Damaged {
+                Some(other) if other > FORMAT => {
+                    return Err(StoreError::Newer {
                         path: self.path.clone(),
-                        detail: format!(
-                            "it has layout {other}, this sharehook reads layout {FORMAT}"
-                        ),
+                        layout: other,
+                    });
+                }
+                _ => {
+                    return Err(StoreError::Foreign {
+                        path: self.path.clone(),
+                        what: "it has no sharehook format".into(),
                     });
                 }
             }
@@ -305,6 +434,29 @@ impl Store {
         }
         self.init_delivery(&tx)?;
         tx.commit().map_err(self.err())
+    }
+
+    /// The state's identity, 32 hex digits (made with the state, never changed).
+    pub fn identity(&self) -> Result<String, StoreError> {
+        let tx = self.read()?;
+        let meta = tx.open_table(META).map_err(self.err())?;
+        let get = |key: &str| -> Result<Option<u64>, StoreError> {
+            Ok(meta.get(key).map_err(self.err())?.map(|v| v.value()))
+        };
+        match (get("identity_hi")?, get("identity_lo")?) {
+            (Some(hi), Some(lo)) => Ok(identity_hex(hi, lo)),
+            _ => Err(self.damaged("it has no identity".into())),
+        }
+    }
+
+    /// The id the next event will get.
+    pub fn next_event_id(&self) -> Result<u64, StoreError> {
+        let tx = self.read()?;
+        let meta = tx.open_table(META).map_err(self.err())?;
+        meta.get("next_event_id")
+            .map_err(self.err())?
+            .map(|v| v.value())
+            .ok_or_else(|| self.damaged("it has no next event id".into()))
     }
 
     /// Writes and commits a small record: whether the state can be written.
@@ -666,23 +818,191 @@ fn encode_as<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
     out
 }
 
+/// Only true corruption is "damaged": a file not closed cleanly needs a repair, a locked one
+/// is in use, and an I/O error is the disk's or the permissions' doing, not the file's.
 fn classify_open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
+    let path = path.to_owned();
     match e.into() {
-        redb::Error::DatabaseAlreadyOpen => StoreError::InUse {
-            path: path.to_owned(),
+        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
+            StoreError::InUse { path }
+        }
+        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            StoreError::InUse { path }
+        }
+        redb::Error::Corrupted(detail) => StoreError::Damaged { path, detail },
+        redb::Error::RepairAborted => StoreError::NeedsRepair {
+            path,
+            detail: "it was not closed cleanly".into(),
         },
-        redb::Error::Corrupted(detail) => StoreError::Damaged {
-            path: path.to_owned(),
-            detail,
-        },
-        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => StoreError::InUse {
-            path: path.to_owned(),
-        },
-        other => StoreError::Damaged {
-            path: path.to_owned(),
+        redb::Error::Io(source) => StoreError::Open { path, source },
+        other => StoreError::Storage {
+            path,
             detail: other.to_string(),
         },
     }
+}
+
+/// Opens the file at `path` for a `Store` that writes it.
+fn file_opener(path: &Path) -> Opener {
+    let path = path.to_owned();
+    Box::new(move || {
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let backend = FileBackend::new(file).map_err(|e| match e {
+            redb::DatabaseError::Storage(redb::StorageError::Io(io)) => io,
+            other => std::io::Error::other(other.to_string()),
+        })?;
+        Ok(Box::new(backend) as Box<dyn StorageBackend>)
+    })
+}
+
+/// Refuses what cannot be a state before redb sees it: an empty file, or one that is not redb.
+fn check_file(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(open_err)?;
+    let mut head = [0u8; REDB_MAGIC.len()];
+    let mut got = 0;
+    while got < head.len() {
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(open_err(e)),
+        }
+    }
+    if got == 0 {
+        return Err(StoreError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    if got < head.len() || head != REDB_MAGIC {
+        return Err(StoreError::Foreign {
+            path: path.to_owned(),
+            what: "it is not a redb database".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a redb file that sharehook did not make: one without its meta and format.
+fn check_meta(path: &Path, tx: &redb::ReadTransaction) -> Result<(), StoreError> {
+    let foreign = |what: &str| StoreError::Foreign {
+        path: path.to_owned(),
+        what: what.to_owned(),
+    };
+    let meta = match tx.open_table(META) {
+        Ok(meta) => meta,
+        Err(TableError::TableDoesNotExist(_)) => {
+            return Err(foreign(
+                "it is a redb database without sharehook's format and identity",
+            ));
+        }
+        Err(e) => return Err(classify_open_error(path, e)),
+    };
+    let format = meta
+        .get("format")
+        .map_err(|e| classify_open_error(path, e))?
+        .map(|v| v.value());
+    match format {
+        None => Err(foreign(
+            "it is a redb database without sharehook's format and identity",
+        )),
+        Some(layout) if layout > FORMAT => Err(StoreError::Newer {
+            path: path.to_owned(),
+            layout,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+fn read_only(path: &Path) -> Result<redb::ReadOnlyDatabase, redb::DatabaseError> {
+    Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+        .open_read_only(path)
+}
+
+/// Opens `path` read-only. redb refuses that for a file that was not closed cleanly (after a
+/// crash or a SIGKILL) unless its writer is alive: a live daemon repaired the file when it
+/// started. So: with no daemon holding it, the file is opened for writing once, which
+/// repairs it; with one holding it, the read is tried again while the daemon starts.
+fn read_only_repairing(path: &Path) -> Result<redb::ReadOnlyDatabase, StoreError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match read_only(path) {
+            Err(redb::DatabaseError::RepairAborted) => {}
+            other => return other.map_err(|e| classify_open_error(path, e)),
+        }
+        let repaired = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .open(path);
+        match repaired {
+            Ok(db) => {
+                drop(db);
+                log::info!(
+                    "the state file {} was not closed cleanly; repaired it",
+                    path.display()
+                );
+                continue;
+            }
+            // A daemon holds it: it repaired the file at its start (or is doing so now).
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
+            Err(e) => {
+                return Err(StoreError::NeedsRepair {
+                    path: path.to_owned(),
+                    detail: format!("opening it to repair it: {e}"),
+                });
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(StoreError::NeedsRepair {
+                path: path.to_owned(),
+                detail: "another sharehook process holds it and has not repaired it".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The first event id of a state made at `now_us`: that time, so that ids grow across states
+/// too (unless a state made more than one event per microsecond on average). With a clock
+/// that is clearly not set, a random id in [2^52, 2^53 - 2^40) instead, far from any time id
+/// of this century, with room for 2^40 events below 2^53.
+fn first_event_id(now_us: u64) -> u64 {
+    if (CLOCK_SET_US..MAX_EVENT_ID - ID_ROOM).contains(&now_us) {
+        return now_us;
+    }
+    let mut b = [0u8; 8];
+    let r = match getrandom::fill(&mut b) {
+        Ok(()) => u64::from_le_bytes(b),
+        // No random numbers either: the time still differs from state to state.
+        Err(_) => now_us,
+    };
+    let span = MAX_EVENT_ID - ID_ROOM - (1 << 52);
+    (1 << 52) + r % span
+}
+
+/// 128 random bits, as two halves.
+fn new_identity() -> Result<[u64; 2], getrandom::Error> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)?;
+    let (hi, lo) = b.split_at(8);
+    let half = |s: &[u8]| u64::from_be_bytes(s.try_into().expect("8 bytes"));
+    Ok([half(hi), half(lo)])
+}
+
+fn identity_hex(hi: u64, lo: u64) -> String {
+    format!("{hi:016x}{lo:016x}")
 }
 
 #[cfg(test)]
@@ -725,7 +1045,8 @@ mod tests {
                     new_event("/c", &[1]),
                 ])
                 .unwrap();
-            assert_eq!(ids, [1, 2, 3]);
+            let first = ids[0];
+            assert_eq!(ids, [first, first + 1, first + 2]);
             assert_eq!(store.pending_count(1).unwrap(), 2);
             assert_eq!(store.pending_count(2).unwrap(), 2);
             assert_eq!(store.webhooks_with_pending().unwrap(), [1, 2]);
@@ -733,7 +1054,7 @@ mod tests {
                 .flush(
                     &Flush {
                         webhook: 2,
-                        delivered: vec![1],
+                        delivered: vec![first],
                         ..Flush::default()
                     },
                     0,
@@ -742,12 +1063,10 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         let head = store.head(2).unwrap().unwrap();
-        assert_eq!(
-            (head.event.id, head.event.path.to_string()),
-            (2, "/b".into())
-        );
+        let first = head.event.id - 1;
+        assert_eq!(head.event.path.to_string(), "/b");
         let mut head = store.head(1).unwrap().unwrap();
-        assert_eq!(head.event.id, 1);
+        assert_eq!(head.event.id, first);
         head.attempts = 1;
         head.due_ms = 99;
         let retry = Flush {
@@ -770,12 +1089,12 @@ mod tests {
         };
         store.flush(&set_aside, 0).unwrap();
         assert_eq!(store.pending_count(1).unwrap(), 1);
-        assert_eq!(store.head(1).unwrap().unwrap().event.id, 3);
+        assert_eq!(store.head(1).unwrap().unwrap().event.id, first + 2);
         assert_eq!(store.failed_count(1).unwrap(), 1);
         assert_eq!(store.failed(1).unwrap()[0].last_result, "500");
         assert_eq!(
             store.enqueue(&[new_event("/d", &[3])]).unwrap(),
-            [4],
+            [first + 3],
             "ids keep increasing"
         );
     }
@@ -846,6 +1165,7 @@ mod tests {
                     now,
                 )
                 .unwrap()
+                .pruned
         };
         // Two entries far older than the maximum age, then ten recent ones.
         let mut entries = vec![log_entry(1, 1, 1, 0), log_entry(1, 1, 2, 10)];
@@ -920,23 +1240,229 @@ mod tests {
     }
 
     #[test]
-    fn a_second_process_is_refused_and_garbage_is_named_damaged() {
+    fn a_second_process_is_refused_and_only_a_broken_state_is_named_damaged() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path()).unwrap();
         let err = Store::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("in use by another sharehook process"), "{err}");
 
-        let junk = tempfile::tempdir().unwrap();
-        std::fs::write(junk.path().join(FILE_NAME), vec![0x5a; 8192]).unwrap();
-        let err = Store::open(junk.path()).err().unwrap().to_string();
-        assert!(
-            err.contains(&junk.path().join(FILE_NAME).display().to_string())
-                && err.contains("is damaged")
-                && err.contains("move it aside")
-                && err.contains("index is rebuilt from the disk")
-                && err.contains("undelivered events and the delivery log in the old file are lost"),
-            "{err}"
+        // A sharehook state whose pages after the header were overwritten.
+        let broken = tempfile::tempdir().unwrap();
+        drop(Store::open(broken.path()).unwrap());
+        let path = broken.path().join(FILE_NAME);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let len = bytes.len();
+        bytes[REDB_MAGIC.len()..len.min(8192)].fill(0x5a);
+        std::fs::write(&path, bytes).unwrap();
+        for err in [
+            Store::open(broken.path()).err().unwrap().to_string(),
+            Store::open_read_only(broken.path())
+                .err()
+                .unwrap()
+                .to_string(),
+        ] {
+            assert!(
+                err.contains(&path.display().to_string())
+                    && err.contains("is damaged")
+                    && err.contains("move it aside")
+                    && err.contains("index is rebuilt from the disk")
+                    && err.contains(
+                        "undelivered events and the delivery log in the old file are lost"
+                    ),
+                "{err}"
+            );
+        }
+    }
+
+    /// A kind of file, how to make it, and what the refusal says of it.
+    type Case = (&'static str, fn(&Path), &'static str);
+
+    #[test]
+    fn only_a_missing_file_is_a_first_start_and_other_files_are_left_alone() {
+        const OTHER: TableDefinition<&str, u64> = TableDefinition::new("other");
+        let cases: [Case; 4] = [
+            ("empty", |p| std::fs::write(p, b"").unwrap(), "is empty"),
+            (
+                "short",
+                |p| std::fs::write(p, b"redb").unwrap(),
+                "not a redb database",
+            ),
+            (
+                "junk",
+                |p| std::fs::write(p, vec![0x5a; 8192]).unwrap(),
+                "not a redb database",
+            ),
+            (
+                "foreign redb",
+                |p| {
+                    let db = Database::create(p).unwrap();
+                    let tx = db.begin_write().unwrap();
+                    tx.open_table(OTHER).unwrap().insert("x", 1).unwrap();
+                    tx.commit().unwrap();
+                },
+                "redb database without sharehook's format and identity",
+            ),
+        ];
+        for (what, make, says) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(FILE_NAME);
+            make(&path);
+            let before = std::fs::read(&path).unwrap();
+            for err in [
+                Store::open(dir.path()).err(),
+                Store::open_read_only(dir.path()).err(),
+            ] {
+                let err = err
+                    .unwrap_or_else(|| panic!("a {what} file is refused"))
+                    .to_string();
+                assert!(
+                    err.contains(&path.display().to_string()) && err.contains(says),
+                    "{what}: {err}"
+                );
+                assert!(!err.contains("damaged"), "{what}: {err}");
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), before, "{what} left alone");
+        }
+        // A missing file is a first start, made whole before it takes the state's name.
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        assert!(!dir.path().join(format!("{FILE_NAME}.new")).exists());
+        assert!(Store::open_read_only(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn each_state_has_an_identity_and_ids_no_earlier_state_had() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let before = now_us();
+        let (sa, sb) = (
+            Store::open(a.path()).unwrap(),
+            Store::open(b.path()).unwrap(),
         );
+        let (ia, ib) = (sa.identity().unwrap(), sb.identity().unwrap());
+        assert_eq!(ia.len(), 32);
+        assert!(ia.chars().all(|c| c.is_ascii_hexdigit()), "{ia}");
+        assert_ne!(ia, ib);
+        // Ids start at the time the state was made, in microseconds.
+        let first = sa.enqueue(&[new_event("/a", &[1])]).unwrap()[0];
+        assert!((before..=now_us()).contains(&first), "{first}");
+        drop(sa);
+        assert_eq!(Store::open(a.path()).unwrap().identity().unwrap(), ia);
+        // With a clock that is not set, a random start far above every time id, below 2^53.
+        for _ in 0..100 {
+            let id = first_event_id(86_400_000_000);
+            assert!(((1 << 52)..MAX_EVENT_ID - ID_ROOM).contains(&id), "{id}");
+        }
+        assert_ne!(first_event_id(0), first_event_id(0));
+        assert_eq!(first_event_id(CLOCK_SET_US), CLOCK_SET_US);
+    }
+
+    #[test]
+    fn a_state_of_an_earlier_sharehook_gets_an_identity_and_keeps_its_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        {
+            // Layout 1: no identity, ids from 1, queue records of version 1.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut meta = tx.open_table(META).unwrap();
+                meta.insert("format", 1).unwrap();
+                meta.insert("next_event_id", 8).unwrap();
+                let mut e = event("/old");
+                e.id = 7;
+                let old = (1u32, e, 2u32, 99i64, Some("500".to_owned()));
+                tx.open_table(delivery::QUEUE)
+                    .unwrap()
+                    .insert((1, 7), encode_as(&old, 1).as_slice())
+                    .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let before = now_us();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.identity().unwrap().len(), 32);
+        assert!(store.next_event_id().unwrap() >= before);
+        let head = store.head(1).unwrap().unwrap();
+        assert_eq!((head.event.id, head.attempts, head.due_ms), (7, 2, 99));
+        assert!(!head.resend && head.round_start == 0);
+        assert_eq!(store.pending_count(1).unwrap(), 1);
+    }
+
+    #[test]
+    fn failed_events_go_back_to_their_queue_and_leave_failed_when_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ids = store
+            .enqueue(&[new_event("/x", &[1]), new_event("/y", &[1])])
+            .unwrap();
+        let give_up = |id: u64, failed_ms: i64| {
+            let head = store.head(1).unwrap().unwrap();
+            assert_eq!(head.event.id, id);
+            let flush = Flush {
+                webhook: 1,
+                set_aside: Some(SetAside {
+                    webhook: 1,
+                    event: head.event,
+                    attempts: 8,
+                    failed_ms,
+                    last_result: "503".into(),
+                }),
+                ..Flush::default()
+            };
+            store.flush(&flush, 0).unwrap();
+        };
+        give_up(ids[0], 1_000);
+        give_up(ids[1], 2_000);
+        assert_eq!(store.pending_count(1).unwrap(), 0);
+        assert_eq!(store.failed_events(None).unwrap().len(), 2);
+        assert_eq!(store.next_attempt(1, ids[0]).unwrap(), 9);
+
+        // Only those that failed since the time asked for.
+        assert_eq!(
+            store.requeue_failed(&[1], Some(1_500), 5_000).unwrap(),
+            [(1, 1)]
+        );
+        let back = store.head(1).unwrap().unwrap();
+        assert_eq!(back.event.id, ids[1]);
+        assert_eq!(
+            (back.attempts, back.round_start, back.resend, back.due_ms),
+            (8, 8, true, 5_000)
+        );
+        assert_eq!(store.pending_count(1).unwrap(), 1);
+        assert_eq!(store.failed_count(1).unwrap(), 1);
+        assert_eq!(store.next_attempt(1, ids[1]).unwrap(), 9);
+
+        // A resend of the other one got through: it is no longer failed.
+        let resolved = Flush {
+            webhook: 1,
+            resolved: vec![ids[0]],
+            ..Flush::default()
+        };
+        store.flush(&resolved, 0).unwrap();
+        assert_eq!(store.failed_count(1).unwrap(), 0);
+        assert_eq!(store.requeue_failed(&[1, 2], None, 0).unwrap(), []);
+    }
+
+    #[test]
+    fn open_errors_say_damaged_only_for_corruption() {
+        let p = Path::new("/s/sharehook.redb");
+        let says = |e: redb::Error| classify_open_error(p, e).to_string();
+        assert!(says(redb::Error::Corrupted("x".into())).contains("is damaged"));
+        let repair = says(redb::Error::RepairAborted);
+        assert!(
+            repair.contains("not closed cleanly") && repair.contains("start `sharehook run` once"),
+            "{repair}"
+        );
+        let denied = says(redb::Error::Io(std::io::Error::from_raw_os_error(
+            libc::EACCES,
+        )));
+        assert!(
+            denied.contains("cannot open the state file") && !denied.contains("damaged"),
+            "{denied}"
+        );
+        assert!(says(redb::Error::DatabaseAlreadyOpen).contains("in use"));
+        assert!(!says(redb::Error::UpgradeRequired(2)).contains("damaged"));
     }
 
     fn entry(kind: crate::tree::EntryKind, ino: u64) -> Entry {
