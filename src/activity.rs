@@ -180,7 +180,7 @@ pub fn find_event(
     hooks.dedup();
     match hooks.len() {
         0 => bail!(
-            "neither the delivery log nor the failed events have attempt {attempt_id} \
+            "the delivery log has no attempt {attempt_id}, nor is it one of a failed event \
              (see sharehook log, sharehook failed)"
         ),
         1 => Ok(found.into_iter().next().expect("one was found")),
@@ -487,6 +487,8 @@ pub fn resend_failed(
             by_daemon: true,
         });
     }
+    // Read first: a missing state is an error here, not a first start.
+    drop(Store::open_read_only(&config.state_dir)?);
     let store = Store::open(&config.state_dir)?;
     store.set_limits(config.store_limits());
     let hooks: Vec<u32> = config
