@@ -320,12 +320,16 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let config = config::load(&config)?;
             let done = activity::resend_failed(&config, webhook, since_ms)?;
             let n = done.count;
-            let events = if n == 1 { "event" } else { "events" };
+            let (events, they) = if n == 1 {
+                ("event", "it is")
+            } else {
+                ("events", "they are")
+            };
             if done.by_daemon {
                 println!("{n} failed {events} back in the queue, sent now");
             } else {
                 println!(
-                    "{n} failed {events} back in the queue; sharehook is not running: they are \
+                    "{n} failed {events} back in the queue; sharehook is not running: {they} \
                      sent when the daemon starts"
                 );
             }
