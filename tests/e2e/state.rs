@@ -318,7 +318,9 @@ fn failed_events_stay_resendable_after_the_log_forgets_them() {
 #[test]
 fn resend_failed_without_a_daemon_queues_them_for_its_start() {
     let receiver = Receiver::start();
-    receiver.script(&["503 Service Unavailable"; 2]);
+    // Both attempts fail, and so does the first one sent back: a fresh round of the schedule
+    // lets a second one through.
+    receiver.script(&["503 Service Unavailable"; 3]);
     let nas = Nas::new();
     nas.write_config_text(&format!(
         "{}\n[delivery]\nretry_delays = [0, 0.1]\n",
@@ -341,10 +343,30 @@ fn resend_failed_without_a_daemon_queues_them_for_its_start() {
 
     let daemon = nas.start();
     daemon.wait_log("1 queued, 0 failed", 1);
-    let got = receiver.wait_for(3);
-    assert_eq!(got[2].op().1, "/late.txt");
-    assert_eq!(got[2].json()["attempt"], 3);
-    assert_eq!(got[2].status, 200);
+    let got = receiver.wait_for(4);
+    let seen: Vec<(String, u64, u16)> = got
+        .iter()
+        .map(|r| (r.op().1, r.json()["attempt"].as_u64().unwrap(), r.status))
+        .collect();
+    let late = |attempt, status| ("/late.txt".to_owned(), attempt, status);
+    assert_eq!(
+        seen,
+        [late(1, 503), late(2, 503), late(3, 503), late(4, 200)]
+    );
+    let log = wait_for("the resends in the log", || {
+        let log = nas.log_entries(&[]);
+        (log.len() >= 4).then_some(log)
+    });
+    let resends: Vec<(u64, bool)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["attempt"].as_u64().unwrap(),
+                e["resend"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(resends, [(4, true), (3, true), (2, false), (1, false)]);
     assert!(daemon.stop().success());
     let daemon = nas.start();
     daemon.wait_log("0 queued, 0 failed", 1);
