@@ -372,3 +372,64 @@ fn resend_failed_without_a_daemon_queues_them_for_its_start() {
     daemon.wait_log("0 queued, 0 failed", 1);
     assert!(daemon.stop().success());
 }
+
+/// A reader that may not write the file cannot repair it: it says that the daemon must start
+/// once, and after that start the file reads again.
+#[test]
+fn a_reader_that_cannot_repair_says_to_start_the_daemon_once() {
+    let setpriv = need("setpriv", "util-linux");
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0, 0.5");
+    let daemon = nas.start();
+    write_files_in_order(&nas.share(), &["before-crash.txt".to_owned()]);
+    receiver.wait_for(1);
+    wait_for("the delivery to be logged", || {
+        (!nas.log_entries(&[]).is_empty()).then_some(())
+    });
+    daemon.kill9();
+
+    // Readable, not writable, by the unprivileged user that reads the log.
+    let file = state_file(&nas);
+    sh(
+        nas.dir.path(),
+        &format!(
+            "chmod 755 . && chmod 644 sharehook.toml && chown -R 65534:65534 state && \
+             chmod 700 state && chmod 400 {}",
+            file.display()
+        ),
+    );
+    let before = std::fs::read(&file).unwrap();
+    let as_nobody = || {
+        let inner = sharehook();
+        std::process::Command::new(&setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .args(["log", "--json", "--config"])
+            .arg(nas.config_path())
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&file.display().to_string())
+            && err.contains("not closed cleanly")
+            && err.contains("start `sharehook run` once")
+            && !err.contains("damaged"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before, "left as it was");
+
+    let daemon = nas.start();
+    assert!(daemon.stop().success());
+    let out = as_nobody();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("\"resourcePath\":\"/before-crash.txt\""),
+        "{}",
+        text(&out.stdout)
+    );
+}
