@@ -368,6 +368,17 @@ fn resend_failed_without_a_daemon_queues_them_for_its_start() {
         .collect();
     assert_eq!(resends, [(4, true), (3, true), (2, false), (1, false)]);
     assert!(daemon.stop().success());
+
+    // A resend with no daemon prints the entry with the id the log gave it, too.
+    let event_id = log[0]["eventId"].as_u64().unwrap();
+    let out = nas.cli(&["resend", &format!("{event_id}-4")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let newest = &nas.log_entries(&["--limit", "1"])[0];
+    assert_eq!(printed["attemptId"], format!("{event_id}-5"));
+    assert_ne!(printed["id"], 0);
+    assert_eq!(printed["id"], newest["id"]);
+
     let daemon = nas.start();
     daemon.wait_log("0 queued, 0 failed", 1);
     assert!(daemon.stop().success());
