@@ -31,7 +31,7 @@ usage:
                 [--limit N] [--json | --array]
                                     the delivery log, newest first (T: 2026-11-22, 30m, 2h, 7d;
                                     E: an event id or name; --json: one object per line)
-  sharehook failed [--config PATH] [--webhook N] [--json]
+  sharehook failed [--config PATH] [--webhook N] [--json | --array]
                                     the events set aside after their last attempt failed
   sharehook resend [--config PATH] [--webhook N] ATTEMPT_ID
                                     send a logged or failed delivery again, as a new attempt
@@ -82,7 +82,7 @@ pub enum Command {
     Failed {
         config: PathBuf,
         webhook: Option<u32>,
-        json: bool,
+        output: Output,
     },
     Enable {
         config: PathBuf,
@@ -194,7 +194,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
         Some("failed") => Command::Failed {
             config,
             webhook: filter.webhook,
-            json: output != Output::Text,
+            output,
         },
         Some("enable") => Command::Enable {
             config,
@@ -337,14 +337,25 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Failed {
             config,
             webhook,
-            json,
+            output,
         } => {
             let config = config::load(&config)?;
-            for f in &activity::failed(&config, webhook)? {
-                if json {
-                    println!("{}", activity::failed_to_json(f));
-                } else {
-                    println!("{}", activity::failed_to_line(f));
+            let failed = activity::failed(&config, webhook)?;
+            match output {
+                Output::Text => {
+                    for f in &failed {
+                        println!("{}", activity::failed_to_line(f));
+                    }
+                }
+                Output::JsonLines => {
+                    for f in &failed {
+                        println!("{}", activity::failed_to_json(f));
+                    }
+                }
+                Output::JsonArray => {
+                    let all: Vec<serde_json::Value> =
+                        failed.iter().map(activity::failed_to_json).collect();
+                    println!("{}", serde_json::Value::Array(all));
                 }
             }
         }
@@ -465,7 +476,7 @@ mod tests {
             Ok(Command::Failed {
                 config: default.clone(),
                 webhook: Some(2),
-                json: true,
+                output: Output::JsonLines,
             }),
         );
         check(
