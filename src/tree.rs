@@ -26,6 +26,9 @@ pub enum EntryKind {
     Other,
 }
 
+/// The size that marks a folder as never read (see `Entry::unread`).
+const UNREAD: u64 = u64::MAX;
+
 /// One entry as the index keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -78,6 +81,19 @@ impl Entry {
 
     pub fn is_dir(&self) -> bool {
         self.kind == EntryKind::Dir
+    }
+
+    /// This folder, marked in the index as never read: the first start could not read it,
+    /// so once it can be, what it holds is indexed as a baseline, not reported as new. A
+    /// folder's size is otherwise always 0 (and no comparison looks at it).
+    pub fn unread(mut self) -> Entry {
+        debug_assert!(self.is_dir());
+        self.size = UNREAD;
+        self
+    }
+
+    pub fn is_unread(&self) -> bool {
+        self.is_dir() && self.size == UNREAD
     }
 
     /// Whether `other` is the same content at the same inode. A folder's time changes with
