@@ -418,7 +418,10 @@ impl Engine {
             let Ok(entries) = self.look(si, &abs) else {
                 // Marked in the index too, so that a restart does not take what it holds
                 // for news either.
-                if let Some(e) = batch.entry(&name, &folder)?.filter(Entry::is_dir) {
+                if let Some(e) = batch
+                    .entry(&name, &folder)?
+                    .filter(|e| e.is_dir() && !e.is_unread())
+                {
                     batch.put(&name, &folder, &e.unread())?;
                 }
                 self.unbaselined.insert(abs);
@@ -489,7 +492,8 @@ impl Engine {
     }
 
     /// The entries of folder `abs` of share `si` that are reported: not ignored, and not the
-    /// root of another (nested) share. A folder that is gone has none.
+    /// root of another (nested) share. A folder that is gone (or is no folder any more) has
+    /// none.
     fn read_folder(&self, si: usize, abs: &Path) -> std::io::Result<Vec<(Vec<u8>, Entry)>> {
         match tree::read_dir_sorted(abs) {
             Ok(entries) => Ok(entries
@@ -506,7 +510,12 @@ impl Engine {
                     }
                 })
                 .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                Ok(Vec::new())
+            }
             Err(e) => Err(e),
         }
     }
