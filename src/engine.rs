@@ -1526,15 +1526,18 @@ impl Engine {
                 self.reconcile(si, &SharePath::root(), now)?;
             }
         }
-        let retry: BTreeSet<PathBuf> = self
-            .unwatched
-            .iter()
-            .chain(self.unreadable.keys())
-            .chain(self.unwatchable.keys())
-            .cloned()
-            .collect();
-        if !retry.is_empty() && self.next_unwatched_poll <= now {
+        let waiting = !(self.unwatched.is_empty()
+            && self.unreadable.is_empty()
+            && self.unwatchable.is_empty());
+        if waiting && self.next_unwatched_poll <= now {
             self.next_unwatched_poll = now + self.settings.poll_interval;
+            let retry: BTreeSet<PathBuf> = self
+                .unwatched
+                .iter()
+                .chain(self.unreadable.keys())
+                .chain(self.unwatchable.keys())
+                .cloned()
+                .collect();
             // The topmost folders only: each rescan covers everything below it.
             let mut tops: Vec<PathBuf> = Vec::new();
             for f in retry {
