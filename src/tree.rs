@@ -3,6 +3,7 @@
 //! what kind of file system a share lives on). Every read of the disk goes through here, so
 //! that paths longer than the kernel takes in one piece (PATH_MAX) are read like any other.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::Metadata;
@@ -160,15 +161,16 @@ const SHORT: usize = libc::PATH_MAX as usize - 256;
 /// A path the kernel takes for `path`: `path` itself when it is short, else
 /// `/proc/self/fd/N/NAME`, where N is a descriptor of its folder, opened one component at a
 /// time from a short ancestor. Valid while it lives (it holds the descriptor).
-pub struct ShortPath {
-    path: PathBuf,
+pub struct ShortPath<'a> {
+    path: Cow<'a, Path>,
     _folder: Option<OwnedFd>,
 }
 
-impl ShortPath {
-    pub fn new(path: &Path) -> io::Result<ShortPath> {
+impl<'a> ShortPath<'a> {
+    pub fn new(path: &'a Path) -> io::Result<ShortPath<'a>> {
+        // The usual case costs no copy: this runs for every entry read.
         let direct = || ShortPath {
-            path: path.to_owned(),
+            path: Cow::Borrowed(path),
             _folder: None,
         };
         if path.as_os_str().len() < SHORT {
@@ -180,7 +182,7 @@ impl ShortPath {
         let folder = open_folder(parent)?;
         let path = PathBuf::from(format!("/proc/self/fd/{}", folder.as_raw_fd())).join(name);
         Ok(ShortPath {
-            path,
+            path: Cow::Owned(path),
             _folder: Some(folder),
         })
     }
