@@ -225,8 +225,20 @@ pub struct Engine {
     activity: HashMap<PathBuf, Instant>,
     /// Folders whose watch could not be added (the limit): rescanned every poll interval.
     unwatched: BTreeSet<PathBuf>,
+    /// Folders that could not be read, with the error (its errno) said for each: their index
+    /// entries are kept as they are, and they are read again every poll interval.
+    unreadable: BTreeMap<PathBuf, i32>,
+    /// Folders that can be read but not watched (not for the limit), with the error said:
+    /// rescanned every poll interval.
+    unwatchable: BTreeMap<PathBuf, i32>,
+    /// Folders that could not be read when the share's baseline was taken: once they can be,
+    /// what is in them is indexed as the baseline would have, without being reported.
+    unbaselined: BTreeSet<PathBuf>,
+    /// When the folders above are read again.
     next_unwatched_poll: Instant,
     limit_reported: bool,
+    /// The user sharehook runs as, and its uid (for messages saying what it may not read).
+    runs_as: (String, u32),
     /// Shares to reconcile at the next turn (after a queue overflow), and folders (moved
     /// while the daemon was down, to look inside).
     rescan_shares: BTreeSet<usize>,
@@ -271,6 +283,7 @@ impl Engine {
             None
         };
         let next_safety = setup.watch.rescan_interval.map(|d| now + jitter(d));
+        raise_descriptor_limit();
         let mut engine = Engine {
             shares,
             webhooks: setup.webhooks,
@@ -288,8 +301,12 @@ impl Engine {
             modified: HashSet::new(),
             activity: HashMap::new(),
             unwatched: BTreeSet::new(),
+            unreadable: BTreeMap::new(),
+            unwatchable: BTreeMap::new(),
+            unbaselined: BTreeSet::new(),
             next_unwatched_poll: now,
             limit_reported: false,
+            runs_as: runs_as(),
             rescan_shares: BTreeSet::new(),
             rescan_folders: Vec::new(),
             next_safety,
@@ -362,7 +379,9 @@ impl Engine {
                     &share.name,
                     &ShareRecord {
                         path,
-                        baseline: true,
+                        // A root that could not be read holds no baseline yet: the next
+                        // start takes it again, unless it is taken once the root can be read.
+                        baseline: !self.unbaselined.contains(&share.path),
                     },
                 )?;
                 batch.commit()?;
@@ -380,15 +399,54 @@ impl Engine {
 
     /// Indexes share `si` as it is, reporting nothing; returns how many entries it has.
     fn baseline(&mut self, si: usize) -> Result<u64, StoreError> {
+        self.baseline_below(si, &SharePath::root())
+    }
+
+    /// Indexes folder `top` of share `si` and everything below it as it is, reporting nothing
+    /// (the first start, or a folder that could not be read then and can be now); returns
+    /// how many entries were indexed. A folder that cannot be read is left for later.
+    fn baseline_below(&mut self, si: usize, top: &SharePath) -> Result<u64, StoreError> {
         let name = self.shares[si].share.name.clone();
         let root = self.shares[si].share.path.clone();
         let store = Arc::clone(&self.store);
         let mut batch = store.batch()?;
         let mut in_batch = 0;
         let mut total = 0u64;
-        let mut folders = vec![SharePath::root()];
+        let mut folders = vec![top.clone()];
         while let Some(folder) = folders.pop() {
-            for (name_bytes, entry) in self.look(si, &folder.on(&root)) {
+            let abs = folder.on(&root);
+            let Ok(entries) = self.look(si, &abs) else {
+                // Marked in the index too, so that a restart does not take what it holds
+                // for news either.
+                if let Some(e) = batch
+                    .entry(&name, &folder)?
+                    .filter(|e| e.is_dir() && !e.is_unread())
+                {
+                    batch.put(&name, &folder, &e.unread())?;
+                }
+                self.unbaselined.insert(abs);
+                continue;
+            };
+            if self.unbaselined.remove(&abs) {
+                if folder.is_root() {
+                    let path = root.as_os_str().as_encoded_bytes().to_vec();
+                    batch.set_share(
+                        &name,
+                        &ShareRecord {
+                            path,
+                            baseline: true,
+                        },
+                    )?;
+                } else if let Some(e) = batch.entry(&name, &folder)? {
+                    batch.put(&name, &folder, &Entry { size: 0, ..e })?;
+                }
+                log::info!(
+                    "the folder {}, which could not be read at the first start, is indexed now; \
+                     nothing is reported for what it holds",
+                    abs.display()
+                );
+            }
+            for (name_bytes, entry) in entries {
                 let path = folder.join(&name_bytes);
                 batch.put(&name, &path, &entry)?;
                 total += 1;
@@ -408,19 +466,37 @@ impl Engine {
     }
 
     /// Watches folder `abs` of share `si` (unless the share is polled), then reads it. In
-    /// that order: whatever is made after the read, the kernel reports.
-    fn look(&mut self, si: usize, abs: &Path) -> Vec<(Vec<u8>, Entry)> {
-        if self.shares[si].polled.is_none() {
-            self.ensure_watch(abs, *abs == self.shares[si].share.path);
+    /// that order: whatever is made after the read, the kernel reports. An error (other than
+    /// the folder being gone) means its entries are unknown: the caller leaves them as the
+    /// index has them, and the folder is read again every poll interval.
+    fn look(&mut self, si: usize, abs: &Path) -> std::io::Result<Vec<(Vec<u8>, Entry)>> {
+        let watch_error = if self.shares[si].polled.is_none() {
+            self.ensure_watch(abs, *abs == self.shares[si].share.path)
+        } else {
+            None
+        };
+        let read = self.read_folder(si, abs);
+        match &read {
+            Ok(_) => {
+                if self.unreadable.remove(abs).is_some() {
+                    log::info!("the folder {} can be read again", abs.display());
+                }
+                if let Some(e) = watch_error {
+                    self.cannot_watch(abs, &e);
+                }
+            }
+            // The watch failed for the same reason: the read error says it all.
+            Err(e) => self.cannot_read(abs, e),
         }
-        self.read_folder(si, abs)
+        read
     }
 
     /// The entries of folder `abs` of share `si` that are reported: not ignored, and not the
-    /// root of another (nested) share.
-    fn read_folder(&self, si: usize, abs: &Path) -> Vec<(Vec<u8>, Entry)> {
+    /// root of another (nested) share. A folder that is gone (or is no folder any more) has
+    /// none.
+    fn read_folder(&self, si: usize, abs: &Path) -> std::io::Result<Vec<(Vec<u8>, Entry)>> {
         match tree::read_dir_sorted(abs) {
-            Ok(entries) => entries
+            Ok(entries) => Ok(entries
                 .into_iter()
                 .filter(|(name, e)| !self.settings.ignore.name(name, e.is_dir()))
                 .filter(|(name, e)| {
@@ -433,12 +509,68 @@ impl Engine {
                             .any(|(i, s)| i != si && s.share.path == child)
                     }
                 })
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                log::warn!("cannot read the folder {}: {e}", abs.display());
-                Vec::new()
+                .collect()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                Ok(Vec::new())
             }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Says that folder `abs` cannot be read, why, and what to do: once per folder and error
+    /// (and once for all folders while descriptors run out, which is no folder's fault).
+    fn cannot_read(&mut self, abs: &Path, e: &std::io::Error) {
+        let errno = e.raw_os_error().unwrap_or(0);
+        let before = self.unreadable.insert(abs.to_owned(), errno);
+        if before == Some(errno) {
+            return;
+        }
+        let descriptors = errno == libc::EMFILE || errno == libc::ENFILE;
+        if descriptors && self.unreadable.values().filter(|v| **v == errno).count() > 1 {
+            return;
+        }
+        let (user, uid) = &self.runs_as;
+        let fix = match errno {
+            libc::EACCES | libc::EPERM => format!(
+                "sharehook runs as {user} (uid {uid}), which may not read it; let it: \
+                 setfacl -R -m u:{user}:rX -m d:u:{user}:rX {}",
+                shell_quote(abs)
+            ),
+            libc::EMFILE => format!(
+                "sharehook, running as {user} (uid {uid}), is out of file descriptors (its \
+                 limit, RLIMIT_NOFILE, is {}); raise LimitNOFILE= in its unit, or ulimit -n",
+                descriptor_limit().map_or_else(|| "unknown".to_owned(), |n| n.to_string())
+            ),
+            libc::ENFILE => format!(
+                "the system is out of file descriptors (sharehook runs as {user}, uid {uid}); \
+                 raise fs.file-max (sysctl fs.file-max=N) or stop what holds them"
+            ),
+            libc::EIO => format!(
+                "the disk gave an I/O error (sharehook runs as {user}, uid {uid}); check the disk \
+                 and the kernel log"
+            ),
+            _ => format!("sharehook runs as {user} (uid {uid})"),
+        };
+        log::error!(
+            "cannot read the folder {}: {e}; {fix}. Its entries are kept as they were (none is \
+             reported deleted), and it is read again every {}",
+            abs.display(),
+            human(self.settings.poll_interval)
+        );
+    }
+
+    /// Says once per folder and error that folder `abs` can be read but not watched.
+    fn cannot_watch(&mut self, abs: &Path, e: &std::io::Error) {
+        let errno = e.raw_os_error().unwrap_or(0);
+        if self.unwatchable.insert(abs.to_owned(), errno) != Some(errno) {
+            log::warn!(
+                "cannot watch the folder {}: {e}; it is read every {} instead",
+                abs.display(),
+                human(self.settings.poll_interval)
+            );
         }
     }
 
@@ -455,7 +587,16 @@ impl Engine {
         let mut changed: Vec<SharePath> = Vec::new();
         let mut folders = vec![top.clone()];
         while let Some(folder) = folders.pop() {
-            let disk = self.look(si, &folder.on(&root));
+            let abs = folder.on(&root);
+            if self.unbaselined.contains(&abs) {
+                // Never read since the first start: what it holds is baseline, not news.
+                self.baseline_below(si, &folder)?;
+                continue;
+            }
+            // A folder that cannot be read is not empty: its index entries stay as they are.
+            let Ok(disk) = self.look(si, &abs) else {
+                continue;
+            };
             let known = self.store.children(&name, &folder)?;
             let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
             loop {
@@ -484,6 +625,9 @@ impl Engine {
                             vanished.push((path.clone(), known_entry));
                             appeared.push((path, disk_entry));
                         } else if disk_entry.is_dir() {
+                            if known_entry.is_unread() {
+                                self.unbaselined.insert(path.on(&root));
+                            }
                             folders.push(path);
                         } else if !disk_entry.same_as(&known_entry) {
                             changed.push(path);
@@ -542,27 +686,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Watches folder `abs`, or notes that it could not be watched.
-    fn ensure_watch(&mut self, abs: &Path, root: bool) {
-        let Some(kernel) = self.kernel.as_mut() else {
-            return;
-        };
+    /// Watches folder `abs`, or notes that it could not be watched: past the watch limit, in
+    /// `unwatched`; for any other reason (no permission, say), the error is returned, for
+    /// `look` to say along with what the read found.
+    fn ensure_watch(&mut self, abs: &Path, root: bool) -> Option<std::io::Error> {
+        let kernel = self.kernel.as_mut()?;
         match kernel.set.add(abs, root) {
             Ok(()) => {
                 self.unwatched.remove(abs);
+                if self.unwatchable.remove(abs).is_some() {
+                    log::info!("the folder {} is watched again", abs.display());
+                }
+                None
             }
             Err(AddError::Limit) => {
                 self.unwatched.insert(abs.to_owned());
+                None
             }
-            Err(AddError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(AddError::Io(e)) => {
-                log::warn!(
-                    "cannot watch {}: {e}; it is rescanned every {} instead",
-                    abs.display(),
-                    human(self.settings.poll_interval)
-                );
-                self.unwatched.insert(abs.to_owned());
-            }
+            Err(AddError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(AddError::Io(e)) => Some(e),
         }
     }
 
@@ -784,7 +926,11 @@ impl Engine {
         self.hold_folder(path.clone(), now);
         let mut folders = vec![path];
         while let Some(folder) = folders.pop() {
-            for (name, entry) in self.look(si, &folder) {
+            // One that cannot be read is read again every poll interval.
+            let Ok(entries) = self.look(si, &folder) else {
+                continue;
+            };
+            for (name, entry) in entries {
                 let child = folder.join(std::ffi::OsStr::from_bytes(&name));
                 if entry.is_dir() {
                     self.hold_folder(child.clone(), now);
@@ -1380,21 +1526,37 @@ impl Engine {
                 self.reconcile(si, &SharePath::root(), now)?;
             }
         }
-        if !self.unwatched.is_empty() && self.next_unwatched_poll <= now {
+        let waiting = !(self.unwatched.is_empty()
+            && self.unreadable.is_empty()
+            && self.unwatchable.is_empty());
+        if waiting && self.next_unwatched_poll <= now {
             self.next_unwatched_poll = now + self.settings.poll_interval;
+            let retry: BTreeSet<PathBuf> = self
+                .unwatched
+                .iter()
+                .chain(self.unreadable.keys())
+                .chain(self.unwatchable.keys())
+                .cloned()
+                .collect();
             // The topmost folders only: each rescan covers everything below it.
             let mut tops: Vec<PathBuf> = Vec::new();
-            for f in &self.unwatched {
+            for f in retry {
                 if !tops.iter().any(|t| f.starts_with(t)) {
-                    tops.push(f.clone());
+                    tops.push(f);
                 }
             }
             for folder in tops {
-                if let Some((si, sp)) = self.share_of(&folder) {
-                    self.reconcile(si, &sp, now)?;
-                }
-                if !folder.exists() || self.share_of(&folder).is_none() {
-                    self.unwatched.remove(&folder);
+                // Gone (its Delete comes from its folder), or no longer a folder of a share:
+                // nothing to read again. A folder that cannot even be looked at is kept.
+                let gone = matches!(tree::lstat(&folder), Ok(e) if !e.is_some_and(|e| e.is_dir()));
+                match self.share_of(&folder) {
+                    Some((si, sp)) if !gone => self.reconcile(si, &sp, now)?,
+                    _ => {
+                        self.unwatched.remove(&folder);
+                        self.unreadable.remove(&folder);
+                        self.unwatchable.remove(&folder);
+                        self.unbaselined.remove(&folder);
+                    }
                 }
             }
             self.report_limit();
@@ -1429,8 +1591,63 @@ fn partial_sibling(path: &Path) -> bool {
     PARTIAL_SUFFIXES.iter().any(|suffix| {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
-        std::fs::symlink_metadata(&name).is_ok()
+        Entry::read(Path::new(&name)).is_some()
     })
+}
+
+/// The user sharehook runs as, by name (the number when it has none), and its uid.
+fn runs_as() -> (String, u32) {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let name = crate::owner::user_name(uid)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| uid.to_string());
+    (name, uid)
+}
+
+/// Raises the soft limit on open descriptors to the hard one: reading folders must not run
+/// out of them while connections and the state hold their share.
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the one struct they are given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur >= limit.rlim_max
+    {
+        return;
+    }
+    let soft = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+        log::debug!(
+            "open descriptor limit raised from {soft} to {}",
+            limit.rlim_max
+        );
+    } else {
+        log::warn!(
+            "cannot raise the open descriptor limit from {soft} to {}: {}",
+            limit.rlim_max,
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// The soft limit on open descriptors, if it can be read.
+fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the one struct it is given.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+}
+
+/// `path` quoted for a POSIX shell, for commands shown in messages.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
 }
 
 fn describe(event: &Event, webhooks: &[u32]) -> String {

@@ -1,17 +1,32 @@
 //! Who owns a file: the owner's name in the system user database, or the numeric uid when the
-//! database has no name for it. Names are cached for a few minutes.
+//! database has no name for it. Answers are cached for a few minutes; a lookup that failed
+//! (no descriptor left to read the database, say) is not an answer and is not cached.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::tree;
+
 const KEEP: Duration = Duration::from_secs(300);
 
-#[derive(Default)]
+/// What the user database says of a uid: its name, `None` when it has no such user, or the
+/// error that kept it from saying.
+type Lookup = fn(u32) -> Result<Option<String>, std::io::Error>;
+
 pub struct Owners {
     names: HashMap<u32, (String, Instant)>,
+    lookup: Lookup,
+}
+
+impl Default for Owners {
+    fn default() -> Owners {
+        Owners {
+            names: HashMap::new(),
+            lookup,
+        }
+    }
 }
 
 impl Owners {
@@ -21,8 +36,8 @@ impl Owners {
 
     /// The owner of `path` itself (not what a link points to), or `None` if it is gone.
     pub fn of_path(&mut self, path: &Path) -> Option<String> {
-        let meta = std::fs::symlink_metadata(path).ok()?;
-        Some(self.name(meta.uid()))
+        let entry = tree::lstat(path).ok().flatten()?;
+        Some(self.name(entry.uid))
     }
 
     pub fn name(&mut self, uid: u32) -> String {
@@ -32,13 +47,26 @@ impl Owners {
         {
             return name.clone();
         }
-        let name = lookup(uid).unwrap_or_else(|| uid.to_string());
-        self.names.insert(uid, (name.clone(), now));
-        name
+        match (self.lookup)(uid) {
+            Ok(name) => {
+                let name = name.unwrap_or_else(|| uid.to_string());
+                self.names.insert(uid, (name.clone(), now));
+                name
+            }
+            Err(e) => {
+                log::debug!("cannot look up the name of uid {uid}: {e}");
+                uid.to_string()
+            }
+        }
     }
 }
 
-fn lookup(uid: u32) -> Option<String> {
+/// The user name of `uid` in the system user database.
+pub fn user_name(uid: u32) -> Result<Option<String>, std::io::Error> {
+    lookup(uid)
+}
+
+fn lookup(uid: u32) -> Result<Option<String>, std::io::Error> {
     let mut buf = vec![0u8; 4096];
     loop {
         // SAFETY: `pwd` and `buf` outlive the call and `buf.len()` is its true size; on success
@@ -58,12 +86,20 @@ fn lookup(uid: u32) -> Option<String> {
             buf.resize(buf.len() * 2, 0);
             continue;
         }
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
+        // POSIX says "no such user" is success with no result; some systems say it with
+        // ENOENT or ESRCH instead. Anything else is a failure to look, not an answer.
+        if rc == libc::ENOENT || rc == libc::ESRCH {
+            return Ok(None);
+        }
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        if result.is_null() || pwd.pw_name.is_null() {
+            return Ok(None);
         }
         // SAFETY: getpwuid_r succeeded, so pw_name is a NUL-terminated string inside `buf`.
         let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        return Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty());
+        return Ok(Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty()));
     }
 }
 
@@ -77,5 +113,32 @@ mod tests {
         assert_eq!(owners.name(0), "root");
         assert_eq!(owners.name(3_999_999_999), "3999999999");
         assert_eq!(owners.of_path(Path::new("/nonexistent/x")), None);
+    }
+
+    #[test]
+    fn a_failed_lookup_is_not_cached() {
+        static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        fn flaky(uid: u32) -> Result<Option<String>, std::io::Error> {
+            match CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Err(std::io::Error::from_raw_os_error(libc::EMFILE)),
+                _ if uid == 1000 => Ok(Some("alice".to_owned())),
+                _ => Ok(None),
+            }
+        }
+        let mut owners = Owners {
+            names: HashMap::new(),
+            lookup: flaky,
+        };
+        assert_eq!(owners.name(1000), "1000", "the number, this once");
+        assert_eq!(owners.name(1000), "alice", "looked up again");
+        assert_eq!(owners.name(1001), "1001", "no such user");
+        let calls = CALLS.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(owners.name(1001), "1001");
+        assert_eq!(owners.name(1000), "alice");
+        assert_eq!(
+            CALLS.load(std::sync::atomic::Ordering::SeqCst),
+            calls,
+            "answers are cached"
+        );
     }
 }

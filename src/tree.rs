@@ -1,14 +1,17 @@
 //! What the index knows of one entry, read from the disk without following symbolic links,
 //! and the small file-system questions the watcher asks (a folder's entries in name order,
-//! what kind of file system a share lives on).
+//! what kind of file system a share lives on). Every read of the disk goes through here, so
+//! that paths longer than the kernel takes in one piece (PATH_MAX) are read like any other.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::Metadata;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,9 +20,15 @@ pub enum EntryKind {
     File,
     Dir,
     Symlink,
-    /// A socket, FIFO or device node: kept in the index, reported like a file.
+    /// A socket, FIFO or device node. No longer made: such entries are neither indexed nor
+    /// reported. The variant stays so that an index written by an earlier version still
+    /// reads; a reconcile finds such an entry missing from the disk and reports its Delete
+    /// (receivers were told of its Upload then).
     Other,
 }
+
+/// The size that marks a folder as never read (see `Entry::unread`).
+const UNREAD: u64 = u64::MAX;
 
 /// One entry as the index keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +42,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn of(meta: &Metadata) -> Entry {
+    /// The entry for `meta`, if it is of a kind that is reported: a regular file, a folder or
+    /// a symbolic link. FIFOs, sockets and device nodes are not content anyone uploaded.
+    pub fn of(meta: &Metadata) -> Option<Entry> {
         let ft = meta.file_type();
         let kind = if ft.is_symlink() {
             EntryKind::Symlink
@@ -45,9 +56,9 @@ impl Entry {
             debug_assert!(
                 ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device()
             );
-            EntryKind::Other
+            return None;
         };
-        Entry {
+        Some(Entry {
             kind,
             ino: meta.ino(),
             size: if kind == EntryKind::Dir {
@@ -60,16 +71,30 @@ impl Entry {
                 .saturating_mul(1_000_000_000)
                 .saturating_add(meta.mtime_nsec()),
             uid: meta.uid(),
-        }
+        })
     }
 
-    /// The entry at `path`, never following a symbolic link; `None` when there is none.
+    /// The entry at `path`, never following a symbolic link; `None` when there is none (or
+    /// it cannot be read: a caller that must tell the two apart uses `lstat`).
     pub fn read(path: &Path) -> Option<Entry> {
-        std::fs::symlink_metadata(path).ok().map(|m| Entry::of(&m))
+        lstat(path).ok().flatten()
     }
 
     pub fn is_dir(&self) -> bool {
         self.kind == EntryKind::Dir
+    }
+
+    /// This folder, marked in the index as never read: the first start could not read it,
+    /// so once it can be, what it holds is indexed as a baseline, not reported as new. A
+    /// folder's size is otherwise always 0 (and no comparison looks at it).
+    pub fn unread(mut self) -> Entry {
+        debug_assert!(self.is_dir());
+        self.size = UNREAD;
+        self
+    }
+
+    pub fn is_unread(&self) -> bool {
+        self.is_dir() && self.size == UNREAD
     }
 
     /// Whether `other` is the same content at the same inode. A folder's time changes with
@@ -81,25 +106,130 @@ impl Entry {
     }
 }
 
-/// The entries of folder `dir`, sorted by name bytes. Entries that vanish while being read
-/// are left out.
+/// The entry at `path`, never following a symbolic link: `Ok(None)` when nothing (of a kind
+/// that is reported) is there, an error when it cannot be told (no permission, no descriptor
+/// left, an I/O error).
+pub fn lstat(path: &Path) -> io::Result<Option<Entry>> {
+    let short = match ShortPath::new(path) {
+        Ok(short) => short,
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match std::fs::symlink_metadata(short.as_path()) {
+        Ok(meta) => Ok(Entry::of(&meta)),
+        Err(e) if gone(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an error says the path is not there (or one of its folders is not a folder).
+fn gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+/// The entries of folder `dir`, sorted by name bytes, without FIFOs, sockets and devices.
+/// Entries that vanish while being read are left out. Any error but the folder's absence
+/// (`NotFound`) means its entries are unknown, never that it has none.
 pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, Entry)>> {
+    let short = ShortPath::new(dir)?;
     let mut out = Vec::new();
-    for item in std::fs::read_dir(dir)? {
+    for item in std::fs::read_dir(short.as_path())? {
         let item = match item {
             Ok(item) => item,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
         let name = item.file_name();
-        match std::fs::symlink_metadata(dir.join(&name)) {
-            Ok(meta) => out.push((name.as_bytes().to_vec(), Entry::of(&meta))),
+        match std::fs::symlink_metadata(short.as_path().join(&name)) {
+            Ok(meta) => {
+                if let Some(entry) = Entry::of(&meta) {
+                    out.push((name.as_bytes().to_vec(), entry));
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// Paths at least this long are reached through a descriptor of their folder. Below it, the
+/// path and any name inside it (at most 255 bytes) fit in PATH_MAX.
+const SHORT: usize = libc::PATH_MAX as usize - 256;
+
+/// A path the kernel takes for `path`: `path` itself when it is short, else
+/// `/proc/self/fd/N/NAME`, where N is a descriptor of its folder, opened one component at a
+/// time from a short ancestor. Valid while it lives (it holds the descriptor).
+pub struct ShortPath<'a> {
+    path: Cow<'a, Path>,
+    _folder: Option<OwnedFd>,
+}
+
+impl<'a> ShortPath<'a> {
+    pub fn new(path: &'a Path) -> io::Result<ShortPath<'a>> {
+        // The usual case costs no copy: this runs for every entry read.
+        let direct = || ShortPath {
+            path: Cow::Borrowed(path),
+            _folder: None,
+        };
+        if path.as_os_str().len() < SHORT {
+            return Ok(direct());
+        }
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(direct());
+        };
+        let folder = open_folder(parent)?;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", folder.as_raw_fd())).join(name);
+        Ok(ShortPath {
+            path: Cow::Owned(path),
+            _folder: Some(folder),
+        })
+    }
+
+    pub fn as_path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Opens folder `dir` (of any length) as an `O_PATH` descriptor: its longest short ancestor as
+/// it is, then each component below, never following a symbolic link there (the engine never
+/// descends into links, so a link on the way means the folder was replaced meanwhile).
+fn open_folder(dir: &Path) -> io::Result<OwnedFd> {
+    let start = dir
+        .ancestors()
+        .find(|a| a.as_os_str().len() < SHORT)
+        .unwrap_or(Path::new("/"));
+    let open = |at: Option<&OwnedFd>, name: &std::ffi::OsStr, follow: bool| {
+        let c = CString::new(name.as_bytes()).map_err(io::Error::other)?;
+        let mut flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        let at = at.map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd);
+        // SAFETY: a NUL-terminated name and a descriptor that is open (or AT_FDCWD); the
+        // descriptor returned is new and owned by nobody else.
+        let fd = unsafe { libc::openat(at, c.as_ptr(), flags) };
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+    };
+    let mut folder = open(None, start.as_os_str(), true)?;
+    let rest = dir
+        .strip_prefix(start)
+        .expect("an ancestor is a prefix of its path");
+    for component in rest.components() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a normalized path", dir.display()),
+            ));
+        };
+        folder = open(Some(&folder), name, false)?;
+    }
+    Ok(folder)
 }
 
 /// The keys of `map` that are `dir` or lie below it. Paths (and `PathKey`s) order by
@@ -168,7 +298,9 @@ pub fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {
 
 /// Whether folder `dir` has no entries (a folder that cannot be read counts as not empty).
 pub fn is_empty_dir(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+    ShortPath::new(dir)
+        .and_then(|short| std::fs::read_dir(short.as_path()))
+        .is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// The kind of file system `path` lives on, when it is one whose changes inotify cannot see
@@ -272,5 +404,75 @@ mod tests {
         assert_eq!(got[1].1.size, 5);
         assert!(!is_empty_dir(d));
         assert!(is_empty_dir(&d.join("a")));
+    }
+
+    #[test]
+    fn fifos_sockets_and_devices_are_no_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("file"), "1").unwrap();
+        let fifo = CString::new(d.join("fifo").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let _socket = std::os::unix::net::UnixListener::bind(d.join("sock")).unwrap();
+        let names: Vec<Vec<u8>> = read_dir_sorted(d)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(names, [b"file".to_vec()]);
+        assert_eq!(lstat(&d.join("fifo")).unwrap(), None);
+        assert_eq!(lstat(&d.join("sock")).unwrap(), None);
+        assert_eq!(lstat(&d.join("none")).unwrap(), None);
+        assert_eq!(lstat(&d.join("file/below")).unwrap(), None);
+        assert!(lstat(&d.join("file")).unwrap().is_some());
+    }
+
+    #[test]
+    fn paths_longer_than_path_max_are_read_through_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "n".repeat(250);
+        // Made one level at a time: no single path given to the kernel is long.
+        let script = format!(
+            "for i in $(seq 1 20); do mkdir ${{i}}{name} && cd -P ${{i}}{name}; done; \
+             echo hello > file; mkdir empty; ln -s /etc link"
+        );
+        let ok = std::process::Command::new("sh")
+            .args(["-ec", &script])
+            .current_dir(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let mut deep = dir.path().to_owned();
+        for i in 1..=20 {
+            deep.push(format!("{i}{name}"));
+        }
+        assert!(deep.as_os_str().len() > libc::PATH_MAX as usize);
+        assert!(std::fs::read_dir(&deep).is_err(), "too long for the kernel");
+        let got = read_dir_sorted(&deep).unwrap();
+        let kinds: Vec<(&[u8], EntryKind)> =
+            got.iter().map(|(n, e)| (n.as_slice(), e.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (&b"empty"[..], EntryKind::Dir),
+                (b"file", EntryKind::File),
+                (b"link", EntryKind::Symlink)
+            ]
+        );
+        assert_eq!(lstat(&deep.join("file")).unwrap().unwrap().size, 6);
+        assert_eq!(lstat(&deep.join("gone")).unwrap(), None);
+        assert!(is_empty_dir(&deep.join("empty")));
+        assert!(!is_empty_dir(&deep));
+        // A link on the way is not followed: the folder is not there.
+        assert_eq!(lstat(&deep.join("link/passwd")).unwrap(), None);
+        let ok = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(dir.path().join(format!("1{name}")))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
     }
 }

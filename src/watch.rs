@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
-use crate::tree::{keys_below, rebase};
+use crate::tree::{ShortPath, keys_below, rebase};
 
 pub use inotify::EventMask as Mask;
 
@@ -160,7 +160,10 @@ impl WatchSet {
         if root {
             mask |= WatchMask::DELETE_SELF | WatchMask::MOVE_SELF;
         }
-        let wd = self.watches.add(dir, mask).map_err(|e| {
+        // A long path is given as its folder's descriptor and its name: the last component
+        // stays a real name, so DONT_FOLLOW still keeps a link from being watched.
+        let short = ShortPath::new(dir).map_err(AddError::Io)?;
+        let wd = self.watches.add(short.as_path(), mask).map_err(|e| {
             if e.raw_os_error() == Some(libc::ENOSPC) {
                 AddError::Limit
             } else {

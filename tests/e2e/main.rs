@@ -5,6 +5,7 @@ mod cli;
 mod clients;
 mod delivery;
 mod demo;
+mod fsfaults;
 mod state;
 mod support;
 mod systemd;
