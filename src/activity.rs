@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::deliver::{self, Mailbox, now_ms};
-use crate::event::escape_bytes;
+use crate::event::{escape_bytes, escape_controls};
 use crate::payload::{parse_rfc3339, rfc3339};
 use crate::store::{LogEntry, LogFilter, Store};
 
@@ -53,14 +53,14 @@ pub fn to_json(e: &LogEntry) -> serde_json::Value {
     })
 }
 
-/// One log entry as a line for people.
+/// One log entry as a line for people (control characters escaped, as in the daemon's log).
 pub fn to_line(e: &LogEntry) -> String {
     let status = if e.transport {
         format!("error {} ({})", e.status, e.message)
     } else {
         format!("HTTP {}", e.status)
     };
-    format!(
+    let line = format!(
         "{}  webhook {}  {}  {} {}  {status}  {} ms{}",
         rfc3339(e.time_ms),
         e.webhook,
@@ -69,7 +69,8 @@ pub fn to_line(e: &LogEntry) -> String {
         e.event.path,
         e.duration_ms,
         if e.resend { "  (resend)" } else { "" }
-    )
+    );
+    escape_controls(&line).into_owned()
 }
 
 /// Reads `--since`: an RFC 3339 date (`2026-11-22T10:00:00Z`, or just `2026-11-22`), or a

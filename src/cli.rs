@@ -182,7 +182,10 @@ pub fn main() -> ExitCode {
     let command = match parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(e) => {
-            eprintln!("sharehook: {e}");
+            eprintln!(
+                "sharehook: {}",
+                crate::event::escape_controls(&e.to_string())
+            );
             return ExitCode::from(2);
         }
     };

@@ -905,7 +905,8 @@ impl Config {
             // Credentials and query strings in a URL may be secrets too.
             let _ = writeln!(out, "url = {}", q(&crate::send::redact_url(&hook.url)));
             let _ = writeln!(out, "share = {}", q(&hook.share));
-            let _ = writeln!(out, "folder = {}", q(&hook.folder.to_string()));
+            let folder = crate::event::escape_bytes(hook.folder.as_bytes());
+            let _ = writeln!(out, "folder = {}", q(&folder));
             let _ = writeln!(out, "format = {}", q(hook.format.name()));
             let triggers: Vec<String> = hook.triggers.iter().map(|t| q(t.trigger())).collect();
             let _ = writeln!(out, "triggers = [{}]", triggers.join(", "));
@@ -981,9 +982,23 @@ impl Config {
     }
 }
 
+/// `s` as a TOML basic string (also a JSON string). Every control character is escaped, DEL
+/// and C1 too (which JSON encoders leave raw), so `check` never writes one to a terminal.
 fn toml_string(s: &str) -> String {
-    // serde_json's string escaping is also valid TOML basic-string escaping.
-    serde_json::to_string(s).expect("a string always serializes")
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -1210,6 +1225,15 @@ mod tests {
             .to_toml_redacted();
         assert!(!shown.contains(token), "{shown}");
         assert!(shown.contains("token = \"<redacted>\""), "{shown}");
+    }
+
+    #[test]
+    fn check_output_escapes_every_control_character_and_reads_back() {
+        let text = "a\"b\\c\n\u{1b}[2J\u{7f}\u{9b}é";
+        let shown = toml_string(text);
+        assert_eq!(shown, r#""a\"b\\c\u000a\u001b[2J\u007f\u009bé""#);
+        let back: toml::Table = toml::from_str(&format!("k = {shown}")).unwrap();
+        assert_eq!(back["k"].as_str(), Some(text));
     }
 
     fn event(op: Operation, path: &str, source: Option<&str>, is_dir: bool) -> Event {

@@ -1,0 +1,110 @@
+//! sharehook under hostile input and rough handling: names made to forge log lines, overlapping
+//! shares, addresses that hide a refused IPv4 address, a flood of idle control connections with
+//! few file descriptors, and SIGHUP.
+
+use crate::support::*;
+
+const FAST: &str = "0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5";
+
+/// A byte a terminal or the journal acts on: C0 controls, DEL, and the C1 controls as UTF-8.
+fn first_control(text: &[u8], keep_newlines: bool) -> Option<usize> {
+    text.iter().enumerate().position(|(i, &b)| {
+        (b < 0x20 && !(keep_newlines && b == b'\n'))
+            || b == 0x7f
+            || (b == 0xc2 && text.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
+    })
+}
+
+#[test]
+fn control_characters_in_names_never_reach_the_journal_or_the_terminal() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let daemon = nas.start();
+    // A folder whose name ends a log line and starts a forged one at priority 0 (emergency),
+    // holding a file whose name clears a terminal (ESC [2J), and a C1 CSI (U+009B) does too.
+    let folder = "evil\n<0>event 999: Delete ";
+    let file = "x\u{1b}[2J\u{9b}1m\u{7f}";
+    std::fs::create_dir(nas.share().join(folder)).unwrap();
+    receiver.wait_for(1);
+    write_file(&nas.share().join(folder).join(file), "boo");
+    let got = receiver.wait_for(2);
+    // Receivers still get the exact name (JSON escapes it).
+    assert_eq!(got[0].op().1, format!("/{folder}"));
+    assert_eq!(got[1].op().1, format!("/{folder}/{file}"));
+    daemon.wait_log("queued for webhook 1", 2);
+
+    let log = daemon.log();
+    for line in log.lines() {
+        let prefix = line.as_bytes();
+        assert!(
+            prefix.len() > 3
+                && prefix[0] == b'<'
+                && b"3467".contains(&prefix[1])
+                && prefix[2] == b'>',
+            "a line without its own priority, or a forged one: {line:?}\nin:\n{log}"
+        );
+    }
+    assert_eq!(
+        first_control(log.as_bytes(), true),
+        None,
+        "a raw control character in the log:\n{log:?}"
+    );
+    assert!(
+        log.contains(r"evil\x0a<0>event 999: Delete /x\x1b[2J\u{9b}1m\x7f"),
+        "the name is shown escaped: {log}"
+    );
+
+    // `sharehook log` prints it for people the same way; its JSON keeps the exact name.
+    let out = nas.cli(&["log"]);
+    assert!(out.status.success());
+    assert_eq!(
+        first_control(&out.stdout, true),
+        None,
+        "a raw control character in sharehook log: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "one line per attempt: {text:?}");
+    assert!(
+        text.contains(r"Upload /evil\x0a<0>event 999: Delete /x\x1b[2J"),
+        "{text}"
+    );
+    let entries = nas.log_entries(&[]);
+    assert_eq!(entries[0]["resourcePath"], format!("/{folder}/{file}"));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn check_shows_a_share_path_with_control_characters_escaped() {
+    let nas = Nas::new();
+    let odd = nas.dir.path().join("odd\u{1b}[2J\u{9b}\u{7f}");
+    std::fs::create_dir(&odd).unwrap();
+    let path = odd
+        .display()
+        .to_string()
+        .replace('\u{1b}', "\\u001b")
+        .replace('\u{7f}', "\\u007f");
+    std::fs::write(
+        nas.config_path(),
+        format!(
+            "state_dir = \"{}/state\"\n[[share]]\nname = \"p\"\npath = \"{path}\"\n",
+            nas.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = nas.cli(&["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        first_control(&out.stdout, true),
+        None,
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains(r"odd\u001b[2J\u009b\u007f"), "{shown}");
+}
