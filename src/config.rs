@@ -427,6 +427,8 @@ impl Ctx<'_> {
         }
         let mut shares: Vec<Share> = Vec::new();
         for (i, share) in raw.share.into_iter().enumerate() {
+            let path_span = share.get_ref().path.span();
+            let given = self.resolve(share.get_ref().path.get_ref());
             let share = self.check_share(i + 1, share.into_inner())?;
             if let Some(other) = shares.iter().find(|s| s.name == share.name) {
                 let key = format!("share[{}].name", i + 1);
@@ -435,6 +437,9 @@ impl Ctx<'_> {
                     key,
                     format!("two shares are named \"{}\"", other.name),
                 ));
+            }
+            if let Some(message) = overlap(&given, &share, &shares) {
+                return Err(self.err(Some(path_span), format!("share[{}].path", i + 1), message));
             }
             shares.push(share);
         }
@@ -825,6 +830,38 @@ impl Ctx<'_> {
             _ => path.to_owned(),
         }
     }
+}
+
+/// Why `share` (configured as `given`) may not sit beside `earlier`, if it may not: one folder
+/// in two shares, or one share inside another, would report each change to one of them only
+/// (the watch of a folder belongs to one share). Paths are compared canonical, so `..` and
+/// symbolic links hide nothing.
+fn overlap(given: &Path, share: &Share, earlier: &[Share]) -> Option<String> {
+    let real = &share.path;
+    let shown = if given == real.as_path() {
+        given.display().to_string()
+    } else {
+        format!("{} (which is {})", given.display(), real.display())
+    };
+    const RULE: &str = "shares must not overlap";
+    earlier.iter().find_map(|other| {
+        let (name, path) = (&other.name, other.path.display());
+        if *real == other.path {
+            Some(format!(
+                "{shown} is the same folder as share \"{name}\" ({path}): {RULE}"
+            ))
+        } else if real.starts_with(&other.path) {
+            Some(format!(
+                "{shown} lies inside share \"{name}\" ({path}): {RULE} (a webhook's folder picks part of a share)"
+            ))
+        } else if other.path.starts_with(real) {
+            Some(format!(
+                "{shown} holds share \"{name}\" ({path}): {RULE} (a webhook's folder picks part of a share)"
+            ))
+        } else {
+            None
+        }
+    })
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -1225,6 +1262,65 @@ mod tests {
             .to_toml_redacted();
         assert!(!shown.contains(token), "{shown}");
         assert!(shown.contains("token = \"<redacted>\""), "{shown}");
+    }
+
+    #[test]
+    fn overlapping_shares_are_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(d.join("x/sub")).unwrap();
+        std::fs::create_dir_all(d.join("xy")).unwrap();
+        std::os::unix::fs::symlink(d.join("x"), d.join("link")).unwrap();
+        let two = |a: &str, b: &str| {
+            let text = format!(
+                "[[share]]\nname = \"a\"\npath = \"{}/{a}\"\n\n[[share]]\nname = \"b\"\npath = \"{}/{b}\"\n",
+                d.display(),
+                d.display()
+            );
+            parse(&text, Path::new("/etc/sharehook/test.toml")).map(|_| ())
+        };
+        let f = "/etc/sharehook/test.toml: line 7: share[2].path";
+        let x = d.join("x").display().to_string();
+        let cases = [
+            (
+                "x",
+                "x/../x",
+                format!(
+                    "{f}: {x}/../x (which is {x}) is the same folder as share \"a\" ({x}): shares must not overlap"
+                ),
+            ),
+            (
+                "x",
+                "link",
+                format!(
+                    "{f}: {}/link (which is {x}) is the same folder as share \"a\" ({x}): shares must not overlap",
+                    d.display()
+                ),
+            ),
+            (
+                "x",
+                "x/sub",
+                format!(
+                    "{f}: {x}/sub lies inside share \"a\" ({x}): shares must not overlap (a webhook's folder picks part of a share)"
+                ),
+            ),
+            (
+                "link/sub",
+                "x",
+                format!(
+                    "{f}: {x} holds share \"a\" ({x}/sub): shares must not overlap (a webhook's folder picks part of a share)"
+                ),
+            ),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(
+                two(a, b).map_err(|e| e.to_string()),
+                Err(expected),
+                "{a} and {b}"
+            );
+        }
+        assert_eq!(two("x", "xy"), Ok(()), "siblings with a common prefix");
+        assert_eq!(two("x/sub", "xy"), Ok(()));
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! shares, addresses that hide a refused IPv4 address, a flood of idle control connections with
 //! few file descriptors, and SIGHUP.
 
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use crate::support::*;
 
 const FAST: &str = "0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5";
@@ -107,4 +110,78 @@ fn check_shows_a_share_path_with_control_characters_escaped() {
     );
     let shown = String::from_utf8(out.stdout).unwrap();
     assert!(shown.contains(r"odd\u001b[2J\u009b\u007f"), "{shown}");
+}
+
+#[test]
+fn overlapping_shares_are_refused_by_run_and_check_naming_both() {
+    let nas = Nas::new();
+    let share = nas.share();
+    std::fs::create_dir(share.join("inner")).unwrap();
+    let file = nas.config_path().display().to_string();
+    let cases = [
+        (
+            format!("{}/../share", share.display()),
+            format!(
+                "{file}: line 8: share[2].path: {}/../share (which is {}) is the same folder as share \"public\" ({}): shares must not overlap",
+                share.display(),
+                share.display(),
+                share.display()
+            ),
+        ),
+        (
+            format!("{}/inner", share.display()),
+            format!(
+                "{file}: line 8: share[2].path: {}/inner lies inside share \"public\" ({}): shares must not overlap",
+                share.display(),
+                share.display()
+            ),
+        ),
+    ];
+    for (second, expected) in cases {
+        std::fs::write(
+            nas.config_path(),
+            format!(
+                "state_dir = \"{}/state\"\n[[share]]\nname = \"public\"\npath = \"{}\"\n\n[[share]]\nname = \"other\"\npath = \"{second}\"\n",
+                nas.dir.path().display(),
+                share.display()
+            ),
+        )
+        .unwrap();
+        for command in ["run", "check"] {
+            let out = refused(&nas, command);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command}: {err}");
+            assert!(
+                err.contains(&expected),
+                "{command}:\n got  {err}\n want {expected}"
+            );
+            assert_eq!(err.lines().count(), 1, "one message: {err}");
+        }
+    }
+}
+
+/// Runs `sharehook COMMAND --config <nas config>`, expected to stop at once; a daemon that
+/// starts instead is killed after a while and the test fails.
+fn refused(nas: &Nas, command: &str) -> std::process::Output {
+    let mut child = sharehook()
+        .arg(command)
+        .arg("--config")
+        .arg(nas.config_path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sharehook");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "sharehook {command} did not refuse the configuration; it ran:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
