@@ -156,8 +156,10 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join(SOCKET)
 }
 
-/// Serves the control socket until the task is dropped.
-pub async fn serve(listener: tokio::net::UnixListener, control: Arc<Control>) {
+/// Serves the control socket until the task is dropped. The listener is shared so that a
+/// reload can serve it again with the new daemon's `Control`, without a moment in which the
+/// socket is missing.
+pub async fn serve(listener: Arc<tokio::net::UnixListener>, control: Arc<Control>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,

@@ -222,7 +222,78 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What differs from `old`, for the log line of a reload: added, removed and changed
+    /// shares and webhooks (with the settings that changed), and changed tables.
+    pub fn changes_from(&self, old: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.account_name != old.account_name {
+            out.push("account_name changed".to_owned());
+        }
+        for share in &self.shares {
+            match old.shares.iter().find(|s| s.name == share.name) {
+                None => out.push(format!("share {} added", share.name)),
+                Some(was) if was != share => out.push(format!("share {} changed", share.name)),
+                Some(_) => {}
+            }
+        }
+        for was in &old.shares {
+            if !self.shares.iter().any(|s| s.name == was.name) {
+                out.push(format!("share {} removed", was.name));
+            }
+        }
+        for hook in &self.webhooks {
+            match old.webhooks.iter().find(|w| w.id == hook.id) {
+                None => out.push(format!("webhook {} added", hook.id)),
+                Some(was) => {
+                    let changed = hook.changed_from(was);
+                    if !changed.is_empty() {
+                        out.push(format!(
+                            "webhook {} changed ({})",
+                            hook.id,
+                            changed.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        for was in &old.webhooks {
+            if !self.webhooks.iter().any(|w| w.id == was.id) {
+                out.push(format!("webhook {} removed", was.id));
+            }
+        }
+        for (table, changed) in [
+            ("[delivery]", self.delivery != old.delivery),
+            ("[log]", self.log != old.log),
+            ("[watch]", self.watch != old.watch),
+        ] {
+            if changed {
+                out.push(format!("{table} changed"));
+            }
+        }
+        out
+    }
+}
+
 impl Webhook {
+    /// The names of the settings that differ from `old` (secrets named, never shown).
+    fn changed_from(&self, old: &Webhook) -> Vec<&'static str> {
+        [
+            ("url", self.url != old.url),
+            ("share", self.share != old.share),
+            ("folder", self.folder != old.folder),
+            ("format", self.format != old.format),
+            ("triggers", self.triggers != old.triggers),
+            ("token", self.token != old.token),
+            ("secret", self.secret != old.secret),
+            ("signature", self.signature != old.signature),
+            ("ca_file", self.ca_file != old.ca_file),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
     /// What this webhook hears of `event`, or `None` when it is not for it. A Move or Rename
     /// that crosses the webhook's folder is, for this webhook, new content (moved in) or a
     /// Delete of the old path (moved out).
@@ -1321,6 +1392,36 @@ mod tests {
         }
         assert_eq!(two("x", "xy"), Ok(()), "siblings with a common prefix");
         assert_eq!(two("x/sub", "xy"), Ok(()));
+    }
+
+    #[test]
+    fn a_reload_names_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let other = tempfile::tempdir().unwrap();
+        let b = other.path().display();
+        let base =
+            format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\n[[webhook]]\nurl = \"http://i/\"\n")
+                .replace("{share}", &d.to_string());
+        let old = parse(&base, Path::new("/x.toml")).unwrap();
+        assert_eq!(old.changes_from(&old), Vec::<String>::new());
+        let text = format!(
+            "{SHARE}[[share]]\nname = \"b\"\npath = \"{b}\"\n\
+             [[webhook]]\nurl = \"http://h2/\"\nshare = \"public\"\ntoken = \"efb7e0030e6cef1b45d3d74a67881a2b\"\n\
+             [[webhook]]\nid = 3\nurl = \"http://i/\"\nshare = \"b\"\n[watch]\nsettle_ms = 5\n"
+        )
+        .replace("{share}", &d.to_string());
+        let new = parse(&text, Path::new("/x.toml")).unwrap();
+        assert_eq!(
+            new.changes_from(&old),
+            [
+                "share b added",
+                "webhook 1 changed (url, token)",
+                "webhook 3 added",
+                "webhook 2 removed",
+                "[watch] changed"
+            ]
+        );
     }
 
     #[test]

@@ -185,3 +185,115 @@ fn refused(nas: &Nas, command: &str) -> std::process::Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// Sends SIGHUP and waits for the daemon to say how the reload went (`outcome` in a log line
+/// after the one that says it read the file again); fails at once if the signal killed it.
+fn reload(daemon: &mut Daemon, outcome: &str) {
+    let before = daemon.log().matches(outcome).count();
+    daemon.signal(libc::SIGHUP);
+    wait_for(&format!("the log line {outcome:?} after SIGHUP"), || {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            panic!("SIGHUP ended the daemon ({status}):\n{}", daemon.log());
+        }
+        (daemon.log().matches(outcome).count() > before).then_some(())
+    });
+}
+
+#[test]
+fn sighup_applies_a_new_configuration_and_the_control_socket_serves_it() {
+    let first = Receiver::start();
+    let second = Receiver::start();
+    let nas = Nas::new();
+    let hook = |url: &str, id: u32| {
+        format!("[[webhook]]\nid = {id}\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\n")
+    };
+    let delivery = format!("[delivery]\nretry_delays = [{FAST}]\n");
+    nas.write_config_text(&format!("{}{delivery}", hook(&first.url(), 1)));
+    let mut daemon = nas.start();
+    write_file(&nas.share().join("a.txt"), "a");
+    first.wait_for(1);
+
+    nas.write_config_text(&format!(
+        "{}{}{delivery}",
+        hook(&first.url(), 1),
+        hook(&second.url(), 2)
+    ));
+    reload(&mut daemon, "configuration reloaded: webhook 2 added");
+    assert!(
+        daemon.log().contains("<6>SIGHUP: reading "),
+        "{}",
+        daemon.log()
+    );
+    daemon.wait_notify("RELOADING=1", 1);
+    daemon.wait_notify("READY=1", 2);
+
+    write_file(&nas.share().join("b.txt"), "b");
+    let got = first.wait_for(2);
+    assert_eq!(got[1].op().1, "/b.txt");
+    let got = second.wait_for(1);
+    assert_eq!(
+        got[0].op(),
+        ("Upload".into(), "/b.txt".into(), String::new())
+    );
+    // Reported once each: the restart of the engine reconciles, it does not repeat.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(first.received().len(), 2, "{:?}", ops(&first.received()));
+    assert_eq!(second.received().len(), 1);
+
+    // The running daemon answers for the new webhook (it did not know webhook 2 before).
+    let out = nas.cli(&["enable", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "webhook 2 was not disabled\n"
+    );
+
+    // Unchanged, it says so and goes on.
+    reload(&mut daemon, "configuration reloaded: nothing changed");
+    write_file(&nas.share().join("c.txt"), "c");
+    second.wait_for(2);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn sighup_with_a_broken_file_keeps_the_running_configuration() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let mut daemon = nas.start();
+    let good = std::fs::read_to_string(nas.config_path()).unwrap();
+
+    std::fs::write(
+        nas.config_path(),
+        good.replace("[delivery]", "[delivery]\nconnect_timeout = \"soon\""),
+    )
+    .unwrap();
+    reload(&mut daemon, "the running configuration stays");
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("the running configuration stays"))
+        .unwrap();
+    let file = nas.config_path().display().to_string();
+    assert!(
+        line.starts_with(&format!("<3>{file}: line 14: delivery.connect_timeout: ")),
+        "{line}"
+    );
+    write_file(&nas.share().join("after-broken.txt"), "x");
+    assert_eq!(receiver.wait_for(1)[0].op().1, "/after-broken.txt");
+
+    // A new state folder cannot be taken over by a reload.
+    std::fs::write(nas.config_path(), good.replace("/state\"", "/state2\"")).unwrap();
+    reload(
+        &mut daemon,
+        "restart sharehook to use it; the running configuration stays",
+    );
+    write_file(&nas.share().join("after-state.txt"), "x");
+    assert_eq!(receiver.wait_for(2)[1].op().1, "/after-state.txt");
+    assert!(!nas.dir.path().join("state2").exists());
+    assert!(daemon.stop().success());
+}

@@ -44,7 +44,9 @@ fn the_unit_passes_systemd_analyze_verify() {
     // (a broken configuration or state) is not restarted every RestartSec forever: the start
     // limit belongs in [Unit], where systemd reads it.
     let section = |name: &str| {
-        let start = unit.find(&format!("[{name}]\n")).expect("the section exists");
+        let start = unit
+            .find(&format!("[{name}]\n"))
+            .expect("the section exists");
         let rest = &unit[start + name.len() + 3..];
         rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
     };
