@@ -298,6 +298,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
 /// The daemon, until SIGTERM or SIGINT; SIGHUP reads `path` again (see `reload`).
 fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     log::info!("sharehook {VERSION} starting");
+    crate::daemon::raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -183,6 +183,36 @@ fn join_until(handle: JoinHandle<()>, deadline: Instant, what: &str) -> Option<J
     None
 }
 
+/// Raises this process's soft limit on open files to its hard limit: folder reads, inotify,
+/// the state, connections to receivers and the control socket all take descriptors, and the
+/// usual soft limit (1024) is set low for programs that use `select`, which sharehook does not.
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write one rlimit on this stack frame.
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        (libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0).then_some(soft)
+    };
+    match raised {
+        Some(soft) => log::debug!("open files limit raised from {soft} to {}", limit.rlim_max),
+        None => log::warn!(
+            "cannot raise the open files limit to {}: {}",
+            limit.rlim_max,
+            std::io::Error::last_os_error()
+        ),
+    }
+}
+
 /// Webhook `hook` as its worker sees it, with its keys from the state, and how it is doing.
 pub fn target(config: &Config, hook: &Webhook, store: &Store) -> anyhow::Result<(Target, Health)> {
     let now = now_ms();

@@ -2,7 +2,9 @@
 //! shares, addresses that hide a refused IPv4 address, a flood of idle control connections with
 //! few file descriptors, and SIGHUP.
 
-use std::process::Stdio;
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -295,5 +297,120 @@ fn sighup_with_a_broken_file_keeps_the_running_configuration() {
     write_file(&nas.share().join("after-state.txt"), "x");
     assert_eq!(receiver.wait_for(2)[1].op().1, "/after-state.txt");
     assert!(!nas.dir.path().join("state2").exists());
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_flood_of_idle_control_connections_with_few_descriptors_harms_nothing() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    // Entries there from the start: a reconcile that could not open their folders for want of
+    // descriptors would report them deleted.
+    sh(
+        &nas.share(),
+        "mkdir -p keep/deep; for i in 1 2 3 4 5; do echo $i > f$i; echo $i > keep/g$i; echo $i > keep/deep/h$i; done",
+    );
+    // A reconcile every second, so several run during the flood.
+    nas.write_config_with(&receiver.url(), FAST, "", "rescan_interval = 1\n");
+    let inner = sharehook();
+    let mut limited = Command::new(need("prlimit", "util-linux"));
+    limited
+        .arg("--nofile=256:256")
+        .arg("--")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let daemon = nas.start_with(limited);
+
+    let socket = nas.dir.path().join("state/control.sock");
+    let held: Vec<UnixStream> = (0..400)
+        .map(|i| {
+            UnixStream::connect(&socket)
+                .unwrap_or_else(|e| panic!("connection {i} to {}: {e}", socket.display()))
+        })
+        .collect();
+    let flooded = Instant::now();
+
+    write_file(&nas.share().join("new.txt"), "n");
+    let got = receiver.wait_for(1);
+    assert_eq!(
+        got[0].op(),
+        ("Upload".into(), "/new.txt".into(), String::new())
+    );
+    // Nothing is an event here, so this waits: two reconciles or more.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        ops(&receiver.received()),
+        expect(&[("Upload", "/new.txt", "")]),
+        "a reconcile during the flood reported what it could not read:\n{}",
+        daemon.log()
+    );
+
+    // Every idle connection is closed: those past the limit at once, the others once they
+    // have sent no request for the idle timeout.
+    let deadline = flooded + Duration::from_secs(30);
+    for (i, mut s) in held.into_iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        match s.read(&mut byte) {
+            Ok(0) => {}
+            Ok(_) => panic!("connection {i}: the daemon sent something unasked"),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset) => {}
+            Err(e) => panic!(
+                "connection {i} is still open {:?} after the flood: {e}",
+                flooded.elapsed()
+            ),
+        }
+    }
+    let closed_in = flooded.elapsed();
+    assert!(
+        closed_in >= Duration::from_secs(5),
+        "idle connections under the limit are not cut at once ({closed_in:?})"
+    );
+    eprintln!("idle control connections were all closed {closed_in:?} after the flood");
+
+    // The control socket answers again, and the burst was logged once, not per connection.
+    let out = nas.cli(&["enable", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "webhook 1 was not disabled\n"
+    );
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("control socket: ").count(),
+        2,
+        "one line when the burst begins, one when it ends:\n{log}"
+    );
+    write_file(&nas.share().join("after.txt"), "a");
+    assert_eq!(receiver.wait_for(2)[1].op().1, "/after.txt");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let inner = sharehook();
+    let mut limited = Command::new(need("prlimit", "util-linux"));
+    limited
+        .arg("--nofile=256:2048")
+        .arg("--")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let daemon = nas.start_with(limited);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["2048", "2048"], "{line}");
     assert!(daemon.stop().success());
 }
