@@ -16,12 +16,12 @@ use anyhow::{Context, anyhow, bail};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 
 use crate::config::Config;
 use crate::deliver::{self, Mailbox, now_ms};
-use crate::event::{Event, escape_bytes};
+use crate::event::{Event, escape_bytes, escape_controls};
 use crate::payload::{parse_rfc3339, rfc3339};
 use crate::store::{LogEntry, LogFilter, SetAside, Store};
 
@@ -54,14 +54,14 @@ pub fn to_json(e: &LogEntry) -> serde_json::Value {
     })
 }
 
-/// One log entry as a line for people.
+/// One log entry as a line for people (control characters escaped, as in the daemon's log).
 pub fn to_line(e: &LogEntry) -> String {
     let status = if e.transport {
         format!("error {} ({})", e.status, e.message)
     } else {
         format!("HTTP {}", e.status)
     };
-    format!(
+    let line = format!(
         "{}  webhook {}  {}  {} {}  {status}  {} ms{}",
         rfc3339(e.time_ms),
         e.webhook,
@@ -70,7 +70,8 @@ pub fn to_line(e: &LogEntry) -> String {
         e.event.path,
         e.duration_ms,
         if e.resend { "  (resend)" } else { "" }
-    )
+    );
+    escape_controls(&line).into_owned()
 }
 
 /// One failed event as JSON, named as in the log's entries.
@@ -203,27 +204,74 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join(SOCKET)
 }
 
-/// Serves the control socket until the task is dropped.
-pub async fn serve(listener: tokio::net::UnixListener, control: Arc<Control>) {
+/// The most connections served at once; more are closed as soon as they are accepted. Each
+/// holds a file descriptor, and the daemon needs its descriptors to read folders and to
+/// deliver: a flood of idle connections must not take them.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// How long a connection may take to send a request's head (from when it is made, or from
+/// the last answer on a kept-alive one) before it is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the control socket until the task is dropped. The listener is shared so that a
+/// reload can serve it again with the new daemon's `Control`, without a moment in which the
+/// socket is missing.
+pub async fn serve(listener: Arc<tokio::net::UnixListener>, control: Arc<Control>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // A flood is logged when it begins and when it ends, never once per connection.
+    let mut turned_away = 0u64;
+    let mut failed_accepts = 0u64;
+    // Answering may take as long as the longest request (a resend waits up to `wait`).
+    let lifetime = IDLE_TIMEOUT + control.wait + Duration::from_secs(5);
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
-                log::warn!("control socket: cannot accept a connection: {e}");
+                if failed_accepts == 0 {
+                    log::warn!("control socket: cannot accept connections: {e}");
+                }
+                failed_accepts += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        if failed_accepts > 0 {
+            log::info!(
+                "control socket: accepting connections again after {failed_accepts} failed tries"
+            );
+            failed_accepts = 0;
+        }
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            if turned_away == 0 {
+                log::warn!(
+                    "control socket: {MAX_CONNECTIONS} connections are open; new ones are closed at once until some end"
+                );
+            }
+            turned_away += 1;
+            drop(stream);
+            continue;
+        };
+        if turned_away > 0 {
+            log::info!(
+                "control socket: serving again; {turned_away} connections were closed at once"
+            );
+            turned_away = 0;
+        }
         let control = Arc::clone(&control);
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
                 let control = Arc::clone(&control);
                 async move { Ok::<_, std::convert::Infallible>(handle(req, control).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(IDLE_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                log::debug!("control socket: connection ended: {e}");
+            match tokio::time::timeout(lifetime, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::debug!("control socket: connection ended: {e}"),
+                Err(_) => log::debug!("control socket: a connection was closed after {lifetime:?}"),
             }
         });
     }

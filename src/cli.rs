@@ -3,8 +3,9 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -216,7 +217,10 @@ pub fn main() -> ExitCode {
     let command = match parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(e) => {
-            eprintln!("sharehook: {e}");
+            eprintln!(
+                "sharehook: {}",
+                crate::event::escape_controls(&e.to_string())
+            );
             return ExitCode::from(2);
         }
     };
@@ -241,8 +245,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             // Everything sharehook creates (the state and its tokens) is for its own user only.
             // SAFETY: umask only changes this process's file-creation mask.
             unsafe { libc::umask(0o077) };
-            let config = config::load(&config)?;
-            run(&config)?;
+            let loaded = config::load(&config)?;
+            run(&config, loaded)?;
         }
         Command::Demo { dir } => {
             // SAFETY: as above.
@@ -372,27 +376,44 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(config: &config::Config) -> anyhow::Result<()> {
+/// The daemon, until SIGTERM or SIGINT; SIGHUP reads `path` again (see `reload`).
+fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     log::info!("sharehook {VERSION} starting");
+    crate::daemon::raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let mut signals = service::StopSignals::install()?;
-        let mut daemon = Daemon::start(config)?;
+        let mut hup = service::ReloadSignal::install()?;
+        let mut daemon = Daemon::start(&config)?;
         let socket = activity::socket_path(&config.state_dir);
         let _ = std::fs::remove_file(&socket);
         let listener = tokio::net::UnixListener::bind(&socket)
             .with_context(|| format!("cannot listen on {}", socket.display()))?;
-        let control = std::sync::Arc::new(activity::Control {
-            store: std::sync::Arc::clone(&daemon.store),
-            mailboxes: daemon.mailboxes.clone(),
-            wait: config.delivery.request_timeout + Duration::from_secs(10),
-        });
-        let server = tokio::spawn(activity::serve(listener, control));
+        let listener = Arc::new(listener);
+        let mut server = tokio::spawn(activity::serve(
+            Arc::clone(&listener),
+            control(&daemon, &config),
+        ));
         service::ready();
         log::info!("ready");
-        let signal = service::until_stopped(&daemon, &mut signals).await;
+        let signal = loop {
+            match service::until_stopped_or_reload(&daemon, &mut signals, &mut hup).await {
+                service::Wake::Stop(signal) => break signal,
+                service::Wake::Reload => {
+                    service::reloading();
+                    log::info!("SIGHUP: reading {} again", path.display());
+                    (daemon, config) = reload(path, daemon, config).await?;
+                    server.abort();
+                    server = tokio::spawn(activity::serve(
+                        Arc::clone(&listener),
+                        control(&daemon, &config),
+                    ));
+                    service::ready();
+                }
+            }
+        };
         log::info!("{signal}: stopping");
         service::stopping();
         server.abort();
@@ -401,6 +422,71 @@ fn run(config: &config::Config) -> anyhow::Result<()> {
         log::info!("stopped");
         Ok(())
     })
+}
+
+/// What the control socket serves for `daemon`.
+fn control(daemon: &Daemon, config: &config::Config) -> Arc<activity::Control> {
+    Arc::new(activity::Control {
+        store: Arc::clone(&daemon.store),
+        mailboxes: daemon.mailboxes.clone(),
+        wait: config.delivery.request_timeout + Duration::from_secs(10),
+    })
+}
+
+/// Reads the configuration at `path` again. A file that does not check out, or that moves
+/// the state, is refused with its reason and `running` goes on unchanged. Otherwise the
+/// engine and the workers are stopped and started again with it on the same open state: the
+/// start's reconcile reports what changed in the meantime, and queued events stay queued.
+/// An error only when neither configuration can be started again.
+async fn reload(
+    path: &Path,
+    mut daemon: Daemon,
+    running: config::Config,
+) -> anyhow::Result<(Daemon, config::Config)> {
+    const STAYS: &str = "the running configuration stays";
+    let new = match config::load(path) {
+        Ok(new) => new,
+        Err(e) => {
+            log::error!("{e}; {STAYS}");
+            return Ok((daemon, running));
+        }
+    };
+    if new.state_dir != running.state_dir {
+        log::error!(
+            "{}: state_dir: changed from {} to {}: restart sharehook to use it; {STAYS}",
+            path.display(),
+            running.state_dir.display(),
+            new.state_dir.display()
+        );
+        return Ok((daemon, running));
+    }
+    let changes = new.changes_from(&running);
+    // A worker may be in the middle of an attempt: it must be done before another worker
+    // for the same webhook starts, or both would deliver its queue.
+    let grace = running.delivery.connect_timeout + running.delivery.request_timeout;
+    let restarted = service::with_watchdog(tokio::task::spawn_blocking(move || {
+        while !daemon.stop(grace + Duration::from_secs(5)) {
+            log::warn!("still waiting for the running parts to stop before reloading");
+        }
+        let store = Arc::clone(&daemon.store);
+        match Daemon::start_with(&new, Arc::clone(&store)) {
+            Ok(started) => {
+                let what = if changes.is_empty() {
+                    "nothing changed".to_owned()
+                } else {
+                    changes.join(", ")
+                };
+                log::info!("configuration reloaded: {what}");
+                Ok((started, new))
+            }
+            Err(e) => {
+                log::error!("the new configuration cannot start: {e:#}; {STAYS}");
+                Daemon::start_with(&running, store).map(|d| (d, running))
+            }
+        }
+    }))
+    .await;
+    restarted.context("the reload stopped unexpectedly")?
 }
 
 #[cfg(test)]

@@ -222,7 +222,78 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What differs from `old`, for the log line of a reload: added, removed and changed
+    /// shares and webhooks (with the settings that changed), and changed tables.
+    pub fn changes_from(&self, old: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.account_name != old.account_name {
+            out.push("account_name changed".to_owned());
+        }
+        for share in &self.shares {
+            match old.shares.iter().find(|s| s.name == share.name) {
+                None => out.push(format!("share {} added", share.name)),
+                Some(was) if was != share => out.push(format!("share {} changed", share.name)),
+                Some(_) => {}
+            }
+        }
+        for was in &old.shares {
+            if !self.shares.iter().any(|s| s.name == was.name) {
+                out.push(format!("share {} removed", was.name));
+            }
+        }
+        for hook in &self.webhooks {
+            match old.webhooks.iter().find(|w| w.id == hook.id) {
+                None => out.push(format!("webhook {} added", hook.id)),
+                Some(was) => {
+                    let changed = hook.changed_from(was);
+                    if !changed.is_empty() {
+                        out.push(format!(
+                            "webhook {} changed ({})",
+                            hook.id,
+                            changed.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        for was in &old.webhooks {
+            if !self.webhooks.iter().any(|w| w.id == was.id) {
+                out.push(format!("webhook {} removed", was.id));
+            }
+        }
+        for (table, changed) in [
+            ("[delivery]", self.delivery != old.delivery),
+            ("[log]", self.log != old.log),
+            ("[watch]", self.watch != old.watch),
+        ] {
+            if changed {
+                out.push(format!("{table} changed"));
+            }
+        }
+        out
+    }
+}
+
 impl Webhook {
+    /// The names of the settings that differ from `old` (secrets named, never shown).
+    fn changed_from(&self, old: &Webhook) -> Vec<&'static str> {
+        [
+            ("url", self.url != old.url),
+            ("share", self.share != old.share),
+            ("folder", self.folder != old.folder),
+            ("format", self.format != old.format),
+            ("triggers", self.triggers != old.triggers),
+            ("token", self.token != old.token),
+            ("secret", self.secret != old.secret),
+            ("signature", self.signature != old.signature),
+            ("ca_file", self.ca_file != old.ca_file),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
     /// What this webhook hears of `event`, or `None` when it is not for it. A Move or Rename
     /// that crosses the webhook's folder is, for this webhook, new content (moved in) or a
     /// Delete of the old path (moved out).
@@ -427,6 +498,8 @@ impl Ctx<'_> {
         }
         let mut shares: Vec<Share> = Vec::new();
         for (i, share) in raw.share.into_iter().enumerate() {
+            let path_span = share.get_ref().path.span();
+            let given = self.resolve(share.get_ref().path.get_ref());
             let share = self.check_share(i + 1, share.into_inner())?;
             if let Some(other) = shares.iter().find(|s| s.name == share.name) {
                 let key = format!("share[{}].name", i + 1);
@@ -435,6 +508,9 @@ impl Ctx<'_> {
                     key,
                     format!("two shares are named \"{}\"", other.name),
                 ));
+            }
+            if let Some(message) = overlap(&given, &share, &shares) {
+                return Err(self.err(Some(path_span), format!("share[{}].path", i + 1), message));
             }
             shares.push(share);
         }
@@ -827,6 +903,38 @@ impl Ctx<'_> {
     }
 }
 
+/// Why `share` (configured as `given`) may not sit beside `earlier`, if it may not: one folder
+/// in two shares, or one share inside another, would report each change to one of them only
+/// (the watch of a folder belongs to one share). Paths are compared canonical, so `..` and
+/// symbolic links hide nothing.
+fn overlap(given: &Path, share: &Share, earlier: &[Share]) -> Option<String> {
+    let real = &share.path;
+    let shown = if given == real.as_path() {
+        given.display().to_string()
+    } else {
+        format!("{} (which is {})", given.display(), real.display())
+    };
+    const RULE: &str = "shares must not overlap";
+    earlier.iter().find_map(|other| {
+        let (name, path) = (&other.name, other.path.display());
+        if *real == other.path {
+            Some(format!(
+                "{shown} is the same folder as share \"{name}\" ({path}): {RULE}"
+            ))
+        } else if real.starts_with(&other.path) {
+            Some(format!(
+                "{shown} lies inside share \"{name}\" ({path}): {RULE} (a webhook's folder picks part of a share)"
+            ))
+        } else if other.path.starts_with(real) {
+            Some(format!(
+                "{shown} holds share \"{name}\" ({path}): {RULE} (a webhook's folder picks part of a share)"
+            ))
+        } else {
+            None
+        }
+    })
+}
+
 fn check_url(url: &str) -> Result<(), String> {
     let uri: http::Uri = url
         .parse()
@@ -905,7 +1013,8 @@ impl Config {
             // Credentials and query strings in a URL may be secrets too.
             let _ = writeln!(out, "url = {}", q(&crate::send::redact_url(&hook.url)));
             let _ = writeln!(out, "share = {}", q(&hook.share));
-            let _ = writeln!(out, "folder = {}", q(&hook.folder.to_string()));
+            let folder = crate::event::escape_bytes(hook.folder.as_bytes());
+            let _ = writeln!(out, "folder = {}", q(&folder));
             let _ = writeln!(out, "format = {}", q(hook.format.name()));
             let triggers: Vec<String> = hook.triggers.iter().map(|t| q(t.trigger())).collect();
             let _ = writeln!(out, "triggers = [{}]", triggers.join(", "));
@@ -981,9 +1090,23 @@ impl Config {
     }
 }
 
+/// `s` as a TOML basic string (also a JSON string). Every control character is escaped, DEL
+/// and C1 too (which JSON encoders leave raw), so `check` never writes one to a terminal.
 fn toml_string(s: &str) -> String {
-    // serde_json's string escaping is also valid TOML basic-string escaping.
-    serde_json::to_string(s).expect("a string always serializes")
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -1210,6 +1333,104 @@ mod tests {
             .to_toml_redacted();
         assert!(!shown.contains(token), "{shown}");
         assert!(shown.contains("token = \"<redacted>\""), "{shown}");
+    }
+
+    #[test]
+    fn overlapping_shares_are_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(d.join("x/sub")).unwrap();
+        std::fs::create_dir_all(d.join("xy")).unwrap();
+        std::os::unix::fs::symlink(d.join("x"), d.join("link")).unwrap();
+        let two = |a: &str, b: &str| {
+            let text = format!(
+                "[[share]]\nname = \"a\"\npath = \"{}/{a}\"\n\n[[share]]\nname = \"b\"\npath = \"{}/{b}\"\n",
+                d.display(),
+                d.display()
+            );
+            parse(&text, Path::new("/etc/sharehook/test.toml")).map(|_| ())
+        };
+        let f = "/etc/sharehook/test.toml: line 7: share[2].path";
+        let x = d.join("x").display().to_string();
+        let cases = [
+            (
+                "x",
+                "x/../x",
+                format!(
+                    "{f}: {x}/../x (which is {x}) is the same folder as share \"a\" ({x}): shares must not overlap"
+                ),
+            ),
+            (
+                "x",
+                "link",
+                format!(
+                    "{f}: {}/link (which is {x}) is the same folder as share \"a\" ({x}): shares must not overlap",
+                    d.display()
+                ),
+            ),
+            (
+                "x",
+                "x/sub",
+                format!(
+                    "{f}: {x}/sub lies inside share \"a\" ({x}): shares must not overlap (a webhook's folder picks part of a share)"
+                ),
+            ),
+            (
+                "link/sub",
+                "x",
+                format!(
+                    "{f}: {x} holds share \"a\" ({x}/sub): shares must not overlap (a webhook's folder picks part of a share)"
+                ),
+            ),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(
+                two(a, b).map_err(|e| e.to_string()),
+                Err(expected),
+                "{a} and {b}"
+            );
+        }
+        assert_eq!(two("x", "xy"), Ok(()), "siblings with a common prefix");
+        assert_eq!(two("x/sub", "xy"), Ok(()));
+    }
+
+    #[test]
+    fn a_reload_names_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let other = tempfile::tempdir().unwrap();
+        let b = other.path().display();
+        let base =
+            format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\n[[webhook]]\nurl = \"http://i/\"\n")
+                .replace("{share}", &d.to_string());
+        let old = parse(&base, Path::new("/x.toml")).unwrap();
+        assert_eq!(old.changes_from(&old), Vec::<String>::new());
+        let text = format!(
+            "{SHARE}[[share]]\nname = \"b\"\npath = \"{b}\"\n\
+             [[webhook]]\nurl = \"http://h2/\"\nshare = \"public\"\ntoken = \"efb7e0030e6cef1b45d3d74a67881a2b\"\n\
+             [[webhook]]\nid = 3\nurl = \"http://i/\"\nshare = \"b\"\n[watch]\nsettle_ms = 5\n"
+        )
+        .replace("{share}", &d.to_string());
+        let new = parse(&text, Path::new("/x.toml")).unwrap();
+        assert_eq!(
+            new.changes_from(&old),
+            [
+                "share b added",
+                "webhook 1 changed (url, token)",
+                "webhook 3 added",
+                "webhook 2 removed",
+                "[watch] changed"
+            ]
+        );
+    }
+
+    #[test]
+    fn check_output_escapes_every_control_character_and_reads_back() {
+        let text = "a\"b\\c\n\u{1b}[2J\u{7f}\u{9b}é";
+        let shown = toml_string(text);
+        assert_eq!(shown, r#""a\"b\\c\u000a\u001b[2J\u007f\u009bé""#);
+        let back: toml::Table = toml::from_str(&format!("k = {shown}")).unwrap();
+        assert_eq!(back["k"].as_str(), Some(text));
     }
 
     fn event(op: Operation, path: &str, source: Option<&str>, is_dir: bool) -> Event {

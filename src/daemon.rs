@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
 use crate::config::{Config, Webhook};
 use crate::deliver::{Mailbox, Target, Worker, now_ms};
 use crate::engine::{Engine, Setup};
@@ -35,7 +33,9 @@ impl Daemon {
         Self::start_with(config, store)
     }
 
-    /// Starts everything on an open state (tests give it one with injected faults).
+    /// Starts everything on an open state (tests give it one with injected faults; a reload
+    /// gives it the running daemon's). On an error, what was started is stopped again, so that
+    /// the state can be started on once more.
     pub fn start_with(config: &Config, store: Arc<Store>) -> anyhow::Result<Daemon> {
         store.set_limits(config.store_limits());
         log::info!(
@@ -45,41 +45,19 @@ impl Daemon {
             store.next_event_id()?
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let mut tokens = Vec::new();
-        let mut mailboxes = Vec::new();
-        let mut workers = Vec::new();
-        for hook in &config.webhooks {
-            let (target, health) = target(config, hook, &store)?;
-            let (queued, dropped) = store.queue_counts(hook.id)?;
-            let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();
-            log::info!(
-                "webhook {}: {} ({}, signed {}) for share {} folder {} on {}; {queued} queued, {} failed{}",
-                hook.id,
-                redact_url(&hook.url),
-                hook.format.name(),
-                hook.signature.name(),
-                hook.share,
-                hook.folder,
-                triggers.join(", "),
-                store.failed_count(hook.id)?,
-                if dropped > 0 {
-                    format!(", {dropped} dropped by the queue limit so far")
-                } else {
-                    String::new()
-                }
-            );
-            let mailbox = Arc::new(Mailbox::default());
-            tokens.push((hook.id, target.keys.token.clone()));
-            let worker = Worker {
-                client: client(config, hook)?,
-                target,
-                store: Arc::clone(&store),
-                mailbox: Arc::clone(&mailbox),
-                stop: Arc::clone(&stop),
-                health,
-            };
-            workers.push(worker.spawn());
-            mailboxes.push((hook.id, mailbox));
+        let heartbeat = Arc::new(AtomicI64::new(now_ms()));
+        let mut daemon = Daemon {
+            engine: None,
+            workers: Vec::new(),
+            stop: Arc::clone(&stop),
+            heartbeat: Arc::clone(&heartbeat),
+            store: Arc::clone(&store),
+            mailboxes: Vec::new(),
+            tokens: Vec::new(),
+        };
+        if let Err(e) = daemon.start_workers(config) {
+            daemon.stop(Duration::from_secs(1));
+            return Err(e);
         }
         for id in store.webhooks_with_pending()? {
             if !config.webhooks.iter().any(|w| w.id == id) {
@@ -90,23 +68,13 @@ impl Daemon {
             }
         }
 
-        let heartbeat = Arc::new(AtomicI64::new(now_ms()));
-        let mut daemon = Daemon {
-            engine: None,
-            workers,
-            stop: Arc::clone(&stop),
-            heartbeat: Arc::clone(&heartbeat),
-            store: Arc::clone(&store),
-            mailboxes: mailboxes.clone(),
-            tokens,
-        };
         let engine = Engine::start(Setup {
             shares: config.shares.clone(),
             webhooks: config.webhooks.clone(),
             schedule: config.delivery.schedule.clone(),
             watch: config.watch.clone(),
             store,
-            mailboxes,
+            mailboxes: daemon.mailboxes.clone(),
             stop,
             heartbeat,
         });
@@ -119,10 +87,54 @@ impl Daemon {
         };
         let handle = std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || engine.run())
-            .context("cannot start the engine thread")?;
-        daemon.engine = Some(handle);
+            .spawn(move || engine.run());
+        match handle {
+            Ok(handle) => daemon.engine = Some(handle),
+            Err(e) => {
+                daemon.stop(Duration::from_secs(1));
+                return Err(anyhow::Error::new(e).context("cannot start the engine thread"));
+            }
+        }
         Ok(daemon)
+    }
+
+    /// One worker per configured webhook.
+    fn start_workers(&mut self, config: &Config) -> anyhow::Result<()> {
+        for hook in &config.webhooks {
+            let (target, health) = target(config, hook, &self.store)?;
+            let (queued, dropped) = self.store.queue_counts(hook.id)?;
+            let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();
+            log::info!(
+                "webhook {}: {} ({}, signed {}) for share {} folder {} on {}; {queued} queued, {} failed{}",
+                hook.id,
+                redact_url(&hook.url),
+                hook.format.name(),
+                hook.signature.name(),
+                hook.share,
+                hook.folder,
+                triggers.join(", "),
+                self.store.failed_count(hook.id)?,
+                if dropped > 0 {
+                    format!(", {dropped} dropped by the queue limit so far")
+                } else {
+                    String::new()
+                }
+            );
+            let mailbox = Arc::new(Mailbox::default());
+            let worker = Worker {
+                client: client(config, hook)?,
+                target,
+                store: Arc::clone(&self.store),
+                mailbox: Arc::clone(&mailbox),
+                stop: Arc::clone(&self.stop),
+                health,
+            };
+            self.tokens
+                .push((hook.id, worker.target.keys.token.clone()));
+            self.workers.push(worker.spawn());
+            self.mailboxes.push((hook.id, mailbox));
+        }
+        Ok(())
     }
 
     pub fn mailbox(&self, webhook: u32) -> Option<&Arc<Mailbox>> {
@@ -139,34 +151,71 @@ impl Daemon {
 
     /// Stops watching (what is held but not yet reported is found again by the next start's
     /// reconcile), lets each worker finish the attempt it is making (waiting at most `grace`
-    /// in all), then returns.
-    pub fn stop(&mut self, grace: Duration) {
+    /// in all), then returns whether everything has stopped. What has not is kept, so a later
+    /// call waits for it again.
+    pub fn stop(&mut self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
         self.stop.store(true, Ordering::SeqCst);
         if let Some(engine) = self.engine.take() {
-            join_until(engine, deadline, "the engine");
+            self.engine = join_until(engine, deadline, "the engine");
         }
         for (_, mailbox) in &self.mailboxes {
             mailbox.bell.ring();
         }
-        for worker in self.workers.drain(..) {
-            join_until(worker, deadline, "a delivery worker");
+        let workers = std::mem::take(&mut self.workers);
+        for worker in workers {
+            if let Some(left) = join_until(worker, deadline, "a delivery worker") {
+                self.workers.push(left);
+            }
         }
+        self.engine.is_none() && self.workers.is_empty()
     }
 }
 
-fn join_until(handle: JoinHandle<()>, deadline: Instant, what: &str) {
+/// Joins `handle` unless it is still running at `deadline`; then it is handed back.
+fn join_until(handle: JoinHandle<()>, deadline: Instant, what: &str) -> Option<JoinHandle<()>> {
     while !handle.is_finished() {
         if Instant::now() >= deadline {
             log::warn!(
                 "{what} did not finish in time; its work is kept in the state and resumes at the next start"
             );
-            return;
+            return Some(handle);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     if handle.join().is_err() {
         log::error!("{what} ended with a panic");
+    }
+    None
+}
+
+/// Raises this process's soft limit on open files to its hard limit: folder reads, inotify,
+/// the state, connections to receivers and the control socket all take descriptors, and the
+/// usual soft limit (1024) is set low for programs that use `select`, which sharehook does not.
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write one rlimit on this stack frame.
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        (libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0).then_some(soft)
+    };
+    match raised {
+        Some(soft) => log::debug!("open files limit raised from {soft} to {}", limit.rlim_max),
+        None => log::warn!(
+            "cannot raise the open files limit to {}: {}",
+            limit.rlim_max,
+            std::io::Error::last_os_error()
+        ),
     }
 }
 

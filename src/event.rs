@@ -1,7 +1,8 @@
 //! The user-level file operation: what a person did on a share, as it travels to a receiver.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -170,15 +171,24 @@ impl SharePath {
     }
 }
 
-/// Shows the path for people (logs, the demo receiver): bytes that are not UTF-8 appear as
-/// `\xNN`, so a log line is always valid text and never hides what the name was.
+/// Shows the path for people (logs, the terminal): bytes that are not UTF-8 appear as `\xNN`
+/// and control characters escaped (see `escape_controls`), so a line is always valid text,
+/// never hides what the name was, and a name can neither start a line of its own in the
+/// journal nor drive a terminal.
 impl fmt::Display for SharePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&escape_bytes(&self.0))
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(&escape_controls(chunk.valid()))?;
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Bytes as text for people: UTF-8 as is, every other byte as `\xNN`.
+/// Bytes as text for programs (JSON, whose encoder escapes control characters itself): UTF-8
+/// as is, every other byte as `\xNN`.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
@@ -188,6 +198,27 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// `text` with every control character (C0, DEL, C1: what a terminal or the journal acts on)
+/// escaped: `\x0a` for those below U+0080, `\u{9b}` for the C1 ones, so they cannot be taken
+/// for the `\xNN` of a byte that is not UTF-8.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        let n = u32::from(c);
+        if !c.is_control() {
+            out.push(c);
+        } else if n < 0x80 {
+            let _ = write!(out, "\\x{n:02x}");
+        } else {
+            let _ = write!(out, "\\u{{{n:x}}}");
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// One operation on one share, as committed to the queue and delivered.
@@ -254,6 +285,18 @@ mod tests {
     fn non_utf8_names_display_with_hex_escapes() {
         let p = SharePath(b"/caf\xe9.txt".to_vec());
         assert_eq!(p.to_string(), "/caf\\xe9.txt");
+    }
+
+    #[test]
+    fn control_characters_display_escaped() {
+        let p = SharePath(b"/a\n<0>b\x1b[2J\x7f\xc2\x9b\xc2\x85\t\xff\xc3\xa9".to_vec());
+        assert_eq!(
+            p.to_string(),
+            "/a\\x0a<0>b\\x1b[2J\\x7f\\u{9b}\\u{85}\\x09\\xff\u{e9}"
+        );
+        assert_eq!(escape_controls("plain é"), Cow::Borrowed("plain é"));
+        // Programs get the exact name; their encoder escapes it.
+        assert_eq!(escape_bytes(b"a\nb"), "a\nb");
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Log lines on stderr, one per event and per delivery attempt. Under systemd each line starts
 //! with a `<N>` priority prefix that journald reads as the level; on a terminal it starts with
 //! the level's name. Level from `SHAREHOOK_LOG` (error, warn, info, debug; default info).
+//! Control characters never reach the journal or a terminal: every line is escaped here.
 //! Nothing here knows about secrets: callers never pass a token, a secret or a URL's
 //! credentials to a log line (see `send::redact_url`).
 
 use std::io::{IsTerminal, Write};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::event::escape_controls;
 
 struct Logger {
     level: LevelFilter,
@@ -29,28 +32,37 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = if self.journal {
-            let prio = match record.level() {
-                Level::Error => 3,
-                Level::Warn => 4,
-                Level::Info => 6,
-                Level::Debug | Level::Trace => 7,
-            };
-            format!("<{prio}>{}\n", record.args())
-        } else {
-            let name = match record.level() {
-                Level::Error => "error",
-                Level::Warn => "warning",
-                Level::Info => "info",
-                Level::Debug | Level::Trace => "debug",
-            };
-            format!("{name}: {}\n", record.args())
-        };
+        let line = line(self.journal, record.level(), &record.args().to_string());
         // One write per line so lines from different threads never interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     fn flush(&self) {}
+}
+
+/// One whole log line, newline included. Control characters in `message` are escaped whatever
+/// put them there (a file name, a server's answer, an error from a library): a newline would
+/// start a line of its own, which journald reads with whatever `<N>` priority it begins with,
+/// and an escape sequence would drive the terminal of whoever reads the log.
+fn line(journal: bool, level: Level, message: &str) -> String {
+    let message = escape_controls(message);
+    if journal {
+        let prio = match level {
+            Level::Error => 3,
+            Level::Warn => 4,
+            Level::Info => 6,
+            Level::Debug | Level::Trace => 7,
+        };
+        format!("<{prio}>{message}\n")
+    } else {
+        let name = match level {
+            Level::Error => "error",
+            Level::Warn => "warning",
+            Level::Info => "info",
+            Level::Debug | Level::Trace => "debug",
+        };
+        format!("{name}: {message}\n")
+    }
 }
 
 /// Installs the logger once; later calls do nothing.
@@ -65,5 +77,27 @@ pub fn init() {
     let journal = std::env::var_os("JOURNAL_STREAM").is_some() || !std::io::stderr().is_terminal();
     if log::set_boxed_logger(Box::new(Logger { level, journal })).is_ok() {
         log::set_max_level(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_one_line_whatever_it_holds() {
+        assert_eq!(
+            line(
+                true,
+                Level::Info,
+                "event 1: Upload /a\n<0>event 999: Delete /x"
+            ),
+            "<6>event 1: Upload /a\\x0a<0>event 999: Delete /x\n"
+        );
+        assert_eq!(
+            line(false, Level::Warn, "bad \u{1b}[2J\u{9b}0m\r"),
+            "warning: bad \\x1b[2J\\u{9b}0m\\x0d\n"
+        );
+        assert_eq!(line(true, Level::Error, "plain"), "<3>plain\n");
     }
 }

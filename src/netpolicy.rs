@@ -4,9 +4,10 @@
 //! By default the link-local ranges and the cloud metadata address are refused: a request to
 //! them from a box in a data centre can read its cloud credentials. LAN and loopback are
 //! allowed, because a NAS talks to its LAN. `deny_networks` adds ranges to refuse;
-//! `allow_networks` lets ranges through even when they are refused (it wins).
+//! `allow_networks` lets ranges through even when they are refused (it wins). Every refused
+//! IPv4 range is refused in its IPv6 forms too (mapped, compatible, NAT64, 6to4).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -48,23 +49,82 @@ pub fn parse_net(text: &str) -> Result<IpNet, String> {
 }
 
 impl AddressPolicy {
-    /// `Err` with the reason when `ip` may not be connected to.
+    /// `Err` with the reason when `ip` may not be connected to. An IPv6 address that carries
+    /// an IPv4 address (see `embedded_ipv4`) reaches that IPv4 address through the network's
+    /// translator or tunnel, so it is refused when that one is; `allow_networks` lets it
+    /// through when it names the address as written or its IPv4 form.
     pub fn check(&self, ip: IpAddr) -> Result<(), String> {
-        // An IPv4 address written as IPv6 (::ffff:169.254.169.254) is the IPv4 address.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
+        let forms = match ip {
+            IpAddr::V6(v6) => embedded_ipv4(v6),
+            IpAddr::V4(_) => Vec::new(),
         };
-        if self.allow.iter().any(|n| n.contains(&ip)) {
+        let allowed = |a: IpAddr| self.allow.iter().any(|n| n.contains(&a));
+        let denied = |a: IpAddr| self.deny.iter().find(|n| n.contains(&a));
+        if allowed(ip) {
             return Ok(());
         }
-        match self.deny.iter().find(|n| n.contains(&ip)) {
-            Some(net) => Err(format!(
-                "address {ip} is in the refused network {net} (see [delivery] deny_networks and allow_networks)"
-            )),
-            None => Ok(()),
+        let refused = |net: &IpNet, form: Option<Ipv4Addr>| {
+            let within = form.map_or(String::new(), |f| format!(" (IPv4 {f})"));
+            format!(
+                "address {ip}{within} is in the refused network {net} (see [delivery] deny_networks and allow_networks)"
+            )
+        };
+        if let Some(net) = denied(ip)
+            && !forms.iter().any(|&f| allowed(IpAddr::V4(f)))
+        {
+            return Err(refused(net, None));
         }
+        for &form in &forms {
+            let v4 = IpAddr::V4(form);
+            if allowed(v4) {
+                continue;
+            }
+            if let Some(net) = denied(v4) {
+                return Err(refused(net, Some(form)));
+            }
+        }
+        Ok(())
     }
+}
+
+/// The IPv4 addresses an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`, deprecated, though some stacks still route it; `::` and `::1`
+/// are not), NAT64 with the well-known prefix `64:ff9b::/96` (RFC 6052) or within the
+/// local-use `64:ff9b:1::/48` (RFC 8215), where the IPv4 address sits at the RFC 6052
+/// position for the translator's prefix length, which cannot be known from outside: every
+/// possible position (/48, /56, /64, /96) is given, and 6to4 (`2002::/16`, RFC 3056, the IPv4
+/// address in bits 16 to 47).
+pub fn embedded_ipv4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let b = v6.octets();
+    let seg = v6.segments();
+    let at = |i: [usize; 4]| Ipv4Addr::new(b[i[0]], b[i[1]], b[i[2]], b[i[3]]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return vec![v4];
+    }
+    if seg[..6] == [0; 6] {
+        let v4 = at([12, 13, 14, 15]);
+        return if u32::from(v4) > 1 {
+            vec![v4]
+        } else {
+            Vec::new()
+        };
+    }
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return vec![at([12, 13, 14, 15])];
+    }
+    if seg[..3] == [0x64, 0xff9b, 1] {
+        // RFC 6052 section 2.2: bits 64 to 71 (byte 8) are never part of the address.
+        return vec![
+            at([6, 7, 9, 10]),
+            at([7, 9, 10, 11]),
+            at([9, 10, 11, 12]),
+            at([12, 13, 14, 15]),
+        ];
+    }
+    if seg[0] == 0x2002 {
+        return vec![at([2, 3, 4, 5])];
+    }
+    Vec::new()
 }
 
 #[cfg(test)]
@@ -98,6 +158,103 @@ mod tests {
         ] {
             assert_eq!(p.check(ip(good)), Ok(()), "{good}");
         }
+    }
+
+    /// (policy, address, refused by which network, or `None` when let through)
+    fn table(p: &AddressPolicy, rows: &[(&str, Option<&str>)]) {
+        for (addr, expected) in rows {
+            let got = p.check(ip(addr));
+            match expected {
+                None => assert_eq!(got, Ok(()), "{addr} must be let through"),
+                Some(net) => {
+                    let err = got.expect_err(addr);
+                    assert!(
+                        err.contains(&format!("refused network {net} ")),
+                        "{addr}: {err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_of_a_refused_ipv4_address_are_refused() {
+        let meta = Some("169.254.0.0/16");
+        table(
+            &AddressPolicy::default(),
+            &[
+                ("::ffff:169.254.169.254", meta),
+                ("::ffff:a9fe:a9fe", meta),
+                // IPv4-compatible (RFC 4291, deprecated but still routed by some stacks).
+                ("::a9fe:a9fe", meta),
+                ("::169.254.0.1", meta),
+                // NAT64, the well-known prefix (RFC 6052).
+                ("64:ff9b::a9fe:a9fe", meta),
+                ("64:ff9b::169.254.1.2", meta),
+                // NAT64, the local-use prefix (RFC 8215), at each RFC 6052 position.
+                ("64:ff9b:1:a9fe:a9:fe00::", meta),
+                ("64:ff9b:1:a9:fe:a9fe::", meta),
+                ("64:ff9b:1:0:a9:fea9:fe00:0", meta),
+                ("64:ff9b:1::a9fe:a9fe", meta),
+                ("64:ff9b:1:ffff:ffff::a9fe:a9fe", meta),
+                // 6to4 (RFC 3056): the IPv4 address in bits 16 to 47.
+                ("2002:a9fe:a9fe::1", meta),
+                ("2002:a9fe:0001:5::", meta),
+                // What was refused already still is.
+                ("169.254.169.254", meta),
+                ("fe80::1", Some("fe80::/10")),
+                ("fd00:ec2::254", Some("fd00:ec2::254/128")),
+                // Other addresses of these forms are let through.
+                ("::ffff:8.8.8.8", None),
+                ("::808:808", None),
+                ("64:ff9b::808:808", None),
+                ("64:ff9b::192.168.1.20", None),
+                ("64:ff9b:1::808:808", None),
+                ("2002:c0a8:0114::1", None),
+                ("2001:db8::a9fe:a9fe", None),
+                ("::1", None),
+                ("::", None),
+            ],
+        );
+    }
+
+    #[test]
+    fn denied_networks_are_refused_in_every_form_and_allowed_ones_let_through() {
+        let p = AddressPolicy {
+            deny: [
+                default_deny(),
+                vec![
+                    parse_net("10.0.0.0/8").unwrap(),
+                    parse_net("64:ff9b::/96").unwrap(),
+                ],
+            ]
+            .concat(),
+            allow: vec![
+                parse_net("10.0.5.0/24").unwrap(),
+                parse_net("8.8.8.8").unwrap(),
+                parse_net("64:ff9b::a9fe:1").unwrap(),
+            ],
+        };
+        let ten = Some("10.0.0.0/8");
+        table(
+            &p,
+            &[
+                ("10.9.9.9", ten),
+                ("::ffff:10.9.9.9", ten),
+                ("::10.9.9.9", ten),
+                ("64:ff9b:1::10.9.9.9", ten),
+                ("2002:0a09:0909::", ten),
+                // Allowed by its IPv4 form, as written, or not in a denied IPv4 range.
+                ("10.0.5.9", None),
+                ("::ffff:10.0.5.9", None),
+                ("::10.0.5.9", None),
+                ("2002:0a00:0509::1", None),
+                ("64:ff9b::808:808", None),
+                ("64:ff9b::a9fe:1", None),
+                // Denied as written, and its IPv4 form is not allowed.
+                ("64:ff9b::1.1.1.1", Some("64:ff9b::/96")),
+            ],
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Running under systemd: readiness once the watches are in place, watchdog pings while the
-//! engine is alive, and a clean stop on SIGTERM or SIGINT.
+//! engine is alive, a clean stop on SIGTERM or SIGINT, and SIGHUP as a request to reload.
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -18,6 +18,19 @@ pub fn ready() {
 
 pub fn stopping() {
     let _ = notify("STOPPING=1");
+}
+
+/// Tells the service manager a reload has begun; `ready` says it is over.
+pub fn reloading() {
+    // systemd wants the time the reload began, to order it against `systemctl reload`.
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which lives on this stack frame.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let usec = now.tv_sec * 1_000_000 + now.tv_nsec / 1000;
+    let _ = notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
 }
 
 /// Sends `state` to the service manager's socket (`NOTIFY_SOCKET`), if there is one. Never
@@ -67,9 +80,49 @@ impl StopSignals {
     }
 }
 
+/// SIGHUP, caught from the moment this is made (as `StopSignals`): its default action ends
+/// the process, which systemd counts as a clean exit and does not restart.
+pub struct ReloadSignal(Signal);
+
+impl ReloadSignal {
+    /// Must be called inside the tokio runtime.
+    pub fn install() -> std::io::Result<ReloadSignal> {
+        Ok(ReloadSignal(signal(SignalKind::hangup())?))
+    }
+}
+
+/// Why the daemon's wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// SIGTERM or SIGINT (the signal's name).
+    Stop(&'static str),
+    /// SIGHUP.
+    Reload,
+}
+
 /// Waits for SIGTERM or SIGINT, pinging the watchdog (if systemd asked for one) while the
 /// daemon's engine is alive. Returns the name of the signal.
 pub async fn until_stopped(daemon: &Daemon, signals: &mut StopSignals) -> &'static str {
+    match wait(daemon, signals, None).await {
+        Wake::Stop(name) => name,
+        Wake::Reload => unreachable!("no SIGHUP is awaited"),
+    }
+}
+
+/// Like `until_stopped`, and returns on SIGHUP too.
+pub async fn until_stopped_or_reload(
+    daemon: &Daemon,
+    signals: &mut StopSignals,
+    reload: &mut ReloadSignal,
+) -> Wake {
+    wait(daemon, signals, Some(reload)).await
+}
+
+async fn wait(
+    daemon: &Daemon,
+    signals: &mut StopSignals,
+    mut reload: Option<&mut ReloadSignal>,
+) -> Wake {
     let watchdog = watchdog_interval();
     // Ping at half the interval systemd gave; without a watchdog, look once a minute anyway.
     let period = watchdog.map_or(Duration::from_secs(60), |d| {
@@ -77,15 +130,40 @@ pub async fn until_stopped(daemon: &Daemon, signals: &mut StopSignals) -> &'stat
     });
     let mut tick = tokio::time::interval(period);
     loop {
+        let hup = async {
+            match reload.as_mut() {
+                Some(r) => r.0.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = signals.term.recv() => return "SIGTERM",
-            _ = signals.int.recv() => return "SIGINT",
+            _ = signals.term.recv() => return Wake::Stop("SIGTERM"),
+            _ = signals.int.recv() => return Wake::Stop("SIGINT"),
+            _ = hup => return Wake::Reload,
             _ = tick.tick() => {
                 if !daemon.alive() {
                     log::error!("the engine has stopped going round");
                 } else if watchdog.is_some() {
                     let _ = notify("WATCHDOG=1");
                 }
+            }
+        }
+    }
+}
+
+/// Awaits `work` (a reload: the engine is stopped meanwhile), pinging the watchdog meanwhile
+/// so that systemd does not take the pause for a hang.
+pub async fn with_watchdog<F: std::future::Future>(work: F) -> F::Output {
+    let Some(interval) = watchdog_interval() else {
+        return work.await;
+    };
+    let mut tick = tokio::time::interval((interval / 2).max(Duration::from_millis(100)));
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                let _ = notify("WATCHDOG=1");
             }
         }
     }

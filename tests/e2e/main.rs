@@ -6,6 +6,7 @@ mod clients;
 mod delivery;
 mod demo;
 mod fsfaults;
+mod hardening;
 mod state;
 mod support;
 mod systemd;

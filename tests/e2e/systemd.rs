@@ -1,4 +1,5 @@
-//! The systemd unit passes `systemd-analyze verify`, with the real binary in ExecStart.
+//! The systemd unit passes `systemd-analyze verify`, with the real binary in ExecStart, and
+//! has what an administrator relies on: reload, a start limit, the hardening.
 
 use std::process::Command;
 
@@ -38,6 +39,23 @@ fn the_unit_passes_systemd_analyze_verify() {
         "SystemCallFilter=@system-service",
     ] {
         assert!(unit.contains(required), "the unit lacks {required:?}");
+    }
+    // `systemctl reload` re-reads the configuration (SIGHUP), and a daemon that cannot start
+    // (a broken configuration or state) is not restarted every RestartSec forever: the start
+    // limit belongs in [Unit], where systemd reads it.
+    let section = |name: &str| {
+        let start = unit
+            .find(&format!("[{name}]\n"))
+            .expect("the section exists");
+        let rest = &unit[start + name.len() + 3..];
+        rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
+    };
+    assert!(
+        section("Service").contains("\nExecReload=/bin/kill -HUP $MAINPID\n"),
+        "the unit lacks ExecReload"
+    );
+    for key in ["StartLimitIntervalSec=", "StartLimitBurst="] {
+        assert!(section("Unit").contains(key), "[Unit] lacks {key}");
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sharehook.service");

@@ -427,17 +427,25 @@ fn the_address_policy_refuses_metadata_and_denied_ranges_and_lets_allowed_ones_t
     let nas = Nas::new();
     // Loopback stands in for the LAN here (tests send nothing off this machine): denied as a
     // range, with one address of it allowed back.
+    // The metadata address also hides in IPv6 forms: NAT64 and IPv4-compatible.
     nas.write_config_text(&format!(
-        "{}{}{}\n[delivery]\nretry_delays = [0, 60]\ndeny_networks = [\"127.0.0.0/8\"]\nallow_networks = [\"127.0.0.1/32\"]\n",
+        "{}{}{}{}{}\n[delivery]\nretry_delays = [0, 60]\ndeny_networks = [\"127.0.0.0/8\"]\nallow_networks = [\"127.0.0.1/32\"]\n",
         hook("http://169.254.169.254/latest/meta-data/", "id = 1"),
         hook(&format!("http://127.0.0.2:{}/hook", receiver.port), "id = 2"),
         hook(&receiver.url(), "id = 3"),
+        hook("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "id = 4"),
+        hook("http://[::a9fe:a9fe]/latest/meta-data/", "id = 5"),
     ));
     let daemon = nas.start();
     write_file(&nas.share().join("p.txt"), "x");
     let got = receiver.wait_for(1);
     assert_eq!(got[0].json()["path"], "/p.txt");
-    for (id, net) in [("1", "169.254.0.0/16"), ("2", "127.0.0.0/8")] {
+    for (id, net) in [
+        ("1", "169.254.0.0/16"),
+        ("2", "127.0.0.0/8"),
+        ("4", "169.254.0.0/16"),
+        ("5", "169.254.0.0/16"),
+    ] {
         let e = wait_for("a refused attempt", || {
             nas.log_entries(&["--webhook", id]).into_iter().next()
         });
