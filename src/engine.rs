@@ -283,7 +283,6 @@ impl Engine {
             None
         };
         let next_safety = setup.watch.rescan_interval.map(|d| now + jitter(d));
-        raise_descriptor_limit();
         let mut engine = Engine {
             shares,
             webhooks: setup.webhooks,
@@ -1604,35 +1603,6 @@ fn runs_as() -> (String, u32) {
         .flatten()
         .unwrap_or_else(|| uid.to_string());
     (name, uid)
-}
-
-/// Raises the soft limit on open descriptors to the hard one: reading folders must not run
-/// out of them while connections and the state hold their share.
-fn raise_descriptor_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the one struct they are given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
-        || limit.rlim_cur >= limit.rlim_max
-    {
-        return;
-    }
-    let soft = limit.rlim_cur;
-    limit.rlim_cur = limit.rlim_max;
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
-        log::debug!(
-            "open descriptor limit raised from {soft} to {}",
-            limit.rlim_max
-        );
-    } else {
-        log::warn!(
-            "cannot raise the open descriptor limit from {soft} to {}: {}",
-            limit.rlim_max,
-            std::io::Error::last_os_error()
-        );
-    }
 }
 
 /// The soft limit on open descriptors, if it can be read.

@@ -391,26 +391,3 @@ fn a_flood_of_idle_control_connections_with_few_descriptors_harms_nothing() {
     assert_eq!(receiver.wait_for(2)[1].op().1, "/after.txt");
     assert!(daemon.stop().success());
 }
-
-#[test]
-fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
-    let receiver = Receiver::start();
-    let nas = Nas::new();
-    nas.write_config(&receiver.url(), FAST);
-    let inner = sharehook();
-    let mut limited = Command::new(need("prlimit", "util-linux"));
-    limited
-        .arg("--nofile=256:2048")
-        .arg("--")
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    let daemon = nas.start_with(limited);
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.child.id())).unwrap();
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .unwrap();
-    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
-    assert_eq!(numbers, ["2048", "2048"], "{line}");
-    assert!(daemon.stop().success());
-}
