@@ -20,7 +20,7 @@ use crate::support::*;
 const REGRESSION: &[u64] = &[];
 
 /// The kernel queue size (`fs.inotify.max_queued_events`) of a run that wants overflows.
-const TINY_QUEUE: u32 = 64;
+const TINY_QUEUE: u32 = 16;
 
 // ---------------------------------------------------------------------------------------------
 // Randomness
@@ -1144,8 +1144,8 @@ fn replay(got: &[Received]) -> Replay {
 struct Outcome {
     failures: Vec<String>,
     events: Vec<String>,
-    /// Operations that ran (the others found nothing to work on).
-    ran: usize,
+    /// Which operations ran (the others found nothing to work on).
+    ran: Vec<bool>,
     overflowed: bool,
     /// The daemon's warnings and errors.
     warnings: Vec<String>,
@@ -1169,7 +1169,7 @@ fn execute(
     quick: bool,
 ) -> Outcome {
     let mut run = Run::new(receiver, settings, label);
-    let ran = ops.iter().filter(|op| run.exec(op)).count();
+    let ran = ops.iter().map(|op| run.exec(op)).collect();
     if run.daemon.is_none() {
         run.start();
     }
@@ -1253,11 +1253,24 @@ fn report(seed: u64, settings: Settings, ops: &[Op], outcome: &Outcome) -> Strin
 
 /// Delta debugging: drops chunks of operations, then single ones, while the rest still
 /// fails, within a few minutes and runs.
-fn shrink(receiver: &Receiver, seed: u64, settings: Settings, ops: Vec<Op>) -> (Vec<Op>, Outcome) {
+fn shrink(
+    receiver: &Receiver,
+    seed: u64,
+    settings: Settings,
+    failed: (&[Op], &Outcome),
+) -> (Vec<Op>, Outcome) {
     let started = Instant::now();
     let budget = Duration::from_secs(180).mul_f64(patience().as_secs_f64() / 60.0);
     let mut runs = 0;
-    let mut current = ops;
+    // An operation that did not run changes nothing but timing: the first to go.
+    let ran_only = |ops: &[Op], outcome: &Outcome| -> Vec<Op> {
+        ops.iter()
+            .zip(&outcome.ran)
+            .filter(|(_, ran)| **ran)
+            .map(|(op, _)| op.clone())
+            .collect()
+    };
+    let mut current = ran_only(failed.0, failed.1);
     let mut chunks = 2;
     'outer: while current.len() >= 2 {
         let size = current.len().div_ceil(chunks);
@@ -1293,7 +1306,7 @@ fn shrink(receiver: &Receiver, seed: u64, settings: Settings, ops: Vec<Op>) -> (
                 }
             );
             if !outcome.failures.is_empty() {
-                current = candidate;
+                current = ran_only(&candidate, &outcome);
                 reduced = true;
                 break;
             }
@@ -1375,12 +1388,13 @@ fn replayed_webhooks_match_the_disk() {
         let t = Instant::now();
         let outcome = execute(&receiver, &seed.to_string(), settings, &ops, false);
         seeds_run += 1;
-        ops_run += outcome.ran;
+        let ran = outcome.ran.iter().filter(|r| **r).count();
+        ops_run += ran;
         overflows += usize::from(outcome.overflowed);
         println!(
             "oracle: {kind} seed {seed}: {} operations ({} ran), {settings}{}: {} in {:.1} s",
             ops.len(),
-            outcome.ran,
+            ran,
             if outcome.overflowed {
                 ", overflowed"
             } else {
@@ -1405,9 +1419,9 @@ fn replayed_webhooks_match_the_disk() {
     if failed.is_empty() {
         return;
     }
-    let (seed, settings, ops, _) = &failed[0];
+    let (seed, settings, ops, outcome) = &failed[0];
     if shrinking {
-        let (smallest, outcome) = shrink(&receiver, *seed, *settings, ops.clone());
+        let (smallest, outcome) = shrink(&receiver, *seed, *settings, (ops, outcome));
         println!(
             "smallest failing list of seed {seed}:\n{}",
             report(*seed, *settings, &smallest, &outcome)
