@@ -1440,3 +1440,95 @@ fn replayed_webhooks_match_the_disk() {
         seeds.join(", ")
     );
 }
+
+/// A v2 body as sharehook sends it, reduced to what the replay reads.
+fn body(id: u64, event: &str, path: &str, size: Option<u64>, source: Option<&str>) -> Received {
+    let j = serde_json::json!({
+        "attemptId": format!("{id}-1"),
+        "event": event,
+        "eventData": {"resources": [{
+            "path": path,
+            "type": if size.is_some() { "file" } else { "dir" },
+            "size": size,
+            "sourcePath": source,
+        }]},
+    });
+    Received {
+        method: "POST".to_owned(),
+        path: "/hook".to_owned(),
+        headers: std::collections::HashMap::new(),
+        body: serde_json::to_vec(&j).expect("JSON"),
+        at: Instant::now(),
+        status: 200,
+    }
+}
+
+#[test]
+fn oracle_replay_catches_what_a_receiver_could_not_follow() {
+    let got = [
+        body(1, "resources.createFolder", "/a", None, None),
+        body(2, "resources.upload", "/a/x.dat", Some(5), None),
+        // A repeat after a restart is applied once.
+        body(2, "resources.upload", "/a/x.dat", Some(5), None),
+        body(3, "resources.rename", "/b", None, Some("/a")),
+        body(4, "resources.upload", "/c/y.dat", Some(7), None),
+        body(5, "resources.move", "/z.dat", Some(9), Some("/nowhere.dat")),
+    ];
+    let r = replay(&got);
+    assert_eq!(r.events.len(), 5, "{:?}", r.events);
+    assert_eq!(r.violations.len(), 2, "{:?}", r.violations);
+    assert!(
+        r.violations[0].contains("/c was never announced"),
+        "{:?}",
+        r.violations
+    );
+    assert!(
+        r.violations[1].contains("/nowhere.dat is not known"),
+        "{:?}",
+        r.violations
+    );
+    let mut disk = Tree::new();
+    disk.insert("b".to_owned(), Node::Dir);
+    disk.insert("b/x.dat".to_owned(), Node::File(6));
+    disk.insert("c".to_owned(), Node::Dir);
+    disk.insert("c/y.dat".to_owned(), Node::File(7));
+    let wrong = differences(&r.tree, &disk);
+    assert_eq!(
+        wrong,
+        [
+            "size: /b/x.dat has 6 bytes on disk, the receiver was told 5 (its last write was \
+             not announced at this name)",
+            "missing: /c (a folder on disk)",
+            "extra: /z.dat is not on disk, the receiver holds it",
+        ]
+    );
+}
+
+#[test]
+fn oracle_seeds_generate_the_same_work_and_leave_no_ignored_names() {
+    for seed in [1, 2, 3, 732_173_818] {
+        let (_, ops) = generate(seed);
+        let (_, again) = generate(seed);
+        assert_eq!(format!("{ops:?}"), format!("{again:?}"), "seed {seed}");
+        assert!(
+            (20..=130).contains(&ops.len()),
+            "seed {seed}: {} ops",
+            ops.len()
+        );
+        let mut tree = Tree::new();
+        let mut sizes = HashSet::new();
+        for op in &ops {
+            apply(&mut tree, op);
+        }
+        for (path, node) in &tree {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            assert!(
+                name.starts_with(['f', 'd', 't', 'c', 's']),
+                "seed {seed} leaves {path} behind"
+            );
+            if let Node::File(size) = node {
+                assert!(sizes.insert(*size), "seed {seed}: size {size} twice");
+            }
+        }
+    }
+}
