@@ -6,7 +6,7 @@
 //! `SHAREHOOK_ORACLE_SECS` (default 150) is the time for new random seeds, after the
 //! regression seeds; `SHAREHOOK_ORACLE_SEED=N` runs only seed N; `SHAREHOOK_ORACLE_PRINT=1`
 //! prints a seed's operations without running them; `SHAREHOOK_ORACLE_SHRINK=0` skips
-//! shrinking a failure.
+//! shrinking a failure; `SHAREHOOK_ORACLE_MATCH=TEXT` shrinks towards failures naming TEXT.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -1270,6 +1270,9 @@ fn shrink(
             .map(|(op, _)| op.clone())
             .collect()
     };
+    // Only failures naming this text count, to chase one hole among several.
+    let wanted = std::env::var("SHAREHOOK_ORACLE_MATCH").unwrap_or_default();
+    let fails = |o: &Outcome| o.failures.iter().any(|f| f.contains(&wanted));
     let mut current = ran_only(failed.0, failed.1);
     let mut chunks = 2;
     'outer: while current.len() >= 2 {
@@ -1299,13 +1302,13 @@ fn shrink(
             println!(
                 "  shrinking seed {seed}: try {runs}, {} operations: {}",
                 candidate.len(),
-                if outcome.failures.is_empty() {
+                if !fails(&outcome) {
                     "passes"
                 } else {
                     "still fails"
                 }
             );
-            if !outcome.failures.is_empty() {
+            if fails(&outcome) {
                 current = ran_only(&candidate, &outcome);
                 reduced = true;
                 break;
