@@ -17,7 +17,24 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// Seeds that once found a hole; they run first, every time.
-const REGRESSION: &[u64] = &[];
+const REGRESSION: &[u64] = &[
+    // A file written, then renamed or moved before its Upload went out: only the Move was
+    // announced (`grow 70 a; mv a b`), the new content never.
+    732_173_818,
+    // A file renamed onto a name and at once replaced there by a Word save: the content
+    // Upload was lost (the Move recorded the replacement's size as announced).
+    914_566_375,
+    // A new folder renamed at once (`mkdir -p d61/d62; mv d61 d63`) was never watched nor
+    // read: its subfolder and every file written in it later were never announced.
+    716_088_843,
+    // The same one level down: `mkdir -p a/b/c; mv a/b d/e` lost `d/e/c`.
+    996_133_487,
+    // A Move into a new folder renamed in the same burst: the folder's Create Folder was
+    // dropped, the Move into it sent.
+    15_888_220,
+    // A Word save around a kernel queue overflow: the file was reported deleted.
+    628_769_084,
+];
 
 /// The kernel queue size (`fs.inotify.max_queued_events`) of a run that wants overflows.
 const TINY_QUEUE: u32 = 16;
