@@ -1224,13 +1224,12 @@ fn execute(
     let disk_now = walk(&run.nas.share());
     let mut failures = r.violations.clone();
     failures.extend(differences(&r.tree, &disk_now));
-    let daemon = run
+    let mut daemon = run
         .daemon
         .take()
-        .expect("the daemon runs after the operations");
+        .expect("the daemon was started again after the operations");
     run.took_log(&daemon);
     let log = daemon.log();
-    let mut daemon = daemon;
     if let Ok(Some(status)) = daemon.child.try_wait() {
         failures.push(format!("the daemon exited with {status}"));
     }

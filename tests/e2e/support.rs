@@ -820,6 +820,9 @@ fn daemon_starting() -> Option<std::sync::RwLockReadGuard<'static, ()>> {
 
 const MAX_QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
 
+/// The size to put back, kept on disk while it is changed.
+const QUEUE_SIZE_SAVED: &str = "/tmp/sharehook-test-max_queued_events";
+
 /// The kernel's event queue set to a size, for daemons this thread starts while it is held;
 /// the old size comes back when it is dropped.
 pub struct KernelQueue {
@@ -830,8 +833,12 @@ pub struct KernelQueue {
 impl KernelQueue {
     pub fn set(events: u32) -> KernelQueue {
         let lock = INOTIFY_QUEUE.write().unwrap_or_else(|p| p.into_inner());
-        let old = std::fs::read_to_string(MAX_QUEUED_EVENTS)
+        // A test process killed while it held the small size left the true one here.
+        let old = std::fs::read_to_string(QUEUE_SIZE_SAVED)
+            .or_else(|_| std::fs::read_to_string(MAX_QUEUED_EVENTS))
             .unwrap_or_else(|e| panic!("cannot read {MAX_QUEUED_EVENTS}: {e}"));
+        std::fs::write(QUEUE_SIZE_SAVED, &old)
+            .unwrap_or_else(|e| panic!("cannot write {QUEUE_SIZE_SAVED}: {e}"));
         if let Err(e) = std::fs::write(MAX_QUEUED_EVENTS, events.to_string()) {
             panic!(
                 "cannot write {MAX_QUEUED_EVENTS} ({e}): a tiny kernel queue needs root \
@@ -850,6 +857,9 @@ impl Drop for KernelQueue {
     fn drop(&mut self) {
         // Restored before the lock is let go (fields drop after this body).
         let restored = std::fs::write(MAX_QUEUED_EVENTS, self.old.trim());
+        if restored.is_ok() {
+            let _ = std::fs::remove_file(QUEUE_SIZE_SAVED);
+        }
         QUEUE_CHANGED_HERE.with(|c| c.set(false));
         if let Err(e) = restored
             && !std::thread::panicking()
