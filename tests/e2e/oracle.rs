@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// Seeds that once found a hole; they run first, every time.
+/// Seeds that once found a hole; they run first, every time. A seed stands for the work the
+/// generator makes from it: a change to the generator changes every seed's work, so the holes
+/// these found must then be found again and their seeds replaced.
 const REGRESSION: &[u64] = &[
     // A file written, then renamed or moved before its Upload went out: only the Move was
     // announced (`grow 70 a; mv a b`), the new content never.
