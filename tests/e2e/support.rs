@@ -840,6 +840,7 @@ impl KernelQueue {
         std::fs::write(QUEUE_SIZE_SAVED, &old)
             .unwrap_or_else(|e| panic!("cannot write {QUEUE_SIZE_SAVED}: {e}"));
         if let Err(e) = std::fs::write(MAX_QUEUED_EVENTS, events.to_string()) {
+            let _ = std::fs::remove_file(QUEUE_SIZE_SAVED);
             panic!(
                 "cannot write {MAX_QUEUED_EVENTS} ({e}): a tiny kernel queue needs root \
                  (sysctl fs.inotify.max_queued_events)"
