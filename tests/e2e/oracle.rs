@@ -768,6 +768,7 @@ struct Run<'r> {
     daemon: Option<Daemon>,
     /// Whether any daemon of this run logged a kernel queue overflow.
     overflowed: bool,
+    /// Trees made outside the share so far, for `cp -r` (each copy gets a fresh one).
     outside: u64,
 }
 
@@ -810,7 +811,8 @@ impl<'r> Run<'r> {
         self.daemon = Some(daemon);
     }
 
-    fn took_log(&mut self, daemon: &Daemon) {
+    /// Reads a daemon's log, before it goes, for the overflow count of the summary.
+    fn note_overflows(&mut self, daemon: &Daemon) {
         self.overflowed |= daemon.log().contains("queue overflowed");
     }
 
@@ -1025,7 +1027,7 @@ impl<'r> Run<'r> {
                 let Some(daemon) = self.daemon.take() else {
                     return false;
                 };
-                self.took_log(&daemon);
+                self.note_overflows(&daemon);
                 daemon.kill9();
                 self.start();
             }
@@ -1033,7 +1035,7 @@ impl<'r> Run<'r> {
                 let Some(daemon) = self.daemon.take() else {
                     return false;
                 };
-                self.took_log(&daemon);
+                self.note_overflows(&daemon);
                 let status = daemon.stop();
                 assert!(status.success(), "sharehook stopped with {status}");
             }
@@ -1230,7 +1232,7 @@ fn execute(
         .daemon
         .take()
         .expect("the daemon was started again after the operations");
-    run.took_log(&daemon);
+    run.note_overflows(&daemon);
     let log = daemon.log();
     if let Ok(Some(status)) = daemon.child.try_wait() {
         failures.push(format!("the daemon exited with {status}"));
