@@ -7,6 +7,7 @@ mod delivery;
 mod demo;
 mod fsfaults;
 mod hardening;
+mod oracle;
 mod state;
 mod support;
 mod systemd;

@@ -422,6 +422,7 @@ impl Nas {
     }
 
     pub fn start_with(&self, mut command: Command) -> Daemon {
+        let _starting = daemon_starting();
         let socket_path = self
             .dir
             .path()
@@ -793,4 +794,140 @@ pub fn python_with_standardwebhooks() -> PathBuf {
         String::from_utf8_lossy(&pip.stderr)
     );
     python
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's event queue size
+
+/// Held shared while a daemon starts, exclusively while `fs.inotify.max_queued_events` is
+/// changed: the kernel reads it when a daemon makes its inotify instance, so no other test's
+/// daemon may start while it is small. `QUEUE_LOCK_FILE` does the same between test
+/// processes (two test binaries, or worktrees, running at once).
+static INOTIFY_QUEUE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+const QUEUE_LOCK_FILE: &str = "/tmp/sharehook-test-inotify-queue.lock";
+
+/// A `flock` on `QUEUE_LOCK_FILE`, let go when dropped (the descriptor closes).
+struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    fn take(exclusive: bool) -> std::io::Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o666)
+            .open(QUEUE_LOCK_FILE)
+            .or_else(|_| std::fs::File::open(QUEUE_LOCK_FILE))?;
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        loop {
+            // SAFETY: flock on a descriptor that `file` owns and keeps open.
+            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+                return Ok(FileLock { _file: file });
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// What a daemon start holds so that no test changes the kernel queue size meanwhile.
+pub struct DaemonStarting {
+    _here: std::sync::RwLockReadGuard<'static, ()>,
+    _machine: Option<FileLock>,
+}
+
+thread_local! {
+    /// This thread holds `INOTIFY_QUEUE` exclusively (and starts its daemon under it).
+    static QUEUE_CHANGED_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The shared hold a daemon start takes, unless this thread changed the queue size itself.
+/// Without the lock file (no /tmp, say) only this process is kept in step.
+fn daemon_starting() -> Option<DaemonStarting> {
+    if QUEUE_CHANGED_HERE.with(std::cell::Cell::get) {
+        return None;
+    }
+    let here = INOTIFY_QUEUE.read().unwrap_or_else(|p| p.into_inner());
+    Some(DaemonStarting {
+        _here: here,
+        _machine: FileLock::take(false).ok(),
+    })
+}
+
+const MAX_QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
+
+/// The size to put back, kept on disk while it is changed.
+const QUEUE_SIZE_SAVED: &str = "/tmp/sharehook-test-max_queued_events";
+
+/// The kernel's event queue set to a size, for daemons this thread starts while it is held;
+/// the old size comes back when it is dropped.
+pub struct KernelQueue {
+    old: String,
+    _only_here: std::sync::RwLockWriteGuard<'static, ()>,
+    _only_machine: FileLock,
+}
+
+impl KernelQueue {
+    pub fn set(events: u32) -> KernelQueue {
+        let lock = INOTIFY_QUEUE.write().unwrap_or_else(|p| p.into_inner());
+        let machine =
+            FileLock::take(true).unwrap_or_else(|e| panic!("cannot lock {QUEUE_LOCK_FILE}: {e}"));
+        // A test process killed while it held the small size left the true one here.
+        let old = std::fs::read_to_string(QUEUE_SIZE_SAVED)
+            .or_else(|_| std::fs::read_to_string(MAX_QUEUED_EVENTS))
+            .unwrap_or_else(|e| panic!("cannot read {MAX_QUEUED_EVENTS}: {e}"));
+        std::fs::write(QUEUE_SIZE_SAVED, &old)
+            .unwrap_or_else(|e| panic!("cannot write {QUEUE_SIZE_SAVED}: {e}"));
+        if let Err(e) = std::fs::write(MAX_QUEUED_EVENTS, events.to_string()) {
+            let _ = std::fs::remove_file(QUEUE_SIZE_SAVED);
+            panic!(
+                "cannot write {MAX_QUEUED_EVENTS} ({e}): a tiny kernel queue needs root \
+                 (sysctl fs.inotify.max_queued_events)"
+            );
+        }
+        QUEUE_CHANGED_HERE.with(|c| c.set(true));
+        KernelQueue {
+            old,
+            _only_here: lock,
+            _only_machine: machine,
+        }
+    }
+}
+
+impl Drop for KernelQueue {
+    fn drop(&mut self) {
+        // Restored before the lock is let go (fields drop after this body).
+        let restored = std::fs::write(MAX_QUEUED_EVENTS, self.old.trim());
+        if restored.is_ok() {
+            let _ = std::fs::remove_file(QUEUE_SIZE_SAVED);
+        }
+        QUEUE_CHANGED_HERE.with(|c| c.set(false));
+        if let Err(e) = restored
+            && !std::thread::panicking()
+        {
+            panic!(
+                "cannot restore {MAX_QUEUED_EVENTS} to {}: {e}",
+                self.old.trim()
+            );
+        }
+    }
+}
+
+impl Receiver {
+    /// Forgets every request received so far.
+    pub fn clear(&self) {
+        self.shared.got.lock().unwrap().clear();
+    }
 }
