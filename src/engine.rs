@@ -1236,12 +1236,17 @@ impl Engine {
                     }
                     return Ok(out);
                 }
+                let moved = batch.entry(&share, &sp)?.expect("just moved there");
                 let entry = match entry {
-                    Some(e) => {
+                    // A folder compares by inode only: the disk's entry is as true, and newer.
+                    Some(e) if e.is_dir() && moved.is_dir() => {
                         batch.put(&share, &sp, &e)?;
                         e
                     }
-                    None => batch.entry(&share, &sp)?.expect("just moved there"),
+                    // A file keeps the content it was reported with: a write just before the
+                    // rename is still news for the Upload held at the new name, or, if the
+                    // daemon stops first, for the next start's reconcile.
+                    _ => moved,
                 };
                 let op = if from_sp.parent() == sp.parent() {
                     Operation::Rename

@@ -5,6 +5,7 @@ mod cli;
 mod clients;
 mod delivery;
 mod demo;
+mod races;
 mod support;
 mod systemd;
 mod webhooks;
