@@ -446,7 +446,8 @@ impl Engine {
     /// turns the differences into changes and holds. Entries moved while nobody watched are
     /// recognised by inode (same inode, size and time at a new path).
     fn reconcile(&mut self, si: usize, top: &SharePath, now: Instant) -> Result<(), StoreError> {
-        // The index must include everything already decided.
+        // The index must include everything already decided, however recent the last commit.
+        self.next_commit = Instant::now();
         self.commit();
         let name = self.shares[si].share.name.clone();
         let root = self.shares[si].share.path.clone();
@@ -516,6 +517,11 @@ impl Engine {
         }
         for (from, to, is_dir) in moves {
             let (from, to) = (from.on(&root), to.on(&root));
+            if is_dir && let Some(k) = self.kernel.as_mut() {
+                // The kernel's watches moved with the folder: kept at a stale path, they would
+                // give its events the old path, and keep a new folder made there unwatched.
+                k.set.move_tree(&from, &to);
+            }
             self.holds.take_tree(&from);
             self.emit(Change::Moved {
                 from,
@@ -528,6 +534,11 @@ impl Engine {
         }
         for path in deletes {
             let abs = path.on(&root);
+            if let Some(k) = self.kernel.as_mut() {
+                // Gone, or moved out of reach: a watch left at its path would keep a folder
+                // made there later unwatched.
+                k.set.remove_tree(&abs);
+            }
             self.holds.take_tree(&abs);
             self.emit(Change::Delete { path: abs });
         }
@@ -884,9 +895,24 @@ impl Engine {
             self.modified.remove(&p);
             self.modified.insert(tree::rebase(&p, &from, &to));
         }
+        // A folder without a watch at its new path was never looked into: its creation was
+        // read after it had been renamed (the engine was late), or it was past the watch
+        // limit. What it holds is news that no kernel event will tell.
+        let unwatched = is_dir
+            && self
+                .locate(&to)
+                .is_some_and(|(si, _)| self.shares[si].polled.is_none())
+            && self.kernel.as_ref().is_some_and(|k| !k.set.contains(&to));
         if known {
-            self.emit(Change::Moved { from, to });
-        } else if !had_own_hold {
+            self.emit(Change::Moved {
+                from,
+                to: to.clone(),
+            });
+            if unwatched {
+                // Once the index has it at its new place, compared with the disk.
+                self.rescan_folders.push(to);
+            }
+        } else if !had_own_hold || unwatched {
             // Never reported (made before anything saw it, or still being written): new here.
             self.new_content(to, is_dir, now);
         }
