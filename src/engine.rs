@@ -872,16 +872,18 @@ impl Engine {
         let known = self.known(&from);
         let moved = self.holds.take_tree(&from);
         let had_own_hold = moved.first().is_some_and(|(p, _)| *p == from);
+        let mut held_folders = Vec::new();
         for (p, mut hold) in moved {
             let target = tree::rebase(&p, &from, &to);
-            if let Held::Folder { placeholder: true } = hold.what {
+            if let Held::Folder { placeholder } = hold.what {
                 let named = target
                     .file_name()
                     .is_some_and(|n| is_placeholder_folder(n.as_encoded_bytes()));
-                if !named {
+                if placeholder && !named {
                     hold.what = Held::Folder { placeholder: false };
                     hold.deadline = hold.since + self.settle();
                 }
+                held_folders.push(target.clone());
             }
             self.holds.put(target, hold);
         }
@@ -895,15 +897,8 @@ impl Engine {
             self.modified.remove(&p);
             self.modified.insert(tree::rebase(&p, &from, &to));
         }
-        // A folder without a watch at its new path was never looked into: its creation was
-        // read after it had been renamed (the engine was late), or it was past the watch
-        // limit. What it holds is news that no kernel event will tell.
-        let unwatched = is_dir
-            && self
-                .locate(&to)
-                .is_some_and(|(si, _)| self.shares[si].polled.is_none())
-            && self.kernel.as_ref().is_some_and(|k| !k.set.contains(&to));
         if known {
+            let unwatched = is_dir && self.unwatched_at(&to);
             self.emit(Change::Moved {
                 from,
                 to: to.clone(),
@@ -912,10 +907,25 @@ impl Engine {
                 // Once the index has it at its new place, compared with the disk.
                 self.rescan_folders.push(to);
             }
-        } else if !had_own_hold || unwatched {
+        } else if !had_own_hold {
             // Never reported (made before anything saw it, or still being written): new here.
             self.new_content(to, is_dir, now);
         }
+        // A new folder without a watch at its new path was never looked into: its creation
+        // was read after it had been renamed (the engine was late behind the disk). What it
+        // holds is news that no kernel event will tell.
+        for folder in held_folders {
+            if self.unwatched_at(&folder) {
+                self.new_content(folder, true, now);
+            }
+        }
+    }
+
+    /// Whether folder `abs`, in a share watched with inotify, has no watch.
+    fn unwatched_at(&self, abs: &Path) -> bool {
+        self.locate(abs)
+            .is_some_and(|(si, _)| self.shares[si].polled.is_none())
+            && self.kernel.as_ref().is_some_and(|k| !k.set.contains(abs))
     }
 
     /// A rename's first half whose path now holds something new was a replacement.
@@ -1219,6 +1229,9 @@ impl Engine {
                     }
                     _ => {}
                 }
+                if !self.parents(batch, si, &sp, None, now, &mut out)? {
+                    return Ok(out);
+                }
                 batch.put(&share, &sp, &entry)?;
                 out.push(self.event(Operation::Upload, si, sp, None, &entry, now));
             }
@@ -1236,6 +1249,9 @@ impl Engine {
                     }
                     None => {}
                 }
+                if !self.parents(batch, si, &sp, None, now, &mut out)? {
+                    return Ok(out);
+                }
                 batch.put(&share, &sp, &entry)?;
                 out.push(self.event(Operation::CreateFolder, si, sp, None, &entry, now));
             }
@@ -1249,11 +1265,17 @@ impl Engine {
                     return Ok(out);
                 };
                 let entry = Entry::read(to);
+                let source = batch.entry(&share, &from_sp)?;
+                if !self.parents(batch, si, &sp, source.as_ref(), now, &mut out)? {
+                    return Ok(out);
+                }
                 if !batch.move_tree(&share, &from_sp, &sp)? {
                     // Not known after all: new content.
                     if let Some(entry) = entry {
                         batch.put(&share, &sp, &entry)?;
                         let op = if entry.is_dir() {
+                            // What it holds is news too; nothing else will look inside.
+                            self.rescan_folders.push(to.clone());
                             Operation::CreateFolder
                         } else {
                             Operation::Upload
@@ -1283,6 +1305,58 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Parents first, made structural: before anything is put at `sp` in share `si`, every
+    /// folder above it that the index lacks is put and announced as a Create Folder,
+    /// outermost first, whatever held or released what (a receiver replaying the events must
+    /// never meet a path inside a folder it was not told about). A folder missing from the
+    /// disk too is announced only when a known entry (`moved`) was moved into it: the kernel
+    /// said it was a folder then, and its own rename or delete, read after, moves or removes
+    /// it again. Returns false when a folder above cannot be placed (gone, and nothing known
+    /// moved into it): the change is stale, and what replaced it is reported by its own event.
+    fn parents(
+        &mut self,
+        batch: &mut Batch<'_>,
+        si: usize,
+        sp: &SharePath,
+        moved: Option<&Entry>,
+        now: i64,
+        out: &mut Vec<Event>,
+    ) -> Result<bool, StoreError> {
+        let share = self.shares[si].share.name.clone();
+        let root = self.shares[si].share.path.clone();
+        let mut above = Vec::new();
+        let mut folder = sp.parent();
+        while !folder.is_root() {
+            match batch.entry(&share, &folder)? {
+                // The index is a tree: what is above a known folder is known.
+                Some(known) if known.is_dir() => break,
+                known => above.push((folder.clone(), known.is_some())),
+            }
+            folder = folder.parent();
+        }
+        for (folder, replaced) in above.into_iter().rev() {
+            let entry = match (Entry::read(&folder.on(&root)).filter(Entry::is_dir), moved) {
+                (Some(entry), _) => entry,
+                (None, Some(moved)) => Entry {
+                    kind: tree::EntryKind::Dir,
+                    // Unknown while it is gone: a later reconcile compares it by kind and
+                    // inode, and finds it changed should this path hold a folder again.
+                    ino: 0,
+                    size: 0,
+                    mtime_ns: 0,
+                    uid: moved.uid,
+                },
+                (None, None) => return Ok(false),
+            };
+            if replaced {
+                batch.remove_tree(&share, &folder)?;
+            }
+            batch.put(&share, &folder, &entry)?;
+            out.push(self.event(Operation::CreateFolder, si, folder, None, &entry, now));
+        }
+        Ok(true)
     }
 
     fn event(

@@ -364,3 +364,69 @@ fn an_overflow_during_folder_renames_reports_every_file_once_at_its_final_path()
     assert_uploaded_once(&got);
     assert!(daemon.stop().success());
 }
+
+/// The inodes the daemon's inotify instance watches, as the kernel lists them.
+fn watched_inodes(daemon: &Daemon) -> Vec<u64> {
+    let pid = daemon.child.id();
+    let mut out = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let is_inotify =
+            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().contains("inotify"));
+        if !is_inotify {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        let watches = info.lines().filter(|l| l.starts_with("inotify "));
+        for field in watches.flat_map(str::split_whitespace) {
+            if let Some(hex) = field.strip_prefix("ino:") {
+                out.push(u64::from_str_radix(hex, 16).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Waits until the daemon watches folder `dir` (it has read the folder's creation).
+fn wait_watched(daemon: &Daemon, dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(dir).unwrap().ino();
+    wait_for(&format!("a watch on {}", dir.display()), || {
+        watched_inodes(daemon).contains(&ino).then_some(())
+    });
+}
+
+#[test]
+fn nothing_is_announced_inside_a_folder_the_receiver_was_not_told_about() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    // A long quiet period: the new folders' Create Folder is still held when they move.
+    nas.write_config_with(&receiver.url(), FAST, "", "settle_ms = 2000");
+    let daemon = nas.start();
+    let share = nas.share();
+    sh(&share, "mkdir k t; echo f > k/f");
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+
+    // A known folder moved into a new one, which is then renamed; and a new folder, with a
+    // folder made inside it, moved into a known one. The engine reads it all afterwards.
+    sh(&share, "mkdir n u");
+    wait_watched(&daemon, &share.join("n"));
+    wait_watched(&daemon, &share.join("u"));
+    daemon.signal(libc::SIGSTOP);
+    sh(
+        &share,
+        "mv k n/k; mv n m; mkdir u/v; echo w > u/v/w; mv u t/u",
+    );
+    daemon.signal(libc::SIGCONT);
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    // Everything is watched where it is now.
+    sh(&share, "echo late > m/k/late; echo late > t/u/v/late");
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    assert!(daemon.stop().success());
+}
