@@ -910,14 +910,20 @@ impl Engine {
         } else if !had_own_hold {
             // Never reported (made before anything saw it, or still being written): new here.
             self.new_content(to, is_dir, now);
+            return;
         }
-        // A new folder without a watch at its new path was never looked into: its creation
-        // was read after it had been renamed (the engine was late behind the disk). What it
-        // holds is news that no kernel event will tell.
-        for folder in held_folders {
-            if self.unwatched_at(&folder) {
-                self.new_content(folder, true, now);
-            }
+        // A new folder that moved is read again where it is now. Its creation may have been
+        // read after it was renamed (the engine late behind the disk: it was never watched
+        // nor read), or it was read while it moved (what it held then vanished from the
+        // read): either way what it holds is news that no kernel event will tell. Reading a
+        // folder reads what is below it, so only the topmost ones.
+        let tops: Vec<PathBuf> = held_folders
+            .iter()
+            .filter(|f| !held_folders.iter().any(|g| g != *f && f.starts_with(g)))
+            .cloned()
+            .collect();
+        for folder in tops {
+            self.new_content(folder, true, now);
         }
     }
 
