@@ -468,3 +468,28 @@ fn a_live_burst_of_folders_renamed_and_deleted_while_filled_loses_nothing() {
     assert!(!daemon.log().contains("safety rescan"));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_folder_renamed_and_made_again_under_its_old_name_is_watched_at_both_paths() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let daemon = nas.start();
+    let share = nas.share();
+    // "New folder" made, renamed, made again, before the engine reads the first creation:
+    // by then the name holds the second folder.
+    daemon.signal(libc::SIGSTOP);
+    sh(
+        &share,
+        "mkdir p; mv p q; mkdir p; echo a > q/a; echo b > p/b; mkdir q/s p/s",
+    );
+    daemon.signal(libc::SIGCONT);
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    sh(
+        &share,
+        "echo late > q/late; echo late > p/late; echo late > q/s/late; echo late > p/s/late",
+    );
+    let got = replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    assert_uploaded_once(&got);
+    assert!(daemon.stop().success());
+}
