@@ -1564,3 +1564,125 @@ fn describe(event: &Event, webhooks: &[u32]) -> String {
         event.username
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Share;
+
+    /// An engine watching `dir/share` (empty at first: the baseline), with no webhooks.
+    fn engine(dir: &Path) -> (Engine, PathBuf) {
+        let share = dir.join("share");
+        std::fs::create_dir(&share).unwrap();
+        let share = share.canonicalize().unwrap();
+        let store = Arc::new(Store::open(&dir.join("state")).unwrap());
+        let engine = Engine::start(Setup {
+            shares: vec![Share {
+                name: "s".into(),
+                path: share.clone(),
+                protocol: "smb".into(),
+                watch: WatchMode::Inotify,
+            }],
+            webhooks: Vec::new(),
+            schedule: Schedule::default(),
+            watch: WatchSettings::default(),
+            store,
+            mailboxes: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            heartbeat: Arc::new(AtomicI64::new(0)),
+        })
+        .unwrap();
+        (engine, share)
+    }
+
+    /// What the gate reports for `change`, committed.
+    fn gate(engine: &mut Engine, change: Change) -> Vec<String> {
+        let store = Arc::clone(&engine.store);
+        let mut batch = store.batch().unwrap();
+        let events = engine.gate(&mut batch, &change, 0).unwrap();
+        batch.commit().unwrap();
+        events
+            .iter()
+            .map(|e| match &e.source {
+                Some(s) => format!("{} {} from {s}", e.op.v1_name(), e.path),
+                None => format!("{} {}", e.op.v1_name(), e.path),
+            })
+            .collect()
+    }
+
+    fn upload(path: PathBuf) -> Change {
+        Change::Upload { path, data: true }
+    }
+
+    #[test]
+    fn a_file_changed_then_moved_is_still_news_at_its_new_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::write(s.join("a"), "v1").unwrap();
+        assert_eq!(gate(&mut e, upload(s.join("a"))), ["Upload /a"]);
+        std::fs::write(s.join("a"), "v2, longer").unwrap();
+        std::fs::rename(s.join("a"), s.join("b")).unwrap();
+        let moved = Change::Moved {
+            from: s.join("a"),
+            to: s.join("b"),
+        };
+        assert_eq!(gate(&mut e, moved), ["Rename /b from /a"]);
+        assert_eq!(gate(&mut e, upload(s.join("b"))), ["Upload /b"]);
+        assert_eq!(gate(&mut e, upload(s.join("b"))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_gate_announces_missing_folders_first_outermost_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir_all(s.join("x/y")).unwrap();
+        std::fs::write(s.join("x/y/f"), "1").unwrap();
+        assert_eq!(
+            gate(&mut e, upload(s.join("x/y/f"))),
+            ["Create Folder /x", "Create Folder /x/y", "Upload /x/y/f"]
+        );
+        std::fs::create_dir(s.join("x/z")).unwrap();
+        let folder = Change::Folder {
+            path: s.join("x/z"),
+        };
+        assert_eq!(gate(&mut e, folder), ["Create Folder /x/z"]);
+    }
+
+    #[test]
+    fn a_move_into_a_folder_gone_since_announces_that_folder_and_its_rename_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir(s.join("k")).unwrap();
+        let folder = |p: &str| Change::Folder { path: s.join(p) };
+        assert_eq!(gate(&mut e, folder("k")), ["Create Folder /k"]);
+        // Read late: n was made, k moved into it, n renamed to m, all before the gate ran.
+        std::fs::create_dir(s.join("n")).unwrap();
+        std::fs::rename(s.join("k"), s.join("n/k")).unwrap();
+        std::fs::rename(s.join("n"), s.join("m")).unwrap();
+        assert_eq!(gate(&mut e, folder("n")), Vec::<String>::new());
+        let into = Change::Moved {
+            from: s.join("k"),
+            to: s.join("n/k"),
+        };
+        assert_eq!(
+            gate(&mut e, into),
+            ["Create Folder /n", "Move /n/k from /k"]
+        );
+        let renamed = Change::Moved {
+            from: s.join("n"),
+            to: s.join("m"),
+        };
+        assert_eq!(gate(&mut e, renamed), ["Rename /m from /n"]);
+        // A stale change inside the gone folder, with nothing known moved: dropped.
+        assert_eq!(gate(&mut e, upload(s.join("n/z"))), Vec::<String>::new());
+        // The index is a tree again, and true: m holds k, by the disk's inode.
+        let m = e.store.entry("s", &SharePath::from_config("/m")).unwrap();
+        assert_eq!(m, Entry::read(&s.join("m")));
+        assert!(
+            e.store
+                .entry("s", &SharePath::from_config("/m/k"))
+                .unwrap()
+                .is_some()
+        );
+    }
+}
