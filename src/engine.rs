@@ -231,6 +231,9 @@ pub struct Engine {
     /// while the daemon was down, to look inside).
     rescan_shares: BTreeSet<usize>,
     rescan_folders: Vec<PathBuf>,
+    /// Folders a reconcile found gone (renamed or deleted, the kernel's event not read yet),
+    /// until their window passes: a rename read meanwhile has them compared at the new path.
+    gone: Vec<(PathBuf, Instant)>,
     next_safety: Option<Instant>,
     overflows: u64,
     /// Failed tries to write the state in a row; while non-zero, watching is paused.
@@ -292,6 +295,7 @@ impl Engine {
             limit_reported: false,
             rescan_shares: BTreeSet::new(),
             rescan_folders: Vec::new(),
+            gone: Vec::new(),
             next_safety,
             overflows: 0,
             commit_failures: 0,
@@ -456,6 +460,11 @@ impl Engine {
         let mut changed: Vec<SharePath> = Vec::new();
         let mut folders = vec![top.clone()];
         while let Some(folder) = folders.pop() {
+            if !Entry::read(&folder.on(&root)).is_some_and(|e| e.is_dir()) {
+                // Gone or renamed since (its kernel event not read yet): not empty.
+                self.gone.push((folder.on(&root), now + PAIR_WINDOW));
+                continue;
+            }
             let disk = self.look(si, &folder.on(&root));
             let known = self.store.children(&name, &folder)?;
             let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
@@ -897,6 +906,34 @@ impl Engine {
             self.modified.remove(&p);
             self.modified.insert(tree::rebase(&p, &from, &to));
         }
+        if is_dir {
+            // Folders waiting to be compared with the index, or polled for want of a watch,
+            // are found where they are now: at the old path there is nothing to find.
+            for f in self
+                .rescan_folders
+                .iter_mut()
+                .filter(|f| f.starts_with(&from))
+            {
+                *f = tree::rebase(f, &from, &to);
+            }
+            let (found, gone) = std::mem::take(&mut self.gone)
+                .into_iter()
+                .partition(|(f, _)| f.starts_with(&from));
+            self.gone = gone;
+            for (f, _) in found {
+                self.rescan_folders.push(tree::rebase(&f, &from, &to));
+            }
+            let unwatched: Vec<PathBuf> = self
+                .unwatched
+                .range(from.clone()..)
+                .take_while(|f| f.starts_with(&from))
+                .cloned()
+                .collect();
+            for f in unwatched {
+                self.unwatched.remove(&f);
+                self.unwatched.insert(tree::rebase(&f, &from, &to));
+            }
+        }
         if known {
             let unwatched = is_dir && self.unwatched_at(&to);
             self.emit(Change::Moved {
@@ -1138,6 +1175,7 @@ impl Engine {
         self.modified.clear();
         self.rescan_shares.clear();
         self.rescan_folders.clear();
+        self.gone.clear();
         self.next_commit = Instant::now() + self.retry_pause();
     }
 
@@ -1452,6 +1490,7 @@ impl Engine {
             let now = Instant::now();
             if drained {
                 self.expire_renames(now);
+                self.gone.retain(|(_, until)| *until > now);
             }
             if let Err(e) = self.run_rescans(now) {
                 log::error!("a rescan failed: {e}");
@@ -1472,6 +1511,11 @@ impl Engine {
         }
         if !self.ready.is_empty() {
             at = at.min(self.next_commit);
+        }
+        if !self.rescan_folders.is_empty() || !self.rescan_shares.is_empty() {
+            // A reconcile goes one folder level per turn: the next level at once, so that a
+            // rename read meanwhile finds as little as possible waiting at old paths.
+            at = now;
         }
         at.max(now)
     }

@@ -493,3 +493,33 @@ fn a_folder_renamed_and_made_again_under_its_old_name_is_watched_at_both_paths()
     assert_uploaded_once(&got);
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn folders_renamed_while_stopped_then_renamed_again_at_start_are_followed() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let daemon = nas.start();
+    let share = nas.share();
+    sh(&share, "mkdir -p a/s/t/u; echo 1 > a/s/t/u/f");
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    assert!(daemon.stop().success());
+
+    // Renamed at every depth while stopped: the start's reconcile finds one level at a time,
+    // and the top is renamed again meanwhile.
+    sh(
+        &share,
+        "mv a b; mv b/s b/s2; mv b/s2/t b/s2/t2; mv b/s2/t2/u b/s2/t2/u2",
+    );
+    let daemon = nas.start();
+    sh(&share, "mv b c");
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    sh(
+        &share,
+        "echo late > c/late; echo late > c/s2/late; echo late > c/s2/t2/late; \
+         echo late > c/s2/t2/u2/late",
+    );
+    let got = replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    assert_uploaded_once(&got);
+    assert!(daemon.stop().success());
+}
