@@ -68,6 +68,8 @@ struct Hold {
     deadline: Instant,
     /// For an Upload: the file's data was written (not only its times or attributes).
     data: bool,
+    /// For an Upload: when its file was first found gone at release.
+    gone: Option<Instant>,
 }
 
 /// The holds, by path, in the order they were made, and by deadline: finding what is due and
@@ -674,6 +676,11 @@ impl Engine {
                     names.join(", ")
                 );
                 self.rescan_shares.extend(watched);
+                // First halves of renames whose second half the overflow may have dropped:
+                // the reconcile finds where each went (by inode), or that it is gone. Left
+                // to expire, each would become a Delete, and throw away the reconcile's hold
+                // at its path (a save that replaced the file would be reported as a Delete).
+                self.renames.clear();
                 return;
             }
             Raw::Event {
@@ -784,6 +791,7 @@ impl Engine {
                 since,
                 deadline: now + self.settle(),
                 data,
+                gone: None,
             },
         );
     }
@@ -836,6 +844,7 @@ impl Engine {
                 since: now,
                 deadline: now + wait,
                 data: true,
+                gone: None,
             },
         );
     }
@@ -858,6 +867,7 @@ impl Engine {
                 since: now,
                 deadline,
                 data: false,
+                gone: None,
             },
         );
     }
@@ -884,6 +894,7 @@ impl Engine {
         let mut held_folders = Vec::new();
         for (p, mut hold) in moved {
             let target = tree::rebase(&p, &from, &to);
+            hold.gone = None;
             if let Held::Folder { placeholder } = hold.what {
                 let named = target
                     .file_name()
@@ -1069,7 +1080,18 @@ impl Engine {
             match hold.what {
                 Held::Upload => {
                     let Some(entry) = Entry::read(&path).filter(|e| !e.is_dir()) else {
-                        // Gone or replaced by a folder: its own event says so.
+                        // Gone or replaced by a folder: its own event says so. Gone may be
+                        // renamed (the file or a folder above it), the event not read yet:
+                        // the hold waits for it a while, to be carried to the new path.
+                        let first = hold.gone.unwrap_or(now);
+                        let until = first + self.delete_window();
+                        if now < until && Entry::read(&path).is_none() {
+                            if let Some(h) = self.holds.by_path.get_mut(&key(&path)) {
+                                h.gone = Some(first);
+                            }
+                            self.holds.set_deadline(&path, until);
+                            continue;
+                        }
                         self.holds.remove(&path);
                         continue;
                     };

@@ -523,3 +523,37 @@ fn folders_renamed_while_stopped_then_renamed_again_at_start_are_followed() {
     assert_uploaded_once(&got);
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_change_whose_quiet_period_ends_as_it_is_renamed_is_announced_at_the_new_name() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(&receiver.url(), FAST, "", "settle_ms = 1000");
+    let daemon = nas.start();
+    let share = nas.share();
+    sh(&share, "mkdir d; echo v1 > d/a; echo v1 > b");
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+
+    // The writes are read (no state shows a held Upload: a short pause), then the engine
+    // stops past their quiet period while the file and the folder of the other are renamed:
+    // when it resumes, the Uploads are due at paths that are gone, the renames not read yet.
+    sh(&share, "echo v2 >> d/a; echo v2 >> b");
+    std::thread::sleep(Duration::from_millis(200));
+    daemon.signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(1500));
+    sh(&share, "mv d e; mv b c");
+    daemon.signal(libc::SIGCONT);
+    let got = replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    let mut last: Vec<_> = got[got.len() - 4..].to_vec();
+    last.sort();
+    assert_eq!(
+        last,
+        expect(&[
+            ("Rename", "/c", "/b"),
+            ("Rename", "/e", "/d"),
+            ("Upload", "/c", ""),
+            ("Upload", "/e/a", ""),
+        ])
+    );
+    assert!(daemon.stop().success());
+}
