@@ -5,6 +5,7 @@ mod cli;
 mod clients;
 mod delivery;
 mod demo;
+mod oracle;
 mod races;
 mod support;
 mod systemd;
