@@ -236,6 +236,8 @@ pub struct Engine {
     /// Folders a reconcile found gone (renamed or deleted, the kernel's event not read yet),
     /// until their window passes: a rename read meanwhile has them compared at the new path.
     gone: Vec<(PathBuf, Instant)>,
+    /// The last time a batch of kernel events ended because none was left unread.
+    drained_at: Instant,
     next_safety: Option<Instant>,
     overflows: u64,
     /// Failed tries to write the state in a row; while non-zero, watching is paused.
@@ -298,6 +300,7 @@ impl Engine {
             rescan_shares: BTreeSet::new(),
             rescan_folders: Vec::new(),
             gone: Vec::new(),
+            drained_at: now,
             next_safety,
             overflows: 0,
             commit_failures: 0,
@@ -1083,13 +1086,17 @@ impl Engine {
                         // Gone or replaced by a folder: its own event says so. Gone may be
                         // renamed (the file or a folder above it), the event not read yet:
                         // the hold waits for it a while, to be carried to the new path.
+                        // It is given up after a delete window, once every kernel event from
+                        // before it was found gone has been read (a batch ended with nothing
+                        // left, a pairing window later): a rename would have carried it.
                         let first = hold.gone.unwrap_or(now);
-                        let until = first + self.delete_window();
-                        if now < until && Entry::read(&path).is_none() {
+                        let waiting = now < first + self.delete_window()
+                            || self.drained_at < first + PAIR_WINDOW;
+                        if waiting && Entry::read(&path).is_none() {
                             if let Some(h) = self.holds.by_path.get_mut(&key(&path)) {
                                 h.gone = Some(first);
                             }
-                            self.holds.set_deadline(&path, until);
+                            self.holds.set_deadline(&path, now + PAIR_WINDOW);
                             continue;
                         }
                         self.holds.remove(&path);
@@ -1511,6 +1518,7 @@ impl Engine {
             }
             let now = Instant::now();
             if drained {
+                self.drained_at = now;
                 self.expire_renames(now);
                 self.gone.retain(|(_, until)| *until > now);
             }
