@@ -5,7 +5,6 @@ mod cli;
 mod clients;
 mod delivery;
 mod demo;
-mod oracle;
 mod races;
 mod support;
 mod systemd;

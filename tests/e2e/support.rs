@@ -422,7 +422,6 @@ impl Nas {
     }
 
     pub fn start_with(&self, mut command: Command) -> Daemon {
-        let _starting = daemon_starting();
         let socket_path = self
             .dir
             .path()
@@ -794,77 +793,4 @@ pub fn python_with_standardwebhooks() -> PathBuf {
         String::from_utf8_lossy(&pip.stderr)
     );
     python
-}
-
-// ---------------------------------------------------------------------------------------------
-// The kernel's event queue size
-
-/// Held shared while a daemon starts, exclusively while `fs.inotify.max_queued_events` is
-/// changed: the kernel reads it when a daemon makes its inotify instance, so no other test's
-/// daemon may start while it is small.
-static INOTIFY_QUEUE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-thread_local! {
-    /// This thread holds `INOTIFY_QUEUE` exclusively (and starts its daemon under it).
-    static QUEUE_CHANGED_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The shared hold a daemon start takes, unless this thread changed the queue size itself.
-fn daemon_starting() -> Option<std::sync::RwLockReadGuard<'static, ()>> {
-    if QUEUE_CHANGED_HERE.with(std::cell::Cell::get) {
-        None
-    } else {
-        Some(INOTIFY_QUEUE.read().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-const MAX_QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
-
-/// The kernel's event queue set to a size, for daemons this thread starts while it is held;
-/// the old size comes back when it is dropped.
-pub struct KernelQueue {
-    old: String,
-    _only_here: std::sync::RwLockWriteGuard<'static, ()>,
-}
-
-impl KernelQueue {
-    pub fn set(events: u32) -> KernelQueue {
-        let lock = INOTIFY_QUEUE.write().unwrap_or_else(|p| p.into_inner());
-        let old = std::fs::read_to_string(MAX_QUEUED_EVENTS)
-            .unwrap_or_else(|e| panic!("cannot read {MAX_QUEUED_EVENTS}: {e}"));
-        if let Err(e) = std::fs::write(MAX_QUEUED_EVENTS, events.to_string()) {
-            panic!(
-                "cannot write {MAX_QUEUED_EVENTS} ({e}): a tiny kernel queue needs root \
-                 (sysctl fs.inotify.max_queued_events)"
-            );
-        }
-        QUEUE_CHANGED_HERE.with(|c| c.set(true));
-        KernelQueue {
-            old,
-            _only_here: lock,
-        }
-    }
-}
-
-impl Drop for KernelQueue {
-    fn drop(&mut self) {
-        // Restored before the lock is let go (fields drop after this body).
-        let restored = std::fs::write(MAX_QUEUED_EVENTS, self.old.trim());
-        QUEUE_CHANGED_HERE.with(|c| c.set(false));
-        if let Err(e) = restored
-            && !std::thread::panicking()
-        {
-            panic!(
-                "cannot restore {MAX_QUEUED_EVENTS} to {}: {e}",
-                self.old.trim()
-            );
-        }
-    }
-}
-
-impl Receiver {
-    /// Forgets every request received so far.
-    pub fn clear(&self) {
-        self.shared.got.lock().unwrap().clear();
-    }
 }
