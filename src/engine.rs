@@ -930,6 +930,15 @@ impl Engine {
             {
                 *f = tree::rebase(f, &from, &to);
             }
+            // So are first halves of renames waiting for their second: unpaired, each
+            // becomes the Delete of its path, which must be where the entry is known.
+            for half in self
+                .renames
+                .iter_mut()
+                .filter(|h| h.path.starts_with(&from))
+            {
+                half.path = tree::rebase(&half.path, &from, &to);
+            }
             let (found, gone) = std::mem::take(&mut self.gone)
                 .into_iter()
                 .partition(|(f, _)| f.starts_with(&from));

@@ -557,3 +557,23 @@ fn a_change_whose_quiet_period_ends_as_it_is_renamed_is_announced_at_the_new_nam
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_folder_moved_where_nothing_watched_yet_then_its_old_parent_renamed_is_deleted_there() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let daemon = nas.start();
+    let share = nas.share();
+    sh(&share, "mkdir -p a/b; echo f > a/b/f");
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+
+    // The move's second half lands in a folder not watched yet (the engine is stopped), so
+    // only its first half is read: once unpaired it is the Delete of the old path, which by
+    // then is inside the renamed parent.
+    daemon.signal(libc::SIGSTOP);
+    sh(&share, "mkdir n; mv a/b n/b; mv a c");
+    daemon.signal(libc::SIGCONT);
+    replay_matches_disk(&receiver, &share, Duration::from_secs(20));
+    assert!(daemon.stop().success());
+}
