@@ -68,6 +68,8 @@ struct Hold {
     deadline: Instant,
     /// For an Upload: the file's data was written (not only its times or attributes).
     data: bool,
+    /// For an Upload: when its file was first found gone at release.
+    gone: Option<Instant>,
 }
 
 /// The holds, by path, in the order they were made, and by deadline: finding what is due and
@@ -243,6 +245,11 @@ pub struct Engine {
     /// while the daemon was down, to look inside).
     rescan_shares: BTreeSet<usize>,
     rescan_folders: Vec<PathBuf>,
+    /// Folders a reconcile found gone (renamed or deleted, the kernel's event not read yet),
+    /// until their window passes: a rename read meanwhile has them compared at the new path.
+    gone: Vec<(PathBuf, Instant)>,
+    /// The last time a batch of kernel events ended because none was left unread.
+    drained_at: Instant,
     next_safety: Option<Instant>,
     overflows: u64,
     /// Failed tries to write the state in a row; while non-zero, watching is paused.
@@ -308,6 +315,8 @@ impl Engine {
             runs_as: runs_as(),
             rescan_shares: BTreeSet::new(),
             rescan_folders: Vec::new(),
+            gone: Vec::new(),
+            drained_at: now,
             next_safety,
             overflows: 0,
             commit_failures: 0,
@@ -577,7 +586,8 @@ impl Engine {
     /// turns the differences into changes and holds. Entries moved while nobody watched are
     /// recognised by inode (same inode, size and time at a new path).
     fn reconcile(&mut self, si: usize, top: &SharePath, now: Instant) -> Result<(), StoreError> {
-        // The index must include everything already decided.
+        // The index must include everything already decided, however recent the last commit.
+        self.next_commit = Instant::now();
         self.commit();
         let name = self.shares[si].share.name.clone();
         let root = self.shares[si].share.path.clone();
@@ -592,10 +602,20 @@ impl Engine {
                 self.baseline_below(si, &folder)?;
                 continue;
             }
+            if !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
+                // Gone or renamed since (its kernel event not read yet): not empty.
+                self.gone.push((abs, now + PAIR_WINDOW));
+                continue;
+            }
             // A folder that cannot be read is not empty: its index entries stay as they are.
             let Ok(disk) = self.look(si, &abs) else {
                 continue;
             };
+            if disk.is_empty() && !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
+                // Renamed or removed while it was read: what the read saw is not the folder.
+                self.gone.push((abs, now + PAIR_WINDOW));
+                continue;
+            }
             let known = self.store.children(&name, &folder)?;
             let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
             loop {
@@ -659,6 +679,11 @@ impl Engine {
         }
         for (from, to, is_dir) in moves {
             let (from, to) = (from.on(&root), to.on(&root));
+            if is_dir && let Some(k) = self.kernel.as_mut() {
+                // The kernel's watches moved with the folder: kept at a stale path, they would
+                // give its events the old path, and keep a new folder made there unwatched.
+                k.set.move_tree(&from, &to);
+            }
             self.holds.take_tree(&from);
             self.emit(Change::Moved {
                 from,
@@ -671,6 +696,11 @@ impl Engine {
         }
         for path in deletes {
             let abs = path.on(&root);
+            if let Some(k) = self.kernel.as_mut() {
+                // Gone, or moved out of reach: a watch left at its path would keep a folder
+                // made there later unwatched.
+                k.set.remove_tree(&abs);
+            }
             self.holds.take_tree(&abs);
             self.emit(Change::Delete { path: abs });
         }
@@ -795,6 +825,11 @@ impl Engine {
                     names.join(", ")
                 );
                 self.rescan_shares.extend(watched);
+                // First halves of renames whose second half the overflow may have dropped:
+                // the reconcile finds where each went (by inode), or that it is gone. Left
+                // to expire, each would become a Delete, and throw away the reconcile's hold
+                // at its path (a save that replaced the file would be reported as a Delete).
+                self.renames.clear();
                 return;
             }
             Raw::Event {
@@ -905,6 +940,7 @@ impl Engine {
                 since,
                 deadline: now + self.settle(),
                 data,
+                gone: None,
             },
         );
     }
@@ -961,6 +997,7 @@ impl Engine {
                 since: now,
                 deadline: now + wait,
                 data: true,
+                gone: None,
             },
         );
     }
@@ -983,6 +1020,7 @@ impl Engine {
                 since: now,
                 deadline,
                 data: false,
+                gone: None,
             },
         );
     }
@@ -1006,16 +1044,19 @@ impl Engine {
         let known = self.known(&from);
         let moved = self.holds.take_tree(&from);
         let had_own_hold = moved.first().is_some_and(|(p, _)| *p == from);
+        let mut held_folders = Vec::new();
         for (p, mut hold) in moved {
             let target = tree::rebase(&p, &from, &to);
-            if let Held::Folder { placeholder: true } = hold.what {
+            hold.gone = None;
+            if let Held::Folder { placeholder } = hold.what {
                 let named = target
                     .file_name()
                     .is_some_and(|n| is_placeholder_folder(n.as_encoded_bytes()));
-                if !named {
+                if placeholder && !named {
                     hold.what = Held::Folder { placeholder: false };
                     hold.deadline = hold.since + self.settle();
                 }
+                held_folders.push(target.clone());
             }
             self.holds.put(target, hold);
         }
@@ -1029,12 +1070,78 @@ impl Engine {
             self.modified.remove(&p);
             self.modified.insert(tree::rebase(&p, &from, &to));
         }
+        if is_dir {
+            // Folders waiting to be compared with the index, or polled for want of a watch,
+            // are found where they are now: at the old path there is nothing to find.
+            for f in self
+                .rescan_folders
+                .iter_mut()
+                .filter(|f| f.starts_with(&from))
+            {
+                *f = tree::rebase(f, &from, &to);
+            }
+            // So are first halves of renames waiting for their second: unpaired, each
+            // becomes the Delete of its path, which must be where the entry is known.
+            for half in self
+                .renames
+                .iter_mut()
+                .filter(|h| h.path.starts_with(&from))
+            {
+                half.path = tree::rebase(&half.path, &from, &to);
+            }
+            let (found, gone) = std::mem::take(&mut self.gone)
+                .into_iter()
+                .partition(|(f, _)| f.starts_with(&from));
+            self.gone = gone;
+            for (f, _) in found {
+                self.rescan_folders.push(tree::rebase(&f, &from, &to));
+            }
+            let unwatched: Vec<PathBuf> = self
+                .unwatched
+                .range(from.clone()..)
+                .take_while(|f| f.starts_with(&from))
+                .cloned()
+                .collect();
+            for f in unwatched {
+                self.unwatched.remove(&f);
+                self.unwatched.insert(tree::rebase(&f, &from, &to));
+            }
+        }
         if known {
-            self.emit(Change::Moved { from, to });
+            let unwatched = is_dir && self.unwatched_at(&to);
+            self.emit(Change::Moved {
+                from,
+                to: to.clone(),
+            });
+            if unwatched {
+                // Once the index has it at its new place, compared with the disk.
+                self.rescan_folders.push(to);
+            }
         } else if !had_own_hold {
             // Never reported (made before anything saw it, or still being written): new here.
             self.new_content(to, is_dir, now);
+            return;
         }
+        // A new folder that moved is read again where it is now. Its creation may have been
+        // read after it was renamed (the engine late behind the disk: it was never watched
+        // nor read), or it was read while it moved (what it held then vanished from the
+        // read): either way what it holds is news that no kernel event will tell. Reading a
+        // folder reads what is below it, so only the topmost ones.
+        let tops: Vec<PathBuf> = held_folders
+            .iter()
+            .filter(|f| !held_folders.iter().any(|g| g != *f && f.starts_with(g)))
+            .cloned()
+            .collect();
+        for folder in tops {
+            self.new_content(folder, true, now);
+        }
+    }
+
+    /// Whether folder `abs`, in a share watched with inotify, has no watch.
+    fn unwatched_at(&self, abs: &Path) -> bool {
+        self.locate(abs)
+            .is_some_and(|(si, _)| self.shares[si].polled.is_none())
+            && self.kernel.as_ref().is_some_and(|k| !k.set.contains(abs))
     }
 
     /// A rename's first half whose path now holds something new was a replacement.
@@ -1135,7 +1242,22 @@ impl Engine {
             match hold.what {
                 Held::Upload => {
                     let Some(entry) = Entry::read(&path).filter(|e| !e.is_dir()) else {
-                        // Gone or replaced by a folder: its own event says so.
+                        // Gone or replaced by a folder: its own event says so. Gone may be
+                        // renamed (the file or a folder above it), the event not read yet:
+                        // the hold waits for it a while, to be carried to the new path.
+                        // It is given up after a delete window, once every kernel event from
+                        // before it was found gone has been read (a batch ended with nothing
+                        // left, a pairing window later): a rename would have carried it.
+                        let first = hold.gone.unwrap_or(now);
+                        let waiting = now < first + self.delete_window()
+                            || self.drained_at < first + PAIR_WINDOW;
+                        if waiting && Entry::read(&path).is_none() {
+                            if let Some(h) = self.holds.by_path.get_mut(&key(&path)) {
+                                h.gone = Some(first);
+                            }
+                            self.holds.set_deadline(&path, now + PAIR_WINDOW);
+                            continue;
+                        }
                         self.holds.remove(&path);
                         continue;
                     };
@@ -1241,6 +1363,7 @@ impl Engine {
         self.modified.clear();
         self.rescan_shares.clear();
         self.rescan_folders.clear();
+        self.gone.clear();
         self.next_commit = Instant::now() + self.retry_pause();
     }
 
@@ -1338,6 +1461,9 @@ impl Engine {
                     }
                     _ => {}
                 }
+                if !self.parents(batch, si, &sp, None, now, &mut out)? {
+                    return Ok(out);
+                }
                 batch.put(&share, &sp, &entry)?;
                 out.push(self.event(Operation::Upload, si, sp, None, &entry, now));
             }
@@ -1355,6 +1481,9 @@ impl Engine {
                     }
                     None => {}
                 }
+                if !self.parents(batch, si, &sp, None, now, &mut out)? {
+                    return Ok(out);
+                }
                 batch.put(&share, &sp, &entry)?;
                 out.push(self.event(Operation::CreateFolder, si, sp, None, &entry, now));
             }
@@ -1368,11 +1497,17 @@ impl Engine {
                     return Ok(out);
                 };
                 let entry = Entry::read(to);
+                let source = batch.entry(&share, &from_sp)?;
+                if !self.parents(batch, si, &sp, source.as_ref(), now, &mut out)? {
+                    return Ok(out);
+                }
                 if !batch.move_tree(&share, &from_sp, &sp)? {
                     // Not known after all: new content.
                     if let Some(entry) = entry {
                         batch.put(&share, &sp, &entry)?;
                         let op = if entry.is_dir() {
+                            // What it holds is news too; nothing else will look inside.
+                            self.rescan_folders.push(to.clone());
                             Operation::CreateFolder
                         } else {
                             Operation::Upload
@@ -1381,12 +1516,17 @@ impl Engine {
                     }
                     return Ok(out);
                 }
+                let moved = batch.entry(&share, &sp)?.expect("just moved there");
                 let entry = match entry {
-                    Some(e) => {
+                    // A folder compares by inode only: the disk's entry is as true, and newer.
+                    Some(e) if e.is_dir() && moved.is_dir() => {
                         batch.put(&share, &sp, &e)?;
                         e
                     }
-                    None => batch.entry(&share, &sp)?.expect("just moved there"),
+                    // A file keeps the content it was reported with: a write just before the
+                    // rename is still news for the Upload held at the new name, or, if the
+                    // daemon stops first, for the next start's reconcile.
+                    _ => moved,
                 };
                 let op = if from_sp.parent() == sp.parent() {
                     Operation::Rename
@@ -1397,6 +1537,58 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Parents first, made structural: before anything is put at `sp` in share `si`, every
+    /// folder above it that the index lacks is put and announced as a Create Folder,
+    /// outermost first, whatever held or released what (a receiver replaying the events must
+    /// never meet a path inside a folder it was not told about). A folder missing from the
+    /// disk too is announced only when a known entry (`moved`) was moved into it: the kernel
+    /// said it was a folder then, and its own rename or delete, read after, moves or removes
+    /// it again. Returns false when a folder above cannot be placed (gone, and nothing known
+    /// moved into it): the change is stale, and what replaced it is reported by its own event.
+    fn parents(
+        &mut self,
+        batch: &mut Batch<'_>,
+        si: usize,
+        sp: &SharePath,
+        moved: Option<&Entry>,
+        now: i64,
+        out: &mut Vec<Event>,
+    ) -> Result<bool, StoreError> {
+        let share = self.shares[si].share.name.clone();
+        let root = self.shares[si].share.path.clone();
+        let mut above = Vec::new();
+        let mut folder = sp.parent();
+        while !folder.is_root() {
+            match batch.entry(&share, &folder)? {
+                // The index is a tree: what is above a known folder is known.
+                Some(known) if known.is_dir() => break,
+                known => above.push((folder.clone(), known.is_some())),
+            }
+            folder = folder.parent();
+        }
+        for (folder, replaced) in above.into_iter().rev() {
+            let entry = match (Entry::read(&folder.on(&root)).filter(Entry::is_dir), moved) {
+                (Some(entry), _) => entry,
+                (None, Some(moved)) => Entry {
+                    kind: tree::EntryKind::Dir,
+                    // Unknown while it is gone: a later reconcile compares it by kind and
+                    // inode, and finds it changed should this path hold a folder again.
+                    ino: 0,
+                    size: 0,
+                    mtime_ns: 0,
+                    uid: moved.uid,
+                },
+                (None, None) => return Ok(false),
+            };
+            if replaced {
+                batch.remove_tree(&share, &folder)?;
+            }
+            batch.put(&share, &folder, &entry)?;
+            out.push(self.event(Operation::CreateFolder, si, folder, None, &entry, now));
+        }
+        Ok(true)
     }
 
     fn event(
@@ -1485,7 +1677,9 @@ impl Engine {
             }
             let now = Instant::now();
             if drained {
+                self.drained_at = now;
                 self.expire_renames(now);
+                self.gone.retain(|(_, until)| *until > now);
             }
             if let Err(e) = self.run_rescans(now) {
                 log::error!("a rescan failed: {e}");
@@ -1506,6 +1700,11 @@ impl Engine {
         }
         if !self.ready.is_empty() {
             at = at.min(self.next_commit);
+        }
+        if !self.rescan_folders.is_empty() || !self.rescan_shares.is_empty() {
+            // A reconcile goes one folder level per turn: the next level at once, so that a
+            // rename read meanwhile finds as little as possible waiting at old paths.
+            at = now;
         }
         at.max(now)
     }
@@ -1639,4 +1838,126 @@ fn describe(event: &Event, webhooks: &[u32]) -> String {
         event.share,
         event.username
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Share;
+
+    /// An engine watching `dir/share` (empty at first: the baseline), with no webhooks.
+    fn engine(dir: &Path) -> (Engine, PathBuf) {
+        let share = dir.join("share");
+        std::fs::create_dir(&share).unwrap();
+        let share = share.canonicalize().unwrap();
+        let store = Arc::new(Store::open(&dir.join("state")).unwrap());
+        let engine = Engine::start(Setup {
+            shares: vec![Share {
+                name: "s".into(),
+                path: share.clone(),
+                protocol: "smb".into(),
+                watch: WatchMode::Inotify,
+            }],
+            webhooks: Vec::new(),
+            schedule: Schedule::default(),
+            watch: WatchSettings::default(),
+            store,
+            mailboxes: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            heartbeat: Arc::new(AtomicI64::new(0)),
+        })
+        .unwrap();
+        (engine, share)
+    }
+
+    /// What the gate reports for `change`, committed.
+    fn gate(engine: &mut Engine, change: Change) -> Vec<String> {
+        let store = Arc::clone(&engine.store);
+        let mut batch = store.batch().unwrap();
+        let events = engine.gate(&mut batch, &change, 0).unwrap();
+        batch.commit().unwrap();
+        events
+            .iter()
+            .map(|e| match &e.source {
+                Some(s) => format!("{} {} from {s}", e.op.v1_name(), e.path),
+                None => format!("{} {}", e.op.v1_name(), e.path),
+            })
+            .collect()
+    }
+
+    fn upload(path: PathBuf) -> Change {
+        Change::Upload { path, data: true }
+    }
+
+    #[test]
+    fn a_file_changed_then_moved_is_still_news_at_its_new_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::write(s.join("a"), "v1").unwrap();
+        assert_eq!(gate(&mut e, upload(s.join("a"))), ["Upload /a"]);
+        std::fs::write(s.join("a"), "v2, longer").unwrap();
+        std::fs::rename(s.join("a"), s.join("b")).unwrap();
+        let moved = Change::Moved {
+            from: s.join("a"),
+            to: s.join("b"),
+        };
+        assert_eq!(gate(&mut e, moved), ["Rename /b from /a"]);
+        assert_eq!(gate(&mut e, upload(s.join("b"))), ["Upload /b"]);
+        assert_eq!(gate(&mut e, upload(s.join("b"))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_gate_announces_missing_folders_first_outermost_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir_all(s.join("x/y")).unwrap();
+        std::fs::write(s.join("x/y/f"), "1").unwrap();
+        assert_eq!(
+            gate(&mut e, upload(s.join("x/y/f"))),
+            ["Create Folder /x", "Create Folder /x/y", "Upload /x/y/f"]
+        );
+        std::fs::create_dir(s.join("x/z")).unwrap();
+        let folder = Change::Folder {
+            path: s.join("x/z"),
+        };
+        assert_eq!(gate(&mut e, folder), ["Create Folder /x/z"]);
+    }
+
+    #[test]
+    fn a_move_into_a_folder_gone_since_announces_that_folder_and_its_rename_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir(s.join("k")).unwrap();
+        let folder = |p: &str| Change::Folder { path: s.join(p) };
+        assert_eq!(gate(&mut e, folder("k")), ["Create Folder /k"]);
+        // Read late: n was made, k moved into it, n renamed to m, all before the gate ran.
+        std::fs::create_dir(s.join("n")).unwrap();
+        std::fs::rename(s.join("k"), s.join("n/k")).unwrap();
+        std::fs::rename(s.join("n"), s.join("m")).unwrap();
+        assert_eq!(gate(&mut e, folder("n")), Vec::<String>::new());
+        let into = Change::Moved {
+            from: s.join("k"),
+            to: s.join("n/k"),
+        };
+        assert_eq!(
+            gate(&mut e, into),
+            ["Create Folder /n", "Move /n/k from /k"]
+        );
+        let renamed = Change::Moved {
+            from: s.join("n"),
+            to: s.join("m"),
+        };
+        assert_eq!(gate(&mut e, renamed), ["Rename /m from /n"]);
+        // A stale change inside the gone folder, with nothing known moved: dropped.
+        assert_eq!(gate(&mut e, upload(s.join("n/z"))), Vec::<String>::new());
+        // The index is a tree again, and true: m holds k, by the disk's inode.
+        let m = e.store.entry("s", &SharePath::from_config("/m")).unwrap();
+        assert_eq!(m, Entry::read(&s.join("m")));
+        assert!(
+            e.store
+                .entry("s", &SharePath::from_config("/m/k"))
+                .unwrap()
+                .is_some()
+        );
+    }
 }

@@ -142,12 +142,10 @@ pub struct WatchSet {
 }
 
 impl WatchSet {
-    /// Watches folder `dir` (a share root also reports its own removal). Adding a folder that
-    /// is watched already does nothing.
+    /// Watches folder `dir` (a share root also reports its own removal). The kernel is asked
+    /// even when a watch is known at `dir`: that watch may be of another folder that was there
+    /// before (renamed, the rename not read yet); the kernel knows which folder is there now.
     pub fn add(&mut self, dir: &Path, root: bool) -> Result<(), AddError> {
-        if self.by_path.contains_key(dir) {
-            return Ok(());
-        }
         let mut mask = WatchMask::CREATE
             | WatchMask::DELETE
             | WatchMask::MOVED_FROM
@@ -173,7 +171,9 @@ impl WatchSet {
         let id = wd.get_watch_descriptor_id();
         // The same folder under another path (it was moved and the move not seen yet):
         // the kernel gives the same descriptor; the new path is the true one.
-        if let Some((old, _)) = self.by_wd.get(&id) {
+        if let Some((old, _)) = self.by_wd.get(&id)
+            && self.by_path.get(old) == Some(&id)
+        {
             self.by_path.remove(&old.clone());
         }
         self.by_wd.insert(id, (dir.to_owned(), wd));

@@ -8,6 +8,7 @@ mod demo;
 mod fsfaults;
 mod hardening;
 mod oracle;
+mod races;
 mod state;
 mod support;
 mod systemd;
