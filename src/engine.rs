@@ -932,17 +932,8 @@ impl Engine {
             }
             _ => (now, data),
         };
-        self.holds.put(
-            path,
-            Hold {
-                seq: 0,
-                what: Held::Upload,
-                since,
-                deadline: now + self.settle(),
-                data,
-                gone: None,
-            },
-        );
+        self.holds
+            .put(path, upload_hold(since, now + self.settle(), data, None));
     }
 
     /// Something new is at `path`: a file to upload, or a folder and all it holds.
@@ -1042,6 +1033,18 @@ impl Engine {
         // Whatever was at the target is replaced by what moved there.
         self.holds.take_tree(&to);
         let known = self.known(&from);
+        // Uploads released but not committed yet follow the rename as holds: committed
+        // before it, they would find the old name gone and be lost; held, they are announced
+        // after the Move or Rename, at the new name.
+        let (uploads, rest): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.ready)
+            .into_iter()
+            .partition(|c| matches!(c, Change::Upload { path, .. } if path.starts_with(&from)));
+        self.ready = rest;
+        for change in uploads {
+            if let Change::Upload { path, data } = change {
+                self.hold_upload(path, data, now);
+            }
+        }
         let moved = self.holds.take_tree(&from);
         let had_own_hold = moved.first().is_some_and(|(p, _)| *p == from);
         let mut held_folders = Vec::new();
@@ -1447,6 +1450,14 @@ impl Engine {
         match change {
             Change::Upload { path, data } => {
                 let Some(entry) = Entry::read(path).filter(|e| !e.is_dir()) else {
+                    if Entry::read(path).is_none() && self.holds.get(path).is_none() {
+                        // Gone since its release: perhaps renamed, the kernel's word of it not
+                        // read yet. Held again as found gone, so that the rename carries it to
+                        // the new name; `release_due` gives it up if nothing explains it.
+                        let at = Instant::now();
+                        let hold = upload_hold(at, at + PAIR_WINDOW, *data, Some(at));
+                        self.holds.put(path.clone(), hold);
+                    }
                     return Ok(out);
                 };
                 match batch.entry(&share, &sp)? {
@@ -1819,6 +1830,18 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
 }
 
+/// An Upload hold made at `since`, due at `deadline`.
+fn upload_hold(since: Instant, deadline: Instant, data: bool, gone: Option<Instant>) -> Hold {
+    Hold {
+        seq: 0,
+        what: Held::Upload,
+        since,
+        deadline,
+        data,
+        gone,
+    }
+}
+
 fn describe(event: &Event, webhooks: &[u32]) -> String {
     let source = event
         .source
@@ -1959,5 +1982,66 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    /// The Upload held at `path`, if any, and whether it was found gone.
+    fn upload_held(e: &Engine, path: &Path) -> Option<bool> {
+        e.holds
+            .get(path)
+            .filter(|h| h.what == Held::Upload)
+            .map(|h| h.gone.is_some())
+    }
+
+    #[test]
+    fn an_upload_whose_file_was_renamed_before_its_commit_is_held_again_and_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::write(s.join("a"), "v1").unwrap();
+        assert_eq!(gate(&mut e, upload(s.join("a"))), ["Upload /a"]);
+        // Written, its Upload released, then renamed before the commit ran.
+        std::fs::write(s.join("a"), "v2, longer").unwrap();
+        std::fs::rename(s.join("a"), s.join("b")).unwrap();
+        assert_eq!(gate(&mut e, upload(s.join("a"))), Vec::<String>::new());
+        assert_eq!(
+            upload_held(&e, &s.join("a")),
+            Some(true),
+            "held as found gone"
+        );
+        // The rename, read now, carries it; once released it is news at the new name.
+        e.renamed(s.join("a"), s.join("b"), false, Instant::now());
+        assert_eq!(upload_held(&e, &s.join("a")), None);
+        assert_eq!(upload_held(&e, &s.join("b")), Some(false));
+        let ready = std::mem::take(&mut e.ready);
+        assert_eq!(ready.len(), 1, "{ready:?}");
+        assert_eq!(gate(&mut e, ready[0].clone()), ["Rename /b from /a"]);
+        assert_eq!(gate(&mut e, upload(s.join("b"))), ["Upload /b"]);
+    }
+
+    #[test]
+    fn an_upload_released_but_not_committed_follows_a_rename_read_before_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir(s.join("d")).unwrap();
+        std::fs::write(s.join("d/a"), "v1").unwrap();
+        assert_eq!(
+            gate(&mut e, upload(s.join("d/a"))),
+            ["Create Folder /d", "Upload /d/a"]
+        );
+        std::fs::write(s.join("d/a"), "v2, longer").unwrap();
+        e.ready.push(upload(s.join("d/a")));
+        std::fs::rename(s.join("d"), s.join("e")).unwrap();
+        e.renamed(s.join("d"), s.join("e"), true, Instant::now());
+        let ready = std::mem::take(&mut e.ready);
+        assert_eq!(
+            ready,
+            [Change::Moved {
+                from: s.join("d"),
+                to: s.join("e")
+            }],
+            "the Upload left the commit for a hold at the new name"
+        );
+        assert_eq!(upload_held(&e, &s.join("e/a")), Some(false));
+        assert_eq!(gate(&mut e, ready[0].clone()), ["Rename /e from /d"]);
+        assert_eq!(gate(&mut e, upload(s.join("e/a"))), ["Upload /e/a"]);
     }
 }
