@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -150,7 +150,7 @@ fn overlapping_shares_are_refused_by_run_and_check_naming_both() {
         )
         .unwrap();
         for command in ["run", "check"] {
-            let out = refused(&nas, command);
+            let out = nas.run_briefly(&[command]);
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{command}: {err}");
             assert!(
@@ -160,32 +160,6 @@ fn overlapping_shares_are_refused_by_run_and_check_naming_both() {
             assert_eq!(err.lines().count(), 1, "one message: {err}");
         }
     }
-}
-
-/// Runs `sharehook COMMAND --config <nas config>`, expected to stop at once; a daemon that
-/// starts instead is killed after a while and the test fails.
-fn refused(nas: &Nas, command: &str) -> std::process::Output {
-    let mut child = sharehook()
-        .arg(command)
-        .arg("--config")
-        .arg(nas.config_path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sharehook");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "sharehook {command} did not refuse the configuration; it ran:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// Sends SIGHUP and waits for the daemon to say how the reload went (`outcome` in a log line

@@ -3,8 +3,6 @@
 //! listable and resendable whatever the delivery log kept.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -54,32 +52,6 @@ fn log_reads_the_state_after_a_crash_every_time() {
     assert!(daemon.stop().success());
 }
 
-/// Runs `sharehook ARGS --config <config>`; fails the test if it is still running after 20 s
-/// (a `run` that took the file as a state would never end by itself).
-fn run_briefly(nas: &Nas, args: &[&str]) -> std::process::Output {
-    let mut child = sharehook()
-        .args(args)
-        .arg("--config")
-        .arg(nas.config_path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "sharehook {args:?} took the file as its state and kept running:\n{}",
-                text(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// A kind of file, how to make it, and what the refusal says of it.
 type Case = (&'static str, fn(&Path), &'static str);
 
@@ -120,7 +92,7 @@ fn an_empty_or_foreign_state_file_is_refused_and_left_alone() {
         make(&file);
         let before = std::fs::read(&file).unwrap();
         for command in ["run", "log", "failed"] {
-            let out = run_briefly(&nas, &[command]);
+            let out = nas.run_briefly(&[command]);
             let err = text(&out.stderr);
             assert_eq!(
                 out.status.code(),

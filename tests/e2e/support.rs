@@ -384,6 +384,33 @@ impl Nas {
             .expect("run sharehook")
     }
 
+    /// Runs `sharehook ARGS --config <this config>`, expected to end by itself at once (a
+    /// command refusing what it was given); one still running after 20 s (a `run` that took
+    /// what it should have refused) is killed and the test fails.
+    pub fn run_briefly(&self, args: &[&str]) -> std::process::Output {
+        let mut child = sharehook()
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sharehook");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "sharehook {args:?} did not refuse; it kept running:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
     /// `sharehook log --json` as parsed entries, newest first.
     pub fn log_entries(&self, extra: &[&str]) -> Vec<serde_json::Value> {
         let mut args = vec!["log", "--json"];
