@@ -528,6 +528,14 @@ impl Engine {
         }
     }
 
+    /// `path` cannot be looked at: its folder is the one that cannot be read.
+    fn cannot_read_above(&mut self, path: &Path, e: &std::io::Error) {
+        if let Some(folder) = path.parent() {
+            let folder = folder.to_owned();
+            self.cannot_read(&folder, e);
+        }
+    }
+
     /// Says that folder `abs` cannot be read, why, and what to do: once per folder and error
     /// (and once for all folders while descriptors run out, which is no folder's fault).
     fn cannot_read(&mut self, abs: &Path, e: &std::io::Error) {
@@ -902,14 +910,16 @@ impl Engine {
             self.new_content(path, true, now);
             return;
         }
-        if Entry::read(&path).is_some_and(|e| e.kind == tree::EntryKind::Symlink) {
+        let made = Entry::read(&path);
+        if made.is_some_and(|e| e.kind == tree::EntryKind::Symlink) {
             // A symbolic link is complete when made.
             self.new_content(path, false, now);
             return;
         }
         // A new file: reported when it is closed. A delete waiting at the same path was the
-        // first half of a save (the file is replaced, not gone).
-        if self.holds.held(&path) == Some(Held::Delete { dir: false }) {
+        // first half of a save (the file is replaced, not gone); not when what was made is
+        // nothing sharehook reports (a FIFO, a socket): then the file is gone.
+        if made.is_some() && self.holds.held(&path) == Some(Held::Delete { dir: false }) {
             self.holds.remove(&path);
         }
         self.modified.insert(path);
@@ -1244,7 +1254,23 @@ impl Engine {
             };
             match hold.what {
                 Held::Upload => {
-                    let Some(entry) = Entry::read(&path).filter(|e| !e.is_dir()) else {
+                    let found = match tree::lstat(&path) {
+                        Ok(found) => found,
+                        Err(e) => {
+                            // Cannot tell, which is not "gone": its folder is read again every
+                            // poll interval, and that reconcile finds the change.
+                            self.cannot_read_above(&path, &e);
+                            self.holds.remove(&path);
+                            continue;
+                        }
+                    };
+                    let Some(entry) = found.filter(|e| !e.is_dir()) else {
+                        if tree::is_unreported_kind(&path) {
+                            // A FIFO, socket or device took its place: the gate reports the
+                            // file it replaced as deleted.
+                            self.release(&path);
+                            continue;
+                        }
                         // Gone or replaced by a folder: its own event says so. Gone may be
                         // renamed (the file or a folder above it), the event not read yet:
                         // the hold waits for it a while, to be carried to the new path.
@@ -1449,8 +1475,21 @@ impl Engine {
         let mut out = Vec::new();
         match change {
             Change::Upload { path, data } => {
-                let Some(entry) = Entry::read(path).filter(|e| !e.is_dir()) else {
-                    if Entry::read(path).is_none() && self.holds.get(path).is_none() {
+                let found = match tree::lstat(path) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        // Cannot tell: found by the poll of its folder once it can be read.
+                        self.cannot_read_above(path, &e);
+                        return Ok(out);
+                    }
+                };
+                let Some(entry) = found.filter(|e| !e.is_dir()) else {
+                    if tree::is_unreported_kind(path) {
+                        // Replaced by a FIFO, socket or device node: what was there is gone.
+                        if let Some(known) = batch.remove_tree(&share, &sp)? {
+                            out.push(self.event(Operation::Delete, si, sp, None, &known, now));
+                        }
+                    } else if found.is_none() && self.holds.get(path).is_none() {
                         // Gone since its release: perhaps renamed, the kernel's word of it not
                         // read yet. Held again as found gone, so that the rename carries it to
                         // the new name; `release_due` gives it up if nothing explains it.
@@ -1479,7 +1518,14 @@ impl Engine {
                 out.push(self.event(Operation::Upload, si, sp, None, &entry, now));
             }
             Change::Folder { path } => {
-                let Some(entry) = Entry::read(path).filter(Entry::is_dir) else {
+                let found = match tree::lstat(path) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        self.cannot_read_above(path, &e);
+                        return Ok(out);
+                    }
+                };
+                let Some(entry) = found.filter(Entry::is_dir) else {
                     return Ok(out);
                 };
                 match batch.entry(&share, &sp)? {

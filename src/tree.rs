@@ -122,6 +122,14 @@ pub fn lstat(path: &Path) -> io::Result<Option<Entry>> {
     }
 }
 
+/// Whether something sharehook never reports (a FIFO, a socket, a device node) is at `path`.
+pub fn is_unreported_kind(path: &Path) -> bool {
+    ShortPath::new(path)
+        .ok()
+        .and_then(|short| std::fs::symlink_metadata(short.as_path()).ok())
+        .is_some_and(|meta| Entry::of(&meta).is_none())
+}
+
 /// Whether an error says the path is not there (or one of its folders is not a folder).
 fn gone(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)

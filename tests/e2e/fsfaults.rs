@@ -481,3 +481,56 @@ fn paths_longer_than_path_max_are_reported() {
     assert!(!log.contains("cannot"), "{}", abbreviate(&log));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_change_whose_folder_becomes_unreadable_before_it_is_due_is_reported_once_it_can_be_read() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    let share = nas.share();
+    sh(&share, "mkdir keep; echo a > keep/a.dat; chmod -R a+rX .");
+    // No safety rescan: only the poll of the folder that could not be read can find it.
+    nas.write_config_with(
+        &receiver.url(),
+        FAST,
+        "",
+        "settle_ms = 1000\nrescan_interval = 0\npoll_interval = 0.5",
+    );
+    let daemon = start_as_nobody(&nas);
+    let mut s = Scenarios::new(&receiver, &share);
+    let keep = share.join("keep");
+    // Written, then its folder closed to sharehook before the quiet period ends: the file
+    // cannot be looked at, which is not the same as gone.
+    sh(&share, "echo v2 >> keep/a.dat; chmod 000 keep");
+    wait_log(
+        &daemon,
+        &format!("cannot read the folder {}", keep.display()),
+        1,
+    );
+    chmod(&keep, 0o755);
+    assert_eq!(s.next(), expect(&[("Upload", "/keep/a.dat", "")]));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_file_replaced_by_a_fifo_is_reported_deleted() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), FAST);
+    let share = nas.share();
+    let daemon = nas.start();
+    let mut s = Scenarios::new(&receiver, &share);
+    sh(&share, "echo a > a.txt; echo b > b.txt");
+    assert_eq!(
+        s.next(),
+        expect(&[("Upload", "/a.txt", ""), ("Upload", "/b.txt", "")])
+    );
+    // Removed and a FIFO made in its place; a FIFO renamed over the other.
+    sh(&share, "rm a.txt; mkfifo a.txt; mkfifo p; mv p b.txt");
+    let mut got = s.next();
+    got.sort();
+    assert_eq!(
+        got,
+        expect(&[("Delete", "/a.txt", ""), ("Delete", "/b.txt", "")])
+    );
+    assert!(daemon.stop().success());
+}
