@@ -1043,16 +1043,21 @@ impl Engine {
         // Whatever was at the target is replaced by what moved there.
         self.holds.take_tree(&to);
         let known = self.known(&from);
-        // Uploads released but not committed yet follow the rename as holds: committed
-        // before it, they would find the old name gone and be lost; held, they are announced
-        // after the Move or Rename, at the new name.
-        let (uploads, rest): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.ready)
+        // Uploads and Create Folders released but not committed yet follow the rename as
+        // holds: committed before it, they would find the old name gone and be lost; held,
+        // they are announced after the Move or Rename, at the new name.
+        let (carried, rest): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.ready)
             .into_iter()
-            .partition(|c| matches!(c, Change::Upload { path, .. } if path.starts_with(&from)));
+            .partition(|c| match c {
+                Change::Upload { path, .. } | Change::Folder { path } => path.starts_with(&from),
+                _ => false,
+            });
         self.ready = rest;
-        for change in uploads {
-            if let Change::Upload { path, data } = change {
-                self.hold_upload(path, data, now);
+        for change in carried {
+            match change {
+                Change::Upload { path, data } => self.hold_upload(path, data, now),
+                Change::Folder { path } => self.hold_folder(path, now),
+                _ => {}
             }
         }
         let moved = self.holds.take_tree(&from);
@@ -1526,6 +1531,15 @@ impl Engine {
                     }
                 };
                 let Some(entry) = found.filter(Entry::is_dir) else {
+                    if found.is_none()
+                        && let Some(parent) = path.parent()
+                    {
+                        // Gone since its release: perhaps a folder above it was renamed, the
+                        // kernel's word of it not read yet. That rename then has the folder
+                        // it was in read again at its new place, where this one is found.
+                        self.gone
+                            .push((parent.to_owned(), Instant::now() + PAIR_WINDOW));
+                    }
                     return Ok(out);
                 };
                 match batch.entry(&share, &sp)? {
@@ -2089,5 +2103,52 @@ mod tests {
         assert_eq!(upload_held(&e, &s.join("e/a")), Some(false));
         assert_eq!(gate(&mut e, ready[0].clone()), ["Rename /e from /d"]);
         assert_eq!(gate(&mut e, upload(s.join("e/a"))), ["Upload /e/a"]);
+    }
+
+    #[test]
+    fn a_new_folder_released_but_not_committed_follows_a_rename_of_a_folder_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir(s.join("d")).unwrap();
+        let folder = |p: &Path| Change::Folder { path: p.to_owned() };
+        assert_eq!(gate(&mut e, folder(&s.join("d"))), ["Create Folder /d"]);
+        std::fs::create_dir(s.join("d/new")).unwrap();
+        e.ready.push(folder(&s.join("d/new")));
+        std::fs::rename(s.join("d"), s.join("e")).unwrap();
+        e.renamed(s.join("d"), s.join("e"), true, Instant::now());
+        let ready = std::mem::take(&mut e.ready);
+        assert_eq!(
+            ready.len(),
+            1,
+            "only the Rename is left to commit: {ready:?}"
+        );
+        assert!(matches!(
+            e.holds.held(&s.join("e/new")),
+            Some(Held::Folder { .. })
+        ));
+        assert_eq!(gate(&mut e, ready[0].clone()), ["Rename /e from /d"]);
+        assert_eq!(
+            gate(&mut e, folder(&s.join("e/new"))),
+            ["Create Folder /e/new"]
+        );
+    }
+
+    #[test]
+    fn a_new_folder_gone_at_its_commit_is_looked_for_where_a_rename_above_took_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir(s.join("d")).unwrap();
+        let folder = |p: &Path| Change::Folder { path: p.to_owned() };
+        assert_eq!(gate(&mut e, folder(&s.join("d"))), ["Create Folder /d"]);
+        // Made, released, and its folder renamed before the commit ran.
+        std::fs::create_dir(s.join("d/new")).unwrap();
+        std::fs::rename(s.join("d"), s.join("e")).unwrap();
+        assert_eq!(gate(&mut e, folder(&s.join("d/new"))), Vec::<String>::new());
+        e.renamed(s.join("d"), s.join("e"), true, Instant::now());
+        assert!(
+            e.rescan_folders.contains(&s.join("e")),
+            "the folder it was in is read again at its new place: {:?}",
+            e.rescan_folders
+        );
     }
 }
