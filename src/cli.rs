@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::daemon::Daemon;
+use crate::event::json_for_terminal;
 use crate::store::LogFilter;
 use crate::{activity, config, demo, service, sign};
 
@@ -293,13 +294,16 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 Output::JsonLines => {
                     for e in &entries {
-                        println!("{}", activity::to_json(e));
+                        println!("{}", json_for_terminal(&activity::to_json(e).to_string()));
                     }
                 }
                 Output::JsonArray => {
                     let all: Vec<serde_json::Value> =
                         entries.iter().map(activity::to_json).collect();
-                    println!("{}", serde_json::Value::Array(all));
+                    println!(
+                        "{}",
+                        json_for_terminal(&serde_json::Value::Array(all).to_string())
+                    );
                 }
             }
         }
@@ -310,7 +314,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = config::load(&config)?;
             let v = activity::resend(&config, &attempt_id, webhook)?;
-            println!("{v}");
+            println!("{}", json_for_terminal(&v.to_string()));
             let status = v["status"].as_u64().unwrap_or(0);
             if v["statusKind"] != "http" || !(200..300).contains(&status) {
                 return Ok(ExitCode::FAILURE);
@@ -353,13 +357,19 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 Output::JsonLines => {
                     for f in &failed {
-                        println!("{}", activity::failed_to_json(f));
+                        println!(
+                            "{}",
+                            json_for_terminal(&activity::failed_to_json(f).to_string())
+                        );
                     }
                 }
                 Output::JsonArray => {
                     let all: Vec<serde_json::Value> =
                         failed.iter().map(activity::failed_to_json).collect();
-                    println!("{}", serde_json::Value::Array(all));
+                    println!(
+                        "{}",
+                        json_for_terminal(&serde_json::Value::Array(all).to_string())
+                    );
                 }
             }
         }

@@ -221,6 +221,24 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `json` (JSON text) with the control characters JSON leaves raw (DEL, and C1 U+0080 to
+/// U+009F) written as `\u00XX` escapes: the same JSON value, safe to print to a terminal.
+/// serde_json already escapes C0.
+pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(char::is_control) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if c.is_control() {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// One operation on one share, as committed to the queue and delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -305,5 +323,20 @@ mod tests {
             assert_eq!(Operation::from_trigger(op.trigger()), Some(op));
         }
         assert_eq!(Operation::from_trigger("Upload"), None);
+    }
+
+    #[test]
+    fn json_for_a_terminal_escapes_del_and_c1_and_reads_back_the_same() {
+        let value = serde_json::json!({ "path": "/a\u{7f}b\u{9b}31mc\nd\u{e9}" });
+        let text = value.to_string();
+        assert!(text.contains('\u{9b}'), "serde_json leaves C1 raw: {text}");
+        let safe = json_for_terminal(&text);
+        assert!(!safe.chars().any(char::is_control), "{safe}");
+        assert!(
+            safe.contains("\\u007f") && safe.contains("\\u009b"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, value);
     }
 }

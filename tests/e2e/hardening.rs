@@ -75,6 +75,14 @@ fn control_characters_in_names_never_reach_the_journal_or_the_terminal() {
         text.contains(r"Upload /evil\x0a<0>event 999: Delete /x\x1b[2J"),
         "{text}"
     );
+    // Its JSON keeps the exact name, with DEL and C1 escaped too (JSON leaves them raw).
+    let out = nas.cli(&["log", "--json"]);
+    assert_eq!(
+        first_control(&out.stdout, true),
+        None,
+        "a raw control character in sharehook log --json: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let entries = nas.log_entries(&[]);
     assert_eq!(entries[0]["resourcePath"], format!("/{folder}/{file}"));
     assert!(daemon.stop().success());
