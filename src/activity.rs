@@ -469,8 +469,7 @@ pub fn resend(
         return Ok(answer);
     }
     // No daemon: send it from here, and log it in the state.
-    let store = Store::open(&config.state_dir)?;
-    store.set_limits(config.store_limits());
+    let store = open_for_change(config)?;
     let hook = config
         .webhooks
         .iter()
@@ -535,10 +534,7 @@ pub fn resend_failed(
             by_daemon: true,
         });
     }
-    // Read first: a missing state is an error here, not a first start.
-    drop(Store::open_read_only(&config.state_dir)?);
-    let store = Store::open(&config.state_dir)?;
-    store.set_limits(config.store_limits());
+    let store = open_for_change(config)?;
     let hooks: Vec<u32> = config
         .webhooks
         .iter()
@@ -558,6 +554,16 @@ pub fn failed(config: &Config, webhook: Option<u32>) -> anyhow::Result<Vec<SetAs
     Ok(store.failed_events(webhook)?)
 }
 
+/// The state, for a change made from the command line while no daemon runs. A missing state
+/// is an error: a command never makes one (a state made by `sudo sharehook enable` would be
+/// root's, and the daemon's first start, as its own user, must make it).
+fn open_for_change(config: &Config) -> anyhow::Result<Store> {
+    drop(Store::open_read_only(&config.state_dir)?);
+    let store = Store::open(&config.state_dir)?;
+    store.set_limits(config.store_limits());
+    Ok(store)
+}
+
 /// `sharehook enable`: through the running daemon, or directly when none runs.
 pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
     if !config.webhooks.iter().any(|w| w.id == webhook) {
@@ -566,8 +572,7 @@ pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
     if let Some(answer) = ask_daemon(&config.state_dir, &format!("/enable/{webhook}"))? {
         return Ok(answer["wasDisabled"].as_bool().unwrap_or(false));
     }
-    let store = Store::open(&config.state_dir)?;
-    store.set_limits(config.store_limits());
+    let store = open_for_change(config)?;
     let health = store.health(webhook)?;
     let was = health.disabled.is_some();
     store.flush(

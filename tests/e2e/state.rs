@@ -416,3 +416,21 @@ fn a_reader_that_cannot_repair_says_to_start_the_daemon_once() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn commands_never_make_a_state_where_there_is_none() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0");
+    let state = nas.dir.path().join("state");
+    for args in [&["enable", "1"][..], &["resend", "--failed"][..]] {
+        let out = nas.run_briefly(args);
+        assert!(!out.status.success(), "{args:?} with no state succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("sharehook.redb"), "{args:?}: {err}");
+        assert!(
+            !state.join("sharehook.redb").exists(),
+            "{args:?} made a state: {err}"
+        );
+    }
+}
