@@ -56,7 +56,7 @@ impl Daemon {
             tokens: Vec::new(),
         };
         if let Err(e) = daemon.start_workers(config) {
-            daemon.stop(Duration::from_secs(1));
+            daemon.stop_all();
             return Err(e);
         }
         for id in store.webhooks_with_pending()? {
@@ -81,7 +81,7 @@ impl Daemon {
         let engine = match engine {
             Ok(engine) => engine,
             Err(e) => {
-                daemon.stop(Duration::from_secs(1));
+                daemon.stop_all();
                 return Err(e);
             }
         };
@@ -91,7 +91,7 @@ impl Daemon {
         match handle {
             Ok(handle) => daemon.engine = Some(handle),
             Err(e) => {
-                daemon.stop(Duration::from_secs(1));
+                daemon.stop_all();
                 return Err(anyhow::Error::new(e).context("cannot start the engine thread"));
             }
         }
@@ -147,6 +147,13 @@ impl Daemon {
     /// True while the engine goes round (it does at least twice a second).
     pub fn alive(&self) -> bool {
         now_ms() - self.heartbeat.load(Ordering::Relaxed) < 30_000
+    }
+
+    /// Stops everything, however long an attempt in flight takes: a start that failed half
+    /// way must leave no worker behind, since the running configuration (after a failed
+    /// reload) or the next start then starts one again, and a webhook never has two.
+    fn stop_all(&mut self) {
+        while !self.stop(Duration::from_secs(5)) {}
     }
 
     /// Stops watching (what is held but not yet reported is found again by the next start's
