@@ -687,10 +687,14 @@ impl Engine {
         }
         for (from, to, is_dir) in moves {
             let (from, to) = (from.on(&root), to.on(&root));
-            if is_dir && let Some(k) = self.kernel.as_mut() {
-                // The kernel's watches moved with the folder: kept at a stale path, they would
-                // give its events the old path, and keep a new folder made there unwatched.
-                k.set.move_tree(&from, &to);
+            if is_dir {
+                if let Some(k) = self.kernel.as_mut() {
+                    // The kernel's watches moved with the folder: kept at a stale path, they
+                    // would give its events the old path, and keep a new folder made there
+                    // unwatched.
+                    k.set.move_tree(&from, &to);
+                }
+                self.bookkeeping_moved(&from, &to);
             }
             self.holds.take_tree(&from);
             self.emit(Change::Moved {
@@ -1114,16 +1118,7 @@ impl Engine {
             for (f, _) in found {
                 self.rescan_folders.push(tree::rebase(&f, &from, &to));
             }
-            let unwatched: Vec<PathBuf> = self
-                .unwatched
-                .range(from.clone()..)
-                .take_while(|f| f.starts_with(&from))
-                .cloned()
-                .collect();
-            for f in unwatched {
-                self.unwatched.remove(&f);
-                self.unwatched.insert(tree::rebase(&f, &from, &to));
-            }
+            self.bookkeeping_moved(&from, &to);
         }
         if known {
             let unwatched = is_dir && self.unwatched_at(&to);
@@ -1153,6 +1148,34 @@ impl Engine {
         for folder in tops {
             self.new_content(folder, true, now);
         }
+    }
+
+    /// Folder `from` (and what is below it) is now at `to`: the folders kept aside (without a
+    /// watch, unreadable, never read since the first start) are kept aside at their new paths,
+    /// so they are still read again, and a never-read one is still indexed silently.
+    fn bookkeeping_moved(&mut self, from: &Path, to: &Path) {
+        fn rebase_set(set: &mut BTreeSet<PathBuf>, from: &Path, to: &Path) {
+            let below: Vec<PathBuf> = set
+                .range(from.to_owned()..)
+                .take_while(|f| f.starts_with(from))
+                .cloned()
+                .collect();
+            for f in below {
+                set.remove(&f);
+                set.insert(tree::rebase(&f, from, to));
+            }
+        }
+        fn rebase_map(map: &mut BTreeMap<PathBuf, i32>, from: &Path, to: &Path) {
+            for f in tree::keys_below(map, from) {
+                if let Some(v) = map.remove(&f) {
+                    map.insert(tree::rebase(&f, from, to), v);
+                }
+            }
+        }
+        rebase_set(&mut self.unwatched, from, to);
+        rebase_set(&mut self.unbaselined, from, to);
+        rebase_map(&mut self.unreadable, from, to);
+        rebase_map(&mut self.unwatchable, from, to);
     }
 
     /// Whether folder `abs`, in a share watched with inotify, has no watch.
@@ -1589,8 +1612,10 @@ impl Engine {
                 }
                 let moved = batch.entry(&share, &sp)?.expect("just moved there");
                 let entry = match entry {
-                    // A folder compares by inode only: the disk's entry is as true, and newer.
+                    // A folder compares by inode only: the disk's entry is as true, and newer
+                    // (one never read since the first start keeps that mark).
                     Some(e) if e.is_dir() && moved.is_dir() => {
+                        let e = if moved.is_unread() { e.unread() } else { e };
                         batch.put(&share, &sp, &e)?;
                         e
                     }

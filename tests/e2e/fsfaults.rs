@@ -534,3 +534,49 @@ fn a_file_replaced_by_a_fifo_is_reported_deleted() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_folder_unreadable_at_the_first_start_and_renamed_is_still_read_again_and_indexed_silently() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    let share = nas.share();
+    sh(
+        &share,
+        "mkdir -p one/inner; echo s > one/s.dat; echo t > one/inner/t.dat; chmod -R a+rX . && chmod 000 one",
+    );
+    // No safety rescan: only the poll of the folder kept aside can find it.
+    nas.write_config_with(
+        &receiver.url(),
+        FAST,
+        "",
+        "rescan_interval = 0\npoll_interval = 0.5",
+    );
+    let daemon = start_as_nobody(&nas);
+    wait_log(
+        &daemon,
+        &format!("cannot read the folder {}", share.join("one").display()),
+        1,
+    );
+    let mut s = Scenarios::new(&receiver, &share);
+    sh(&share, "mv one renamed");
+    assert_eq!(s.next(), expect(&[("Rename", "/renamed", "/one")]));
+    let renamed = share.join("renamed");
+    chmod(&renamed, 0o755);
+    wait_log(
+        &daemon,
+        &format!(
+            "the folder {}, which could not be read at the first start, is indexed now",
+            renamed.display()
+        ),
+        1,
+    );
+    // What it held at the first start is the baseline; what is new in it is news.
+    sh(&share, "echo n > renamed/new.dat");
+    assert_eq!(
+        s.next(),
+        expect(&[("Upload", "/renamed/new.dat", "")]),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.stop().success());
+}
