@@ -951,6 +951,10 @@ fn read_only_repairing(path: &Path) -> Result<redb::ReadOnlyDatabase, StoreError
             }
             // A daemon holds it: it repaired the file at its start (or is doing so now).
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
+            // Not closed cleanly and damaged too: a start of the daemon would not help.
+            Err(e @ redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))) => {
+                return Err(classify_open_error(path, e));
+            }
             Err(e) => {
                 return Err(StoreError::NeedsRepair {
                     path: path.to_owned(),
