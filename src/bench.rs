@@ -180,20 +180,30 @@ fn drop_files(
         }
     }
     let deadline = Instant::now() + Duration::from_secs(300);
-    // Waits on the count, not the list, so that watching costs the receiver nothing.
-    while seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .arrivals
-        .len()
-        < before + n
-    {
+    // Waits on the count, not the list, so that watching costs the receiver nothing; then
+    // checks that every file arrived, so that a repeated delivery cannot pass for one.
+    let arrivals = loop {
+        let count = seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .arrivals
+            .len();
+        if count >= before + n {
+            let got = seen.lock().unwrap_or_else(|p| p.into_inner()).arrivals[before..].to_vec();
+            let paths: std::collections::HashSet<String> =
+                got.iter().map(|(body, _)| path_of(body)).collect();
+            if closed.keys().all(|k| paths.contains(k)) {
+                if got.len() > n {
+                    println!("{} deliveries were repeats", got.len() - n);
+                }
+                break got;
+            }
+        }
         if Instant::now() > deadline {
             bail!("not all {n} webhooks arrived within 300 s");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let arrivals = seen.lock().unwrap_or_else(|p| p.into_inner()).arrivals[before..].to_vec();
+    };
     let first_close = closed.values().min().copied().unwrap_or_else(Instant::now);
     let first_arrival = arrivals
         .iter()
