@@ -381,40 +381,11 @@ impl Store {
             let mut meta = tx.open_table(META).map_err(self.err())?;
             let format = meta.get("format").map_err(self.err())?.map(|v| v.value());
             match format {
-                None if fresh => {
-                    let [hi, lo] = new_identity().map_err(|e| StoreError::Storage {
-                        path: self.path.clone(),
-                        detail: format!("no random numbers for its identity: {e}"),
-                    })?;
-                    meta.insert("format", FORMAT).map_err(self.err())?;
-                    meta.insert("identity_hi", hi).map_err(self.err())?;
-                    meta.insert("identity_lo", lo).map_err(self.err())?;
-                    meta.insert("next_event_id", first_event_id(now_us()))
-                        .map_err(self.err())?;
-                }
-                Some(1) => {
-                    // A state of an earlier sharehook: it gets an identity, and its ids move up
-                    // past any an earlier state (moved aside before it) may have sent.
-                    let [hi, lo] = new_identity().map_err(|e| StoreError::Storage {
-                        path: self.path.clone(),
-                        detail: format!("no random numbers for its identity: {e}"),
-                    })?;
-                    let next = meta
-                        .get("next_event_id")
-                        .map_err(self.err())?
-                        .map_or(1, |v| v.value())
-                        .max(first_event_id(now_us()));
-                    meta.insert("format", FORMAT).map_err(self.err())?;
-                    meta.insert("identity_hi", hi).map_err(self.err())?;
-                    meta.insert("identity_lo", lo).map_err(self.err())?;
-                    meta.insert("next_event_id", next).map_err(self.err())?;
-                    log::info!(
-                        "the state file {} was made by an earlier sharehook: it now has identity \
-                         {}, and its next event id is {next}",
-                        self.path.display(),
-                        identity_hex(hi, lo)
-                    );
-                }
+                // A new state, or one of an earlier sharehook (layout 1): it gets an identity,
+                // and its ids start past any an earlier state (moved aside before it) may
+                // have sent.
+                None if fresh => self.give_identity(&mut meta, false)?,
+                Some(1) => self.give_identity(&mut meta, true)?,
                 Some(FORMAT) => {}
                 Some(other) if other > FORMAT => {
                     return Err(StoreError::Newer {
@@ -434,6 +405,37 @@ impl Store {
         }
         self.init_delivery(&tx)?;
         tx.commit().map_err(self.err())
+    }
+
+    /// Writes a new identity, this layout, and the next event id into `meta`; `earlier` when
+    /// the state was made by an earlier sharehook (said in the log), not for a new state.
+    fn give_identity(
+        &self,
+        meta: &mut redb::Table<&str, u64>,
+        earlier: bool,
+    ) -> Result<(), StoreError> {
+        let [hi, lo] = new_identity().map_err(|e| StoreError::Storage {
+            path: self.path.clone(),
+            detail: format!("no random numbers for its identity: {e}"),
+        })?;
+        let next = meta
+            .get("next_event_id")
+            .map_err(self.err())?
+            .map_or(1, |v| v.value())
+            .max(first_event_id(now_us()));
+        meta.insert("format", FORMAT).map_err(self.err())?;
+        meta.insert("identity_hi", hi).map_err(self.err())?;
+        meta.insert("identity_lo", lo).map_err(self.err())?;
+        meta.insert("next_event_id", next).map_err(self.err())?;
+        if earlier {
+            log::info!(
+                "the state file {} was made by an earlier sharehook: it now has \
+                 identity {}, and its next event id is {next}",
+                self.path.display(),
+                identity_hex(hi, lo)
+            );
+        }
+        Ok(())
     }
 
     /// The state's identity, 32 hex digits (made with the state, never changed).
