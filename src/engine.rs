@@ -1308,7 +1308,7 @@ impl Engine {
                         let first = hold.gone.unwrap_or(now);
                         let waiting = now < first + self.delete_window()
                             || self.drained_at < first + PAIR_WINDOW;
-                        if waiting && Entry::read(&path).is_none() {
+                        if waiting && found.is_none() {
                             if let Some(h) = self.holds.by_path.get_mut(&key(&path)) {
                                 h.gone = Some(first);
                             }
