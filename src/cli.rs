@@ -294,16 +294,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 Output::JsonLines => {
                     for e in &entries {
-                        println!("{}", json_for_terminal(&activity::to_json(e).to_string()));
+                        print_json(&activity::to_json(e));
                     }
                 }
                 Output::JsonArray => {
                     let all: Vec<serde_json::Value> =
                         entries.iter().map(activity::to_json).collect();
-                    println!(
-                        "{}",
-                        json_for_terminal(&serde_json::Value::Array(all).to_string())
-                    );
+                    print_json(&serde_json::Value::Array(all));
                 }
             }
         }
@@ -314,7 +311,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = config::load(&config)?;
             let v = activity::resend(&config, &attempt_id, webhook)?;
-            println!("{}", json_for_terminal(&v.to_string()));
+            print_json(&v);
             let status = v["status"].as_u64().unwrap_or(0);
             if v["statusKind"] != "http" || !(200..300).contains(&status) {
                 return Ok(ExitCode::FAILURE);
@@ -357,19 +354,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 Output::JsonLines => {
                     for f in &failed {
-                        println!(
-                            "{}",
-                            json_for_terminal(&activity::failed_to_json(f).to_string())
-                        );
+                        print_json(&activity::failed_to_json(f));
                     }
                 }
                 Output::JsonArray => {
                     let all: Vec<serde_json::Value> =
                         failed.iter().map(activity::failed_to_json).collect();
-                    println!(
-                        "{}",
-                        json_for_terminal(&serde_json::Value::Array(all).to_string())
-                    );
+                    print_json(&serde_json::Value::Array(all));
                 }
             }
         }
@@ -387,6 +378,11 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// The daemon, until SIGTERM or SIGINT; SIGHUP reads `path` again (see `reload`).
+/// Prints `value` as one line of JSON, with no raw control character for the terminal.
+fn print_json(value: &serde_json::Value) {
+    println!("{}", json_for_terminal(&value.to_string()));
+}
+
 fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     log::info!("sharehook {VERSION} starting");
     crate::daemon::raise_open_files_limit();

@@ -204,34 +204,33 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 /// escaped: `\x0a` for those below U+0080, `\u{9b}` for the C1 ones, so they cannot be taken
 /// for the `\xNN` of a byte that is not UTF-8.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        let n = u32::from(c);
-        if !c.is_control() {
-            out.push(c);
-        } else if n < 0x80 {
+    escape_each_control(text, |out, n| {
+        if n < 0x80 {
             let _ = write!(out, "\\x{n:02x}");
         } else {
             let _ = write!(out, "\\u{{{n:x}}}");
         }
-    }
-    Cow::Owned(out)
+    })
 }
 
 /// `json` (JSON text) with the control characters JSON leaves raw (DEL, and C1 U+0080 to
 /// U+009F) written as `\u00XX` escapes: the same JSON value, safe to print to a terminal.
 /// serde_json already escapes C0.
 pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(char::is_control) {
-        return Cow::Borrowed(json);
+    escape_each_control(json, |out, n| {
+        let _ = write!(out, "\\u{n:04x}");
+    })
+}
+
+/// `text` with each control character replaced by what `escape` writes for its code point.
+fn escape_each_control(text: &str, escape: impl Fn(&mut String, u32)) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(json.len() + 8);
-    for c in json.chars() {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
         if c.is_control() {
-            let _ = write!(out, "\\u{:04x}", u32::from(c));
+            escape(&mut out, u32::from(c));
         } else {
             out.push(c);
         }
