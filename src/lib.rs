@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod demo;
 pub mod engine;
 pub mod event;
+pub mod fault;
 pub mod ignore;
 pub mod logging;
 pub mod netpolicy;
