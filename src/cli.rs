@@ -402,6 +402,28 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
             Arc::clone(&listener),
             control(&daemon, &config),
         ));
+        let limiter = Arc::new(crate::api::Limiter::default());
+        let bound = match crate::web::bind(&config.web, &config.state_dir).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                server.abort();
+                daemon.stop(Duration::from_secs(10));
+                return Err(e);
+            }
+        };
+        let web_info = bound.info.clone();
+        let started_ms = crate::deliver::now_ms();
+        let api_state = |daemon: &Daemon, config: &config::Config| {
+            Arc::new(crate::api::ApiState {
+                store: Arc::clone(&daemon.store),
+                config: Arc::new(config.clone()),
+                limiter: Arc::clone(&limiter),
+                web: web_info.clone(),
+                started_ms,
+            })
+        };
+        let site = crate::web::Site::new(crate::api::router(api_state(&daemon, &config)));
+        let web = tokio::spawn(crate::web::serve(bound, Arc::clone(&site)));
         service::ready();
         log::info!("ready");
         let signal = loop {
@@ -410,7 +432,14 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
                 service::Wake::Reload => {
                     service::reloading();
                     log::info!("SIGHUP: reading {} again", path.display());
+                    let web_before = config.web.clone();
                     (daemon, config) = reload(path, daemon, config).await?;
+                    if config.web != web_before {
+                        log::warn!(
+                            "[web] changed: the server keeps its addresses and certificate until sharehook is restarted"
+                        );
+                    }
+                    site.replace(crate::api::router(api_state(&daemon, &config)));
                     server.abort();
                     server = tokio::spawn(activity::serve(
                         Arc::clone(&listener),
@@ -423,6 +452,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         log::info!("{signal}: stopping");
         service::stopping();
         server.abort();
+        web.abort();
         let _ = std::fs::remove_file(&socket);
         daemon.stop(Duration::from_secs(10));
         log::info!("stopped");

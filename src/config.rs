@@ -31,6 +31,52 @@ pub struct Config {
     pub delivery: Delivery,
     pub log: LogSettings,
     pub watch: WatchSettings,
+    pub web: WebSettings,
+}
+
+/// The management API's HTTP server (`[web]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebSettings {
+    /// Where it listens; empty turns the server off.
+    pub listen: Vec<std::net::SocketAddr>,
+    /// False when `listen` was not given: the default address being taken by another program
+    /// then leaves the server off with a warning instead of stopping the daemon.
+    pub listen_given: bool,
+    /// `Some(false)` serves plain HTTP off loopback (with a warning); `None` means HTTPS on
+    /// any address that is not loopback.
+    pub tls: Option<bool>,
+    /// A PEM certificate chain and key; without them, a self-signed certificate is made once
+    /// and kept in the state folder.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics: bool,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Default for WebSettings {
+    fn default() -> WebSettings {
+        WebSettings {
+            listen: vec![
+                DEFAULT_LISTEN
+                    .parse()
+                    .expect("the default address is valid"),
+            ],
+            listen_given: false,
+            tls: None,
+            tls_cert: None,
+            tls_key: None,
+            metrics: false,
+        }
+    }
+}
+
+impl WebSettings {
+    /// Whether `addr` is served over TLS.
+    pub fn tls_on(&self, addr: &std::net::SocketAddr) -> bool {
+        self.tls.unwrap_or(!addr.ip().is_loopback())
+    }
 }
 
 /// How long the delivery log keeps its entries (`[log]`).
@@ -218,6 +264,7 @@ impl Config {
             delivery: Delivery::default(),
             log: LogSettings::default(),
             watch: WatchSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -266,6 +313,7 @@ impl Config {
             ("[delivery]", self.delivery != old.delivery),
             ("[log]", self.log != old.log),
             ("[watch]", self.watch != old.watch),
+            ("[web]", self.web != old.web),
         ] {
             if changed {
                 out.push(format!("{table} changed"));
@@ -361,6 +409,24 @@ struct RawConfig {
     delivery: Option<RawDelivery>,
     log: Option<RawLog>,
     watch: Option<RawWatch>,
+    web: Option<RawWeb>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    listen: Option<Spanned<OneOrMany>>,
+    tls: Option<bool>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    metrics: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -537,6 +603,10 @@ impl Ctx<'_> {
             None => WatchSettings::default(),
             Some(w) => self.check_watch(w)?,
         };
+        let web = match raw.web {
+            None => WebSettings::default(),
+            Some(w) => self.check_web(w)?,
+        };
         Ok(Config {
             source: Some(self.file.to_owned()),
             account_name,
@@ -546,7 +616,49 @@ impl Ctx<'_> {
             delivery,
             log,
             watch,
+            web,
         })
+    }
+
+    fn check_web(&self, raw: RawWeb) -> Result<WebSettings, ConfigError> {
+        let mut out = WebSettings::default();
+        if let Some(listen) = raw.listen {
+            let span = listen.span();
+            let texts = match listen.into_inner() {
+                OneOrMany::One(text) => vec![text],
+                OneOrMany::Many(list) => list,
+            };
+            out.listen.clear();
+            for text in texts {
+                let addr = text.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                    let msg = format!(
+                        "\"{text}\" is not an address and port such as \"127.0.0.1:8080\", \"0.0.0.0:8443\" or \"[::1]:8080\""
+                    );
+                    self.err(Some(span.clone()), "web.listen", msg)
+                })?;
+                if !out.listen.contains(&addr) {
+                    out.listen.push(addr);
+                }
+            }
+            out.listen_given = true;
+        }
+        out.tls = raw.tls;
+        out.metrics = raw.metrics.unwrap_or(false);
+        out.tls_cert = raw.tls_cert.map(|p| self.resolve(p.get_ref()));
+        out.tls_key = raw.tls_key.map(|p| self.resolve(p.get_ref()));
+        if out.tls_cert.is_some() != out.tls_key.is_some() {
+            let key = if out.tls_cert.is_some() {
+                "web.tls_key"
+            } else {
+                "web.tls_cert"
+            };
+            return Err(self.err(
+                None,
+                key,
+                "tls_cert and tls_key go together: give both (PEM files), or neither for a self-signed certificate",
+            ));
+        }
+        Ok(out)
     }
 
     fn check_share(&self, n: usize, raw: RawShare) -> Result<Share, ConfigError> {
@@ -1086,6 +1198,18 @@ impl Config {
             "ignore_defaults = false\nignore = [{}]",
             patterns.join(", ")
         );
+        let web = &self.web;
+        let listen: Vec<String> = web.listen.iter().map(|a| q(&a.to_string())).collect();
+        let _ = writeln!(out, "\n[web]\nlisten = [{}]", listen.join(", "));
+        if let Some(tls) = web.tls {
+            let _ = writeln!(out, "tls = {tls}");
+        }
+        for (key, path) in [("tls_cert", &web.tls_cert), ("tls_key", &web.tls_key)] {
+            if let Some(path) = path {
+                let _ = writeln!(out, "{key} = {}", q(&path.to_string_lossy()));
+            }
+        }
+        let _ = writeln!(out, "metrics = {}", web.metrics);
         out
     }
 }
@@ -1300,6 +1424,51 @@ mod tests {
         let again = again.unwrap();
         assert_eq!(again.watch, c.watch);
         assert_eq!(again.shares[0].watch, WatchMode::Poll);
+    }
+
+    #[test]
+    fn web_settings_are_checked_and_read() {
+        check_error(
+            &format!("{SHARE}[web]\nlisten = \"localhost\"\n"),
+            "/etc/sharehook/test.toml: line 5: web.listen: \"localhost\" is not an address and port such as \"127.0.0.1:8080\", \"0.0.0.0:8443\" or \"[::1]:8080\"",
+        );
+        check_error(
+            &format!("{SHARE}[web]\ntls_cert = \"/etc/c.pem\"\n"),
+            "/etc/sharehook/test.toml: web.tls_key: tls_cert and tls_key go together: give both (PEM files), or neither for a self-signed certificate",
+        );
+        check_error(
+            &format!("{SHARE}[web]\nport = 1\n"),
+            "/etc/sharehook/test.toml: line 5: web.port: unknown field `port`, expected one of `listen`, `tls`, `tls_cert`, `tls_key`, `metrics`",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let share =
+            |rest: &str| format!("{SHARE}{rest}").replace("{share}", &dir.path().to_string_lossy());
+        let c = parse(&share(""), Path::new("/x.toml")).unwrap();
+        assert_eq!(c.web.listen, ["127.0.0.1:8080".parse().unwrap()]);
+        assert!(!c.web.listen_given);
+        assert!(!c.web.tls_on(&c.web.listen[0]), "plain HTTP on loopback");
+        let text = share(
+            "[web]\nlisten = [\"0.0.0.0:8443\", \"[::1]:8080\"]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nmetrics = true\n",
+        );
+        let c = parse(&text, Path::new("/etc/sharehook/x.toml")).unwrap();
+        assert_eq!(c.web.listen.len(), 2);
+        assert!(c.web.tls_on(&c.web.listen[0]), "HTTPS off loopback");
+        assert!(!c.web.tls_on(&c.web.listen[1]));
+        assert_eq!(
+            c.web.tls_cert.as_deref(),
+            Some(Path::new("/etc/sharehook/c.pem"))
+        );
+        assert!(c.web.metrics);
+        let again = parse(&c.to_toml_redacted(), Path::new("/etc/sharehook/x.toml")).unwrap();
+        assert_eq!(again.web.listen, c.web.listen);
+        assert_eq!(again.web.tls_key, c.web.tls_key);
+        let off = parse(
+            &share("[web]\nlisten = []\ntls = false\n"),
+            Path::new("/x.toml"),
+        )
+        .unwrap();
+        assert!(off.web.listen.is_empty());
+        assert_eq!(off.web.tls, Some(false));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! See ARCHITECTURE.md for how the modules fit together.
 
+pub mod access;
 pub mod activity;
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -25,3 +27,4 @@ pub mod sign;
 pub mod store;
 pub mod tree;
 pub mod watch;
+pub mod web;

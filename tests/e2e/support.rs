@@ -355,7 +355,7 @@ impl Nas {
         let text = format!(
             "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\npath = \"{share}\"\nprotocol = \"nfs\"\n{share_lines}\n\
              [[webhook]]\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\n\n[delivery]\nretry_delays = [{delays}]\n\n\
-             [watch]\n{settle}{watch_lines}\n",
+             [web]\nlisten = \"127.0.0.1:0\"\n\n[watch]\n{settle}{watch_lines}\n",
             state = self.dir.path().join("state").display(),
             share = self.share().display(),
         );
@@ -367,7 +367,7 @@ impl Nas {
     pub fn write_config_text(&self, rest: &str) {
         let text = format!(
             "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\npath = \"{share}\"\nprotocol = \"nfs\"\n\n\
-             {rest}\n\n[watch]\nsettle_ms = 200\n",
+             {rest}\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n[watch]\nsettle_ms = 200\n",
             state = self.dir.path().join("state").display(),
             share = self.share().display(),
         );
@@ -533,6 +533,17 @@ pub struct Daemon {
 impl Daemon {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The base URL of the daemon's web server (`http://127.0.0.1:PORT`), from its log.
+    pub fn web_url(&self) -> String {
+        self.wait_log("web: listening on ", 1);
+        let log = self.log();
+        let line = log
+            .lines()
+            .find_map(|l| l.split_once("web: listening on ").map(|(_, url)| url))
+            .expect("the log names the web address");
+        line.trim().to_owned()
     }
 
     /// Waits until the log has at least `n` lines containing `needle`.
@@ -956,5 +967,58 @@ impl Receiver {
     /// Forgets every request received so far.
     pub fn clear(&self) {
         self.shared.got.lock().unwrap().clear();
+    }
+}
+
+// The management API
+
+/// One answer of the API: status, headers (names lowercase) and body as JSON (`Null` if not).
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first error's code (`ERROR_...`).
+    pub fn error_code(&self) -> &str {
+        self.body["errors"][0]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// Makes one API request: `method` on `url`, with `headers`, and a JSON `body` when given.
+pub fn api(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut request = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .header("content-type", "application/json")
+        .body(body.unwrap_or("").to_owned())
+        .unwrap();
+    let mut response = agent.run(request).expect("the API answers");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     }
 }

@@ -1,0 +1,525 @@
+//! The management API under `/api/v2`, shaped as ExaVault's so that its SDKs work unchanged.
+//!
+//! Handlers are thin: they read the request (`Query`, `JsonBody`, the caller from `Signed` or
+//! `Admin`), call one function of a service module (`access`, `hooks`, `resources`, `status`,
+//! `activity`), and shape its answer. Every failure is an `ApiError`, written in ExaVault's
+//! error shape; no handler formats an error by hand. Handlers never touch redb or the engine.
+
+mod account;
+mod limit;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::access::{self, AuthError, Caller, Role};
+use crate::config::Config;
+use crate::fault::{Fault, Kind};
+use crate::store::{Store, StoreError};
+use crate::web::{Peer, WebInfo};
+
+pub use limit::Limiter;
+
+/// The largest request body read.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What the handlers work with; made again at each reload (the limiter is kept).
+pub struct ApiState {
+    pub store: Arc<Store>,
+    pub config: Arc<Config>,
+    pub limiter: Arc<Limiter>,
+    pub web: WebInfo,
+    pub started_ms: i64,
+}
+
+pub type State = Arc<ApiState>;
+
+/// The API's routes, under `/api/v2`.
+pub fn router(state: State) -> Router {
+    let api = Router::new()
+        .route("/account", get(account::account))
+        .route("/users", get(account::users))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/api/v2", api)
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "ERROR_RESOURCE_NOT_FOUND",
+        "no such route",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "ERROR_METHOD_NOT_ALLOWED",
+        "this route does not take that method",
+    )
+}
+
+// ----- errors -----
+
+/// A failed request, as ExaVault wrote one:
+/// `{"responseStatus":401,"errors":[{"code":"ERROR_INVALID_CREDENTIALS","detail":"..."}]}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    /// Extra headers (`Retry-After`, `X-RateLimit-*`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 400 naming the parameter at fault.
+    pub fn invalid(field: &str, detail: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ERROR_INVALID_PARAMETER",
+            format!("{field}: {detail}"),
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "ERROR_RESOURCE_NOT_FOUND", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ERROR_INSUFFICIENT_PRIVILEGES",
+            detail,
+        )
+    }
+
+    /// A failure of sharehook itself: logged in full, answered in general terms.
+    pub fn internal(what: impl std::fmt::Display) -> ApiError {
+        log::error!("api: {what}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERROR_INTERNAL",
+            "sharehook could not do this; its log says why",
+        )
+    }
+
+    /// The answer for a service module's error, by its kind.
+    pub fn from_fault(e: &(impl Fault + ?Sized)) -> ApiError {
+        let detail = e.to_string();
+        match e.kind() {
+            Kind::Invalid { field } => {
+                // The detail usually names the field already.
+                if detail.starts_with(&field) {
+                    ApiError::new(StatusCode::BAD_REQUEST, "ERROR_INVALID_PARAMETER", detail)
+                } else {
+                    ApiError::invalid(&field, detail)
+                }
+            }
+            Kind::NotFound => ApiError::not_found(detail),
+            Kind::Forbidden => ApiError::forbidden(detail),
+            Kind::Conflict => ApiError::new(StatusCode::CONFLICT, "ERROR_CONFLICT", detail),
+            Kind::Internal => ApiError::internal(detail),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "responseStatus": self.status.as_u16(),
+            "errors": [{ "code": self.code, "detail": self.detail }],
+        });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// A 2xx answer with its JSON body (every 2xx carries one: the SDKs fail on an empty body).
+pub fn answer(status: StatusCode, body: Value) -> ApiResult {
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// Runs a blocking service call (they read and write the state) off the server's thread.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("a request's work stopped: {e}")))?
+}
+
+// ----- who is calling -----
+
+/// A caller whose API key and access token checked out (any role).
+pub struct Signed(pub Caller);
+
+/// A caller with the admin role.
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<State> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Signed, ApiError> {
+        let ip = peer_ip(parts);
+        let now = Instant::now();
+        if let limit::Standing::Limited { retry_after } = state.limiter.check(ip, now) {
+            return Err(limited(retry_after));
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        };
+        let (key, token) = (header("ev-api-key"), header("ev-access-token"));
+        let store = Arc::clone(&state.store);
+        let checked =
+            tokio::task::spawn_blocking(move || access::authenticate(&store, &key, &token))
+                .await
+                .map_err(|e| ApiError::internal(format!("a sign-in check stopped: {e}")))?;
+        match checked {
+            Ok(mut caller) => {
+                caller.address = ip.to_string();
+                Ok(Signed(caller))
+            }
+            Err(AuthError::Invalid) => {
+                let mut error = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "ERROR_INVALID_CREDENTIALS",
+                    "the API key or the access token (headers ev-api-key and ev-access-token) is missing or not valid",
+                );
+                match state.limiter.fail(ip, now) {
+                    limit::Standing::Allowed { remaining } => {
+                        rate_headers(&mut error.headers, remaining);
+                    }
+                    limit::Standing::Limited { retry_after } => {
+                        log::warn!(
+                            "api: {ip} made {} failed sign-ins in a row; it waits {}s",
+                            limit::LIMIT,
+                            retry_after.as_secs() + 1
+                        );
+                        rate_headers(&mut error.headers, 0);
+                    }
+                }
+                Err(error)
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
+impl FromRequestParts<State> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Admin, ApiError> {
+        let Signed(caller) = Signed::from_request_parts(parts, state).await?;
+        if caller.role != Role::Admin {
+            return Err(ApiError::forbidden(format!(
+                "user {} is a viewer; this needs an admin",
+                caller.user
+            )));
+        }
+        Ok(Admin(caller))
+    }
+}
+
+fn peer_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<Peer>()
+        .map(|p| p.0.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+fn rate_headers(headers: &mut Vec<(HeaderName, HeaderValue)>, remaining: u32) {
+    headers.push((
+        HeaderName::from_static("x-ratelimit-limit"),
+        HeaderValue::from(limit::LIMIT),
+    ));
+    headers.push((
+        HeaderName::from_static("x-ratelimit-remaining"),
+        HeaderValue::from(remaining),
+    ));
+}
+
+fn limited(retry_after: std::time::Duration) -> ApiError {
+    let secs = retry_after.as_secs() + 1;
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ERROR_RATE_LIMIT",
+        format!("too many failed sign-ins from this address; try again in {secs} s"),
+    );
+    rate_headers(&mut error.headers, 0);
+    error
+        .headers
+        .push((header::RETRY_AFTER, HeaderValue::from(secs)));
+    error.headers.push((
+        HeaderName::from_static("x-ratelimit-reset"),
+        HeaderValue::from(secs),
+    ));
+    error
+}
+
+// ----- reading requests -----
+
+/// The query string's pairs, form-decoded (`+` is a space), in order; `name[]` repeats are
+/// kept as they come.
+pub struct Query(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Query, ApiError> {
+        let mut pairs = Vec::new();
+        for pair in parts.uri.query().unwrap_or("").split('&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = form_decode(name)
+                .ok_or_else(|| ApiError::invalid("query", "a parameter name is not UTF-8"))?;
+            let value = form_decode(value)
+                .ok_or_else(|| ApiError::invalid(&name, "is not UTF-8 once percent-decoded"))?;
+            pairs.push((name, value));
+        }
+        Ok(Query(pairs))
+    }
+}
+
+impl Query {
+    /// The last value given for `name` (`None` when absent or empty).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `name` (and of `name[]`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        let bracketed = format!("{name}[]");
+        self.0
+            .iter()
+            .filter(|(n, _)| *n == name || *n == bracketed)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// A whole number from `lo` to `hi`, or `default` when absent.
+    pub fn number(&self, name: &str, lo: u64, hi: u64, default: u64) -> Result<u64, ApiError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid(
+                    name,
+                    format!("must be a whole number from {lo} to {hi}"),
+                )),
+            },
+        }
+    }
+}
+
+/// Percent-decoding of a form value; `None` when the bytes are not UTF-8.
+pub fn form_decode(s: &str) -> Option<String> {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+/// A JSON body read into `T`; an error names the field at fault. An empty body is `{}` (the
+/// SDKs send one on DELETE, and sometimes none).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "ERROR_INVALID_PARAMETER",
+                    format!("the request body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::invalid("body", e.body_text())
+            }
+        })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." {
+                "body".to_owned()
+            } else {
+                field
+            };
+            ApiError::invalid(&field, e.into_inner())
+        })?;
+        de.end()
+            .map_err(|e| ApiError::invalid("body", format!("not one JSON value: {e}")))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// A time given to a filter: RFC 3339 / ISO 8601, with or without a zone (without: UTC), or
+/// a date alone. Milliseconds since the epoch.
+pub fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    parse_iso8601(text.trim()).ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            format!("\"{text}\" is not a date and time such as 2026-11-22T10:00:00Z"),
+        )
+    })
+}
+
+fn parse_iso8601(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let (mut h, mut mi, mut s, mut ms) = (0, 0, 0, 0);
+    let mut rest = &t[10..];
+    if let Some(time) = rest.strip_prefix(['T', 't', ' ']) {
+        let tb = time.as_bytes();
+        if tb.len() < 5 || tb[2] != b':' {
+            return None;
+        }
+        h = time.get(0..2)?.parse().ok()?;
+        mi = time.get(3..5)?.parse().ok()?;
+        rest = &time[5..];
+        if let Some(sec) = rest.strip_prefix(':') {
+            s = sec.get(0..2)?.parse().ok()?;
+            rest = &sec[2..];
+            if let Some(frac) = rest.strip_prefix(['.', ',']) {
+                let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+                if digits == 0 {
+                    return None;
+                }
+                let first3 = format!("{:0<3}", &frac[..digits.min(3)]);
+                ms = first3.parse().ok()?;
+                rest = &frac[digits..];
+            }
+        }
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+    }
+    let offset_min: i64 = match rest {
+        "" | "Z" | "z" => 0,
+        zone => {
+            let sign = match zone.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let z = zone[1..].replace(':', "");
+            if z.len() != 4 || !z.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            sign * (z[0..2].parse::<i64>().ok()? * 60 + z[2..4].parse::<i64>().ok()?)
+        }
+    };
+    let days = days_from_civil(y, mo, d);
+    Some((((days * 24 + h) * 60 + mi - offset_min) * 60 + s) * 1000 + ms)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_read_with_or_without_a_zone() {
+        for (text, expected) in [
+            ("2024-01-01T12:00:00", Some(1_704_110_400_000)),
+            ("2024-01-01T12:00:00Z", Some(1_704_110_400_000)),
+            ("2024-01-01T12:00:00.250Z", Some(1_704_110_400_250)),
+            ("2024-01-01T14:00:00+02:00", Some(1_704_110_400_000)),
+            ("2024-01-01T07:00:00-0500", Some(1_704_110_400_000)),
+            ("2024-01-01 12:00", Some(1_704_110_400_000)),
+            ("2024-01-01", Some(1_704_067_200_000)),
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("2024-13-01", None),
+            ("2024-01-01T25:00:00", None),
+            ("yesterday", None),
+            ("2024-01-01T12:00:00+2", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_iso8601(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn form_values_decode_plus_and_percent() {
+        assert_eq!(form_decode("a+b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(form_decode("%E2%9C%93").as_deref(), Some("✓"));
+        assert_eq!(form_decode("%FF"), None);
+    }
+}
