@@ -5,6 +5,7 @@
 pub mod access;
 pub mod activity;
 pub mod api;
+pub mod attempts;
 pub mod bench;
 pub mod cli;
 pub mod config;

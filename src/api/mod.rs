@@ -6,6 +6,7 @@
 //! error shape; no handler formats an error by hand. Handlers never touch redb or the engine.
 
 mod account;
+mod activity;
 mod limit;
 
 use std::net::IpAddr;
@@ -49,6 +50,7 @@ pub fn router(state: State) -> Router {
     let api = Router::new()
         .route("/account", get(account::account))
         .route("/users", get(account::users))
+        .route("/activity/webhooks", get(activity::webhook_logs))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()

@@ -614,6 +614,32 @@ impl Store {
         log.len().map_err(self.err())
     }
 
+    /// Hands each log entry to `visit`, newest first, until it returns false.
+    pub fn log_visit(&self, mut visit: impl FnMut(LogEntry) -> bool) -> Result<(), StoreError> {
+        let tx = self.read()?;
+        let log = tx.open_table(LOG).map_err(self.err())?;
+        for item in log.iter().map_err(self.err())?.rev() {
+            let (_, value) = item.map_err(self.err())?;
+            if !visit(self.decode("log", value.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The log entries with these ids (those still kept), in the order given.
+    pub fn log_entries(&self, ids: &[u64]) -> Result<Vec<LogEntry>, StoreError> {
+        let tx = self.read()?;
+        let log = tx.open_table(LOG).map_err(self.err())?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(value) = log.get(*id).map_err(self.err())? {
+                out.push(self.decode("log", value.value())?);
+            }
+        }
+        Ok(out)
+    }
+
     /// How many events wait in `webhook`'s queue, and how many the queue limit ever dropped.
     pub fn queue_counts(&self, webhook: u32) -> Result<(u64, u64), StoreError> {
         let tx = self.read()?;

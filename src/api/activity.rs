@@ -1,0 +1,149 @@
+//! `GET /activity/webhooks`: the delivery log with ExaVault's filters, paging and sort, each
+//! attempt shaped as ExaVault's `webhookActivity` entry (with sharehook's extensions beside).
+
+use axum::extract::State as AxumState;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking, parse_time};
+use crate::attempts::{self, LogQuery, Pattern, SortKey, StatusFilter};
+use crate::event::{Operation, escape_bytes};
+use crate::payload::rfc3339;
+use crate::store::LogEntry;
+
+/// Entries a page has when `limit` is not given, and the most it may ask for.
+pub const DEFAULT_LIMIT: u64 = 100;
+pub const MAX_LIMIT: u64 = 1000;
+
+/// Events ExaVault could report; those a watcher never sees are accepted and match nothing.
+const OTHER_EVENTS: [&str; 5] = [
+    "resources.download",
+    "resources.copy",
+    "resources.compress",
+    "resources.extract",
+    "shares.formSubmit",
+];
+
+pub async fn webhook_logs(
+    AxumState(state): AxumState<State>,
+    Signed(_): Signed,
+    query: Query,
+) -> ApiResult {
+    let q = log_query(&query)?;
+    let several = state.config.shares.len() > 1;
+    let store = std::sync::Arc::clone(&state.store);
+    let page = blocking(move || Ok(attempts::query(&store, &q, several)?)).await?;
+    let data: Vec<Value> = page
+        .entries
+        .iter()
+        .map(|e| entry_json(&state, e, several))
+        .collect();
+    answer(
+        StatusCode::OK,
+        json!({
+            "responseStatus": 200,
+            "totalResults": page.total,
+            "returnedResults": data.len(),
+            "data": data,
+        }),
+    )
+}
+
+/// Reads ExaVault's query parameters (and sharehook's `webhookId`) into a `LogQuery`.
+pub fn log_query(query: &Query) -> Result<LogQuery, ApiError> {
+    let mut q = LogQuery {
+        offset: query.number("offset", 0, u32::MAX.into(), 0)? as usize,
+        limit: query.number("limit", 0, MAX_LIMIT, DEFAULT_LIMIT)? as usize,
+        ..LogQuery::default()
+    };
+    if let Some(t) = query.get("startDate") {
+        q.since_ms = Some(parse_time("startDate", t)?);
+    }
+    if let Some(t) = query.get("endDate") {
+        q.until_ms = Some(parse_time("endDate", t)?);
+    }
+    q.endpoint = query.get("endpointUrl").map(Pattern::new);
+    q.resource = query.get("resourcePath").map(Pattern::new);
+    q.username = query.get("username").map(str::to_owned);
+    if let Some(event) = query.get("event") {
+        let known =
+            Operation::ALL.iter().any(|op| op.v2_name() == event) || OTHER_EVENTS.contains(&event);
+        if !known {
+            return Err(ApiError::invalid(
+                "event",
+                format!("\"{event}\" is not an event name such as resources.upload"),
+            ));
+        }
+        q.event = Some(event.to_owned());
+    }
+    if let Some(status) = query.get("statusCode") {
+        q.status = Some(StatusFilter::parse(status).ok_or_else(|| {
+            ApiError::invalid(
+                "statusCode",
+                format!("\"{status}\" is not an HTTP status, 2xx, 4xx, 5xx, transport or failed"),
+            )
+        })?);
+    }
+    if let Some(id) = query.get("webhookId") {
+        q.webhook = Some(id.trim().parse().map_err(|_| {
+            ApiError::invalid("webhookId", "must be a webhook's id (a whole number)")
+        })?);
+    }
+    if let Some(sort) = query.get("sort") {
+        q.sort = SortKey::parse_list(sort).map_err(|bad| {
+            let names: Vec<&str> = SortKey::NAMES.iter().map(|(n, _)| *n).collect();
+            ApiError::invalid(
+                "sort",
+                format!(
+                    "\"{bad}\" is not a column to sort on ({}; - before one for descending)",
+                    names.join(", ")
+                ),
+            )
+        })?;
+    }
+    Ok(q)
+}
+
+/// One attempt as ExaVault's `webhookActivity` entry. `details` is the body that was sent;
+/// sharehook adds the attempt number, the kind of status, the error of a transport failure,
+/// the response size, the duration, the share, the source path and the event id.
+pub fn entry_json(state: &State, e: &LogEntry, several: bool) -> Value {
+    let details = serde_json::from_slice::<Value>(&e.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.body).into_owned()));
+    let webhook_path = state
+        .config
+        .webhooks
+        .iter()
+        .find(|w| w.id == e.webhook)
+        .map(|w| attempts::shown_path(several, &w.share, w.folder.as_bytes()))
+        .unwrap_or_default();
+    json!({
+        "id": e.id,
+        "type": "webhookActivity",
+        "attributes": {
+            "webhookId": e.webhook,
+            "webhookFormat": e.format,
+            "attemptId": e.attempt_id(),
+            "accountId": super::account::ACCOUNT_ID.to_string(),
+            "resend": e.resend,
+            "endpointUrl": e.url,
+            "event": e.event.op.v2_name(),
+            "status": e.status,
+            "ipAddress": "",
+            "response": String::from_utf8_lossy(&e.response),
+            "webhookPath": webhook_path,
+            "resourcePath": attempts::shown_path(several, &e.event.share, e.event.path.as_bytes()),
+            "username": e.event.username,
+            "created": rfc3339(e.time_ms),
+            "details": details,
+            "attempt": e.attempt,
+            "statusKind": if e.transport { "transport" } else { "http" },
+            "error": e.message,
+            "responseSize": e.response_size,
+            "durationMs": e.duration_ms,
+            "share": e.event.share,
+            "sourcePath": e.event.source.as_ref().map(|s| escape_bytes(s.as_bytes())),
+            "eventId": e.event.id,
+        },
+    })
+}
