@@ -196,7 +196,8 @@ pub fn find_event(
 /// What the control socket's handlers need.
 pub struct Control {
     pub store: Arc<Store>,
-    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
+    /// The live webhooks, whose workers take the requests.
+    pub hooks: Arc<crate::hooks::Hooks>,
     pub wait: Duration,
 }
 
@@ -307,15 +308,10 @@ async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<
 type Answer = Result<serde_json::Value, (StatusCode, String)>;
 
 fn mailbox(control: &Control, hook: u32) -> Result<Arc<Mailbox>, (StatusCode, String)> {
-    control
-        .mailboxes
-        .iter()
-        .find(|(id, _)| *id == hook)
-        .map(|(_, m)| Arc::clone(m))
-        .ok_or((
-            StatusCode::NOT_FOUND,
-            format!("webhook {hook} is not configured"),
-        ))
+    control.hooks.mailbox(hook).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("webhook {hook} is not configured"),
+    ))
 }
 
 async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
@@ -356,9 +352,9 @@ fn resend_failed_via(control: &Control, query: &str) -> Answer {
         mailbox(control, hook)?;
     }
     let hooks: Vec<u32> = control
-        .mailboxes
-        .iter()
-        .map(|(id, _)| *id)
+        .hooks
+        .ids()
+        .into_iter()
         .filter(|id| webhook.is_none_or(|w| w == *id))
         .collect();
     let moved = control

@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for how the modules fit together.
 
+pub mod access;
 pub mod activity;
 pub mod bench;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod event;
 pub mod fault;
+pub mod hooks;
 pub mod ignore;
 pub mod logging;
 pub mod netpolicy;
