@@ -466,11 +466,11 @@ pub fn resend(
     }
     // No daemon: send it from here, and log it in the state.
     let store = open_for_change(config)?;
-    let hook = config
-        .webhooks
-        .iter()
+    let hook = crate::hooks::all_webhooks(config, &store)?
+        .into_iter()
         .find(|w| w.id == hook_id)
         .ok_or_else(|| anyhow!("webhook {hook_id} is no longer configured"))?;
+    let hook = &hook;
     let (target, _) = crate::daemon::target(config, hook, &store)?;
     let client = crate::daemon::client(config, hook)?;
     let attempt = store.next_attempt(hook.id, event.id)?;
@@ -508,8 +508,9 @@ pub fn resend_failed(
     webhook: Option<u32>,
     since_ms: Option<i64>,
 ) -> anyhow::Result<Requeued> {
+    let known = known_webhooks(config)?;
     if let Some(w) = webhook
-        && !config.webhooks.iter().any(|h| h.id == w)
+        && !known.contains(&w)
     {
         bail!("webhook {w} is not configured");
     }
@@ -531,10 +532,8 @@ pub fn resend_failed(
         });
     }
     let store = open_for_change(config)?;
-    let hooks: Vec<u32> = config
-        .webhooks
-        .iter()
-        .map(|h| h.id)
+    let hooks: Vec<u32> = known
+        .into_iter()
         .filter(|id| webhook.is_none_or(|w| w == *id))
         .collect();
     let moved = store.requeue_failed(&hooks, since_ms, now_ms())?;
@@ -542,6 +541,15 @@ pub fn resend_failed(
         count: moved.iter().map(|(_, n)| n).sum(),
         by_daemon: false,
     })
+}
+
+/// The ids of the configured webhooks and of those made through the API.
+fn known_webhooks(config: &Config) -> anyhow::Result<Vec<u32>> {
+    let store = Store::open_read_only(&config.state_dir)?;
+    Ok(crate::hooks::all_webhooks(config, &store)?
+        .iter()
+        .map(|w| w.id)
+        .collect())
 }
 
 /// `sharehook failed`: the failed events of `webhook` (of every webhook without it).
@@ -562,7 +570,7 @@ fn open_for_change(config: &Config) -> anyhow::Result<Store> {
 
 /// `sharehook enable`: through the running daemon, or directly when none runs.
 pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
-    if !config.webhooks.iter().any(|w| w.id == webhook) {
+    if !known_webhooks(config)?.contains(&webhook) {
         bail!("webhook {webhook} is not configured");
     }
     if let Some(answer) = ask_daemon(&config.state_dir, &format!("/enable/{webhook}"))? {

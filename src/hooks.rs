@@ -728,6 +728,20 @@ impl Hooks {
     }
 }
 
+/// Every webhook the daemon would run on `store` with `config`: the file's, then those made
+/// through the API (for the commands that act on a webhook while no daemon runs).
+pub fn all_webhooks(config: &Config, store: &Store) -> Result<Vec<Webhook>, StoreError> {
+    let mut all = config.webhooks.clone();
+    all.extend(
+        store
+            .api_webhooks()?
+            .iter()
+            .filter(|api| !config.webhooks.iter().any(|w| w.id == api.id))
+            .map(to_webhook),
+    );
+    Ok(all)
+}
+
 fn admin(caller: &Caller) -> Result<(), HookError> {
     match caller.role {
         Role::Admin => Ok(()),

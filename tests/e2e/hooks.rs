@@ -220,3 +220,101 @@ fn api_webhooks_outlive_a_restart_and_their_ids_are_never_taken_by_the_file() {
     assert_eq!(daemon.hooks.ids(), [1, made.id]);
     assert!(daemon.stop(Duration::from_secs(10)));
 }
+
+/// An API webhook put in the state of `nas` (as the API makes one); returns its id.
+fn api_webhook_in_state(nas: &Nas, url: &str) -> u32 {
+    let store = Store::open(&nas.dir.path().join("state")).unwrap();
+    let hook = sharehook::store::ApiWebhook {
+        id: 0,
+        url: url.to_owned(),
+        share: "public".into(),
+        folder: sharehook::event::SharePath::root(),
+        format: "v1".into(),
+        triggers: sharehook::event::Operation::ALL.to_vec(),
+        signature: "exavault".into(),
+        created_ms: 0,
+        modified_ms: 0,
+        created_by: "root".into(),
+    };
+    store.add_api_webhook(&hook, &[1]).unwrap()
+}
+
+#[test]
+fn the_daemon_runs_api_webhooks_and_its_commands_act_on_them() {
+    let file_hook = Receiver::start();
+    let api_hook = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&file_hook.url(), "0");
+    let id = api_webhook_in_state(&nas, &api_hook.url());
+    assert_eq!(id, 1000);
+
+    let daemon = nas.start();
+    write(&nas.share(), "report.pdf");
+    arrival(&api_hook, "report.pdf");
+    arrival(&file_hook, "report.pdf");
+    // The control socket finds its worker: enable and resend go through it.
+    let out = nas.cli(&["enable", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entry = nas
+        .log_entries(&[])
+        .into_iter()
+        .find(|e| e["webhookId"] == id)
+        .expect("a log entry of the API webhook");
+    let attempt = entry["attemptId"].as_str().unwrap().to_owned();
+    let out = nas.cli(&["resend", &attempt, "--webhook", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the resend", || {
+        (api_hook
+            .received()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("report.pdf"))
+            .count()
+            == 2)
+            .then_some(())
+    });
+    let out = nas.cli(&["resend", "--failed", "--webhook", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(daemon.stop().success());
+
+    // With no daemon, the commands act on the state.
+    let out = nas.cli(&["enable", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nas.cli(&["resend", &attempt, "--webhook", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nas.cli(&["enable", "1001"]);
+    assert!(!out.status.success());
+
+    // A file naming the API webhook's id is refused at start, naming both webhooks.
+    let text = std::fs::read_to_string(nas.config_path()).unwrap();
+    let clash = text.replace("[[webhook]]\n", &format!("[[webhook]]\nid = {id}\n"));
+    std::fs::write(nas.config_path(), clash).unwrap();
+    let out = nas.run_briefly(&["run"]);
+    assert!(!out.status.success(), "a clashing id started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("webhook id {id}")), "{err}");
+    assert!(
+        err.contains(&file_hook.url()) && err.contains(&api_hook.url()),
+        "{err}"
+    );
+    assert!(err.contains("sharehook.toml"), "{err}");
+}
