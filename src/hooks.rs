@@ -101,7 +101,10 @@ impl Live {
     }
 }
 
-/// The live webhooks of the running daemon (shared as `Arc<Hooks>`).
+/// The live webhooks of the running daemon (shared as `Arc<Hooks>`). A change waits for the
+/// attempt the webhook's worker is making (at most the delivery timeouts), and `enable` for
+/// the worker's answer: call them from a thread that may block (`spawn_blocking`), never
+/// on an async runtime's own thread.
 pub struct Hooks {
     config: Config,
     store: Arc<Store>,
@@ -256,9 +259,19 @@ pub enum HookError {
     #[error("{user} is a viewer: only an admin may change webhooks")]
     NotAdmin { user: String },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("webhook {id}: {detail}")]
     Failed { id: u32, detail: String },
+    #[error("sharehook is stopping or reloading; try again")]
+    Stopping,
+}
+
+impl From<StoreError> for HookError {
+    /// Said in the log where it happens: the caller is told only that it failed.
+    fn from(e: StoreError) -> HookError {
+        log::error!("webhooks: {e}");
+        HookError::Store(e)
+    }
 }
 
 impl Fault for HookError {
@@ -267,7 +280,7 @@ impl Fault for HookError {
             HookError::Invalid { field, .. } => Kind::invalid(field.clone()),
             HookError::NotFound(_) => Kind::NotFound,
             HookError::FromFile { .. } | HookError::NotAdmin { .. } => Kind::Forbidden,
-            HookError::Store(_) | HookError::Failed { .. } => Kind::Internal,
+            HookError::Store(_) | HookError::Failed { .. } | HookError::Stopping => Kind::Internal,
         }
     }
 }
@@ -558,10 +571,7 @@ impl Hooks {
     fn lock_for_change(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<u32, Live>>, HookError> {
         let live = self.lock();
         if self.stopped.load(Ordering::SeqCst) {
-            return Err(HookError::Failed {
-                id: 0,
-                detail: "sharehook is stopping or reloading; try again".into(),
-            });
+            return Err(HookError::Stopping);
         }
         Ok(live)
     }

@@ -159,6 +159,19 @@ fn api_webhooks_take_effect_at_once_and_their_changes_at_the_next_delivery() {
     let err = hooks.delete(&viewer, made.id).unwrap_err();
     assert_eq!(err.kind(), Kind::Forbidden);
     assert_eq!(
+        hooks.enable(&viewer, 1).unwrap_err().kind(),
+        Kind::Forbidden
+    );
+    // Enabling is for both kinds; neither was disabled.
+    assert!(!hooks.enable(&root, 1).unwrap());
+    assert!(!hooks.enable(&root, made.id).unwrap());
+    let view = hooks.get(1).unwrap();
+    assert_eq!(view.origin, Origin::File);
+    assert!(view.file.as_ref().unwrap().ends_with("sharehook.toml"));
+    assert_eq!(view.resource, "/");
+    assert!(view.verification_token.is_some());
+    assert!(view.without_token().verification_token.is_none());
+    assert_eq!(
         hooks.delete(&root, 4242).unwrap_err().kind(),
         Kind::NotFound
     );
