@@ -131,6 +131,33 @@ pub struct Spec {
     pub triggers: Option<TriggerChanges>,
 }
 
+impl Spec {
+    /// Reads a request body (JSON); a value of the wrong type is refused naming its field as
+    /// ExaVault spells it (`triggers.resources.upload`). Unknown keys are ignored.
+    pub fn from_json(body: &[u8]) -> Result<Spec, HookError> {
+        let not_object = |detail: String| {
+            invalid(
+                "body",
+                format!("not a JSON object of webhook settings: {detail}"),
+            )
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| not_object(e.to_string()))?;
+        if !value.is_object() {
+            let kind = match value {
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => "null",
+            };
+            return Err(not_object(format!("it is {kind}")));
+        }
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(&e.path().to_string(), e.inner().to_string()))
+    }
+}
+
 /// ExaVault's triggers as a request gives them: each key set, or left as it was.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct TriggerChanges {
@@ -1047,6 +1074,28 @@ mod tests {
         assert_eq!(json["resources"]["move"], false);
         assert_eq!(json["resources"]["download"], false);
         assert_eq!(json["shares"]["formSubmit"], false);
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_names_its_field() {
+        let kind = |body: &str| Spec::from_json(body.as_bytes()).unwrap_err().kind();
+        assert_eq!(
+            kind(r#"{"triggers":{"resources":{"upload":"yes"}}}"#),
+            Kind::invalid("triggers.resources.upload")
+        );
+        assert_eq!(kind(r#"{"endpointUrl":7}"#), Kind::invalid("endpointUrl"));
+        assert_eq!(
+            kind(r#"{"responseVersion":null,"resource":[]}"#),
+            Kind::invalid("resource")
+        );
+        assert_eq!(kind("[1]"), Kind::invalid("body"));
+        assert_eq!(kind("{"), Kind::invalid("body"));
+        let spec = Spec::from_json(
+            br#"{"endpointUrl":"http://a/","extra":1,"triggers":{"resources":{"move":true}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.endpoint_url.as_deref(), Some("http://a/"));
+        assert_eq!(spec.triggers.unwrap().resources.moved, Some(true));
     }
 
     #[test]
