@@ -299,6 +299,11 @@ fn the_daemon_runs_api_webhooks_and_its_commands_act_on_them() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A reload of the file keeps it running.
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log("configuration reloaded", 1);
+    write(&nas.share(), "after-reload.txt");
+    arrival(&api_hook, "after-reload.txt");
     assert!(daemon.stop().success());
 
     // With no daemon, the commands act on the state.
