@@ -648,7 +648,12 @@ impl Hooks {
                 String::new()
             }
         );
-        let mailbox = Arc::new(Mailbox::default());
+        // A replaced worker's mailbox goes on: the engine may ring it, and a request may be
+        // waiting in it, while the new worker starts.
+        let mailbox = live
+            .get(&hook.id)
+            .map(|old| Arc::clone(&old.mailbox))
+            .unwrap_or_default();
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             client,
@@ -688,7 +693,7 @@ impl Hooks {
             }
             None => return Err(HookError::NotFound(id)),
         };
-        live.remove(&id);
+        // Should the new one not start, the stopped one stays listed: it is in the state.
         self.launch(live, origin, hook, api).map_err(|e| {
             log::error!("webhook {id}: cannot start its worker again: {e:#}");
             failed(id, e)
