@@ -501,8 +501,10 @@ impl Hooks {
         self.get(id)
     }
 
-    /// Deletes an API webhook: nothing more is queued for it or sent to it. Its queued and
-    /// failed events, token and log stay in the state, and its id is never given again.
+    /// Deletes an API webhook: nothing more is sent to it, nor queued for it after the batch
+    /// the engine may be committing at that moment (routed with the set it read before). Its
+    /// queued and failed events, token and log stay in the state, and its id is never given
+    /// again.
     pub fn delete(&self, caller: &Caller, id: u32) -> Result<(), HookError> {
         admin(caller)?;
         let mut live = self.lock_for_change()?;
