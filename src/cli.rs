@@ -464,7 +464,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
 fn control(daemon: &Daemon, config: &config::Config) -> Arc<activity::Control> {
     Arc::new(activity::Control {
         store: Arc::clone(&daemon.store),
-        mailboxes: daemon.mailboxes.clone(),
+        hooks: Arc::clone(&daemon.hooks),
         wait: config.delivery.request_timeout + Duration::from_secs(10),
     })
 }
