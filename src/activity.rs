@@ -315,6 +315,16 @@ fn mailbox(control: &Control, hook: u32) -> Result<Arc<Mailbox>, (StatusCode, St
 }
 
 async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
+    Ok(to_json(&resend_now(control, hook, attempt_id).await?))
+}
+
+/// Sends the event of attempt `attempt_id` to webhook `hook` again now, through its worker;
+/// the answer is the new attempt's log entry.
+pub async fn resend_now(
+    control: &Control,
+    hook: u32,
+    attempt_id: &str,
+) -> Result<LogEntry, (StatusCode, String)> {
     let mailbox = mailbox(control, hook)?;
     let bad = |e: anyhow::Error| (StatusCode::NOT_FOUND, format!("{e:#}"));
     let (_, event) = find_event(&control.store, attempt_id, Some(hook)).map_err(bad)?;
@@ -327,8 +337,7 @@ async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
         attempt,
         reply,
     };
-    let logged = ask_worker(&mailbox, request, control.wait).await?;
-    Ok(to_json(&logged))
+    ask_worker(&mailbox, request, control.wait).await
 }
 
 /// Puts failed events back into their queues (`webhook=N`, `since=<ms>` narrow them) and wakes
@@ -348,6 +357,17 @@ fn resend_failed_via(control: &Control, query: &str) -> Answer {
             _ => return Err(bad(format!("unknown parameter {pair}"))),
         }
     }
+    let requeued = recover(control, webhook, since)?;
+    Ok(json!({ "requeued": requeued }))
+}
+
+/// Puts the failed events of `webhook` (of every webhook when `None`) that failed at or after
+/// `since` (ms) back into their queues, and wakes their workers; returns how many.
+pub fn recover(
+    control: &Control,
+    webhook: Option<u32>,
+    since: Option<i64>,
+) -> Result<u64, (StatusCode, String)> {
     if let Some(hook) = webhook {
         mailbox(control, hook)?;
     }
@@ -371,7 +391,7 @@ fn resend_failed_via(control: &Control, query: &str) -> Answer {
             }
         }
     }
-    Ok(json!({ "requeued": moved.iter().map(|(_, n)| n).sum::<u64>() }))
+    Ok(moved.iter().map(|(_, n)| n).sum::<u64>())
 }
 
 async fn enable_via(control: &Control, hook: u32) -> Answer {

@@ -416,6 +416,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         let api_state = |daemon: &Daemon, config: &config::Config| {
             Arc::new(crate::api::ApiState {
                 store: Arc::clone(&daemon.store),
+                control: control(daemon, config),
                 config: Arc::new(config.clone()),
                 limiter: Arc::clone(&limiter),
                 web: web_info.clone(),
