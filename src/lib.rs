@@ -2,6 +2,8 @@
 //!
 //! See ARCHITECTURE.md for how the modules fit together.
 
+pub mod access;
+pub mod access_cli;
 pub mod activity;
 pub mod bench;
 pub mod cli;

@@ -20,6 +20,7 @@
 //! - a reader never calls a file damaged because it was not closed cleanly: it has it repaired
 //!   (by opening it for writing, or by the daemon that holds it) and reads it.
 
+mod access;
 mod delivery;
 
 use std::fs::{DirBuilder, OpenOptions};
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::SharePath;
 use crate::tree::Entry;
 
+pub use access::{AccessChange, AuditRecord, IdOf, KeyRecord, TokenRecord, UserRecord};
 pub use delivery::{
     Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending,
     Pruned, SetAside, WebhookState,
@@ -404,6 +406,7 @@ impl Store {
             tx.open_table(SHARES).map_err(self.err())?;
         }
         self.init_delivery(&tx)?;
+        self.init_access(&tx)?;
         tx.commit().map_err(self.err())
     }
 
