@@ -139,7 +139,8 @@ pub fn parse(
     Ok(request)
 }
 
-fn usage(sub: &str) -> &'static str {
+/// How the commands of `sub` are written.
+pub fn usage(sub: &str) -> &'static str {
     match sub {
         "user" => {
             "usage: sharehook user add NAME --role admin|viewer [--password-stdin] | user list | \

@@ -662,4 +662,36 @@ mod tests {
         );
         check(&["log", "--failed"], Err("invalid option '--failed'"));
     }
+
+    #[test]
+    fn access_commands_parse() {
+        let default = PathBuf::from(config::DEFAULT_PATH);
+        check(
+            &["user", "add", "ana", "--role", "admin", "--password-stdin"],
+            Ok(Command::Access {
+                config: default.clone(),
+                request: access_cli::Request::UserAdd {
+                    name: "ana".into(),
+                    role: crate::access::Role::Admin,
+                    password: None,
+                },
+                password_stdin: true,
+                output: Output::Text,
+            }),
+        );
+        check(
+            &["token", "list", "--json", "--config", "/x.toml"],
+            Ok(Command::Access {
+                config: "/x.toml".into(),
+                request: access_cli::Request::TokenList,
+                password_stdin: false,
+                output: Output::JsonLines,
+            }),
+        );
+        check(
+            &["apikey", "rm", "3", "--password-stdin"],
+            Err("--password-stdin is for user add and user passwd"),
+        );
+        check(&["user", "delete", "ana"], Err(access_cli::usage("user")));
+    }
 }
