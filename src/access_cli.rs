@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{self, AccessError, ApiKey, Caller, NewApiKey, NewToken, Role, Token, User};
+use crate::access::{
+    self, AccessError, ApiKey, AuditEntry, Caller, NewApiKey, NewToken, Role, Token, User,
+};
 use crate::cli::Output;
 use crate::config::Config;
 use crate::event::{escape_controls, json_for_terminal};
@@ -335,6 +337,13 @@ pub fn print(reply: &Reply, output: Output) {
             }
         }
     }
+}
+
+/// Prints the audit trail's rows.
+pub fn print_audit(rows: &[AuditEntry], output: Output) {
+    print_list(rows, output, |r| {
+        format!("{}  {} from {}  {}", r.time, r.user, r.address, r.what)
+    });
 }
 
 fn print_list<T: Serialize>(items: &[T], output: Output, line: impl Fn(&T) -> String) {

@@ -51,6 +51,9 @@ usage:
   sharehook token add --key KEY --user NAME | token list [--json]
   sharehook token regenerate ID | token rm ID
                                     access tokens (a new value is printed on the last line, once)
+  sharehook audit [--config PATH] [--limit N] [--json | --array]
+                                    the changes made to users, keys, tokens and webhooks, newest
+                                    first
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook verify --token TOKEN --signature SIG [FILE|-]
                                     check a received body (FILE, or standard input)
@@ -102,6 +105,11 @@ pub enum Command {
     },
     Bench {
         files: usize,
+    },
+    Audit {
+        config: PathBuf,
+        limit: usize,
+        output: Output,
     },
     /// `user`, `apikey` and `token`.
     Access {
@@ -234,6 +242,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .map_err(|_| "WEBHOOK_ID is a number")?,
         },
         Some("bench") => Command::Bench { files },
+        Some("audit") => Command::Audit {
+            config,
+            limit: filter.limit,
+            output,
+        },
         Some(s @ ("user" | "apikey" | "token")) => {
             let request = access_cli::parse(s, &words, role, description, key, user)?;
             if password_stdin && !request.takes_password() {
@@ -413,6 +426,15 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench { files } => crate::bench::run(files)?,
+        Command::Audit {
+            config,
+            limit,
+            output,
+        } => {
+            let config = config::load(&config)?;
+            let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            access_cli::print_audit(&crate::access::audit_list(&store, limit)?, output);
+        }
         Command::Access {
             config,
             mut request,
@@ -691,6 +713,14 @@ mod tests {
         check(
             &["apikey", "rm", "3", "--password-stdin"],
             Err("--password-stdin is for user add and user passwd"),
+        );
+        check(
+            &["audit", "--limit", "5", "--array"],
+            Ok(Command::Audit {
+                config: default,
+                limit: 5,
+                output: Output::JsonArray,
+            }),
         );
         check(&["user", "delete", "ana"], Err(access_cli::usage("user")));
     }

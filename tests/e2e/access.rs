@@ -1,6 +1,7 @@
 //! Users, API keys and access tokens from the command line: the same commands and the same
 //! results whether the daemon runs (they go through its control socket) or not (they open
-//! the state), each new secret alone on the last line, and no secret in the state in clear.
+//! the state), each new secret alone on the last line, no secret in the state in clear, and
+//! every change in the audit trail.
 
 use std::io::Write;
 use std::process::{Output, Stdio};
@@ -146,6 +147,16 @@ fn state_of(nas: &Nas) -> Vec<Vec<serde_json::Value>> {
         .collect()
 }
 
+/// `sharehook audit --json ARGS`, newest first.
+fn audit(nas: &Nas, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["audit", "--json"];
+    all.extend_from_slice(args);
+    ok(nas, &all)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
 #[test]
 fn access_commands_work_alike_with_and_without_the_daemon() {
     let receiver = Receiver::start();
@@ -176,6 +187,16 @@ fn access_commands_work_alike_with_and_without_the_daemon() {
         1,
     );
     let seen_by_daemon = state_of(&nas);
+    // The trail is read beside the running daemon, newest first.
+    let newest = audit(&nas, &["--limit", "1"]);
+    assert_eq!(newest.len(), 1);
+    assert!(
+        newest[0]["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("regenerated access token"),
+        "{newest:?}"
+    );
     let log = daemon.log();
     daemon.stop();
     assert_eq!(
@@ -186,6 +207,22 @@ fn access_commands_work_alike_with_and_without_the_daemon() {
     assert_eq!(seen_by_daemon[0].len(), 4);
     assert_eq!(seen_by_daemon[1].len(), 2);
     assert_eq!(seen_by_daemon[2].len(), 4);
+
+    // Six changes in each pass, all made by the command line.
+    let trail = audit(&nas, &[]);
+    assert_eq!(trail.len(), 12, "{trail:?}");
+    assert!(
+        trail
+            .iter()
+            .all(|r| r["user"] == "root" && r["address"] == "local"),
+        "{trail:?}"
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["what"] == "added user \"vic2\" (viewer)"),
+        "{trail:?}"
+    );
 
     let state = std::fs::read(nas.dir.path().join("state/sharehook.redb")).unwrap();
     for s in alone.secrets.iter().chain(&through.secrets) {
