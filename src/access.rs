@@ -421,7 +421,7 @@ pub fn apikey_add(
     check_key_name(name)?;
     check_description(description)?;
     let random_part = random_hex(16)?;
-    let value = format!("{account_name}-{random_part}");
+    let value = format!("{}-{random_part}", key_prefix(account_name));
     let mut change = store.access_change()?;
     if change.api_keys()?.iter().any(|k| k.name == name) {
         return Err(AccessError::Taken {
@@ -450,6 +450,20 @@ pub fn apikey_add(
         key: key_view(&record),
         value,
     })
+}
+
+/// The account name as a key's value begins with it: only what is safe in an HTTP header and
+/// a shell word (ASCII letters, digits, `.`, `_`, `-`) is kept.
+fn key_prefix(account_name: &str) -> String {
+    let kept: String = account_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .collect();
+    if kept.is_empty() {
+        "sharehook".to_owned()
+    } else {
+        kept
+    }
 }
 
 /// Changes the name or the description of API key `id`.
@@ -1171,6 +1185,20 @@ mod tests {
         );
         for row in &rows {
             assert!(!row.what.contains(&key.value) && !row.what.contains(&token.value));
+        }
+    }
+
+    #[test]
+    fn a_key_begins_with_the_account_name_made_safe() {
+        let cases = [
+            ("nas1", "nas1"),
+            ("office-nas.local", "office-nas.local"),
+            ("Büro NAS", "BroNAS"),
+            ("a\r\nb", "ab"),
+            ("ö", "sharehook"),
+        ];
+        for (account, prefix) in cases {
+            assert_eq!(key_prefix(account), prefix, "{account:?}");
         }
     }
 

@@ -384,6 +384,32 @@ mod tests {
     }
 
     #[test]
+    fn a_state_from_before_these_tables_opens_and_gets_them() {
+        let (dir, store) = store();
+        drop(store);
+        {
+            let db = redb::Database::open(dir.path().join(super::super::FILE_NAME)).unwrap();
+            let tx = db.begin_write().unwrap();
+            for table in [USERS, API_KEYS, TOKENS] {
+                assert!(tx.delete_table(table).unwrap());
+            }
+            assert!(tx.delete_table(AUDIT).unwrap());
+            tx.commit().unwrap();
+        }
+        // Read beside a daemon that has not made them yet: nothing, no error.
+        let ro = Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(ro.users().unwrap(), vec![]);
+        assert_eq!(ro.access_tokens().unwrap(), vec![]);
+        assert_eq!(ro.audit_rows(10).unwrap(), vec![]);
+        drop(ro);
+        let store = Store::open(dir.path()).unwrap();
+        let mut change = store.access_change().unwrap();
+        assert_eq!(change.users().unwrap(), vec![]);
+        assert_eq!(change.next_id(IdOf::User).unwrap(), 1);
+        change.commit().unwrap();
+    }
+
+    #[test]
     fn ids_are_never_given_twice() {
         let (_dir, store) = store();
         let mut change = store.access_change().unwrap();
