@@ -19,7 +19,8 @@ use crate::event::escape_controls;
 use crate::fault::{Fault, Kind};
 use crate::payload::rfc3339;
 use crate::store::{
-    AccessChange, AuditRecord, IdOf, KeyRecord, Store, StoreError, TokenRecord, UserRecord,
+    AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, Store, StoreError, TokenRecord,
+    UserRecord,
 };
 
 /// The audit trail keeps this many rows; older ones are dropped.
@@ -704,14 +705,19 @@ fn token_view(t: &TokenRecord, keys: &[KeyRecord], users: &[UserRecord]) -> Toke
 pub fn authenticate(store: &Store, api_key: &str, token: &str) -> Result<Caller, AuthError> {
     let key_hash = sha256(api_key);
     let token_hash = sha256(token);
+    let AccessSnapshot {
+        users,
+        keys,
+        tokens,
+    } = store.access_snapshot()?;
     // Ids start at 1: 0 is "none matched".
     let mut key_id = 0u32;
-    for k in store.api_keys()? {
+    for k in &keys {
         let same = k.hash.as_slice().ct_eq(&key_hash[..]);
         key_id.conditional_assign(&k.id, same);
     }
     let (mut token_id, mut user_id) = (0u32, 0u32);
-    for t in store.access_tokens()? {
+    for t in &tokens {
         let same = t.hash.as_slice().ct_eq(&token_hash[..]) & t.key.ct_eq(&key_id);
         token_id.conditional_assign(&t.id, same);
         user_id.conditional_assign(&t.user, same);
@@ -719,8 +725,7 @@ pub fn authenticate(store: &Store, api_key: &str, token: &str) -> Result<Caller,
     if key_id == 0 || token_id == 0 {
         return Err(AuthError::Invalid);
     }
-    let user = store
-        .users()?
+    let user = users
         .into_iter()
         .find(|u| u.id == user_id)
         .ok_or(AuthError::Invalid)?;

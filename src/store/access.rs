@@ -73,6 +73,13 @@ pub struct AuditRecord {
     pub what: String,
 }
 
+/// Every user, API key and access token, read in one transaction.
+pub struct AccessSnapshot {
+    pub users: Vec<UserRecord>,
+    pub keys: Vec<KeyRecord>,
+    pub tokens: Vec<TokenRecord>,
+}
+
 /// Which counter an id comes from.
 #[derive(Clone, Copy, Debug)]
 pub enum IdOf {
@@ -110,26 +117,37 @@ impl Store {
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.read_all(USERS, "users", USER_RECORD)
+        self.read_all(&self.read()?, USERS, "users", USER_RECORD)
     }
 
     pub fn api_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.read_all(API_KEYS, "api_keys", KEY_RECORD)
+        self.read_all(&self.read()?, API_KEYS, "api_keys", KEY_RECORD)
     }
 
     pub fn access_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        self.read_all(TOKENS, "access_tokens", TOKEN_RECORD)
+        self.read_all(&self.read()?, TOKENS, "access_tokens", TOKEN_RECORD)
+    }
+
+    /// The users, API keys and access tokens, as one moment saw them (checking a caller
+    /// reads all three on every request).
+    pub fn access_snapshot(&self) -> Result<AccessSnapshot, StoreError> {
+        let tx = self.read()?;
+        Ok(AccessSnapshot {
+            users: self.read_all(&tx, USERS, "users", USER_RECORD)?,
+            keys: self.read_all(&tx, API_KEYS, "api_keys", KEY_RECORD)?,
+            tokens: self.read_all(&tx, TOKENS, "access_tokens", TOKEN_RECORD)?,
+        })
     }
 
     /// Every record of `def`, in id order. A state opened read-only that was made before
     /// these tables has none.
     fn read_all<T: DeserializeOwned>(
         &self,
+        tx: &redb::ReadTransaction,
         def: TableDefinition<u32, &[u8]>,
         name: &str,
         version: u8,
     ) -> Result<Vec<T>, StoreError> {
-        let tx = self.read()?;
         let table = match tx.open_table(def) {
             Ok(table) => table,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),

@@ -40,7 +40,9 @@ use serde::{Deserialize, Serialize};
 use crate::event::SharePath;
 use crate::tree::Entry;
 
-pub use access::{AccessChange, AuditRecord, IdOf, KeyRecord, TokenRecord, UserRecord};
+pub use access::{
+    AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, TokenRecord, UserRecord,
+};
 pub use delivery::{
     Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending,
     Pruned, SetAside, WebhookState,
