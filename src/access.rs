@@ -103,9 +103,7 @@ pub enum AccessError {
     Taken { what: &'static str, name: String },
     #[error("{0}")]
     NotFound(String),
-    #[error(
-        "user \"{0}\" is the last admin: add another admin first (sharehook user add NAME --role admin)"
-    )]
+    #[error("user \"{0}\" is the last admin: add another admin first")]
     LastAdmin(String),
     #[error("user \"{user}\" is a viewer: only an admin may {action}")]
     Forbidden { user: String, action: &'static str },

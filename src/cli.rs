@@ -53,7 +53,7 @@ usage:
                                     access tokens (a new value is printed on the last line, once)
   sharehook audit [--config PATH] [--limit N] [--json | --array]
                                     the changes made to users, keys, tokens and webhooks, newest
-                                    first
+                                    first (--limit defaults to 100; 0: all)
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook verify --token TOKEN --signature SIG [FILE|-]
                                     check a received body (FILE, or standard input)
@@ -433,6 +433,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = config::load(&config)?;
             let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            // As for `log`, 0 is every row.
+            let limit = if limit == 0 { usize::MAX } else { limit };
             access_cli::print_audit(&crate::access::audit_list(&store, limit)?, output);
         }
         Command::Access {
