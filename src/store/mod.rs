@@ -20,6 +20,7 @@
 //! - a reader never calls a file damaged because it was not closed cleanly: it has it repaired
 //!   (by opening it for writing, or by the daemon that holds it) and reads it.
 
+mod access;
 mod delivery;
 mod hooks;
 
@@ -40,6 +41,9 @@ use serde::{Deserialize, Serialize};
 use crate::event::SharePath;
 use crate::tree::Entry;
 
+pub use access::{
+    AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, TokenRecord, UserRecord,
+};
 pub use delivery::{
     Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending,
     Pruned, SetAside, WebhookState,
@@ -407,6 +411,7 @@ impl Store {
         }
         self.init_delivery(&tx)?;
         self.init_hooks(&tx)?;
+        self.init_access(&tx)?;
         tx.commit().map_err(self.err())
     }
 
