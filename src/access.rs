@@ -202,6 +202,16 @@ pub fn user_list(store: &Store, caller: &Caller) -> Result<Vec<User>, AccessErro
     Ok(store.users()?.iter().map(user_view).collect())
 }
 
+/// The users `caller` may see: everyone for an admin, itself for a viewer.
+pub fn users_visible(store: &Store, caller: &Caller) -> Result<Vec<User>, AccessError> {
+    Ok(store
+        .users()?
+        .iter()
+        .filter(|u| caller.role == Role::Admin || u.name == caller.user)
+        .map(user_view)
+        .collect())
+}
+
 /// Adds user `name` with `role` and `password`.
 pub fn user_add(
     store: &Store,

@@ -394,17 +394,20 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<RawBody, ApiError> {
-        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "ERROR_INVALID_PARAMETER",
-                    format!("the request body is larger than {MAX_BODY} bytes"),
-                )
-            } else {
-                ApiError::invalid("body", e.body_text())
-            }
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "ERROR_INVALID_PARAMETER",
+                        format!("the request body is larger than {MAX_BODY} bytes"),
+                    )
+                } else {
+                    ApiError::invalid("body", e.body_text())
+                }
+            })
     }
 }
 

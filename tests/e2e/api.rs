@@ -141,3 +141,162 @@ fn plain_http_off_loopback_needs_tls_false_and_is_warned_about() {
     assert_eq!(a.status, 401);
     assert!(!nas.dir.path().join("state/web-cert.pem").exists());
 }
+
+#[test]
+fn an_admin_makes_a_webhook_that_delivers_at_once_and_a_viewer_only_reads() {
+    let receiver = Receiver::start();
+    let second = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0");
+    let daemon = nas.start();
+    let base = format!("{}/api/v2", daemon.web_url());
+    let admin = nas.credentials("alice", "admin");
+    let viewer = nas.credentials("victor", "viewer");
+
+    let a = api("GET", &format!("{base}/account"), &admin.headers(), None);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["data"]["attributes"]["accountName"], "testnas");
+    assert_eq!(a.body["included"][0]["attributes"]["username"], "alice");
+    let a = api("GET", &format!("{base}/users"), &admin.headers(), None);
+    assert_eq!(a.body["totalResults"], 2, "{}", a.body);
+    let a = api("GET", &format!("{base}/users"), &viewer.headers(), None);
+    assert_eq!(
+        a.body["totalResults"], 1,
+        "a viewer sees itself: {}",
+        a.body
+    );
+
+    // The admin makes a v2 webhook for /docs; it hears what happens there from now on.
+    let body = format!(
+        r#"{{"endpointUrl":"{}","resource":"/docs","responseVersion":"v2","triggers":{{"resources":{{"upload":true,"download":false}}}}}}"#,
+        second.url()
+    );
+    let a = api(
+        "POST",
+        &format!("{base}/webhooks"),
+        &admin.headers(),
+        Some(&body),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let made = &a.body["data"][0];
+    let id = made["id"].as_u64().unwrap();
+    assert!(id >= 1000, "{id}");
+    let token = made["attributes"]["verificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token.len(), 32);
+    assert_eq!(made["attributes"]["resource"], "/docs");
+    std::fs::create_dir(nas.share().join("docs")).unwrap();
+    write_file(&nas.share().join("docs/a.txt"), "hello");
+    let got = second.wait_for(1);
+    assert_eq!(got[0].json()["event"], "resources.upload");
+    assert_eq!(
+        got[0].header("x-exavault-signature"),
+        md5_signature(&token, &got[0].body)
+    );
+
+    // A viewer reads webhooks without their tokens, and may not change them.
+    let a = api(
+        "GET",
+        &format!("{base}/webhooks/{id}"),
+        &viewer.headers(),
+        None,
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["data"][0]["attributes"]["verificationToken"], "");
+    let a = api(
+        "DELETE",
+        &format!("{base}/webhooks/{id}"),
+        &viewer.headers(),
+        Some("{}"),
+    );
+    assert_eq!(a.status, 403);
+    assert_eq!(a.error_code(), "ERROR_INSUFFICIENT_PRIVILEGES");
+
+    // The file's webhook is listed, read-only.
+    let a = api("GET", &format!("{base}/webhooks"), &admin.headers(), None);
+    assert_eq!(a.body["totalResults"], 2, "{}", a.body);
+    let a = api(
+        "PATCH",
+        &format!("{base}/webhooks/1"),
+        &admin.headers(),
+        Some("{}"),
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("configuration file")
+    );
+
+    // Wrong shapes name their field; nothing is a 5xx.
+    for (body, field) in [
+        (r#"{"endpointUrl":"ftp://x"}"#, "endpointUrl"),
+        (
+            r#"{"endpointUrl":"http://h/","triggers":{"resources":{"copy":true}}}"#,
+            "triggers.resources.copy",
+        ),
+        (
+            r#"{"endpointUrl":"http://h/","responseVersion":"v3"}"#,
+            "responseVersion",
+        ),
+        (r#"{"endpointUrl":5}"#, "endpointUrl"),
+        (r#"[1]"#, "body"),
+    ] {
+        let a = api(
+            "POST",
+            &format!("{base}/webhooks"),
+            &admin.headers(),
+            Some(body),
+        );
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_eq!(a.error_code(), "ERROR_INVALID_PARAMETER");
+        let detail = a.body["errors"][0]["detail"].as_str().unwrap();
+        assert!(detail.starts_with(field), "{body}: {detail}");
+    }
+    let huge = format!(r#"{{"endpointUrl":"http://h/{}"}}"#, "a".repeat(2 << 20));
+    let a = api(
+        "POST",
+        &format!("{base}/webhooks"),
+        &admin.headers(),
+        Some(&huge),
+    );
+    assert_eq!(a.status, 413, "{}", a.body);
+
+    // The log shows the delivery, filtered by path with a wildcard.
+    let a = api(
+        "GET",
+        &format!("{base}/activity/webhooks?resourcePath=/docs/*&sort=-date&webhookId={id}"),
+        &viewer.headers(),
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["totalResults"], 1, "{}", a.body);
+    let entry = &a.body["data"][0]["attributes"];
+    assert_eq!(entry["resourcePath"], "/docs/a.txt");
+    assert_eq!(entry["webhookPath"], "/docs");
+    assert_eq!(entry["details"]["event"], "resources.upload");
+
+    // Deleted: nothing more is sent to it; the file's webhook still delivers.
+    let a = api(
+        "DELETE",
+        &format!("{base}/webhooks/{id}"),
+        &admin.headers(),
+        Some("{}"),
+    );
+    assert_eq!(
+        (a.status, a.body["data"].clone()),
+        (200, serde_json::json!([]))
+    );
+    let before = receiver.received().len();
+    write_file(&nas.share().join("docs/b.txt"), "again");
+    receiver.wait_for(before + 1);
+    assert_eq!(second.received().len(), 1);
+    assert!(
+        daemon.log().contains("audit: alice (admin) from 127.0.0.1"),
+        "{}",
+        daemon.log()
+    );
+}
