@@ -344,6 +344,42 @@ pub async fn resend_now(
     ask_worker(&mailbox, request, control.wait).await
 }
 
+/// The name of the file a test delivery reports, in the webhook's folder.
+pub const TEST_FILE: &[u8] = b"sharehook-test.txt";
+
+/// Sends webhook `hook` a test delivery now, through its worker: an Upload of
+/// `sharehook-test.txt` in its folder by `username`, with an event id of its own (sent once,
+/// never queued, logged like any attempt). The answer is the attempt's log entry.
+pub async fn test_now(
+    control: &Control,
+    hook: u32,
+    username: &str,
+) -> Result<LogEntry, (StatusCode, String)> {
+    let mailbox = mailbox(control, hook)?;
+    let routing = control.hooks.routes().current();
+    let webhook = routing.webhooks.iter().find(|w| w.id == hook).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("webhook {hook} is not configured"),
+    ))?;
+    let id = control
+        .store
+        .reserve_event_id()
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let event = Event {
+        id,
+        op: crate::event::Operation::Upload,
+        share: webhook.share.clone(),
+        path: webhook.folder.join(TEST_FILE),
+        source: None,
+        is_dir: false,
+        username: username.to_owned(),
+        time_ms: now_ms(),
+        size: Some(0),
+    };
+    let request = |reply| deliver::Request::Test { event, reply };
+    ask_worker(&mailbox, request, control.wait).await
+}
+
 /// Puts failed events back into their queues (`webhook=N`, `since=<ms>` narrow them) and wakes
 /// their workers.
 fn resend_failed_via(control: &Control, query: &str) -> Answer {

@@ -469,6 +469,24 @@ impl Store {
             .ok_or_else(|| self.damaged("it has no next event id".into()))
     }
 
+    /// Takes the next event id for an event that is sent but not queued (a test delivery), so
+    /// no queued event ever shares its id.
+    pub fn reserve_event_id(&self) -> Result<u64, StoreError> {
+        let tx = self.begin()?;
+        let id = {
+            let mut meta = tx.open_table(META).map_err(self.err())?;
+            let id = meta
+                .get("next_event_id")
+                .map_err(self.err())?
+                .map(|v| v.value())
+                .ok_or_else(|| self.damaged("it has no next event id".into()))?;
+            meta.insert("next_event_id", id + 1).map_err(self.err())?;
+            id
+        };
+        tx.commit().map_err(self.err())?;
+        Ok(id)
+    }
+
     /// Writes and commits a small record: whether the state can be written.
     pub fn probe(&self) -> Result<(), StoreError> {
         let tx = self.begin()?;

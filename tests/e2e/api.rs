@@ -300,3 +300,135 @@ fn an_admin_makes_a_webhook_that_delivers_at_once_and_a_viewer_only_reads() {
         daemon.log()
     );
 }
+
+#[test]
+fn failed_events_are_recovered_resent_and_tested_through_the_api_with_a_new_token() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    // One attempt only: a 500 sets the event aside as failed at once. No grace for old tokens.
+    nas.write_config_text(&format!(
+        "[[webhook]]\nurl = \"{}\"\n\n[delivery]\nretry_delays = [0]\nrotation_grace = 0\n",
+        receiver.url()
+    ));
+    let daemon = nas.start();
+    let base = format!("{}/api/v2", daemon.web_url());
+    let admin = nas.credentials("alice", "admin");
+    let h = admin.headers();
+
+    // An API webhook, so its token can be regenerated.
+    let body = format!(r#"{{"endpointUrl":"{}"}}"#, receiver.url());
+    let a = api("POST", &format!("{base}/webhooks"), &h, Some(&body));
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.body["data"][0]["id"].as_u64().unwrap();
+    let old_token = a.body["data"][0]["attributes"]["verificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Both webhooks fail on the first file: two events set aside.
+    receiver.script(&["500 Internal Server Error", "500 Internal Server Error"]);
+    write_file(&nas.share().join("a.txt"), "one");
+    receiver.wait_for(2);
+    let failed_of = |id: u64| {
+        wait_for("the failed event to be counted", || {
+            let a = api("GET", &format!("{base}/webhooks/{id}"), &h, None);
+            let n = a.body["data"][0]["attributes"]["failedEvents"]
+                .as_u64()
+                .unwrap();
+            (n == 1).then_some(n)
+        })
+    };
+    failed_of(id);
+    failed_of(1);
+
+    // regenerate-token: the next delivery verifies with the new token only.
+    let a = api(
+        "POST",
+        &format!("{base}/webhooks/regenerate-token/{id}"),
+        &h,
+        Some("{}"),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let new_token = a.body["data"][0]["attributes"]["verificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_token, old_token);
+
+    // recover puts the API webhook's failed event back: it is delivered, signed anew.
+    let a = api(
+        "POST",
+        &format!("{base}/webhooks/{id}/recover"),
+        &h,
+        Some(r#"{"since":"2024-01-01T00:00:00"}"#),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["data"]["requeued"], 1);
+    let got = receiver.wait_for(3);
+    let last = &got[2];
+    assert_eq!(
+        last.header("x-exavault-signature"),
+        md5_signature(&new_token, &last.body)
+    );
+    assert_ne!(
+        last.header("x-exavault-signature"),
+        md5_signature(&old_token, &last.body)
+    );
+
+    // resend/{activityId} sends the file webhook's failed attempt again, as a resend.
+    let a = api(
+        "GET",
+        &format!("{base}/activity/webhooks?webhookId=1&statusCode=500"),
+        &h,
+        None,
+    );
+    assert_eq!(a.body["totalResults"], 1, "{}", a.body);
+    let activity = a.body["data"][0]["id"].as_u64().unwrap();
+    let a = api(
+        "POST",
+        &format!("{base}/webhooks/resend/{activity}"),
+        &h,
+        Some("{}"),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["data"], serde_json::json!([]));
+    assert_eq!(a.body["resent"]["attributes"]["resend"], true);
+    assert_eq!(a.body["resent"]["attributes"]["status"], 200);
+    receiver.wait_for(4);
+    let a = api("GET", &format!("{base}/webhooks/1"), &h, None);
+    assert_eq!(
+        a.body["data"][0]["attributes"]["failedEvents"], 0,
+        "{}",
+        a.body
+    );
+
+    // A test delivery reaches the receiver, signed, and is in the log.
+    let a = api(
+        "POST",
+        &format!("{base}/webhooks/{id}/test"),
+        &h,
+        Some("{}"),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let logged = &a.body["data"][0]["attributes"];
+    assert_eq!(logged["status"], 200);
+    assert_eq!(logged["resourcePath"], "/sharehook-test.txt");
+    assert_eq!(logged["username"], "alice");
+    let got = receiver.wait_for(5);
+    assert_eq!(got[4].op().1, "/sharehook-test.txt");
+    assert_eq!(
+        got[4].header("x-exavault-signature"),
+        md5_signature(&new_token, &got[4].body)
+    );
+
+    // Unknown ids are 404 in ExaVault's shape; ids that are not numbers are 400.
+    for (method, path, status) in [
+        ("POST", "/webhooks/resend/999999".to_owned(), 404),
+        ("POST", "/webhooks/5/test".to_owned(), 404),
+        ("POST", "/webhooks/x/recover".to_owned(), 400),
+        ("GET", "/webhooks/%2F..%2F1".to_owned(), 400),
+    ] {
+        let a = api(method, &format!("{base}{path}"), &h, Some("{}"));
+        assert_eq!(a.status, status, "{method} {path}: {}", a.body);
+    }
+}
