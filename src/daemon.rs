@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Webhook};
 use crate::deliver::{Mailbox, Target, Worker, now_ms};
 use crate::engine::{Engine, Setup};
+use crate::metrics::Stats;
 use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
@@ -24,6 +25,8 @@ pub struct Daemon {
     pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
     /// Each webhook's verification token, by webhook id (the demo's receiver checks them).
     pub tokens: Vec<(u32, Token)>,
+    /// The figures the engine and the workers keep (status, metrics).
+    pub stats: Arc<Stats>,
 }
 
 impl Daemon {
@@ -54,6 +57,7 @@ impl Daemon {
             store: Arc::clone(&store),
             mailboxes: Vec::new(),
             tokens: Vec::new(),
+            stats: Arc::default(),
         };
         if let Err(e) = daemon.start_workers(config) {
             daemon.stop_all();
@@ -77,6 +81,7 @@ impl Daemon {
             mailboxes: daemon.mailboxes.clone(),
             stop,
             heartbeat,
+            stats: Arc::clone(&daemon.stats),
         });
         let engine = match engine {
             Ok(engine) => engine,
@@ -128,6 +133,7 @@ impl Daemon {
                 mailbox: Arc::clone(&mailbox),
                 stop: Arc::clone(&self.stop),
                 health,
+                stats: self.stats.webhook(hook.id),
             };
             self.tokens
                 .push((hook.id, worker.target.keys.token.clone()));

@@ -14,6 +14,7 @@ pub mod event;
 pub mod fault;
 pub mod ignore;
 pub mod logging;
+pub mod metrics;
 pub mod netpolicy;
 pub mod owner;
 pub mod payload;
