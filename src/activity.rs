@@ -198,6 +198,11 @@ pub struct Control {
     pub store: Arc<Store>,
     pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
     pub wait: Duration,
+    /// The running configuration, the daemon's figures and when it started (`sharehook
+    /// status`).
+    pub config: Arc<Config>,
+    pub stats: Arc<crate::metrics::Stats>,
+    pub started_ms: i64,
 }
 
 pub fn socket_path(state_dir: &Path) -> PathBuf {
@@ -288,6 +293,7 @@ async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<
     let query = req.uri().query().unwrap_or("").to_owned();
     let result = match (req.method().as_str(), parts.as_slice()) {
         ("POST", [verb]) if verb == "resend-failed" => resend_failed_via(&control, &query),
+        ("GET", [what]) if what == "status" => status_via(&control).await,
         ("POST", [verb, hook, rest @ ..]) => match (verb.as_str(), hook.parse::<u32>()) {
             ("resend", Ok(hook)) if rest.len() == 1 => resend_via(&control, hook, &rest[0]).await,
             ("enable", Ok(hook)) if rest.is_empty() => enable_via(&control, hook).await,
@@ -378,6 +384,22 @@ fn resend_failed_via(control: &Control, query: &str) -> Answer {
     Ok(json!({ "requeued": moved.iter().map(|(_, n)| n).sum::<u64>() }))
 }
 
+/// The status, read on a blocking thread: the state's counts are read from disk.
+async fn status_via(control: &Arc<Control>) -> Answer {
+    let control = Arc::clone(control);
+    let status = tokio::task::spawn_blocking(move || {
+        let running = crate::status::Running {
+            stats: &control.stats,
+            started_ms: control.started_ms,
+            web: None,
+        };
+        crate::status::collect(&control.config, &control.store, Some(running), now_ms())
+    })
+    .await
+    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    serde_json::to_value(status).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 async fn enable_via(control: &Control, hook: u32) -> Answer {
     let mailbox = mailbox(control, hook)?;
     let request = |reply| deliver::Request::Enable { reply };
@@ -406,6 +428,16 @@ async fn ask_worker<T>(
 
 /// POSTs `path` to the control socket of a running daemon; `None` when none is running.
 fn ask_daemon(state_dir: &Path, path: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    ask_daemon_with(state_dir, hyper::Method::POST, path)
+}
+
+/// Asks the control socket of a running daemon for `path` with `method`; `None` when none
+/// is running.
+fn ask_daemon_with(
+    state_dir: &Path,
+    method: hyper::Method,
+    path: &str,
+) -> anyhow::Result<Option<serde_json::Value>> {
     let socket = socket_path(state_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -432,7 +464,9 @@ fn ask_daemon(state_dir: &Path, path: &str) -> anyhow::Result<Option<serde_json:
             .await
             .context("control socket handshake")?;
         tokio::spawn(conn);
-        let request = Request::post(path)
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
             .header("host", "sharehook")
             .body(Full::new(Bytes::new()))?;
         let response = sender.send_request(request).await?;
@@ -546,6 +580,17 @@ pub fn resend_failed(
         count: moved.iter().map(|(_, n)| n).sum(),
         by_daemon: false,
     })
+}
+
+/// `sharehook status`: from the running daemon, or, with none, from the state alone. Also
+/// says whether the daemon runs.
+pub fn status(config: &Config) -> anyhow::Result<(bool, serde_json::Value)> {
+    if let Some(answer) = ask_daemon_with(&config.state_dir, hyper::Method::GET, "/status")? {
+        return Ok((true, answer));
+    }
+    let store = Store::open_read_only(&config.state_dir)?;
+    let status = crate::status::collect(config, &store, None, now_ms());
+    Ok((false, serde_json::to_value(status)?))
 }
 
 /// `sharehook failed`: the failed events of `webhook` (of every webhook without it).

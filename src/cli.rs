@@ -1,5 +1,6 @@
 //! The command line, in two steps: the words as typed (`lexopt`), then one checked `Command`
-//! that `main` runs. Exit codes: 0 done, 1 failed, 2 the command line was wrong.
+//! that `main` runs. Exit codes: 0 done, 1 failed, 2 the command line was wrong, 3 (`status`)
+//! the daemon is not running.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -41,6 +42,9 @@ usage:
                                     put the failed events back into their queues
   sharehook enable [--config PATH] WEBHOOK_ID
                                     send again to a webhook that was disabled
+  sharehook status [--config PATH] [--json]
+                                    how the shares and webhooks are doing (exit status 3:
+                                    the daemon is not running; the state's counts are shown)
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook verify --token TOKEN --signature SIG [FILE|-]
                                     check a received body (FILE, or standard input)
@@ -48,6 +52,9 @@ usage:
 
 The log goes to standard error; SHAREHOOK_LOG=debug shows more.
 ";
+
+/// The exit status of `sharehook status` when the daemon is not running.
+pub const NOT_RUNNING: u8 = 3;
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
@@ -89,6 +96,10 @@ pub enum Command {
     Enable {
         config: PathBuf,
         webhook: u32,
+    },
+    Status {
+        config: PathBuf,
+        json: bool,
     },
     Bench {
         files: usize,
@@ -204,6 +215,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .ok_or("enable needs the WEBHOOK_ID")?
                 .parse()
                 .map_err(|_| "WEBHOOK_ID is a number")?,
+        },
+        Some("status") => Command::Status {
+            config,
+            json: output != Output::Text,
         },
         Some("bench") => Command::Bench { files },
         Some(other) => {
@@ -372,6 +387,21 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 println!("webhook {webhook} was not disabled");
             }
         }
+        Command::Status { config, json } => {
+            let config = config::load(&config)?;
+            let (running, status) = activity::status(&config)?;
+            if json {
+                print_json(&status);
+            } else {
+                let status: crate::status::Status = serde_json::from_value(status)
+                    .context("the daemon's status is not in the expected shape")?;
+                print!("{}", crate::status::to_text(&status));
+            }
+            if !running {
+                // As `systemctl status` says of a unit that is not active.
+                return Ok(ExitCode::from(NOT_RUNNING));
+            }
+        }
         Command::Bench { files } => crate::bench::run(files)?,
     }
     Ok(ExitCode::SUCCESS)
@@ -392,6 +422,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let mut signals = service::StopSignals::install()?;
         let mut hup = service::ReloadSignal::install()?;
+        let started_ms = crate::deliver::now_ms();
         let mut daemon = Daemon::start(&config)?;
         let socket = activity::socket_path(&config.state_dir);
         let _ = std::fs::remove_file(&socket);
@@ -400,7 +431,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         let listener = Arc::new(listener);
         let mut server = tokio::spawn(activity::serve(
             Arc::clone(&listener),
-            control(&daemon, &config),
+            control(&daemon, &config, started_ms),
         ));
         service::ready();
         log::info!("ready");
@@ -414,7 +445,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
                     server.abort();
                     server = tokio::spawn(activity::serve(
                         Arc::clone(&listener),
-                        control(&daemon, &config),
+                        control(&daemon, &config, started_ms),
                     ));
                     service::ready();
                 }
@@ -431,11 +462,14 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
 }
 
 /// What the control socket serves for `daemon`.
-fn control(daemon: &Daemon, config: &config::Config) -> Arc<activity::Control> {
+fn control(daemon: &Daemon, config: &config::Config, started_ms: i64) -> Arc<activity::Control> {
     Arc::new(activity::Control {
         store: Arc::clone(&daemon.store),
         mailboxes: daemon.mailboxes.clone(),
         wait: config.delivery.request_timeout + Duration::from_secs(10),
+        config: Arc::new(config.clone()),
+        stats: Arc::clone(&daemon.stats),
+        started_ms,
     })
 }
 

@@ -23,6 +23,7 @@ pub mod retry;
 pub mod send;
 pub mod service;
 pub mod sign;
+pub mod status;
 pub mod store;
 pub mod tree;
 pub mod watch;

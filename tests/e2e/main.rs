@@ -10,6 +10,7 @@ mod hardening;
 mod oracle;
 mod races;
 mod state;
+mod status;
 mod support;
 mod systemd;
 mod webhooks;
