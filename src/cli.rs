@@ -632,4 +632,23 @@ mod tests {
         );
         check(&["log", "--failed"], Err("invalid option '--failed'"));
     }
+
+    #[test]
+    fn status_parses() {
+        check(
+            &["status"],
+            Ok(Command::Status {
+                config: PathBuf::from(config::DEFAULT_PATH),
+                json: false,
+            }),
+        );
+        check(
+            &["status", "--json", "--config", "/x.toml"],
+            Ok(Command::Status {
+                config: "/x.toml".into(),
+                json: true,
+            }),
+        );
+        check(&["status", "1"], Err("unexpected argument \"1\""));
+    }
 }

@@ -637,4 +637,54 @@ mod tests {
         assert_eq!(n, names.len(), "one TYPE line per family");
         assert_eq!(n, lines_starting(&text, "# HELP ").len());
     }
+
+    #[test]
+    fn a_running_daemon_counts_what_it_reports_and_delivers() {
+        use std::time::{Duration, Instant};
+
+        use crate::config::{Config, WatchMode};
+        use crate::daemon::Daemon;
+
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir_all(share.join("docs")).unwrap();
+        let state = dir.path().join("state");
+        let (url, got) = crate::bench::loopback_receiver().unwrap();
+        let mut config = Config::one_share("pub", &share.canonicalize().unwrap(), &state, &url);
+        config.shares[0].watch = WatchMode::Inotify;
+        config.watch.settle = Duration::from_millis(100);
+        let mut daemon = Daemon::start(&config).unwrap();
+        std::fs::write(share.join("docs/a.txt"), "1").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let render = || render(&daemon.stats, &daemon.store, &[1]);
+        while !render().contains("sharehook_delivery_latency_seconds_count{webhook=\"1\"} 1\n") {
+            assert!(
+                Instant::now() < deadline,
+                "no delivery counted:\n{}",
+                render()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(got.lock().unwrap().arrivals.len(), 1);
+        let text = render();
+        for line in [
+            "sharehook_events_total{share=\"pub\",operation=\"upload\"} 1",
+            "sharehook_deliveries_total{webhook=\"1\",result=\"2xx\"} 1",
+            "sharehook_deliveries_total{webhook=\"1\",result=\"transport\"} 0",
+            "sharehook_rescans_total{share=\"pub\",reason=\"start\"} 1",
+            "sharehook_index_entries{share=\"pub\"} 2",
+            "sharehook_watches 2",
+            "sharehook_queue_depth{webhook=\"1\"} 0",
+            "sharehook_failed_events{webhook=\"1\"} 0",
+            "sharehook_webhook_disabled{webhook=\"1\"} 0",
+        ]
+        .into_iter()
+        {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "{line} not in:\n{text}"
+            );
+        }
+        daemon.stop(Duration::from_secs(5));
+    }
 }

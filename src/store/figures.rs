@@ -79,3 +79,76 @@ impl Store {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::SharePath;
+    use crate::tree::{Entry, EntryKind};
+
+    fn entry(kind: EntryKind, ino: u64) -> Entry {
+        Entry {
+            kind,
+            ino,
+            size: 1,
+            mtime_ns: 1,
+            uid: 0,
+        }
+    }
+
+    /// The count as a new handle on the same file counts it, from scratch.
+    fn fresh_count(dir: &std::path::Path, share: &str) -> u64 {
+        Store::open_read_only(dir)
+            .unwrap()
+            .index_entries(share)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_kept_count_follows_every_commit_and_matches_a_fresh_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = SharePath::from_config;
+        let (file, folder) = (EntryKind::File, EntryKind::Dir);
+        let mut batch = store.batch().unwrap();
+        batch.put("a", &p("/docs"), &entry(folder, 1)).unwrap();
+        batch.put("a", &p("/docs/x"), &entry(file, 2)).unwrap();
+        batch.put("a", &p("/docs/y"), &entry(file, 3)).unwrap();
+        batch.put("b", &p("/z"), &entry(file, 4)).unwrap();
+        batch.commit().unwrap();
+        assert_eq!(store.index_entries("a").unwrap(), 3);
+        assert_eq!(store.index_entries("b").unwrap(), 1);
+
+        let mut batch = store.batch().unwrap();
+        // A changed entry is no new one.
+        batch.put("a", &p("/docs/x"), &entry(file, 9)).unwrap();
+        batch.put("a", &p("/new"), &entry(folder, 5)).unwrap();
+        batch.put("a", &p("/new/n"), &entry(file, 6)).unwrap();
+        batch.commit().unwrap();
+        assert_eq!(store.index_entries("a").unwrap(), 5);
+
+        // A folder moved onto another replaces it and all it held.
+        let mut batch = store.batch().unwrap();
+        assert!(batch.move_tree("a", &p("/new"), &p("/docs")).unwrap());
+        batch.commit().unwrap();
+        assert_eq!(store.index_entries("a").unwrap(), 2);
+        assert_eq!(fresh_count(dir.path(), "a"), 2);
+
+        let mut batch = store.batch().unwrap();
+        batch.remove_tree("a", &p("/docs")).unwrap();
+        batch.commit().unwrap();
+        assert_eq!(store.index_entries("a").unwrap(), 0);
+
+        // What is not committed does not count.
+        let mut batch = store.batch().unwrap();
+        batch.put("b", &p("/w"), &entry(file, 7)).unwrap();
+        drop(batch);
+        assert_eq!(store.index_entries("b").unwrap(), 1);
+
+        let mut batch = store.batch().unwrap();
+        batch.drop_share("b").unwrap();
+        batch.commit().unwrap();
+        assert_eq!(store.index_entries("b").unwrap(), 0);
+        assert_eq!(fresh_count(dir.path(), "b"), 0);
+    }
+}
