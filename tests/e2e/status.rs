@@ -122,3 +122,67 @@ fn status_shows_a_failing_receiver_then_a_stopped_daemon_with_exit_status_3() {
     assert_eq!(v["webhooks"][0]["queued"], 1);
     assert_eq!(v["webhooks"][0]["lastFailure"]["status"], 503);
 }
+
+#[test]
+fn status_says_which_folders_are_past_the_watch_limit() {
+    need("unshare", "util-linux");
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    sh(&nas.share(), "mkdir -p a b/c");
+    nas.write_config(&receiver.url(), "0, 0.5");
+    // At most 2 watches: the root and one folder get one, two folders do not.
+    let daemon = nas.start_with_watch_limit(2);
+    let text = status_saying(
+        &nas,
+        &[
+            "watched with inotify: 2 folders watched",
+            "problem: 2 folders (such as ",
+            "past the inotify watch limit (fs.inotify.max_user_watches)",
+        ],
+    );
+    let (_, json) = status(&nas, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let problem = v["shares"][0]["problems"][0].as_str().unwrap();
+    let example = problem
+        .split("(such as ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no example folder in {problem:?}\n{text}"));
+    assert!(
+        example.starts_with(&nas.share().display().to_string()),
+        "{example} is not a folder of the share"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn status_says_why_a_share_is_polled() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(
+        &receiver.url(),
+        "0, 0.5",
+        "watch = \"poll\"",
+        "poll_interval = 0.5",
+    );
+    let daemon = nas.start();
+    write_file(&nas.share().join("p.txt"), "x");
+    receiver.wait_for(1);
+    let text = status_saying(
+        &nas,
+        &[
+            "polled: the configuration says watch = \"poll\"",
+            "Upload /p.txt",
+        ],
+    );
+    assert!(!text.contains("watched with inotify"), "{text}");
+    let (_, json) = status(&nas, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["shares"][0]["watchMode"], "poll");
+    assert_eq!(v["shares"][0]["foldersWatched"], 0);
+    assert!(
+        v["shares"][0]["rescans"]["poll"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+    assert!(daemon.stop().success());
+}
