@@ -1826,10 +1826,8 @@ impl Engine {
     /// Gives `stats` how each share is watched: its mode, its folders watched, and the
     /// folders that could not be watched or read.
     fn publish_figures(&self) {
-        let errno = |e: i32| std::io::Error::from_raw_os_error(e).to_string();
-        for (si, s) in self.shares.iter().enumerate() {
-            let root = &s.share.path;
-            let mine = |p: &Path| self.share_of(p).is_some_and(|(i, _)| i == si);
+        for s in &self.shares {
+            let root = s.share.path.as_path();
             // Nested shares' folders are theirs.
             let nested: Vec<&Path> = self
                 .shares
@@ -1841,35 +1839,28 @@ impl Engine {
                 let below = |p: &Path| k.set.count_below(p) as u64;
                 below(root).saturating_sub(nested.iter().map(|p| below(p)).sum())
             });
-            let problem = |paths: Vec<(&PathBuf, Option<i32>)>| metrics::Problem {
-                count: paths.len() as u64,
-                example: paths.first().map(|(p, _)| p.display().to_string()),
-                error: paths.first().and_then(|(_, e)| e.map(errno)),
+            // Each map's folders of this share are one range of its keys.
+            let mine = |p: &&PathBuf| !nested.iter().any(|n| p.starts_with(n));
+            let over_limit = self
+                .unwatched
+                .range(root.to_owned()..)
+                .take_while(|p| p.starts_with(root))
+                .filter(mine)
+                .map(|p| (p, None));
+            let with_errno = |map: &BTreeMap<PathBuf, i32>| {
+                problem(
+                    map.range(root.to_owned()..)
+                        .take_while(|(p, _)| p.starts_with(root))
+                        .filter(|(p, _)| mine(p))
+                        .map(|(p, e)| (p, Some(*e))),
+                )
             };
             s.stats.set_watching(metrics::Watching {
                 polled: s.polled.clone(),
                 folders_watched,
-                over_limit: problem(
-                    self.unwatched
-                        .iter()
-                        .filter(|p| mine(p))
-                        .map(|p| (p, None))
-                        .collect(),
-                ),
-                unreadable: problem(
-                    self.unreadable
-                        .iter()
-                        .filter(|(p, _)| mine(p))
-                        .map(|(p, e)| (p, Some(*e)))
-                        .collect(),
-                ),
-                unwatchable: problem(
-                    self.unwatchable
-                        .iter()
-                        .filter(|(p, _)| mine(p))
-                        .map(|(p, e)| (p, Some(*e)))
-                        .collect(),
-                ),
+                over_limit: problem(over_limit),
+                unreadable: with_errno(&self.unreadable),
+                unwatchable: with_errno(&self.unwatchable),
             });
         }
         let watches = self.kernel.as_ref().map_or(0, |k| k.set.len() as u64);
@@ -1968,6 +1959,19 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// How many folders have a problem, and the first of them with its error.
+fn problem<'a>(folders: impl IntoIterator<Item = (&'a PathBuf, Option<i32>)>) -> metrics::Problem {
+    let mut found = metrics::Problem::default();
+    for (path, errno) in folders {
+        if found.count == 0 {
+            found.example = Some(path.display().to_string());
+            found.error = errno.map(|e| std::io::Error::from_raw_os_error(e).to_string());
+        }
+        found.count += 1;
+    }
+    found
 }
 
 /// `d` give or take 10%, so that many boxes do not rescan in step.
