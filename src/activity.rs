@@ -582,15 +582,19 @@ pub fn resend_failed(
     })
 }
 
-/// `sharehook status`: from the running daemon, or, with none, from the state alone. Also
-/// says whether the daemon runs.
-pub fn status(config: &Config) -> anyhow::Result<(bool, serde_json::Value)> {
+/// `sharehook status`: from the running daemon, or, with none, from the state alone; `None`
+/// when no daemon runs and there is no state (it never ran with this `state_dir`).
+pub fn status(config: &Config) -> anyhow::Result<Option<crate::status::Status>> {
     if let Some(answer) = ask_daemon_with(&config.state_dir, hyper::Method::GET, "/status")? {
-        return Ok((true, answer));
+        let status = serde_json::from_value(answer)
+            .context("the daemon's status is not in the expected shape")?;
+        return Ok(Some(status));
+    }
+    if !config.state_dir.join(crate::store::FILE_NAME).exists() {
+        return Ok(None);
     }
     let store = Store::open_read_only(&config.state_dir)?;
-    let status = crate::status::collect(config, &store, None, now_ms());
-    Ok((false, serde_json::to_value(status)?))
+    Ok(Some(crate::status::collect(config, &store, None, now_ms())))
 }
 
 /// `sharehook failed`: the failed events of `webhook` (of every webhook without it).

@@ -389,15 +389,24 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Status { config, json } => {
             let config = config::load(&config)?;
-            let (running, status) = activity::status(&config)?;
+            let Some(status) = activity::status(&config)? else {
+                if json {
+                    print_json(&serde_json::json!({ "running": false }));
+                } else {
+                    println!(
+                        "sharehook {VERSION}: the daemon is not running, and has never run with \
+                         this configuration: there is no state in {}",
+                        config.state_dir.display()
+                    );
+                }
+                return Ok(ExitCode::from(NOT_RUNNING));
+            };
             if json {
-                print_json(&status);
+                print_json(&serde_json::to_value(&status)?);
             } else {
-                let status: crate::status::Status = serde_json::from_value(status)
-                    .context("the daemon's status is not in the expected shape")?;
                 print!("{}", crate::status::to_text(&status));
             }
-            if !running {
+            if !status.running {
                 // As `systemctl status` says of a unit that is not active.
                 return Ok(ExitCode::from(NOT_RUNNING));
             }

@@ -84,6 +84,9 @@ fn status_shows_a_failing_receiver_then_a_stopped_daemon_with_exit_status_3() {
     let nas = Nas::new();
     // The retry comes long after the test: the event stays queued.
     nas.write_config(&receiver.url(), "0, 600");
+    let (code, text) = status(&nas, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("has never run"), "{text}");
     let daemon = nas.start();
 
     write_file(&nas.share().join("a.txt"), "x");
