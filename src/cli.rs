@@ -518,7 +518,8 @@ async fn reload(
             log::warn!("still waiting for the running parts to stop before reloading");
         }
         let store = Arc::clone(&daemon.store);
-        match Daemon::start_with(&new, Arc::clone(&store)) {
+        let stats = Arc::clone(&daemon.stats);
+        match Daemon::start_counting(&new, Arc::clone(&store), Arc::clone(&stats)) {
             Ok(started) => {
                 let what = if changes.is_empty() {
                     "nothing changed".to_owned()
@@ -530,7 +531,7 @@ async fn reload(
             }
             Err(e) => {
                 log::error!("the new configuration cannot start: {e:#}; {STAYS}");
-                Daemon::start_with(&running, store).map(|d| (d, running))
+                Daemon::start_counting(&running, store, stats).map(|d| (d, running))
             }
         }
     }))

@@ -40,6 +40,18 @@ impl Daemon {
     /// gives it the running daemon's). On an error, what was started is stopped again, so that
     /// the state can be started on once more.
     pub fn start_with(config: &Config, store: Arc<Store>) -> anyhow::Result<Daemon> {
+        Self::start_counting(config, store, Arc::default())
+    }
+
+    /// `start_with`, counting on in `stats` (a reload keeps the figures since the start).
+    pub fn start_counting(
+        config: &Config,
+        store: Arc<Store>,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Daemon> {
+        let shares: Vec<&str> = config.shares.iter().map(|s| s.name.as_str()).collect();
+        let hooks: Vec<u32> = config.webhooks.iter().map(|w| w.id).collect();
+        stats.keep_only(&shares, &hooks);
         store.set_limits(config.store_limits());
         log::info!(
             "state {}: identity {}, next event id {}",
@@ -57,7 +69,7 @@ impl Daemon {
             store: Arc::clone(&store),
             mailboxes: Vec::new(),
             tokens: Vec::new(),
-            stats: Arc::default(),
+            stats,
         };
         if let Err(e) = daemon.start_workers(config) {
             daemon.stop_all();

@@ -15,7 +15,7 @@ pub const LATENCY_BUCKETS: [f64; 11] =
     [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
 /// What the engine and the workers count, shared with the status and metrics readers. Made
-/// by each start of the daemon: a reload starts the counts again.
+/// when the daemon starts; a reload counts on in it.
 #[derive(Default)]
 pub struct Stats {
     /// Folders watched with inotify, over every share.
@@ -38,6 +38,12 @@ impl Stats {
     /// The figures of webhook `id`, made on first use.
     pub fn webhook(&self, id: u32) -> Arc<HookStats> {
         Arc::clone(lock(&self.webhooks).entry(id).or_default())
+    }
+
+    /// Forgets the figures of shares and webhooks no longer configured (after a reload).
+    pub fn keep_only(&self, shares: &[&str], webhooks: &[u32]) {
+        lock(&self.shares).retain(|name, _| shares.contains(&name.as_str()));
+        lock(&self.webhooks).retain(|id, _| webhooks.contains(id));
     }
 
     pub fn shares(&self) -> Vec<(String, Arc<ShareStats>)> {

@@ -313,12 +313,12 @@ pub fn to_text(s: &Status) -> String {
     let d = &s.daemon;
     match (&d.started_at, d.uptime_seconds) {
         (Some(at), Some(up)) => {
-            let _ = writeln!(
-                o,
-                "sharehook {}: running since {at} (up {})",
-                d.version,
+            let up = if up == 0 {
+                "less than a second".to_owned()
+            } else {
                 human(Duration::from_secs(up))
-            );
+            };
+            let _ = writeln!(o, "sharehook {}: running since {at} (up {up})", d.version);
         }
         _ => {
             let _ = writeln!(

@@ -189,3 +189,34 @@ fn status_says_why_a_share_is_polled() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_reload_keeps_the_counts_since_start() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0, 0.5");
+    let daemon = nas.start();
+    write_file(&nas.share().join("before.txt"), "x");
+    receiver.wait_for(1);
+    status_saying(&nas, &["1 delivered", "Upload /before.txt"]);
+
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log("configuration reloaded: nothing changed", 1);
+    let text = status_saying(&nas, &["watched with inotify"]);
+    for wanted in [
+        "1 delivered",
+        "last event: ",
+        "Upload /before.txt",
+        "last success: ",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} not in:\n{text}");
+    }
+    let (_, json) = status(&nas, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["shares"][0]["events"]["upload"], 1, "{v}");
+    assert_eq!(
+        v["shares"][0]["rescans"]["start"], 2,
+        "one start, one reload: {v}"
+    );
+    assert!(daemon.stop().success());
+}
