@@ -71,10 +71,14 @@ impl Daemon {
             tokens: Vec::new(),
             stats,
         };
+        // The last success and failure before this start, for the status; before the
+        // workers start, so that what they see is never overwritten with older news.
+        daemon.stats.seed_from_log(&daemon.store, &hooks);
         if let Err(e) = daemon.start_workers(config) {
             daemon.stop_all();
             return Err(e);
         }
+
         for id in store.webhooks_with_pending()? {
             if !config.webhooks.iter().any(|w| w.id == id) {
                 log::warn!(

@@ -8,7 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::event::{Event, Operation};
 use crate::send::Outcome;
-use crate::store::Store;
+use crate::store::{LogFilter, Store};
+
+/// How many of the newest log entries are read, when the daemon starts (and by `sharehook
+/// status` with no daemon), for each webhook's last success and failure: enough for a few
+/// webhooks, and a bounded read of the log.
+pub const LOG_LOOKBACK: usize = 1000;
 
 /// The upper bounds of the delivery latency histogram, in seconds.
 pub const LATENCY_BUCKETS: [f64; 11] =
@@ -44,6 +49,42 @@ impl Stats {
     pub fn keep_only(&self, shares: &[&str], webhooks: &[u32]) {
         lock(&self.shares).retain(|name, _| shares.contains(&name.as_str()));
         lock(&self.webhooks).retain(|id, _| webhooks.contains(id));
+    }
+
+    /// Sets the last success and failure of `webhooks` that have none yet from the newest
+    /// `LOG_LOOKBACK` log entries (a bounded read), so that they survive a restart.
+    pub fn seed_from_log(&self, store: &Store, webhooks: &[u32]) {
+        let filter = LogFilter {
+            limit: LOG_LOOKBACK,
+            ..LogFilter::default()
+        };
+        let entries = match store.log(&filter) {
+            Ok(entries) => entries,
+            Err(e) => {
+                log::warn!("cannot read the delivery log for the last outcomes: {e}");
+                return;
+            }
+        };
+        for &id in webhooks {
+            let hook = self.webhook(id);
+            let mut mine = entries.iter().filter(|e| e.webhook == id);
+            if hook.last_success_ms().is_none()
+                && let Some(e) = mine.clone().find(|e| e.success())
+            {
+                hook.last_success_ms.store(e.time_ms, Ordering::Relaxed);
+            }
+            let mut failure = lock(&hook.last_failure);
+            if failure.is_none()
+                && let Some(e) = mine.find(|e| !e.success())
+            {
+                *failure = Some(Failure {
+                    time_ms: e.time_ms,
+                    status: e.status,
+                    transport: e.transport,
+                    message: e.message.clone(),
+                });
+            }
+        }
     }
 
     pub fn shares(&self) -> Vec<(String, Arc<ShareStats>)> {

@@ -15,12 +15,7 @@ use crate::event::{Operation, escape_controls};
 use crate::metrics::{self, RESULTS, Stats};
 use crate::payload::rfc3339;
 use crate::send::redact_url;
-use crate::store::{LogEntry, LogFilter, Store};
-
-/// How many of the newest log entries are read for the last success and failure when the
-/// running daemon has not seen them (it was not running, or has not delivered since it
-/// started): enough for a few webhooks, and a bounded read of the log.
-const LOG_LOOKBACK: usize = 1000;
+use crate::store::Store;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,26 +194,17 @@ pub fn collect(
         })
         .collect();
 
-    // The last outcomes the daemon has not seen itself come from the newest log entries.
-    let mut recent: Option<Vec<LogEntry>> = None;
-    let mut from_log = |id: u32| -> (Option<i64>, Option<FailureStatus>) {
-        let entries = recent.get_or_insert_with(|| {
-            store
-                .log(&LogFilter {
-                    limit: LOG_LOOKBACK,
-                    ..LogFilter::default()
-                })
-                .unwrap_or_default()
-        });
-        let mine = || entries.iter().filter(|e| e.webhook == id);
-        let success = mine().find(|e| e.success()).map(|e| e.time_ms);
-        let failure = mine().find(|e| !e.success()).map(|e| FailureStatus {
-            time: rfc3339(e.time_ms),
-            status: e.status,
-            status_kind: if e.transport { "transport" } else { "http" }.to_owned(),
-            error: (!e.message.is_empty()).then(|| e.message.clone()),
-        });
-        (success, failure)
+    // The last outcomes: the daemon's, which it took from the log as it started; with no
+    // daemon, from the log now.
+    let offline;
+    let outcomes = match stats {
+        Some(stats) => stats,
+        None => {
+            offline = Stats::default();
+            let ids: Vec<u32> = config.webhooks.iter().map(|w| w.id).collect();
+            offline.seed_from_log(store, &ids);
+            &offline
+        }
     };
     let webhooks = config
         .webhooks
@@ -227,22 +213,14 @@ pub fn collect(
             let figures = stats.map(|s| s.webhook(hook.id));
             let (queued, dropped) = store.queue_counts(hook.id).unwrap_or((0, 0));
             let health = store.health(hook.id).unwrap_or_default();
-            let mut last_success = figures.as_ref().and_then(|f| f.last_success_ms());
-            let mut last_failure =
-                figures
-                    .as_ref()
-                    .and_then(|f| f.last_failure())
-                    .map(|f| FailureStatus {
-                        time: rfc3339(f.time_ms),
-                        status: f.status,
-                        status_kind: if f.transport { "transport" } else { "http" }.to_owned(),
-                        error: (!f.message.is_empty()).then_some(f.message),
-                    });
-            if last_success.is_none() || last_failure.is_none() {
-                let (success, failure) = from_log(hook.id);
-                last_success = last_success.or(success);
-                last_failure = last_failure.or(failure);
-            }
+            let outcome = outcomes.webhook(hook.id);
+            let last_success = outcome.last_success_ms();
+            let last_failure = outcome.last_failure().map(|f| FailureStatus {
+                time: rfc3339(f.time_ms),
+                status: f.status,
+                status_kind: if f.transport { "transport" } else { "http" }.to_owned(),
+                error: (!f.message.is_empty()).then_some(f.message),
+            });
             WebhookStatus {
                 id: hook.id,
                 url: redact_url(&hook.url),

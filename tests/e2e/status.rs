@@ -124,6 +124,16 @@ fn status_shows_a_failing_receiver_then_a_stopped_daemon_with_exit_status_3() {
     assert_eq!(v["running"], false);
     assert_eq!(v["webhooks"][0]["queued"], 1);
     assert_eq!(v["webhooks"][0]["lastFailure"]["status"], 503);
+
+    // Started again, the daemon still knows the last failure (its retry is far off).
+    let daemon = nas.start();
+    let text = status_saying(&nas, &["running since", "1 queued, 0 failed"]);
+    assert!(text.contains("HTTP 503"), "{text}");
+    assert!(
+        text.contains("0 failed (5xx)"),
+        "counts since this start: {text}"
+    );
+    assert!(daemon.stop().success());
 }
 
 #[test]
