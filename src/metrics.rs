@@ -157,7 +157,8 @@ impl ShareStats {
         *lock(&self.last_event) = Some(LastEvent {
             time_ms: event.time_ms,
             operation: event.op,
-            path: event.path.to_string(),
+            // Exact (invalid UTF-8 bytes as \xNN); people's forms escape control characters.
+            path: crate::event::escape_bytes(event.path.as_bytes()),
         });
     }
 

@@ -513,6 +513,10 @@ mod tests {
         assert_eq!(json["shares"][0]["watchMode"], "inotify");
         assert_eq!(json["shares"][0]["foldersWatched"], 4);
         assert_eq!(json["shares"][0]["events"]["upload"], 1);
+        assert_eq!(
+            json["shares"][0]["lastEvent"]["path"],
+            "/docs/a\u{1b}[2J.txt"
+        );
         assert_eq!(json["webhooks"][0]["deliveries"]["2xx"], 1);
         assert_eq!(
             json["webhooks"][0]["lastFailure"]["statusKind"],
