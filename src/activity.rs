@@ -201,6 +201,13 @@ pub struct Control {
     pub wait: Duration,
     /// Begins the value of an API key made through `POST /access`.
     pub account_name: String,
+    /// The running configuration, the daemon's figures and when it started (`sharehook
+    /// status`).
+    pub config: Arc<Config>,
+    pub stats: Arc<crate::metrics::Stats>,
+    pub started_ms: i64,
+    /// Where the web server listens, when it does.
+    pub web: Option<crate::status::WebStatus>,
 }
 
 pub fn socket_path(state_dir: &Path) -> PathBuf {
@@ -293,6 +300,7 @@ async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<
     let result = match (method.as_str(), parts.as_slice()) {
         ("POST", [verb]) if verb == "resend-failed" => resend_failed_via(&control, &query),
         ("POST", [verb]) if verb == "access" => access_via(&control, req.into_body()).await,
+        ("GET", [what]) if what == "status" => status_via(&control).await,
         ("POST", [verb, hook, rest @ ..]) => match (verb.as_str(), hook.parse::<u32>()) {
             ("resend", Ok(hook)) if rest.len() == 1 => resend_via(&control, hook, &rest[0]).await,
             ("enable", Ok(hook)) if rest.is_empty() => enable_via(&control, hook).await,
@@ -479,6 +487,22 @@ async fn access_via(control: &Control, body: Incoming) -> Answer {
     serde_json::to_value(reply).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+/// The status, read on a blocking thread: the state's counts are read from disk.
+async fn status_via(control: &Arc<Control>) -> Answer {
+    let control = Arc::clone(control);
+    let status = tokio::task::spawn_blocking(move || {
+        let running = crate::status::Running {
+            stats: &control.stats,
+            started_ms: control.started_ms,
+            web: control.web.clone(),
+        };
+        crate::status::collect(&control.config, &control.store, Some(running), now_ms())
+    })
+    .await
+    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    serde_json::to_value(status).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 async fn enable_via(control: &Control, hook: u32) -> Answer {
     let mailbox = mailbox(control, hook)?;
     let request = |reply| deliver::Request::Enable { reply };
@@ -507,13 +531,14 @@ async fn ask_worker<T>(
 
 /// POSTs `path` to the control socket of a running daemon; `None` when none is running.
 fn ask_daemon(state_dir: &Path, path: &str) -> anyhow::Result<Option<serde_json::Value>> {
-    ask_daemon_with(state_dir, path, Vec::new())
+    ask_daemon_with(state_dir, hyper::Method::POST, path, Vec::new())
 }
 
-/// POSTs `body` to `path` on the control socket of a running daemon; `None` when none is
-/// running.
+/// Sends `body` to `path` with `method` on the control socket of a running daemon; `None`
+/// when none is running.
 pub(crate) fn ask_daemon_with(
     state_dir: &Path,
+    method: hyper::Method,
     path: &str,
     body: Vec<u8>,
 ) -> anyhow::Result<Option<serde_json::Value>> {
@@ -543,7 +568,9 @@ pub(crate) fn ask_daemon_with(
             .await
             .context("control socket handshake")?;
         tokio::spawn(conn);
-        let request = Request::post(path)
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
             .header("host", "sharehook")
             .body(Full::new(Bytes::from(body)))?;
         let response = sender.send_request(request).await?;
@@ -665,6 +692,21 @@ fn known_webhooks(config: &Config) -> anyhow::Result<Vec<u32>> {
         .iter()
         .map(|w| w.id)
         .collect())
+}
+
+/// `sharehook status`: from the running daemon, or, with none, from the state alone; `None`
+/// when no daemon runs and there is no state (it never ran with this `state_dir`).
+pub fn status(config: &Config) -> anyhow::Result<Option<crate::status::Status>> {
+    if let Some(answer) = ask_daemon_with(&config.state_dir, hyper::Method::GET, "/status", Vec::new())? {
+        let status = serde_json::from_value(answer)
+            .context("the daemon's status is not in the expected shape")?;
+        return Ok(Some(status));
+    }
+    if !config.state_dir.join(crate::store::FILE_NAME).exists() {
+        return Ok(None);
+    }
+    let store = Store::open_read_only(&config.state_dir)?;
+    Ok(Some(crate::status::collect(config, &store, None, now_ms())))
 }
 
 /// `sharehook failed`: the failed events of `webhook` (of every webhook without it).

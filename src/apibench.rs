@@ -66,7 +66,8 @@ fn bench(
     let key = access::apikey_add(&store, &me, &config.account_name, "bench", "")?.value;
     let token = access::token_add(&store, &me, &key, "bench")?.value;
 
-    let hooks = crate::hooks::Hooks::start(&config, Arc::clone(&store))?;
+    let stats: Arc<crate::metrics::Stats> = Arc::default();
+    let hooks = crate::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats))?;
     let rss_before = rss_kb("VmRSS:");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,6 +83,10 @@ fn bench(
             hooks: Arc::clone(&hooks),
             wait: Duration::from_secs(30),
             account_name: config.account_name.clone(),
+            config: Arc::new(config.clone()),
+            stats,
+            started_ms: crate::deliver::now_ms(),
+            web: bound.info.status(),
         }),
         config: Arc::new(config.clone()),
         limiter: Arc::new(crate::api::Limiter::default()),

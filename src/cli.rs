@@ -1,5 +1,6 @@
 //! The command line, in two steps: the words as typed (`lexopt`), then one checked `Command`
-//! that `main` runs. Exit codes: 0 done, 1 failed, 2 the command line was wrong.
+//! that `main` runs. Exit codes: 0 done, 1 failed, 2 the command line was wrong, 3 (`status`)
+//! the daemon is not running.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -54,6 +55,9 @@ usage:
   sharehook audit [--config PATH] [--limit N] [--json | --array]
                                     the changes made to users, keys, tokens and webhooks, newest
                                     first (--limit defaults to 100; 0: all)
+  sharehook status [--config PATH] [--json]
+                                    how the shares and webhooks are doing (exit status 3:
+                                    the daemon is not running; the state's counts are shown)
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook bench --api [--entries N] [--seconds S]
                                     measure the management API on a log of N entries
@@ -63,6 +67,9 @@ usage:
 
 The log goes to standard error; SHAREHOOK_LOG=debug shows more.
 ";
+
+/// The exit status of `sharehook status` when the daemon is not running.
+pub const NOT_RUNNING: u8 = 3;
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
@@ -104,6 +111,10 @@ pub enum Command {
     Enable {
         config: PathBuf,
         webhook: u32,
+    },
+    Status {
+        config: PathBuf,
+        json: bool,
     },
     Bench {
         files: usize,
@@ -254,6 +265,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .map_err(|_| "WEBHOOK_ID is a number")?,
         },
         Some("bench") if api_bench => Command::BenchApi { entries, seconds },
+        Some("status") => Command::Status {
+            config,
+            json: output != Output::Text,
+        },
         Some("bench") => Command::Bench { files },
         Some("audit") => Command::Audit {
             config,
@@ -438,6 +453,30 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 println!("webhook {webhook} was not disabled");
             }
         }
+        Command::Status { config, json } => {
+            let config = config::load(&config)?;
+            let Some(status) = activity::status(&config)? else {
+                if json {
+                    print_json(&serde_json::json!({ "running": false }));
+                } else {
+                    println!(
+                        "sharehook {VERSION}: the daemon is not running, and has never run with \
+                         this configuration: there is no state in {}",
+                        config.state_dir.display()
+                    );
+                }
+                return Ok(ExitCode::from(NOT_RUNNING));
+            };
+            if json {
+                print_json(&serde_json::to_value(&status)?);
+            } else {
+                print!("{}", crate::status::to_text(&status));
+            }
+            if !status.running {
+                // As `systemctl status` says of a unit that is not active.
+                return Ok(ExitCode::from(NOT_RUNNING));
+            }
+        }
         Command::Bench { files } => crate::bench::run(files)?,
         Command::BenchApi { entries, seconds } => crate::apibench::run(entries, seconds)?,
         Command::Audit {
@@ -493,27 +532,35 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let mut signals = service::StopSignals::install()?;
         let mut hup = service::ReloadSignal::install()?;
+        let started_ms = crate::deliver::now_ms();
         let mut daemon = Daemon::start(&config)?;
-        let socket = activity::socket_path(&config.state_dir);
-        let _ = std::fs::remove_file(&socket);
-        let listener = tokio::net::UnixListener::bind(&socket)
-            .with_context(|| format!("cannot listen on {}", socket.display()))?;
-        let listener = Arc::new(listener);
-        let mut server = tokio::spawn(activity::serve(
-            Arc::clone(&listener),
-            control(&daemon, &config),
-        ));
-        let limiter = Arc::new(crate::api::Limiter::default());
         let bound = match crate::web::bind(&config.web, &config.state_dir).await {
             Ok(bound) => bound,
             Err(e) => {
-                server.abort();
                 daemon.stop(Duration::from_secs(10));
                 return Err(e);
             }
         };
         let web_info = bound.info.clone();
-        let started_ms = crate::deliver::now_ms();
+        let socket = activity::socket_path(&config.state_dir);
+        let _ = std::fs::remove_file(&socket);
+        let listener = match tokio::net::UnixListener::bind(&socket)
+            .with_context(|| format!("cannot listen on {}", socket.display()))
+        {
+            Ok(listener) => Arc::new(listener),
+            Err(e) => {
+                daemon.stop(Duration::from_secs(10));
+                return Err(e);
+            }
+        };
+        let control = |daemon: &Daemon, config: &config::Config| {
+            control(daemon, config, started_ms, &web_info)
+        };
+        let mut server = tokio::spawn(activity::serve(
+            Arc::clone(&listener),
+            control(&daemon, &config),
+        ));
+        let limiter = Arc::new(crate::api::Limiter::default());
         let api_state = |daemon: &Daemon, config: &config::Config| {
             Arc::new(crate::api::ApiState {
                 store: Arc::clone(&daemon.store),
@@ -563,12 +610,21 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
 }
 
 /// What the control socket serves for `daemon`.
-fn control(daemon: &Daemon, config: &config::Config) -> Arc<activity::Control> {
+fn control(
+    daemon: &Daemon,
+    config: &config::Config,
+    started_ms: i64,
+    web: &crate::web::WebInfo,
+) -> Arc<activity::Control> {
     Arc::new(activity::Control {
         store: Arc::clone(&daemon.store),
         hooks: Arc::clone(&daemon.hooks),
         wait: config.delivery.request_timeout + Duration::from_secs(10),
         account_name: config.account_name.clone(),
+        config: Arc::new(config.clone()),
+        stats: Arc::clone(&daemon.stats),
+        started_ms,
+        web: web.status(),
     })
 }
 
@@ -608,7 +664,8 @@ async fn reload(
             log::warn!("still waiting for the running parts to stop before reloading");
         }
         let store = Arc::clone(&daemon.store);
-        match Daemon::start_with(&new, Arc::clone(&store)) {
+        let stats = Arc::clone(&daemon.stats);
+        match Daemon::start_counting(&new, Arc::clone(&store), Arc::clone(&stats)) {
             Ok(started) => {
                 let what = if changes.is_empty() {
                     "nothing changed".to_owned()
@@ -620,7 +677,7 @@ async fn reload(
             }
             Err(e) => {
                 log::error!("the new configuration cannot start: {e:#}; {STAYS}");
-                Daemon::start_with(&running, store).map(|d| (d, running))
+                Daemon::start_counting(&running, store, stats).map(|d| (d, running))
             }
         }
     }))
@@ -770,5 +827,24 @@ mod tests {
             }),
         );
         check(&["user", "delete", "ana"], Err(access_cli::usage("user")));
+    }
+
+    #[test]
+    fn status_parses() {
+        check(
+            &["status"],
+            Ok(Command::Status {
+                config: PathBuf::from(config::DEFAULT_PATH),
+                json: false,
+            }),
+        );
+        check(
+            &["status", "--json", "--config", "/x.toml"],
+            Ok(Command::Status {
+                config: "/x.toml".into(),
+                json: true,
+            }),
+        );
+        check(&["status", "1"], Err("unexpected argument \"1\""));
     }
 }

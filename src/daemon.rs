@@ -10,6 +10,7 @@ use crate::config::{Config, Webhook};
 use crate::deliver::{Mailbox, Target, now_ms};
 use crate::engine::{Engine, Setup};
 use crate::hooks::Hooks;
+use crate::metrics::Stats;
 use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
@@ -25,6 +26,8 @@ pub struct Daemon {
     /// Each webhook's verification token when the daemon started, by webhook id (the demo's
     /// receiver checks them).
     pub tokens: Vec<(u32, Token)>,
+    /// The figures the engine and the workers keep (status, metrics).
+    pub stats: Arc<Stats>,
 }
 
 impl Daemon {
@@ -38,6 +41,24 @@ impl Daemon {
     /// gives it the running daemon's). On an error, what was started is stopped again, so that
     /// the state can be started on once more.
     pub fn start_with(config: &Config, store: Arc<Store>) -> anyhow::Result<Daemon> {
+        Self::start_counting(config, store, Arc::default())
+    }
+
+    /// `start_with`, counting on in `stats` (a reload keeps the figures since the start).
+    pub fn start_counting(
+        config: &Config,
+        store: Arc<Store>,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Daemon> {
+        let shares: Vec<&str> = config.shares.iter().map(|s| s.name.as_str()).collect();
+        let ids: Vec<u32> = crate::hooks::all_webhooks(config, &store)?
+            .iter()
+            .map(|w| w.id)
+            .collect();
+        stats.keep_only(&shares, &ids);
+        // The last success and failure before this start, for the status; before the
+        // workers start, so that what they see is never overwritten with older news.
+        stats.seed_from_log(&store, &ids);
         store.set_limits(config.store_limits());
         log::info!(
             "state {}: identity {}, next event id {}",
@@ -47,7 +68,7 @@ impl Daemon {
         );
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat = Arc::new(AtomicI64::new(now_ms()));
-        let hooks = Hooks::start(config, Arc::clone(&store))?;
+        let hooks = Hooks::start(config, Arc::clone(&store), Arc::clone(&stats))?;
         let mut daemon = Daemon {
             engine: None,
             stop: Arc::clone(&stop),
@@ -55,6 +76,7 @@ impl Daemon {
             store: Arc::clone(&store),
             hooks: Arc::clone(&hooks),
             tokens: Vec::new(),
+            stats,
         };
         let started = || -> anyhow::Result<Vec<(u32, Token)>> {
             let ids = hooks.ids();
@@ -90,6 +112,7 @@ impl Daemon {
             store,
             stop,
             heartbeat,
+            stats: Arc::clone(&daemon.stats),
         });
         let engine = match engine {
             Ok(engine) => engine,

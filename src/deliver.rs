@@ -225,6 +225,8 @@ pub struct Worker {
     pub mailbox: Arc<Mailbox>,
     pub stop: Arc<AtomicBool>,
     pub health: Health,
+    /// Where this webhook's figures go (status, metrics).
+    pub stats: Arc<crate::metrics::HookStats>,
 }
 
 /// How long an idle worker sleeps before it looks at its queue again anyway.
@@ -345,6 +347,8 @@ impl Worker {
         let flush = &mut group.flush;
         flush.log.push(entry);
         let now = now_ms();
+        let first = (!pending.resend).then_some(pending.event.time_ms);
+        self.stats.attempted(&outcome, first, now);
         if outcome.is_success() {
             flush.delivered.push(pending.event.id);
             if pending.resend {
@@ -471,6 +475,7 @@ impl Worker {
                     };
                     let (outcome, mut entry) =
                         self.target.attempt(&self.client, &event, attempt, resend);
+                    self.stats.attempted(&outcome, None, now_ms());
                     let mut group = self.new_group();
                     group.flush.log.push(entry.clone());
                     if resend && outcome.is_success() {

@@ -31,6 +31,7 @@ use crate::deliver::{human, now_ms};
 use crate::event::{Event, Operation, SharePath};
 use crate::hooks::Routes;
 use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
+use crate::metrics::{self, ShareStats, Stats};
 use crate::owner::Owners;
 use crate::retry::Schedule;
 use crate::store::{Batch, NewEvent, ShareRecord, Store, StoreError};
@@ -50,6 +51,8 @@ const TICK: Duration = Duration::from_millis(500);
 /// The least time between two commits of events: in a burst, each commit (a page write and an
 /// fsync) then carries many events; an event after a quiet spell is committed at once.
 const COMMIT_GAP: Duration = Duration::from_millis(10);
+/// How often the watch figures (folders watched, problems) are given to the status.
+const FIGURES_EVERY: Duration = Duration::from_secs(1);
 /// Index entries written per transaction while a baseline is taken.
 const BASELINE_BATCH: usize = 4096;
 
@@ -188,6 +191,7 @@ struct ShareState {
     /// Why this share is polled (the kind of mount, or the configuration), if it is.
     polled: Option<String>,
     next_poll: Instant,
+    stats: Arc<ShareStats>,
 }
 
 /// What the engine needs from the daemon.
@@ -200,6 +204,8 @@ pub struct Setup {
     pub store: Arc<Store>,
     pub stop: Arc<AtomicBool>,
     pub heartbeat: Arc<AtomicI64>,
+    /// Where the engine's figures go (status, metrics).
+    pub stats: Arc<Stats>,
 }
 
 struct Kernel {
@@ -256,6 +262,9 @@ pub struct Engine {
     commit_failures: u32,
     /// When to try writing the state again.
     next_commit: Instant,
+    stats: Arc<Stats>,
+    /// When the watch figures are next given to `stats`.
+    next_figures: Instant,
 }
 
 impl Engine {
@@ -273,6 +282,7 @@ impl Engine {
                     .map(|fs| format!("it is a {fs} mount, whose changes inotify cannot see")),
             };
             shares.push(ShareState {
+                stats: setup.stats.share(&share.name),
                 share,
                 polled,
                 next_poll: now,
@@ -320,12 +330,18 @@ impl Engine {
             overflows: 0,
             commit_failures: 0,
             next_commit: now,
+            stats: setup.stats,
+            next_figures: now,
         };
         engine.forget_old_shares()?;
         for si in 0..engine.shares.len() {
+            engine.shares[si].stats.rescanned("start");
             engine.first_pass(si)?;
+            // Counted now, once: from here on each commit keeps the count.
+            engine.store.index_entries(&engine.shares[si].share.name)?;
         }
         engine.report_limit();
+        engine.publish_figures();
         Ok(engine)
     }
 
@@ -835,6 +851,13 @@ impl Engine {
                     self.overflows,
                     names.join(", ")
                 );
+                for &si in &watched {
+                    self.shares[si]
+                        .stats
+                        .overflows
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.shares[si].stats.rescanned("overflow");
+                }
                 self.rescan_shares.extend(watched);
                 // First halves of renames whose second half the overflow may have dropped:
                 // the reconcile finds where each went (by inode), or that it is gone. Left
@@ -1439,6 +1462,9 @@ impl Engine {
                 );
                 self.commit_failures = 0;
                 self.rescan_shares = (0..self.shares.len()).collect();
+                for s in &self.shares {
+                    s.stats.rescanned("recovery");
+                }
             }
             Err(e) => {
                 self.commit_failures += 1;
@@ -1459,10 +1485,12 @@ impl Engine {
         let store = Arc::clone(&self.store);
         let mut batch = store.batch()?;
         let mut done = Vec::new();
+        let mut seen = Vec::new();
         // The set as it is now; a webhook made or changed meanwhile counts from the next batch.
         let routing = self.routes.current();
         for change in changes {
             for event in self.gate(&mut batch, change, now)? {
+                seen.push(event.clone());
                 let deliveries: Vec<(u32, Event, i64)> = routing
                     .webhooks
                     .iter()
@@ -1486,6 +1514,11 @@ impl Engine {
             log::warn!(
                 "webhook {webhook}: its queue is full ([delivery] queue_limit); dropped its {dropped} oldest events"
             );
+        }
+        for event in &seen {
+            if let Some(s) = self.shares.iter().find(|s| s.share.name == event.share) {
+                s.stats.reported(event);
+            }
         }
         Ok(done)
     }
@@ -1784,7 +1817,55 @@ impl Engine {
             }
             self.release_due(now);
             self.commit();
+            if now >= self.next_figures {
+                self.next_figures = now + FIGURES_EVERY;
+                self.publish_figures();
+            }
         }
+    }
+
+    /// Gives `stats` how each share is watched: its mode, its folders watched, and the
+    /// folders that could not be watched or read.
+    fn publish_figures(&self) {
+        for s in &self.shares {
+            let root = s.share.path.as_path();
+            // Nested shares' folders are theirs.
+            let nested: Vec<&Path> = self
+                .shares
+                .iter()
+                .map(|o| o.share.path.as_path())
+                .filter(|p| *p != root && p.starts_with(root))
+                .collect();
+            let folders_watched = self.kernel.as_ref().map_or(0, |k| {
+                let below = |p: &Path| k.set.count_below(p) as u64;
+                below(root).saturating_sub(nested.iter().map(|p| below(p)).sum())
+            });
+            // Each map's folders of this share are one range of its keys.
+            let mine = |p: &&PathBuf| !nested.iter().any(|n| p.starts_with(n));
+            let over_limit = self
+                .unwatched
+                .range(root.to_owned()..)
+                .take_while(|p| p.starts_with(root))
+                .filter(mine)
+                .map(|p| (p, None));
+            let with_errno = |map: &BTreeMap<PathBuf, i32>| {
+                problem(
+                    map.range(root.to_owned()..)
+                        .take_while(|(p, _)| p.starts_with(root))
+                        .filter(|(p, _)| mine(p))
+                        .map(|(p, e)| (p, Some(*e))),
+                )
+            };
+            s.stats.set_watching(metrics::Watching {
+                polled: s.polled.clone(),
+                folders_watched,
+                over_limit: problem(over_limit),
+                unreadable: with_errno(&self.unreadable),
+                unwatchable: with_errno(&self.unwatchable),
+            });
+        }
+        let watches = self.kernel.as_ref().map_or(0, |k| k.set.len() as u64);
+        self.stats.watches.store(watches, Ordering::Relaxed);
     }
 
     fn next_wakeup(&self, now: Instant) -> Instant {
@@ -1818,6 +1899,7 @@ impl Engine {
         for si in 0..self.shares.len() {
             if self.shares[si].polled.is_some() && self.shares[si].next_poll <= now {
                 self.shares[si].next_poll = now + self.settings.poll_interval;
+                self.shares[si].stats.rescanned("poll");
                 self.reconcile(si, &SharePath::root(), now)?;
             }
         }
@@ -1845,7 +1927,10 @@ impl Engine {
                 // nothing to read again. A folder that cannot even be looked at is kept.
                 let gone = matches!(tree::lstat(&folder), Ok(e) if !e.is_some_and(|e| e.is_dir()));
                 match self.share_of(&folder) {
-                    Some((si, sp)) if !gone => self.reconcile(si, &sp, now)?,
+                    Some((si, sp)) if !gone => {
+                        self.shares[si].stats.rescanned("retry");
+                        self.reconcile(si, &sp, now)?
+                    }
                     _ => {
                         self.unwatched.remove(&folder);
                         self.unreadable.remove(&folder);
@@ -1869,11 +1954,25 @@ impl Engine {
             );
             let watched: Vec<usize> = self.watched_shares().collect();
             for si in watched {
+                self.shares[si].stats.rescanned("safety");
                 self.reconcile(si, &SharePath::root(), now)?;
             }
         }
         Ok(())
     }
+}
+
+/// How many folders have a problem, and the first of them with its error.
+fn problem<'a>(folders: impl IntoIterator<Item = (&'a PathBuf, Option<i32>)>) -> metrics::Problem {
+    let mut found = metrics::Problem::default();
+    for (path, errno) in folders {
+        if found.count == 0 {
+            found.example = Some(path.display().to_string());
+            found.error = errno.map(|e| std::io::Error::from_raw_os_error(e).to_string());
+        }
+        found.count += 1;
+    }
+    found
 }
 
 /// `d` give or take 10%, so that many boxes do not rescan in step.
@@ -1973,6 +2072,7 @@ mod tests {
             store,
             stop: Arc::new(AtomicBool::new(false)),
             heartbeat: Arc::new(AtomicI64::new(0)),
+            stats: Arc::default(),
         })
         .unwrap();
         (engine, share)

@@ -115,6 +115,8 @@ pub struct Hooks {
     routes: Routes,
     /// Set once the daemon stops: nothing is changed after.
     stopped: AtomicBool,
+    /// The figures each worker counts in (status, metrics).
+    stats: Arc<crate::metrics::Stats>,
 }
 
 /// What a webhook made or changed through the API asks for; ExaVault's keys, each optional
@@ -323,7 +325,11 @@ impl Hooks {
     /// Starts a worker for every webhook of `config` and of the state. Refuses a configuration
     /// that gives a webhook an id that a webhook made through the API holds. On an error,
     /// whatever was started is stopped again.
-    pub fn start(config: &Config, store: Arc<Store>) -> anyhow::Result<Arc<Hooks>> {
+    pub fn start(
+        config: &Config,
+        store: Arc<Store>,
+        stats: Arc<crate::metrics::Stats>,
+    ) -> anyhow::Result<Arc<Hooks>> {
         let made = store.api_webhooks()?;
         for api in &made {
             if let Some(file) = config.webhooks.iter().find(|w| w.id == api.id) {
@@ -347,6 +353,7 @@ impl Hooks {
             live: Mutex::new(BTreeMap::new()),
             routes: Routes::default(),
             stopped: AtomicBool::new(false),
+            stats,
         });
         let started = {
             let mut live = hooks.lock();
@@ -664,6 +671,7 @@ impl Hooks {
             mailbox: Arc::clone(&mailbox),
             stop: Arc::clone(&stop),
             health,
+            stats: self.stats.webhook(hook.id),
         };
         let thread = Some(worker.spawn());
         live.insert(

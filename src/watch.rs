@@ -230,6 +230,14 @@ impl WatchSet {
         self.by_path.len()
     }
 
+    /// How many folders are watched at `dir` and below it.
+    pub fn count_below(&self, dir: &Path) -> usize {
+        self.by_path
+            .range(dir.to_owned()..)
+            .take_while(|(p, _)| p.starts_with(dir))
+            .count()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_path.is_empty()
     }

@@ -50,6 +50,20 @@ pub struct WebInfo {
     pub off: Option<String>,
 }
 
+impl WebInfo {
+    /// What `sharehook status` says of the server; none when it is off.
+    pub fn status(&self) -> Option<crate::status::WebStatus> {
+        if self.off.is_some() || self.urls.is_empty() {
+            return None;
+        }
+        Some(crate::status::WebStatus {
+            listen: self.urls.clone(),
+            tls: self.urls.iter().any(|u| u.starts_with("https:")),
+            fingerprint: self.fingerprint.clone(),
+        })
+    }
+}
+
 /// The router requests go to; replaced on a reload.
 pub struct Site {
     router: RwLock<Router>,

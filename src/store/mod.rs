@@ -22,6 +22,7 @@
 
 mod access;
 mod delivery;
+mod figures;
 mod hooks;
 
 use std::fs::{DirBuilder, OpenOptions};
@@ -173,6 +174,8 @@ pub struct Store {
     limits: RwLock<Limits>,
     /// When the delivery log was last pruned by age (ms since the epoch).
     last_age_prune: Mutex<i64>,
+    /// Index entries per share, counted once and then kept by each commit (`figures`).
+    index_counts: figures::IndexCounts,
 }
 
 impl Store {
@@ -207,6 +210,7 @@ impl Store {
             broken: AtomicBool::new(false),
             limits: RwLock::new(Limits::default()),
             last_age_prune: Mutex::new(0),
+            index_counts: Default::default(),
         };
         store.init(fresh)?;
         Ok(store)
@@ -228,6 +232,7 @@ impl Store {
             broken: AtomicBool::new(false),
             limits: RwLock::new(Limits::default()),
             last_age_prune: Mutex::new(0),
+            index_counts: Default::default(),
         })
     }
 
@@ -509,6 +514,7 @@ impl Store {
             next_event_id: None,
             limits: self.limits(),
             dropped: Vec::new(),
+            grown: Default::default(),
         })
     }
 
@@ -650,6 +656,8 @@ pub struct Batch<'s> {
     next_event_id: Option<u64>,
     limits: Limits,
     dropped: Vec<(u32, u64)>,
+    /// How many index entries each share gained (less what it lost) in this batch.
+    grown: figures::Growth,
 }
 
 impl Batch<'_> {
@@ -661,9 +669,13 @@ impl Batch<'_> {
     pub fn put(&mut self, share: &str, path: &SharePath, entry: &Entry) -> Result<(), StoreError> {
         let mut table = self.tx.open_table(INDEX).map_err(self.store.err())?;
         let (dir, name) = split(path);
-        table
+        let new = table
             .insert((share, dir.as_bytes(), name), encode(entry).as_slice())
-            .map_err(self.store.err())?;
+            .map_err(self.store.err())?
+            .is_none();
+        if new {
+            self.grown.add(share, 1);
+        }
         Ok(())
     }
 
@@ -683,6 +695,7 @@ impl Batch<'_> {
             Some(v) => self.store.decode::<Entry>("index", v.value())?,
             None => return Ok(None),
         };
+        let mut gone = 1;
         if removed.is_dir() {
             let mut folders = vec![path.clone()];
             while let Some(folder) = folders.pop() {
@@ -690,12 +703,14 @@ impl Batch<'_> {
                     table
                         .remove((share, folder.as_bytes(), name.as_slice()))
                         .map_err(|e| store.fail(e))?;
+                    gone += 1;
                     if entry.is_dir() {
                         folders.push(folder.join(&name));
                     }
                 }
             }
         }
+        self.grown.add(share, -gone);
         Ok(Some(removed))
     }
 
@@ -765,6 +780,7 @@ impl Batch<'_> {
             .map_err(|e| store.fail(e))?
             .remove(share)
             .map_err(|e| store.fail(e))?;
+        self.grown.dropped(share);
         Ok(())
     }
 
@@ -780,7 +796,10 @@ impl Batch<'_> {
     /// Commits; returns, per webhook, how many of its oldest events were dropped to keep its
     /// queue within the limit.
     pub fn commit(self) -> Result<Vec<(u32, u64)>, StoreError> {
-        self.tx.commit().map_err(self.store.err())?;
+        let store = self.store;
+        store
+            .index_counts
+            .commit(self.grown, || self.tx.commit().map_err(store.err()))?;
         Ok(self.dropped)
     }
 }

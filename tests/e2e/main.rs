@@ -13,6 +13,7 @@ mod hooks;
 mod oracle;
 mod races;
 mod state;
+mod status;
 mod support;
 mod systemd;
 mod webhooks;

@@ -1,0 +1,738 @@
+//! The running daemon's figures (`Stats`: what the engine and the delivery workers count as
+//! they go, in atomics) and their Prometheus text rendering (format 0.0.4), written by hand.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::event::{Event, Operation};
+use crate::send::Outcome;
+use crate::store::{LogFilter, Store};
+
+/// How many of the newest log entries are read, when the daemon starts (and by `sharehook
+/// status` with no daemon), for each webhook's last success and failure: enough for a few
+/// webhooks, and a bounded read of the log.
+pub const LOG_LOOKBACK: usize = 1000;
+
+/// The upper bounds of the delivery latency histogram, in seconds.
+pub const LATENCY_BUCKETS: [f64; 11] =
+    [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// What the engine and the workers count, shared with the status and metrics readers. Made
+/// when the daemon starts; a reload counts on in it.
+#[derive(Default)]
+pub struct Stats {
+    /// Folders watched with inotify, over every share.
+    pub watches: AtomicU64,
+    shares: Mutex<BTreeMap<String, Arc<ShareStats>>>,
+    webhooks: Mutex<BTreeMap<u32, Arc<HookStats>>>,
+}
+
+/// Locks `m`; a panic elsewhere while it was held leaves figures that are still worth reading.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Stats {
+    /// The figures of share `name`, made on first use.
+    pub fn share(&self, name: &str) -> Arc<ShareStats> {
+        Arc::clone(lock(&self.shares).entry(name.to_owned()).or_default())
+    }
+
+    /// The figures of webhook `id`, made on first use.
+    pub fn webhook(&self, id: u32) -> Arc<HookStats> {
+        Arc::clone(lock(&self.webhooks).entry(id).or_default())
+    }
+
+    /// Forgets the figures of shares and webhooks no longer configured (after a reload).
+    pub fn keep_only(&self, shares: &[&str], webhooks: &[u32]) {
+        lock(&self.shares).retain(|name, _| shares.contains(&name.as_str()));
+        lock(&self.webhooks).retain(|id, _| webhooks.contains(id));
+    }
+
+    /// Sets the last success and failure of `webhooks` that have none yet from the newest
+    /// `LOG_LOOKBACK` log entries (a bounded read), so that they survive a restart.
+    pub fn seed_from_log(&self, store: &Store, webhooks: &[u32]) {
+        let filter = LogFilter {
+            limit: LOG_LOOKBACK,
+            ..LogFilter::default()
+        };
+        let entries = match store.log(&filter) {
+            Ok(entries) => entries,
+            Err(e) => {
+                log::warn!("cannot read the delivery log for the last outcomes: {e}");
+                return;
+            }
+        };
+        for &id in webhooks {
+            let hook = self.webhook(id);
+            let mut mine = entries.iter().filter(|e| e.webhook == id);
+            if hook.last_success_ms().is_none()
+                && let Some(e) = mine.clone().find(|e| e.success())
+            {
+                hook.last_success_ms.store(e.time_ms, Ordering::Relaxed);
+            }
+            let mut failure = lock(&hook.last_failure);
+            if failure.is_none()
+                && let Some(e) = mine.find(|e| !e.success())
+            {
+                *failure = Some(Failure {
+                    time_ms: e.time_ms,
+                    status: e.status,
+                    transport: e.transport,
+                    message: e.message.clone(),
+                });
+            }
+        }
+    }
+
+    pub fn shares(&self) -> Vec<(String, Arc<ShareStats>)> {
+        lock(&self.shares)
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
+    }
+
+    pub fn webhooks(&self) -> Vec<(u32, Arc<HookStats>)> {
+        lock(&self.webhooks)
+            .iter()
+            .map(|(k, v)| (*k, Arc::clone(v)))
+            .collect()
+    }
+}
+
+/// How a share is being watched, as the engine last said (about once a second).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Watching {
+    /// Why the share is polled rather than watched with inotify; `None`: inotify.
+    pub polled: Option<String>,
+    pub folders_watched: u64,
+    /// Folders past the inotify watch limit (read every poll interval instead).
+    pub over_limit: Problem,
+    /// Folders that cannot be read.
+    pub unreadable: Problem,
+    /// Folders that can be read but not watched (for another reason than the limit).
+    pub unwatchable: Problem,
+}
+
+/// How many folders have one kind of problem, and one of them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Problem {
+    pub count: u64,
+    pub example: Option<String>,
+    /// What was wrong with the example (the system's words), when known.
+    pub error: Option<String>,
+}
+
+/// The last event reported on a share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastEvent {
+    pub time_ms: i64,
+    pub operation: Operation,
+    pub path: String,
+}
+
+/// One share's figures.
+#[derive(Default)]
+pub struct ShareStats {
+    events: [AtomicU64; 5],
+    pub overflows: AtomicU64,
+    rescans: Mutex<BTreeMap<&'static str, u64>>,
+    last_event: Mutex<Option<LastEvent>>,
+    watching: Mutex<Watching>,
+}
+
+fn op_index(op: Operation) -> usize {
+    Operation::ALL
+        .iter()
+        .position(|o| *o == op)
+        .expect("ALL holds every operation")
+}
+
+impl ShareStats {
+    /// `event` was committed and queued.
+    pub fn reported(&self, event: &Event) {
+        self.events[op_index(event.op)].fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_event) = Some(LastEvent {
+            time_ms: event.time_ms,
+            operation: event.op,
+            // Exact (invalid UTF-8 bytes as \xNN); people's forms escape control characters.
+            path: crate::event::escape_bytes(event.path.as_bytes()),
+        });
+    }
+
+    /// A whole-share reconcile began; `reason` is one of start, overflow, poll, safety,
+    /// recovery, retry.
+    pub fn rescanned(&self, reason: &'static str) {
+        *lock(&self.rescans).entry(reason).or_default() += 1;
+    }
+
+    pub fn set_watching(&self, watching: Watching) {
+        *lock(&self.watching) = watching;
+    }
+
+    pub fn events(&self, op: Operation) -> u64 {
+        self.events[op_index(op)].load(Ordering::Relaxed)
+    }
+
+    pub fn rescans(&self) -> BTreeMap<&'static str, u64> {
+        lock(&self.rescans).clone()
+    }
+
+    pub fn last_event(&self) -> Option<LastEvent> {
+        lock(&self.last_event).clone()
+    }
+
+    pub fn watching(&self) -> Watching {
+        lock(&self.watching).clone()
+    }
+}
+
+/// The result classes of a delivery attempt.
+pub const RESULTS: [&str; 4] = ["2xx", "4xx", "5xx", "transport"];
+
+/// The last failed attempt of a webhook.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub time_ms: i64,
+    /// An HTTP status, or the curl-style code of a transport error.
+    pub status: u32,
+    /// Whether no HTTP answer came (`status` is then a curl-style code).
+    pub transport: bool,
+    /// What went wrong, for a transport error.
+    pub message: String,
+}
+
+/// One webhook's figures.
+#[derive(Default)]
+pub struct HookStats {
+    results: [AtomicU64; 4],
+    /// Milliseconds since the epoch; 0: none since the start.
+    last_success_ms: AtomicI64,
+    last_failure: Mutex<Option<Failure>>,
+    latency: Histogram,
+}
+
+impl HookStats {
+    /// An attempt was made at `now_ms`; `seen_ms` is when the event was recorded, and is
+    /// given for a first delivery from the queue (a resend's wait says nothing of speed).
+    pub fn attempted(&self, outcome: &Outcome, seen_ms: Option<i64>, now_ms: i64) {
+        let class = match outcome {
+            Outcome::Answered { status, .. } => match status {
+                200..=299 => 0,
+                400..=499 => 1,
+                500..=599 => 2,
+                // 1xx and 3xx are failures too; counted with the receiver's other refusals.
+                _ => 1,
+            },
+            Outcome::Failed { .. } => 3,
+        };
+        self.results[class].fetch_add(1, Ordering::Relaxed);
+        if outcome.is_success() {
+            self.last_success_ms.store(now_ms, Ordering::Relaxed);
+            if let Some(seen) = seen_ms {
+                let secs = (now_ms - seen).max(0) as f64 / 1000.0;
+                self.latency.observe(secs);
+            }
+            return;
+        }
+        let (status, transport, message) = match outcome {
+            Outcome::Answered { status, .. } => (u32::from(*status), false, String::new()),
+            Outcome::Failed { code, message } => (*code, true, message.clone()),
+        };
+        *lock(&self.last_failure) = Some(Failure {
+            time_ms: now_ms,
+            status,
+            transport,
+            message,
+        });
+    }
+
+    /// How many attempts ended in each class of `RESULTS`.
+    pub fn results(&self) -> [u64; 4] {
+        std::array::from_fn(|i| self.results[i].load(Ordering::Relaxed))
+    }
+
+    pub fn last_success_ms(&self) -> Option<i64> {
+        Some(self.last_success_ms.load(Ordering::Relaxed)).filter(|t| *t != 0)
+    }
+
+    pub fn last_failure(&self) -> Option<Failure> {
+        lock(&self.last_failure).clone()
+    }
+
+    pub fn latency(&self) -> &Histogram {
+        &self.latency
+    }
+}
+
+/// A Prometheus histogram over `LATENCY_BUCKETS`, kept per bucket (not cumulative).
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    /// Observations above the last bound.
+    over: AtomicU64,
+    /// The sum in microseconds, so that it can be an atomic integer.
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, secs: f64) {
+        match LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            Some(i) => self.buckets[i].fetch_add(1, Ordering::Relaxed),
+            None => self.over.fetch_add(1, Ordering::Relaxed),
+        };
+        self.sum_us
+            .fetch_add((secs * 1e6).round() as u64, Ordering::Relaxed);
+    }
+
+    /// The cumulative count at each bound, then the total (the `+Inf` bucket), and the sum.
+    pub fn snapshot(&self) -> (Vec<u64>, u64, f64) {
+        let mut running = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                running += b.load(Ordering::Relaxed);
+                running
+            })
+            .collect();
+        let total = running + self.over.load(Ordering::Relaxed);
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        (cumulative, total, sum)
+    }
+}
+
+/// A label value escaped as the text format wants: backslash, double quote and line feed.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `{a="x",b="y"}` from label names and values.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// A float as Prometheus writes it (`+Inf`, and no `.0` on whole numbers but one digit).
+fn number(x: f64) -> String {
+    if x.is_infinite() {
+        if x > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The text of one metric family: its HELP and TYPE lines, then its samples.
+struct Family<'o> {
+    out: &'o mut String,
+}
+
+impl<'o> Family<'o> {
+    fn new(out: &'o mut String, name: &str, kind: &str, help: &str) -> Family<'o> {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Family { out }
+    }
+
+    fn sample(&mut self, name: &str, pairs: &[(&str, &str)], value: impl std::fmt::Display) {
+        let l = if pairs.is_empty() {
+            String::new()
+        } else {
+            labels(pairs)
+        };
+        let _ = writeln!(self.out, "{name}{l} {value}");
+    }
+}
+
+/// The figures of a webhook the state knows, for the metrics read from the store.
+pub struct HookCounts {
+    pub id: u32,
+    pub queued: u64,
+    pub failed: u64,
+    pub disabled: bool,
+}
+
+/// The counts the state holds for `webhooks` (queued, failed, disabled).
+pub fn hook_counts(store: &Store, webhooks: &[u32]) -> Vec<HookCounts> {
+    webhooks
+        .iter()
+        .map(|&id| HookCounts {
+            id,
+            queued: store.pending_count(id).unwrap_or(0),
+            failed: store.failed_count(id).unwrap_or(0),
+            disabled: store.health(id).is_ok_and(|h| h.disabled.is_some()),
+        })
+        .collect()
+}
+
+/// Every metric, in the Prometheus text format 0.0.4. `webhooks` are the ids of the running
+/// webhooks; queue depths, failed counts and index sizes are read from `store` (each is kept
+/// as a count there: nothing is walked).
+pub fn render(stats: &Stats, store: &Store, webhooks: &[u32]) -> String {
+    let shares: Vec<(String, Arc<ShareStats>, Option<u64>)> = stats
+        .shares()
+        .into_iter()
+        .map(|(name, s)| {
+            let entries = store.index_entries(&name).ok();
+            (name, s, entries)
+        })
+        .collect();
+    render_from(stats, &shares, &hook_counts(store, webhooks))
+}
+
+/// `render` with what the state says already read.
+pub fn render_from(
+    stats: &Stats,
+    shares: &[(String, Arc<ShareStats>, Option<u64>)],
+    hooks: &[HookCounts],
+) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+
+    let mut f = Family::new(o, "sharehook_up", "gauge", "1 while the daemon runs.");
+    f.sample("sharehook_up", &[], 1);
+
+    let mut f = Family::new(
+        o,
+        "sharehook_events_total",
+        "counter",
+        "Events reported, by share and operation.",
+    );
+    for (name, s, _) in shares {
+        for op in Operation::ALL {
+            let pairs = [("share", name.as_str()), ("operation", op.trigger())];
+            f.sample("sharehook_events_total", &pairs, s.events(op));
+        }
+    }
+
+    let mut f = Family::new(
+        o,
+        "sharehook_overflows_total",
+        "counter",
+        "Overflows of the kernel's event queue seen on a share (each is followed by a rescan).",
+    );
+    for (name, s, _) in shares {
+        let n = s.overflows.load(Ordering::Relaxed);
+        f.sample("sharehook_overflows_total", &[("share", name)], n);
+    }
+
+    let mut f = Family::new(
+        o,
+        "sharehook_rescans_total",
+        "counter",
+        "Reconciles of a whole share with its index, by reason (start, overflow, poll, safety, recovery, retry).",
+    );
+    for (name, s, _) in shares {
+        for (reason, n) in s.rescans() {
+            let pairs = [("share", name.as_str()), ("reason", reason)];
+            f.sample("sharehook_rescans_total", &pairs, n);
+        }
+    }
+
+    let mut f = Family::new(
+        o,
+        "sharehook_index_entries",
+        "gauge",
+        "Entries (files, folders, links) the index holds for a share.",
+    );
+    for (name, _, entries) in shares {
+        if let Some(n) = entries {
+            f.sample("sharehook_index_entries", &[("share", name)], n);
+        }
+    }
+
+    let mut f = Family::new(
+        o,
+        "sharehook_watches",
+        "gauge",
+        "Folders watched with inotify, over every share.",
+    );
+    f.sample(
+        "sharehook_watches",
+        &[],
+        stats.watches.load(Ordering::Relaxed),
+    );
+
+    let hook_stats = stats.webhooks();
+    let of = |id: u32| hook_stats.iter().find(|(h, _)| *h == id).map(|(_, s)| s);
+
+    let mut f = Family::new(
+        o,
+        "sharehook_deliveries_total",
+        "counter",
+        "Delivery attempts, by webhook and result (2xx, 4xx, 5xx, transport).",
+    );
+    for h in hooks {
+        let results = of(h.id).map(|s| s.results()).unwrap_or_default();
+        let id = h.id.to_string();
+        for (class, n) in RESULTS.iter().zip(results) {
+            let pairs = [("webhook", id.as_str()), ("result", class)];
+            f.sample("sharehook_deliveries_total", &pairs, n);
+        }
+    }
+
+    let mut f = Family::new(
+        o,
+        "sharehook_queue_depth",
+        "gauge",
+        "Events waiting in a webhook's queue.",
+    );
+    for h in hooks {
+        let id = h.id.to_string();
+        f.sample("sharehook_queue_depth", &[("webhook", &id)], h.queued);
+    }
+
+    let mut f = Family::new(
+        o,
+        "sharehook_failed_events",
+        "gauge",
+        "Events set aside as failed after their last attempt (see sharehook failed).",
+    );
+    for h in hooks {
+        let id = h.id.to_string();
+        f.sample("sharehook_failed_events", &[("webhook", &id)], h.failed);
+    }
+
+    let mut f = Family::new(
+        o,
+        "sharehook_webhook_disabled",
+        "gauge",
+        "1 when a webhook is disabled (410 Gone, or failing too long).",
+    );
+    for h in hooks {
+        let id = h.id.to_string();
+        f.sample(
+            "sharehook_webhook_disabled",
+            &[("webhook", &id)],
+            u8::from(h.disabled),
+        );
+    }
+
+    let name = "sharehook_delivery_latency_seconds";
+    let mut f = Family::new(
+        o,
+        name,
+        "histogram",
+        "From an event's recording to its receiver's 2xx answer, first deliveries only.",
+    );
+    for h in hooks {
+        let (cumulative, total, sum) = match of(h.id) {
+            Some(s) => s.latency().snapshot(),
+            None => (vec![0; LATENCY_BUCKETS.len()], 0, 0.0),
+        };
+        let id = h.id.to_string();
+        for (bound, n) in LATENCY_BUCKETS.iter().zip(cumulative) {
+            let le = number(*bound);
+            let pairs = [("webhook", id.as_str()), ("le", le.as_str())];
+            f.sample(&format!("{name}_bucket"), &pairs, n);
+        }
+        let pairs = [("webhook", id.as_str()), ("le", "+Inf")];
+        f.sample(&format!("{name}_bucket"), &pairs, total);
+        f.sample(&format!("{name}_sum"), &[("webhook", &id)], number(sum));
+        f.sample(&format!("{name}_count"), &[("webhook", &id)], total);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16) -> Outcome {
+        Outcome::Answered {
+            status,
+            size: 0,
+            excerpt: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    fn lines_starting(text: &str, prefix: &str) -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(escape_label("two\nlines"), "two\\nlines");
+        let stats = Stats::default();
+        stats
+            .share("we\"ird\\share\n")
+            .overflows
+            .store(2, Ordering::Relaxed);
+        let shares = vec![(
+            "we\"ird\\share\n".to_owned(),
+            stats.share("we\"ird\\share\n"),
+            Some(7),
+        )];
+        let text = render_from(&stats, &shares, &[]);
+        assert!(
+            text.contains("sharehook_overflows_total{share=\"we\\\"ird\\\\share\\n\"} 2\n"),
+            "{text}"
+        );
+        // Every sample stays on its own line.
+        for line in text.lines() {
+            assert!(
+                line.starts_with('#') || line.starts_with("sharehook_"),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_latency_histogram_is_cumulative_with_inf_sum_and_count() {
+        let stats = Stats::default();
+        let hook = stats.webhook(3);
+        let now = 1_000_000;
+        // 0.04 s, 0.3 s, 0.3 s, 7 s, and 400 s (past the last bound).
+        for ms in [40, 300, 300, 7_000, 400_000] {
+            hook.attempted(&answered(200), Some(now - ms), now);
+        }
+        // Failures and resends are not latencies.
+        hook.attempted(&answered(503), Some(now - 10), now);
+        hook.attempted(&answered(204), None, now);
+        let counts = [HookCounts {
+            id: 3,
+            queued: 4,
+            failed: 1,
+            disabled: false,
+        }];
+        let text = render_from(&stats, &[], &counts);
+        let buckets = lines_starting(&text, "sharehook_delivery_latency_seconds_bucket");
+        let expected = [
+            ("0.05", 1),
+            ("0.1", 1),
+            ("0.25", 1),
+            ("0.5", 3),
+            ("1", 3),
+            ("2.5", 3),
+            ("5", 3),
+            ("10", 4),
+            ("30", 4),
+            ("60", 4),
+            ("300", 4),
+            ("+Inf", 5),
+        ];
+        assert_eq!(buckets.len(), expected.len(), "{text}");
+        for (line, (le, n)) in buckets.iter().zip(expected) {
+            assert_eq!(
+                line,
+                &format!(
+                    "sharehook_delivery_latency_seconds_bucket{{webhook=\"3\",le=\"{le}\"}} {n}"
+                )
+            );
+        }
+        assert!(text.contains("sharehook_delivery_latency_seconds_count{webhook=\"3\"} 5\n"));
+        assert!(text.contains("sharehook_delivery_latency_seconds_sum{webhook=\"3\"} 407.64\n"));
+        assert!(text.contains("sharehook_deliveries_total{webhook=\"3\",result=\"2xx\"} 6\n"));
+        assert!(text.contains("sharehook_deliveries_total{webhook=\"3\",result=\"5xx\"} 1\n"));
+        assert!(text.contains("sharehook_queue_depth{webhook=\"3\"} 4\n"));
+        assert!(text.contains("sharehook_failed_events{webhook=\"3\"} 1\n"));
+        assert!(text.contains("# TYPE sharehook_delivery_latency_seconds histogram\n"));
+    }
+
+    #[test]
+    fn each_family_has_help_and_type_once_and_events_count_by_operation() {
+        let stats = Stats::default();
+        let share = stats.share("public");
+        let event = Event {
+            id: 1,
+            op: Operation::CreateFolder,
+            share: "public".into(),
+            path: crate::event::SharePath::from_config("/a"),
+            source: None,
+            is_dir: true,
+            username: "alice".into(),
+            time_ms: 5,
+            size: None,
+        };
+        share.reported(&event);
+        share.reported(&event);
+        share.rescanned("start");
+        stats.watches.store(12, Ordering::Relaxed);
+        let text = render_from(&stats, &[("public".into(), share, Some(40))], &[]);
+        assert!(
+            text.contains(
+                "sharehook_events_total{share=\"public\",operation=\"createFolder\"} 2\n"
+            )
+        );
+        assert!(text.contains("sharehook_events_total{share=\"public\",operation=\"upload\"} 0\n"));
+        assert!(text.contains("sharehook_rescans_total{share=\"public\",reason=\"start\"} 1\n"));
+        assert!(text.contains("sharehook_index_entries{share=\"public\"} 40\n"));
+        assert!(text.contains("sharehook_watches 12\n"));
+        assert!(text.contains("sharehook_up 1\n"));
+        let types = lines_starting(&text, "# TYPE ");
+        let mut names: Vec<&str> = types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len(), "one TYPE line per family");
+        assert_eq!(n, lines_starting(&text, "# HELP ").len());
+    }
+
+    #[test]
+    fn a_running_daemon_counts_what_it_reports_and_delivers() {
+        use std::time::{Duration, Instant};
+
+        use crate::config::{Config, WatchMode};
+        use crate::daemon::Daemon;
+
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir_all(share.join("docs")).unwrap();
+        let state = dir.path().join("state");
+        let (url, got) = crate::bench::loopback_receiver().unwrap();
+        let mut config = Config::one_share("pub", &share.canonicalize().unwrap(), &state, &url);
+        config.shares[0].watch = WatchMode::Inotify;
+        config.watch.settle = Duration::from_millis(100);
+        let mut daemon = Daemon::start(&config).unwrap();
+        std::fs::write(share.join("docs/a.txt"), "1").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let render = || render(&daemon.stats, &daemon.store, &[1]);
+        while !render().contains("sharehook_delivery_latency_seconds_count{webhook=\"1\"} 1\n") {
+            assert!(
+                Instant::now() < deadline,
+                "no delivery counted:\n{}",
+                render()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(got.lock().unwrap().arrivals.len(), 1);
+        let text = render();
+        for line in [
+            "sharehook_events_total{share=\"pub\",operation=\"upload\"} 1",
+            "sharehook_deliveries_total{webhook=\"1\",result=\"2xx\"} 1",
+            "sharehook_deliveries_total{webhook=\"1\",result=\"transport\"} 0",
+            "sharehook_rescans_total{share=\"pub\",reason=\"start\"} 1",
+            "sharehook_index_entries{share=\"pub\"} 2",
+            "sharehook_watches 2",
+            "sharehook_queue_depth{webhook=\"1\"} 0",
+            "sharehook_failed_events{webhook=\"1\"} 0",
+            "sharehook_webhook_disabled{webhook=\"1\"} 0",
+        ]
+        .into_iter()
+        {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "{line} not in:\n{text}"
+            );
+        }
+        daemon.stop(Duration::from_secs(5));
+    }
+}
