@@ -1444,6 +1444,7 @@ mod tests {
             username: "u".into(),
             time_ms: 0,
             size: None,
+            protocol: None,
         }
     }
 

@@ -1707,6 +1707,7 @@ impl Engine {
             time_ms: now,
             size: (entry.kind == tree::EntryKind::File && op != Operation::Delete)
                 .then_some(entry.size),
+            protocol: None,
         }
     }
 
