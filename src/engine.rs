@@ -1966,6 +1966,7 @@ mod tests {
                 path: share.clone(),
                 protocol: "smb".into(),
                 watch: WatchMode::Inotify,
+                resources: crate::config::ResourceAccess::Off,
             }],
             webhooks: Vec::new(),
             schedule: Schedule::default(),
