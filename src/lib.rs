@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for how the modules fit together.
 
+pub mod access;
 pub mod activity;
 pub mod bench;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod netpolicy;
 pub mod owner;
 pub mod payload;
 pub mod receiver;
+pub mod resources;
 pub mod retry;
 pub mod send;
 pub mod service;
