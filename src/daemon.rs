@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Webhook};
 use crate::deliver::{Mailbox, Target, Worker, now_ms};
 use crate::engine::{Engine, Setup};
+use crate::resources::{Attributions, Resources};
 use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
@@ -24,6 +25,9 @@ pub struct Daemon {
     pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
     /// Each webhook's verification token, by webhook id (the demo's receiver checks them).
     pub tokens: Vec<(u32, Token)>,
+    /// The shares' files as the management API reaches them; it tells the engine who made
+    /// the changes it makes.
+    pub resources: Arc<Resources>,
 }
 
 impl Daemon {
@@ -46,6 +50,7 @@ impl Daemon {
         );
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat = Arc::new(AtomicI64::new(now_ms()));
+        let attributions = Arc::new(Attributions::default());
         let mut daemon = Daemon {
             engine: None,
             workers: Vec::new(),
@@ -54,6 +59,11 @@ impl Daemon {
             store: Arc::clone(&store),
             mailboxes: Vec::new(),
             tokens: Vec::new(),
+            resources: Arc::new(Resources::new(
+                config,
+                Arc::clone(&store),
+                Arc::clone(&attributions),
+            )),
         };
         if let Err(e) = daemon.start_workers(config) {
             daemon.stop_all();
@@ -77,6 +87,7 @@ impl Daemon {
             mailboxes: daemon.mailboxes.clone(),
             stop,
             heartbeat,
+            attributions,
         });
         let engine = match engine {
             Ok(engine) => engine,

@@ -31,6 +31,7 @@ use crate::deliver::{Mailbox, human, now_ms};
 use crate::event::{Event, Operation, SharePath};
 use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
 use crate::owner::Owners;
+use crate::resources::Attributions;
 use crate::retry::Schedule;
 use crate::store::{Batch, NewEvent, ShareRecord, Store, StoreError};
 use crate::tree::{self, Entry, PathKey};
@@ -199,6 +200,8 @@ pub struct Setup {
     pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
     pub stop: Arc<AtomicBool>,
     pub heartbeat: Arc<AtomicI64>,
+    /// Who made the changes made through the API (their events name that user).
+    pub attributions: Arc<Attributions>,
 }
 
 struct Kernel {
@@ -216,6 +219,7 @@ pub struct Engine {
     mailboxes: Vec<(u32, Arc<Mailbox>)>,
     stop: Arc<AtomicBool>,
     heartbeat: Arc<AtomicI64>,
+    attributions: Arc<Attributions>,
     owners: Owners,
     kernel: Option<Kernel>,
     holds: Holds,
@@ -299,6 +303,7 @@ impl Engine {
             mailboxes: setup.mailboxes,
             stop: setup.stop,
             heartbeat: setup.heartbeat,
+            attributions: setup.attributions,
             owners: Owners::new(),
             kernel,
             holds: Holds::default(),
@@ -1696,18 +1701,24 @@ impl Engine {
         entry: &Entry,
         now: i64,
     ) -> Event {
+        let share = &self.shares[si].share.name;
+        // A change made through the API is reported as its user's, by protocol `api`.
+        let (username, protocol) = match self.attributions.take(share, op, &path) {
+            Some((user, protocol)) => (user, Some(protocol)),
+            None => (self.owners.name(entry.uid), None),
+        };
         Event {
             id: 0,
             op,
-            share: self.shares[si].share.name.clone(),
+            share: share.clone(),
             path,
             source,
             is_dir: entry.is_dir(),
-            username: self.owners.name(entry.uid),
+            username,
             time_ms: now,
             size: (entry.kind == tree::EntryKind::File && op != Operation::Delete)
                 .then_some(entry.size),
-            protocol: None,
+            protocol,
         }
     }
 
@@ -1940,8 +1951,13 @@ fn describe(event: &Event, webhooks: &[u32]) -> String {
         let ids: Vec<String> = webhooks.iter().map(u32::to_string).collect();
         format!("queued for webhook {}", ids.join(", "))
     };
+    let via = event
+        .protocol
+        .as_ref()
+        .map(|p| format!(" via {p}"))
+        .unwrap_or_default();
     format!(
-        "{} {}{source} in share {} by {}: {to}",
+        "{} {}{source} in share {} by {}{via}: {to}",
         event.op.v1_name(),
         event.path,
         event.share,
@@ -1975,6 +1991,7 @@ mod tests {
             mailboxes: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             heartbeat: Arc::new(AtomicI64::new(0)),
+            attributions: Arc::new(Attributions::default()),
         })
         .unwrap();
         (engine, share)

@@ -9,6 +9,7 @@ mod fsfaults;
 mod hardening;
 mod oracle;
 mod races;
+mod resources;
 mod state;
 mod support;
 mod systemd;
