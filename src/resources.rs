@@ -177,7 +177,8 @@ impl Resources {
         }
     }
 
-    /// The entries of the folder `folder` (ignored names and symbolic links left out), sorted
+    /// The entries of the folder `folder` (ignored names and symbolic links left out; with
+    /// several shares, `/` holds the shares the API may read), sorted
     /// by `sort` (comma-separated keys `name`, `size`, `type`, `createdAt`, `updatedAt`,
     /// each descending with a leading `-`; by name when `None`), from `offset`, at most
     /// `limit` (0: all); and how many there are in all.
@@ -189,6 +190,37 @@ impl Resources {
         sort: Option<&str>,
     ) -> Result<(usize, Vec<Resource>), ResourceError> {
         let order = parse_sort(sort.unwrap_or("name"))?;
+        let mut out = if self.shares.len() > 1 && is_top(folder) {
+            self.share_roots()?
+        } else {
+            self.entries_of(folder)?
+        };
+        out.sort_by(|a, b| compare(&order, a, b));
+        let total = out.len();
+        let page = out
+            .into_iter()
+            .skip(offset)
+            .take(if limit == 0 { usize::MAX } else { limit })
+            .collect();
+        Ok((total, page))
+    }
+
+    /// With several shares, the top holds each share the API may read, as a folder.
+    fn share_roots(&self) -> Result<Vec<Resource>, ResourceError> {
+        let root = SharePath::root();
+        let mut out = Vec::new();
+        for share in self
+            .shares
+            .iter()
+            .filter(|s| s.resources != ResourceAccess::Off)
+        {
+            let dir = Dir::root(&share.path).map_err(|e| fail(share, &root, e))?;
+            out.push(self.folder(share, &root, &dir)?);
+        }
+        Ok(out)
+    }
+
+    fn entries_of(&self, folder: &[u8]) -> Result<Vec<Resource>, ResourceError> {
         let (share, path) = self
             .resolve(folder, ResourceAccess::Read)
             .map_err(|e| e.in_field("resource"))?;
@@ -214,14 +246,7 @@ impl Resources {
             };
             out.push(resource);
         }
-        out.sort_by(|a, b| compare(&order, a, b));
-        let total = out.len();
-        let page = out
-            .into_iter()
-            .skip(offset)
-            .take(if limit == 0 { usize::MAX } else { limit })
-            .collect();
-        Ok((total, page))
+        Ok(out)
     }
 
     /// One file as it is, or several (or a folder, whole) as a zip: folders are walked
@@ -602,6 +627,12 @@ pub fn locate<'s>(
         path = path.join(part);
     }
     Ok((share, path))
+}
+
+/// Whether `text` names the top, above every share (`/`, or nothing).
+fn is_top(text: &[u8]) -> bool {
+    text.split(|&b| b == b'/')
+        .all(|p| p.is_empty() || p == b".")
 }
 
 fn allow(share: &Share, need: ResourceAccess) -> Result<(), ResourceError> {
@@ -1301,6 +1332,12 @@ mod tests {
         symlink(&f.outside, f.share.join("docs")).unwrap();
         let got = outcome(r.info(b"/docs/passwd"));
         assert!(got.starts_with("Invalid"), "{got}");
+        // An absolute path is a path in the share, never the disk's.
+        let abs = f.outside.join("passwd");
+        for name in [abs.as_os_str().as_bytes(), b"/etc/passwd"] {
+            let got = outcome(r.download(&[name]));
+            assert!(got.starts_with("NotFound"), "{got}");
+        }
         assert_eq!(
             outcome(r.info(b"/nothing/here")).split(':').next(),
             Some("NotFound")
@@ -1352,9 +1389,52 @@ mod tests {
         assert_eq!((total, names), (2, vec!["/docs/deep", "/docs/b.txt"]));
         let (total, page) = r.list(b"/docs", 1, 1, Some("-size,name")).unwrap();
         assert_eq!((total, page.len(), page[0].name.as_str()), (2, 1, "deep"));
+        // A name that is not UTF-8 is listed escaped, and found by its bytes.
+        std::fs::write(
+            f.share.join(std::ffi::OsStr::from_bytes(b"docs/caf\xe9")),
+            "x",
+        )
+        .unwrap();
+        let (total, page) = r.list(b"/docs", 0, 0, None).unwrap();
+        assert_eq!((total, page[1].path.as_str()), (3, "/docs/caf\\xe9"));
+        assert_eq!(r.info(b"/docs/caf\xe9").unwrap().size, Some(1));
         let bad = outcome(r.list(b"/", 0, 0, Some("colour")));
         assert!(bad.starts_with("Invalid { field: \"sort\" }"), "{bad}");
         assert!(outcome(r.list(b"/a.txt", 0, 0, None)).starts_with("NotFound"));
+    }
+
+    #[test]
+    fn with_several_shares_a_path_starts_with_the_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let mut config = Config::one_share("x", dir.path(), &state, "http://127.0.0.1:9/");
+        config.shares.clear();
+        for (name, access) in [
+            ("public", ResourceAccess::Read),
+            ("scans", ResourceAccess::ReadWrite),
+            ("private", ResourceAccess::Off),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::create_dir(&path).unwrap();
+            std::fs::write(path.join("f.txt"), name).unwrap();
+            let mut share = Config::one_share(name, &path, &state, "http://h/").shares[0].clone();
+            share.resources = access;
+            config.shares.push(share);
+        }
+        let store = Arc::new(Store::open(&state).unwrap());
+        let r = Resources::new(&config, store, Arc::new(Attributions::default()));
+        let (total, top) = r.list(b"/", 0, 0, None).unwrap();
+        let paths: Vec<&str> = top.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!((total, paths), (2, vec!["/public", "/scans"]));
+        let (_, inside) = r.list(b"/scans", 0, 0, None).unwrap();
+        assert_eq!(inside[0].path, "/scans/f.txt");
+        assert_eq!(inside[0].id, resource_id("scans", b"/f.txt"));
+        assert_eq!(r.info(b"/public/f.txt").unwrap().share, "public");
+        let off = outcome(r.info(b"/private/f.txt"));
+        assert!(off.starts_with("Forbidden"), "{off}");
+        let unknown = outcome(r.info(b"/nope/f.txt"));
+        assert!(unknown.starts_with("NotFound"), "{unknown}");
     }
 
     #[test]
