@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::ffi::{CStr, CString};
 use std::fs::{File, Metadata};
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -303,8 +303,7 @@ impl Resources {
             match parent.kind(&last).map_err(|e| fail(share, path, e))? {
                 Found::File(meta) => {
                     let mut file = parent.file(&last).map_err(|e| fail(share, path, e))?;
-                    zip.file(&name, &meta, &mut file)
-                        .map_err(|e| fail(share, path, e))?;
+                    zip.file(&name, &meta, &mut file, |e| fail(share, path, e))?;
                 }
                 Found::Dir => {
                     let dir = parent.dir(&last).map_err(|e| fail(share, path, e))?;
@@ -331,7 +330,7 @@ impl Resources {
         name: &str,
     ) -> Result<(), ResourceError> {
         let meta = dir.meta().map_err(|e| fail(share, path, e))?;
-        zip.folder(name, &meta).map_err(|e| fail(share, path, e))?;
+        zip.folder(name, &meta)?;
         for (child_name, kind) in self.children(share, path, dir)? {
             let child = path.join(&child_name);
             let inner = format!("{name}/{}", escape_bytes(&child_name));
@@ -347,9 +346,9 @@ impl Resources {
                         _ => Ok(None),
                     });
                     match opened {
-                        Ok(Some((meta, mut file))) => zip
-                            .file(&inner, &meta, &mut file)
-                            .map_err(|e| fail(share, &child, e))?,
+                        Ok(Some((meta, mut file))) => {
+                            zip.file(&inner, &meta, &mut file, |e| fail(share, &child, e))?
+                        }
                         Ok(None) => {}
                         Err(e) if gone(&e) => {}
                         Err(e) => return Err(fail(share, &child, e)),
@@ -932,6 +931,7 @@ fn remove_tree(parent: &Dir, name: &[u8]) -> io::Result<()> {
 /// A zip being written to an unnamed file in the state folder.
 struct Zip {
     writer: zip::ZipWriter<File>,
+    state_dir: PathBuf,
 }
 
 impl Zip {
@@ -960,6 +960,7 @@ impl Zip {
         })?;
         Ok(Zip {
             writer: zip::ZipWriter::new(file),
+            state_dir: state_dir.to_owned(),
         })
     }
 
@@ -974,23 +975,49 @@ impl Zip {
         options
     }
 
-    fn folder(&mut self, name: &str, meta: &Metadata) -> io::Result<()> {
-        self.writer
-            .add_directory(format!("{name}/"), Self::options(meta))
-            .map_err(io::Error::other)
+    /// A failure to write the zip: the state folder's doing (full, read-only), not the share's.
+    fn broken(&self, e: impl Into<io::Error>) -> ResourceError {
+        ResourceError::Io {
+            what: format!("cannot write a zip in {}", self.state_dir.display()),
+            source: e.into(),
+        }
     }
 
-    fn file(&mut self, name: &str, meta: &Metadata, file: &mut File) -> io::Result<()> {
-        self.writer
-            .start_file(name, Self::options(meta))
-            .map_err(io::Error::other)?;
-        io::copy(file, &mut self.writer)?;
-        Ok(())
+    fn folder(&mut self, name: &str, meta: &Metadata) -> Result<(), ResourceError> {
+        let added = self
+            .writer
+            .add_directory(format!("{name}/"), Self::options(meta));
+        added.map_err(|e| self.broken(io::Error::other(e)))
+    }
+
+    /// Adds `file` as `name`; a failure to read it is told by `unreadable`.
+    fn file(
+        &mut self,
+        name: &str,
+        meta: &Metadata,
+        file: &mut File,
+        unreadable: impl Fn(io::Error) -> ResourceError,
+    ) -> Result<(), ResourceError> {
+        let started = self.writer.start_file(name, Self::options(meta));
+        started.map_err(|e| self.broken(io::Error::other(e)))?;
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(unreadable(e)),
+            };
+            if let Err(e) = self.writer.write_all(&buf[..n]) {
+                return Err(self.broken(e));
+            }
+        }
     }
 
     fn finish(self) -> Result<(File, u64), ResourceError> {
+        let what = format!("cannot write a zip in {}", self.state_dir.display());
         let wrap = |source| ResourceError::Io {
-            what: "cannot finish the zip".into(),
+            what: what.clone(),
             source,
         };
         let mut file = self
