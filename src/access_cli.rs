@@ -286,7 +286,9 @@ pub fn answer(store: &Store, account_name: &str, body: &[u8]) -> Result<Reply, A
 /// runs.
 pub fn run(config: &Config, request: Request) -> anyhow::Result<Reply> {
     let body = serde_json::to_vec(&request)?;
-    if let Some(answer) = crate::activity::ask_daemon_with(&config.state_dir, hyper::Method::POST, "/access", body)? {
+    if let Some(answer) =
+        crate::activity::ask_daemon_with(&config.state_dir, hyper::Method::POST, "/access", body)?
+    {
         return Ok(serde_json::from_value(answer)?);
     }
     let store = crate::activity::open_for_change(config)?;

@@ -383,6 +383,7 @@ pub async fn test_now(
         username: username.to_owned(),
         time_ms: now_ms(),
         size: Some(0),
+        protocol: Some("api".to_owned()),
     };
     let request = |reply| deliver::Request::Test { event, reply };
     ask_worker(&mailbox, request, control.wait).await
@@ -697,7 +698,9 @@ fn known_webhooks(config: &Config) -> anyhow::Result<Vec<u32>> {
 /// `sharehook status`: from the running daemon, or, with none, from the state alone; `None`
 /// when no daemon runs and there is no state (it never ran with this `state_dir`).
 pub fn status(config: &Config) -> anyhow::Result<Option<crate::status::Status>> {
-    if let Some(answer) = ask_daemon_with(&config.state_dir, hyper::Method::GET, "/status", Vec::new())? {
+    if let Some(answer) =
+        ask_daemon_with(&config.state_dir, hyper::Method::GET, "/status", Vec::new())?
+    {
         let status = serde_json::from_value(answer)
             .context("the daemon's status is not in the expected shape")?;
         return Ok(Some(status));

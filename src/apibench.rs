@@ -235,6 +235,7 @@ fn fill_log(store: &Store, n: usize) -> anyhow::Result<()> {
                         username: "alice".into(),
                         time_ms,
                         size: Some(123_456),
+                        protocol: None,
                     },
                 }
             })

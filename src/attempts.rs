@@ -423,6 +423,7 @@ mod tests {
                 username: rng.pick(&["alice", "bob"]).into(),
                 time_ms,
                 size: None,
+                protocol: None,
             },
             body: b"{}".to_vec(),
         }

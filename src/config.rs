@@ -134,6 +134,29 @@ pub struct Share {
     pub path: PathBuf,
     pub protocol: String,
     pub watch: WatchMode,
+    /// What the management API may do with the share's files (`resources`).
+    pub resources: ResourceAccess,
+}
+
+/// What the management API may do with a share's files (`resources = ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceAccess {
+    /// Nothing (the default): the API neither reads nor changes the share.
+    Off,
+    /// Info, list and download.
+    Read,
+    /// Read, and delete.
+    ReadWrite,
+}
+
+impl ResourceAccess {
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceAccess::Off => "off",
+            ResourceAccess::Read => "read",
+            ResourceAccess::ReadWrite => "read-write",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,6 +271,7 @@ impl Config {
                 path: share.to_owned(),
                 protocol: "smb".into(),
                 watch: WatchMode::Auto,
+                resources: ResourceAccess::Off,
             }],
             webhooks: vec![Webhook {
                 id: 1,
@@ -280,7 +304,22 @@ impl Config {
         for share in &self.shares {
             match old.shares.iter().find(|s| s.name == share.name) {
                 None => out.push(format!("share {} added", share.name)),
-                Some(was) if was != share => out.push(format!("share {} changed", share.name)),
+                Some(was) if was != share => {
+                    let changed: Vec<&str> = [
+                        ("path", was.path != share.path),
+                        ("protocol", was.protocol != share.protocol),
+                        ("watch", was.watch != share.watch),
+                        ("resources", was.resources != share.resources),
+                    ]
+                    .into_iter()
+                    .filter_map(|(what, differs)| differs.then_some(what))
+                    .collect();
+                    out.push(format!(
+                        "share {} changed ({})",
+                        share.name,
+                        changed.join(", ")
+                    ));
+                }
                 Some(_) => {}
             }
         }
@@ -453,6 +492,7 @@ struct RawShare {
     path: Spanned<String>,
     protocol: Option<Spanned<String>>,
     watch: Option<Spanned<String>>,
+    resources: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -698,11 +738,24 @@ impl Ctx<'_> {
                 }
             },
         };
+        let resources = match raw.resources {
+            None => ResourceAccess::Off,
+            Some(r) => match r.get_ref().as_str() {
+                "off" => ResourceAccess::Off,
+                "read" => ResourceAccess::Read,
+                "read-write" => ResourceAccess::ReadWrite,
+                other => {
+                    let msg = format!("unknown access \"{other}\" (known: off, read, read-write)");
+                    return Err(self.err(Some(r.span()), key("resources"), msg));
+                }
+            },
+        };
         Ok(Share {
             name: name.to_owned(),
             path,
             protocol,
             watch,
+            resources,
         })
     }
 
@@ -1118,6 +1171,7 @@ impl Config {
                 WatchMode::Poll => "poll",
             };
             let _ = writeln!(out, "watch = {}", q(mode));
+            let _ = writeln!(out, "resources = {}", q(share.resources.name()));
         }
         for hook in &self.webhooks {
             let _ = writeln!(out, "\n[[webhook]]");
@@ -1259,7 +1313,7 @@ mod tests {
         check_error(
             &format!("{SHARE}colour = \"blue\"\n"),
             &format!(
-                "{f}: line 4: share[1].colour: unknown field `colour`, expected one of `name`, `path`, `protocol`, `watch`"
+                "{f}: line 4: share[1].colour: unknown field `colour`, expected one of `name`, `path`, `protocol`, `watch`, `resources`"
             ),
         );
         check_error(
@@ -1366,6 +1420,37 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("format = \"v2\""), "{shown}");
+    }
+
+    #[test]
+    fn a_share_says_what_the_api_may_do_with_its_files() {
+        let f = "/etc/sharehook/test.toml";
+        check_error(
+            &format!("{SHARE}resources = \"write\"\n"),
+            &format!(
+                "{f}: line 4: share[1].resources: unknown access \"write\" (known: off, read, read-write)"
+            ),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let with = |extra: &str| {
+            let text = format!("{SHARE}{extra}").replace("{share}", &dir.path().to_string_lossy());
+            parse(&text, Path::new("/x.toml")).unwrap()
+        };
+        let off = with("");
+        assert_eq!(off.shares[0].resources, ResourceAccess::Off);
+        assert!(off.to_toml_redacted().contains("resources = \"off\""));
+        let read = with("resources = \"read\"\n");
+        assert_eq!(read.shares[0].resources, ResourceAccess::Read);
+        let rw = with("resources = \"read-write\"\n");
+        assert_eq!(rw.shares[0].resources, ResourceAccess::ReadWrite);
+        let shown = rw.to_toml_redacted();
+        assert!(shown.contains("resources = \"read-write\""), "{shown}");
+        // What `check` prints reads back as the same configuration.
+        assert_eq!(
+            parse(&shown, Path::new("/x.toml")).unwrap().shares,
+            rw.shares
+        );
+        assert_eq!(rw.changes_from(&read), ["share public changed (resources)"]);
     }
 
     #[test]
@@ -1613,6 +1698,7 @@ mod tests {
             username: "u".into(),
             time_ms: 0,
             size: None,
+            protocol: None,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::deliver::{Mailbox, Target, now_ms};
 use crate::engine::{Engine, Setup};
 use crate::hooks::Hooks;
 use crate::metrics::Stats;
+use crate::resources::{Attributions, Resources};
 use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
@@ -28,6 +29,9 @@ pub struct Daemon {
     pub tokens: Vec<(u32, Token)>,
     /// The figures the engine and the workers keep (status, metrics).
     pub stats: Arc<Stats>,
+    /// The shares' files as the management API reaches them; it tells the engine who made
+    /// the changes it makes.
+    pub resources: Arc<Resources>,
 }
 
 impl Daemon {
@@ -69,6 +73,7 @@ impl Daemon {
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat = Arc::new(AtomicI64::new(now_ms()));
         let hooks = Hooks::start(config, Arc::clone(&store), Arc::clone(&stats))?;
+        let attributions = Arc::new(Attributions::default());
         let mut daemon = Daemon {
             engine: None,
             stop: Arc::clone(&stop),
@@ -77,6 +82,11 @@ impl Daemon {
             hooks: Arc::clone(&hooks),
             tokens: Vec::new(),
             stats,
+            resources: Arc::new(Resources::new(
+                config,
+                Arc::clone(&store),
+                Arc::clone(&attributions),
+            )),
         };
         let started = || -> anyhow::Result<Vec<(u32, Token)>> {
             let ids = hooks.ids();
@@ -113,6 +123,7 @@ impl Daemon {
             stop,
             heartbeat,
             stats: Arc::clone(&daemon.stats),
+            attributions,
         });
         let engine = match engine {
             Ok(engine) => engine,

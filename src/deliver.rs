@@ -122,10 +122,14 @@ impl Target {
         attempt: u32,
         now_ms: i64,
     ) -> (Vec<u8>, Vec<(String, String)>) {
-        let protocol = self
-            .protocols
-            .get(&event.share)
-            .map_or("smb", String::as_str);
+        // A change made through the API says so; one seen on the disk carries its share's label.
+        let protocol = match &event.protocol {
+            Some(protocol) => protocol.as_str(),
+            None => self
+                .protocols
+                .get(&event.share)
+                .map_or("smb", String::as_str),
+        };
         let body = match self.format {
             Format::V1 => V1::of(event, &self.account_name, protocol, attempt).to_bytes(),
             Format::V2 => V2 {
@@ -769,6 +773,7 @@ mod tests {
             username: "u".into(),
             time_ms: 0,
             size: Some(1),
+            protocol: None,
         }
     }
 
@@ -806,5 +811,23 @@ mod tests {
             get("X-Exavault-Signature"),
             sign::exavault(t.keys.token.expose(), &body)
         );
+    }
+
+    #[test]
+    fn a_change_made_through_the_api_says_so_in_both_formats() {
+        let mut t = target(SignatureMode::Exavault);
+        t.protocols.insert("s".into(), "nfs".into());
+        let body = |t: &Target, e: &Event| -> serde_json::Value {
+            serde_json::from_slice(&t.request(e, 1, now_ms()).0).unwrap()
+        };
+        let mut e = event();
+        assert_eq!(body(&t, &e)["protocol"], "nfs");
+        e.protocol = Some("api".into());
+        e.username = "carol".into();
+        assert_eq!(body(&t, &e)["protocol"], "api");
+        assert_eq!(body(&t, &e)["username"], "carol");
+        t.format = Format::V2;
+        assert_eq!(body(&t, &e)["protocol"], "api");
+        assert_eq!(body(&t, &e)["username"], "carol");
     }
 }

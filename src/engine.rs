@@ -33,6 +33,7 @@ use crate::hooks::Routes;
 use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
 use crate::metrics::{self, ShareStats, Stats};
 use crate::owner::Owners;
+use crate::resources::Attributions;
 use crate::retry::Schedule;
 use crate::store::{Batch, NewEvent, ShareRecord, Store, StoreError};
 use crate::tree::{self, Entry, PathKey};
@@ -206,6 +207,8 @@ pub struct Setup {
     pub heartbeat: Arc<AtomicI64>,
     /// Where the engine's figures go (status, metrics).
     pub stats: Arc<Stats>,
+    /// Who made the changes made through the API (their events name that user).
+    pub attributions: Arc<Attributions>,
 }
 
 struct Kernel {
@@ -222,6 +225,7 @@ pub struct Engine {
     store: Arc<Store>,
     stop: Arc<AtomicBool>,
     heartbeat: Arc<AtomicI64>,
+    attributions: Arc<Attributions>,
     owners: Owners,
     kernel: Option<Kernel>,
     holds: Holds,
@@ -308,6 +312,7 @@ impl Engine {
             store: setup.store,
             stop: setup.stop,
             heartbeat: setup.heartbeat,
+            attributions: setup.attributions,
             owners: Owners::new(),
             kernel,
             holds: Holds::default(),
@@ -1730,17 +1735,24 @@ impl Engine {
         entry: &Entry,
         now: i64,
     ) -> Event {
+        let share = &self.shares[si].share.name;
+        // A change made through the API is reported as its user's, by protocol `api`.
+        let (username, protocol) = match self.attributions.take(share, op, &path) {
+            Some((user, protocol)) => (user, Some(protocol)),
+            None => (self.owners.name(entry.uid), None),
+        };
         Event {
             id: 0,
             op,
-            share: self.shares[si].share.name.clone(),
+            share: share.clone(),
             path,
             source,
             is_dir: entry.is_dir(),
-            username: self.owners.name(entry.uid),
+            username,
             time_ms: now,
             size: (entry.kind == tree::EntryKind::File && op != Operation::Delete)
                 .then_some(entry.size),
+            protocol,
         }
     }
 
@@ -2039,8 +2051,13 @@ fn describe(event: &Event, webhooks: &[u32]) -> String {
         let ids: Vec<String> = webhooks.iter().map(u32::to_string).collect();
         format!("queued for webhook {}", ids.join(", "))
     };
+    let via = event
+        .protocol
+        .as_ref()
+        .map(|p| format!(" via {p}"))
+        .unwrap_or_default();
     format!(
-        "{} {}{source} in share {} by {}: {to}",
+        "{} {}{source} in share {} by {}{via}: {to}",
         event.op.v1_name(),
         event.path,
         event.share,
@@ -2065,6 +2082,7 @@ mod tests {
                 path: share.clone(),
                 protocol: "smb".into(),
                 watch: WatchMode::Inotify,
+                resources: crate::config::ResourceAccess::Off,
             }],
             routes: Routes::default(),
             schedule: Schedule::default(),
@@ -2073,6 +2091,7 @@ mod tests {
             stop: Arc::new(AtomicBool::new(false)),
             heartbeat: Arc::new(AtomicI64::new(0)),
             stats: Arc::default(),
+            attributions: Arc::new(Attributions::default()),
         })
         .unwrap();
         (engine, share)

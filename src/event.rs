@@ -255,6 +255,10 @@ pub struct Event {
     pub time_ms: i64,
     /// The size in bytes of an uploaded file, when known.
     pub size: Option<u64>,
+    /// The protocol the change came by, when sharehook knows it (`api`: made through the
+    /// management API); `None` for a change seen on the disk, which carries the share's
+    /// `protocol` label.
+    pub protocol: Option<String>,
 }
 
 #[cfg(test)]

@@ -974,6 +974,7 @@ mod tests {
                 path: PathBuf::from(format!("/srv/{n}")),
                 protocol: "smb".into(),
                 watch: WatchMode::Auto,
+                resources: crate::config::ResourceAccess::Off,
             })
             .collect()
     }

@@ -25,6 +25,7 @@ pub mod netpolicy;
 pub mod owner;
 pub mod payload;
 pub mod receiver;
+pub mod resources;
 pub mod retry;
 pub mod send;
 pub mod service;

@@ -662,6 +662,7 @@ mod tests {
             username: "alice".into(),
             time_ms: 5,
             size: None,
+            protocol: None,
         };
         share.reported(&event);
         share.reported(&event);

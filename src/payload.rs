@@ -156,8 +156,8 @@ impl<'o> Obj<'o> {
     }
 }
 
-/// A resource's `id` and `hash` in a v2 body: the first 16 bytes of the MD5 of share and path,
-/// in hex; the same path always has the same id.
+/// A resource's `id` and `hash` in a v2 body: the MD5 of share and path, in hex (32
+/// characters); the same path always has the same id, and the resources API finds it again.
 pub fn resource_id(share: &str, path: &[u8]) -> String {
     use md5::{Digest, Md5};
     let mut md5 = Md5::new();
@@ -353,6 +353,7 @@ mod tests {
             username: "bob".into(),
             time_ms: 1_795_338_303_042,
             size: Some(12),
+            protocol: None,
         };
         let bytes = V2 {
             event: &event,
@@ -387,6 +388,7 @@ mod tests {
             username: "bob".into(),
             time_ms: 0,
             size: None,
+            protocol: None,
         };
         let body = V1::of(&event, "nas01", "nfs", 3).to_bytes();
         assert_eq!(

@@ -452,6 +452,7 @@ mod tests {
             username: "alice".into(),
             time_ms: 1_795_338_303_042,
             size: Some(3),
+            protocol: None,
         });
         share.set_watching(metrics::Watching {
             folders_watched: 4,

@@ -8,7 +8,7 @@
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, META, Store, StoreError, encode, encode_as};
+use super::{Batch, META, Store, StoreError, encode_as};
 use crate::event::Event;
 use crate::sign::{Keys, Secret, Token};
 
@@ -22,8 +22,12 @@ const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 
 /// The version byte of `WebhookRecord` (1 was token and URL only).
 const WEBHOOK_RECORD: u8 = 2;
-/// The version byte of `Pending` (1 had no `resend` and `round_start`).
-const PENDING_RECORD: u8 = 2;
+/// The version byte of `Pending` (1 had no `resend` and `round_start`; 1 and 2 hold an
+/// `EventV1`).
+const PENDING_RECORD: u8 = 3;
+/// The version byte of `SetAside` and `LogEntry` (1 holds an `EventV1`).
+const SET_ASIDE_RECORD: u8 = 2;
+const LOG_RECORD: u8 = 2;
 
 /// How much of a receiver's answer the log keeps.
 pub const LOG_RESPONSE_BYTES: usize = 1024;
@@ -50,17 +54,60 @@ pub struct Pending {
 #[derive(Deserialize)]
 struct PendingV1 {
     webhook: u32,
-    event: Event,
+    event: EventV1,
     attempts: u32,
     due_ms: i64,
     last_result: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct PendingV2 {
+    webhook: u32,
+    event: EventV1,
+    attempts: u32,
+    due_ms: i64,
+    last_result: Option<String>,
+    resend: bool,
+    round_start: u32,
+}
+
+/// An `Event` as records before the event's own `protocol` held it (postcard writes fields
+/// in order with no names, so a record keeps the layout it was written with).
+#[derive(Deserialize)]
+struct EventV1 {
+    id: u64,
+    op: crate::event::Operation,
+    share: String,
+    path: crate::event::SharePath,
+    source: Option<crate::event::SharePath>,
+    is_dir: bool,
+    username: String,
+    time_ms: i64,
+    size: Option<u64>,
+}
+
+impl From<EventV1> for Event {
+    fn from(e: EventV1) -> Event {
+        Event {
+            id: e.id,
+            op: e.op,
+            share: e.share,
+            path: e.path,
+            source: e.source,
+            is_dir: e.is_dir,
+            username: e.username,
+            time_ms: e.time_ms,
+            size: e.size,
+            protocol: None,
+        }
+    }
+}
+
 /// An event whose every attempt failed, kept so it can be looked at and sent again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SetAside {
+pub struct SetAside<E = Event> {
     pub webhook: u32,
-    pub event: Event,
+    pub event: E,
     pub attempts: u32,
     pub failed_ms: i64,
     pub last_result: String,
@@ -117,7 +164,7 @@ pub struct WebhookState {
 
 /// One delivery attempt, as the log keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LogEntry {
+pub struct LogEntry<E = Event> {
     /// Given when the entry is stored; increasing.
     pub id: u64,
     pub time_ms: i64,
@@ -138,7 +185,7 @@ pub struct LogEntry {
     /// The first `LOG_RESPONSE_BYTES` of the answer.
     pub response: Vec<u8>,
     pub duration_ms: u64,
-    pub event: Event,
+    pub event: E,
     pub body: Vec<u8>,
 }
 
@@ -456,19 +503,71 @@ impl Store {
     }
 
     fn pending_record(&self, bytes: &[u8]) -> Result<Pending, StoreError> {
+        match bytes.first() {
+            Some(1) => {
+                let old: PendingV1 = self.decode("queue", bytes)?;
+                Ok(Pending {
+                    webhook: old.webhook,
+                    event: old.event.into(),
+                    attempts: old.attempts,
+                    due_ms: old.due_ms,
+                    last_result: old.last_result,
+                    resend: false,
+                    round_start: 0,
+                })
+            }
+            Some(2) => {
+                let old: PendingV2 = self.decode_as("queue", bytes, 2)?;
+                Ok(Pending {
+                    webhook: old.webhook,
+                    event: old.event.into(),
+                    attempts: old.attempts,
+                    due_ms: old.due_ms,
+                    last_result: old.last_result,
+                    resend: old.resend,
+                    round_start: old.round_start,
+                })
+            }
+            _ => self.decode_as("queue", bytes, PENDING_RECORD),
+        }
+    }
+
+    fn set_aside_record(&self, bytes: &[u8]) -> Result<SetAside, StoreError> {
         if bytes.first() == Some(&1) {
-            let old: PendingV1 = self.decode("queue", bytes)?;
-            return Ok(Pending {
+            let old: SetAside<EventV1> = self.decode("failed", bytes)?;
+            return Ok(SetAside {
                 webhook: old.webhook,
-                event: old.event,
+                event: old.event.into(),
                 attempts: old.attempts,
-                due_ms: old.due_ms,
+                failed_ms: old.failed_ms,
                 last_result: old.last_result,
-                resend: false,
-                round_start: 0,
             });
         }
-        self.decode_as("queue", bytes, PENDING_RECORD)
+        self.decode_as("failed", bytes, SET_ASIDE_RECORD)
+    }
+
+    fn log_record(&self, bytes: &[u8]) -> Result<LogEntry, StoreError> {
+        if bytes.first() == Some(&1) {
+            let old: LogEntry<EventV1> = self.decode("log", bytes)?;
+            return Ok(LogEntry {
+                id: old.id,
+                time_ms: old.time_ms,
+                webhook: old.webhook,
+                format: old.format,
+                attempt: old.attempt,
+                resend: old.resend,
+                url: old.url,
+                status: old.status,
+                transport: old.transport,
+                message: old.message,
+                response_size: old.response_size,
+                response: old.response,
+                duration_ms: old.duration_ms,
+                event: old.event.into(),
+                body: old.body,
+            });
+        }
+        self.decode_as("log", bytes, LOG_RECORD)
     }
 
     /// The queued record of `event_id` at `webhook`, if it is queued.
@@ -526,7 +625,7 @@ impl Store {
                 }
                 tx.open_table(FAILED)
                     .map_err(self.err())?
-                    .insert(key, encode(s).as_slice())
+                    .insert(key, encode_as(s, SET_ASIDE_RECORD).as_slice())
                     .map_err(self.err())?;
             }
             if removed > 0 {
@@ -576,7 +675,7 @@ impl Store {
         for entry in entries {
             let mut entry = entry.clone();
             entry.id = next;
-            log.insert(next, encode(&entry).as_slice())
+            log.insert(next, encode_as(&entry, LOG_RECORD).as_slice())
                 .map_err(self.err())?;
             log_ids.push(next);
             next += 1;
@@ -611,7 +710,7 @@ impl Store {
             let mut old = Vec::new();
             for item in log.iter().map_err(self.err())? {
                 let (key, value) = item.map_err(self.err())?;
-                let entry: LogEntry = self.decode("log", value.value())?;
+                let entry = self.log_record(value.value())?;
                 if entry.time_ms >= cutoff {
                     break;
                 }
@@ -632,7 +731,7 @@ impl Store {
         let mut out = Vec::new();
         for item in log.iter().map_err(self.err())?.rev() {
             let (_, value) = item.map_err(self.err())?;
-            let entry: LogEntry = self.decode("log", value.value())?;
+            let entry = self.log_record(value.value())?;
             if filter.since_ms.is_some_and(|since| entry.time_ms < since) {
                 break;
             }
@@ -680,7 +779,7 @@ impl Store {
         let log = tx.open_table(LOG).map_err(self.err())?;
         for item in log.iter().map_err(self.err())?.rev() {
             let (_, value) = item.map_err(self.err())?;
-            if !visit(self.decode("log", value.value())?) {
+            if !visit(self.log_record(value.value())?) {
                 break;
             }
         }
@@ -694,7 +793,7 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(value) = log.get(*id).map_err(self.err())? {
-                out.push(self.decode("log", value.value())?);
+                out.push(self.log_record(value.value())?);
             }
         }
         Ok(out)
@@ -752,7 +851,7 @@ impl Store {
         range
             .map(|entry| {
                 let (_, value) = entry.map_err(self.err())?;
-                self.decode("failed", value.value())
+                self.set_aside_record(value.value())
             })
             .collect()
     }
@@ -766,7 +865,7 @@ impl Store {
         let tx = self.read()?;
         let table = tx.open_table(FAILED).map_err(self.err())?;
         match table.get((webhook, event_id)).map_err(self.err())? {
-            Some(v) => Ok(Some(self.decode("failed", v.value())?)),
+            Some(v) => Ok(Some(self.set_aside_record(v.value())?)),
             None => Ok(None),
         }
     }
@@ -793,7 +892,7 @@ impl Store {
                     .map_err(self.err())?
                 {
                     let (key, value) = entry.map_err(self.err())?;
-                    let s: SetAside = self.decode("failed", value.value())?;
+                    let s: SetAside = self.set_aside_record(value.value())?;
                     if since_ms.is_none_or(|since| s.failed_ms >= since) {
                         chosen.push((key.value().1, s));
                     }
@@ -908,5 +1007,109 @@ impl Batch<'_> {
             counts.insert(*webhook, (n, d)).map_err(|e| store.fail(e))?;
         }
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Operation, SharePath};
+
+    /// An event as records held it before `Event::protocol`: postcard writes a struct as the
+    /// tuple of its fields, so this tuple has exactly the old layout.
+    type OldEvent = (
+        u64,
+        Operation,
+        String,
+        SharePath,
+        Option<SharePath>,
+        bool,
+        String,
+        i64,
+        Option<u64>,
+    );
+
+    fn old_event(id: u64) -> OldEvent {
+        let path = SharePath::from_config("/old.txt");
+        (
+            id,
+            Operation::Delete,
+            "s".into(),
+            path,
+            None,
+            false,
+            "ann".into(),
+            5,
+            None,
+        )
+    }
+
+    #[test]
+    fn records_written_before_events_had_a_protocol_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let tx = store.begin().unwrap();
+        {
+            let pending = (1u32, old_event(7), 2u32, 99i64, Some("500"), true, 1u32);
+            tx.open_table(QUEUE)
+                .unwrap()
+                .insert((1, 7), encode_as(&pending, 2).as_slice())
+                .unwrap();
+            let failed = (1u32, old_event(6), 8u32, 42i64, "503");
+            tx.open_table(FAILED)
+                .unwrap()
+                .insert((1, 6), encode_as(&failed, 1).as_slice())
+                .unwrap();
+            let url = "http://h/";
+            let entry = (3u64, 40i64, 1u32, "v1", 8u32, false, url, 503u32, false, "");
+            let rest = (0u64, Vec::<u8>::new(), 9u64, old_event(6), b"{}".to_vec());
+            // Nested tuples encode as their fields in a row, like the flat old struct.
+            tx.open_table(LOG)
+                .unwrap()
+                .insert(3, encode_as(&(entry, rest), 1).as_slice())
+                .unwrap();
+        }
+        tx.commit().unwrap();
+
+        let old = |id| -> Event {
+            EventV1 {
+                id,
+                op: Operation::Delete,
+                share: "s".into(),
+                path: SharePath::from_config("/old.txt"),
+                source: None,
+                is_dir: false,
+                username: "ann".into(),
+                time_ms: 5,
+                size: None,
+            }
+            .into()
+        };
+        let head = store.head(1).unwrap().unwrap();
+        assert_eq!(head.event, old(7));
+        assert_eq!(
+            (head.attempts, head.due_ms, head.resend, head.round_start),
+            (2, 99, true, 1)
+        );
+        let failed = store.failed_events(None).unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].event.clone(), failed[0].attempts), (old(6), 8));
+        let log = store.log(&LogFilter::default()).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!((log[0].event.clone(), log[0].status), (old(6), 503));
+
+        // New records carry the protocol, and read back with it.
+        let mut e = old(8);
+        e.protocol = Some("api".into());
+        let mut batch = store.batch().unwrap();
+        batch
+            .enqueue(&NewEvent {
+                deliveries: vec![(2, e.clone(), 0)],
+                event: e,
+            })
+            .unwrap();
+        batch.commit().unwrap();
+        let head = store.head(2).unwrap().unwrap();
+        assert_eq!(head.event.protocol.as_deref(), Some("api"));
     }
 }

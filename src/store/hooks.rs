@@ -184,6 +184,7 @@ mod tests {
             username: "u".into(),
             time_ms: 0,
             size: None,
+            protocol: None,
         };
         store
             .enqueue(&[NewEvent {

@@ -1073,6 +1073,7 @@ mod tests {
             username: "u".into(),
             time_ms: 5,
             size: Some(3),
+            protocol: None,
         }
     }
 
@@ -1420,8 +1421,11 @@ mod tests {
                 let mut meta = tx.open_table(META).unwrap();
                 meta.insert("format", 1).unwrap();
                 meta.insert("next_event_id", 8).unwrap();
-                let mut e = event("/old");
-                e.id = 7;
+                // The event as it was then (before `protocol`), as the tuple of its fields.
+                let e = event("/old");
+                let e = (
+                    7u64, e.op, e.share, e.path, e.source, e.is_dir, e.username, e.time_ms, e.size,
+                );
                 let old = (1u32, e, 2u32, 99i64, Some("500".to_owned()));
                 tx.open_table(delivery::QUEUE)
                     .unwrap()

@@ -12,6 +12,7 @@ mod hardening;
 mod hooks;
 mod oracle;
 mod races;
+mod resources;
 mod state;
 mod status;
 mod support;

@@ -1265,21 +1265,26 @@ fn execute(
 }
 
 fn report(seed: u64, settings: Settings, ops: &[Op], outcome: &Outcome) -> String {
-    let mut text = format!("seed {seed} ({settings}), {} operations:\n", ops.len());
+    // What went wrong first: a long run's listing may be cut when only part of the output is
+    // kept.
+    let mut text = format!(
+        "seed {seed} ({settings}), {} operations\nwrong:\n",
+        ops.len()
+    );
+    for f in &outcome.failures {
+        text += &format!("    {f}\n");
+    }
+    text += "the daemon's warnings and errors:\n";
+    for w in &outcome.warnings {
+        text += &format!("    {w}\n");
+    }
+    text += "the operations:\n";
     for op in ops {
         text += &format!("    {op:?}\n");
     }
     text += "what the receiver got:\n";
     for e in &outcome.events {
         text += &format!("    {e}\n");
-    }
-    text += "the daemon's warnings and errors:\n";
-    for w in &outcome.warnings {
-        text += &format!("    {w}\n");
-    }
-    text += "wrong:\n";
-    for f in &outcome.failures {
-        text += &format!("    {f}\n");
     }
     text
 }

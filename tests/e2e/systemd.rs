@@ -78,3 +78,38 @@ fn the_unit_passes_systemd_analyze_verify() {
         ours.join("\n")
     );
 }
+
+#[test]
+fn the_read_write_drop_in_verifies_with_the_unit() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let unit = std::fs::read_to_string(format!("{root}/systemd/sharehook.service")).unwrap();
+    let drop_in =
+        std::fs::read_to_string(format!("{root}/systemd/sharehook-read-write.conf")).unwrap();
+    let setting: Vec<&str> = drop_in
+        .lines()
+        .filter(|l| !l.starts_with("# ") && *l != "#" && !l.is_empty())
+        .collect();
+    assert_eq!(setting, ["[Service]", "#ReadWritePaths=/srv/public"]);
+    // As an administrator uses it: uncommented, naming a share that exists.
+    let share = tempfile::tempdir().unwrap();
+    let line = format!("ReadWritePaths={}", share.path().display());
+    let bin = std::env::var("SHAREHOOK_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_sharehook").to_owned());
+    let merged = unit
+        .replace("/usr/local/bin/sharehook", &bin)
+        .replace("\n[Install]", &format!("{line}\n\n[Install]"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sharehook.service");
+    std::fs::write(&path, merged).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = err.lines().filter(|l| l.contains("sharehook")).collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify with the drop-in:\n{err}"
+    );
+}

@@ -1,0 +1,1666 @@
+//! The files of a share through the management API (info, list, download, delete), reached
+//! without ever leaving the share, and the attribution of the changes made that way.
+//!
+//! Every path is opened from the share's root one component at a time, each relative to the
+//! folder opened before it and with `O_NOFOLLOW`: a symbolic link on the way or at the end is
+//! refused, never followed, wherever it points (out of the share or inside it), and a folder
+//! swapped for a link while a request runs cannot take it elsewhere. `..` never reaches the
+//! disk: a name holding one is refused as it is read. Names are bytes, as on the disk.
+//!
+//! A resource is named by a path (with one share, inside it: `/a/b.txt`; with several, the
+//! share's name first: `/public/a/b.txt`), or by `id:X` or `hash:X`, X being the `id` (the
+//! same as the `hash`) that v2 webhooks give the resource. An id is found by walking the
+//! share's index in the state, so it costs time in proportion to the entries indexed.
+
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
+use std::fs::{File, Metadata};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::access::{self, Caller, Role};
+use crate::config::{Config, ResourceAccess, Share};
+use crate::event::{Operation, SharePath, escape_bytes};
+use crate::fault::{Fault, Kind};
+use crate::ignore::Ignore;
+use crate::owner::Owners;
+use crate::payload::{resource_id, rfc3339};
+use crate::store::{Store, StoreError};
+
+/// The protocol label of a change made through the API.
+pub const PROTOCOL: &str = "api";
+
+/// Why a resource request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    /// The name given is wrong; `field` is the request parameter that held it.
+    #[error("{detail}")]
+    Invalid { field: &'static str, detail: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Fault for ResourceError {
+    fn kind(&self) -> Kind {
+        match self {
+            ResourceError::Invalid { field, .. } => Kind::invalid(*field),
+            ResourceError::NotFound(_) => Kind::NotFound,
+            ResourceError::Forbidden(_) => Kind::Forbidden,
+            ResourceError::Io { .. } | ResourceError::Store(_) => Kind::Internal,
+        }
+    }
+}
+
+impl ResourceError {
+    fn invalid(detail: impl Into<String>) -> ResourceError {
+        ResourceError::Invalid {
+            field: "resource",
+            detail: detail.into(),
+        }
+    }
+
+    /// The same error, blaming request parameter `field` when the name was at fault.
+    fn in_field(self, field: &'static str) -> ResourceError {
+        match self {
+            ResourceError::Invalid { detail, .. } => ResourceError::Invalid { field, detail },
+            other => other,
+        }
+    }
+}
+
+/// A file or folder of a share, with the fields of a resource in a v2 webhook body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    /// The same identifier as in v2 webhook bodies (hex MD5 of share and path).
+    pub id: String,
+    pub hash: String,
+    pub name: String,
+    /// The name the API takes back (with several shares, the share's name first); bytes that
+    /// are not UTF-8 appear as `\xNN`.
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: ResourceKind,
+    /// A file's size in bytes; `None` for a folder.
+    pub size: Option<u64>,
+    /// The owner in the system user database (the numeric uid when it has no name).
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// What a folder holds (files and folders, not counting ignored names); `None` for a file.
+    pub file_count: Option<u64>,
+    pub share: String,
+    #[serde(skip)]
+    created_ms: i64,
+    #[serde(skip)]
+    updated_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceKind {
+    File,
+    Dir,
+}
+
+/// What a download sends: one file as it is, or a zip of several or of a folder (made in an
+/// unnamed file in the state folder, gone once closed).
+#[derive(Debug)]
+pub struct Download {
+    pub file: File,
+    /// The name to offer the client (`<name>.zip` for an archive).
+    pub name: Vec<u8>,
+    pub size: u64,
+    pub zip: bool,
+}
+
+/// The files of the shares, as the API reaches them.
+pub struct Resources {
+    shares: Vec<Share>,
+    ignore: Ignore,
+    store: Arc<Store>,
+    attributions: Arc<Attributions>,
+    state_dir: PathBuf,
+    /// How long an attribution waits for the engine's event: its settle time, its delete
+    /// window, and room for an engine behind a burst.
+    hold: Duration,
+    owners: Mutex<Owners>,
+}
+
+impl Resources {
+    pub fn new(config: &Config, store: Arc<Store>, attributions: Arc<Attributions>) -> Resources {
+        let settle = config.watch.settle;
+        Resources {
+            shares: config.shares.clone(),
+            ignore: config.watch.ignore.clone(),
+            store,
+            attributions,
+            state_dir: config.state_dir.clone(),
+            hold: settle + settle.max(crate::engine::PAIR_WINDOW) + Duration::from_secs(10),
+            owners: Mutex::new(Owners::new()),
+        }
+    }
+
+    /// What `id` names (a path, `id:X` or `hash:X`).
+    pub fn info(&self, id: &[u8]) -> Result<Resource, ResourceError> {
+        self.info_of(id).map_err(|e| e.in_field("id"))
+    }
+
+    fn info_of(&self, id: &[u8]) -> Result<Resource, ResourceError> {
+        let (share, path) = self.resolve(id, ResourceAccess::Read)?;
+        if path.is_root() {
+            let dir = Dir::root(&share.path).map_err(|e| fail(share, &path, e))?;
+            return self.folder(share, &path, &dir);
+        }
+        let (parent, name) = parent_of(share, &path)?;
+        match parent.kind(&name).map_err(|e| fail(share, &path, e))? {
+            Found::File(meta) => Ok(self.resource(share, &path, &meta, None)),
+            Found::Dir => {
+                let dir = parent.dir(&name).map_err(|e| fail(share, &path, e))?;
+                self.folder(share, &path, &dir)
+            }
+            other => Err(refused(share, &path, &other)),
+        }
+    }
+
+    /// The entries of the folder `folder` (ignored names and symbolic links left out; with
+    /// several shares, `/` holds the shares the API may read), sorted
+    /// by `sort` (comma-separated keys `name`, `size`, `type`, `createdAt`, `updatedAt`,
+    /// each descending with a leading `-`; by name when `None`), from `offset`, at most
+    /// `limit` (0: all); and how many there are in all.
+    pub fn list(
+        &self,
+        folder: &[u8],
+        offset: usize,
+        limit: usize,
+        sort: Option<&str>,
+    ) -> Result<(usize, Vec<Resource>), ResourceError> {
+        let order = parse_sort(sort.unwrap_or("name"))?;
+        let mut out = if self.shares.len() > 1 && is_top(folder) {
+            self.share_roots()?
+        } else {
+            self.entries_of(folder)?
+        };
+        out.sort_by(|a, b| compare(&order, a, b));
+        let total = out.len();
+        let page = out
+            .into_iter()
+            .skip(offset)
+            .take(if limit == 0 { usize::MAX } else { limit })
+            .collect();
+        Ok((total, page))
+    }
+
+    /// With several shares, the top holds each share the API may read, as a folder.
+    fn share_roots(&self) -> Result<Vec<Resource>, ResourceError> {
+        let root = SharePath::root();
+        let mut out = Vec::new();
+        for share in self
+            .shares
+            .iter()
+            .filter(|s| s.resources != ResourceAccess::Off)
+        {
+            let dir = Dir::root(&share.path).map_err(|e| fail(share, &root, e))?;
+            out.push(self.folder(share, &root, &dir)?);
+        }
+        Ok(out)
+    }
+
+    fn entries_of(&self, folder: &[u8]) -> Result<Vec<Resource>, ResourceError> {
+        let (share, path) = self
+            .resolve(folder, ResourceAccess::Read)
+            .map_err(|e| e.in_field("resource"))?;
+        let dir = open_folder(share, &path)?;
+        let mut out = Vec::new();
+        for (name, kind) in self.children(share, &path, &dir)? {
+            let child = path.join(&name);
+            let found = match kind {
+                Child::File => dir.kind(&name),
+                Child::Dir => Ok(Found::Dir),
+            };
+            // An entry gone since the folder was read is no longer there to list.
+            let resource = match found {
+                Ok(Found::File(meta)) => self.resource(share, &child, &meta, None),
+                Ok(Found::Dir) => match dir.dir(&name) {
+                    Ok(sub) => self.folder(share, &child, &sub)?,
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => return Err(fail(share, &child, e)),
+                },
+                Ok(Found::Link | Found::Special) => continue,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(fail(share, &child, e)),
+            };
+            out.push(resource);
+        }
+        Ok(out)
+    }
+
+    /// One file as it is, or several (or a folder, whole) as a zip: folders are walked
+    /// without following links, and links, ignored names and special files are left out.
+    pub fn download(&self, ids: &[&[u8]]) -> Result<Download, ResourceError> {
+        self.download_of(ids).map_err(|e| e.in_field("resources"))
+    }
+
+    fn download_of(&self, ids: &[&[u8]]) -> Result<Download, ResourceError> {
+        if ids.is_empty() {
+            return Err(ResourceError::invalid(
+                "name at least one resource to download",
+            ));
+        }
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            items.push(self.resolve(id, ResourceAccess::Read)?);
+        }
+        if let [(share, path)] = items.as_slice()
+            && !path.is_root()
+        {
+            let (parent, name) = parent_of(share, path)?;
+            match parent.kind(&name).map_err(|e| fail(share, path, e))? {
+                Found::File(_) => {
+                    let file = parent.file(&name).map_err(|e| fail(share, path, e))?;
+                    let size = file.metadata().map_err(|e| fail(share, path, e))?.len();
+                    return Ok(Download {
+                        file,
+                        name,
+                        size,
+                        zip: false,
+                    });
+                }
+                Found::Dir => {}
+                other => return Err(refused(share, path, &other)),
+            }
+        }
+        let first = top_name(items[0].0, &items[0].1);
+        let mut zip = Zip::new(&self.state_dir)?;
+        let mut taken = HashSet::new();
+        for (share, path) in &items {
+            let mut name = top_name(share, path);
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{} ({n})", top_name(share, path));
+            }
+            if path.is_root() {
+                let dir = Dir::root(&share.path).map_err(|e| fail(share, path, e))?;
+                self.zip_folder(&mut zip, share, path, &dir, &name)?;
+                continue;
+            }
+            let (parent, last) = parent_of(share, path)?;
+            match parent.kind(&last).map_err(|e| fail(share, path, e))? {
+                Found::File(meta) => {
+                    let mut file = parent.file(&last).map_err(|e| fail(share, path, e))?;
+                    zip.file(&name, &meta, &mut file, |e| fail(share, path, e))?;
+                }
+                Found::Dir => {
+                    let dir = parent.dir(&last).map_err(|e| fail(share, path, e))?;
+                    self.zip_folder(&mut zip, share, path, &dir, &name)?;
+                }
+                other => return Err(refused(share, path, &other)),
+            }
+        }
+        let (file, size) = zip.finish()?;
+        Ok(Download {
+            file,
+            name: format!("{first}.zip").into_bytes(),
+            size,
+            zip: true,
+        })
+    }
+
+    fn zip_folder(
+        &self,
+        zip: &mut Zip,
+        share: &Share,
+        path: &SharePath,
+        dir: &Dir,
+        name: &str,
+    ) -> Result<(), ResourceError> {
+        let meta = dir.meta().map_err(|e| fail(share, path, e))?;
+        zip.folder(name, &meta)?;
+        for (child_name, kind) in self.children(share, path, dir)? {
+            let child = path.join(&child_name);
+            let inner = format!("{name}/{}", escape_bytes(&child_name));
+            match kind {
+                Child::Dir => match dir.dir(&child_name) {
+                    Ok(sub) => self.zip_folder(zip, share, &child, &sub, &inner)?,
+                    Err(e) if gone(&e) => {}
+                    Err(e) => return Err(fail(share, &child, e)),
+                },
+                Child::File => {
+                    let opened = dir.kind(&child_name).and_then(|found| match found {
+                        Found::File(meta) => dir.file(&child_name).map(|f| Some((meta, f))),
+                        _ => Ok(None),
+                    });
+                    match opened {
+                        Ok(Some((meta, mut file))) => {
+                            zip.file(&inner, &meta, &mut file, |e| fail(share, &child, e))?
+                        }
+                        Ok(None) => {}
+                        Err(e) if gone(&e) => {}
+                        Err(e) => return Err(fail(share, &child, e)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes each of `ids` (a folder with everything in it), as `caller`; one result per id,
+    /// in order. Allowed only on a share with `resources = "read-write"`. Receivers hear of
+    /// each as a Delete by the caller, with protocol `api`.
+    pub fn delete(
+        &self,
+        caller: &Caller,
+        ids: &[&[u8]],
+    ) -> Vec<(String, Result<(), ResourceError>)> {
+        ids.iter()
+            .map(|id| (escape_bytes(id), self.delete_one(caller, id)))
+            .collect()
+    }
+
+    fn delete_one(&self, caller: &Caller, id: &[u8]) -> Result<(), ResourceError> {
+        if caller.role != Role::Admin {
+            return Err(ResourceError::Forbidden(format!(
+                "user {} may only read; deleting needs an admin",
+                crate::event::escape_controls(&caller.user)
+            )));
+        }
+        let (share, path) = self.resolve(id, ResourceAccess::ReadWrite)?;
+        if path.is_root() {
+            return Err(ResourceError::invalid(format!(
+                "the root of share {} cannot be deleted",
+                share.name
+            )));
+        }
+        let (parent, name) = parent_of(share, &path)?;
+        let is_dir = match parent.kind(&name).map_err(|e| fail(share, &path, e))? {
+            Found::File(_) => false,
+            Found::Dir => true,
+            other => return Err(refused(share, &path, &other)),
+        };
+        // Recorded first: the engine may report the change as soon as it is made.
+        let attribution = self.attributions.record(
+            &share.name,
+            &path,
+            Operation::Delete,
+            &caller.user,
+            PROTOCOL,
+            self.hold,
+        );
+        let done = if is_dir {
+            remove_tree(&parent, &name)
+        } else {
+            parent.unlink(&name, false)
+        };
+        if let Err(e) = done {
+            // Nothing was deleted, so no Delete is coming to take it. (A folder removed in
+            // part keeps it: what was removed is reported below it.)
+            if !is_dir {
+                self.attributions.withdraw(attribution);
+            }
+            return Err(fail(share, &path, e));
+        }
+        access::audit(
+            &self.store,
+            caller,
+            &format!("deleted {} in share {}", path, share.name),
+        );
+        Ok(())
+    }
+
+    // ----- naming -----
+
+    /// The share and path `text` names, on a share allowing `need`.
+    fn resolve(
+        &self,
+        text: &[u8],
+        need: ResourceAccess,
+    ) -> Result<(&Share, SharePath), ResourceError> {
+        let (share, path) = match text
+            .strip_prefix(b"id:")
+            .or_else(|| text.strip_prefix(b"hash:"))
+        {
+            Some(id) => self.find_id(id)?,
+            None => locate(&self.shares, text)?,
+        };
+        allow(share, need)?;
+        Ok((share, path))
+    }
+
+    /// The entry whose v2 `id` is `id`, found by walking the index of every share the API may
+    /// read (what receivers were told is what the index holds).
+    fn find_id(&self, id: &[u8]) -> Result<(&Share, SharePath), ResourceError> {
+        let id = std::str::from_utf8(id)
+            .ok()
+            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase)
+            .ok_or_else(|| {
+                ResourceError::invalid("an id is the 32 hex characters of a resource's id or hash")
+            })?;
+        for share in self
+            .shares
+            .iter()
+            .filter(|s| s.resources != ResourceAccess::Off)
+        {
+            if resource_id(&share.name, b"/") == id {
+                return Ok((share, SharePath::root()));
+            }
+            let mut folders = vec![SharePath::root()];
+            while let Some(folder) = folders.pop() {
+                for (name, entry) in self.store.children(&share.name, &folder)? {
+                    let path = folder.join(&name);
+                    if resource_id(&share.name, path.as_bytes()) == id {
+                        return Ok((share, path));
+                    }
+                    if entry.is_dir() {
+                        folders.push(path);
+                    }
+                }
+            }
+        }
+        Err(ResourceError::NotFound(format!(
+            "no resource has the id {id}"
+        )))
+    }
+
+    // ----- reading -----
+
+    /// The files and folders in `dir` (at `path`), by name, ignored names left out.
+    fn children(
+        &self,
+        share: &Share,
+        path: &SharePath,
+        dir: &Dir,
+    ) -> Result<Vec<(Vec<u8>, Child)>, ResourceError> {
+        let mut out = Vec::new();
+        for (name, kind) in dir.entries().map_err(|e| fail(share, path, e))? {
+            let kind = match kind {
+                Some(kind) => kind,
+                // The file system did not say: ask, without following.
+                None => match dir.kind(&name) {
+                    Ok(Found::File(_)) => Child::File,
+                    Ok(Found::Dir) => Child::Dir,
+                    Ok(Found::Link | Found::Special) => continue,
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => return Err(fail(share, &path.join(&name), e)),
+                },
+            };
+            if !self.ignore.name(&name, kind == Child::Dir) {
+                out.push((name, kind));
+            }
+        }
+        Ok(out)
+    }
+
+    fn folder(
+        &self,
+        share: &Share,
+        path: &SharePath,
+        dir: &Dir,
+    ) -> Result<Resource, ResourceError> {
+        let meta = dir.meta().map_err(|e| fail(share, path, e))?;
+        let count = self.children(share, path, dir)?.len() as u64;
+        Ok(self.resource(share, path, &meta, Some(count)))
+    }
+
+    fn resource(
+        &self,
+        share: &Share,
+        path: &SharePath,
+        meta: &Metadata,
+        file_count: Option<u64>,
+    ) -> Resource {
+        let updated_ms = meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000;
+        // The birth time where the file system keeps one, else the last change.
+        let created_ms = meta
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(updated_ms);
+        let id = resource_id(&share.name, path.as_bytes());
+        let owner = self
+            .owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .name(meta.uid());
+        Resource {
+            hash: id.clone(),
+            id,
+            name: if path.is_root() {
+                share.name.clone()
+            } else {
+                escape_bytes(path.name())
+            },
+            path: self.api_path(share, path),
+            kind: if file_count.is_some() {
+                ResourceKind::Dir
+            } else {
+                ResourceKind::File
+            },
+            size: file_count.is_none().then_some(meta.len()),
+            created_by: owner,
+            created_at: rfc3339(created_ms),
+            updated_at: rfc3339(updated_ms),
+            file_count,
+            share: share.name.clone(),
+            created_ms,
+            updated_ms,
+        }
+    }
+
+    /// `path` of `share` as the API names it.
+    fn api_path(&self, share: &Share, path: &SharePath) -> String {
+        let inside = escape_bytes(path.as_bytes());
+        match self.shares.len() {
+            1 => inside,
+            _ if path.is_root() => format!("/{}", share.name),
+            _ => format!("/{}{inside}", share.name),
+        }
+    }
+}
+
+/// The share and the path in it that a resource path names: with one share, a path inside it
+/// (`/a/b.txt`, the leading `/` optional); with several, the share's name first
+/// (`/public/a/b.txt`; `/public` is its root). Empty parts and `.` are skipped; `..` and NUL
+/// are refused, so the path never leaves the share whatever the disk holds.
+pub fn locate<'s>(
+    shares: &'s [Share],
+    text: &[u8],
+) -> Result<(&'s Share, SharePath), ResourceError> {
+    let shown = escape_bytes(text);
+    if text.contains(&0) {
+        return Err(ResourceError::invalid(format!(
+            "{shown:?} holds a NUL byte"
+        )));
+    }
+    let mut parts = Vec::new();
+    for part in text.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                return Err(ResourceError::invalid(format!(
+                    "{shown:?} names a parent folder (..); paths stay inside the share"
+                )));
+            }
+            part => parts.push(part),
+        }
+    }
+    let share = match shares {
+        [] => return Err(ResourceError::NotFound("no share is configured".into())),
+        [only] => only,
+        several => {
+            let Some((first, rest)) = parts.split_first() else {
+                let names: Vec<&str> = several.iter().map(|s| s.name.as_str()).collect();
+                return Err(ResourceError::invalid(format!(
+                    "with several shares a path starts with the share's name (/{}/...)",
+                    names.join("/..., /")
+                )));
+            };
+            let share = several
+                .iter()
+                .find(|s| s.name.as_bytes() == *first)
+                .ok_or_else(|| {
+                    ResourceError::NotFound(format!("no share is named {:?}", escape_bytes(first)))
+                })?;
+            parts = rest.to_vec();
+            share
+        }
+    };
+    let mut path = SharePath::root();
+    for part in parts {
+        path = path.join(part);
+    }
+    Ok((share, path))
+}
+
+/// Whether `text` names the top, above every share (`/`, or nothing).
+fn is_top(text: &[u8]) -> bool {
+    text.split(|&b| b == b'/')
+        .all(|p| p.is_empty() || p == b".")
+}
+
+fn allow(share: &Share, need: ResourceAccess) -> Result<(), ResourceError> {
+    match (share.resources, need) {
+        (ResourceAccess::Off, _) => Err(ResourceError::Forbidden(format!(
+            "share {} keeps its files from the API; set resources = \"read\" or \"read-write\" in its [[share]]",
+            share.name
+        ))),
+        (ResourceAccess::Read, ResourceAccess::ReadWrite) => {
+            Err(ResourceError::Forbidden(format!(
+                "share {} lets the API only read its files (resources = \"read\"); set resources = \"read-write\" in its [[share]] to delete",
+                share.name
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The name of `path` at the top of a zip (a share's root takes the share's name).
+fn top_name(share: &Share, path: &SharePath) -> String {
+    if path.is_root() {
+        share.name.clone()
+    } else {
+        escape_bytes(path.name())
+    }
+}
+
+/// The folder holding `path` (not the root), opened from the share's root without following
+/// a link, and the last name.
+fn parent_of(share: &Share, path: &SharePath) -> Result<(Dir, Vec<u8>), ResourceError> {
+    let parent = open_folder(share, &path.parent())?;
+    Ok((parent, path.name().to_vec()))
+}
+
+/// The folder at `path`, opened one component at a time from the share's root.
+fn open_folder(share: &Share, path: &SharePath) -> Result<Dir, ResourceError> {
+    let mut dir = Dir::root(&share.path).map_err(|e| fail(share, &SharePath::root(), e))?;
+    let mut at = SharePath::root();
+    for part in path
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty())
+    {
+        at = at.join(part);
+        dir = dir.dir(part).map_err(|e| fail(share, &at, e))?;
+    }
+    Ok(dir)
+}
+
+/// What the disk's error `e` at `path` means for the caller.
+fn fail(share: &Share, path: &SharePath, e: io::Error) -> ResourceError {
+    let at = format!("{path} in share {}", share.name);
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => ResourceError::invalid(format!(
+            "{at} is a symbolic link (or lies below one); the API does not follow links"
+        )),
+        Some(libc::ENOENT | libc::ENOTDIR) => ResourceError::NotFound(format!("there is no {at}")),
+        Some(libc::EROFS) => ResourceError::Forbidden(format!(
+            "{at}: the file system is read-only to sharehook; a read-write share needs \
+             ReadWritePaths={} in the service unit (see the README, \"Files through the API\")",
+            share.path.display()
+        )),
+        Some(libc::EACCES | libc::EPERM) => ResourceError::Forbidden(format!(
+            "{at}: sharehook (user {}) may not do this: {e}",
+            current_user()
+        )),
+        _ => ResourceError::Io {
+            what: at,
+            source: e,
+        },
+    }
+}
+
+fn refused(share: &Share, path: &SharePath, found: &Found) -> ResourceError {
+    ResourceError::invalid(format!(
+        "{path} in share {} is {}; the API serves only files and folders (it follows no link)",
+        share.name,
+        found.other().unwrap_or("neither a file nor a folder")
+    ))
+}
+
+fn current_user() -> String {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    Owners::new().name(uid)
+}
+
+fn gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+}
+
+// ----- the disk, without following links -----
+
+/// What is at a name in a folder, not following a link.
+enum Found {
+    File(Metadata),
+    Dir,
+    Link,
+    /// A FIFO, socket or device node.
+    Special,
+}
+
+impl Found {
+    /// What it is, in words, when it is neither a file nor a folder.
+    fn other(&self) -> Option<&'static str> {
+        match self {
+            Found::Link => Some("a symbolic link"),
+            Found::Special => Some("a special file"),
+            Found::File(_) | Found::Dir => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Child {
+    File,
+    Dir,
+}
+
+/// An open folder of a share, reached without following any symbolic link.
+struct Dir(File);
+
+impl Dir {
+    /// The share's root. Its path was made canonical when the configuration was read, so
+    /// only a link put in its place since would be refused.
+    fn root(path: &Path) -> io::Result<Dir> {
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: `c` is a NUL-terminated string that lives across the call.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        owned(fd).map(|fd| Dir(File::from(fd)))
+    }
+
+    /// `name` in this folder, opened with `flags` and never through a link.
+    fn open(&self, name: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
+        let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: the folder's descriptor is open while `self` lives; `c` is NUL-terminated.
+        let fd = unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                c.as_ptr(),
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        owned(fd)
+    }
+
+    fn dir(&self, name: &[u8]) -> io::Result<Dir> {
+        match self.open(name, libc::O_RDONLY | libc::O_DIRECTORY) {
+            Ok(fd) => Ok(Dir(File::from(fd))),
+            // With O_DIRECTORY the kernel calls a link "not a folder"; say what it is.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => match self.kind(name) {
+                Ok(Found::Link) => Err(io::Error::from_raw_os_error(libc::ELOOP)),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What `name` is. `O_PATH` opens a link itself, and needs no read permission.
+    fn kind(&self, name: &[u8]) -> io::Result<Found> {
+        let meta = File::from(self.open(name, libc::O_PATH)?).metadata()?;
+        let ft = meta.file_type();
+        Ok(if ft.is_file() {
+            Found::File(meta)
+        } else if ft.is_dir() {
+            Found::Dir
+        } else if ft.is_symlink() {
+            Found::Link
+        } else {
+            Found::Special
+        })
+    }
+
+    /// The regular file `name`, opened to read. Non-blocking, so that a FIFO put in its place
+    /// meanwhile cannot hang the request; it is refused as not a regular file.
+    fn file(&self, name: &[u8]) -> io::Result<File> {
+        let file = File::from(self.open(name, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)?);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        Ok(file)
+    }
+
+    fn meta(&self) -> io::Result<Metadata> {
+        self.0.metadata()
+    }
+
+    /// The names in this folder, sorted, with what the file system says each is (`None` when
+    /// it does not say); symbolic links and special files are left out.
+    fn entries(&self) -> io::Result<Vec<(Vec<u8>, Option<Child>)>> {
+        let mut out = Vec::new();
+        for (name, d_type) in self.names()? {
+            let kind = match d_type {
+                libc::DT_REG => Some(Child::File),
+                libc::DT_DIR => Some(Child::Dir),
+                libc::DT_UNKNOWN => None,
+                _ => continue,
+            };
+            out.push((name, kind));
+        }
+        Ok(out)
+    }
+
+    /// Every name in this folder, sorted, with its `d_type`.
+    fn names(&self) -> io::Result<Vec<(Vec<u8>, u8)>> {
+        // A description of its own: reading moves an offset that is not to be shared.
+        let raw = self
+            .open(b".", libc::O_RDONLY | libc::O_DIRECTORY)?
+            .into_raw_fd();
+        // SAFETY: `raw` is an open folder descriptor; fdopendir takes it over on success (and
+        // closedir closes it), and it is closed here on failure.
+        let dir = unsafe { libc::fdopendir(raw) };
+        if dir.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so `raw` is still ours to close.
+            unsafe { libc::close(raw) };
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        let result = loop {
+            // SAFETY: errno is this thread's; `dir` is open until the closedir below, and an
+            // entry is copied out before the next readdir call.
+            unsafe {
+                *libc::__errno_location() = 0;
+                let entry = libc::readdir(dir);
+                if entry.is_null() {
+                    let e = io::Error::last_os_error();
+                    break if e.raw_os_error() == Some(0) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    };
+                }
+                let name = CStr::from_ptr((*entry).d_name.as_ptr()).to_bytes();
+                if name != b"." && name != b".." {
+                    out.push((name.to_vec(), (*entry).d_type));
+                }
+            }
+        };
+        // SAFETY: `dir` came from fdopendir and is closed once.
+        unsafe { libc::closedir(dir) };
+        result?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn unlink(&self, name: &[u8], dir: bool) -> io::Result<()> {
+        let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
+        // SAFETY: the folder's descriptor is open while `self` lives; `c` is NUL-terminated.
+        if unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), flags) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by open/openat and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Removes the folder `name` of `parent` and everything in it, each folder opened without
+/// following links (a link inside is removed itself, never followed).
+fn remove_tree(parent: &Dir, name: &[u8]) -> io::Result<()> {
+    let dir = parent.dir(name)?;
+    // Every entry, ignored names, links and special files included: it must end up empty.
+    for (child, d_type) in dir.names()? {
+        let result = match d_type {
+            libc::DT_DIR => remove_tree(&dir, &child),
+            _ => match dir.unlink(&child, false) {
+                // The file system did not say what it was, and it is a folder.
+                Err(e) if e.raw_os_error() == Some(libc::EISDIR) => remove_tree(&dir, &child),
+                other => other,
+            },
+        };
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    parent.unlink(name, true)
+}
+
+// ----- zip -----
+
+/// A zip being written to an unnamed file in the state folder.
+struct Zip {
+    writer: zip::ZipWriter<File>,
+    state_dir: PathBuf,
+}
+
+impl Zip {
+    fn new(state_dir: &Path) -> Result<Zip, ResourceError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = state_dir.join(format!(
+            ".download-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let what = || format!("cannot make a zip in {}", state_dir.display());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&name)
+            .map_err(|source| ResourceError::Io {
+                what: what(),
+                source,
+            })?;
+        // Unnamed from here on: it goes when the download is closed, whatever happens.
+        std::fs::remove_file(&name).map_err(|source| ResourceError::Io {
+            what: what(),
+            source,
+        })?;
+        Ok(Zip {
+            writer: zip::ZipWriter::new(file),
+            state_dir: state_dir.to_owned(),
+        })
+    }
+
+    fn options(meta: &Metadata) -> zip::write::SimpleFileOptions {
+        let mut options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(meta.mode() & 0o777)
+            .large_file(meta.len() >= u64::from(u32::MAX));
+        if let Some(time) = zip_time(meta.mtime() * 1000) {
+            options = options.last_modified_time(time);
+        }
+        options
+    }
+
+    /// A failure to write the zip: the state folder's doing (full, read-only), not the share's.
+    fn broken(&self, e: impl Into<io::Error>) -> ResourceError {
+        ResourceError::Io {
+            what: format!("cannot write a zip in {}", self.state_dir.display()),
+            source: e.into(),
+        }
+    }
+
+    fn folder(&mut self, name: &str, meta: &Metadata) -> Result<(), ResourceError> {
+        let added = self
+            .writer
+            .add_directory(format!("{name}/"), Self::options(meta));
+        added.map_err(|e| self.broken(io::Error::other(e)))
+    }
+
+    /// Adds `file` as `name`; a failure to read it is told by `unreadable`.
+    fn file(
+        &mut self,
+        name: &str,
+        meta: &Metadata,
+        file: &mut File,
+        unreadable: impl Fn(io::Error) -> ResourceError,
+    ) -> Result<(), ResourceError> {
+        let started = self.writer.start_file(name, Self::options(meta));
+        started.map_err(|e| self.broken(io::Error::other(e)))?;
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(unreadable(e)),
+            };
+            if let Err(e) = self.writer.write_all(&buf[..n]) {
+                return Err(self.broken(e));
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(File, u64), ResourceError> {
+        let what = format!("cannot write a zip in {}", self.state_dir.display());
+        let wrap = |source| ResourceError::Io {
+            what: what.clone(),
+            source,
+        };
+        let mut file = self
+            .writer
+            .finish()
+            .map_err(|e| wrap(io::Error::other(e)))?;
+        let size = file.seek(SeekFrom::End(0)).map_err(wrap)?;
+        file.seek(SeekFrom::Start(0)).map_err(wrap)?;
+        Ok((file, size))
+    }
+}
+
+/// A zip's local time (it has no zone; UTC here) of milliseconds since the epoch.
+fn zip_time(ms: i64) -> Option<zip::DateTime> {
+    let t = rfc3339(ms);
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<u16>().ok();
+    let byte = |r| n(r).and_then(|v| u8::try_from(v).ok());
+    zip::DateTime::from_date_and_time(
+        n(0..4)?,
+        byte(5..7)?,
+        byte(8..10)?,
+        byte(11..13)?,
+        byte(14..16)?,
+        byte(17..19)?,
+    )
+    .ok()
+}
+
+// ----- sorting -----
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Name,
+    Size,
+    Type,
+    Created,
+    Updated,
+}
+
+fn parse_sort(text: &str) -> Result<Vec<(Key, bool)>, ResourceError> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, descending) = match part.strip_prefix('-') {
+            Some(name) => (name, true),
+            None => (part, false),
+        };
+        let key = match name.strip_prefix("sort_attributes_").unwrap_or(name) {
+            "name" => Key::Name,
+            "size" => Key::Size,
+            "type" => Key::Type,
+            "createdAt" | "created" => Key::Created,
+            "updatedAt" | "modifiedAt" | "modified" => Key::Updated,
+            other => {
+                return Err(ResourceError::Invalid {
+                    field: "sort",
+                    detail: format!(
+                        "unknown sort key {other:?} (known: name, size, type, createdAt, updatedAt; - before one for descending)"
+                    ),
+                });
+            }
+        };
+        out.push((key, descending));
+    }
+    Ok(out)
+}
+
+fn compare(order: &[(Key, bool)], a: &Resource, b: &Resource) -> std::cmp::Ordering {
+    let kind = |r: &Resource| r.kind == ResourceKind::File;
+    for &(key, descending) in order {
+        let o = match key {
+            Key::Name => a.name.cmp(&b.name),
+            Key::Size => a.size.cmp(&b.size),
+            Key::Type => kind(a).cmp(&kind(b)),
+            Key::Created => a.created_ms.cmp(&b.created_ms),
+            Key::Updated => a.updated_ms.cmp(&b.updated_ms),
+        };
+        let o = if descending { o.reverse() } else { o };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    a.name.cmp(&b.name)
+}
+
+// ----- attribution -----
+
+/// Changes made through the API, waiting for the engine to report them: the engine takes the
+/// user and protocol of a change it reports from here instead of the file's owner and the
+/// share's protocol. Kept in memory only, for a short while: a restart, or an engine so far
+/// behind that the attribution expired, reports the change as if made on the disk.
+#[derive(Default)]
+pub struct Attributions {
+    list: Mutex<Vec<Attribution>>,
+    next: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Attribution {
+    id: u64,
+    share: String,
+    path: SharePath,
+    op: Operation,
+    user: String,
+    protocol: String,
+    until: Instant,
+}
+
+impl Attributions {
+    /// Says that `user` is making change `op` at `path` in `share` through `protocol`, for the
+    /// next `hold`. Returns its handle, for `withdraw`.
+    pub fn record(
+        &self,
+        share: &str,
+        path: &SharePath,
+        op: Operation,
+        user: &str,
+        protocol: &str,
+        hold: Duration,
+    ) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|a| a.until > now);
+        list.push(Attribution {
+            id,
+            share: share.to_owned(),
+            path: path.clone(),
+            op,
+            user: user.to_owned(),
+            protocol: protocol.to_owned(),
+            until: now + hold,
+        });
+        id
+    }
+
+    /// Takes back an attribution whose change was not made.
+    pub fn withdraw(&self, id: u64) {
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|a| a.id != id);
+    }
+
+    /// The user and protocol of change `op` at `path` in `share`, when it was made through
+    /// the API. An event at the attributed path itself uses it up; one below it (inside a
+    /// deleted folder) only reads it.
+    pub fn take(&self, share: &str, op: Operation, path: &SharePath) -> Option<(String, String)> {
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        if list.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        list.retain(|a| a.until > now);
+        let i = list
+            .iter()
+            .rposition(|a| a.share == share && a.op == op && path.is_within(&a.path))?;
+        let found = (list[i].user.clone(), list[i].protocol.clone());
+        if list[i].path == *path {
+            list.remove(i);
+        }
+        Some(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::config::Config;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        share: PathBuf,
+        outside: PathBuf,
+        resources: Resources,
+        attributions: Arc<Attributions>,
+        store: Arc<Store>,
+    }
+
+    /// A share `s` (with `access`) holding `a.txt`, `docs/b.txt`, `docs/deep/c.txt`, an
+    /// ignored `x.tmp`, and links: `out` and `docs/out` to a folder outside the share,
+    /// `secret` to a file outside it, `in` to `docs` and `a-link` to `a.txt`.
+    fn fixture(access: ResourceAccess) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        let outside = dir.path().join("outside");
+        let state = dir.path().join("state");
+        for d in [&share, &outside, &state] {
+            std::fs::create_dir(d).unwrap();
+        }
+        let share = share.canonicalize().unwrap();
+        std::fs::write(outside.join("passwd"), "root:x:0:0").unwrap();
+        std::fs::write(share.join("a.txt"), "alpha").unwrap();
+        std::fs::create_dir_all(share.join("docs/deep")).unwrap();
+        std::fs::write(share.join("docs/b.txt"), "bravo!").unwrap();
+        std::fs::write(share.join("docs/deep/c.txt"), "charlie").unwrap();
+        std::fs::write(share.join("x.tmp"), "ignored").unwrap();
+        symlink(&outside, share.join("out")).unwrap();
+        symlink(&outside, share.join("docs/out")).unwrap();
+        symlink(outside.join("passwd"), share.join("secret")).unwrap();
+        symlink(share.join("docs"), share.join("in")).unwrap();
+        symlink("a.txt", share.join("a-link")).unwrap();
+        let mut config = Config::one_share("s", &share, &state, "http://127.0.0.1:9/");
+        config.shares[0].resources = access;
+        let store = Arc::new(Store::open(&state).unwrap());
+        let attributions = Arc::new(Attributions::default());
+        let resources = Resources::new(&config, Arc::clone(&store), Arc::clone(&attributions));
+        Fixture {
+            _dir: dir,
+            share,
+            outside,
+            resources,
+            attributions,
+            store,
+        }
+    }
+
+    /// "ok", or the error's kind and text.
+    fn outcome<T>(r: Result<T, ResourceError>) -> String {
+        match r {
+            Ok(_) => "ok".into(),
+            Err(e) => format!("{:?}: {e}", e.kind()),
+        }
+    }
+
+    fn shares(names: &[&str]) -> Vec<Share> {
+        names
+            .iter()
+            .map(|n| Share {
+                name: (*n).into(),
+                path: PathBuf::from(format!("/srv/{n}")),
+                protocol: "smb".into(),
+                watch: crate::config::WatchMode::Auto,
+                resources: ResourceAccess::Read,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_resolve_inside_their_share_or_are_refused() {
+        let one = shares(&["public"]);
+        let two = shares(&["public", "scans"]);
+        // (shares, text, expected "share path" or the start of the error)
+        let cases: &[(&[Share], &[u8], &str)] = &[
+            (&one, b"/a/b.txt", "public /a/b.txt"),
+            (&one, b"a/b.txt", "public /a/b.txt"),
+            (&one, b"//a/./b.txt/", "public /a/b.txt"),
+            (&one, b"/", "public /"),
+            (&one, b"", "public /"),
+            // An absolute path is taken inside the share: it never names the disk's root.
+            (&one, b"/etc/passwd", "public /etc/passwd"),
+            (
+                &one,
+                b"/a/../../etc/passwd",
+                "Invalid { field: \"resource\" }: \"/a/../../etc/passwd\" names a parent folder",
+            ),
+            // `%2e%2e` reaches here decoded.
+            (
+                &one,
+                b"/..",
+                "Invalid { field: \"resource\" }: \"/..\" names a parent folder",
+            ),
+            (
+                &one,
+                b"..",
+                "Invalid { field: \"resource\" }: \"..\" names a parent folder",
+            ),
+            (
+                &one,
+                b"/a\0b",
+                "Invalid { field: \"resource\" }: \"/a\\0b\" holds a NUL byte",
+            ),
+            (&one, b"/caf\xe9", "public /caf\\xe9"),
+            (&two, b"/scans/2024/x.pdf", "scans /2024/x.pdf"),
+            (&two, b"/scans", "scans /"),
+            (&two, b"/other/x", "NotFound: no share is named \"other\""),
+            (
+                &two,
+                b"/",
+                "Invalid { field: \"resource\" }: with several shares a path starts with the share's name (/public/..., /scans/...)",
+            ),
+            (
+                &two,
+                b"/scans/../public/x",
+                "Invalid { field: \"resource\" }: \"/scans/../public/x\" names a parent folder",
+            ),
+        ];
+        for (shares, text, expected) in cases {
+            let got = match locate(shares, text) {
+                Ok((share, path)) => format!("{} {path}", share.name),
+                Err(e) => format!("{:?}: {e}", e.kind()),
+            };
+            assert!(
+                got.starts_with(expected),
+                "{}: got {got}, expected {expected}",
+                escape_bytes(text)
+            );
+        }
+    }
+
+    #[test]
+    fn links_are_never_followed_in_or_out_of_the_share() {
+        let f = fixture(ResourceAccess::ReadWrite);
+        let r = &f.resources;
+        for name in [
+            &b"/out/passwd"[..], // a link out, in the middle
+            b"/secret",          // a link out, at the end
+            b"/docs/out/passwd", // deeper
+            b"/in/b.txt",        // a link inside the share, in the middle
+            b"/a-link",          // and at the end
+            b"/out",
+        ] {
+            let shown = escape_bytes(name);
+            let info = outcome(r.info(name));
+            assert!(info.starts_with("Invalid"), "info {shown}: {info}");
+            let list = outcome(r.list(name, 0, 0, None));
+            assert!(list.starts_with("Invalid"), "list {shown}: {list}");
+            let download = outcome(r.download(&[name]));
+            assert!(
+                download.starts_with("Invalid"),
+                "download {shown}: {download}"
+            );
+            let deleted = r.delete(&Caller::local(), &[name]);
+            let delete = outcome(
+                deleted[0]
+                    .1
+                    .as_ref()
+                    .map_err(|e| ResourceError::invalid(e.to_string())),
+            );
+            assert!(delete.starts_with("Invalid"), "delete {shown}: {delete}");
+        }
+        // Nothing outside was touched, and the links are still there.
+        assert!(f.outside.join("passwd").exists());
+        for link in ["out", "secret", "in", "a-link", "docs/out"] {
+            assert!(f.share.join(link).symlink_metadata().is_ok(), "{link}");
+        }
+        // A folder swapped for a link: the same refusal, never the link's target.
+        std::fs::rename(f.share.join("docs"), f.share.join("docs.real")).unwrap();
+        symlink(&f.outside, f.share.join("docs")).unwrap();
+        let got = outcome(r.info(b"/docs/passwd"));
+        assert!(got.starts_with("Invalid"), "{got}");
+        // An absolute path is a path in the share, never the disk's.
+        let abs = f.outside.join("passwd");
+        for name in [abs.as_os_str().as_bytes(), b"/etc/passwd"] {
+            let got = outcome(r.download(&[name]));
+            assert!(got.starts_with("NotFound"), "{got}");
+        }
+        assert_eq!(
+            outcome(r.info(b"/nothing/here")).split(':').next(),
+            Some("NotFound")
+        );
+        assert_eq!(
+            outcome(r.info(b"/a.txt/below")).split(':').next(),
+            Some("NotFound")
+        );
+    }
+
+    #[test]
+    fn info_and_list_describe_files_and_folders() {
+        let f = fixture(ResourceAccess::Read);
+        let r = &f.resources;
+        let a = r.info(b"/a.txt").unwrap();
+        assert_eq!(
+            (
+                a.name.as_str(),
+                a.path.as_str(),
+                a.kind,
+                a.size,
+                a.file_count
+            ),
+            ("a.txt", "/a.txt", ResourceKind::File, Some(5), None)
+        );
+        assert_eq!(a.id, resource_id("s", b"/a.txt"));
+        assert_eq!(a.hash, a.id);
+        // The owner: the user these tests run as.
+        assert_eq!(a.created_by, current_user());
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["type"], "file");
+        assert!(json["updatedAt"].as_str().unwrap().ends_with('Z'), "{json}");
+        assert!(json.get("createdMs").is_none(), "{json}");
+
+        let docs = r.info(b"docs").unwrap();
+        assert_eq!(
+            (docs.kind, docs.size, docs.file_count),
+            (ResourceKind::Dir, None, Some(2))
+        );
+        let root = r.info(b"/").unwrap();
+        // a.txt and docs: the ignored name and the links are not counted.
+        assert_eq!((root.name.as_str(), root.file_count), ("s", Some(2)));
+
+        let (total, page) = r.list(b"/", 0, 0, None).unwrap();
+        let names: Vec<&str> = page.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!((total, names), (2, vec!["a.txt", "docs"]));
+        let (total, page) = r.list(b"/docs", 0, 0, Some("-name")).unwrap();
+        let names: Vec<&str> = page.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!((total, names), (2, vec!["/docs/deep", "/docs/b.txt"]));
+        let (total, page) = r.list(b"/docs", 1, 1, Some("-size,name")).unwrap();
+        assert_eq!((total, page.len(), page[0].name.as_str()), (2, 1, "deep"));
+        // A name that is not UTF-8 is listed escaped, and found by its bytes.
+        std::fs::write(
+            f.share.join(std::ffi::OsStr::from_bytes(b"docs/caf\xe9")),
+            "x",
+        )
+        .unwrap();
+        let (total, page) = r.list(b"/docs", 0, 0, None).unwrap();
+        assert_eq!((total, page[1].path.as_str()), (3, "/docs/caf\\xe9"));
+        assert_eq!(r.info(b"/docs/caf\xe9").unwrap().size, Some(1));
+        let bad = outcome(r.list(b"/", 0, 0, Some("colour")));
+        assert!(bad.starts_with("Invalid { field: \"sort\" }"), "{bad}");
+        assert!(outcome(r.list(b"/a.txt", 0, 0, None)).starts_with("NotFound"));
+    }
+
+    #[test]
+    fn with_several_shares_a_path_starts_with_the_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let mut config = Config::one_share("x", dir.path(), &state, "http://127.0.0.1:9/");
+        config.shares.clear();
+        for (name, access) in [
+            ("public", ResourceAccess::Read),
+            ("scans", ResourceAccess::ReadWrite),
+            ("private", ResourceAccess::Off),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::create_dir(&path).unwrap();
+            std::fs::write(path.join("f.txt"), name).unwrap();
+            let mut share = Config::one_share(name, &path, &state, "http://h/").shares[0].clone();
+            share.resources = access;
+            config.shares.push(share);
+        }
+        let store = Arc::new(Store::open(&state).unwrap());
+        let r = Resources::new(&config, store, Arc::new(Attributions::default()));
+        let (total, top) = r.list(b"/", 0, 0, None).unwrap();
+        let paths: Vec<&str> = top.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!((total, paths), (2, vec!["/public", "/scans"]));
+        let (_, inside) = r.list(b"/scans", 0, 0, None).unwrap();
+        assert_eq!(inside[0].path, "/scans/f.txt");
+        assert_eq!(inside[0].id, resource_id("scans", b"/f.txt"));
+        assert_eq!(r.info(b"/public/f.txt").unwrap().share, "public");
+        let off = outcome(r.info(b"/private/f.txt"));
+        assert!(off.starts_with("Forbidden"), "{off}");
+        let unknown = outcome(r.info(b"/nope/f.txt"));
+        assert!(unknown.starts_with("NotFound"), "{unknown}");
+    }
+
+    #[test]
+    fn a_folder_or_several_files_download_as_a_zip_and_one_file_as_it_is() {
+        let f = fixture(ResourceAccess::Read);
+        let r = &f.resources;
+        let mut one = r.download(&[b"/docs/b.txt"]).unwrap();
+        let mut text = String::new();
+        one.file.read_to_string(&mut text).unwrap();
+        assert_eq!(
+            (one.zip, one.name.as_slice(), one.size, text.as_str()),
+            (false, &b"b.txt"[..], 6, "bravo!")
+        );
+
+        let read_zip = |d: Download| {
+            assert!(d.zip);
+            let mut archive = zip::ZipArchive::new(d.file).unwrap();
+            let mut out = Vec::new();
+            for i in 0..archive.len() {
+                let mut entry = archive.by_index(i).unwrap();
+                let mut content = String::new();
+                entry.read_to_string(&mut content).unwrap();
+                out.push(format!("{}={content}", entry.name().unwrap()));
+            }
+            out.sort();
+            out
+        };
+        let folder = r.download(&[b"/docs"]).unwrap();
+        assert_eq!(folder.name, b"docs.zip");
+        assert_eq!(
+            read_zip(folder),
+            [
+                "docs/=",
+                "docs/b.txt=bravo!",
+                "docs/deep/=",
+                "docs/deep/c.txt=charlie"
+            ]
+        );
+        let several = r
+            .download(&[b"/a.txt", b"/docs/deep", b"/docs/deep/c.txt"])
+            .unwrap();
+        assert_eq!(several.name, b"a.txt.zip");
+        assert_eq!(
+            read_zip(several),
+            [
+                "a.txt=alpha",
+                "c.txt=charlie",
+                "deep/=",
+                "deep/c.txt=charlie"
+            ]
+        );
+        // The whole share: links inside and ignored names are left out.
+        let all = read_zip(r.download(&[b"/"]).unwrap());
+        assert!(all.contains(&"s/a.txt=alpha".to_owned()), "{all:?}");
+        assert!(
+            !all.iter()
+                .any(|e| e.contains("passwd") || e.contains("x.tmp") || e.contains("link")),
+            "{all:?}"
+        );
+        // Nothing is left behind in the state folder.
+        let state = f.share.parent().unwrap().join("state");
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".download"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(outcome(r.download(&[])).starts_with("Invalid { field: \"resources\" }"));
+    }
+
+    #[test]
+    fn delete_removes_files_and_trees_only_where_the_share_allows_it() {
+        let f = fixture(ResourceAccess::ReadWrite);
+        let r = &f.resources;
+        let results = r.delete(&Caller::local(), &[b"/a.txt", b"/docs", b"/nothing", b"/"]);
+        let got: Vec<String> = results
+            .into_iter()
+            .map(|(id, res)| format!("{id} {}", outcome(res)))
+            .collect();
+        assert_eq!(got[0], "/a.txt ok");
+        assert_eq!(got[1], "/docs ok");
+        assert!(got[2].starts_with("/nothing NotFound"), "{got:?}");
+        assert!(got[3].starts_with("/ Invalid"), "{got:?}");
+        assert!(!f.share.join("a.txt").exists());
+        assert!(f.share.join("docs").symlink_metadata().is_err());
+        // The link inside the deleted folder went with it; its target did not.
+        assert!(f.outside.join("passwd").exists());
+
+        let viewer = Caller {
+            user: "vera".into(),
+            role: Role::Viewer,
+            address: "10.0.0.9".into(),
+        };
+        let got = outcome(r.delete(&viewer, &[b"/x.tmp"]).remove(0).1);
+        assert!(got.starts_with("Forbidden"), "{got}");
+        assert!(f.share.join("x.tmp").exists());
+
+        let read = fixture(ResourceAccess::Read);
+        let got = outcome(
+            read.resources
+                .delete(&Caller::local(), &[b"/a.txt"])
+                .remove(0)
+                .1,
+        );
+        assert!(
+            got.starts_with("Forbidden") && got.contains("resources = \"read-write\""),
+            "{got}"
+        );
+        assert!(read.share.join("a.txt").exists());
+        assert_eq!(outcome(read.resources.info(b"/a.txt")), "ok");
+
+        let off = fixture(ResourceAccess::Off);
+        for got in [
+            outcome(off.resources.info(b"/a.txt")),
+            outcome(off.resources.list(b"/", 0, 0, None)),
+            outcome(off.resources.download(&[b"/a.txt"])),
+            outcome(
+                off.resources
+                    .delete(&Caller::local(), &[b"/a.txt"])
+                    .remove(0)
+                    .1,
+            ),
+        ] {
+            assert!(
+                got.starts_with("Forbidden") && got.contains("resources = \"read\""),
+                "{got}"
+            );
+        }
+        assert!(off.share.join("a.txt").exists());
+    }
+
+    #[test]
+    fn ids_and_hashes_from_webhooks_find_their_resource() {
+        let f = fixture(ResourceAccess::ReadWrite);
+        let entry = |path: &str| crate::tree::Entry::read(&f.share.join(path)).unwrap();
+        let mut batch = f.store.batch().unwrap();
+        for path in ["/a.txt", "/docs", "/docs/deep", "/docs/deep/c.txt"] {
+            batch
+                .put(
+                    "s",
+                    &SharePath::from_config(path),
+                    &entry(path.trim_start_matches('/')),
+                )
+                .unwrap();
+        }
+        batch.commit().unwrap();
+        let id = resource_id("s", b"/docs/deep/c.txt");
+        let by_id = f.resources.info(format!("id:{id}").as_bytes()).unwrap();
+        assert_eq!(by_id.path, "/docs/deep/c.txt");
+        let by_hash = f
+            .resources
+            .info(format!("hash:{}", id.to_uppercase()).as_bytes())
+            .unwrap();
+        assert_eq!(by_hash.path, "/docs/deep/c.txt");
+        let unknown = outcome(
+            f.resources
+                .info(format!("id:{}", "0".repeat(32)).as_bytes()),
+        );
+        assert!(unknown.starts_with("NotFound"), "{unknown}");
+        let bad = outcome(f.resources.info(b"id:42"));
+        assert!(bad.starts_with("Invalid { field: \"id\" }"), "{bad}");
+        let deleted = f.resources.delete(
+            &Caller::local(),
+            &[format!("hash:{}", resource_id("s", b"/a.txt")).as_bytes()],
+        );
+        assert!(deleted[0].1.is_ok(), "{deleted:?}");
+        assert!(!f.share.join("a.txt").exists());
+        // The delete said who made it, for the engine to report.
+        assert_eq!(
+            f.attributions
+                .take("s", Operation::Delete, &SharePath::from_config("/a.txt")),
+            Some(("root".into(), "api".into()))
+        );
+    }
+
+    #[test]
+    fn an_attribution_covers_its_path_and_below_once_and_expires() {
+        let a = Attributions::default();
+        let p = SharePath::from_config;
+        let hour = Duration::from_secs(3600);
+        a.record("s", &p("/docs"), Operation::Delete, "ann", "api", hour);
+        assert_eq!(a.take("s", Operation::Upload, &p("/docs")), None);
+        assert_eq!(a.take("t", Operation::Delete, &p("/docs")), None);
+        assert_eq!(a.take("s", Operation::Delete, &p("/docsx")), None);
+        // Below the folder: read, not used up.
+        assert!(a.take("s", Operation::Delete, &p("/docs/x")).is_some());
+        assert!(a.take("s", Operation::Delete, &p("/docs")).is_some());
+        assert_eq!(a.take("s", Operation::Delete, &p("/docs")), None);
+        let id = a.record("s", &p("/f"), Operation::Delete, "ann", "api", hour);
+        a.withdraw(id);
+        assert_eq!(a.take("s", Operation::Delete, &p("/f")), None);
+        a.record(
+            "s",
+            &p("/g"),
+            Operation::Delete,
+            "ann",
+            "api",
+            Duration::ZERO,
+        );
+        assert_eq!(a.take("s", Operation::Delete, &p("/g")), None);
+    }
+}
