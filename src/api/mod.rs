@@ -45,9 +45,22 @@ pub struct ApiState {
 
 pub type State = Arc<ApiState>;
 
+/// The OpenAPI document of every route served (`/api/v2/openapi.json`, `/openapi.json`).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every route `router` serves, as the OpenAPI document names it (under `/api/v2` unless it
+/// starts with `/metrics`); a unit test holds the router, this list and the document together.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/account"),
+    ("GET", "/users"),
+    ("GET", "/activity/webhooks"),
+    ("GET", "/openapi.json"),
+];
+
 /// The API's routes, under `/api/v2`.
 pub fn router(state: State) -> Router {
     let api = Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/account", get(account::account))
         .route("/users", get(account::users))
         .route("/activity/webhooks", get(activity::webhook_logs))
@@ -55,9 +68,15 @@ pub fn router(state: State) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v2", api)
+        .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// Needs no credentials: a client reads it to learn how to sign in.
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -515,6 +534,101 @@ mod tests {
             ("", None),
         ] {
             assert_eq!(parse_iso8601(text), expected, "{text}");
+        }
+    }
+
+    /// The router and `ROUTES`, with no credentials: a route served answers 401 (or, for the
+    /// document, 200), never the fallback's 404 or the 405 of a method not served.
+    async fn answer_to(router: &Router, method: &str, path: &str) -> (StatusCode, String) {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("a valid request");
+        let response = tower::ServiceExt::oneshot(router.clone(), request)
+            .await
+            .expect("the router always answers");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), MAX_BODY)
+            .await
+            .expect("a body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn served(status: StatusCode, body: &str) -> bool {
+        status != StatusCode::METHOD_NOT_ALLOWED
+            && !(status == StatusCode::NOT_FOUND && body.contains("no such route"))
+    }
+
+    /// `{id}` and the like become a value each route takes.
+    fn concrete(path: &str) -> String {
+        let full = if path.starts_with("/metrics") {
+            path.to_owned()
+        } else {
+            format!("/api/v2{path}")
+        };
+        full.replace("{id}", "1").replace("{activityId}", "1")
+    }
+
+    #[tokio::test]
+    async fn every_route_served_is_in_the_openapi_document_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("share")).unwrap();
+        let text = format!(
+            "account_name = \"testnas\"\nstate_dir = \"{0}/state\"\n\n[[share]]\nname = \"public\"\npath = \"{0}/share\"\n",
+            dir.path().display()
+        );
+        let config = crate::config::parse(&text, std::path::Path::new("/x.toml")).unwrap();
+        let state = Arc::new(ApiState {
+            store: Arc::new(Store::open(&dir.path().join("state")).unwrap()),
+            config: Arc::new(config),
+            limiter: Arc::new(Limiter::default()),
+            web: WebInfo::default(),
+            started_ms: 0,
+        });
+        let router = router(state);
+
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.0.3");
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+                if item.get(method).is_some() {
+                    documented.push((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+        documented.sort();
+        let mut listed: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        listed.sort();
+        assert_eq!(documented, listed, "openapi.json and ROUTES differ");
+
+        // Every listed route is served, and on a path served, every other method is refused.
+        for (method, path) in ROUTES {
+            let (status, body) = answer_to(&router, method, &concrete(path)).await;
+            assert!(
+                served(status, &body),
+                "{method} {path} is not served: {status} {body}"
+            );
+            for other in ["GET", "POST", "PATCH", "PUT", "DELETE"] {
+                if ROUTES.contains(&(other, path)) {
+                    continue;
+                }
+                let (status, body) = answer_to(&router, other, &concrete(path)).await;
+                assert!(
+                    !served(status, &body),
+                    "{other} {path} is served but not in ROUTES: {status} {body}"
+                );
+            }
+        }
+        // The document needs no credentials, at both addresses.
+        for at in ["/api/v2/openapi.json", "/openapi.json"] {
+            let (status, body) = answer_to(&router, "GET", at).await;
+            assert_eq!(status, StatusCode::OK, "{at}");
+            assert_eq!(body, OPENAPI, "{at}");
         }
     }
 
