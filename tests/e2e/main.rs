@@ -10,6 +10,7 @@ mod fsfaults;
 mod hardening;
 mod oracle;
 mod races;
+mod sdk;
 mod state;
 mod support;
 mod systemd;
