@@ -8,7 +8,7 @@ pub enum Role {
     Viewer,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub user: String,
     pub role: Role,

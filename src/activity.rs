@@ -196,7 +196,8 @@ pub fn find_event(
 /// What the control socket's handlers need.
 pub struct Control {
     pub store: Arc<Store>,
-    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
+    /// The live webhooks, whose workers take the requests.
+    pub hooks: Arc<crate::hooks::Hooks>,
     pub wait: Duration,
 }
 
@@ -307,18 +308,23 @@ async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<
 type Answer = Result<serde_json::Value, (StatusCode, String)>;
 
 fn mailbox(control: &Control, hook: u32) -> Result<Arc<Mailbox>, (StatusCode, String)> {
-    control
-        .mailboxes
-        .iter()
-        .find(|(id, _)| *id == hook)
-        .map(|(_, m)| Arc::clone(m))
-        .ok_or((
-            StatusCode::NOT_FOUND,
-            format!("webhook {hook} is not configured"),
-        ))
+    control.hooks.mailbox(hook).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("webhook {hook} is not configured"),
+    ))
 }
 
 async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
+    Ok(to_json(&resend_now(control, hook, attempt_id).await?))
+}
+
+/// Sends the event of attempt `attempt_id` to webhook `hook` again now, through its worker;
+/// the answer is the new attempt's log entry.
+pub async fn resend_now(
+    control: &Control,
+    hook: u32,
+    attempt_id: &str,
+) -> Result<LogEntry, (StatusCode, String)> {
     let mailbox = mailbox(control, hook)?;
     let bad = |e: anyhow::Error| (StatusCode::NOT_FOUND, format!("{e:#}"));
     let (_, event) = find_event(&control.store, attempt_id, Some(hook)).map_err(bad)?;
@@ -331,8 +337,7 @@ async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
         attempt,
         reply,
     };
-    let logged = ask_worker(&mailbox, request, control.wait).await?;
-    Ok(to_json(&logged))
+    ask_worker(&mailbox, request, control.wait).await
 }
 
 /// Puts failed events back into their queues (`webhook=N`, `since=<ms>` narrow them) and wakes
@@ -352,13 +357,24 @@ fn resend_failed_via(control: &Control, query: &str) -> Answer {
             _ => return Err(bad(format!("unknown parameter {pair}"))),
         }
     }
+    let requeued = recover(control, webhook, since)?;
+    Ok(json!({ "requeued": requeued }))
+}
+
+/// Puts the failed events of `webhook` (of every webhook when `None`) that failed at or after
+/// `since` (ms) back into their queues, and wakes their workers; returns how many.
+pub fn recover(
+    control: &Control,
+    webhook: Option<u32>,
+    since: Option<i64>,
+) -> Result<u64, (StatusCode, String)> {
     if let Some(hook) = webhook {
         mailbox(control, hook)?;
     }
     let hooks: Vec<u32> = control
-        .mailboxes
-        .iter()
-        .map(|(id, _)| *id)
+        .hooks
+        .ids()
+        .into_iter()
         .filter(|id| webhook.is_none_or(|w| w == *id))
         .collect();
     let moved = control
@@ -375,7 +391,7 @@ fn resend_failed_via(control: &Control, query: &str) -> Answer {
             }
         }
     }
-    Ok(json!({ "requeued": moved.iter().map(|(_, n)| n).sum::<u64>() }))
+    Ok(moved.iter().map(|(_, n)| n).sum::<u64>())
 }
 
 async fn enable_via(control: &Control, hook: u32) -> Answer {
@@ -470,11 +486,11 @@ pub fn resend(
     }
     // No daemon: send it from here, and log it in the state.
     let store = open_for_change(config)?;
-    let hook = config
-        .webhooks
-        .iter()
+    let hook = crate::hooks::all_webhooks(config, &store)?
+        .into_iter()
         .find(|w| w.id == hook_id)
         .ok_or_else(|| anyhow!("webhook {hook_id} is no longer configured"))?;
+    let hook = &hook;
     let (target, _) = crate::daemon::target(config, hook, &store)?;
     let client = crate::daemon::client(config, hook)?;
     let attempt = store.next_attempt(hook.id, event.id)?;
@@ -512,8 +528,9 @@ pub fn resend_failed(
     webhook: Option<u32>,
     since_ms: Option<i64>,
 ) -> anyhow::Result<Requeued> {
+    let known = known_webhooks(config)?;
     if let Some(w) = webhook
-        && !config.webhooks.iter().any(|h| h.id == w)
+        && !known.contains(&w)
     {
         bail!("webhook {w} is not configured");
     }
@@ -535,10 +552,8 @@ pub fn resend_failed(
         });
     }
     let store = open_for_change(config)?;
-    let hooks: Vec<u32> = config
-        .webhooks
-        .iter()
-        .map(|h| h.id)
+    let hooks: Vec<u32> = known
+        .into_iter()
         .filter(|id| webhook.is_none_or(|w| w == *id))
         .collect();
     let moved = store.requeue_failed(&hooks, since_ms, now_ms())?;
@@ -546,6 +561,15 @@ pub fn resend_failed(
         count: moved.iter().map(|(_, n)| n).sum(),
         by_daemon: false,
     })
+}
+
+/// The ids of the configured webhooks and of those made through the API.
+fn known_webhooks(config: &Config) -> anyhow::Result<Vec<u32>> {
+    let store = Store::open_read_only(&config.state_dir)?;
+    Ok(crate::hooks::all_webhooks(config, &store)?
+        .iter()
+        .map(|w| w.id)
+        .collect())
 }
 
 /// `sharehook failed`: the failed events of `webhook` (of every webhook without it).
@@ -566,7 +590,7 @@ fn open_for_change(config: &Config) -> anyhow::Result<Store> {
 
 /// `sharehook enable`: through the running daemon, or directly when none runs.
 pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
-    if !config.webhooks.iter().any(|w| w.id == webhook) {
+    if !known_webhooks(config)?.contains(&webhook) {
         bail!("webhook {webhook} is not configured");
     }
     if let Some(answer) = ask_daemon(&config.state_dir, &format!("/enable/{webhook}"))? {

@@ -416,6 +416,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         let api_state = |daemon: &Daemon, config: &config::Config| {
             Arc::new(crate::api::ApiState {
                 store: Arc::clone(&daemon.store),
+                control: control(daemon, config),
                 config: Arc::new(config.clone()),
                 limiter: Arc::clone(&limiter),
                 web: web_info.clone(),
@@ -464,7 +465,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
 fn control(daemon: &Daemon, config: &config::Config) -> Arc<activity::Control> {
     Arc::new(activity::Control {
         store: Arc::clone(&daemon.store),
-        mailboxes: daemon.mailboxes.clone(),
+        hooks: Arc::clone(&daemon.hooks),
         wait: config.delivery.request_timeout + Duration::from_secs(10),
     })
 }

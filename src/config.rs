@@ -1047,7 +1047,7 @@ fn overlap(given: &Path, share: &Share, earlier: &[Share]) -> Option<String> {
     })
 }
 
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;

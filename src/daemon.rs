@@ -7,8 +7,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Webhook};
-use crate::deliver::{Mailbox, Target, Worker, now_ms};
+use crate::deliver::{Mailbox, Target, now_ms};
 use crate::engine::{Engine, Setup};
+use crate::hooks::Hooks;
 use crate::retry;
 use crate::send::{Client, ClientSettings, redact_url};
 use crate::sign::Token;
@@ -16,13 +17,13 @@ use crate::store::{Health, Store};
 
 pub struct Daemon {
     engine: Option<JoinHandle<()>>,
-    workers: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     heartbeat: Arc<AtomicI64>,
     pub store: Arc<Store>,
-    /// Each webhook's mailbox, by webhook id (for resend and enable).
-    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
-    /// Each webhook's verification token, by webhook id (the demo's receiver checks them).
+    /// The live webhooks (from the file and made through the API), each with its worker.
+    pub hooks: Arc<Hooks>,
+    /// Each webhook's verification token when the daemon started, by webhook id (the demo's
+    /// receiver checks them).
     pub tokens: Vec<(u32, Token)>,
 }
 
@@ -46,35 +47,47 @@ impl Daemon {
         );
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat = Arc::new(AtomicI64::new(now_ms()));
+        let hooks = Hooks::start(config, Arc::clone(&store))?;
         let mut daemon = Daemon {
             engine: None,
-            workers: Vec::new(),
             stop: Arc::clone(&stop),
             heartbeat: Arc::clone(&heartbeat),
             store: Arc::clone(&store),
-            mailboxes: Vec::new(),
+            hooks: Arc::clone(&hooks),
             tokens: Vec::new(),
         };
-        if let Err(e) = daemon.start_workers(config) {
-            daemon.stop_all();
-            return Err(e);
-        }
-        for id in store.webhooks_with_pending()? {
-            if !config.webhooks.iter().any(|w| w.id == id) {
-                log::warn!(
-                    "webhook {id} is no longer configured; its {} queued events are kept in the state",
-                    store.pending_count(id)?
-                );
+        let started = || -> anyhow::Result<Vec<(u32, Token)>> {
+            let ids = hooks.ids();
+            let mut tokens = Vec::new();
+            for id in &ids {
+                if let Some(token) = hooks.token(*id)? {
+                    tokens.push((*id, token));
+                }
+            }
+            for id in store.webhooks_with_pending()? {
+                if !ids.contains(&id) {
+                    log::warn!(
+                        "webhook {id} is no longer configured; its {} queued events are kept in the state",
+                        store.pending_count(id)?
+                    );
+                }
+            }
+            Ok(tokens)
+        };
+        match started() {
+            Ok(tokens) => daemon.tokens = tokens,
+            Err(e) => {
+                daemon.stop_all();
+                return Err(e);
             }
         }
 
         let engine = Engine::start(Setup {
             shares: config.shares.clone(),
-            webhooks: config.webhooks.clone(),
+            routes: hooks.routes(),
             schedule: config.delivery.schedule.clone(),
             watch: config.watch.clone(),
             store,
-            mailboxes: daemon.mailboxes.clone(),
             stop,
             heartbeat,
         });
@@ -98,50 +111,8 @@ impl Daemon {
         Ok(daemon)
     }
 
-    /// One worker per configured webhook.
-    fn start_workers(&mut self, config: &Config) -> anyhow::Result<()> {
-        for hook in &config.webhooks {
-            let (target, health) = target(config, hook, &self.store)?;
-            let (queued, dropped) = self.store.queue_counts(hook.id)?;
-            let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();
-            log::info!(
-                "webhook {}: {} ({}, signed {}) for share {} folder {} on {}; {queued} queued, {} failed{}",
-                hook.id,
-                redact_url(&hook.url),
-                hook.format.name(),
-                hook.signature.name(),
-                hook.share,
-                hook.folder,
-                triggers.join(", "),
-                self.store.failed_count(hook.id)?,
-                if dropped > 0 {
-                    format!(", {dropped} dropped by the queue limit so far")
-                } else {
-                    String::new()
-                }
-            );
-            let mailbox = Arc::new(Mailbox::default());
-            let worker = Worker {
-                client: client(config, hook)?,
-                target,
-                store: Arc::clone(&self.store),
-                mailbox: Arc::clone(&mailbox),
-                stop: Arc::clone(&self.stop),
-                health,
-            };
-            self.tokens
-                .push((hook.id, worker.target.keys.token.clone()));
-            self.workers.push(worker.spawn());
-            self.mailboxes.push((hook.id, mailbox));
-        }
-        Ok(())
-    }
-
-    pub fn mailbox(&self, webhook: u32) -> Option<&Arc<Mailbox>> {
-        self.mailboxes
-            .iter()
-            .find(|(id, _)| *id == webhook)
-            .map(|(_, m)| m)
+    pub fn mailbox(&self, webhook: u32) -> Option<Arc<Mailbox>> {
+        self.hooks.mailbox(webhook)
     }
 
     /// True while the engine goes round (it does at least twice a second).
@@ -166,21 +137,19 @@ impl Daemon {
         if let Some(engine) = self.engine.take() {
             self.engine = join_until(engine, deadline, "the engine");
         }
-        for (_, mailbox) in &self.mailboxes {
-            mailbox.bell.ring();
-        }
-        let workers = std::mem::take(&mut self.workers);
-        for worker in workers {
-            if let Some(left) = join_until(worker, deadline, "a delivery worker") {
-                self.workers.push(left);
-            }
-        }
-        self.engine.is_none() && self.workers.is_empty()
+        let workers = self
+            .hooks
+            .stop(deadline.saturating_duration_since(Instant::now()));
+        self.engine.is_none() && workers
     }
 }
 
 /// Joins `handle` unless it is still running at `deadline`; then it is handed back.
-fn join_until(handle: JoinHandle<()>, deadline: Instant, what: &str) -> Option<JoinHandle<()>> {
+pub(crate) fn join_until(
+    handle: JoinHandle<()>,
+    deadline: Instant,
+    what: &str,
+) -> Option<JoinHandle<()>> {
     while !handle.is_finished() {
         if Instant::now() >= deadline {
             log::warn!(

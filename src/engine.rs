@@ -26,9 +26,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::config::{Share, WatchMode, WatchSettings, Webhook};
-use crate::deliver::{Mailbox, human, now_ms};
+use crate::config::{Share, WatchMode, WatchSettings};
+use crate::deliver::{human, now_ms};
 use crate::event::{Event, Operation, SharePath};
+use crate::hooks::Routes;
 use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
 use crate::owner::Owners;
 use crate::retry::Schedule;
@@ -192,11 +193,11 @@ struct ShareState {
 /// What the engine needs from the daemon.
 pub struct Setup {
     pub shares: Vec<Share>,
-    pub webhooks: Vec<Webhook>,
+    /// The webhooks as they are at each moment: every batch is routed with the current set.
+    pub routes: Routes,
     pub schedule: Schedule,
     pub watch: WatchSettings,
     pub store: Arc<Store>,
-    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
     pub stop: Arc<AtomicBool>,
     pub heartbeat: Arc<AtomicI64>,
 }
@@ -209,11 +210,10 @@ struct Kernel {
 
 pub struct Engine {
     shares: Vec<ShareState>,
-    webhooks: Vec<Webhook>,
+    routes: Routes,
     schedule: Schedule,
     settings: WatchSettings,
     store: Arc<Store>,
-    mailboxes: Vec<(u32, Arc<Mailbox>)>,
     stop: Arc<AtomicBool>,
     heartbeat: Arc<AtomicI64>,
     owners: Owners,
@@ -292,11 +292,10 @@ impl Engine {
         let next_safety = setup.watch.rescan_interval.map(|d| now + jitter(d));
         let mut engine = Engine {
             shares,
-            webhooks: setup.webhooks,
+            routes: setup.routes,
             schedule: setup.schedule,
             settings: setup.watch,
             store: setup.store,
-            mailboxes: setup.mailboxes,
             stop: setup.stop,
             heartbeat: setup.heartbeat,
             owners: Owners::new(),
@@ -1387,7 +1386,7 @@ impl Engine {
                     log::info!("event {id}: {line}");
                     wake.extend(hooks);
                 }
-                for (id, mailbox) in &self.mailboxes {
+                for (id, mailbox) in &self.routes.current().mailboxes {
                     if wake.contains(id) {
                         mailbox.bell.ring();
                     }
@@ -1460,9 +1459,11 @@ impl Engine {
         let store = Arc::clone(&self.store);
         let mut batch = store.batch()?;
         let mut done = Vec::new();
+        // The set as it is now; a webhook made or changed meanwhile counts from the next batch.
+        let routing = self.routes.current();
         for change in changes {
             for event in self.gate(&mut batch, change, now)? {
-                let deliveries: Vec<(u32, Event, i64)> = self
+                let deliveries: Vec<(u32, Event, i64)> = routing
                     .webhooks
                     .iter()
                     .filter_map(|w| {
@@ -1966,11 +1967,10 @@ mod tests {
                 protocol: "smb".into(),
                 watch: WatchMode::Inotify,
             }],
-            webhooks: Vec::new(),
+            routes: Routes::default(),
             schedule: Schedule::default(),
             watch: WatchSettings::default(),
             store,
-            mailboxes: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             heartbeat: Arc::new(AtomicI64::new(0)),
         })

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod engine;
 pub mod event;
 pub mod fault;
+pub mod hooks;
 pub mod ignore;
 pub mod logging;
 pub mod netpolicy;

@@ -158,7 +158,7 @@ impl<'o> Obj<'o> {
 
 /// A resource's `id` and `hash` in a v2 body: the first 16 bytes of the MD5 of share and path,
 /// in hex; the same path always has the same id.
-fn resource_id(share: &str, path: &[u8]) -> String {
+pub fn resource_id(share: &str, path: &[u8]) -> String {
     use md5::{Digest, Md5};
     let mut md5 = Md5::new();
     md5.update(share.as_bytes());

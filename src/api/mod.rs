@@ -8,6 +8,7 @@
 mod account;
 mod activity;
 mod limit;
+mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -37,6 +38,8 @@ pub const MAX_BODY: usize = 1 << 20;
 /// What the handlers work with; made again at each reload (the limiter is kept).
 pub struct ApiState {
     pub store: Arc<Store>,
+    /// The live webhooks and their workers (as the control socket has them).
+    pub control: Arc<crate::activity::Control>,
     pub config: Arc<Config>,
     pub limiter: Arc<Limiter>,
     pub web: WebInfo,
@@ -64,6 +67,20 @@ pub fn router(state: State) -> Router {
         .route("/account", get(account::account))
         .route("/users", get(account::users))
         .route("/activity/webhooks", get(activity::webhook_logs))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/webhooks/regenerate-token/{id}",
+            post(webhooks::regenerate_token),
+        )
+        .route("/webhooks/resend/{activity}", post(webhooks::resend))
+        .route("/webhooks/{id}/recover", post(webhooks::recover))
+        .route("/webhooks/{id}/enable", post(webhooks::enable))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
@@ -389,15 +406,14 @@ pub fn form_decode(s: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
-/// A JSON body read into `T`; an error names the field at fault. An empty body is `{}` (the
-/// SDKs send one on DELETE, and sometimes none).
-pub struct JsonBody<T>(pub T);
+/// A request body as bytes (at most `MAX_BODY`).
+pub struct RawBody(pub Bytes);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+    async fn from_request(req: Request, state: &S) -> Result<RawBody, ApiError> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -407,7 +423,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             } else {
                 ApiError::invalid("body", e.body_text())
             }
-        })?;
+        })
+    }
+}
+
+/// The number ExaVault's SDKs need as a resource's id in a relationship: the first 52 bits of
+/// the resource's `id` in the v2 payload (an md5 of its share and path), so it is stable and
+/// exact in JavaScript.
+pub fn resource_number(share: &str, path: &[u8]) -> u64 {
+    let hex = crate::payload::resource_id(share, path);
+    u64::from_str_radix(&hex[..13], 16).unwrap_or(0)
+}
+
+/// A JSON body read into `T`; an error names the field at fault. An empty body is `{}` (the
+/// SDKs send one on DELETE, and sometimes none).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, ApiError> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {

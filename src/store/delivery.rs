@@ -357,6 +357,66 @@ impl Store {
         self.decode_as("webhooks", bytes, WEBHOOK_RECORD)
     }
 
+    /// The highest webhook id the state has known: by a token (every webhook that ever ran or
+    /// was resent has one) or by a queue.
+    pub(super) fn last_webhook_id_in(&self, tx: &WriteTransaction) -> Result<u32, StoreError> {
+        let webhooks = tx.open_table(WEBHOOKS).map_err(self.err())?;
+        let counts = tx.open_table(COUNTS).map_err(self.err())?;
+        let last = |k: Option<u32>| k.unwrap_or(0);
+        let by_token = last(webhooks.last().map_err(self.err())?.map(|(k, _)| k.value()));
+        let by_queue = last(counts.last().map_err(self.err())?.map(|(k, _)| k.value()));
+        Ok(by_token.max(by_queue))
+    }
+
+    /// Gives webhook `id` a new random token now; the one it replaces keeps signing beside it
+    /// for `grace_ms`. Returns the new token, or `None` when the state knows no such webhook.
+    /// A running worker signs with it once it is set up again (`webhook_setup`).
+    pub fn rotate_token(
+        &self,
+        id: u32,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Token>, StoreError> {
+        let new = Token::generate().map_err(|e| StoreError::Storage {
+            path: self.path.clone(),
+            detail: format!("no random numbers for a new token: {e}"),
+        })?;
+        let tx = self.begin()?;
+        {
+            let mut table = tx.open_table(WEBHOOKS).map_err(self.err())?;
+            let known = match table.get(id).map_err(self.err())? {
+                Some(v) => Some(self.webhook_record(v.value())?),
+                None => None,
+            };
+            let Some(mut record) = known else {
+                return Ok(None);
+            };
+            let old = std::mem::replace(&mut record.token, new.expose().to_owned());
+            record.previous_token =
+                Some((old, now_ms.saturating_add(grace_ms))).filter(|(_, until)| *until > now_ms);
+            table
+                .insert(id, encode_as(&record, WEBHOOK_RECORD).as_slice())
+                .map_err(self.err())?;
+        }
+        tx.commit().map_err(self.err())?;
+        Ok(Some(new))
+    }
+
+    /// The token webhook `id` signs with now, if the state knows the webhook.
+    pub fn webhook_token(&self, id: u32) -> Result<Option<Token>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(WEBHOOKS).map_err(self.err())?;
+        match table.get(id).map_err(self.err())? {
+            Some(v) => {
+                let record = self.webhook_record(v.value())?;
+                Token::parse(&record.token)
+                    .map(Some)
+                    .map_err(|_| self.damaged(format!("webhook {id}'s stored token is malformed")))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// How webhook `id` is doing (default for one the state does not know).
     pub fn health(&self, id: u32) -> Result<Health, StoreError> {
         let tx = self.read()?;

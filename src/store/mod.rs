@@ -21,6 +21,7 @@
 //!   (by opening it for writing, or by the daemon that holds it) and reads it.
 
 mod delivery;
+mod hooks;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -43,6 +44,7 @@ pub use delivery::{
     Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending,
     Pruned, SetAside, WebhookState,
 };
+pub use hooks::{ApiWebhook, FIRST_API_WEBHOOK_ID};
 
 pub const FILE_NAME: &str = "sharehook.redb";
 
@@ -404,6 +406,7 @@ impl Store {
             tx.open_table(SHARES).map_err(self.err())?;
         }
         self.init_delivery(&tx)?;
+        self.init_hooks(&tx)?;
         tx.commit().map_err(self.err())
     }
 

@@ -8,6 +8,7 @@ mod delivery;
 mod demo;
 mod fsfaults;
 mod hardening;
+mod hooks;
 mod oracle;
 mod races;
 mod sdk;

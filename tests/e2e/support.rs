@@ -365,9 +365,14 @@ impl Nas {
     /// A config with the test share, then `rest` as given (webhook, delivery and log tables),
     /// and a 200 ms quiet period.
     pub fn write_config_text(&self, rest: &str) {
+        let web = if rest.contains("[web]") {
+            ""
+        } else {
+            "[web]\nlisten = \"127.0.0.1:0\"\n"
+        };
         let text = format!(
             "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\npath = \"{share}\"\nprotocol = \"nfs\"\n\n\
-             {rest}\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n[watch]\nsettle_ms = 200\n",
+             {rest}\n\n{web}\n[watch]\nsettle_ms = 200\n",
             state = self.dir.path().join("state").display(),
             share = self.share().display(),
         );

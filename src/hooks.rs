@@ -1,0 +1,1164 @@
+//! The webhooks of the running daemon, from the configuration file and made through the
+//! management API, each with its delivery worker; and the service that lists, makes, changes
+//! and deletes them (the API and the command line call it; it knows nothing of HTTP).
+//!
+//! The engine routes every batch with the set as it is then (`Routes`, an `Arc` snapshot
+//! swapped whole on each change), so a webhook made, changed or deleted takes effect at the
+//! next batch without stopping anything else. A webhook never has two workers: a change stops
+//! the old one (waiting for its attempt in flight) before the new one starts.
+//!
+//! Webhooks from the file are listed and can be enabled, but only the file changes them.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, Caller, Role};
+use crate::config::{Config, Format, Share, SignatureMode, Webhook};
+use crate::deliver::{Mailbox, Request, Worker, now_ms};
+use crate::event::{Operation, SharePath};
+use crate::fault::{Fault, Kind};
+use crate::send::redact_url;
+use crate::sign::Token;
+use crate::store::{ApiWebhook, Store, StoreError};
+
+/// Where a webhook is defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A `[[webhook]]` table of the configuration file: changed only there.
+    File,
+    /// Made through the management API, kept in the state.
+    Api,
+}
+
+/// The set of webhooks at one moment: what the engine routes a batch with, and whose bells it
+/// rings. Never changed: a change publishes a new one.
+#[derive(Default)]
+pub struct Routing {
+    pub webhooks: Vec<Webhook>,
+    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
+    /// Beside `webhooks`, in the same order: where each is defined (and, for the API's, its
+    /// stored settings).
+    made: Vec<(Origin, Option<ApiWebhook>)>,
+}
+
+impl Routing {
+    pub fn mailbox(&self, id: u32) -> Option<&Arc<Mailbox>> {
+        self.mailboxes
+            .iter()
+            .find(|(hook, _)| *hook == id)
+            .map(|(_, m)| m)
+    }
+
+    pub fn ids(&self) -> Vec<u32> {
+        self.webhooks.iter().map(|w| w.id).collect()
+    }
+}
+
+/// The current `Routing`, shared by the engine and `Hooks`. Reading it takes a lock only for
+/// the time it takes to clone an `Arc`.
+#[derive(Clone, Default)]
+pub struct Routes(Arc<RwLock<Arc<Routing>>>);
+
+impl Routes {
+    pub fn current(&self) -> Arc<Routing> {
+        Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn set(&self, routing: Routing) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routing);
+    }
+}
+
+/// One webhook with its running worker.
+struct Live {
+    origin: Origin,
+    hook: Webhook,
+    api: Option<ApiWebhook>,
+    mailbox: Arc<Mailbox>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Live {
+    /// Stops the worker, waiting for the attempt it is making.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.mailbox.bell.ring();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            log::error!(
+                "the delivery worker of webhook {} ended with a panic",
+                self.hook.id
+            );
+        }
+    }
+}
+
+/// The live webhooks of the running daemon (shared as `Arc<Hooks>`). A change waits for the
+/// attempt the webhook's worker is making (at most the delivery timeouts), and `enable` for
+/// the worker's answer: call them from a thread that may block (`spawn_blocking`), never
+/// on an async runtime's own thread.
+pub struct Hooks {
+    config: Config,
+    store: Arc<Store>,
+    /// When this set was started: the `created` and `modified` times of the file's webhooks.
+    started_ms: i64,
+    /// Changes are made one at a time, under this lock.
+    live: Mutex<BTreeMap<u32, Live>>,
+    routes: Routes,
+    /// Set once the daemon stops: nothing is changed after.
+    stopped: AtomicBool,
+}
+
+/// What a webhook made or changed through the API asks for; ExaVault's keys, each optional
+/// (a change leaves what it does not name as it is; triggers merge key by key).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    pub endpoint_url: Option<String>,
+    /// A folder: share-relative with one share (`/folder/sub`, `/` the whole share); with
+    /// several, `/<share>/folder/sub` (`/<share>` the whole share).
+    pub resource: Option<String>,
+    /// `v1` or `v2`.
+    pub response_version: Option<String>,
+    pub triggers: Option<TriggerChanges>,
+}
+
+impl Spec {
+    /// Reads a request body (JSON); a value of the wrong type is refused naming its field as
+    /// ExaVault spells it (`triggers.resources.upload`). Unknown keys are ignored.
+    pub fn from_json(body: &[u8]) -> Result<Spec, HookError> {
+        let not_object = |detail: String| {
+            invalid(
+                "body",
+                format!("not a JSON object of webhook settings: {detail}"),
+            )
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| not_object(e.to_string()))?;
+        if !value.is_object() {
+            let kind = match value {
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => "null",
+            };
+            return Err(not_object(format!("it is {kind}")));
+        }
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(&e.path().to_string(), e.inner().to_string()))
+    }
+}
+
+/// ExaVault's triggers as a request gives them: each key set, or left as it was.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TriggerChanges {
+    #[serde(default)]
+    pub resources: ResourceChanges,
+    #[serde(default)]
+    pub shares: ShareChanges,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceChanges {
+    pub upload: Option<bool>,
+    pub download: Option<bool>,
+    pub delete: Option<bool>,
+    pub rename: Option<bool>,
+    pub copy: Option<bool>,
+    #[serde(rename = "move")]
+    pub moved: Option<bool>,
+    pub compress: Option<bool>,
+    pub extract: Option<bool>,
+    pub create_folder: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareChanges {
+    pub form_submit: Option<bool>,
+}
+
+/// ExaVault's triggers as shown: the ones a watcher cannot see are always false.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Triggers {
+    pub resources: ResourceTriggers,
+    pub shares: ShareTriggers,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceTriggers {
+    pub upload: bool,
+    pub download: bool,
+    pub delete: bool,
+    pub rename: bool,
+    pub copy: bool,
+    #[serde(rename = "move")]
+    pub moved: bool,
+    pub compress: bool,
+    pub extract: bool,
+    pub create_folder: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareTriggers {
+    pub form_submit: bool,
+}
+
+impl Triggers {
+    fn of(ops: &[Operation]) -> Triggers {
+        let has = |op| ops.contains(&op);
+        Triggers {
+            resources: ResourceTriggers {
+                upload: has(Operation::Upload),
+                delete: has(Operation::Delete),
+                rename: has(Operation::Rename),
+                moved: has(Operation::Move),
+                create_folder: has(Operation::CreateFolder),
+                ..ResourceTriggers::default()
+            },
+            shares: ShareTriggers::default(),
+        }
+    }
+}
+
+/// A webhook as the API and the command line show it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct View {
+    pub id: u32,
+    pub origin: Origin,
+    /// The configuration file, for a webhook defined there.
+    pub file: Option<String>,
+    pub endpoint_url: String,
+    /// True while it is disabled (410 Gone, or failing for `disable_after`).
+    pub failed: bool,
+    pub disabled_reason: Option<String>,
+    /// The token its deliveries are signed with (`None` once `without_token` took it out).
+    pub verification_token: Option<String>,
+    pub response_version: &'static str,
+    pub triggers: Triggers,
+    pub resource: String,
+    pub share: String,
+    /// Milliseconds since the Unix epoch; for a webhook from the file, when the daemon
+    /// started with it.
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    /// Who made it through the API.
+    pub created_by: Option<String>,
+    /// `ok`, `failing` (since `failingSinceMs`) or `disabled`.
+    pub health: &'static str,
+    pub failing_since_ms: Option<i64>,
+    /// Events waiting in its queue.
+    pub queued: u64,
+    /// Events set aside after their last attempt failed.
+    pub failed_events: u64,
+}
+
+impl View {
+    /// The view for someone who may not read tokens (a viewer).
+    pub fn without_token(mut self) -> View {
+        self.verification_token = None;
+        self
+    }
+}
+
+/// Why a webhook request was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{field}: {detail}")]
+    Invalid { field: String, detail: String },
+    #[error("no webhook has id {0}")]
+    NotFound(u32),
+    #[error("webhook {id} is defined in the configuration file {file}: change it there")]
+    FromFile { id: u32, file: String },
+    #[error("{user} is a viewer: only an admin may change webhooks")]
+    NotAdmin { user: String },
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("webhook {id}: {detail}")]
+    Failed { id: u32, detail: String },
+    #[error("sharehook is stopping or reloading; try again")]
+    Stopping,
+}
+
+impl From<StoreError> for HookError {
+    /// Said in the log where it happens: the caller is told only that it failed.
+    fn from(e: StoreError) -> HookError {
+        log::error!("webhooks: {e}");
+        HookError::Store(e)
+    }
+}
+
+impl Fault for HookError {
+    fn kind(&self) -> Kind {
+        match self {
+            HookError::Invalid { field, .. } => Kind::invalid(field.clone()),
+            HookError::NotFound(_) => Kind::NotFound,
+            HookError::FromFile { .. } | HookError::NotAdmin { .. } => Kind::Forbidden,
+            HookError::Store(_) | HookError::Failed { .. } | HookError::Stopping => Kind::Internal,
+        }
+    }
+}
+
+fn invalid(field: &str, detail: impl Into<String>) -> HookError {
+    HookError::Invalid {
+        field: field.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+impl Hooks {
+    /// Starts a worker for every webhook of `config` and of the state. Refuses a configuration
+    /// that gives a webhook an id that a webhook made through the API holds. On an error,
+    /// whatever was started is stopped again.
+    pub fn start(config: &Config, store: Arc<Store>) -> anyhow::Result<Arc<Hooks>> {
+        let made = store.api_webhooks()?;
+        for api in &made {
+            if let Some(file) = config.webhooks.iter().find(|w| w.id == api.id) {
+                anyhow::bail!(
+                    "{}: webhook id {} ({}) is the id of a webhook made through the API ({}, by \
+                     {}); give the [[webhook]] another id (those made through the API have ids \
+                     from {})",
+                    file_name(config),
+                    file.id,
+                    redact_url(&file.url),
+                    redact_url(&api.url),
+                    api.created_by,
+                    crate::store::FIRST_API_WEBHOOK_ID
+                );
+            }
+        }
+        let hooks = Arc::new(Hooks {
+            config: config.clone(),
+            store,
+            started_ms: now_ms(),
+            live: Mutex::new(BTreeMap::new()),
+            routes: Routes::default(),
+            stopped: AtomicBool::new(false),
+        });
+        let started = {
+            let mut live = hooks.lock();
+            let mut result = Ok(());
+            for hook in &config.webhooks {
+                result = hooks.launch(&mut live, Origin::File, hook.clone(), None);
+                if result.is_err() {
+                    break;
+                }
+            }
+            if result.is_ok() {
+                for api in made {
+                    if !config.shares.iter().any(|s| s.name == api.share) {
+                        log::warn!(
+                            "webhook {}: share \"{}\" is no longer configured; the webhook hears \
+                             nothing until it is again",
+                            api.id,
+                            api.share
+                        );
+                    }
+                    result = hooks.launch(&mut live, Origin::Api, to_webhook(&api), Some(api));
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+            hooks.publish(&live);
+            result
+        };
+        if let Err(e) = started {
+            while !hooks.stop(Duration::from_secs(5)) {}
+            return Err(e);
+        }
+        Ok(hooks)
+    }
+
+    /// What the engine routes with.
+    pub fn routes(&self) -> Routes {
+        self.routes.clone()
+    }
+
+    /// The mailbox of webhook `id`'s worker, if it runs.
+    pub fn mailbox(&self, id: u32) -> Option<Arc<Mailbox>> {
+        self.routes.current().mailbox(id).cloned()
+    }
+
+    /// The ids of the live webhooks.
+    pub fn ids(&self) -> Vec<u32> {
+        self.routes.current().ids()
+    }
+
+    /// The token webhook `id` signs with now.
+    pub fn token(&self, id: u32) -> Result<Option<Token>, HookError> {
+        Ok(self.store.webhook_token(id)?)
+    }
+
+    /// Every live webhook, by id.
+    pub fn list(&self) -> Result<Vec<View>, HookError> {
+        let routing = self.routes.current();
+        routing
+            .webhooks
+            .iter()
+            .zip(&routing.made)
+            .map(|(hook, (origin, api))| self.view(hook, *origin, api.as_ref()))
+            .collect()
+    }
+
+    pub fn get(&self, id: u32) -> Result<View, HookError> {
+        let routing = self.routes.current();
+        let (hook, (origin, api)) = routing
+            .webhooks
+            .iter()
+            .zip(&routing.made)
+            .find(|(hook, _)| hook.id == id)
+            .ok_or(HookError::NotFound(id))?;
+        self.view(hook, *origin, api.as_ref())
+    }
+
+    /// Makes a webhook and starts its worker: what happens on its folder from now on is
+    /// delivered to it. Without `triggers`, it hears all five operations; with them, the ones
+    /// set true. Without `resource`, the whole share (when there is one share).
+    pub fn create(&self, caller: &Caller, spec: Spec) -> Result<View, HookError> {
+        admin(caller)?;
+        let url = spec
+            .endpoint_url
+            .as_deref()
+            .ok_or_else(|| invalid("endpointUrl", "is required"))?;
+        let now = now_ms();
+        let mut record = ApiWebhook {
+            id: 0,
+            url: String::new(),
+            share: String::new(),
+            folder: SharePath::root(),
+            format: Format::V1.name().to_owned(),
+            triggers: if spec.triggers.is_some() {
+                Vec::new()
+            } else {
+                Operation::ALL.to_vec()
+            },
+            signature: SignatureMode::Exavault.name().to_owned(),
+            created_ms: now,
+            modified_ms: now,
+            created_by: caller.user.clone(),
+        };
+        let resource = spec.resource.as_deref().unwrap_or("/");
+        apply(
+            &self.config.shares,
+            &mut record,
+            &Spec {
+                endpoint_url: Some(url.to_owned()),
+                resource: Some(resource.to_owned()),
+                ..spec
+            },
+        )?;
+        let mut live = self.lock_for_change()?;
+        let taken: Vec<u32> = self.config.webhooks.iter().map(|w| w.id).collect();
+        record.id = self.store.add_api_webhook(&record, &taken)?;
+        let id = record.id;
+        if let Err(e) = self.launch(&mut live, Origin::Api, to_webhook(&record), Some(record)) {
+            // Not kept: a webhook that is stored runs.
+            if let Err(e) = self.store.remove_api_webhook(id) {
+                log::error!("webhook {id} could not start and cannot be removed again: {e}");
+            }
+            return Err(failed(id, e));
+        }
+        self.publish(&live);
+        drop(live);
+        access::audit(
+            &self.store,
+            caller,
+            &format!("created webhook {id}: {}", self.describe(id)),
+        );
+        self.get(id)
+    }
+
+    /// Changes an API webhook; its worker is replaced, so the next delivery follows the change.
+    pub fn update(&self, caller: &Caller, id: u32, spec: Spec) -> Result<View, HookError> {
+        admin(caller)?;
+        let mut live = self.lock_for_change()?;
+        let mut record = self.api_record(&live, id)?;
+        apply(&self.config.shares, &mut record, &spec)?;
+        record.modified_ms = now_ms();
+        self.store.put_api_webhook(&record)?;
+        self.replace(&mut live, id, to_webhook(&record), Some(record))?;
+        self.publish(&live);
+        drop(live);
+        access::audit(
+            &self.store,
+            caller,
+            &format!("changed webhook {id}: {}", self.describe(id)),
+        );
+        self.get(id)
+    }
+
+    /// Deletes an API webhook: nothing more is sent to it, nor queued for it after the batch
+    /// the engine may be committing at that moment (routed with the set it read before). Its
+    /// queued and failed events, token and log stay in the state, and its id is never given
+    /// again.
+    pub fn delete(&self, caller: &Caller, id: u32) -> Result<(), HookError> {
+        admin(caller)?;
+        let mut live = self.lock_for_change()?;
+        self.api_record(&live, id)?;
+        let what = self.describe(id);
+        self.store.remove_api_webhook(id)?;
+        let mut gone = live.remove(&id).expect("api_record found it");
+        // Routed no more before its worker stops: the engine queues nothing new for it.
+        self.publish(&live);
+        gone.stop();
+        drop(live);
+        access::audit(
+            &self.store,
+            caller,
+            &format!("deleted webhook {id}: {what}"),
+        );
+        Ok(())
+    }
+
+    /// Gives an API webhook a new token: its next delivery is signed with it, and the old one
+    /// keeps signing beside it for `[delivery] rotation_grace`.
+    pub fn regenerate_token(&self, caller: &Caller, id: u32) -> Result<View, HookError> {
+        admin(caller)?;
+        let mut live = self.lock_for_change()?;
+        let record = self.api_record(&live, id)?;
+        let grace = crate::retry::millis(self.config.delivery.rotation_grace);
+        if self.store.rotate_token(id, grace, now_ms())?.is_none() {
+            return Err(failed(id, "the state has no token for it"));
+        }
+        // The worker reads its keys when it starts.
+        self.replace(&mut live, id, to_webhook(&record), Some(record))?;
+        self.publish(&live);
+        drop(live);
+        access::audit(
+            &self.store,
+            caller,
+            &format!("regenerated the token of webhook {id}"),
+        );
+        self.get(id)
+    }
+
+    /// Starts sending again for a disabled webhook (from the file or the API); returns whether
+    /// it was disabled.
+    pub fn enable(&self, caller: &Caller, id: u32) -> Result<bool, HookError> {
+        admin(caller)?;
+        let mailbox = self.mailbox(id).ok_or(HookError::NotFound(id))?;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        mailbox.send(Request::Enable { reply: tx });
+        // Polled rather than awaited: callers may or may not be inside a runtime.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let was_disabled = loop {
+            match rx.try_recv() {
+                Ok(answer) => break answer,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+                    if Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return Err(failed(id, "its worker did not answer in time")),
+            }
+        };
+        access::audit(&self.store, caller, &format!("enabled webhook {id}"));
+        Ok(was_disabled)
+    }
+
+    /// Stops every worker, letting each finish the attempt it is making (waiting at most
+    /// `grace` in all); returns whether all have stopped. What has not is kept, so a later
+    /// call waits for it again. Nothing is changed afterwards.
+    pub fn stop(&self, grace: Duration) -> bool {
+        self.stopped.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        let mut live = self.lock();
+        for hook in live.values() {
+            hook.stop.store(true, Ordering::SeqCst);
+            hook.mailbox.bell.ring();
+        }
+        let mut all = true;
+        for hook in live.values_mut() {
+            if let Some(thread) = hook.thread.take() {
+                hook.thread = crate::daemon::join_until(thread, deadline, "a delivery worker");
+                all &= hook.thread.is_none();
+            }
+        }
+        all
+    }
+
+    // ----- inside -----
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_for_change(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<u32, Live>>, HookError> {
+        let live = self.lock();
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(HookError::Stopping);
+        }
+        Ok(live)
+    }
+
+    /// The stored settings of API webhook `id`; refused for one from the file.
+    fn api_record(&self, live: &BTreeMap<u32, Live>, id: u32) -> Result<ApiWebhook, HookError> {
+        let hook = live.get(&id).ok_or(HookError::NotFound(id))?;
+        match (&hook.origin, &hook.api) {
+            (Origin::Api, Some(api)) => Ok(api.clone()),
+            _ => Err(HookError::FromFile {
+                id,
+                file: file_name(&self.config),
+            }),
+        }
+    }
+
+    /// Starts a worker for `hook` and adds it to `live` (published by the caller).
+    fn launch(
+        &self,
+        live: &mut BTreeMap<u32, Live>,
+        origin: Origin,
+        hook: Webhook,
+        api: Option<ApiWebhook>,
+    ) -> anyhow::Result<()> {
+        let (target, health) = crate::daemon::target(&self.config, &hook, &self.store)?;
+        let client = crate::daemon::client(&self.config, &hook)?;
+        let (queued, dropped) = self.store.queue_counts(hook.id)?;
+        let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();
+        log::info!(
+            "webhook {}{}: {} ({}, signed {}) for share {} folder {} on {}; {queued} queued, {} failed{}",
+            hook.id,
+            if origin == Origin::Api {
+                " (made through the API)"
+            } else {
+                ""
+            },
+            redact_url(&hook.url),
+            hook.format.name(),
+            hook.signature.name(),
+            hook.share,
+            hook.folder,
+            triggers.join(", "),
+            self.store.failed_count(hook.id)?,
+            if dropped > 0 {
+                format!(", {dropped} dropped by the queue limit so far")
+            } else {
+                String::new()
+            }
+        );
+        // A replaced worker's mailbox goes on: the engine may ring it, and a request may be
+        // waiting in it, while the new worker starts.
+        let mailbox = live
+            .get(&hook.id)
+            .map(|old| Arc::clone(&old.mailbox))
+            .unwrap_or_default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            client,
+            target,
+            store: Arc::clone(&self.store),
+            mailbox: Arc::clone(&mailbox),
+            stop: Arc::clone(&stop),
+            health,
+        };
+        let thread = Some(worker.spawn());
+        live.insert(
+            hook.id,
+            Live {
+                origin,
+                hook,
+                api,
+                mailbox,
+                stop,
+                thread,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops webhook `id`'s worker, then starts one for `hook`: never two at once.
+    fn replace(
+        &self,
+        live: &mut BTreeMap<u32, Live>,
+        id: u32,
+        hook: Webhook,
+        api: Option<ApiWebhook>,
+    ) -> Result<(), HookError> {
+        let origin = match live.get_mut(&id) {
+            Some(old) => {
+                old.stop();
+                old.origin
+            }
+            None => return Err(HookError::NotFound(id)),
+        };
+        // Should the new one not start, the stopped one stays listed: it is in the state.
+        self.launch(live, origin, hook, api).map_err(|e| {
+            log::error!("webhook {id}: cannot start its worker again: {e:#}");
+            failed(id, e)
+        })
+    }
+
+    fn publish(&self, live: &BTreeMap<u32, Live>) {
+        let mut routing = Routing::default();
+        for hook in live.values() {
+            routing.webhooks.push(hook.hook.clone());
+            routing
+                .mailboxes
+                .push((hook.hook.id, Arc::clone(&hook.mailbox)));
+            routing.made.push((hook.origin, hook.api.clone()));
+        }
+        self.routes.set(routing);
+    }
+
+    /// What webhook `id` is, for the record of a change.
+    fn describe(&self, id: u32) -> String {
+        let routing = self.routes.current();
+        match routing.webhooks.iter().find(|w| w.id == id) {
+            Some(hook) => {
+                let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();
+                format!(
+                    "{} ({}) for {} on {}",
+                    redact_url(&hook.url),
+                    hook.format.name(),
+                    resource_string(&self.config.shares, &hook.share, &hook.folder),
+                    if triggers.is_empty() {
+                        "no trigger".to_owned()
+                    } else {
+                        triggers.join(", ")
+                    }
+                )
+            }
+            None => String::new(),
+        }
+    }
+
+    fn view(
+        &self,
+        hook: &Webhook,
+        origin: Origin,
+        api: Option<&ApiWebhook>,
+    ) -> Result<View, HookError> {
+        let id = hook.id;
+        let health = self.store.health(id)?;
+        let (state, disabled_reason) = match (&health.disabled, health.failing_since_ms) {
+            (Some(d), _) => ("disabled", Some(d.reason.clone())),
+            (None, Some(_)) => ("failing", None),
+            (None, None) => ("ok", None),
+        };
+        Ok(View {
+            id,
+            origin,
+            file: (origin == Origin::File).then(|| file_name(&self.config)),
+            endpoint_url: hook.url.clone(),
+            failed: health.disabled.is_some(),
+            disabled_reason,
+            verification_token: self.store.webhook_token(id)?.map(|t| t.expose().to_owned()),
+            response_version: hook.format.name(),
+            triggers: Triggers::of(&hook.triggers),
+            resource: resource_string(&self.config.shares, &hook.share, &hook.folder),
+            share: hook.share.clone(),
+            created_ms: api.map_or(self.started_ms, |a| a.created_ms),
+            modified_ms: api.map_or(self.started_ms, |a| a.modified_ms),
+            created_by: api.map(|a| a.created_by.clone()),
+            health: state,
+            failing_since_ms: health.failing_since_ms,
+            queued: self.store.pending_count(id)?,
+            failed_events: self.store.failed_count(id)?,
+        })
+    }
+}
+
+/// Every webhook the daemon would run on `store` with `config`: the file's, then those made
+/// through the API (for the commands that act on a webhook while no daemon runs).
+pub fn all_webhooks(config: &Config, store: &Store) -> Result<Vec<Webhook>, StoreError> {
+    let mut all = config.webhooks.clone();
+    all.extend(
+        store
+            .api_webhooks()?
+            .iter()
+            .filter(|api| !config.webhooks.iter().any(|w| w.id == api.id))
+            .map(to_webhook),
+    );
+    Ok(all)
+}
+
+fn admin(caller: &Caller) -> Result<(), HookError> {
+    match caller.role {
+        Role::Admin => Ok(()),
+        Role::Viewer => Err(HookError::NotAdmin {
+            user: caller.user.clone(),
+        }),
+    }
+}
+
+fn failed(id: u32, detail: impl std::fmt::Display) -> HookError {
+    HookError::Failed {
+        id,
+        detail: format!("{detail:#}"),
+    }
+}
+
+fn file_name(config: &Config) -> String {
+    config.source.as_ref().map_or_else(
+        || "(the built-in configuration)".to_owned(),
+        |p| p.display().to_string(),
+    )
+}
+
+/// An API webhook as the rest of sharehook sees a webhook.
+fn to_webhook(api: &ApiWebhook) -> Webhook {
+    Webhook {
+        id: api.id,
+        url: api.url.clone(),
+        share: api.share.clone(),
+        folder: api.folder.clone(),
+        format: if api.format == Format::V2.name() {
+            Format::V2
+        } else {
+            Format::V1
+        },
+        triggers: api.triggers.clone(),
+        token: None,
+        secret: None,
+        signature: SignatureMode::Exavault,
+        ca_file: None,
+    }
+}
+
+/// Checks `spec` and applies it to `record`: what it names replaces what was, triggers key
+/// by key.
+fn apply(shares: &[Share], record: &mut ApiWebhook, spec: &Spec) -> Result<(), HookError> {
+    if let Some(url) = &spec.endpoint_url {
+        let url = url.trim();
+        crate::config::check_url(url).map_err(|m| invalid("endpointUrl", m))?;
+        record.url = url.to_owned();
+    }
+    if let Some(resource) = &spec.resource {
+        let (share, folder) =
+            parse_resource(shares, resource).map_err(|m| invalid("resource", m))?;
+        record.share = share;
+        record.folder = folder;
+    }
+    if let Some(version) = &spec.response_version {
+        record.format = match version.as_str() {
+            "v1" | "v2" => version.clone(),
+            other => {
+                return Err(invalid(
+                    "responseVersion",
+                    format!("\"{other}\" is neither \"v1\" nor \"v2\""),
+                ));
+            }
+        };
+    }
+    if let Some(t) = &spec.triggers {
+        record.triggers = merge_triggers(&record.triggers, t)?;
+    }
+    Ok(())
+}
+
+/// `ops` with the changes of `t`; a trigger sharehook cannot see is refused when set true.
+fn merge_triggers(ops: &[Operation], t: &TriggerChanges) -> Result<Vec<Operation>, HookError> {
+    let r = &t.resources;
+    for (name, value, what) in [
+        ("download", r.download, "downloads"),
+        ("copy", r.copy, "copies made on the server"),
+        ("compress", r.compress, "archives made on the server"),
+        ("extract", r.extract, "archives extracted on the server"),
+    ] {
+        if value == Some(true) {
+            return Err(invalid(
+                &format!("triggers.resources.{name}"),
+                format!("sharehook watches the disk and cannot see {what}; it may only be false"),
+            ));
+        }
+    }
+    if t.shares.form_submit == Some(true) {
+        return Err(invalid(
+            "triggers.shares.formSubmit",
+            "sharehook has no share forms; it may only be false",
+        ));
+    }
+    let mut out = Vec::new();
+    for (op, change) in [
+        (Operation::Upload, r.upload),
+        (Operation::Delete, r.delete),
+        (Operation::Move, r.moved),
+        (Operation::Rename, r.rename),
+        (Operation::CreateFolder, r.create_folder),
+    ] {
+        if change.unwrap_or_else(|| ops.contains(&op)) {
+            out.push(op);
+        }
+    }
+    Ok(out)
+}
+
+/// The `resource` string of folder `folder` of share `share`: share-relative when it is the
+/// only share (`/`, `/folder/sub`), else led by the share's name (`/share`, `/share/folder`).
+pub fn resource_string(shares: &[Share], share: &str, folder: &SharePath) -> String {
+    let folder = String::from_utf8_lossy(folder.as_bytes());
+    if shares.len() == 1 && shares[0].name == share {
+        return folder.into_owned();
+    }
+    if folder == "/" {
+        format!("/{share}")
+    } else {
+        format!("/{share}{folder}")
+    }
+}
+
+/// The share and folder a `resource` string names (see `resource_string`); the folder need
+/// not exist. Refuses `..`, a share that is not configured, and, with several shares, a
+/// string that names none.
+pub fn parse_resource(shares: &[Share], text: &str) -> Result<(String, SharePath), String> {
+    if text.contains('\0') {
+        return Err("a path cannot hold a NUL character".into());
+    }
+    let mut parts = text
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .peekable();
+    if text.split('/').any(|p| p == "..") {
+        return Err(format!("\"{text}\" must not contain \"..\""));
+    }
+    let share = match shares {
+        [] => return Err("no share is configured".into()),
+        [only] => only.name.clone(),
+        _ => {
+            let names: Vec<&str> = shares.iter().map(|s| s.name.as_str()).collect();
+            let Some(first) = parts.next() else {
+                return Err(format!(
+                    "with several shares, a folder starts with its share's name: \
+                     /<share>/folder (shares: {})",
+                    names.join(", ")
+                ));
+            };
+            if !names.contains(&first) {
+                return Err(format!(
+                    "\"{text}\" names no share: \"{first}\" is not one (shares: {}); a folder \
+                     starts with its share's name: /<share>/folder",
+                    names.join(", ")
+                ));
+            }
+            first.to_owned()
+        }
+    };
+    let rest: Vec<&str> = parts.collect();
+    Ok((share, SharePath::from_config(&rest.join("/"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::WatchMode;
+
+    fn shares(names: &[&str]) -> Vec<Share> {
+        names
+            .iter()
+            .map(|n| Share {
+                name: (*n).to_owned(),
+                path: PathBuf::from(format!("/srv/{n}")),
+                protocol: "smb".into(),
+                watch: WatchMode::Auto,
+            })
+            .collect()
+    }
+
+    fn parsed(shares: &[Share], text: &str) -> Result<(String, String), String> {
+        parse_resource(shares, text).map(|(s, f)| (s, f.to_string()))
+    }
+
+    fn ok(share: &str, folder: &str) -> Result<(String, String), String> {
+        Ok((share.to_owned(), folder.to_owned()))
+    }
+
+    #[test]
+    fn with_one_share_a_resource_is_share_relative() {
+        let one = shares(&["public"]);
+        assert_eq!(parsed(&one, "/"), ok("public", "/"));
+        assert_eq!(parsed(&one, ""), ok("public", "/"));
+        assert_eq!(parsed(&one, "/in/2024"), ok("public", "/in/2024"));
+        assert_eq!(parsed(&one, "/in/2024/"), ok("public", "/in/2024"));
+        assert_eq!(parsed(&one, "in//./x"), ok("public", "/in/x"));
+        // The share's own name is a folder like any other.
+        assert_eq!(parsed(&one, "/public"), ok("public", "/public"));
+        let err = parsed(&one, "/in/../../etc").unwrap_err();
+        assert!(err.contains("must not contain \"..\""), "{err}");
+        assert!(parsed(&one, "/..").is_err());
+        assert!(parsed(&one, "/a\0b").is_err());
+        for folder in ["/", "/in/2024"] {
+            let text = resource_string(&one, "public", &SharePath::from_config(folder));
+            assert_eq!(text, folder);
+            assert_eq!(parsed(&one, &text), ok("public", folder));
+        }
+    }
+
+    #[test]
+    fn with_several_shares_a_resource_starts_with_its_share() {
+        let two = shares(&["public", "scans"]);
+        assert_eq!(parsed(&two, "/scans"), ok("scans", "/"));
+        assert_eq!(parsed(&two, "/scans/"), ok("scans", "/"));
+        assert_eq!(parsed(&two, "/public/in/x/"), ok("public", "/in/x"));
+        let err = parsed(&two, "/").unwrap_err();
+        assert!(err.contains("shares: public, scans"), "{err}");
+        let err = parsed(&two, "/other/in").unwrap_err();
+        assert!(err.contains("\"other\" is not one"), "{err}");
+        assert!(parsed(&two, "/public/../scans").is_err());
+        for (share, folder, text) in [
+            ("scans", "/", "/scans"),
+            ("public", "/in/x", "/public/in/x"),
+        ] {
+            let made = resource_string(&two, share, &SharePath::from_config(folder));
+            assert_eq!(made, text);
+            assert_eq!(parsed(&two, &made), ok(share, folder));
+        }
+        // A share no longer configured still gets a string that names it.
+        let one = shares(&["public"]);
+        assert_eq!(
+            resource_string(&one, "gone", &SharePath::from_config("/a")),
+            "/gone/a"
+        );
+    }
+
+    fn changes(json: &str) -> TriggerChanges {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
+        let all = Operation::ALL.to_vec();
+        let merged = merge_triggers(&all, &changes(r#"{"resources":{"upload":false}}"#)).unwrap();
+        assert_eq!(
+            merged,
+            [
+                Operation::Delete,
+                Operation::Move,
+                Operation::Rename,
+                Operation::CreateFolder
+            ]
+        );
+        let merged = merge_triggers(
+            &[],
+            &changes(r#"{"resources":{"createFolder":true,"move":true,"download":false}}"#),
+        )
+        .unwrap();
+        assert_eq!(merged, [Operation::Move, Operation::CreateFolder]);
+        // Accepted as false, refused as true, naming the trigger.
+        let ok = r#"{"resources":{"download":false,"copy":false,"compress":false,"extract":false},"shares":{"formSubmit":false}}"#;
+        assert_eq!(merge_triggers(&all, &changes(ok)).unwrap(), all);
+        for (json, field) in [
+            (
+                r#"{"resources":{"download":true}}"#,
+                "triggers.resources.download",
+            ),
+            (r#"{"resources":{"copy":true}}"#, "triggers.resources.copy"),
+            (
+                r#"{"resources":{"compress":true}}"#,
+                "triggers.resources.compress",
+            ),
+            (
+                r#"{"resources":{"extract":true}}"#,
+                "triggers.resources.extract",
+            ),
+            (
+                r#"{"shares":{"formSubmit":true}}"#,
+                "triggers.shares.formSubmit",
+            ),
+        ] {
+            let err = merge_triggers(&all, &changes(json)).unwrap_err();
+            assert_eq!(err.kind(), Kind::invalid(field), "{json}");
+        }
+        let shown = Triggers::of(&[Operation::Upload, Operation::CreateFolder]);
+        let json = serde_json::to_value(&shown).unwrap();
+        assert_eq!(json["resources"]["upload"], true);
+        assert_eq!(json["resources"]["createFolder"], true);
+        assert_eq!(json["resources"]["move"], false);
+        assert_eq!(json["resources"]["download"], false);
+        assert_eq!(json["shares"]["formSubmit"], false);
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_names_its_field() {
+        let kind = |body: &str| Spec::from_json(body.as_bytes()).unwrap_err().kind();
+        assert_eq!(
+            kind(r#"{"triggers":{"resources":{"upload":"yes"}}}"#),
+            Kind::invalid("triggers.resources.upload")
+        );
+        assert_eq!(kind(r#"{"endpointUrl":7}"#), Kind::invalid("endpointUrl"));
+        assert_eq!(
+            kind(r#"{"responseVersion":null,"resource":[]}"#),
+            Kind::invalid("resource")
+        );
+        assert_eq!(kind("[1]"), Kind::invalid("body"));
+        assert_eq!(kind("{"), Kind::invalid("body"));
+        let spec = Spec::from_json(
+            br#"{"endpointUrl":"http://a/","extra":1,"triggers":{"resources":{"move":true}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.endpoint_url.as_deref(), Some("http://a/"));
+        assert_eq!(spec.triggers.unwrap().resources.moved, Some(true));
+    }
+
+    #[test]
+    fn a_spec_is_checked_field_by_field() {
+        let one = shares(&["public"]);
+        let mut record = ApiWebhook {
+            id: 1000,
+            url: "http://a/".into(),
+            share: "public".into(),
+            folder: SharePath::root(),
+            format: "v1".into(),
+            triggers: Operation::ALL.to_vec(),
+            signature: "exavault".into(),
+            created_ms: 0,
+            modified_ms: 0,
+            created_by: "root".into(),
+        };
+        let field =
+            |spec: Spec, record: &mut ApiWebhook| apply(&one, record, &spec).unwrap_err().kind();
+        let url = |u: &str| Spec {
+            endpoint_url: Some(u.into()),
+            ..Spec::default()
+        };
+        assert_eq!(
+            field(url("ftp://x/"), &mut record),
+            Kind::invalid("endpointUrl")
+        );
+        assert_eq!(
+            field(url("not a url"), &mut record),
+            Kind::invalid("endpointUrl")
+        );
+        let version = Spec {
+            response_version: Some("v3".into()),
+            ..Spec::default()
+        };
+        assert_eq!(
+            field(version, &mut record),
+            Kind::invalid("responseVersion")
+        );
+        let resource = Spec {
+            resource: Some("/a/../..".into()),
+            ..Spec::default()
+        };
+        assert_eq!(field(resource, &mut record), Kind::invalid("resource"));
+        // Nothing was changed by the refused specs; a good one changes only what it names.
+        assert_eq!(record.url, "http://a/");
+        let spec = Spec {
+            endpoint_url: Some(" https://b.example/h ".into()),
+            resource: Some("/in/".into()),
+            response_version: Some("v2".into()),
+            triggers: None,
+        };
+        apply(&one, &mut record, &spec).unwrap();
+        assert_eq!(record.url, "https://b.example/h");
+        assert_eq!(record.folder, SharePath::from_config("/in"));
+        assert_eq!(record.format, "v2");
+        assert_eq!(record.triggers, Operation::ALL.to_vec());
+    }
+}
