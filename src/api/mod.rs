@@ -58,6 +58,23 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/users"),
     ("GET", "/activity/webhooks"),
     ("GET", "/openapi.json"),
+    ("GET", "/webhooks"),
+    ("POST", "/webhooks"),
+    ("GET", "/webhooks/{id}"),
+    ("PATCH", "/webhooks/{id}"),
+    ("DELETE", "/webhooks/{id}"),
+    ("POST", "/webhooks/regenerate-token/{id}"),
+    ("POST", "/webhooks/resend/{activityId}"),
+    ("POST", "/webhooks/{id}/recover"),
+    ("POST", "/webhooks/{id}/enable"),
+    ("POST", "/webhooks/{id}/test"),
+    ("GET", "/status"),
+    ("GET", "/metrics"),
+    ("GET", "/resources/download"),
+    ("GET", "/resources/list"),
+    ("GET", "/resources/{id}"),
+    ("DELETE", "/resources/{id}"),
+    ("DELETE", "/resources"),
 ];
 
 /// The API's routes, under `/api/v2`.
@@ -413,17 +430,20 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<RawBody, ApiError> {
-        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "ERROR_INVALID_PARAMETER",
-                    format!("the request body is larger than {MAX_BODY} bytes"),
-                )
-            } else {
-                ApiError::invalid("body", e.body_text())
-            }
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "ERROR_INVALID_PARAMETER",
+                        format!("the request body is larger than {MAX_BODY} bytes"),
+                    )
+                } else {
+                    ApiError::invalid("body", e.body_text())
+                }
+            })
     }
 }
 
@@ -615,8 +635,15 @@ mod tests {
             dir.path().display()
         );
         let config = crate::config::parse(&text, std::path::Path::new("/x.toml")).unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("state")).unwrap());
+        let hooks = crate::hooks::Hooks::start(&config, Arc::clone(&store)).unwrap();
         let state = Arc::new(ApiState {
-            store: Arc::new(Store::open(&dir.path().join("state")).unwrap()),
+            control: Arc::new(crate::activity::Control {
+                store: Arc::clone(&store),
+                hooks: Arc::clone(&hooks),
+                wait: std::time::Duration::from_secs(1),
+            }),
+            store,
             config: Arc::new(config),
             limiter: Arc::new(Limiter::default()),
             web: WebInfo::default(),

@@ -248,13 +248,17 @@ pub async fn recover(
         .map(|t| parse_time("since", t))
         .transpose()?;
     let control = Arc::clone(&state.control);
-    let requeued = blocking(move || crate::activity::recover(&control, Some(id), since).map_err(worker_error)).await?;
+    let requeued =
+        blocking(move || crate::activity::recover(&control, Some(id), since).map_err(worker_error))
+            .await?;
     crate::access::audit(
         &state.store,
         &caller,
         &format!(
             "recovered {requeued} failed events of webhook {id}{}",
-            since.map(|s| format!(" since {}", rfc3339(s))).unwrap_or_default()
+            since
+                .map(|s| format!(" since {}", rfc3339(s)))
+                .unwrap_or_default()
         ),
     );
     answer(
