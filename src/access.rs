@@ -1,14 +1,82 @@
-//! Who may use the management API: users, API keys and access tokens.
+//! Who may manage sharehook: users (with a role and a password), API keys and access tokens,
+//! how a caller is recognised from a key and a token, and the audit trail of every change.
+//! The service layer that the command line and the management API both call: plain values
+//! in and out, errors that say their `fault::Kind`.
+//!
+//! Secrets are shown once, when they are made, and kept only as hashes: SHA-256 for keys and
+//! tokens (random values, so a fast hash suffices), argon2id for passwords (chosen by people).
 
-use crate::store::Store;
+use std::fmt;
+use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use serde::{Deserialize, Serialize};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+
+use crate::event::escape_controls;
+use crate::fault::{Fault, Kind};
+use crate::payload::rfc3339;
+use crate::store::{
+    AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, Store, StoreError, TokenRecord,
+    UserRecord,
+};
+
+/// The audit trail keeps this many rows; older ones are dropped.
+pub const AUDIT_KEEP: u64 = 10_000;
+/// The longest user name, in characters.
+pub const NAME_MAX: usize = 64;
+/// The longest API key name, in characters.
+const KEY_NAME_MAX: usize = 128;
+const DESCRIPTION_MAX: usize = 1024;
+/// The longest password, in bytes: argon2 takes any length, but a request must not make
+/// the server hash megabytes.
+const PASSWORD_MAX: usize = 1024;
+/// A token's last use is written at most this often.
+const LAST_USED_COARSE_MS: i64 = 60_000;
+
+/// What a user may do: `admin` everything, `viewer` only read status, webhooks (without their
+/// tokens) and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
     Viewer,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = AccessError;
+
+    fn from_str(s: &str) -> Result<Role, AccessError> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(AccessError::Invalid {
+                field: "role",
+                detail: format!("\"{}\" is neither admin nor viewer", escape_controls(other)),
+            }),
+        }
+    }
+}
+
+/// Who asks for something: the user, its role, and the client's address (for the audit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     pub user: String,
     pub role: Role,
@@ -16,27 +84,1151 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The command line on this machine: it may do everything (whoever can run it can read
+    /// the state file anyway).
     pub fn local() -> Caller {
         Caller {
-            user: "root".into(),
+            user: "root".to_owned(),
             role: Role::Admin,
-            address: "local".into(),
+            address: "local".to_owned(),
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("{field}: {detail}")]
+    Invalid { field: &'static str, detail: String },
+    #[error("{what} \"{name}\" already exists")]
+    Taken { what: &'static str, name: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("user \"{0}\" is the last admin: add another admin first")]
+    LastAdmin(String),
+    #[error("user \"{user}\" is a viewer: only an admin may {action}")]
+    Forbidden { user: String, action: &'static str },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot {0}")]
+    Crypto(String),
+}
+
+impl Fault for AccessError {
+    fn kind(&self) -> Kind {
+        match self {
+            AccessError::Invalid { field, .. } => Kind::invalid(*field),
+            AccessError::Taken { .. } | AccessError::LastAdmin(_) => Kind::Conflict,
+            AccessError::NotFound(_) => Kind::NotFound,
+            AccessError::Forbidden { .. } => Kind::Forbidden,
+            AccessError::Store(_) | AccessError::Crypto(_) => Kind::Internal,
+        }
+    }
+}
+
+/// Why a caller was not recognised. Every wrong key, token or password is the one variant
+/// `Invalid`, so that an answer never tells which part was wrong.
+#[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("invalid credentials")]
+    #[error("the credentials are not valid")]
     Invalid,
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
-pub fn authenticate(_store: &Store, _api_key: &str, _token: &str) -> Result<Caller, AuthError> {
-    Err(AuthError::Invalid)
+/// A user as listings show it (never its password).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: u32,
+    pub name: String,
+    pub role: Role,
+    pub created: String,
+    pub modified: String,
 }
 
-pub fn audit(_store: &Store, caller: &Caller, what: &str) {
-    log::info!("{} from {}: {what}", caller.user, caller.address);
+/// An API key as listings show it: its value is never shown again, only its hint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: u32,
+    pub name: String,
+    pub description: String,
+    /// The first characters of the random part of the value.
+    pub hint: String,
+    pub created: String,
+    pub modified: String,
+}
+
+/// An access token as listings show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub id: u32,
+    pub key_id: u32,
+    pub key_name: String,
+    pub user: String,
+    pub created: String,
+    pub last_used: Option<String>,
+}
+
+/// A key just made, with its value (shown this once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewApiKey {
+    pub key: ApiKey,
+    pub value: String,
+}
+
+/// A token just made or regenerated, with its value (shown this once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: Token,
+    pub value: String,
+}
+
+/// One row of the audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub time: String,
+    pub user: String,
+    pub address: String,
+    pub what: String,
+}
+
+// ----- users -----
+
+pub fn user_list(store: &Store, caller: &Caller) -> Result<Vec<User>, AccessError> {
+    require_admin(caller, "list users")?;
+    Ok(store.users()?.iter().map(user_view).collect())
+}
+
+/// The users `caller` may see: everyone for an admin, itself for a viewer.
+pub fn users_visible(store: &Store, caller: &Caller) -> Result<Vec<User>, AccessError> {
+    Ok(store
+        .users()?
+        .iter()
+        .filter(|u| caller.role == Role::Admin || u.name == caller.user)
+        .map(user_view)
+        .collect())
+}
+
+/// Adds user `name` with `role` and `password`.
+pub fn user_add(
+    store: &Store,
+    caller: &Caller,
+    name: &str,
+    role: Role,
+    password: &str,
+) -> Result<User, AccessError> {
+    require_admin(caller, "add users")?;
+    check_user_name(name)?;
+    let phc = hash_password(password)?;
+    let mut change = store.access_change()?;
+    if change.users()?.iter().any(|u| u.name == name) {
+        return Err(AccessError::Taken {
+            what: "user",
+            name: name.to_owned(),
+        });
+    }
+    let now = now_ms();
+    let record = UserRecord {
+        id: change.next_id(IdOf::User)?,
+        name: name.to_owned(),
+        role,
+        password: phc,
+        created_ms: now,
+        modified_ms: now,
+    };
+    change.put_user(&record)?;
+    change.commit()?;
+    audit(store, caller, &format!("added user \"{name}\" ({role})"));
+    Ok(user_view(&record))
+}
+
+/// Sets the password of user `name`. An admin may set anyone's; a viewer only its own.
+pub fn user_set_password(
+    store: &Store,
+    caller: &Caller,
+    name: &str,
+    password: &str,
+) -> Result<User, AccessError> {
+    if caller.user != name {
+        require_admin(caller, "set another user's password")?;
+    }
+    let phc = hash_password(password)?;
+    let record = change_user(store, name, |_, user| {
+        user.password = phc;
+        Ok(())
+    })?;
+    audit(
+        store,
+        caller,
+        &format!("set the password of user \"{name}\""),
+    );
+    Ok(user_view(&record))
+}
+
+/// Gives user `name` another role; the last admin stays one.
+pub fn user_set_role(
+    store: &Store,
+    caller: &Caller,
+    name: &str,
+    role: Role,
+) -> Result<User, AccessError> {
+    require_admin(caller, "change roles")?;
+    let record = change_user(store, name, |users, user| {
+        if user.role == Role::Admin && role != Role::Admin && admins(users) == 1 {
+            return Err(AccessError::LastAdmin(name.to_owned()));
+        }
+        user.role = role;
+        Ok(())
+    })?;
+    audit(
+        store,
+        caller,
+        &format!(
+            "made user \"{name}\" a{} {role}",
+            if role == Role::Admin { "n" } else { "" }
+        ),
+    );
+    Ok(user_view(&record))
+}
+
+/// Removes user `name` and its access tokens. The last admin cannot be removed: the API
+/// would be left with no one to manage it.
+pub fn user_remove(store: &Store, caller: &Caller, name: &str) -> Result<(), AccessError> {
+    require_admin(caller, "remove users")?;
+    let mut change = store.access_change()?;
+    let users = change.users()?;
+    let user = find_user(&users, name)?;
+    if user.role == Role::Admin && admins(&users) == 1 {
+        return Err(AccessError::LastAdmin(name.to_owned()));
+    }
+    change.remove_user(user.id)?;
+    let mut tokens = 0;
+    for t in change.tokens()?.iter().filter(|t| t.user == user.id) {
+        change.remove_token(t.id)?;
+        tokens += 1;
+    }
+    change.commit()?;
+    audit(
+        store,
+        caller,
+        &format!("removed user \"{name}\" and its {tokens} access tokens"),
+    );
+    Ok(())
+}
+
+fn change_user(
+    store: &Store,
+    name: &str,
+    f: impl FnOnce(&[UserRecord], &mut UserRecord) -> Result<(), AccessError>,
+) -> Result<UserRecord, AccessError> {
+    let mut change = store.access_change()?;
+    let users = change.users()?;
+    let mut user = find_user(&users, name)?.clone();
+    f(&users, &mut user)?;
+    user.modified_ms = now_ms();
+    change.put_user(&user)?;
+    change.commit()?;
+    Ok(user)
+}
+
+fn find_user<'u>(users: &'u [UserRecord], name: &str) -> Result<&'u UserRecord, AccessError> {
+    users.iter().find(|u| u.name == name).ok_or_else(|| {
+        AccessError::NotFound(format!("no user is named \"{}\"", escape_controls(name)))
+    })
+}
+
+fn admins(users: &[UserRecord]) -> usize {
+    users.iter().filter(|u| u.role == Role::Admin).count()
+}
+
+fn user_view(u: &UserRecord) -> User {
+    User {
+        id: u.id,
+        name: u.name.clone(),
+        role: u.role,
+        created: rfc3339(u.created_ms),
+        modified: rfc3339(u.modified_ms),
+    }
+}
+
+/// A user name: 1 to 64 characters, no control character, no `/` (names may become parts of
+/// paths and URLs).
+pub fn check_user_name(name: &str) -> Result<(), AccessError> {
+    let bad = |detail: &str| AccessError::Invalid {
+        field: "name",
+        detail: detail.to_owned(),
+    };
+    let n = name.chars().count();
+    if n == 0 {
+        return Err(bad("a user name must not be empty"));
+    }
+    if n > NAME_MAX {
+        return Err(bad(&format!(
+            "a user name has at most {NAME_MAX} characters (this one has {n})"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(bad("a user name must not hold control characters"));
+    }
+    if name.contains('/') {
+        return Err(bad("a user name must not hold a /"));
+    }
+    Ok(())
+}
+
+fn hash_password(password: &str) -> Result<String, AccessError> {
+    if password.is_empty() {
+        return Err(AccessError::Invalid {
+            field: "password",
+            detail: "a password must not be empty".to_owned(),
+        });
+    }
+    if password.len() > PASSWORD_MAX {
+        return Err(AccessError::Invalid {
+            field: "password",
+            detail: format!("a password has at most {PASSWORD_MAX} bytes"),
+        });
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| AccessError::Crypto(format!("hash the password: {e}")))
+}
+
+/// A new password for a user who was given none: 24 characters from an alphabet without
+/// look-alikes (about 120 bits).
+pub fn generate_password() -> Result<String, AccessError> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 24];
+    random(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+        .collect())
+}
+
+// ----- API keys -----
+
+pub fn apikey_list(store: &Store, caller: &Caller) -> Result<Vec<ApiKey>, AccessError> {
+    require_admin(caller, "list API keys")?;
+    Ok(store.api_keys()?.iter().map(key_view).collect())
+}
+
+/// Makes an API key named `name`; its value, `<account_name>-<32 hex digits>`, is in the
+/// answer and nowhere else.
+pub fn apikey_add(
+    store: &Store,
+    caller: &Caller,
+    account_name: &str,
+    name: &str,
+    description: &str,
+) -> Result<NewApiKey, AccessError> {
+    require_admin(caller, "add API keys")?;
+    check_key_name(name)?;
+    check_description(description)?;
+    let random_part = random_hex(16)?;
+    let value = format!("{}-{random_part}", key_prefix(account_name));
+    let mut change = store.access_change()?;
+    if change.api_keys()?.iter().any(|k| k.name == name) {
+        return Err(AccessError::Taken {
+            what: "API key",
+            name: name.to_owned(),
+        });
+    }
+    let now = now_ms();
+    let record = KeyRecord {
+        id: change.next_id(IdOf::Key)?,
+        name: name.to_owned(),
+        description: description.to_owned(),
+        hash: sha256(&value).to_vec(),
+        hint: random_part[..4].to_owned(),
+        created_ms: now,
+        modified_ms: now,
+    };
+    change.put_key(&record)?;
+    change.commit()?;
+    audit(
+        store,
+        caller,
+        &format!("added API key {} \"{name}\"", record.id),
+    );
+    Ok(NewApiKey {
+        key: key_view(&record),
+        value,
+    })
+}
+
+/// The account name as a key's value begins with it: only what is safe in an HTTP header and
+/// a shell word (ASCII letters, digits, `.`, `_`, `-`) is kept.
+fn key_prefix(account_name: &str) -> String {
+    let kept: String = account_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .collect();
+    if kept.is_empty() {
+        "sharehook".to_owned()
+    } else {
+        kept
+    }
+}
+
+/// Changes the name or the description of API key `id`.
+pub fn apikey_edit(
+    store: &Store,
+    caller: &Caller,
+    id: u32,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<ApiKey, AccessError> {
+    require_admin(caller, "change API keys")?;
+    if let Some(name) = name {
+        check_key_name(name)?;
+    }
+    if let Some(d) = description {
+        check_description(d)?;
+    }
+    let mut change = store.access_change()?;
+    let keys = change.api_keys()?;
+    let mut key = find_key(&keys, &id.to_string())?.clone();
+    if let Some(name) = name {
+        if keys.iter().any(|k| k.name == name && k.id != id) {
+            return Err(AccessError::Taken {
+                what: "API key",
+                name: name.to_owned(),
+            });
+        }
+        key.name = name.to_owned();
+    }
+    if let Some(d) = description {
+        key.description = d.to_owned();
+    }
+    key.modified_ms = now_ms();
+    change.put_key(&key)?;
+    change.commit()?;
+    audit(store, caller, &format!("changed API key {id}"));
+    Ok(key_view(&key))
+}
+
+/// Removes API key `key` (its id or its value) and every access token made for it.
+pub fn apikey_remove(store: &Store, caller: &Caller, key: &str) -> Result<ApiKey, AccessError> {
+    require_admin(caller, "remove API keys")?;
+    let mut change = store.access_change()?;
+    let keys = change.api_keys()?;
+    let record = find_key(&keys, key)?.clone();
+    change.remove_key(record.id)?;
+    let mut tokens = 0;
+    for t in change.tokens()?.iter().filter(|t| t.key == record.id) {
+        change.remove_token(t.id)?;
+        tokens += 1;
+    }
+    change.commit()?;
+    audit(
+        store,
+        caller,
+        &format!(
+            "removed API key {} \"{}\" and its {tokens} access tokens",
+            record.id, record.name
+        ),
+    );
+    Ok(key_view(&record))
+}
+
+/// The key that `key` names: an id, else a key's value.
+fn find_key<'k>(keys: &'k [KeyRecord], key: &str) -> Result<&'k KeyRecord, AccessError> {
+    let found = match key.parse::<u32>() {
+        Ok(id) => keys.iter().find(|k| k.id == id),
+        Err(_) => {
+            let hash = sha256(key);
+            keys.iter().find(|k| k.hash == hash)
+        }
+    };
+    found.ok_or_else(|| match key.parse::<u32>() {
+        Ok(id) => AccessError::NotFound(format!("no API key has id {id}")),
+        // Never echo what may be a secret.
+        Err(_) => AccessError::NotFound("no API key has that value".to_owned()),
+    })
+}
+
+fn key_view(k: &KeyRecord) -> ApiKey {
+    ApiKey {
+        id: k.id,
+        name: k.name.clone(),
+        description: k.description.clone(),
+        hint: k.hint.clone(),
+        created: rfc3339(k.created_ms),
+        modified: rfc3339(k.modified_ms),
+    }
+}
+
+fn check_key_name(name: &str) -> Result<(), AccessError> {
+    let n = name.chars().count();
+    let detail = if n == 0 {
+        "an API key's name must not be empty".to_owned()
+    } else if n > KEY_NAME_MAX {
+        format!("an API key's name has at most {KEY_NAME_MAX} characters (this one has {n})")
+    } else if name.chars().any(char::is_control) {
+        "an API key's name must not hold control characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(AccessError::Invalid {
+        field: "name",
+        detail,
+    })
+}
+
+fn check_description(d: &str) -> Result<(), AccessError> {
+    let n = d.chars().count();
+    let detail = if n > DESCRIPTION_MAX {
+        format!("a description has at most {DESCRIPTION_MAX} characters (this one has {n})")
+    } else if d.chars().any(char::is_control) {
+        "a description must not hold control characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(AccessError::Invalid {
+        field: "description",
+        detail,
+    })
+}
+
+// ----- access tokens -----
+
+pub fn token_list(store: &Store, caller: &Caller) -> Result<Vec<Token>, AccessError> {
+    require_admin(caller, "list access tokens")?;
+    let keys = store.api_keys()?;
+    let users = store.users()?;
+    Ok(store
+        .access_tokens()?
+        .iter()
+        .map(|t| token_view(t, &keys, &users))
+        .collect())
+}
+
+/// Makes an access token for user `user` with API key `key` (its id or value).
+pub fn token_add(
+    store: &Store,
+    caller: &Caller,
+    key: &str,
+    user: &str,
+) -> Result<NewToken, AccessError> {
+    require_admin(caller, "add access tokens")?;
+    let value = random_hex(32)?;
+    let mut change = store.access_change()?;
+    let keys = change.api_keys()?;
+    let users = change.users()?;
+    let k = find_key(&keys, key)?;
+    let u = find_user(&users, user)?;
+    let record = TokenRecord {
+        id: change.next_id(IdOf::Token)?,
+        key: k.id,
+        user: u.id,
+        hash: sha256(&value).to_vec(),
+        created_ms: now_ms(),
+        last_used_ms: None,
+    };
+    change.put_token(&record)?;
+    change.commit()?;
+    audit(
+        store,
+        caller,
+        &format!(
+            "added access token {} for user \"{}\" with API key {}",
+            record.id, u.name, k.id
+        ),
+    );
+    Ok(NewToken {
+        token: token_view(&record, &keys, &users),
+        value,
+    })
+}
+
+/// Gives access token `id` a new value; the old one stops working at once.
+pub fn token_regenerate(store: &Store, caller: &Caller, id: u32) -> Result<NewToken, AccessError> {
+    require_admin(caller, "regenerate access tokens")?;
+    let value = random_hex(32)?;
+    let mut change = store.access_change()?;
+    let mut record = find_token(&change, id)?;
+    record.hash = sha256(&value).to_vec();
+    record.created_ms = now_ms();
+    record.last_used_ms = None;
+    change.put_token(&record)?;
+    let (keys, users) = (change.api_keys()?, change.users()?);
+    change.commit()?;
+    audit(store, caller, &format!("regenerated access token {id}"));
+    Ok(NewToken {
+        token: token_view(&record, &keys, &users),
+        value,
+    })
+}
+
+pub fn token_remove(store: &Store, caller: &Caller, id: u32) -> Result<Token, AccessError> {
+    require_admin(caller, "remove access tokens")?;
+    let mut change = store.access_change()?;
+    let record = find_token(&change, id)?;
+    change.remove_token(id)?;
+    let (keys, users) = (change.api_keys()?, change.users()?);
+    change.commit()?;
+    audit(store, caller, &format!("removed access token {id}"));
+    Ok(token_view(&record, &keys, &users))
+}
+
+fn find_token(change: &AccessChange<'_>, id: u32) -> Result<TokenRecord, AccessError> {
+    change
+        .tokens()?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| AccessError::NotFound(format!("no access token has id {id}")))
+}
+
+fn token_view(t: &TokenRecord, keys: &[KeyRecord], users: &[UserRecord]) -> Token {
+    Token {
+        id: t.id,
+        key_id: t.key,
+        key_name: keys
+            .iter()
+            .find(|k| k.id == t.key)
+            .map(|k| k.name.clone())
+            .unwrap_or_default(),
+        user: users
+            .iter()
+            .find(|u| u.id == t.user)
+            .map(|u| u.name.clone())
+            .unwrap_or_default(),
+        created: rfc3339(t.created_ms),
+        last_used: t.last_used_ms.map(rfc3339),
+    }
+}
+
+// ----- recognising a caller -----
+
+/// The user that holds `api_key` and `token`. The caller's `address` is left empty for the
+/// front end to fill.
+///
+/// Every key and every token is compared, in constant time, whatever matches: how long it
+/// takes tells nothing of whether the key exists or which part was wrong.
+pub fn authenticate(store: &Store, api_key: &str, token: &str) -> Result<Caller, AuthError> {
+    let key_hash = sha256(api_key);
+    let token_hash = sha256(token);
+    let AccessSnapshot {
+        users,
+        keys,
+        tokens,
+    } = store.access_snapshot()?;
+    // Ids start at 1: 0 is "none matched".
+    let mut key_id = 0u32;
+    for k in &keys {
+        let same = k.hash.as_slice().ct_eq(&key_hash[..]);
+        key_id.conditional_assign(&k.id, same);
+    }
+    let (mut token_id, mut user_id) = (0u32, 0u32);
+    for t in &tokens {
+        let same = t.hash.as_slice().ct_eq(&token_hash[..]) & t.key.ct_eq(&key_id);
+        token_id.conditional_assign(&t.id, same);
+        user_id.conditional_assign(&t.user, same);
+    }
+    if key_id == 0 || token_id == 0 {
+        return Err(AuthError::Invalid);
+    }
+    let user = users
+        .into_iter()
+        .find(|u| u.id == user_id)
+        .ok_or(AuthError::Invalid)?;
+    if let Err(e) = store.token_used(token_id, now_ms(), LAST_USED_COARSE_MS) {
+        log::debug!("cannot note when access token {token_id} was used: {e}");
+    }
+    Ok(Caller {
+        user: user.name,
+        role: user.role,
+        address: String::new(),
+    })
+}
+
+/// The user named `user`, when `password` is its password. An unknown user costs the same
+/// work as a known one (a dummy hash is checked).
+pub fn check_password(store: &Store, user: &str, password: &str) -> Result<Caller, AuthError> {
+    let users = store.users()?;
+    let found = users.iter().find(|u| u.name == user);
+    let phc = match found {
+        Some(u) => u.password.as_str(),
+        None => DUMMY_HASH,
+    };
+    let ok = PasswordHash::new(phc).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    });
+    match found {
+        Some(u) if ok => Ok(Caller {
+            user: u.name.clone(),
+            role: u.role,
+            address: String::new(),
+        }),
+        _ => Err(AuthError::Invalid),
+    }
+}
+
+/// A hash of no one's password (a random one, forgotten), with the parameters real ones
+/// get: checking a password against it costs what checking a real one does.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$O6p3CJIVK8ktQeB/dZvIeg$I/Ijd8e2oBB0EIQGzbPLXx3RCy4MnRFDfLpmKebDrsM";
+
+// ----- the audit trail -----
+
+/// Records a change made by `caller`: a line in the journal and a row in the state (the
+/// newest `AUDIT_KEEP` are kept). `what` never holds a secret. A row that cannot be kept is
+/// logged as an error; the change itself is done by then.
+pub fn audit(store: &Store, caller: &Caller, what: &str) {
+    log::info!(
+        "{}",
+        escape_controls(&format!(
+            "audit: {} ({}) from {}: {what}",
+            caller.user, caller.role, caller.address
+        ))
+    );
+    let row = AuditRecord {
+        id: 0,
+        time_ms: now_ms(),
+        user: caller.user.clone(),
+        address: caller.address.clone(),
+        what: what.to_owned(),
+    };
+    if let Err(e) = store.audit_add(&row, AUDIT_KEEP) {
+        log::error!(
+            "the audit trail could not keep \"{}\": {e}",
+            escape_controls(what)
+        );
+    }
+}
+
+/// The newest `limit` rows of the audit trail, newest first.
+pub fn audit_list(store: &Store, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    Ok(store
+        .audit_rows(limit)?
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.id,
+            time: rfc3339(r.time_ms),
+            user: r.user,
+            address: r.address,
+            what: r.what,
+        })
+        .collect())
+}
+
+// ----- helpers -----
+
+fn require_admin(caller: &Caller, action: &'static str) -> Result<(), AccessError> {
+    match caller.role {
+        Role::Admin => Ok(()),
+        Role::Viewer => Err(AccessError::Forbidden {
+            user: caller.user.clone(),
+            action,
+        }),
+    }
+}
+
+fn sha256(value: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+fn random(buf: &mut [u8]) -> Result<(), AccessError> {
+    getrandom::fill(buf).map_err(|e| AccessError::Crypto(format!("get random numbers: {e}")))
+}
+
+/// `bytes` random bytes as lowercase hex.
+fn random_hex(bytes: usize) -> Result<String, AccessError> {
+    let mut buf = vec![0u8; bytes];
+    random(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn now_ms() -> i64 {
+    crate::deliver::now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn viewer() -> Caller {
+        Caller {
+            user: "vic".into(),
+            role: Role::Viewer,
+            address: "192.0.2.7".into(),
+        }
+    }
+
+    #[test]
+    fn user_names_are_checked() {
+        let long = "é".repeat(NAME_MAX);
+        let too_long = "é".repeat(NAME_MAX + 1);
+        let cases: [(&str, bool); 7] = [
+            ("ana", true),
+            ("Ana Lopez", true),
+            (&long, true),
+            ("", false),
+            (&too_long, false),
+            ("a\nb", false),
+            ("a/b", false),
+        ];
+        for (name, ok) in cases {
+            let got = check_user_name(name);
+            assert_eq!(got.is_ok(), ok, "{name:?}: {got:?}");
+            if let Err(e) = got {
+                assert_eq!(e.kind(), Kind::invalid("name"));
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_kept_only_as_hashes() {
+        let (_dir, store) = store();
+        let c = Caller::local();
+        access_user(&store, "ana", Role::Admin, "correct horse");
+        let key = apikey_add(&store, &c, "nas1", "sync", "").unwrap();
+        let (account, random_part) = key.value.rsplit_once('-').unwrap();
+        assert_eq!(account, "nas1");
+        assert_eq!(random_part.len(), 32);
+        assert!(
+            random_part
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_uppercase())
+        );
+        assert_eq!(key.key.hint, random_part[..4]);
+        let token = token_add(&store, &c, &key.key.id.to_string(), "ana").unwrap();
+        assert_eq!(token.value.len(), 64);
+        assert!(
+            token
+                .value
+                .chars()
+                .all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+        );
+
+        let user = &store.users().unwrap()[0];
+        assert!(user.password.starts_with("$argon2id$"), "{}", user.password);
+        assert!(!user.password.contains("correct horse"));
+        assert_eq!(store.api_keys().unwrap()[0].hash, sha256(&key.value));
+        assert_eq!(store.access_tokens().unwrap()[0].hash, sha256(&token.value));
+        let file = std::fs::read(store.path()).unwrap();
+        for secret in [
+            key.value.as_bytes(),
+            token.value.as_bytes(),
+            b"correct horse",
+        ] {
+            assert!(
+                !file.windows(secret.len()).any(|w| w == secret),
+                "{} is in the state file in clear",
+                String::from_utf8_lossy(secret)
+            );
+        }
+    }
+
+    fn access_user(store: &Store, name: &str, role: Role, password: &str) -> User {
+        user_add(store, &Caller::local(), name, role, password).unwrap()
+    }
+
+    #[test]
+    fn a_key_and_its_token_name_the_user() {
+        let (_dir, store) = store();
+        let c = Caller::local();
+        access_user(&store, "ana", Role::Admin, "pw-a");
+        access_user(&store, "vic", Role::Viewer, "pw-v");
+        let k1 = apikey_add(&store, &c, "nas", "one", "").unwrap();
+        let k2 = apikey_add(&store, &c, "nas", "two", "").unwrap();
+        let t_ana = token_add(&store, &c, &k1.value, "ana").unwrap();
+        let t_vic = token_add(&store, &c, "1", "vic").unwrap();
+        let t_other = token_add(&store, &c, "2", "ana").unwrap();
+        let removed = token_add(&store, &c, "1", "ana").unwrap();
+        token_remove(&store, &c, removed.token.id).unwrap();
+
+        let who = |key: &str, token: &str| match authenticate(&store, key, token) {
+            Ok(caller) => Ok((caller.user, caller.role)),
+            Err(AuthError::Invalid) => Err("invalid"),
+            Err(AuthError::Store(e)) => panic!("{e}"),
+        };
+        type Who = Result<(String, Role), &'static str>;
+        let cases: [(&str, &str, &str, Who); 8] = [
+            (
+                "right key and token",
+                &k1.value,
+                &t_ana.value,
+                Ok(("ana".into(), Role::Admin)),
+            ),
+            (
+                "a viewer's token",
+                &k1.value,
+                &t_vic.value,
+                Ok(("vic".into(), Role::Viewer)),
+            ),
+            ("wrong token", &k1.value, &"0".repeat(64), Err("invalid")),
+            (
+                "another key's token",
+                &k1.value,
+                &t_other.value,
+                Err("invalid"),
+            ),
+            ("a removed token", &k1.value, &removed.value, Err("invalid")),
+            ("unknown key", "nas-0000", &t_ana.value, Err("invalid")),
+            (
+                "the key's id, not its value",
+                "1",
+                &t_ana.value,
+                Err("invalid"),
+            ),
+            ("nothing", "", "", Err("invalid")),
+        ];
+        for (what, key, token, expected) in cases {
+            assert_eq!(who(key, token), expected, "{what}");
+        }
+        assert_eq!(
+            who(&k2.value, &t_other.value),
+            Ok(("ana".into(), Role::Admin))
+        );
+
+        // Regenerated: the old value is dead at once, the new one works.
+        let again = token_regenerate(&store, &c, t_ana.token.id).unwrap();
+        assert_ne!(again.value, t_ana.value);
+        assert_eq!(who(&k1.value, &t_ana.value), Err("invalid"));
+        assert_eq!(
+            who(&k1.value, &again.value),
+            Ok(("ana".into(), Role::Admin))
+        );
+
+        // Removing a key or a user takes its tokens with it.
+        apikey_remove(&store, &c, &k2.value).unwrap();
+        assert_eq!(who(&k2.value, &t_other.value), Err("invalid"));
+        user_remove(&store, &c, "vic").unwrap();
+        assert_eq!(who(&k1.value, &t_vic.value), Err("invalid"));
+        let left: Vec<u32> = token_list(&store, &c)
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(left, [again.token.id]);
+        let listed = &token_list(&store, &c).unwrap()[0];
+        assert_eq!(
+            (listed.key_name.as_str(), listed.user.as_str()),
+            ("one", "ana")
+        );
+        assert!(listed.last_used.is_some(), "a use is noted");
+    }
+
+    #[test]
+    fn passwords_are_checked() {
+        let (_dir, store) = store();
+        access_user(&store, "ana", Role::Viewer, "s3cret");
+        let ok = check_password(&store, "ana", "s3cret").unwrap();
+        assert_eq!((ok.user.as_str(), ok.role), ("ana", Role::Viewer));
+        for (user, password) in [("ana", "S3cret"), ("ana", ""), ("bob", "s3cret")] {
+            assert!(
+                matches!(
+                    check_password(&store, user, password),
+                    Err(AuthError::Invalid)
+                ),
+                "{user} {password}"
+            );
+        }
+        user_set_password(&store, &Caller::local(), "ana", "new one").unwrap();
+        assert!(check_password(&store, "ana", "s3cret").is_err());
+        assert!(check_password(&store, "ana", "new one").is_ok());
+    }
+
+    #[test]
+    fn the_last_admin_stays() {
+        let (_dir, store) = store();
+        let c = Caller::local();
+        access_user(&store, "ana", Role::Admin, "pw");
+        access_user(&store, "vic", Role::Viewer, "pw");
+        let e = user_remove(&store, &c, "ana").unwrap_err();
+        assert_eq!(e.kind(), Kind::Conflict, "{e}");
+        let e = user_set_role(&store, &c, "ana", Role::Viewer).unwrap_err();
+        assert_eq!(e.kind(), Kind::Conflict, "{e}");
+        user_set_role(&store, &c, "vic", Role::Admin).unwrap();
+        user_remove(&store, &c, "ana").unwrap();
+        let names: Vec<String> = user_list(&store, &c)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
+        assert_eq!(names, ["vic"]);
+    }
+
+    #[test]
+    fn errors_say_their_kind() {
+        let (_dir, store) = store();
+        let c = Caller::local();
+        access_user(&store, "ana", Role::Admin, "pw");
+        apikey_add(&store, &c, "nas", "app", "").unwrap();
+        let v = viewer();
+        let cases: Vec<(&str, Result<(), AccessError>, Kind)> = vec![
+            (
+                "name taken",
+                user_add(&store, &c, "ana", Role::Viewer, "pw").map(drop),
+                Kind::Conflict,
+            ),
+            (
+                "key name taken",
+                apikey_add(&store, &c, "nas", "app", "").map(drop),
+                Kind::Conflict,
+            ),
+            (
+                "empty password",
+                user_add(&store, &c, "bob", Role::Viewer, "").map(drop),
+                Kind::invalid("password"),
+            ),
+            (
+                "bad key name",
+                apikey_add(&store, &c, "nas", "", "").map(drop),
+                Kind::invalid("name"),
+            ),
+            (
+                "bad description",
+                apikey_add(&store, &c, "nas", "x", "a\u{7}").map(drop),
+                Kind::invalid("description"),
+            ),
+            (
+                "unknown user",
+                user_remove(&store, &c, "zed"),
+                Kind::NotFound,
+            ),
+            (
+                "unknown key",
+                apikey_remove(&store, &c, "9").map(drop),
+                Kind::NotFound,
+            ),
+            (
+                "unknown key value",
+                token_add(&store, &c, "nas-ffff", "ana").map(drop),
+                Kind::NotFound,
+            ),
+            (
+                "unknown token",
+                token_regenerate(&store, &c, 9).map(drop),
+                Kind::NotFound,
+            ),
+            (
+                "viewer adds",
+                user_add(&store, &v, "bob", Role::Admin, "pw").map(drop),
+                Kind::Forbidden,
+            ),
+            (
+                "viewer lists users",
+                user_list(&store, &v).map(drop),
+                Kind::Forbidden,
+            ),
+            (
+                "viewer lists keys",
+                apikey_list(&store, &v).map(drop),
+                Kind::Forbidden,
+            ),
+            (
+                "viewer lists tokens",
+                token_list(&store, &v).map(drop),
+                Kind::Forbidden,
+            ),
+            (
+                "viewer makes a key",
+                apikey_add(&store, &v, "nas", "y", "").map(drop),
+                Kind::Forbidden,
+            ),
+            (
+                "viewer makes a token",
+                token_add(&store, &v, "1", "ana").map(drop),
+                Kind::Forbidden,
+            ),
+            (
+                "viewer sets another's password",
+                user_set_password(&store, &v, "ana", "x").map(drop),
+                Kind::Forbidden,
+            ),
+            (
+                "bad role",
+                "boss".parse::<Role>().map(drop),
+                Kind::invalid("role"),
+            ),
+        ];
+        for (what, got, kind) in cases {
+            match got {
+                Ok(()) => panic!("{what}: done"),
+                Err(e) => assert_eq!(e.kind(), kind, "{what}: {e}"),
+            }
+        }
+        // A value that is no key is never echoed back.
+        let e = apikey_remove(&store, &c, "nas-secretvalue").unwrap_err();
+        assert!(!e.to_string().contains("secretvalue"), "{e}");
+    }
+
+    #[test]
+    fn every_change_is_in_the_audit_trail() {
+        let (_dir, store) = store();
+        let c = Caller {
+            address: "198.51.100.4".into(),
+            ..Caller::local()
+        };
+        user_add(&store, &c, "ana", Role::Admin, "pw").unwrap();
+        let key = apikey_add(&store, &c, "nas", "app", "").unwrap();
+        let token = token_add(&store, &c, "1", "ana").unwrap();
+        token_regenerate(&store, &c, 1).unwrap();
+        let rows = audit_list(&store, 10).unwrap();
+        let what: Vec<&str> = rows.iter().map(|r| r.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "regenerated access token 1",
+                "added access token 1 for user \"ana\" with API key 1",
+                "added API key 1 \"app\"",
+                "added user \"ana\" (admin)",
+            ]
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.user == "root" && r.address == "198.51.100.4")
+        );
+        for row in &rows {
+            assert!(!row.what.contains(&key.value) && !row.what.contains(&token.value));
+        }
+    }
+
+    #[test]
+    fn a_key_begins_with_the_account_name_made_safe() {
+        let cases = [
+            ("nas1", "nas1"),
+            ("office-nas.local", "office-nas.local"),
+            ("Büro NAS", "BroNAS"),
+            ("a\r\nb", "ab"),
+            ("ö", "sharehook"),
+        ];
+        for (account, prefix) in cases {
+            assert_eq!(key_prefix(account), prefix, "{account:?}");
+        }
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let real = hash_password("x").unwrap();
+        let params = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
+        assert_eq!(params(DUMMY_HASH), params(&real));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn generated_passwords_differ_and_are_plain() {
+        let a = generate_password().unwrap();
+        let b = generate_password().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
 }

@@ -199,6 +199,8 @@ pub struct Control {
     /// The live webhooks, whose workers take the requests.
     pub hooks: Arc<crate::hooks::Hooks>,
     pub wait: Duration,
+    /// Begins the value of an API key made through `POST /access`.
+    pub account_name: String,
 }
 
 pub fn socket_path(state_dir: &Path) -> PathBuf {
@@ -287,8 +289,10 @@ async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<
         .map(str::to_owned)
         .collect();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let result = match (req.method().as_str(), parts.as_slice()) {
+    let method = req.method().clone();
+    let result = match (method.as_str(), parts.as_slice()) {
         ("POST", [verb]) if verb == "resend-failed" => resend_failed_via(&control, &query),
+        ("POST", [verb]) if verb == "access" => access_via(&control, req.into_body()).await,
         ("POST", [verb, hook, rest @ ..]) => match (verb.as_str(), hook.parse::<u32>()) {
             ("resend", Ok(hook)) if rest.len() == 1 => resend_via(&control, hook, &rest[0]).await,
             ("enable", Ok(hook)) if rest.is_empty() => enable_via(&control, hook).await,
@@ -337,6 +341,42 @@ pub async fn resend_now(
         attempt,
         reply,
     };
+    ask_worker(&mailbox, request, control.wait).await
+}
+
+/// The name of the file a test delivery reports, in the webhook's folder.
+pub const TEST_FILE: &[u8] = b"sharehook-test.txt";
+
+/// Sends webhook `hook` a test delivery now, through its worker: an Upload of
+/// `sharehook-test.txt` in its folder by `username`, with an event id of its own (sent once,
+/// never queued, logged like any attempt). The answer is the attempt's log entry.
+pub async fn test_now(
+    control: &Control,
+    hook: u32,
+    username: &str,
+) -> Result<LogEntry, (StatusCode, String)> {
+    let mailbox = mailbox(control, hook)?;
+    let routing = control.hooks.routes().current();
+    let webhook = routing.webhooks.iter().find(|w| w.id == hook).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("webhook {hook} is not configured"),
+    ))?;
+    let id = control
+        .store
+        .reserve_event_id()
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let event = Event {
+        id,
+        op: crate::event::Operation::Upload,
+        share: webhook.share.clone(),
+        path: webhook.folder.join(TEST_FILE),
+        source: None,
+        is_dir: false,
+        username: username.to_owned(),
+        time_ms: now_ms(),
+        size: Some(0),
+    };
+    let request = |reply| deliver::Request::Test { event, reply };
     ask_worker(&mailbox, request, control.wait).await
 }
 
@@ -394,6 +434,51 @@ pub fn recover(
     Ok(moved.iter().map(|(_, n)| n).sum::<u64>())
 }
 
+/// The largest body `POST /access` reads: a request names a few things and a password.
+const ACCESS_BODY_MAX: usize = 64 * 1024;
+
+/// A `user`, `apikey` or `token` command (`access_cli::Request` as JSON), done as the local
+/// administrator; the answer is its `access_cli::Reply`.
+async fn access_via(control: &Control, body: Incoming) -> Answer {
+    let body = http_body_util::Limited::new(body, ACCESS_BODY_MAX)
+        .collect()
+        .await
+        .map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request: {e}"),
+            )
+        })?
+        .to_bytes();
+    let store = Arc::clone(&control.store);
+    let account = control.account_name.clone();
+    // Hashing a password takes a while: not on the thread that serves the socket.
+    let done =
+        tokio::task::spawn_blocking(move || crate::access_cli::answer(&store, &account, &body))
+            .await
+            .map_err(|e| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the request failed: {e}"),
+                )
+            })?;
+    let reply = done.map_err(|e| {
+        use crate::fault::{Fault, Kind};
+        let status = match e.kind() {
+            Kind::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Internal => {
+                log::error!("control socket: {e}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, e.to_string())
+    })?;
+    serde_json::to_value(reply).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 async fn enable_via(control: &Control, hook: u32) -> Answer {
     let mailbox = mailbox(control, hook)?;
     let request = |reply| deliver::Request::Enable { reply };
@@ -422,6 +507,16 @@ async fn ask_worker<T>(
 
 /// POSTs `path` to the control socket of a running daemon; `None` when none is running.
 fn ask_daemon(state_dir: &Path, path: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    ask_daemon_with(state_dir, path, Vec::new())
+}
+
+/// POSTs `body` to `path` on the control socket of a running daemon; `None` when none is
+/// running.
+pub(crate) fn ask_daemon_with(
+    state_dir: &Path,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Option<serde_json::Value>> {
     let socket = socket_path(state_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -450,7 +545,7 @@ fn ask_daemon(state_dir: &Path, path: &str) -> anyhow::Result<Option<serde_json:
         tokio::spawn(conn);
         let request = Request::post(path)
             .header("host", "sharehook")
-            .body(Full::new(Bytes::new()))?;
+            .body(Full::new(Bytes::from(body)))?;
         let response = sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
@@ -581,7 +676,7 @@ pub fn failed(config: &Config, webhook: Option<u32>) -> anyhow::Result<Vec<SetAs
 /// The state, for a change made from the command line while no daemon runs. A missing state
 /// is an error: a command never makes one (a state made by `sudo sharehook enable` would be
 /// root's, and the daemon's first start, as its own user, must make it).
-fn open_for_change(config: &Config) -> anyhow::Result<Store> {
+pub(crate) fn open_for_change(config: &Config) -> anyhow::Result<Store> {
     drop(Store::open_read_only(&config.state_dir)?);
     let store = Store::open(&config.state_dir)?;
     store.set_limits(config.store_limits());

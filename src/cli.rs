@@ -13,7 +13,7 @@ use anyhow::Context;
 use crate::daemon::Daemon;
 use crate::event::json_for_terminal;
 use crate::store::LogFilter;
-use crate::{activity, config, demo, service, sign};
+use crate::{access_cli, activity, config, demo, service, sign};
 
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -41,6 +41,19 @@ usage:
                                     put the failed events back into their queues
   sharehook enable [--config PATH] WEBHOOK_ID
                                     send again to a webhook that was disabled
+  sharehook user add NAME --role admin|viewer [--password-stdin] | user list [--json]
+  sharehook user passwd NAME [--password-stdin] | user rm NAME
+                                    users of the management API (without --password-stdin a
+                                    password is made and printed on the last line)
+  sharehook apikey add NAME [--description TEXT] | apikey list [--json] | apikey rm KEY
+                                    API keys (KEY: its id or value; a new key's value is printed
+                                    on the last line, once)
+  sharehook token add --key KEY --user NAME | token list [--json]
+  sharehook token regenerate ID | token rm ID
+                                    access tokens (a new value is printed on the last line, once)
+  sharehook audit [--config PATH] [--limit N] [--json | --array]
+                                    the changes made to users, keys, tokens and webhooks, newest
+                                    first (--limit defaults to 100; 0: all)
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook verify --token TOKEN --signature SIG [FILE|-]
                                     check a received body (FILE, or standard input)
@@ -93,6 +106,18 @@ pub enum Command {
     Bench {
         files: usize,
     },
+    Audit {
+        config: PathBuf,
+        limit: usize,
+        output: Output,
+    },
+    /// `user`, `apikey` and `token`.
+    Access {
+        config: PathBuf,
+        request: access_cli::Request,
+        password_stdin: bool,
+        output: Output,
+    },
     Version,
     Help,
 }
@@ -124,6 +149,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut files = 5000usize;
     let mut positional: Option<String> = None;
     let mut all_failed = false;
+    let mut words: Vec<String> = Vec::new();
+    let (mut role, mut description, mut key, mut user) = (None, None, None, None);
+    let mut password_stdin = false;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -146,6 +174,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("array") => output = Output::JsonArray,
             Long("files") => files = parser.value()?.parse()?,
             Long("failed") if sub.as_deref() == Some("resend") => all_failed = true,
+            Long("role") => role = Some(parser.value()?.string()?),
+            Long("description") => description = Some(parser.value()?.string()?),
+            Long("key") => key = Some(parser.value()?.string()?),
+            Long("user") => user = Some(parser.value()?.string()?),
+            Long("password-stdin") => password_stdin = true,
+            Value(v) if matches!(sub.as_deref(), Some("user" | "apikey" | "token")) => {
+                words.push(v.string()?)
+            }
             Value(v) if sub.is_none() => sub = Some(v.string()?),
             Value(v) if sub.as_deref() == Some("verify") && input.is_none() => {
                 input = Some(PathBuf::from(v))
@@ -206,6 +242,23 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .map_err(|_| "WEBHOOK_ID is a number")?,
         },
         Some("bench") => Command::Bench { files },
+        Some("audit") => Command::Audit {
+            config,
+            limit: filter.limit,
+            output,
+        },
+        Some(s @ ("user" | "apikey" | "token")) => {
+            let request = access_cli::parse(s, &words, role, description, key, user)?;
+            if password_stdin && !request.takes_password() {
+                return Err("--password-stdin is for user add and user passwd".into());
+            }
+            Command::Access {
+                config,
+                request,
+                password_stdin,
+                output,
+            }
+        }
         Some(other) => {
             return Err(format!("unknown command \"{other}\" (see sharehook --help)").into());
         }
@@ -373,16 +426,50 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench { files } => crate::bench::run(files)?,
+        Command::Audit {
+            config,
+            limit,
+            output,
+        } => {
+            let config = config::load(&config)?;
+            let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            // As for `log`, 0 is every row.
+            let limit = if limit == 0 { usize::MAX } else { limit };
+            access_cli::print_audit(&crate::access::audit_list(&store, limit)?, output);
+        }
+        Command::Access {
+            config,
+            mut request,
+            password_stdin,
+            output,
+        } => {
+            let config = config::load(&config)?;
+            if password_stdin {
+                request.set_password(read_password()?);
+            }
+            let reply = access_cli::run(&config, request)?;
+            access_cli::print(&reply, output);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The daemon, until SIGTERM or SIGINT; SIGHUP reads `path` again (see `reload`).
+/// The first line of standard input, without its line end: a password piped in.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
+}
+
 /// Prints `value` as one line of JSON, with no raw control character for the terminal.
 fn print_json(value: &serde_json::Value) {
     println!("{}", json_for_terminal(&value.to_string()));
 }
 
+/// The daemon, until SIGTERM or SIGINT; SIGHUP reads `path` again (see `reload`).
 fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     log::info!("sharehook {VERSION} starting");
     crate::daemon::raise_open_files_limit();
@@ -467,6 +554,7 @@ fn control(daemon: &Daemon, config: &config::Config) -> Arc<activity::Control> {
         store: Arc::clone(&daemon.store),
         hooks: Arc::clone(&daemon.hooks),
         wait: config.delivery.request_timeout + Duration::from_secs(10),
+        account_name: config.account_name.clone(),
     })
 }
 
@@ -628,5 +716,45 @@ mod tests {
             }),
         );
         check(&["log", "--failed"], Err("invalid option '--failed'"));
+    }
+
+    #[test]
+    fn access_commands_parse() {
+        let default = PathBuf::from(config::DEFAULT_PATH);
+        check(
+            &["user", "add", "ana", "--role", "admin", "--password-stdin"],
+            Ok(Command::Access {
+                config: default.clone(),
+                request: access_cli::Request::UserAdd {
+                    name: "ana".into(),
+                    role: crate::access::Role::Admin,
+                    password: None,
+                },
+                password_stdin: true,
+                output: Output::Text,
+            }),
+        );
+        check(
+            &["token", "list", "--json", "--config", "/x.toml"],
+            Ok(Command::Access {
+                config: "/x.toml".into(),
+                request: access_cli::Request::TokenList,
+                password_stdin: false,
+                output: Output::JsonLines,
+            }),
+        );
+        check(
+            &["apikey", "rm", "3", "--password-stdin"],
+            Err("--password-stdin is for user add and user passwd"),
+        );
+        check(
+            &["audit", "--limit", "5", "--array"],
+            Ok(Command::Audit {
+                config: default,
+                limit: 5,
+                output: Output::JsonArray,
+            }),
+        );
+        check(&["user", "delete", "ana"], Err(access_cli::usage("user")));
     }
 }

@@ -64,6 +64,12 @@ pub enum Request {
         attempt: u32,
         reply: tokio::sync::oneshot::Sender<LogEntry>,
     },
+    /// Send this made-up event once now (a test delivery: no retry, not a resend); the log
+    /// entry of the attempt is the answer.
+    Test {
+        event: Event,
+        reply: tokio::sync::oneshot::Sender<LogEntry>,
+    },
     /// Start sending again after the webhook was disabled.
     Enable {
         reply: tokio::sync::oneshot::Sender<bool>,
@@ -453,23 +459,33 @@ impl Worker {
     fn serve_requests(&mut self, writer: &mut Writer) {
         for request in self.mailbox.take() {
             match request {
-                Request::Resend {
-                    event,
-                    attempt,
-                    reply,
-                } => {
+                Request::Resend { .. } | Request::Test { .. } => {
+                    let (event, attempt, reply, resend) = match request {
+                        Request::Resend {
+                            event,
+                            attempt,
+                            reply,
+                        } => (event, attempt, reply, true),
+                        Request::Test { event, reply } => (event, 1, reply, false),
+                        Request::Enable { .. } => unreachable!("matched above"),
+                    };
                     let (outcome, mut entry) =
-                        self.target.attempt(&self.client, &event, attempt, true);
+                        self.target.attempt(&self.client, &event, attempt, resend);
                     let mut group = self.new_group();
                     group.flush.log.push(entry.clone());
-                    if outcome.is_success() {
+                    if resend && outcome.is_success() {
                         // No longer failed, if it was.
                         group.flush.resolved.push(event.id);
                     }
+                    let what = if resend {
+                        format!("resent as attempt {attempt}")
+                    } else {
+                        "sent as a test".to_owned()
+                    };
                     group.say(
                         Level::Info,
                         format!(
-                            "webhook {}: event {} resent as attempt {attempt}: {outcome}",
+                            "webhook {}: event {} {what}: {outcome}",
                             self.target.id, event.id
                         ),
                     );

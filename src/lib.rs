@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for how the modules fit together.
 
 pub mod access;
+pub mod access_cli;
 pub mod activity;
 pub mod api;
 pub mod attempts;

@@ -9,18 +9,24 @@ use axum::extract::State as AxumState;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Query, Signed, State, answer};
-use crate::access::{Caller, Role};
+use std::sync::Arc;
+
+use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking};
+use crate::access::{self, Role, User};
 use crate::payload::rfc3339;
 
 /// The one account a box is.
 pub const ACCOUNT_ID: u64 = 1;
 
 pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed) -> ApiResult {
-    let config = std::sync::Arc::clone(&state.config);
-    let (limit, used) = tokio::task::spawn_blocking(move || disk_usage(&config))
-        .await
-        .unwrap_or((0, 0));
+    let config = Arc::clone(&state.config);
+    let store = Arc::clone(&state.store);
+    let who = caller.clone();
+    let ((limit, used), users) = blocking(move || {
+        let users = access::users_visible(&store, &who).map_err(|e| ApiError::from_fault(&e))?;
+        Ok((disk_usage(&config), users))
+    })
+    .await?;
     let created = rfc3339(state.started_ms);
     let data = json!({
         "id": ACCOUNT_ID,
@@ -28,7 +34,7 @@ pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed)
         "attributes": {
             "accountName": state.config.account_name,
             "status": 1,
-            "userCount": 1,
+            "userCount": users.len(),
             "quota": {
                 "diskLimit": limit,
                 "diskUsed": used,
@@ -40,10 +46,14 @@ pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed)
             "modified": created,
         },
     });
-    let user = user_json(&state.config.account_name, &caller, state.started_ms);
+    let me: Vec<Value> = users
+        .iter()
+        .filter(|u| u.name == caller.user)
+        .map(|u| user_json(&state.config.account_name, u))
+        .collect();
     answer(
         StatusCode::OK,
-        json!({ "responseStatus": 200, "data": data, "included": [user] }),
+        json!({ "responseStatus": 200, "data": data, "included": me }),
     )
 }
 
@@ -52,20 +62,31 @@ pub async fn users(
     Signed(caller): Signed,
     query: Query,
 ) -> ApiResult {
-    let offset = query.number("offset", 0, u64::MAX, 0)? as usize;
-    let limit = query.number("limit", 1, 1000, 100)? as usize;
-    let everyone = vec![user_json(
-        &state.config.account_name,
-        &caller,
-        state.started_ms,
-    )];
-    let total = everyone.len();
-    let data: Vec<Value> = everyone.into_iter().skip(offset).take(limit).collect();
+    let offset = query.number("offset", 0, u32::MAX.into(), 0)? as usize;
+    let limit = query.number("limit", 0, 1000, 100)? as usize;
+    let username = query.get("username").map(str::to_owned);
+    let role = query.get("role").map(str::to_owned);
+    let store = Arc::clone(&state.store);
+    let everyone = blocking(move || {
+        access::users_visible(&store, &caller).map_err(|e| ApiError::from_fault(&e))
+    })
+    .await?;
+    let matching: Vec<&User> = everyone
+        .iter()
+        .filter(|u| username.as_deref().is_none_or(|n| u.name == n))
+        .filter(|u| role.as_deref().is_none_or(|r| exavault_role(u.role) == r))
+        .collect();
+    let data: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|u| user_json(&state.config.account_name, u))
+        .collect();
     answer(
         StatusCode::OK,
         json!({
             "responseStatus": 200,
-            "totalResults": total,
+            "totalResults": matching.len(),
             "returnedResults": data.len(),
             "data": data,
             "included": [],
@@ -73,25 +94,32 @@ pub async fn users(
     )
 }
 
-/// A user as ExaVault's SDKs read one. An admin is ExaVault's `admin`, a viewer its `user`
-/// with read permissions only.
-fn user_json(account: &str, caller: &Caller, created_ms: i64) -> Value {
-    let admin = caller.role == Role::Admin;
-    let time = rfc3339(created_ms);
+/// ExaVault's name for a role: an admin is `admin`, a viewer a plain `user`.
+fn exavault_role(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Viewer => "user",
+    }
+}
+
+/// A user as ExaVault's SDKs read one; a viewer has ExaVault's read permissions only.
+fn user_json(account: &str, user: &User) -> Value {
+    let admin = user.role == Role::Admin;
     json!({
-        "id": 1,
+        "id": user.id,
         "type": "user",
         "attributes": {
             "status": 1,
             "locked": false,
-            "created": time,
-            "modified": time,
+            "created": user.created,
+            "modified": user.modified,
             "accountName": account,
-            "username": caller.user,
-            "nickname": caller.user,
+            "username": user.name,
+            "nickname": user.name,
             "email": "",
             "homePath": "/",
-            "role": if admin { "admin" } else { "user" },
+            "role": exavault_role(user.role),
+            "sharehookRole": user.role.as_str(),
             "timeZone": "UTC",
             "onboarding": false,
             "firstLogin": false,
@@ -101,7 +129,7 @@ fn user_json(account: &str, caller: &Caller, created_ms: i64) -> Value {
                 "modify": admin,
                 "delete": admin,
                 "list": true,
-                "changePassword": false,
+                "changePassword": true,
                 "share": false,
                 "notification": false,
                 "viewFormData": false,

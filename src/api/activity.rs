@@ -110,8 +110,8 @@ pub fn log_query(query: &Query) -> Result<LogQuery, ApiError> {
 pub fn entry_json(state: &State, e: &LogEntry, several: bool) -> Value {
     let details = serde_json::from_slice::<Value>(&e.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.body).into_owned()));
-    let webhook_path = state
-        .config
+    let routing = state.control.hooks.routes().current();
+    let webhook_path = routing
         .webhooks
         .iter()
         .find(|w| w.id == e.webhook)

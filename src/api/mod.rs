@@ -98,6 +98,7 @@ pub fn router(state: State) -> Router {
         .route("/webhooks/resend/{activity}", post(webhooks::resend))
         .route("/webhooks/{id}/recover", post(webhooks::recover))
         .route("/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/webhooks/{id}/test", post(webhooks::test))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
@@ -642,6 +643,7 @@ mod tests {
                 store: Arc::clone(&store),
                 hooks: Arc::clone(&hooks),
                 wait: std::time::Duration::from_secs(1),
+                account_name: "testnas".into(),
             }),
             store,
             config: Arc::new(config),

@@ -294,3 +294,29 @@ pub async fn enable(
         }),
     )
 }
+
+/// Sends the webhook a test delivery now (an Upload of `sharehook-test.txt` in its folder, by
+/// the caller); the answer carries the attempt as the log has it.
+pub async fn test(
+    AxumState(state): AxumState<State>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = id_of("id", &id)?;
+    let logged = crate::activity::test_now(&state.control, id, &caller.user)
+        .await
+        .map_err(worker_error)?;
+    crate::access::audit(
+        &state.store,
+        &caller,
+        &format!("sent webhook {id} a test delivery"),
+    );
+    let several = state.config.shares.len() > 1;
+    answer(
+        StatusCode::OK,
+        json!({
+            "responseStatus": 200,
+            "data": [super::activity::entry_json(&state, &logged, several)],
+        }),
+    )
+}

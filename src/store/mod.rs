@@ -20,6 +20,7 @@
 //! - a reader never calls a file damaged because it was not closed cleanly: it has it repaired
 //!   (by opening it for writing, or by the daemon that holds it) and reads it.
 
+mod access;
 mod delivery;
 mod hooks;
 
@@ -40,6 +41,9 @@ use serde::{Deserialize, Serialize};
 use crate::event::SharePath;
 use crate::tree::Entry;
 
+pub use access::{
+    AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, TokenRecord, UserRecord,
+};
 pub use delivery::{
     Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending,
     Pruned, SetAside, WebhookState,
@@ -407,6 +411,7 @@ impl Store {
         }
         self.init_delivery(&tx)?;
         self.init_hooks(&tx)?;
+        self.init_access(&tx)?;
         tx.commit().map_err(self.err())
     }
 
@@ -462,6 +467,24 @@ impl Store {
             .map_err(self.err())?
             .map(|v| v.value())
             .ok_or_else(|| self.damaged("it has no next event id".into()))
+    }
+
+    /// Takes the next event id for an event that is sent but not queued (a test delivery), so
+    /// no queued event ever shares its id.
+    pub fn reserve_event_id(&self) -> Result<u64, StoreError> {
+        let tx = self.begin()?;
+        let id = {
+            let mut meta = tx.open_table(META).map_err(self.err())?;
+            let id = meta
+                .get("next_event_id")
+                .map_err(self.err())?
+                .map(|v| v.value())
+                .ok_or_else(|| self.damaged("it has no next event id".into()))?;
+            meta.insert("next_event_id", id + 1).map_err(self.err())?;
+            id
+        };
+        tx.commit().map_err(self.err())?;
+        Ok(id)
     }
 
     /// Writes and commits a small record: whether the state can be written.

@@ -1,6 +1,7 @@
 //! Black-box tests: the real sharehook binary against a real HTTP receiver, real files, real
 //! signals and the real systemd tools. One test binary; helpers in `support`.
 
+mod access;
 mod api;
 mod cli;
 mod clients;

@@ -1027,3 +1027,42 @@ pub fn api(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>
         body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     }
 }
+
+/// An API caller's two headers.
+pub struct Credentials {
+    pub key: String,
+    pub token: String,
+}
+
+impl Credentials {
+    pub fn headers(&self) -> [(&str, &str); 2] {
+        [
+            ("ev-api-key", self.key.as_str()),
+            ("ev-access-token", self.token.as_str()),
+        ]
+    }
+}
+
+impl Nas {
+    /// Makes user `name` with `role` (`admin` or `viewer`), an API key and an access token for
+    /// it through the real commands (each prints its secret alone on its last line).
+    pub fn credentials(&self, name: &str, role: &str) -> Credentials {
+        let last_line = |args: &[&str]| {
+            let out = self.cli(args);
+            assert!(
+                out.status.success(),
+                "sharehook {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .expect("a secret on the last line")
+                .to_owned()
+        };
+        last_line(&["user", "add", name, "--role", role]);
+        let key = last_line(&["apikey", "add", &format!("{name}-app")]);
+        let token = last_line(&["token", "add", "--key", &key, "--user", name]);
+        Credentials { key, token }
+    }
+}
