@@ -43,6 +43,9 @@ struct ApiBox {
     viewer_token: String,
 }
 
+/// The share's files open to the API, for reading and deleting.
+const READ_WRITE: &str = "resources = \"read-write\"\n";
+
 /// The secret a command printed alone on its last line.
 fn secret(nas: &Nas, args: &[&str]) -> String {
     let out = nas.cli(args);
@@ -59,10 +62,11 @@ fn secret(nas: &Nas, args: &[&str]) -> String {
         .to_owned()
 }
 
-fn start_box() -> ApiBox {
+/// `share_lines` are added to the share's table (e.g. `resources = "read-write"`).
+fn start_box(share_lines: &str) -> ApiBox {
     let receiver = Receiver::start();
     let nas = Nas::new();
-    nas.write_config_with(&receiver.url(), "0", "resources = \"read-write\"\n", "");
+    nas.write_config_with(&receiver.url(), "0", share_lines, "");
     let daemon = nas.start();
     let base = format!("{}/api/v2", daemon.web_url());
     secret(&nas, &["user", "add", "ana", "--role", "admin"]);
@@ -155,7 +159,7 @@ fn file_webhook_id(b: &ApiBox) -> String {
 #[test]
 fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_delete_automation() {
     let python = python();
-    let b = start_box();
+    let b = start_box(READ_WRITE);
     let file_hook = file_webhook_id(&b);
     let share = b.nas.share();
     let patience = patience().as_secs().to_string();
@@ -218,7 +222,7 @@ fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_de
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_document() {
     let python = python();
-    let b = start_box();
+    let b = start_box("");
     let schemathesis = python.with_file_name("schemathesis");
     assert!(
         schemathesis.exists(),
@@ -305,7 +309,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_document
 #[test]
 fn a_thousand_wrong_tokens_are_limited_and_another_address_still_signs_in() {
     let python = python();
-    let b = start_box();
+    let b = start_box("");
     let path = script("brute.py");
     let r = run(
         &python,
