@@ -260,7 +260,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_document
                 "-H",
                 &token,
                 "--checks",
-                "not_a_server_error,response_schema_conformance",
+                "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
                 "--mode",
                 mode,
                 "--phases",
