@@ -55,6 +55,8 @@ usage:
                                     the changes made to users, keys, tokens and webhooks, newest
                                     first (--limit defaults to 100; 0: all)
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
+  sharehook bench --api [--entries N] [--seconds S]
+                                    measure the management API on a log of N entries
   sharehook verify --token TOKEN --signature SIG [FILE|-]
                                     check a received body (FILE, or standard input)
   sharehook --version | --help
@@ -106,6 +108,10 @@ pub enum Command {
     Bench {
         files: usize,
     },
+    BenchApi {
+        entries: usize,
+        seconds: f64,
+    },
     Audit {
         config: PathBuf,
         limit: usize,
@@ -147,6 +153,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     };
     let mut output = Output::Text;
     let mut files = 5000usize;
+    let mut api_bench = false;
+    let mut entries = 100_000usize;
+    let mut seconds = 3.0f64;
     let mut positional: Option<String> = None;
     let mut all_failed = false;
     let mut words: Vec<String> = Vec::new();
@@ -173,6 +182,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("json") => output = Output::JsonLines,
             Long("array") => output = Output::JsonArray,
             Long("files") => files = parser.value()?.parse()?,
+            Long("api") => api_bench = true,
+            Long("entries") => entries = parser.value()?.parse()?,
+            Long("seconds") => seconds = parser.value()?.parse()?,
             Long("failed") if sub.as_deref() == Some("resend") => all_failed = true,
             Long("role") => role = Some(parser.value()?.string()?),
             Long("description") => description = Some(parser.value()?.string()?),
@@ -241,6 +253,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .parse()
                 .map_err(|_| "WEBHOOK_ID is a number")?,
         },
+        Some("bench") if api_bench => Command::BenchApi { entries, seconds },
         Some("bench") => Command::Bench { files },
         Some("audit") => Command::Audit {
             config,
@@ -426,6 +439,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench { files } => crate::bench::run(files)?,
+        Command::BenchApi { entries, seconds } => crate::apibench::run(entries, seconds)?,
         Command::Audit {
             config,
             limit,

@@ -6,6 +6,7 @@ pub mod access;
 pub mod access_cli;
 pub mod activity;
 pub mod api;
+pub mod apibench;
 pub mod attempts;
 pub mod bench;
 pub mod cli;
