@@ -208,6 +208,47 @@ pub struct Control {
     pub started_ms: i64,
     /// Where the web server listens, when it does.
     pub web: Option<crate::status::WebStatus>,
+    /// The shares' files, as the API reaches them.
+    pub resources: Arc<crate::resources::Resources>,
+}
+
+impl Control {
+    /// The status of the running daemon (reads the state: call it off the async threads).
+    pub fn status(&self) -> crate::status::Status {
+        let running = crate::status::Running {
+            stats: &self.stats,
+            started_ms: self.started_ms,
+            web: self.web.clone(),
+        };
+        crate::status::collect(&self.config, &self.store, Some(running), now_ms())
+    }
+
+    /// The Prometheus text of the running daemon's figures.
+    pub fn metrics(&self) -> String {
+        crate::metrics::render(&self.stats, &self.store, &self.hooks.ids())
+    }
+
+    pub fn new(
+        config: &Config,
+        store: Arc<Store>,
+        hooks: Arc<crate::hooks::Hooks>,
+        stats: Arc<crate::metrics::Stats>,
+        resources: Arc<crate::resources::Resources>,
+        started_ms: i64,
+        web: Option<crate::status::WebStatus>,
+    ) -> Arc<Control> {
+        Arc::new(Control {
+            store,
+            hooks,
+            resources,
+            wait: config.delivery.request_timeout + Duration::from_secs(10),
+            account_name: config.account_name.clone(),
+            config: Arc::new(config.clone()),
+            stats,
+            started_ms,
+            web,
+        })
+    }
 }
 
 pub fn socket_path(state_dir: &Path) -> PathBuf {
@@ -491,16 +532,9 @@ async fn access_via(control: &Control, body: Incoming) -> Answer {
 /// The status, read on a blocking thread: the state's counts are read from disk.
 async fn status_via(control: &Arc<Control>) -> Answer {
     let control = Arc::clone(control);
-    let status = tokio::task::spawn_blocking(move || {
-        let running = crate::status::Running {
-            stats: &control.stats,
-            started_ms: control.started_ms,
-            web: control.web.clone(),
-        };
-        crate::status::collect(&control.config, &control.store, Some(running), now_ms())
-    })
-    .await
-    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let status = tokio::task::spawn_blocking(move || control.status())
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     serde_json::to_value(status).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 

@@ -77,21 +77,20 @@ fn bench(
         bail!("the server did not listen");
     };
     let api = Arc::new(crate::api::ApiState {
-        store: Arc::clone(&store),
-        control: Arc::new(crate::activity::Control {
-            store: Arc::clone(&store),
-            hooks: Arc::clone(&hooks),
-            wait: Duration::from_secs(30),
-            account_name: config.account_name.clone(),
-            config: Arc::new(config.clone()),
+        control: crate::activity::Control::new(
+            &config,
+            Arc::clone(&store),
+            Arc::clone(&hooks),
             stats,
-            started_ms: crate::deliver::now_ms(),
-            web: bound.info.status(),
-        }),
-        config: Arc::new(config.clone()),
+            Arc::new(crate::resources::Resources::new(
+                &config,
+                Arc::clone(&store),
+                Arc::default(),
+            )),
+            crate::deliver::now_ms(),
+            bound.info.status(),
+        ),
         limiter: Arc::new(crate::api::Limiter::default()),
-        web: bound.info.clone(),
-        started_ms: crate::deliver::now_ms(),
     });
     let site = crate::web::Site::new(crate::api::router(api));
     let server = std::thread::Builder::new()

@@ -563,12 +563,8 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         let limiter = Arc::new(crate::api::Limiter::default());
         let api_state = |daemon: &Daemon, config: &config::Config| {
             Arc::new(crate::api::ApiState {
-                store: Arc::clone(&daemon.store),
                 control: control(daemon, config),
-                config: Arc::new(config.clone()),
                 limiter: Arc::clone(&limiter),
-                web: web_info.clone(),
-                started_ms,
             })
         };
         let site = crate::web::Site::new(crate::api::router(api_state(&daemon, &config)));
@@ -609,23 +605,22 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     })
 }
 
-/// What the control socket serves for `daemon`.
+/// What the control socket and the API serve for `daemon`.
 fn control(
     daemon: &Daemon,
     config: &config::Config,
     started_ms: i64,
     web: &crate::web::WebInfo,
 ) -> Arc<activity::Control> {
-    Arc::new(activity::Control {
-        store: Arc::clone(&daemon.store),
-        hooks: Arc::clone(&daemon.hooks),
-        wait: config.delivery.request_timeout + Duration::from_secs(10),
-        account_name: config.account_name.clone(),
-        config: Arc::new(config.clone()),
-        stats: Arc::clone(&daemon.stats),
+    activity::Control::new(
+        config,
+        Arc::clone(&daemon.store),
+        Arc::clone(&daemon.hooks),
+        Arc::clone(&daemon.stats),
+        Arc::clone(&daemon.resources),
         started_ms,
-        web: web.status(),
-    })
+        web.status(),
+    )
 }
 
 /// Reads the configuration at `path` again. A file that does not check out, or that moves

@@ -158,6 +158,12 @@ impl<'o> Obj<'o> {
 
 /// A resource's `id` and `hash` in a v2 body: the MD5 of share and path, in hex (32
 /// characters); the same path always has the same id, and the resources API finds it again.
+/// The number ExaVault's SDKs need as a resource's id (they read it as an integer): the first
+/// 52 bits of `resource_id`, so it is stable and exact in JavaScript.
+pub fn resource_number(share: &str, path: &[u8]) -> u64 {
+    u64::from_str_radix(&resource_id(share, path)[..13], 16).unwrap_or(0)
+}
+
 pub fn resource_id(share: &str, path: &[u8]) -> String {
     use md5::{Digest, Md5};
     let mut md5 = Md5::new();

@@ -86,6 +86,8 @@ impl ResourceError {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
+    /// The number the API gives as the resource's `id` (ExaVault's SDKs read an integer).
+    pub number: u64,
     /// The same identifier as in v2 webhook bodies (hex MD5 of share and path).
     pub id: String,
     pub hash: String,
@@ -126,6 +128,12 @@ pub struct Download {
     pub name: Vec<u8>,
     pub size: u64,
     pub zip: bool,
+}
+
+/// What `id:` or `hash:` asks for.
+enum Wanted {
+    Hex(String),
+    Number(u64),
 }
 
 /// The files of the shares, as the API reaches them.
@@ -444,26 +452,37 @@ impl Resources {
     /// The entry whose v2 `id` is `id`, found by walking the index of every share the API may
     /// read (what receivers were told is what the index holds).
     fn find_id(&self, id: &[u8]) -> Result<(&Share, SharePath), ResourceError> {
-        let id = std::str::from_utf8(id)
-            .ok()
-            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_ascii_lowercase)
-            .ok_or_else(|| {
-                ResourceError::invalid("an id is the 32 hex characters of a resource's id or hash")
-            })?;
+        let text = std::str::from_utf8(id).unwrap_or("");
+        // The hex `id`/`hash` of a v2 body, or the number the API gives as a resource's `id`.
+        let wanted = if text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Wanted::Hex(text.to_ascii_lowercase())
+        } else if let Some(n) = (!text.is_empty() && text.len() <= 16)
+            .then(|| text.parse::<u64>().ok())
+            .flatten()
+        {
+            Wanted::Number(n)
+        } else {
+            return Err(ResourceError::invalid(
+                "an id is a resource's number, or the 32 hex characters of its id or hash",
+            ));
+        };
+        let matches = |share: &str, path: &[u8]| match &wanted {
+            Wanted::Hex(hex) => resource_id(share, path) == *hex,
+            Wanted::Number(n) => crate::payload::resource_number(share, path) == *n,
+        };
         for share in self
             .shares
             .iter()
             .filter(|s| s.resources != ResourceAccess::Off)
         {
-            if resource_id(&share.name, b"/") == id {
+            if matches(&share.name, b"/") {
                 return Ok((share, SharePath::root()));
             }
             let mut folders = vec![SharePath::root()];
             while let Some(folder) = folders.pop() {
                 for (name, entry) in self.store.children(&share.name, &folder)? {
                     let path = folder.join(&name);
-                    if resource_id(&share.name, path.as_bytes()) == id {
+                    if matches(&share.name, path.as_bytes()) {
                         return Ok((share, path));
                     }
                     if entry.is_dir() {
@@ -473,7 +492,8 @@ impl Resources {
             }
         }
         Err(ResourceError::NotFound(format!(
-            "no resource has the id {id}"
+            "no resource has the id {}",
+            crate::event::escape_controls(text)
         )))
     }
 
@@ -539,6 +559,7 @@ impl Resources {
             .unwrap_or_else(|p| p.into_inner())
             .name(meta.uid());
         Resource {
+            number: crate::payload::resource_number(&share.name, path.as_bytes()),
             hash: id.clone(),
             id,
             name: if path.is_root() {

@@ -2,7 +2,8 @@
 # Runs every test: the unit and black-box tests on this machine, then the black-box tests
 # again with the static aarch64 binary under qemu. On a fresh Debian machine (as root) it
 # installs what it needs: qemu-user, systemd-analyze, clang (for the cross build), the real
-# peers of the client tests (samba, smbclient, rsync, bindfs), python3-venv and openssl.
+# peers of the client tests (samba, smbclient, rsync, bindfs), python3-venv (the Standard
+# Webhooks and API tests' Python clients) and openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,10 @@ if [ ${#need[@]} -gt 0 ]; then
         exit 1
     fi
 fi
+
+# The API tests run ExaVault's own Python SDK and schemathesis from a virtual environment.
+SHAREHOOK_PYTHON="$(bash tests/api/venv.sh)"
+export SHAREHOOK_PYTHON
 
 echo "== unit and black-box tests, native"
 cargo test --locked

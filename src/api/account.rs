@@ -19,20 +19,20 @@ use crate::payload::rfc3339;
 pub const ACCOUNT_ID: u64 = 1;
 
 pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed) -> ApiResult {
-    let config = Arc::clone(&state.config);
-    let store = Arc::clone(&state.store);
+    let config = Arc::clone(&state.control.config);
+    let store = Arc::clone(&state.control.store);
     let who = caller.clone();
     let ((limit, used), users) = blocking(move || {
         let users = access::users_visible(&store, &who).map_err(|e| ApiError::from_fault(&e))?;
         Ok((disk_usage(&config), users))
     })
     .await?;
-    let created = rfc3339(state.started_ms);
+    let created = rfc3339(state.control.started_ms);
     let data = json!({
         "id": ACCOUNT_ID,
         "type": "account",
         "attributes": {
-            "accountName": state.config.account_name,
+            "accountName": state.control.config.account_name,
             "status": 1,
             "userCount": users.len(),
             "quota": {
@@ -49,7 +49,7 @@ pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed)
     let me: Vec<Value> = users
         .iter()
         .filter(|u| u.name == caller.user)
-        .map(|u| user_json(&state.config.account_name, u))
+        .map(|u| user_json(&state.control.config.account_name, u))
         .collect();
     answer(
         StatusCode::OK,
@@ -66,7 +66,7 @@ pub async fn users(
     let limit = query.number("limit", 0, 1000, 100)? as usize;
     let username = query.get("username").map(str::to_owned);
     let role = query.get("role").map(str::to_owned);
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.control.store);
     let everyone = blocking(move || {
         access::users_visible(&store, &caller).map_err(|e| ApiError::from_fault(&e))
     })
@@ -80,7 +80,7 @@ pub async fn users(
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|u| user_json(&state.config.account_name, u))
+        .map(|u| user_json(&state.control.config.account_name, u))
         .collect();
     answer(
         StatusCode::OK,

@@ -30,8 +30,8 @@ pub async fn webhook_logs(
     query: Query,
 ) -> ApiResult {
     let q = log_query(&query)?;
-    let several = state.config.shares.len() > 1;
-    let store = std::sync::Arc::clone(&state.store);
+    let several = state.control.config.shares.len() > 1;
+    let store = std::sync::Arc::clone(&state.control.store);
     let page = blocking(move || Ok(attempts::query(&store, &q, several)?)).await?;
     let data: Vec<Value> = page
         .entries

@@ -8,6 +8,7 @@
 mod account;
 mod activity;
 mod limit;
+mod resources;
 mod webhooks;
 
 use std::net::IpAddr;
@@ -16,19 +17,18 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request, State as AxumState};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::access::{self, AuthError, Caller, Role};
-use crate::config::Config;
 use crate::fault::{Fault, Kind};
-use crate::store::{Store, StoreError};
-use crate::web::{Peer, WebInfo};
+use crate::store::StoreError;
+use crate::web::Peer;
 
 pub use limit::Limiter;
 
@@ -37,20 +37,47 @@ pub const MAX_BODY: usize = 1 << 20;
 
 /// What the handlers work with; made again at each reload (the limiter is kept).
 pub struct ApiState {
-    pub store: Arc<Store>,
-    /// The live webhooks and their workers (as the control socket has them).
+    /// The state, the live webhooks and their workers, the running configuration and figures:
+    /// what the control socket serves from too.
     pub control: Arc<crate::activity::Control>,
-    pub config: Arc<Config>,
     pub limiter: Arc<Limiter>,
-    pub web: WebInfo,
-    pub started_ms: i64,
 }
 
 pub type State = Arc<ApiState>;
 
+/// The OpenAPI document of every route served (`/api/v2/openapi.json`, `/openapi.json`).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every route `router` serves, as the OpenAPI document names it (under `/api/v2` unless it
+/// starts with `/metrics`); a unit test holds the router, this list and the document together.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/account"),
+    ("GET", "/users"),
+    ("GET", "/activity/webhooks"),
+    ("GET", "/openapi.json"),
+    ("GET", "/webhooks"),
+    ("POST", "/webhooks"),
+    ("GET", "/webhooks/{id}"),
+    ("PATCH", "/webhooks/{id}"),
+    ("DELETE", "/webhooks/{id}"),
+    ("POST", "/webhooks/regenerate-token/{id}"),
+    ("POST", "/webhooks/resend/{activityId}"),
+    ("POST", "/webhooks/{id}/recover"),
+    ("POST", "/webhooks/{id}/enable"),
+    ("POST", "/webhooks/{id}/test"),
+    ("GET", "/status"),
+    ("GET", "/metrics"),
+    ("GET", "/resources/download"),
+    ("GET", "/resources/list"),
+    ("GET", "/resources/{id}"),
+    ("DELETE", "/resources/{id}"),
+    ("DELETE", "/resources"),
+];
+
 /// The API's routes, under `/api/v2`.
 pub fn router(state: State) -> Router {
     let api = Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/account", get(account::account))
         .route("/users", get(account::users))
         .route("/activity/webhooks", get(activity::webhook_logs))
@@ -69,13 +96,58 @@ pub fn router(state: State) -> Router {
         .route("/webhooks/{id}/recover", post(webhooks::recover))
         .route("/webhooks/{id}/enable", post(webhooks::enable))
         .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/status", get(status))
+        .route("/resources/download", get(resources::download))
+        .route("/resources/list", get(resources::list))
+        .route(
+            "/resources/{id}",
+            get(resources::info).delete(resources::delete_one),
+        )
+        .route("/resources", delete(resources::delete_many))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v2", api)
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// `GET /api/v2/status`: what `sharehook status --json` says, for any signed-in user.
+async fn status(AxumState(state): AxumState<State>, _: Signed) -> ApiResult {
+    let control = Arc::clone(&state.control);
+    let status = blocking(move || Ok(control.status())).await?;
+    answer(
+        StatusCode::OK,
+        json!({ "responseStatus": 200, "data": status }),
+    )
+}
+
+/// `GET /metrics`: Prometheus text, with `[web] metrics = true` (no credentials, as
+/// scrapers expect; it names shares and webhook ids, never URLs or users).
+async fn metrics(AxumState(state): AxumState<State>) -> ApiResult {
+    if !state.control.config.web.metrics {
+        return Err(ApiError::not_found(
+            "metrics are off: set [web] metrics = true to serve them",
+        ));
+    }
+    let control = Arc::clone(&state.control);
+    let text = blocking(move || Ok(control.metrics())).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Needs no credentials: a client reads it to learn how to sign in.
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -229,7 +301,7 @@ impl FromRequestParts<State> for Signed {
                 .to_owned()
         };
         let (key, token) = (header("ev-api-key"), header("ev-access-token"));
-        let store = Arc::clone(&state.store);
+        let store = Arc::clone(&state.control.store);
         let checked =
             tokio::task::spawn_blocking(move || access::authenticate(&store, &key, &token))
                 .await
@@ -412,13 +484,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// The number ExaVault's SDKs need as a resource's id in a relationship: the first 52 bits of
-/// the resource's `id` in the v2 payload (an md5 of its share and path), so it is stable and
-/// exact in JavaScript.
-pub fn resource_number(share: &str, path: &[u8]) -> u64 {
-    let hex = crate::payload::resource_id(share, path);
-    u64::from_str_radix(&hex[..13], 16).unwrap_or(0)
-}
+pub use crate::payload::resource_number;
 
 /// A JSON body read into `T`; an error names the field at fault. An empty body is `{}` (the
 /// SDKs send one on DELETE, and sometimes none).
@@ -555,6 +621,114 @@ mod tests {
             ("", None),
         ] {
             assert_eq!(parse_iso8601(text), expected, "{text}");
+        }
+    }
+
+    /// The router and `ROUTES`, with no credentials: a route served answers 401 (or, for the
+    /// document, 200), never the fallback's 404 or the 405 of a method not served.
+    async fn answer_to(router: &Router, method: &str, path: &str) -> (StatusCode, String) {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("a valid request");
+        let response = tower::ServiceExt::oneshot(router.clone(), request)
+            .await
+            .expect("the router always answers");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), MAX_BODY)
+            .await
+            .expect("a body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn served(status: StatusCode, body: &str) -> bool {
+        status != StatusCode::METHOD_NOT_ALLOWED
+            && !(status == StatusCode::NOT_FOUND && body.contains("no such route"))
+    }
+
+    /// `{id}` and the like become a value each route takes.
+    fn concrete(path: &str) -> String {
+        let full = if path.starts_with("/metrics") {
+            path.to_owned()
+        } else {
+            format!("/api/v2{path}")
+        };
+        full.replace("{id}", "1").replace("{activityId}", "1")
+    }
+
+    #[tokio::test]
+    async fn every_route_served_is_in_the_openapi_document_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("share")).unwrap();
+        let text = format!(
+            "account_name = \"testnas\"\nstate_dir = \"{0}/state\"\n\n[[share]]\nname = \"public\"\npath = \"{0}/share\"\n",
+            dir.path().display()
+        );
+        let config = crate::config::parse(&text, std::path::Path::new("/x.toml")).unwrap();
+        let store = Arc::new(crate::store::Store::open(&dir.path().join("state")).unwrap());
+        let stats: Arc<crate::metrics::Stats> = Arc::default();
+        let hooks =
+            crate::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats)).unwrap();
+        let state = Arc::new(ApiState {
+            control: crate::activity::Control::new(
+                &config,
+                Arc::clone(&store),
+                hooks,
+                stats,
+                Arc::new(crate::resources::Resources::new(
+                    &config,
+                    store,
+                    Arc::default(),
+                )),
+                0,
+                None,
+            ),
+            limiter: Arc::new(Limiter::default()),
+        });
+        let router = router(state);
+
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.0.3");
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+                if item.get(method).is_some() {
+                    documented.push((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+        documented.sort();
+        let mut listed: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        listed.sort();
+        assert_eq!(documented, listed, "openapi.json and ROUTES differ");
+
+        // Every listed route is served, and on a path served, every other method is refused.
+        for (method, path) in ROUTES {
+            let (status, body) = answer_to(&router, method, &concrete(path)).await;
+            assert!(
+                served(status, &body),
+                "{method} {path} is not served: {status} {body}"
+            );
+            for other in ["GET", "POST", "PATCH", "PUT", "DELETE"] {
+                if ROUTES.contains(&(other, path)) {
+                    continue;
+                }
+                let (status, body) = answer_to(&router, other, &concrete(path)).await;
+                assert!(
+                    !served(status, &body),
+                    "{other} {path} is served but not in ROUTES: {status} {body}"
+                );
+            }
+        }
+        // The document needs no credentials, at both addresses.
+        for at in ["/api/v2/openapi.json", "/openapi.json"] {
+            let (status, body) = answer_to(&router, "GET", at).await;
+            assert_eq!(status, StatusCode::OK, "{at}");
+            assert_eq!(body, OPENAPI, "{at}");
         }
     }
 

@@ -199,7 +199,7 @@ pub async fn resend(
             format!("\"{activity}\" is not an activity id (a whole number)"),
         )
     })?;
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.control.store);
     let entry = blocking(move || Ok(store.log_entries(&[entry_id])?))
         .await?
         .pop()
@@ -208,14 +208,14 @@ pub async fn resend(
         .await
         .map_err(worker_error)?;
     crate::access::audit(
-        &state.store,
+        &state.control.store,
         &caller,
         &format!(
             "resent event {} to webhook {} (attempt {})",
             entry.event.id, entry.webhook, logged.attempt
         ),
     );
-    let several = state.config.shares.len() > 1;
+    let several = state.control.config.shares.len() > 1;
     answer(
         StatusCode::OK,
         json!({
@@ -252,7 +252,7 @@ pub async fn recover(
         blocking(move || crate::activity::recover(&control, Some(id), since).map_err(worker_error))
             .await?;
     crate::access::audit(
-        &state.store,
+        &state.control.store,
         &caller,
         &format!(
             "recovered {requeued} failed events of webhook {id}{}",
@@ -307,11 +307,11 @@ pub async fn test(
         .await
         .map_err(worker_error)?;
     crate::access::audit(
-        &state.store,
+        &state.control.store,
         &caller,
         &format!("sent webhook {id} a test delivery"),
     );
-    let several = state.config.shares.len() > 1;
+    let several = state.control.config.shares.len() > 1;
     answer(
         StatusCode::OK,
         json!({

@@ -13,6 +13,7 @@ mod hooks;
 mod oracle;
 mod races;
 mod resources;
+mod sdk;
 mod state;
 mod status;
 mod support;

@@ -11,7 +11,7 @@ use sharehook::config::{Config, Format, ResourceAccess, WatchMode};
 use sharehook::daemon::Daemon;
 use sharehook::store::Store;
 
-use crate::support::{Receiver, wait_for, whoami};
+use crate::support::{Credentials, Nas, Receiver, api, wait_for, whoami};
 
 #[test]
 fn a_delete_through_the_api_names_the_api_user_and_protocol() {
@@ -92,4 +92,240 @@ fn a_delete_through_the_api_names_the_api_user_and_protocol() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(receiver.received().len(), 6, "{:#?}", seen(6));
     assert!(daemon.stop(Duration::from_secs(5)));
+}
+
+/// `/api/v2` path parameters are sent with nothing safe, as the SDKs send them.
+fn param(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[test]
+fn the_resources_routes_read_download_and_delete_inside_the_share_only() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(&receiver.url(), "0", "resources = \"read-write\"\n", "");
+    let share = nas.share();
+    std::fs::create_dir_all(share.join("docs/sub")).unwrap();
+    std::fs::write(share.join("docs/a.txt"), "alpha\n").unwrap();
+    std::fs::write(share.join("docs/b.txt"), "bravo!\n").unwrap();
+    std::fs::write(share.join("docs/sub/c.txt"), "charlie\n").unwrap();
+    std::os::unix::fs::symlink("/etc", share.join("escape")).unwrap();
+    std::os::unix::fs::symlink("a.txt", share.join("docs/link.txt")).unwrap();
+    let daemon = nas.start();
+    let base = format!("{}/api/v2", daemon.web_url());
+    let admin = nas.credentials("alice", "admin");
+    let viewer = nas.credentials("victor", "viewer");
+    let get =
+        |path: &str, who: &Credentials| api("GET", &format!("{base}{path}"), &who.headers(), None);
+
+    // Info by path: a number as `id` (the SDKs read an integer), the v2 body's id as `hash`.
+    let a = get(&format!("/resources/{}", param("/docs/a.txt")), &viewer);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let data = &a.body["data"];
+    assert_eq!(data["type"], "resource");
+    assert!(data["id"].is_u64(), "{data}");
+    assert_eq!(data["attributes"]["name"], "a.txt");
+    assert_eq!(data["attributes"]["path"], "/docs/a.txt");
+    assert_eq!(data["attributes"]["type"], "file");
+    assert_eq!(data["attributes"]["size"], 6);
+    assert_eq!(data["attributes"]["extension"], "txt");
+    // The same resource by `id:N` and by `hash:X` (found in the index).
+    let number = data["id"].as_u64().unwrap();
+    let hash = data["attributes"]["hash"].as_str().unwrap().to_owned();
+    for name in [format!("id:{number}"), format!("hash:{hash}")] {
+        let b = get(&format!("/resources/{}", param(&name)), &viewer);
+        assert_eq!(b.status, 200, "{name}: {}", b.body);
+        assert_eq!(
+            b.body["data"]["attributes"]["path"], "/docs/a.txt",
+            "{name}"
+        );
+    }
+
+    // A folder's entries, sorted, filtered and paged; links are left out.
+    let l = get("/resources/list?resource=%2Fdocs&sort=-name", &viewer);
+    assert_eq!(l.status, 200, "{}", l.body);
+    let names: Vec<&str> = l.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attributes"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sub", "b.txt", "a.txt"]);
+    assert_eq!(l.body["data"][0]["attributes"]["type"], "dir");
+    assert_eq!(l.body["data"][0]["attributes"]["fileCount"], 1);
+    let l = get(
+        "/resources/list?resource=%2Fdocs&type=file&limit=1&offset=1",
+        &viewer,
+    );
+    assert_eq!(
+        (
+            l.body["totalResults"].as_u64(),
+            l.body["returnedResults"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{}",
+        l.body
+    );
+    assert_eq!(l.body["data"][0]["attributes"]["name"], "b.txt");
+
+    // One file comes as it is, named for the SDK's download.
+    let d = get(
+        "/resources/download?resources%5B%5D=%2Fdocs%2Fa.txt",
+        &viewer,
+    );
+    assert_eq!(d.status, 200);
+    assert_eq!(d.raw, b"alpha\n");
+    assert!(
+        d.header("content-disposition")
+            .unwrap()
+            .ends_with("filename*=UTF-8''a.txt"),
+        "{:?}",
+        d.header("content-disposition")
+    );
+    // A folder and a file come as one zip.
+    let z = get(
+        "/resources/download?resources%5B%5D=%2Fdocs%2Fsub&resources%5B%5D=%2Fdocs%2Fb.txt&downloadArchiveName=both",
+        &viewer,
+    );
+    assert_eq!(z.status, 200);
+    assert_eq!(z.header("content-type"), Some("application/zip"));
+    assert!(
+        z.header("content-disposition")
+            .unwrap()
+            .ends_with("''both.zip")
+    );
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(z.raw.clone())).unwrap();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+        entries.push((f.name().unwrap().into_owned(), text));
+    }
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            ("b.txt".to_owned(), "bravo!\n".to_owned()),
+            ("sub/".to_owned(), String::new()),
+            ("sub/c.txt".to_owned(), "charlie\n".to_owned()),
+        ]
+    );
+
+    // Nothing outside the share: `..`, a link on the way, a link at the end; each named.
+    for (name, field) in [
+        ("/../../etc/passwd", "id"),
+        ("/escape/passwd", "id"),
+        ("/docs/link.txt", "id"),
+    ] {
+        let r = get(&format!("/resources/{}", param(name)), &admin);
+        assert_eq!(r.status, 400, "{name}: {}", r.body);
+        assert_eq!(r.error_code(), "ERROR_INVALID_PARAMETER", "{name}");
+        let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+        assert!(detail.starts_with(field), "{name}: {detail}");
+    }
+    let r = get(
+        "/resources/download?resources%5B%5D=%2Fescape%2Fpasswd",
+        &admin,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!String::from_utf8_lossy(&r.raw).contains("root:"));
+    let r = get(&format!("/resources/{}", param("/docs/none.txt")), &admin);
+    assert_eq!(r.error_code(), "ERROR_RESOURCE_NOT_FOUND", "{}", r.body);
+
+    // A viewer may not delete; an admin's delete reaches receivers as the admin's, over api.
+    let del = |path: &str, who: &Credentials, body: Option<&str>| {
+        api("DELETE", &format!("{base}{path}"), &who.headers(), body)
+    };
+    let r = del(
+        &format!("/resources/{}", param("/docs/a.txt")),
+        &viewer,
+        None,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.error_code(), "ERROR_INSUFFICIENT_PRIVILEGES");
+    assert!(share.join("docs/a.txt").exists());
+    let r = del(
+        &format!("/resources/{}", param("/docs/a.txt")),
+        &admin,
+        Some("{}"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!share.join("docs/a.txt").exists());
+    let r = del(
+        "/resources",
+        &admin,
+        Some(r#"{"resources":["/docs/b.txt","/docs/none.txt","/escape"]}"#),
+    );
+    assert_eq!(r.status, 207, "{}", r.body);
+    let statuses: Vec<u64> = r.body["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["responseStatus"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 404, 400], "{}", r.body);
+    assert!(
+        std::fs::read_link(share.join("escape")).is_ok(),
+        "the link itself is kept"
+    );
+    assert!(std::path::Path::new("/etc/passwd").exists());
+
+    let got = wait_for("the two Deletes", || {
+        let deletes: Vec<(String, String, String)> = receiver
+            .received()
+            .iter()
+            .map(|r| r.json())
+            .filter(|j| j["operation"] == "Delete")
+            .map(|j| {
+                (
+                    j["path"].as_str().unwrap().to_owned(),
+                    j["username"].as_str().unwrap().to_owned(),
+                    j["protocol"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        (deletes.len() >= 2).then_some(deletes)
+    });
+    let mut got = got;
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("/docs/a.txt".into(), "alice".into(), "api".into()),
+            ("/docs/b.txt".into(), "alice".into(), "api".into()),
+        ]
+    );
+    let audit = String::from_utf8_lossy(&nas.cli(&["audit"]).stdout).into_owned();
+    assert!(audit.contains("alice"), "{audit}");
+    assert!(
+        daemon.log().contains("/docs/a.txt"),
+        "the journal names the delete"
+    );
+}
+
+#[test]
+fn a_share_without_the_resources_key_is_not_reachable_through_the_api() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0");
+    std::fs::write(nas.share().join("a.txt"), "a").unwrap();
+    let daemon = nas.start();
+    let base = format!("{}/api/v2", daemon.web_url());
+    let admin = nas.credentials("alice", "admin");
+    for (method, path) in [
+        ("GET", "/resources/%2Fa.txt"),
+        ("GET", "/resources/list?resource=%2F"),
+        ("GET", "/resources/download?resources%5B%5D=%2Fa.txt"),
+        ("DELETE", "/resources/%2Fa.txt"),
+    ] {
+        let r = api(method, &format!("{base}{path}"), &admin.headers(), None);
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
+        let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("resources"),
+            "names the key to set: {detail}"
+        );
+    }
+    assert!(nas.share().join("a.txt").exists());
 }

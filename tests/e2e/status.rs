@@ -230,3 +230,84 @@ fn a_reload_keeps_the_counts_since_start() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn the_api_serves_the_same_status_and_prometheus_metrics_when_asked() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "[[webhook]]\nurl = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:0\"\nmetrics = true\n",
+        receiver.url()
+    ));
+    let daemon = nas.start();
+    let web = daemon.web_url();
+    let viewer = nas.credentials("victor", "viewer");
+    write_file(&nas.share().join("report.txt"), "hello");
+    receiver.wait_for(1);
+
+    // A viewer reads the status; it is `sharehook status --json`, in ExaVault's envelope.
+    let s = wait_for("the delivery in the status", || {
+        let s = api(
+            "GET",
+            &format!("{web}/api/v2/status"),
+            &viewer.headers(),
+            None,
+        );
+        (s.body["data"]["webhooks"][0]["lastSuccess"].is_string()).then_some(s)
+    });
+    assert_eq!(s.status, 200, "{}", s.body);
+    let data = &s.body["data"];
+    assert_eq!(data["running"], true);
+    assert_eq!(data["web"]["listen"][0], web.as_str(), "{data}");
+    assert_eq!(data["shares"][0]["name"], "public");
+    assert_eq!(data["shares"][0]["watchMode"], "inotify");
+    assert_eq!(data["shares"][0]["lastEvent"]["path"], "/report.txt");
+    assert_eq!(data["webhooks"][0]["deliveries"]["2xx"], 1, "{data}");
+    let (_, json) = status(&nas, &["--json"]);
+    let cli: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(cli["web"], data["web"], "the command and the API agree");
+    assert_eq!(
+        cli["shares"][0]["indexEntries"],
+        data["shares"][0]["indexEntries"]
+    );
+    let s = api("GET", &format!("{web}/api/v2/status"), &[], None);
+    assert_eq!(s.status, 401, "the status needs credentials");
+
+    // Prometheus text, without credentials, naming no URL and no token.
+    let m = api("GET", &format!("{web}/metrics"), &[], None);
+    assert_eq!(m.status, 200);
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(m.raw).unwrap();
+    for line in [
+        "sharehook_up 1",
+        "sharehook_events_total{share=\"public\",operation=\"upload\"} 1",
+        "sharehook_deliveries_total{webhook=\"1\",result=\"2xx\"} 1",
+        "sharehook_queue_depth{webhook=\"1\"} 0",
+        "sharehook_delivery_latency_seconds_count{webhook=\"1\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains(&receiver.url()) && !text.contains(TOKEN),
+        "{text}"
+    );
+}
+
+#[test]
+fn metrics_are_off_unless_the_file_turns_them_on() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0");
+    let daemon = nas.start();
+    let m = api("GET", &format!("{}/metrics", daemon.web_url()), &[], None);
+    assert_eq!(m.status, 404);
+    let detail = m.body["errors"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("[web] metrics = true"), "{detail}");
+}

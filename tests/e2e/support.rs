@@ -981,7 +981,10 @@ impl Receiver {
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when it is not JSON).
     pub body: serde_json::Value,
+    /// The body's bytes.
+    pub raw: Vec<u8>,
 }
 
 impl Answer {
@@ -1020,11 +1023,12 @@ pub fn api(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let raw = response.body_mut().read_to_vec().unwrap_or_default();
     Answer {
         status,
         headers,
-        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        body: serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
+        raw,
     }
 }
 

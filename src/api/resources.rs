@@ -1,0 +1,313 @@
+//! `/resources`: a share's files for the automation ExaVault documented (a listener gets the
+//! Upload webhook, downloads the file, then deletes it): info, list, download, delete. The
+//! work is `crate::resources`'; this module reads requests and shapes answers as ExaVault's
+//! SDKs read them (a resource's `id` is a number, a download is exactly 200 with
+//! `Content-Disposition: attachment; filename*=UTF-8''<name>`, a delete of several is 207).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State as AxumState;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiResult, JsonBody, Query, Signed, State, answer, blocking};
+use crate::attempts::Pattern;
+use crate::resources::{Resource, ResourceError, ResourceKind};
+
+/// What RFC 5987 lets a `filename*` value hold as it is; the rest is percent-encoded.
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+fn fault(e: ResourceError) -> ApiError {
+    ApiError::from_fault(&e)
+}
+
+/// A resource as ExaVault's SDKs read one, with sharehook's `share` and hex `id` beside.
+fn resource_json(r: &Resource) -> Value {
+    let extension = match r.kind {
+        ResourceKind::File => r
+            .name
+            .rsplit_once('.')
+            .filter(|(stem, _)| !stem.is_empty())
+            .map_or("", |(_, ext)| ext),
+        ResourceKind::Dir => "",
+    };
+    json!({
+        "id": r.number,
+        "type": "resource",
+        "attributes": {
+            "hash": r.hash,
+            "name": r.name,
+            "extension": extension,
+            "type": r.kind,
+            "createdBy": r.created_by,
+            "createdAt": r.created_at,
+            "updatedAt": r.updated_at,
+            "uploadDate": r.created_at,
+            "path": r.path,
+            "size": r.size,
+            "fileCount": r.file_count,
+            "previewable": false,
+            "share": r.share,
+            "resourceId": r.id,
+        },
+    })
+}
+
+/// The `{id}` of `/resources/{id}`, percent-decoded to bytes (names need not be UTF-8).
+/// The route is matched on the raw path, so a `/` sent as `%2F` stays inside the parameter.
+fn id_param(uri: &Uri) -> Result<Vec<u8>, ApiError> {
+    let raw = uri
+        .path()
+        .rsplit_once("/resources/")
+        .map(|(_, id)| id)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ApiError::invalid("id", "name a resource: a path, id:N or hash:X"))?;
+    Ok(percent_encoding::percent_decode_str(raw).collect())
+}
+
+/// `GET /resources/{id}`: one file or folder.
+pub async fn info(AxumState(state): AxumState<State>, _: Signed, uri: Uri) -> ApiResult {
+    let id = id_param(&uri)?;
+    let control = Arc::clone(&state.control);
+    let found = blocking(move || control.resources.info(&id).map_err(fault)).await?;
+    answer(
+        StatusCode::OK,
+        json!({ "responseStatus": 200, "data": resource_json(&found), "included": [] }),
+    )
+}
+
+/// `GET /resources/list?resource=/folder`: a folder's entries, with `offset`, `limit`,
+/// `sort`, `type` (`file` or `dir`) and `name` (`*` for any run of characters).
+pub async fn list(AxumState(state): AxumState<State>, _: Signed, query: Query) -> ApiResult {
+    let folder = query.get("resource").unwrap_or("/").to_owned();
+    let offset =
+        usize::try_from(query.number("offset", 0, u64::from(u32::MAX), 0)?).unwrap_or(usize::MAX);
+    let limit = usize::try_from(query.number("limit", 1, 1000, 100)?).unwrap_or(100);
+    let sort = query.get("sort").map(str::to_owned);
+    let kind = match query.get("type") {
+        None => None,
+        Some("file") => Some(ResourceKind::File),
+        Some("dir") => Some(ResourceKind::Dir),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "type",
+                format!(
+                    "\"{}\" is neither file nor dir",
+                    crate::event::escape_controls(other)
+                ),
+            ));
+        }
+    };
+    let name = query.get("name").map(Pattern::new);
+    let control = Arc::clone(&state.control);
+    let (total, page) = blocking(move || {
+        let (_, all) = control
+            .resources
+            .list(folder.as_bytes(), 0, 0, sort.as_deref())
+            .map_err(fault)?;
+        let kept: Vec<Resource> = all
+            .into_iter()
+            .filter(|r| kind.is_none_or(|k| r.kind == k))
+            .filter(|r| name.as_ref().is_none_or(|p| p.matches(&r.name)))
+            .collect();
+        let total = kept.len();
+        let page: Vec<Value> = kept
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(resource_json)
+            .collect();
+        Ok((total, page))
+    })
+    .await?;
+    answer(
+        StatusCode::OK,
+        json!({
+            "responseStatus": 200,
+            "totalResults": total,
+            "returnedResults": page.len(),
+            "data": page,
+            "included": [],
+        }),
+    )
+}
+
+/// `GET /resources/download?resources[]=...`: one file as it is, several or a folder as a
+/// zip (named by `downloadArchiveName` when given). Always 200 with the bytes.
+pub async fn download(AxumState(state): AxumState<State>, _: Signed, query: Query) -> ApiResult {
+    let names: Vec<Vec<u8>> = query
+        .all("resources")
+        .into_iter()
+        .map(|n| n.as_bytes().to_vec())
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::invalid(
+            "resources[]",
+            "name at least one resource to download",
+        ));
+    }
+    let archive = query.get("downloadArchiveName").map(str::to_owned);
+    let control = Arc::clone(&state.control);
+    let got = blocking(move || {
+        let ids: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+        control.resources.download(&ids).map_err(fault)
+    })
+    .await?;
+    let mut name = crate::event::escape_bytes(&got.name);
+    if got.zip
+        && let Some(archive) = archive
+    {
+        name = if archive.to_ascii_lowercase().ends_with(".zip") {
+            archive
+        } else {
+            format!("{archive}.zip")
+        };
+    }
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        percent_encoding::utf8_percent_encode(&name, ATTR_CHAR)
+    );
+    let content_type = if got.zip {
+        "application/zip"
+    } else {
+        "application/octet-stream"
+    };
+    let mut response = Body::new(FileBody::start(got.file)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(got.size));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition)
+            .map_err(|e| ApiError::internal(format!("a download's name: {e}")))?,
+    );
+    Ok(response)
+}
+
+/// `DELETE /resources/{id}`: one file, or a folder with everything in it.
+pub async fn delete_one(
+    AxumState(state): AxumState<State>,
+    Signed(caller): Signed,
+    uri: Uri,
+) -> ApiResult {
+    let id = id_param(&uri)?;
+    let control = Arc::clone(&state.control);
+    let mut results = blocking(move || Ok(control.resources.delete(&caller, &[&id]))).await?;
+    match results.pop() {
+        Some((_, Ok(()))) => answer(StatusCode::OK, json!({ "responseStatus": 200, "data": [] })),
+        Some((_, Err(e))) => Err(fault(e)),
+        None => Err(ApiError::internal("a delete gave no result")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBody {
+    resources: Vec<String>,
+}
+
+/// `DELETE /resources` with `{"resources":[...]}`: 207, one answer per resource in order.
+pub async fn delete_many(
+    AxumState(state): AxumState<State>,
+    Signed(caller): Signed,
+    JsonBody(body): JsonBody<DeleteBody>,
+) -> ApiResult {
+    if body.resources.is_empty() {
+        return Err(ApiError::invalid(
+            "resources",
+            "name at least one resource to delete",
+        ));
+    }
+    if body.resources.len() > 1000 {
+        return Err(ApiError::invalid(
+            "resources",
+            "at most 1000 resources in one request",
+        ));
+    }
+    let control = Arc::clone(&state.control);
+    let results = blocking(move || {
+        let ids: Vec<&[u8]> = body.resources.iter().map(|r| r.as_bytes()).collect();
+        Ok(control.resources.delete(&caller, &ids))
+    })
+    .await?;
+    let responses: Vec<Value> = results
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(()) => json!({ "responseStatus": 200, "data": { "resource": name } }),
+            Err(e) => {
+                let e = fault(e);
+                json!({
+                    "responseStatus": e.status.as_u16(),
+                    "errors": [{ "code": e.code, "detail": e.detail }],
+                })
+            }
+        })
+        .collect();
+    answer(
+        StatusCode::MULTI_STATUS,
+        json!({ "responseStatus": 207, "data": [], "responses": responses }),
+    )
+}
+
+/// A file sent in chunks read on a blocking thread; the reading stops when the client goes.
+struct FileBody {
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+}
+
+impl FileBody {
+    fn start(mut file: std::fs::File) -> FileBody {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            loop {
+                let mut buf = vec![0; 64 * 1024];
+                let sent = match file.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        tx.blocking_send(Ok(Bytes::from(buf)))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        log::warn!("api: a download stopped: {e}");
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+        FileBody { chunks: rx }
+    }
+}
+
+impl axum::body::HttpBody for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.chunks
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
+    }
+}
