@@ -69,9 +69,7 @@ fn bench(
     let stats: Arc<crate::metrics::Stats> = Arc::default();
     let hooks = crate::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats))?;
     let rss_before = rss_kb("VmRSS:");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::daemon::runtime()?;
     let bound = runtime.block_on(crate::web::bind(&config.web, state))?;
     let Some(base) = bound.info.urls.first().cloned() else {
         bail!("the server did not listen");

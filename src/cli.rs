@@ -526,9 +526,7 @@ fn print_json(value: &serde_json::Value) {
 fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     log::info!("sharehook {VERSION} starting");
     crate::daemon::raise_open_files_limit();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::daemon::runtime()?;
     runtime.block_on(async {
         let mut signals = service::StopSignals::install()?;
         let mut hup = service::ReloadSignal::install()?;

@@ -293,6 +293,19 @@ pub fn client(config: &Config, hook: &Webhook) -> anyhow::Result<Client> {
     .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
 }
 
+/// Threads for the blocking work of requests (reads and writes of the state and the shares):
+/// a burst of requests waits its turn instead of growing the process.
+pub const BLOCKING_THREADS: usize = 32;
+
+/// The runtime the daemon's servers run on: one thread for every socket, and at most
+/// `BLOCKING_THREADS` for the work behind the requests.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     //! Fault injection: the state on a storage backend that can be told to fail every write,

@@ -21,9 +21,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     }
     let share_path =
         std::fs::canonicalize(&share).with_context(|| format!("cannot use {}", share.display()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::daemon::runtime()?;
     runtime.block_on(async {
         let mut signals = service::StopSignals::install()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

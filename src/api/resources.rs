@@ -271,25 +271,40 @@ struct FileBody {
 }
 
 impl FileBody {
-    fn start(mut file: std::fs::File) -> FileBody {
+    /// Reads `file` a chunk at a time on a blocking thread, held only while it reads: a slow
+    /// client keeps no thread.
+    fn start(file: std::fs::File) -> FileBody {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::task::spawn_blocking(move || {
-            loop {
-                let mut buf = vec![0; 64 * 1024];
-                let sent = match file.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        tx.blocking_send(Ok(Bytes::from(buf)))
+        tokio::spawn(async move {
+            let mut file = Some(file);
+            while let Some(mut f) = file.take() {
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0; 64 * 1024];
+                    loop {
+                        match f.read(&mut buf) {
+                            Ok(n) => {
+                                buf.truncate(n);
+                                return (f, Ok(buf));
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(e) => return (f, Err(e)),
+                        }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
+                })
+                .await;
+                let chunk = match read {
+                    Ok((_, Ok(buf))) if buf.is_empty() => return,
+                    Ok((f, Ok(buf))) => {
+                        file = Some(f);
+                        Ok(Bytes::from(buf))
+                    }
+                    Ok((_, Err(e))) => {
                         log::warn!("api: a download stopped: {e}");
-                        let _ = tx.blocking_send(Err(e));
-                        return;
+                        Err(e)
                     }
+                    Err(e) => Err(std::io::Error::other(e)),
                 };
-                if sent.is_err() {
+                if tx.send(chunk).await.is_err() {
                     return;
                 }
             }

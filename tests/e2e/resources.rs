@@ -110,6 +110,10 @@ fn the_resources_routes_read_download_and_delete_inside_the_share_only() {
     std::fs::write(share.join("docs/b.txt"), "bravo!\n").unwrap();
     std::fs::write(share.join("docs/sub/c.txt"), "charlie\n").unwrap();
     std::os::unix::fs::symlink("/etc", share.join("escape")).unwrap();
+    // Bigger than a few of the chunks a download is read in.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::create_dir(share.join("big")).unwrap();
+    std::fs::write(share.join("big/data.bin"), &big).unwrap();
     std::os::unix::fs::symlink("a.txt", share.join("docs/link.txt")).unwrap();
     let daemon = nas.start();
     let base = format!("{}/api/v2", daemon.web_url());
@@ -181,6 +185,17 @@ fn the_resources_routes_read_download_and_delete_inside_the_share_only() {
             .ends_with("filename*=UTF-8''a.txt"),
         "{:?}",
         d.header("content-disposition")
+    );
+    let d = get(
+        "/resources/download?resources%5B%5D=%2Fbig%2Fdata.bin",
+        &viewer,
+    );
+    assert_eq!(d.status, 200);
+    assert_eq!(d.header("content-length"), Some("300000"));
+    assert!(
+        d.raw == big,
+        "the bytes as they are ({} received)",
+        d.raw.len()
     );
     // A folder and a file come as one zip.
     let z = get(
