@@ -1642,8 +1642,18 @@ mod tests {
                 .info(format!("id:{}", "0".repeat(32)).as_bytes()),
         );
         assert!(unknown.starts_with("NotFound"), "{unknown}");
-        let bad = outcome(f.resources.info(b"id:42"));
-        assert!(bad.starts_with("Invalid { field: \"id\" }"), "{bad}");
+        // The number the API gives a resource finds it too; a number no resource has is not
+        // found, and what is neither a number nor 32 hex characters is refused.
+        let number = crate::payload::resource_number("s", b"/docs/deep/c.txt");
+        let by_number = f.resources.info(format!("id:{number}").as_bytes()).unwrap();
+        assert_eq!(by_number.path, "/docs/deep/c.txt");
+        assert_eq!(by_number.number, number);
+        let unknown = outcome(f.resources.info(b"id:42"));
+        assert!(unknown.starts_with("NotFound"), "{unknown}");
+        for bad in [&b"id:4x2"[..], b"id:", b"id:12345678901234567", b"hash:abc"] {
+            let bad = outcome(f.resources.info(bad));
+            assert!(bad.starts_with("Invalid { field: \"id\" }"), "{bad}");
+        }
         let deleted = f.resources.delete(
             &Caller::local(),
             &[format!("hash:{}", resource_id("s", b"/a.txt")).as_bytes()],
