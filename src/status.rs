@@ -44,6 +44,7 @@ pub struct DaemonStatus {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebStatus {
+    /// Base URLs, e.g. `https://192.168.1.5:8080`.
     pub listen: Vec<String>,
     pub tls: bool,
     /// The SHA-256 fingerprint of the server's certificate.
@@ -309,9 +310,7 @@ pub fn to_text(s: &Status) -> String {
         }
     }
     if let Some(w) = &s.web {
-        let scheme = if w.tls { "https" } else { "http" };
-        let listen: Vec<String> = w.listen.iter().map(|a| format!("{scheme}://{a}")).collect();
-        let _ = write!(o, "web: {}", listen.join(", "));
+        let _ = write!(o, "web: {}", escape_controls(&w.listen.join(", ")));
         if let Some(f) = &w.fingerprint {
             let _ = write!(o, " (certificate SHA-256 {f})");
         }

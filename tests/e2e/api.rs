@@ -95,6 +95,14 @@ fn off_loopback_the_api_speaks_https_with_a_self_signed_certificate_it_keeps() {
         daemon.log()
     );
 
+    // `sharehook status` shows where the server listens and the same fingerprint.
+    let out = nas.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("web: {url} (certificate SHA-256 {fingerprint})")),
+        "{text}"
+    );
+
     // A client that trusts that certificate gets ExaVault's answers over TLS; plain HTTP to
     // the same port gets none.
     let https = format!("https://127.0.0.1:{port}/api/v2/account");

@@ -60,7 +60,11 @@ fn control_characters_in_names_never_reach_the_journal_or_the_terminal() {
         "the name is shown escaped: {log}"
     );
 
-    // `sharehook log` prints it for people the same way; its JSON keeps the exact name.
+    // `sharehook log` prints it for people the same way; its JSON keeps the exact name. (The
+    // log entry is written after the receiver answers: wait for both.)
+    wait_for("both attempts in the log", || {
+        (nas.log_entries(&[]).len() >= 2).then_some(())
+    });
     let out = nas.cli(&["log"]);
     assert!(out.status.success());
     assert_eq!(
