@@ -112,6 +112,7 @@ pub fn router(state: State) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(refuse_large_bodies))
         .with_state(state)
 }
 
@@ -460,6 +461,51 @@ pub fn form_decode(s: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "ERROR_INVALID_PARAMETER",
+        format!("the request body is larger than {MAX_BODY} bytes"),
+    )
+}
+
+/// How much of a body past `MAX_BODY` is read and thrown away before the 413, and for how long.
+const DRAIN_BYTES: u64 = 16 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A body declared larger than `MAX_BODY` is refused with 413 before any handler runs. What
+/// the client is still sending is read and dropped first (up to `DRAIN_BYTES`, within
+/// `DRAIN_TIME`): a client that writes its whole body before reading then gets the 413, not a
+/// connection reset by unread data. The connection is closed after.
+async fn refuse_large_bodies(req: Request, next: axum::middleware::Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if !declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return next.run(req).await;
+    }
+    let mut body = req.into_body();
+    let drain = async {
+        let mut read = 0u64;
+        while read < DRAIN_BYTES {
+            match http_body_util::BodyExt::frame(&mut body).await {
+                Some(Ok(frame)) => {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    let mut response = too_large().into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// A request body as bytes (at most `MAX_BODY`).
 pub struct RawBody(pub Bytes);
 
@@ -472,11 +518,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .map(RawBody)
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "ERROR_INVALID_PARAMETER",
-                        format!("the request body is larger than {MAX_BODY} bytes"),
-                    )
+                    too_large()
                 } else {
                     ApiError::invalid("body", e.body_text())
                 }
