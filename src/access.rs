@@ -747,6 +747,15 @@ pub fn authenticate(store: &Store, api_key: &str, token: &str) -> Result<Caller,
     })
 }
 
+/// The role of user `name` now; `None` when there is no such user (any more).
+pub fn user_role(store: &Store, name: &str) -> Result<Option<Role>, StoreError> {
+    Ok(store
+        .users()?
+        .into_iter()
+        .find(|u| u.name == name)
+        .map(|u| u.role))
+}
+
 /// The user named `user`, when `password` is its password. An unknown user costs the same
 /// work as a known one (a dummy hash is checked).
 pub fn check_password(store: &Store, user: &str, password: &str) -> Result<Caller, AuthError> {
@@ -830,7 +839,7 @@ fn require_admin(caller: &Caller, action: &'static str) -> Result<(), AccessErro
     }
 }
 
-fn sha256(value: &str) -> [u8; 32] {
+pub fn sha256(value: &str) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
@@ -842,7 +851,7 @@ fn random(buf: &mut [u8]) -> Result<(), AccessError> {
 }
 
 /// `bytes` random bytes as lowercase hex.
-fn random_hex(bytes: usize) -> Result<String, AccessError> {
+pub fn random_hex(bytes: usize) -> Result<String, AccessError> {
     let mut buf = vec![0u8; bytes];
     random(&mut buf)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())

@@ -393,6 +393,75 @@ pub async fn resend_now(
     ask_worker(&mailbox, request, control.wait).await
 }
 
+/// Sends the event of log entry `entry_id` to its webhook again now, for `caller` (an admin:
+/// the API and the page check), and writes it to the audit trail; the answer is the new
+/// attempt's log entry.
+pub async fn resend_entry(
+    control: &Control,
+    caller: &crate::access::Caller,
+    entry_id: u64,
+) -> Result<LogEntry, (StatusCode, String)> {
+    let store = Arc::clone(&control.store);
+    let entry = tokio::task::spawn_blocking(move || store.log_entries(&[entry_id]))
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .pop()
+        .ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("no webhook activity has id {entry_id}"),
+            )
+        })?;
+    let logged = resend_now(control, entry.webhook, &entry.attempt_id()).await?;
+    crate::access::audit(
+        &control.store,
+        caller,
+        &format!(
+            "resent event {} to webhook {} (attempt {})",
+            entry.event.id, entry.webhook, logged.attempt
+        ),
+    );
+    Ok(logged)
+}
+
+/// `test_now` for `caller`, written to the audit trail.
+pub async fn test_as(
+    control: &Control,
+    caller: &crate::access::Caller,
+    hook: u32,
+) -> Result<LogEntry, (StatusCode, String)> {
+    let logged = test_now(control, hook, &caller.user).await?;
+    crate::access::audit(
+        &control.store,
+        caller,
+        &format!("sent webhook {hook} a test delivery"),
+    );
+    Ok(logged)
+}
+
+/// `recover` for `caller`, written to the audit trail.
+pub fn recover_as(
+    control: &Control,
+    caller: &crate::access::Caller,
+    webhook: Option<u32>,
+    since: Option<i64>,
+) -> Result<u64, (StatusCode, String)> {
+    let requeued = recover(control, webhook, since)?;
+    let which = webhook.map_or_else(|| "every webhook".to_owned(), |id| format!("webhook {id}"));
+    crate::access::audit(
+        &control.store,
+        caller,
+        &format!(
+            "recovered {requeued} failed events of {which}{}",
+            since
+                .map(|s| format!(" since {}", crate::payload::rfc3339(s)))
+                .unwrap_or_default()
+        ),
+    );
+    Ok(requeued)
+}
+
 /// The name of the file a test delivery reports, in the webhook's folder.
 pub const TEST_FILE: &[u8] = b"sharehook-test.txt";
 

@@ -558,14 +558,11 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
             Arc::clone(&listener),
             control(&daemon, &config),
         ));
-        let limiter = Arc::new(crate::api::Limiter::default());
-        let api_state = |daemon: &Daemon, config: &config::Config| {
-            Arc::new(crate::api::ApiState {
-                control: control(daemon, config),
-                limiter: Arc::clone(&limiter),
-            })
+        let kept = Arc::new(crate::page::Kept::default());
+        let site_router = |daemon: &Daemon, config: &config::Config| {
+            crate::web::router(control(daemon, config), &kept)
         };
-        let site = crate::web::Site::new(crate::api::router(api_state(&daemon, &config)));
+        let site = crate::web::Site::new(site_router(&daemon, &config));
         let web = tokio::spawn(crate::web::serve(bound, Arc::clone(&site)));
         service::ready();
         log::info!("ready");
@@ -582,7 +579,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
                             "[web] changed: the server keeps its addresses and certificate until sharehook is restarted"
                         );
                     }
-                    site.replace(crate::api::router(api_state(&daemon, &config)));
+                    site.replace(site_router(&daemon, &config));
                     server.abort();
                     server = tokio::spawn(activity::serve(
                         Arc::clone(&listener),

@@ -32,17 +32,72 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         let mut daemon = Daemon::start(&config)?;
         let (_, token) = daemon.tokens[0].clone();
         let server = tokio::spawn(receiver::serve(listener, token));
+        let (web, page) = match serve_page(&config, &daemon).await {
+            Ok(served) => served,
+            Err(e) => {
+                daemon.stop(Duration::from_secs(5));
+                return Err(e);
+            }
+        };
         print_instructions(&share, &url);
+        if let Some((address, password)) = page {
+            println!();
+            println!("the web page: {address}/  (user admin, password {password})");
+        }
         let signal = service::until_stopped(&daemon, &mut signals).await;
         println!("\n{signal}: stopping");
         daemon.stop(Duration::from_secs(5));
         server.abort();
+        web.abort();
         println!(
             "stopped; what was not delivered yet is kept in {}",
             state.display()
         );
         Ok(())
     })
+}
+
+/// Serves the page and the API on 127.0.0.1:8080 (another free port when that one is
+/// taken), with a user `admin` whose password is made new at each start; answers the
+/// server's task and, when it listens, its address and the password.
+async fn serve_page(
+    config: &Config,
+    daemon: &Daemon,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<(String, String)>)> {
+    let mut bound = crate::web::bind(&config.web, &config.state_dir).await?;
+    if bound.info.off.is_some() {
+        let mut web = config.web.clone();
+        web.listen = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))];
+        bound = crate::web::bind(&web, &config.state_dir).await?;
+    }
+    let address = bound.info.urls.first().cloned();
+    let me = crate::access::Caller::local();
+    let password = crate::access::generate_password()?;
+    let known = crate::access::user_role(&daemon.store, "admin")?.is_some();
+    if known {
+        crate::access::user_set_password(&daemon.store, &me, "admin", &password)?;
+    } else {
+        crate::access::user_add(
+            &daemon.store,
+            &me,
+            "admin",
+            crate::access::Role::Admin,
+            &password,
+        )?;
+    }
+    let control = crate::activity::Control::new(
+        config,
+        std::sync::Arc::clone(&daemon.store),
+        std::sync::Arc::clone(&daemon.hooks),
+        std::sync::Arc::clone(&daemon.stats),
+        std::sync::Arc::clone(&daemon.resources),
+        crate::deliver::now_ms(),
+        bound.info.status(),
+    );
+    let kept = std::sync::Arc::default();
+    let site = crate::web::Site::new(crate::web::router(control, &kept));
+    let task = tokio::spawn(crate::web::serve(bound, site));
+    Ok((task, address.map(|a| (a, password))))
 }
 
 fn demo_config(share: &Path, state: &Path, url: &str) -> Config {

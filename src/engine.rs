@@ -1524,6 +1524,7 @@ impl Engine {
             if let Some(s) = self.shares.iter().find(|s| s.share.name == event.share) {
                 s.stats.reported(event);
             }
+            self.stats.feed.event(event);
         }
         Ok(done)
     }

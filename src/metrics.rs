@@ -27,6 +27,66 @@ pub struct Stats {
     pub watches: AtomicU64,
     shares: Mutex<BTreeMap<String, Arc<ShareStats>>>,
     webhooks: Mutex<BTreeMap<u32, Arc<HookStats>>>,
+    /// The newest events and a signal of every event and attempt, for the page's live view.
+    pub feed: Arc<Feed>,
+}
+
+/// How many of the newest events the feed keeps.
+pub const FEED_KEEP: usize = 50;
+
+/// The newest events reported, newest last, each with its place in the feed (from 1), and a
+/// counter that moves at every event and every delivery attempt: the page's live view waits
+/// on it instead of reading the state again and again.
+pub struct Feed {
+    recent: Mutex<std::collections::VecDeque<(u64, Event)>>,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Feed {
+    fn default() -> Feed {
+        Feed {
+            recent: Mutex::default(),
+            changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl Feed {
+    /// `event` was committed and queued.
+    pub fn event(&self, event: &Event) {
+        let mut recent = lock(&self.recent);
+        let seq = recent.back().map_or(1, |(n, _)| n + 1);
+        if recent.len() == FEED_KEEP {
+            recent.pop_front();
+        }
+        recent.push_back((seq, event.clone()));
+        drop(recent);
+        self.touch();
+    }
+
+    /// Something a watcher may want to see again happened (an attempt was logged).
+    pub fn touch(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The events kept after place `after`, oldest first.
+    pub fn since(&self, after: u64) -> Vec<(u64, Event)> {
+        lock(&self.recent)
+            .iter()
+            .filter(|(n, _)| *n > after)
+            .cloned()
+            .collect()
+    }
+
+    /// The place of the newest event (0: none yet).
+    pub fn last(&self) -> u64 {
+        lock(&self.recent).back().map_or(0, |(n, _)| *n)
+    }
+
+    /// A receiver that sees every change from now on.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
 }
 
 /// Locks `m`; a panic elsewhere while it was held leaves figures that are still worth reading.
@@ -42,7 +102,12 @@ impl Stats {
 
     /// The figures of webhook `id`, made on first use.
     pub fn webhook(&self, id: u32) -> Arc<HookStats> {
-        Arc::clone(lock(&self.webhooks).entry(id).or_default())
+        Arc::clone(lock(&self.webhooks).entry(id).or_insert_with(|| {
+            Arc::new(HookStats {
+                feed: Some(Arc::clone(&self.feed)),
+                ..HookStats::default()
+            })
+        }))
     }
 
     /// Forgets the figures of shares and webhooks no longer configured (after a reload).
@@ -212,6 +277,8 @@ pub struct HookStats {
     last_success_ms: AtomicI64,
     last_failure: Mutex<Option<Failure>>,
     latency: Histogram,
+    /// Told of every attempt.
+    feed: Option<Arc<Feed>>,
 }
 
 impl HookStats {
@@ -229,6 +296,9 @@ impl HookStats {
             Outcome::Failed { .. } => 3,
         };
         self.results[class].fetch_add(1, Ordering::Relaxed);
+        if let Some(feed) = &self.feed {
+            feed.touch();
+        }
         if outcome.is_success() {
             self.last_success_ms.store(now_ms, Ordering::Relaxed);
             if let Some(seen) = seen_ms {

@@ -163,6 +163,34 @@ impl Resources {
         }
     }
 
+    /// The folders a webhook may watch, as its `resource` is written, breadth first from each
+    /// share's top, at most `limit` (the index is read, not the disk). Names that are not
+    /// UTF-8 cannot be written as a resource and are left out.
+    pub fn folders(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for share in &self.shares {
+            let mut next = std::collections::VecDeque::from([SharePath::root()]);
+            while let Some(folder) = next.pop_front() {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                out.push(crate::hooks::resource_string(
+                    &self.shares,
+                    &share.name,
+                    &folder,
+                ));
+                for (name, entry) in self.store.children(&share.name, &folder)? {
+                    if entry.kind == crate::tree::EntryKind::Dir
+                        && std::str::from_utf8(&name).is_ok()
+                    {
+                        next.push_back(folder.join(&name));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// What `id` names (a path, `id:X` or `hash:X`).
     pub fn info(&self, id: &[u8]) -> Result<Resource, ResourceError> {
         self.info_of(id).map_err(|e| e.in_field("id"))

@@ -38,6 +38,11 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(3600);
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
+/// Whether a request came over TLS (added to every request's extensions): the page's cookies
+/// are `Secure` then.
+#[derive(Clone, Copy, Debug)]
+pub struct Https(pub bool);
+
 /// What the server is doing, for `status` and the log.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +67,21 @@ impl WebInfo {
             fingerprint: self.fingerprint.clone(),
         })
     }
+}
+
+/// Everything the server answers: the API under `/api/v2` (and `/metrics`, `/openapi.json`)
+/// and the page everywhere else, on one service layer (`control`). `kept` is what outlives a
+/// reload: sign-in failures, sessions and the inbox.
+pub fn router(control: Arc<crate::activity::Control>, kept: &Arc<crate::page::Kept>) -> Router {
+    let api = crate::api::router(Arc::new(crate::api::ApiState {
+        control: Arc::clone(&control),
+        limiter: Arc::clone(&kept.limiter),
+    }));
+    let page = crate::page::router(Arc::new(crate::page::PageState {
+        control,
+        kept: Arc::clone(kept),
+    }));
+    api.merge(page)
 }
 
 /// The router requests go to; replaced on a reload.
@@ -206,10 +226,10 @@ async fn accept_loop(
             let _slot = slot;
             let served = async {
                 match tls {
-                    None => connection(stream, peer, site).await,
+                    None => connection(stream, peer, site, false).await,
                     Some(acceptor) => {
                         match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => connection(stream, peer, site).await,
+                            Ok(Ok(stream)) => connection(stream, peer, site, true).await,
                             Ok(Err(e)) => log::debug!("web: TLS handshake with {peer}: {e}"),
                             Err(_) => log::debug!("web: TLS handshake with {peer} timed out"),
                         }
@@ -228,13 +248,14 @@ async fn accept_loop(
     }
 }
 
-async fn connection<S>(stream: S, peer: SocketAddr, site: Arc<Site>)
+async fn connection<S>(stream: S, peer: SocketAddr, site: Arc<Site>, https: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let router = site.router();
         req.extensions_mut().insert(Peer(peer));
+        req.extensions_mut().insert(Https(https));
         collapse_slashes(&mut req);
         async move { router.oneshot(req).await }
     });

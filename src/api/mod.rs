@@ -6,8 +6,8 @@
 //! error shape; no handler formats an error by hand. Handlers never touch redb or the engine.
 
 mod account;
-mod activity;
-mod limit;
+pub(crate) mod activity;
+pub mod limit;
 mod resources;
 mod webhooks;
 
@@ -110,7 +110,6 @@ pub fn router(state: State) -> Router {
         .nest("/api/v2", api)
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(refuse_large_bodies))
         .with_state(state)
@@ -353,7 +352,7 @@ impl FromRequestParts<State> for Admin {
     }
 }
 
-fn peer_ip(parts: &Parts) -> IpAddr {
+pub(crate) fn peer_ip(parts: &Parts) -> IpAddr {
     parts
         .extensions
         .get::<Peer>()

@@ -199,22 +199,9 @@ pub async fn resend(
             format!("\"{activity}\" is not an activity id (a whole number)"),
         )
     })?;
-    let store = Arc::clone(&state.control.store);
-    let entry = blocking(move || Ok(store.log_entries(&[entry_id])?))
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::not_found(format!("no webhook activity has id {entry_id}")))?;
-    let logged = crate::activity::resend_now(&state.control, entry.webhook, &entry.attempt_id())
+    let logged = crate::activity::resend_entry(&state.control, &caller, entry_id)
         .await
         .map_err(worker_error)?;
-    crate::access::audit(
-        &state.control.store,
-        &caller,
-        &format!(
-            "resent event {} to webhook {} (attempt {})",
-            entry.event.id, entry.webhook, logged.attempt
-        ),
-    );
     let several = state.control.config.shares.len() > 1;
     answer(
         StatusCode::OK,
@@ -248,19 +235,10 @@ pub async fn recover(
         .map(|t| parse_time("since", t))
         .transpose()?;
     let control = Arc::clone(&state.control);
-    let requeued =
-        blocking(move || crate::activity::recover(&control, Some(id), since).map_err(worker_error))
-            .await?;
-    crate::access::audit(
-        &state.control.store,
-        &caller,
-        &format!(
-            "recovered {requeued} failed events of webhook {id}{}",
-            since
-                .map(|s| format!(" since {}", rfc3339(s)))
-                .unwrap_or_default()
-        ),
-    );
+    let requeued = blocking(move || {
+        crate::activity::recover_as(&control, &caller, Some(id), since).map_err(worker_error)
+    })
+    .await?;
     answer(
         StatusCode::OK,
         json!({
@@ -303,14 +281,9 @@ pub async fn test(
     Path(id): Path<String>,
 ) -> ApiResult {
     let id = id_of("id", &id)?;
-    let logged = crate::activity::test_now(&state.control, id, &caller.user)
+    let logged = crate::activity::test_as(&state.control, &caller, id)
         .await
         .map_err(worker_error)?;
-    crate::access::audit(
-        &state.control.store,
-        &caller,
-        &format!("sent webhook {id} a test delivery"),
-    );
     let several = state.control.config.shares.len() > 1;
     answer(
         StatusCode::OK,

@@ -1,0 +1,88 @@
+// sharehook's page script: local times, copy buttons, the inbox button, and live updates
+// (server-sent events from /events). Every action also works without it.
+"use strict";
+
+function localTimes(root) {
+  for (const el of root.querySelectorAll("time[datetime]")) {
+    if (el.dataset.local) continue;
+    const d = new Date(el.getAttribute("datetime"));
+    if (isNaN(d)) continue;
+    el.textContent = d.toLocaleString(undefined, {
+      year: "numeric", month: "short", day: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    });
+    el.dataset.local = "1";
+  }
+}
+
+function copyButtons(root) {
+  for (const b of root.querySelectorAll("button.copy[data-copy]")) {
+    if (b.dataset.ready) continue;
+    b.dataset.ready = "1";
+    b.addEventListener("click", async () => {
+      const text = b.dataset.copy;
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch (_) {
+        // Over plain HTTP off loopback the clipboard API is refused: select the text instead.
+        const code = b.parentElement.querySelector("code");
+        if (code) window.getSelection().selectAllChildren(code);
+      }
+      const was = b.textContent;
+      b.textContent = "Copied";
+      setTimeout(() => { b.textContent = was; }, 1500);
+    });
+  }
+}
+
+function fillButtons() {
+  for (const b of document.querySelectorAll("button[data-fill]")) {
+    b.addEventListener("click", () => {
+      const input = document.getElementById(b.dataset.fill);
+      if (input) { input.value = b.dataset.value; input.focus(); }
+    });
+  }
+}
+
+function insertRows(tbody, html, keep) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  const empty = tbody.querySelector("tr.empty");
+  if (empty) empty.remove();
+  for (const row of Array.from(template.content.children).reverse()) {
+    row.classList.add("fresh");
+    tbody.prepend(row);
+  }
+  while (tbody.rows.length > keep) tbody.deleteRow(tbody.rows.length - 1);
+  localTimes(tbody);
+  copyButtons(tbody);
+}
+
+function live(view) {
+  const source = new EventSource("/events?view=" + encodeURIComponent(view));
+  source.addEventListener("open", () => document.body.classList.add("connected"));
+  source.addEventListener("error", () => document.body.classList.remove("connected"));
+  source.addEventListener("event", (e) => {
+    const tbody = document.querySelector("#events tbody");
+    if (tbody) insertRows(tbody, e.data, 25);
+  });
+  source.addEventListener("attempt", (e) => {
+    const tbody = document.querySelector("#activity tbody");
+    if (tbody) insertRows(tbody, e.data, 50);
+  });
+  source.addEventListener("webhooks", (e) => {
+    const table = document.querySelector("#webhooks table");
+    if (!table) return;
+    const template = document.createElement("template");
+    template.innerHTML = e.data;
+    const fresh = template.content.querySelector("table");
+    if (fresh) { table.replaceWith(fresh); localTimes(fresh); }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  localTimes(document);
+  copyButtons(document);
+  fillButtons();
+  if (document.body.dataset.live) live(document.body.dataset.live);
+});

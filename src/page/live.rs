@@ -1,0 +1,160 @@
+//! `GET /events`: the page's live updates as server-sent events. Each message is a piece of
+//! the page, rendered by the same template as the page itself: `event` (a row of the latest
+//! events), `attempt` (a row of the activity table) and `webhooks` (the overview's webhook
+//! table, after attempts changed it). The stream wakes on the daemon's feed, not on a timer.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::sse::{Event as Sse, KeepAlive};
+use axum::response::{IntoResponse, Response};
+
+use super::{State, Visitor};
+use crate::api::Query;
+
+/// The most live streams open at once: each holds a connection.
+pub const MAX_STREAMS: usize = 32;
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// How long after a change the log is read again, for attempts logged just after it.
+const SETTLE: Duration = Duration::from_secs(3);
+
+struct Slot;
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pub async fn events(visitor: Visitor, query: Query) -> Response {
+    if OPEN.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
+        OPEN.fetch_sub(1, Ordering::Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many live pages are open; close some",
+        )
+            .into_response();
+    }
+    let slot = Slot;
+    let view = query.get("view").unwrap_or("overview").to_owned();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Sse>(64);
+    tokio::spawn(async move {
+        let _slot = slot;
+        if let Err(Ended::Failed(e)) = feed(&visitor, &view, tx).await {
+            log::debug!("page: a live stream ended: {e:?}");
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|m| m.map(Ok::<_, Infallible>))
+    });
+    axum::response::Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+#[derive(Debug)]
+enum Ended {
+    Closed,
+    Failed(super::PageError),
+}
+
+impl From<super::PageError> for Ended {
+    fn from(e: super::PageError) -> Ended {
+        Ended::Failed(e)
+    }
+}
+
+async fn feed(
+    visitor: &Visitor,
+    view: &str,
+    tx: tokio::sync::mpsc::Sender<Sse>,
+) -> Result<(), Ended> {
+    let state: State = Arc::clone(&visitor.state);
+    let control = Arc::clone(&state.control);
+    let feed = Arc::clone(&control.stats.feed);
+    let mut changes = feed.watch();
+    let mut seen_event = feed.last();
+    let mut seen_log = newest_log_id(&state).await?;
+    let several = control.config.shares.len() > 1;
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Err(Ended::Closed);
+                }
+                settle_until = Some(Instant::now() + SETTLE);
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if !state.kept.sessions.alive(&visitor.session, Instant::now()) || tx.is_closed() {
+            return Err(Ended::Closed);
+        }
+        for (seq, event) in feed.since(seen_event) {
+            seen_event = seq;
+            if view == "overview" {
+                let row = super::overview::event_row(&event, several).into_string();
+                send(&tx, "event", row).await?;
+            }
+        }
+        let Some(until) = settle_until else { continue };
+        if Instant::now() > until {
+            settle_until = None;
+        }
+        let store = Arc::clone(&control.store);
+        let after = seen_log;
+        let entries = super::blocking(move || {
+            let mut newer = Vec::new();
+            store.log_visit(|e| {
+                if e.id <= after || newer.len() >= 100 {
+                    return false;
+                }
+                newer.push(e);
+                true
+            })?;
+            Ok(newer)
+        })
+        .await?;
+        if entries.is_empty() {
+            continue;
+        }
+        seen_log = entries[0].id;
+        match view {
+            "activity" => {
+                for e in entries.iter().rev() {
+                    let row = super::activity::attempt_row(visitor, e, several).into_string();
+                    send(&tx, "attempt", row).await?;
+                }
+            }
+            _ => {
+                let control = Arc::clone(&control);
+                let status = super::blocking(move || Ok(control.status())).await?;
+                let table = super::overview::webhook_table(&status.webhooks).into_string();
+                send(&tx, "webhooks", table).await?;
+            }
+        }
+    }
+}
+
+async fn newest_log_id(state: &State) -> Result<u64, Ended> {
+    let store = Arc::clone(&state.control.store);
+    Ok(super::blocking(move || {
+        let mut newest = 0;
+        store.log_visit(|e| {
+            newest = e.id;
+            false
+        })?;
+        Ok(newest)
+    })
+    .await?)
+}
+
+async fn send(tx: &tokio::sync::mpsc::Sender<Sse>, name: &str, data: String) -> Result<(), Ended> {
+    tx.send(Sse::default().event(name).data(data))
+        .await
+        .map_err(|_| Ended::Closed)
+}

@@ -1,0 +1,211 @@
+//! `/`: the box at a glance. Each share (how it is watched, its index, its last event, its
+//! problems in words), each webhook (its state in words, its queue, its last success and
+//! failure), and the latest events, kept up to date by the live feed.
+
+use std::sync::Arc;
+
+use maud::{Markup, html};
+
+use super::view::{self, time, time_text};
+use super::{PageResult, State, Visitor, blocking, render};
+use crate::event::{Event, escape_controls};
+use crate::status::{ShareStatus, Status, WebhookStatus};
+
+/// How many events the overview lists.
+pub const EVENTS_SHOWN: usize = 25;
+
+pub async fn page(visitor: Visitor) -> PageResult {
+    let state: State = Arc::clone(&visitor.state);
+    let control = Arc::clone(&state.control);
+    let status = blocking(move || Ok(control.status())).await?;
+    let several = state.control.config.shares.len() > 1;
+    let events = state.control.stats.feed.since(0);
+    render(view::frame(
+        &visitor,
+        "/",
+        "Overview",
+        Some("overview"),
+        html! {
+            h1 { "Overview" }
+            (summary(&status))
+            section #shares aria-labelledby="shares-h" {
+                h2 #shares-h { "Shares" }
+                table.cards {
+                    thead { tr {
+                        th { "Share" } th { "Folder on the box" } th { "Watching" }
+                        th.num { "Folders watched" } th.num { "Entries indexed" } th { "Last event" }
+                    } }
+                    tbody {
+                        @for s in &status.shares { (share_row(s)) }
+                    }
+                }
+                @for s in &status.shares {
+                    @for p in &s.problems {
+                        p.flash.error role="alert" { strong { (s.name) ": " } (escape_controls(p)) }
+                    }
+                }
+            }
+            section #webhooks aria-labelledby="webhooks-h" {
+                h2 #webhooks-h { "Webhooks" }
+                (webhook_table(&status.webhooks))
+            }
+            section #events aria-labelledby="events-h" {
+                h2 #events-h { "Latest events " span.live-dot title="Updated as they happen" {} }
+                table #events.cards {
+                    thead { tr {
+                        th { "Time" } th { "What" } th { "Path" } th { "By" }
+                    } }
+                    tbody {
+                        @for (_, e) in events.iter().rev().take(EVENTS_SHOWN) { (event_row(e, several)) }
+                        @if events.is_empty() {
+                            (view::empty_row(4, "No file activity since sharehook started. Events appear here as they happen."))
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// One line of what is going on, in words.
+fn summary(s: &Status) -> Markup {
+    let disabled = s.webhooks.iter().filter(|w| w.disabled).count();
+    let failing = s
+        .webhooks
+        .iter()
+        .filter(|w| !w.disabled && w.failing_since.is_some())
+        .count();
+    let problems: usize = s.shares.iter().map(|sh| sh.problems.len()).sum();
+    let (class, words) = if disabled > 0 {
+        (
+            "bad",
+            format!(
+                "{disabled} webhook{} disabled",
+                if disabled == 1 { " is" } else { "s are" }
+            ),
+        )
+    } else if failing > 0 {
+        (
+            "warn",
+            format!(
+                "{failing} webhook{} retrying",
+                if failing == 1 { " is" } else { "s are" }
+            ),
+        )
+    } else if problems > 0 {
+        ("warn", "Some folders cannot be watched".to_owned())
+    } else {
+        ("good", "All is well".to_owned())
+    };
+    html! {
+        p.summary {
+            span class=(format!("badge {class}")) { (words) }
+            " Watching " (s.shares.len()) " share" (if s.shares.len() == 1 { "" } else { "s" })
+            @if let Some(w) = s.daemon.watches { " (" (w) " folders)" }
+            ", " (s.webhooks.len()) " webhook" (if s.webhooks.len() == 1 { "" } else { "s" })
+            @if let Some(t) = &s.daemon.started_at { ". Running since " (time_text(t)) "." }
+        }
+    }
+}
+
+fn share_row(s: &ShareStatus) -> Markup {
+    let mode = match (s.watch_mode.as_deref(), &s.watch_reason) {
+        (Some("poll"), Some(why)) => format!("read at intervals ({})", escape_controls(why)),
+        (Some("poll"), None) => "read at intervals".to_owned(),
+        (Some(m), _) => format!("live ({m})"),
+        (None, _) => "not running".to_owned(),
+    };
+    html! {
+        tr.share {
+            td data-label="Share" { strong { (s.name) } }
+            td data-label="Folder" { code { (escape_controls(&s.path)) } }
+            td data-label="Watching" {
+                (mode)
+                @if !s.problems.is_empty() { " " span.badge.warn { (s.problems.len()) " problem" (if s.problems.len() == 1 { "" } else { "s" }) } }
+            }
+            td.num data-label="Folders watched" { (s.folders_watched.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
+            td.num data-label="Entries indexed" { (s.index_entries.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
+            td data-label="Last event" {
+                @match &s.last_event {
+                    Some(e) => { (e.operation) " " code { (e.path) } " " (time_text(&e.time)) }
+                    None => { "none since the start" }
+                }
+            }
+        }
+    }
+}
+
+/// A webhook's state in words: delivering, retrying since …, disabled.
+pub fn state_words(w: &WebhookStatus) -> Markup {
+    if w.disabled {
+        html! {
+            span.badge.bad { "disabled" }
+            @if let Some(r) = &w.disabled_reason { " " (escape_controls(r)) }
+            @if let Some(t) = &w.disabled_since { " since " (time_text(t)) }
+        }
+    } else if let Some(t) = &w.failing_since {
+        html! { span.badge.warn { "retrying" } " since " (time_text(t)) }
+    } else {
+        html! { span.badge.good { "delivering" } }
+    }
+}
+
+pub fn webhook_table(hooks: &[WebhookStatus]) -> Markup {
+    html! {
+        table.cards {
+            thead { tr {
+                th { "#" } th { "Endpoint" } th { "State" } th.num { "Queued" } th.num { "Failed" }
+                th { "Last success" } th { "Last failure" }
+            } }
+            tbody #webhook-rows {
+                @for w in hooks {
+                    tr.webhook data-webhook-id=(w.id) {
+                        td data-label="#" { (w.id) }
+                        td data-label="Endpoint" { code.url { (w.url) } br; span.muted { (w.share) ":" (w.folder) } }
+                        td data-label="State" { (state_words(w)) }
+                        td.num data-label="Queued" { (w.queued) }
+                        td.num data-label="Failed" {
+                            @if w.failed > 0 { a href=(format!("/activity?webhookId={}#failed", w.id)) { (w.failed) } } @else { "0" }
+                        }
+                        td data-label="Last success" {
+                            @match &w.last_success { Some(t) => { (time_text(t)) } None => { "–" } }
+                        }
+                        td data-label="Last failure" {
+                            @match &w.last_failure {
+                                Some(f) => {
+                                    (view::status_badge(f.status, f.status_kind == "transport", f.error.as_deref().unwrap_or("")))
+                                    " " (time_text(&f.time))
+                                }
+                                None => { "–" }
+                            }
+                        }
+                    }
+                }
+                @if hooks.is_empty() {
+                    tr.empty { td colspan="7" { "No webhook yet. " a href="/webhooks/new" { "Add one" } " to be told of every change." } }
+                }
+            }
+        }
+    }
+}
+
+/// One event as the overview lists it (the live feed sends the same markup).
+pub fn event_row(e: &Event, several: bool) -> Markup {
+    let path = crate::attempts::shown_path(several, &e.share, e.path.as_bytes());
+    let source = e
+        .source
+        .as_ref()
+        .map(|s| crate::attempts::shown_path(several, &e.share, s.as_bytes()));
+    html! {
+        tr.event data-event-id=(e.id) {
+            td data-label="Time" { (time(e.time_ms)) }
+            td data-label="What" { span.op { (e.op.v1_name()) } }
+            td data-label="Path" {
+                @if let Some(s) = &source { code { (s) } " → " }
+                code { (path) }
+                @if let Some(n) = e.size { " " span.muted { (view::bytes(n)) } }
+            }
+            td data-label="By" { (escape_controls(&e.username)) }
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Signing in to the page: sessions (in memory, ended after `IDLE` without a request, or by
+//! signing out, a restart, or the user's removal), their cookie, the CSRF token each one
+//! carries, and the login and logout forms.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use subtle::ConstantTimeEq;
+
+use super::{PageError, PageResult, Posted, State, blocking, field, view};
+use crate::access::{self, AuthError};
+
+/// The session cookie, and the cookie that carries the login form's CSRF token.
+pub const COOKIE: &str = "sharehook_session";
+const LOGIN_COOKIE: &str = "sharehook_login";
+
+/// How long a session lasts without a request.
+pub const IDLE: Duration = Duration::from_secs(30 * 60);
+/// The most sessions kept; past it the one idle longest is ended.
+pub const MAX_SESSIONS: usize = 1024;
+
+/// A session's key: the SHA-256 of its cookie (the cookie itself is kept nowhere).
+pub type Key = [u8; 32];
+
+/// A message for the next page a visitor sees.
+#[derive(Clone, Debug)]
+pub enum Flash {
+    Done(String),
+    Failed(String),
+    /// A secret shown this once: what it is, and its value.
+    Secret(String, String),
+}
+
+struct Session {
+    user: String,
+    csrf: String,
+    last_seen: Instant,
+    flash: Vec<Flash>,
+}
+
+/// A session found for a request.
+pub struct Found {
+    pub key: Key,
+    pub user: String,
+    pub csrf: String,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<Key, Session>>,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Session>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens a session for `user`; the answer is the cookie's value.
+    pub fn open(&self, user: &str, now: Instant) -> Result<String, PageError> {
+        let cookie = access::random_hex(32).map_err(PageError::internal)?;
+        let csrf = access::random_hex(24).map_err(PageError::internal)?;
+        let mut map = self.lock();
+        map.retain(|_, s| now.duration_since(s.last_seen) < IDLE);
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k)
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            access::sha256(&cookie),
+            Session {
+                user: user.to_owned(),
+                csrf,
+                last_seen: now,
+                flash: Vec::new(),
+            },
+        );
+        Ok(cookie)
+    }
+
+    /// The live session of `cookie`, marked as seen at `now`.
+    pub fn find(&self, cookie: &str, now: Instant) -> Option<Found> {
+        let key = access::sha256(cookie);
+        let mut map = self.lock();
+        let session = map.get_mut(&key)?;
+        if now.duration_since(session.last_seen) >= IDLE {
+            map.remove(&key);
+            return None;
+        }
+        session.last_seen = now;
+        Some(Found {
+            key,
+            user: session.user.clone(),
+            csrf: session.csrf.clone(),
+        })
+    }
+
+    /// Whether the session is still open (without counting this as a request).
+    pub fn alive(&self, key: &Key, now: Instant) -> bool {
+        self.lock()
+            .get(key)
+            .is_some_and(|s| now.duration_since(s.last_seen) < IDLE)
+    }
+
+    pub fn close(&self, key: &Key) {
+        self.lock().remove(key);
+    }
+
+    pub fn flash(&self, key: &Key, flash: Flash) {
+        if let Some(s) = self.lock().get_mut(key) {
+            s.flash.push(flash);
+        }
+    }
+
+    pub fn take_flash(&self, key: &Key) -> Vec<Flash> {
+        self.lock()
+            .get_mut(key)
+            .map(|s| std::mem::take(&mut s.flash))
+            .unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Two tokens compared in constant time (an empty one never matches).
+pub fn same(given: &str, expected: &str) -> bool {
+    !given.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// The value of cookie `name` in `headers`.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Secure under HTTPS; `None` ends it.
+fn set_cookie(name: &str, value: Option<&str>, path: &str, https: bool) -> HeaderValue {
+    let mut text = match value {
+        Some(v) => format!("{name}={v}; Path={path}; HttpOnly; SameSite=Strict"),
+        None => format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0"),
+    };
+    if https {
+        text.push_str("; Secure");
+    }
+    HeaderValue::from_str(&text).expect("cookie values are hex")
+}
+
+fn https(request_extensions: &http::Extensions) -> bool {
+    request_extensions
+        .get::<crate::web::Https>()
+        .is_some_and(|h| h.0)
+}
+
+/// Percent-encodes a path for a query value.
+pub fn encode_component(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Where to go after signing in: a path on this site, never another site.
+fn next_path(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+fn login_form(csrf: &str, next: &str, error: Option<&str>, user: &str) -> maud::Markup {
+    view::bare(
+        "Sign in",
+        html! {
+            div.login {
+                h1 { "sharehook" }
+                p.muted { "Sign in with a user of this box (" code { "sharehook user add" } ")." }
+                @if let Some(e) = error { p.flash.error role="alert" { (e) } }
+                form #login method="post" action="/login" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="next" value=(next);
+                    label for="username" { "User name" }
+                    input #username name="username" autocomplete="username" required
+                        autofocus value=(user);
+                    label for="password" { "Password" }
+                    input #password name="password" type="password"
+                        autocomplete="current-password" required;
+                    button.primary type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+/// `GET /login`: the form, with a fresh token in a cookie of its own (there is no session to
+/// hold it yet).
+pub async fn login_page(AxumState(state): AxumState<State>, request: Request) -> PageResult {
+    let query = crate::api::Query(parse_query(request.uri().query()));
+    let next = next_path(query.get("next").unwrap_or("/"));
+    if let Some(c) = cookie(request.headers(), COOKIE)
+        && state.kept.sessions.find(&c, Instant::now()).is_some()
+    {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    let nonce = access::random_hex(24).map_err(PageError::internal)?;
+    let mut response = login_form(&nonce, &next, None, "").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            LOGIN_COOKIE,
+            Some(&nonce),
+            "/login",
+            https(request.extensions()),
+        ),
+    );
+    Ok(response)
+}
+
+fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((crate::api::form_decode(n)?, crate::api::form_decode(v)?))
+        })
+        .collect()
+}
+
+/// `POST /login`: checks the password (rate-limited per address with the API's sign-ins) and
+/// opens a session.
+pub async fn login(AxumState(state): AxumState<State>, request: Request) -> PageResult {
+    let (parts, body) = request.into_parts();
+    let secure = https(&parts.extensions);
+    let ip = super::peer_ip(&parts);
+    let fields = super::read_form(body).await?;
+    let nonce = cookie(&parts.headers, LOGIN_COOKIE).unwrap_or_default();
+    if !same(field(&fields, "csrf"), &nonce) {
+        return Err(PageError::Csrf);
+    }
+    let next = next_path(field(&fields, "next"));
+    let now = Instant::now();
+    if let crate::api::limit::Standing::Limited { retry_after } = state.kept.limiter.check(ip, now)
+    {
+        return Err(PageError::Limited {
+            seconds: retry_after.as_secs() + 1,
+        });
+    }
+    let user = field(&fields, "username").to_owned();
+    let password = fields
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "password")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let store = Arc::clone(&state.control.store);
+    let name = user.clone();
+    let checked = blocking(
+        move || match access::check_password(&store, &name, &password) {
+            Ok(caller) => Ok(Some(caller)),
+            Err(AuthError::Invalid) => Ok(None),
+            Err(AuthError::Store(e)) => Err(e.into()),
+        },
+    )
+    .await?;
+    let Some(caller) = checked else {
+        if let crate::api::limit::Standing::Limited { .. } = state.kept.limiter.fail(ip, now) {
+            log::warn!(
+                "page: {ip} made {} failed sign-ins in a row; it waits",
+                crate::api::limit::LIMIT
+            );
+        }
+        log::info!(
+            "page: a sign-in as \"{}\" from {ip} failed",
+            crate::event::escape_controls(&user)
+        );
+        let mut response =
+            login_form(&nonce, &next, Some("Wrong user name or password."), &user).into_response();
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return Ok(response);
+    };
+    let cookie_value = state.kept.sessions.open(&caller.user, now)?;
+    log::info!(
+        "page: {} ({}) signed in from {ip}",
+        crate::event::escape_controls(&caller.user),
+        caller.role
+    );
+    let mut response = Redirect::to(&next).into_response();
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(COOKIE, Some(&cookie_value), "/", secure),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, None, "/login", secure),
+    );
+    Ok(response)
+}
+
+/// `POST /logout`: ends the session.
+pub async fn logout(posted: Posted) -> Response {
+    let visitor = posted.visitor;
+    visitor.state.kept.sessions.close(&visitor.session);
+    log::info!(
+        "page: {} signed out",
+        crate::event::escape_controls(&visitor.caller.user)
+    );
+    let mut response = Redirect::to("/login").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(COOKIE, None, "/", false));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_after_its_idle_time_and_a_request_keeps_it_open() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let cookie = sessions.open("ann", t0).unwrap();
+        assert_eq!(sessions.find(&cookie, t0).unwrap().user, "ann");
+        let half = t0 + IDLE / 2;
+        assert!(sessions.find(&cookie, half).is_some());
+        // Counted from the last request, not from the sign-in.
+        assert!(
+            sessions
+                .find(&cookie, half + IDLE - Duration::from_secs(1))
+                .is_some()
+        );
+        assert!(sessions.find(&cookie, half + IDLE * 3).is_none());
+        assert_eq!(sessions.len(), 0, "an expired session is forgotten");
+        assert!(sessions.find("not-a-cookie", t0).is_none());
+    }
+
+    #[test]
+    fn sessions_are_bounded_and_the_idlest_goes_first() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let first = sessions.open("a", t0).unwrap();
+        let second = sessions.open("b", t0 + Duration::from_secs(1)).unwrap();
+        for i in 0..MAX_SESSIONS {
+            sessions
+                .open("c", t0 + Duration::from_secs(2 + i as u64 / 1000))
+                .unwrap();
+        }
+        assert!(sessions.len() <= MAX_SESSIONS);
+        let now = t0 + Duration::from_secs(5);
+        assert!(sessions.find(&first, now).is_none());
+        assert!(sessions.find(&second, now).is_none());
+    }
+
+    #[test]
+    fn a_redirect_after_sign_in_stays_on_this_site() {
+        for (given, want) in [
+            ("/activity?status=5xx", "/activity?status=5xx"),
+            ("//evil.example/", "/"),
+            ("https://evil.example/", "/"),
+            ("/\\evil.example", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(next_path(given), want, "{given}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_read_from_any_cookie_header() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; sharehook_session=abc"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert!(!same("", ""));
+        assert!(same("x1", "x1"));
+        assert!(!same("x1", "x2"));
+    }
+}

@@ -1,0 +1,181 @@
+//! The parts every page shares: the frame (head, navigation, messages), times, and the words
+//! for a delivery's status. Everything shown is escaped by the templates; control
+//! characters in names from the disk are escaped before that.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::Visitor;
+use super::assets;
+use super::session::Flash;
+use crate::payload::rfc3339;
+
+/// The navigation: path, label, admins only.
+const NAV: [(&str, &str, bool); 5] = [
+    ("/", "Overview", false),
+    ("/webhooks", "Webhooks", false),
+    ("/activity", "Activity", false),
+    ("/inbox", "Inbox", false),
+    ("/developer", "Developer", true),
+];
+
+fn head(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        meta name="color-scheme" content="light dark";
+        title { (title) " · sharehook" }
+        link rel="icon" href=(assets::url("icon.svg"));
+        link rel="stylesheet" href=(assets::url("style.css"));
+        script src=(assets::url("app.js")) defer {}
+    }
+}
+
+/// A page without the navigation (sign-in, errors).
+pub fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body.bare { main { (body) } }
+        }
+    }
+}
+
+/// A page of the signed-in site. `here` is the navigation entry to mark; `live` names what
+/// the page's live updates carry (none: no updates).
+pub fn frame(
+    visitor: &Visitor,
+    here: &str,
+    title: &str,
+    live: Option<&str>,
+    body: Markup,
+) -> Markup {
+    let messages = visitor.messages();
+    let account = &visitor.state.control.config.account_name;
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body data-live=[live] {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { span.logo aria-hidden="true" {} "sharehook" }
+                    span.account title="Account name" { (account) }
+                    nav aria-label="Pages" {
+                        @for (path, label, admin_only) in NAV {
+                            @if !admin_only || visitor.admin() {
+                                a href=(path) aria-current=[(path == here).then_some("page")] { (label) }
+                            }
+                        }
+                    }
+                    form #logout method="post" action="/logout" {
+                        (csrf(visitor))
+                        span.who { (visitor.caller.user) " · " (visitor.caller.role) }
+                        button.link type="submit" { "Sign out" }
+                    }
+                }
+                main #main {
+                    @for m in &messages { (flash(m)) }
+                    (body)
+                }
+                footer { "sharehook " (env!("CARGO_PKG_VERSION")) }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf(visitor: &Visitor) -> Markup {
+    html! { input type="hidden" name="csrf" value=(visitor.csrf); }
+}
+
+/// A one-button form posting to `action`.
+pub fn button(visitor: &Visitor, action: &str, class: &str, label: &str) -> Markup {
+    html! {
+        form class=(class) method="post" action=(action) {
+            (csrf(visitor))
+            button type="submit" { (label) }
+        }
+    }
+}
+
+fn flash(m: &Flash) -> Markup {
+    match m {
+        Flash::Done(text) => html! { p.flash.done role="status" { (text) } },
+        Flash::Failed(text) => html! { p.flash.error role="alert" { (text) } },
+        Flash::Secret(what, value) => html! {
+            div.flash.secret role="status" {
+                p { (what) " Copy it now: it is not shown again." }
+                div.copyline {
+                    code.secret-value { (value) }
+                    button.copy type="button" data-copy=(value) { "Copy" }
+                }
+            }
+        },
+    }
+}
+
+/// A time: UTC as written, the browser's zone once the script has run; UTC on hover.
+pub fn time(ms: i64) -> Markup {
+    let utc = rfc3339(ms);
+    let shown = utc.replacen('T', " ", 1).replace('Z', " UTC");
+    html! { time datetime=(utc) title=(shown) { (shown) } }
+}
+
+/// A time given as RFC 3339 text.
+pub fn time_text(rfc: &str) -> Markup {
+    let shown = rfc.replacen('T', " ", 1).replace('Z', " UTC");
+    html! { time datetime=(rfc) title=(shown) { (shown) } }
+}
+
+/// A status in words, with a class for its colour: the colour is never the only sign.
+pub fn status_badge(status: u32, transport: bool, message: &str) -> Markup {
+    let (class, words) = if transport {
+        ("bad", format!("no answer ({})", short(message, 60)))
+    } else if (200..300).contains(&status) {
+        ("good", format!("{status} OK"))
+    } else {
+        ("bad", format!("{status} {}", reason(status)))
+    };
+    html! { span class=(format!("badge {class}")) { (words) } }
+}
+
+fn reason(status: u32) -> &'static str {
+    http::StatusCode::from_u16(status as u16)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+/// `text` cut to `n` characters, with an ellipsis when cut.
+pub fn short(text: &str, n: usize) -> String {
+    if text.chars().count() <= n {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(n).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Bytes as people read them.
+pub fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+/// A body as it was sent: pretty JSON when it is JSON.
+pub fn pretty(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+        Err(_) => crate::event::escape_controls(&String::from_utf8_lossy(body)).into_owned(),
+    }
+}
+
+/// An empty table's line.
+pub fn empty_row(columns: usize, text: &str) -> Markup {
+    html! { tr.empty { td colspan=(columns) { (text) } } }
+}
