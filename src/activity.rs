@@ -251,6 +251,28 @@ impl Control {
     }
 }
 
+/// A running daemon's `Control` over one share `public` in `dir` (for tests of the API and
+/// the page): its workers run, its engine does not.
+#[cfg(test)]
+pub fn test_control(dir: &Path, webhooks: &str) -> Arc<Control> {
+    std::fs::create_dir_all(dir.join("share")).unwrap();
+    let text = format!(
+        "account_name = \"testnas\"\nstate_dir = \"{0}/state\"\n\n[[share]]\nname = \"public\"\npath = \"{0}/share\"\n{webhooks}",
+        dir.display()
+    );
+    let config = crate::config::parse(&text, Path::new("/x.toml")).unwrap();
+    let store = Arc::new(Store::open(&dir.join("state")).unwrap());
+    let stats: Arc<crate::metrics::Stats> = Arc::default();
+    let hooks =
+        crate::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats)).unwrap();
+    let resources = Arc::new(crate::resources::Resources::new(
+        &config,
+        Arc::clone(&store),
+        Arc::default(),
+    ));
+    Control::new(&config, store, hooks, stats, resources, 0, None)
+}
+
 pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join(SOCKET)
 }

@@ -701,30 +701,8 @@ mod tests {
     #[tokio::test]
     async fn every_route_served_is_in_the_openapi_document_and_no_other() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("share")).unwrap();
-        let text = format!(
-            "account_name = \"testnas\"\nstate_dir = \"{0}/state\"\n\n[[share]]\nname = \"public\"\npath = \"{0}/share\"\n",
-            dir.path().display()
-        );
-        let config = crate::config::parse(&text, std::path::Path::new("/x.toml")).unwrap();
-        let store = Arc::new(crate::store::Store::open(&dir.path().join("state")).unwrap());
-        let stats: Arc<crate::metrics::Stats> = Arc::default();
-        let hooks =
-            crate::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats)).unwrap();
         let state = Arc::new(ApiState {
-            control: crate::activity::Control::new(
-                &config,
-                Arc::clone(&store),
-                hooks,
-                stats,
-                Arc::new(crate::resources::Resources::new(
-                    &config,
-                    store,
-                    Arc::default(),
-                )),
-                0,
-                None,
-            ),
+            control: crate::activity::test_control(dir.path(), ""),
             limiter: Arc::new(Limiter::default()),
         });
         let router = router(state);

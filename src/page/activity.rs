@@ -13,7 +13,7 @@ use super::view::{self, csrf, time};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
 use crate::api::Query;
 use crate::attempts;
-use crate::event::{Operation, escape_bytes, escape_controls};
+use crate::event::{Operation, escape_controls};
 use crate::store::LogEntry;
 
 /// Entries on one page of the table.
@@ -197,7 +197,7 @@ pub async fn page(visitor: Visitor, query: Query) -> PageResult {
                                     td data-label="Failed at" { (time(f.failed_ms)) }
                                     td data-label="Webhook" { (f.webhook) }
                                     td data-label="Event" { (f.event.op.v2_name()) }
-                                    td data-label="Path" { code { (attempts::shown_path(several, &f.event.share, f.event.path.as_bytes())) } }
+                                    td data-label="Path" { code { (view::path(several, &f.event.share, f.event.path.as_bytes())) } }
                                     td.num data-label="Attempts" { (f.attempts) }
                                     td data-label="Last result" { (escape_controls(&f.last_result)) }
                                 }
@@ -218,7 +218,7 @@ pub fn attempt_row(visitor: &Visitor, e: &LogEntry, several: bool) -> Markup {
             td data-label="Endpoint URL" { code.url { (e.url) } }
             td data-label="Event" {
                 (e.event.op.v2_name()) br;
-                code.path { (attempts::shown_path(several, &e.event.share, e.event.path.as_bytes())) }
+                code.path { (view::path(several, &e.event.share, e.event.path.as_bytes())) }
             }
             td data-label="Status" { (view::status_badge(e.status, e.transport, &e.message)) }
             td.num data-label="Attempt" {
@@ -265,9 +265,9 @@ pub async fn details(visitor: Visitor, Path(id): Path<String>) -> PageResult {
                 dt { "Webhook" } dd { (e.webhook) " (" (e.format) ")" }
                 dt { "Endpoint URL" } dd { code { (e.url) } }
                 dt { "Event" } dd { (e.event.op.v2_name()) }
-                dt { "Path" } dd { code { (attempts::shown_path(several, &e.event.share, e.event.path.as_bytes())) } }
+                dt { "Path" } dd { code { (view::path(several, &e.event.share, e.event.path.as_bytes())) } }
                 @if let Some(s) = &e.event.source {
-                    dt { "From" } dd { code { (escape_bytes(s.as_bytes())) } }
+                    dt { "From" } dd { code { (view::path(several, &e.event.share, s.as_bytes())) } }
                 }
                 dt { "By" } dd { (escape_controls(&e.event.username)) }
                 dt { "Status" } dd { (view::status_badge(e.status, e.transport, &e.message)) }
@@ -284,7 +284,7 @@ pub async fn details(visitor: Visitor, Path(id): Path<String>) -> PageResult {
                 }
             }
             h2 { "Body sent" }
-            pre #body { (view::pretty(&e.body)) }
+            pre #body { (view::body_text(&e.body)) }
             h2 { "Response" }
             @if e.response.is_empty() {
                 p.muted { "The receiver's answer had no body." }

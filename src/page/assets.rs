@@ -105,6 +105,11 @@ mod tests {
             "{css}"
         );
         assert_ne!(url("app.js"), url("style.css"));
-        assert!(HASHED.iter().all(|h| h.len() > "style..css".len() + 9));
+        for (a, h) in ASSETS.iter().zip(HASHED.iter()) {
+            let hash = h.split('.').nth(1).unwrap();
+            assert_eq!(hash.len(), 10, "{h}");
+            assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{h}");
+            assert!(h.ends_with(a.name.rsplit('.').next().unwrap()), "{h}");
+        }
     }
 }

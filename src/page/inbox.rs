@@ -71,7 +71,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
                             }
                         }
                     }
-                    pre.body { (view::pretty(&r.body)) }
+                    pre.body { (view::body_text(&r.body)) }
                 }
             }
         },

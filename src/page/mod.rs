@@ -420,3 +420,264 @@ pub fn worker_error((status, detail): (StatusCode, String)) -> PageError {
         _ => PageError::internal(detail),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Method;
+
+    struct Site {
+        router: Router,
+        _dir: tempfile::TempDir,
+        control: Arc<crate::activity::Control>,
+    }
+
+    struct Answer {
+        status: StatusCode,
+        location: String,
+        cookies: Vec<String>,
+        body: String,
+    }
+
+    fn site() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let control = crate::activity::test_control(
+            dir.path(),
+            "\n[[webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n",
+        );
+        let me = Caller::local();
+        crate::access::user_add(&control.store, &me, "ann", Role::Admin, "ann-password-1").unwrap();
+        crate::access::user_add(&control.store, &me, "vic", Role::Viewer, "vic-password-1")
+            .unwrap();
+        let router = crate::web::router(Arc::clone(&control), &Arc::default());
+        Site {
+            router,
+            _dir: dir,
+            control,
+        }
+    }
+
+    impl Site {
+        async fn ask(&self, method: Method, path: &str, cookie: &str, form: &str) -> Answer {
+            let request = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.to_owned()))
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(self.router.clone(), request)
+                .await
+                .unwrap();
+            let status = response.status();
+            let header = |name| {
+                response
+                    .headers()
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            };
+            let location = header(header::LOCATION).join("");
+            let cookies = header(header::SET_COOKIE);
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            Answer {
+                status,
+                location,
+                cookies,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+        }
+
+        /// Signs in; the answer is the session cookie and the CSRF token of its forms.
+        async fn sign_in(&self, user: &str, password: &str) -> (String, String) {
+            let form = self.ask(Method::GET, "/login", "", "").await;
+            let nonce = csrf_of(&form.body);
+            let login_cookie = format!("sharehook_login={nonce}");
+            let done = self
+                .ask(
+                    Method::POST,
+                    "/login",
+                    &login_cookie,
+                    &format!("csrf={nonce}&username={user}&password={password}&next=%2Fwebhooks"),
+                )
+                .await;
+            assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+            assert_eq!(done.location, "/webhooks");
+            let set = done
+                .cookies
+                .iter()
+                .find(|c| c.starts_with("sharehook_session="))
+                .expect("a session cookie");
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+                "{set}"
+            );
+            let cookie = set.split(';').next().unwrap().to_owned();
+            let page = self.ask(Method::GET, "/webhooks", &cookie, "").await;
+            assert_eq!(page.status, StatusCode::OK);
+            (cookie, csrf_of(&page.body))
+        }
+    }
+
+    fn csrf_of(html: &str) -> String {
+        let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+        html[at..].split('"').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn pages_need_a_session_and_forms_need_its_token() {
+        let site = site();
+        let out = site.ask(Method::GET, "/activity?status=5xx", "", "").await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        assert_eq!(out.location, "/login?next=%2Factivity%3Fstatus%3D5xx");
+        // A made-up cookie is no session.
+        let out = site
+            .ask(Method::GET, "/", "sharehook_session=0123", "")
+            .await;
+        assert_eq!(out.location, "/login?next=%2F");
+
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        for form in ["", "csrf=", "csrf=wrong"] {
+            let out = site
+                .ask(Method::POST, "/webhooks/1/test", &cookie, form)
+                .await;
+            assert_eq!(out.status, StatusCode::FORBIDDEN, "{form}");
+            assert!(out.body.contains("expired or missing"), "{}", out.body);
+        }
+        // With the token the admin's form is taken (the new user shows on the page).
+        let out = site
+            .ask(
+                Method::POST,
+                "/developer/users",
+                &cookie,
+                &format!("csrf={csrf}&name=zoe&role=viewer&password=zoe-password-1"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+        let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+        assert!(
+            page.body.contains("User zoe (viewer) was added."),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("data-user=\"zoe\""));
+
+        // Signed out, the cookie opens nothing.
+        let out = site
+            .ask(Method::POST, "/logout", &cookie, &format!("csrf={csrf}"))
+            .await;
+        assert_eq!(out.location, "/login");
+        let out = site.ask(Method::GET, "/webhooks", &cookie, "").await;
+        assert_eq!(out.location, "/login?next=%2Fwebhooks");
+    }
+
+    #[tokio::test]
+    async fn a_viewer_sees_no_admin_control_and_is_refused_admin_actions() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("vic", "vic-password-1").await;
+        let page = site.ask(Method::GET, "/webhooks", &cookie, "").await;
+        for control in [
+            "new-webhook",
+            "class=\"token\"",
+            "regenerate",
+            "/developer\"",
+        ] {
+            assert!(!page.body.contains(control), "a viewer sees {control}");
+        }
+        for path in [
+            "/webhooks",
+            "/webhooks/1/test",
+            "/webhooks/1/delete",
+            "/activity/resend-failed",
+            "/developer/users",
+        ] {
+            let out = site
+                .ask(Method::POST, path, &cookie, &format!("csrf={csrf}"))
+                .await;
+            assert_eq!(out.status, StatusCode::FORBIDDEN, "{path}");
+            assert!(out.body.contains("not allowed for a viewer"), "{path}");
+        }
+        let out = site.ask(Method::GET, "/developer", &cookie, "").await;
+        assert_eq!(out.status, StatusCode::FORBIDDEN);
+        // The admin's page has them.
+        let (cookie, _) = site.sign_in("ann", "ann-password-1").await;
+        let page = site.ask(Method::GET, "/webhooks", &cookie, "").await;
+        assert!(page.body.contains("class=\"token\""));
+        assert!(page.body.contains("/developer\""));
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_are_refused_then_limited_and_a_removed_user_is_signed_out() {
+        let site = site();
+        let form = site.ask(Method::GET, "/login", "", "").await;
+        let nonce = csrf_of(&form.body);
+        let cookie = format!("sharehook_login={nonce}");
+        // Without the login form's own token nothing is checked.
+        let out = site
+            .ask(
+                Method::POST,
+                "/login",
+                "",
+                "username=ann&password=ann-password-1",
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::FORBIDDEN);
+        for _ in 0..crate::api::limit::LIMIT {
+            let out = site
+                .ask(
+                    Method::POST,
+                    "/login",
+                    &cookie,
+                    &format!("csrf={nonce}&username=ann&password=nope"),
+                )
+                .await;
+            assert_eq!(out.status, StatusCode::UNAUTHORIZED);
+            assert!(out.body.contains("Wrong user name or password."));
+        }
+        let out = site
+            .ask(
+                Method::POST,
+                "/login",
+                &cookie,
+                &format!("csrf={nonce}&username=ann&password=ann-password-1"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::TOO_MANY_REQUESTS, "{}", out.body);
+
+        let site = self::site();
+        let (cookie, _) = site.sign_in("vic", "vic-password-1").await;
+        crate::access::user_remove(&site.control.store, &Caller::local(), "vic").unwrap();
+        let out = site.ask(Method::GET, "/", &cookie, "").await;
+        assert_eq!(out.location, "/login?next=%2F");
+    }
+
+    #[tokio::test]
+    async fn answers_carry_the_page_headers_and_unknown_paths_their_own_404() {
+        let site = site();
+        let out = site.ask(Method::GET, "/login", "", "").await;
+        assert!(out.body.contains("name=\"username\"") && out.body.contains("name=\"password\""));
+        let out = site.ask(Method::GET, "/no-such-page", "", "").await;
+        assert_eq!(out.status, StatusCode::NOT_FOUND);
+        assert!(out.body.contains("<h1>Not found</h1>"));
+        let out = site.ask(Method::GET, "/api/v2/no-such-route", "", "").await;
+        assert_eq!(out.status, StatusCode::NOT_FOUND);
+        assert!(
+            out.body.contains("ERROR_RESOURCE_NOT_FOUND"),
+            "{}",
+            out.body
+        );
+        let out = site
+            .ask(Method::GET, "/assets/style.0000000000.css", "", "")
+            .await;
+        assert_eq!(out.status, StatusCode::NOT_FOUND);
+        let out = site
+            .ask(Method::GET, &assets::url("style.css"), "", "")
+            .await;
+        assert_eq!(out.status, StatusCode::OK);
+        assert!(out.body.contains("prefers-color-scheme: dark"));
+    }
+}

@@ -101,7 +101,7 @@ fn summary(s: &Status) -> Markup {
         p.summary {
             span class=(format!("badge {class}")) { (words) }
             " Watching " (s.shares.len()) " share" (if s.shares.len() == 1 { "" } else { "s" })
-            @if let Some(w) = s.daemon.watches { " (" (w) " folders)" }
+            @if let Some(w) = s.daemon.watches { " (" (w) " folder" (if w == 1 { "" } else { "s" }) ")" }
             ", " (s.webhooks.len()) " webhook" (if s.webhooks.len() == 1 { "" } else { "s" })
             @if let Some(t) = &s.daemon.started_at { ". Running since " (time_text(t)) "." }
         }
@@ -127,7 +127,7 @@ fn share_row(s: &ShareStatus) -> Markup {
             td.num data-label="Entries indexed" { (s.index_entries.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
             td data-label="Last event" {
                 @match &s.last_event {
-                    Some(e) => { (e.operation) " " code { (e.path) } " " (time_text(&e.time)) }
+                    Some(e) => { (e.operation) " " code { (escape_controls(&e.path)) } " " (time_text(&e.time)) }
                     None => { "none since the start" }
                 }
             }
@@ -191,13 +191,13 @@ pub fn webhook_table(hooks: &[WebhookStatus]) -> Markup {
 
 /// One event as the overview lists it (the live feed sends the same markup).
 pub fn event_row(e: &Event, several: bool) -> Markup {
-    let path = crate::attempts::shown_path(several, &e.share, e.path.as_bytes());
+    let path = view::path(several, &e.share, e.path.as_bytes());
     let source = e
         .source
         .as_ref()
-        .map(|s| crate::attempts::shown_path(several, &e.share, s.as_bytes()));
+        .map(|s| view::path(several, &e.share, s.as_bytes()));
     html! {
-        tr.event data-event-id=(e.id) {
+        tr.event {
             td data-label="Time" { (time(e.time_ms)) }
             td data-label="What" { span.op { (e.op.v1_name()) } }
             td data-label="Path" {

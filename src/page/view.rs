@@ -167,12 +167,16 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// A body as it was sent: pretty JSON when it is JSON.
-pub fn pretty(body: &[u8]) -> String {
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
-        Err(_) => crate::event::escape_controls(&String::from_utf8_lossy(body)).into_owned(),
-    }
+/// A body exactly as it was sent (its bytes are what a signature covers), control
+/// characters and bytes that are not UTF-8 escaped.
+pub fn body_text(body: &[u8]) -> String {
+    crate::event::escape_controls(&crate::event::escape_bytes(body)).into_owned()
+}
+
+/// A path in a share as people read it: with the share's name when there are several, bytes
+/// that are not UTF-8 as `\xNN`, control characters escaped.
+pub fn path(several: bool, share: &str, bytes: &[u8]) -> String {
+    crate::event::escape_controls(&crate::attempts::shown_path(several, share, bytes)).into_owned()
 }
 
 /// An empty table's line.
