@@ -39,11 +39,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
                 return Err(e);
             }
         };
-        print_instructions(&share, &url);
-        if let Some((address, password)) = page {
-            println!();
-            println!("the web page: {address}/  (user admin, password {password})");
-        }
+        print_instructions(&share, &url, page);
         let signal = service::until_stopped(&daemon, &mut signals).await;
         println!("\n{signal}: stopping");
         daemon.stop(Duration::from_secs(5));
@@ -108,7 +104,7 @@ fn demo_config(share: &Path, state: &Path, url: &str) -> Config {
     config
 }
 
-fn print_instructions(share: &Path, url: &str) {
+fn print_instructions(share: &Path, url: &str, page: Option<(String, String)>) {
     let s = PathBuf::from(share);
     let s = s.display();
     println!("sharehook demo: watching {s}");
@@ -123,5 +119,9 @@ fn print_instructions(share: &Path, url: &str) {
     println!("  mv {s}/hi.txt {s}/docs/        # Move");
     println!("  rm {s}/docs/hi.txt                      # Delete");
     println!();
+    if let Some((address, password)) = page {
+        println!("the web page: {address}/  (user admin, password {password})");
+        println!();
+    }
     println!("press Ctrl-C to stop");
 }

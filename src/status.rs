@@ -89,6 +89,9 @@ pub struct WebhookStatus {
     pub url: String,
     pub share: String,
     pub folder: String,
+    /// `v1` or `v2`.
+    #[serde(default)]
+    pub format: String,
     pub queued: u64,
     pub failed: u64,
     /// Events the queue limit dropped, ever.
@@ -229,6 +232,7 @@ pub fn collect(
                 url: redact_url(&hook.url),
                 share: hook.share.clone(),
                 folder: hook.folder.to_string(),
+                format: hook.format.name().to_owned(),
                 queued,
                 failed: store.failed_count(hook.id).unwrap_or(0),
                 dropped,

@@ -154,7 +154,7 @@ pub fn webhook_table(hooks: &[WebhookStatus]) -> Markup {
     html! {
         table.cards {
             thead { tr {
-                th { "#" } th { "Endpoint" } th { "State" } th.num { "Queued" } th.num { "Failed" }
+                th { "#" } th { "Endpoint" } th { "Format" } th { "State" } th.num { "Queued" } th.num { "Failed" }
                 th { "Last success" } th { "Last failure" }
             } }
             tbody #webhook-rows {
@@ -162,6 +162,7 @@ pub fn webhook_table(hooks: &[WebhookStatus]) -> Markup {
                     tr.webhook data-webhook-id=(w.id) {
                         td data-label="#" { (w.id) }
                         td data-label="Endpoint" { code.url { (w.url) } br; span.muted { (w.share) ":" (w.folder) } }
+                        td data-label="Format" { (w.format) }
                         td data-label="State" { (state_words(w)) }
                         td.num data-label="Queued" { (w.queued) }
                         td.num data-label="Failed" {
@@ -182,7 +183,7 @@ pub fn webhook_table(hooks: &[WebhookStatus]) -> Markup {
                     }
                 }
                 @if hooks.is_empty() {
-                    tr.empty { td colspan="7" { "No webhook yet. " a href="/webhooks/new" { "Add one" } " to be told of every change." } }
+                    tr.empty { td colspan="8" { "No webhook yet. " a href="/webhooks/new" { "Add one" } " to be told of every change." } }
                 }
             }
         }
