@@ -126,6 +126,17 @@ impl Inbox {
         guard.1.iter().rev().cloned().collect()
     }
 
+    /// The requests kept that came after place `after`, oldest first.
+    pub fn since(&self, after: u64) -> Vec<Request> {
+        let guard = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        guard.1.iter().filter(|r| r.seq > after).cloned().collect()
+    }
+
+    /// The place of the newest request received (0: none yet).
+    pub fn last(&self) -> u64 {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).0
+    }
+
     pub fn clear(&self) {
         self.requests
             .lock()
@@ -237,6 +248,9 @@ mod tests {
         assert_eq!(kept.len(), KEEP);
         assert_eq!(kept[0].seq, (KEEP + 3) as u64);
         assert_eq!(kept[KEEP - 1].seq, 4);
+        assert_eq!(inbox.last(), (KEEP + 3) as u64);
+        let newer: Vec<u64> = inbox.since(KEEP as u64 + 1).iter().map(|r| r.seq).collect();
+        assert_eq!(newer, [KEEP as u64 + 2, KEEP as u64 + 3]);
         inbox.clear();
         assert!(inbox.newest_first().is_empty());
     }

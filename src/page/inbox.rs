@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 
 use super::view::{self, time};
 use super::{PageResult, Posted, State, Visitor, blocking, render, see};
@@ -21,7 +21,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
         &visitor,
         "/inbox",
         "Inbox",
-        None,
+        Some("inbox"),
         html! {
             div.titlebar {
                 h1 { "Inbox" }
@@ -39,11 +39,19 @@ pub async fn page(visitor: Visitor) -> PageResult {
                 "its signature checks against a webhook's current token. The newest "
                 (inbox::KEEP) " are kept, in memory."
             }
-            p.muted { "Reload to see new requests. " a href="/inbox" { "Reload" } }
             @if requests.is_empty() {
-                p.empty-note { "Nothing received yet. Use " strong { "Send test" } " on the " a href="/webhooks" { "Webhooks" } " page." }
+                p #empty-note { "Nothing received yet. Use " strong { "Send test" } " on the " a href="/webhooks" { "Webhooks" } " page." }
             }
-            @for r in &requests {
+            div #requests {
+                @for r in &requests { (request_article(r)) }
+            }
+        },
+    ))
+}
+
+/// One request as the inbox lists it (the live feed sends the same markup).
+pub fn request_article(r: &inbox::Request) -> Markup {
+    html! {
                 article.request id=(format!("request-{}", r.seq)) {
                     header {
                         h2 { "Request " (r.seq) }
@@ -73,9 +81,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
                     }
                     pre.body { (view::body_text(&r.body)) }
                 }
-            }
-        },
-    ))
+    }
 }
 
 /// `POST /inbox/clear`: forgets what the inbox holds.

@@ -1,7 +1,7 @@
 //! `GET /events`: the page's live updates as server-sent events. Each message is a piece of
 //! the page, rendered by the same template as the page itself: `event` (a row of the latest
-//! events), `attempt` (a row of the activity table) and `webhooks` (the overview's webhook
-//! table, after attempts changed it). The stream wakes on the daemon's feed, not on a timer.
+//! events), `attempt` (a row of the activity table), `webhooks` (the overview's webhook
+//! table, after attempts changed it) and `request` (a request the inbox got). The stream wakes on the daemon's feed, not on a timer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -78,6 +78,7 @@ async fn feed(
     let feed = Arc::clone(&control.stats.feed);
     let mut changes = feed.watch();
     let mut seen_event = feed.last();
+    let mut seen_request = state.kept.inbox.last();
     let mut seen_log = newest_log_id(&state).await?;
     let several = control.config.shares.len() > 1;
     let mut settle_until: Option<Instant> = None;
@@ -100,6 +101,14 @@ async fn feed(
                 let row = super::overview::event_row(&event, several).into_string();
                 send(&tx, "event", row).await?;
             }
+        }
+        if view == "inbox" {
+            for r in state.kept.inbox.since(seen_request) {
+                seen_request = r.seq;
+                let article = super::inbox::request_article(&r).into_string();
+                send(&tx, "request", article).await?;
+            }
+            continue;
         }
         let Some(until) = settle_until else { continue };
         if Instant::now() > until {

@@ -70,6 +70,19 @@ function live(view) {
     const tbody = document.querySelector("#activity tbody");
     if (tbody) insertRows(tbody, e.data, 50);
   });
+  source.addEventListener("request", (e) => {
+    const list = document.getElementById("requests");
+    if (!list) return;
+    const template = document.createElement("template");
+    template.innerHTML = e.data;
+    const note = document.getElementById("empty-note");
+    if (note) note.remove();
+    for (const article of Array.from(template.content.children)) {
+      article.classList.add("fresh");
+      list.prepend(article);
+      localTimes(article);
+    }
+  });
   source.addEventListener("webhooks", (e) => {
     const table = document.querySelector("#webhooks table");
     if (!table) return;
