@@ -3,7 +3,8 @@
 # again with the static aarch64 binary under qemu. On a fresh Debian machine (as root) it
 # installs what it needs: qemu-user, systemd-analyze, clang (for the cross build), the real
 # peers of the client tests (samba, smbclient, rsync, bindfs), python3-venv (the Standard
-# Webhooks and API tests' Python clients) and openssl.
+# Webhooks and API tests' Python clients), openssl, and headless Chromium with its driver (the
+# web page's tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,9 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The web page is tested in a real browser, driven by Selenium through chromedriver.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${need[*]}"
@@ -33,7 +37,8 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
 fi
 
-# The API tests run ExaVault's own Python SDK and schemathesis from a virtual environment.
+# The API tests run ExaVault's own Python SDK and schemathesis, and the page tests Selenium,
+# from a virtual environment.
 SHAREHOOK_PYTHON="$(bash tests/api/venv.sh)"
 export SHAREHOOK_PYTHON
 

@@ -11,6 +11,7 @@ mod fsfaults;
 mod hardening;
 mod hooks;
 mod oracle;
+mod page;
 mod races;
 mod resources;
 mod sdk;
