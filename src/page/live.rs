@@ -1,7 +1,7 @@
 //! `GET /events`: the page's live updates as server-sent events. Each message is a piece of
 //! the page, rendered by the same template as the page itself: `event` (a row of the latest
-//! events), `attempt` (a row of the activity table), `webhooks` (the overview's webhook
-//! table, after attempts changed it) and `request` (a request the inbox got). The stream wakes on the daemon's feed, not on a timer.
+//! events), `attempt` (a row of the activity table), `shares` and `webhooks` (the overview's
+//! tables, when their figures changed) and `request` (a request the inbox got). The stream wakes on the daemon's feed, not on a timer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -82,6 +82,7 @@ async fn feed(
     let mut seen_log = newest_log_id(&state).await?;
     let several = control.config.shares.len() > 1;
     let mut settle_until: Option<Instant> = None;
+    let (mut sent_shares, mut sent_webhooks) = (String::new(), String::new());
     loop {
         tokio::select! {
             changed = changes.changed() => {
@@ -128,22 +129,29 @@ async fn feed(
             Ok(newer)
         })
         .await?;
+        if view == "overview" {
+            // The shares' and webhooks' figures, sent when they changed.
+            let control = Arc::clone(&control);
+            let status = super::blocking(move || Ok(control.status())).await?;
+            let shares = super::overview::shares_table(&status).into_string();
+            if shares != sent_shares {
+                send(&tx, "shares", shares.clone()).await?;
+                sent_shares = shares;
+            }
+            let table = super::overview::webhook_table(&status.webhooks).into_string();
+            if table != sent_webhooks {
+                send(&tx, "webhooks", table.clone()).await?;
+                sent_webhooks = table;
+            }
+        }
         if entries.is_empty() {
             continue;
         }
         seen_log = entries[0].id;
-        match view {
-            "activity" => {
-                for e in entries.iter().rev() {
-                    let row = super::activity::attempt_row(visitor, e, several).into_string();
-                    send(&tx, "attempt", row).await?;
-                }
-            }
-            _ => {
-                let control = Arc::clone(&control);
-                let status = super::blocking(move || Ok(control.status())).await?;
-                let table = super::overview::webhook_table(&status.webhooks).into_string();
-                send(&tx, "webhooks", table).await?;
+        if view == "activity" {
+            for e in entries.iter().rev() {
+                let row = super::activity::attempt_row(visitor, e, several).into_string();
+                send(&tx, "attempt", row).await?;
             }
         }
     }

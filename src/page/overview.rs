@@ -30,20 +30,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
             (summary(&status))
             section #shares aria-labelledby="shares-h" {
                 h2 #shares-h { "Shares" }
-                table.cards {
-                    thead { tr {
-                        th { "Share" } th { "Folder on the box" } th { "Watching" }
-                        th.num { "Folders watched" } th.num { "Entries indexed" } th { "Last event" }
-                    } }
-                    tbody {
-                        @for s in &status.shares { (share_row(s)) }
-                    }
-                }
-                @for s in &status.shares {
-                    @for p in &s.problems {
-                        p.flash.error role="alert" { strong { (s.name) ": " } (escape_controls(p)) }
-                    }
-                }
+                (shares_table(&status))
             }
             section #webhooks aria-labelledby="webhooks-h" {
                 h2 #webhooks-h { "Webhooks" }
@@ -105,6 +92,29 @@ fn summary(s: &Status) -> Markup {
             ", " (s.webhooks.len()) " webhook" (if s.webhooks.len() == 1 { "" } else { "s" })
             @if let Some(t) = &s.daemon.started_at { ". Running since " (time_text(t)) "." }
         }
+    }
+}
+
+/// The shares' table and their problems in words (the live feed sends it again as it
+/// changes).
+pub fn shares_table(status: &Status) -> Markup {
+    html! {
+        div #share-rows {
+                table.cards {
+                    thead { tr {
+                        th { "Share" } th { "Folder on the box" } th { "Watching" }
+                        th.num { "Folders watched" } th.num { "Entries indexed" } th { "Last event" }
+                    } }
+                    tbody {
+                        @for s in &status.shares { (share_row(s)) }
+                    }
+                }
+                @for s in &status.shares {
+                    @for p in &s.problems {
+                        p.flash.error role="alert" { strong { (s.name) ": " } (escape_controls(p)) }
+                    }
+                }
+                    }
     }
 }
 

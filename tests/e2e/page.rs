@@ -3,35 +3,10 @@
 //! against the real daemon, with an admin and a viewer made through the real command line.
 //! Screenshots of every page land in target/page-screenshots/.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-/// The Python with Selenium installed.
-fn python() -> PathBuf {
-    let how = "make it with `bash tests/api/venv.sh` and run the tests with \
-               SHAREHOOK_PYTHON=\"$(bash tests/api/venv.sh)\" (tests/all.sh does)";
-    let python = std::env::var_os("SHAREHOOK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("SHAREHOOK_PYTHON is not set: {how}"));
-    assert!(
-        python.exists(),
-        "SHAREHOOK_PYTHON={} does not exist: {how}",
-        python.display()
-    );
-    let selenium = Command::new(&python)
-        .args(["-c", "import selenium"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    assert!(
-        selenium.status.success(),
-        "SHAREHOOK_PYTHON={} has no selenium: {how}",
-        python.display()
-    );
-    python
-}
 
 /// The password `sharehook user add` printed alone on its last line.
 fn user(nas: &Nas, name: &str, role: &str) -> String {
@@ -53,48 +28,28 @@ fn user(nas: &Nas, name: &str, role: &str) -> String {
 /// Runs the browser script to its end (killed past `limit`); its output, and whether it
 /// ended with OK.
 fn browse(python: &Path, args: &[&str], dir: &Path, limit: Duration) -> (bool, String) {
-    let out_path = dir.join("browser.out");
-    let out = std::fs::File::create(&out_path).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/page/browser.py");
     // Every wait of the script is 30 s; under qemu the daemon is several times slower.
     let scale = std::env::var("SHAREHOOK_PATIENCE_SCALE")
         .unwrap_or_else(|_| (patience().as_secs() / 60).max(1).to_string());
-    let mut child = Command::new(python)
-        .arg(script)
-        .args(args)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("SHAREHOOK_PATIENCE_SCALE", scale)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut output = std::fs::read_to_string(&out_path).unwrap_or_default();
-    if status.is_none() {
-        output.push_str(&format!("\n(killed after {} s)\n", limit.as_secs()));
-    }
-    let ok = status.is_some_and(|s| s.success()) && output.lines().last() == Some("OK");
-    (ok, output)
+    let mut all = vec![script.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let run = run_script(
+        python,
+        &all,
+        &[("SHAREHOOK_PATIENCE_SCALE", &scale)],
+        dir,
+        limit,
+    );
+    let ok = run.ok && run.output.lines().last() == Some("OK");
+    (ok, run.output)
 }
 
 #[test]
 fn page_in_headless_chromium_makes_a_webhook_shows_deliveries_live_and_refuses_what_it_should() {
     need("chromium", "chromium");
     need("chromedriver", "chromium-driver");
-    let python = python();
+    let python = venv_python(&["selenium"]);
     let nas = Nas::new();
     // No webhook: the browser makes one through the form.
     nas.write_config_text("[delivery]\nretry_delays = [0]\n");

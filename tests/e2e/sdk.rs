@@ -5,24 +5,13 @@
 //! through the real command line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
 /// The Python with exavault, schemathesis and standardwebhooks installed.
 fn python() -> PathBuf {
-    let how = "make it with `bash tests/api/venv.sh` and run the tests with \
-               SHAREHOOK_PYTHON=\"$(bash tests/api/venv.sh)\" (tests/all.sh does)";
-    let python = std::env::var_os("SHAREHOOK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("SHAREHOOK_PYTHON is not set: {how}"));
-    assert!(
-        python.exists(),
-        "SHAREHOOK_PYTHON={} does not exist: {how}",
-        python.display()
-    );
-    python
+    venv_python(&["exavault", "schemathesis", "standardwebhooks"])
 }
 
 fn script(name: &str) -> PathBuf {
@@ -88,53 +77,6 @@ fn start_box(share_lines: &str) -> ApiBox {
     }
 }
 
-/// What a script printed, and whether it succeeded.
-struct Run {
-    ok: bool,
-    output: String,
-}
-
-/// Runs `program` with `args` and `env`, killed (and failed) past `limit`; its standard
-/// output and error, interleaved, go to a file read at the end.
-fn run(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path, limit: Duration) -> Run {
-    let out_path = dir.join(format!(
-        "{}.out",
-        program.file_name().unwrap().to_string_lossy()
-    ));
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut child = Command::new(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .env("PYTHONUNBUFFERED", "1")
-        .env("NO_COLOR", "1")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut output = std::fs::read_to_string(&out_path).unwrap_or_default();
-    if status.is_none() {
-        output.push_str(&format!("\n(killed after {} s)\n", limit.as_secs()));
-    }
-    Run {
-        ok: status.is_some_and(|s| s.success()),
-        output,
-    }
-}
-
 /// The id of the webhook the configuration file defines (the one to the Rust receiver).
 fn file_webhook_id(b: &ApiBox) -> String {
     let a = api(
@@ -175,7 +117,7 @@ fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_de
         ("SHAREHOOK_PATIENCE", &patience),
     ];
     let path = script("sdk_check.py");
-    let r = run(
+    let r = run_script(
         &python,
         &[path.to_str().unwrap()],
         &env,
@@ -251,7 +193,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_document
         ("positive", "examples,coverage,fuzzing,stateful"),
         ("negative", "fuzzing"),
     ] {
-        let r = run(
+        let r = run_script(
             &schemathesis,
             &[
                 "run",
@@ -312,7 +254,7 @@ fn a_thousand_wrong_tokens_are_limited_and_another_address_still_signs_in() {
     let python = python();
     let b = start_box("");
     let path = script("brute.py");
-    let r = run(
+    let r = run_script(
         &python,
         &[path.to_str().unwrap()],
         &[

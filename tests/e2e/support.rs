@@ -1070,3 +1070,83 @@ impl Nas {
         Credentials { key, token }
     }
 }
+
+/// The Python of the tests' virtual environment (`SHAREHOOK_PYTHON`), checked to hold
+/// `modules`; a clear failure saying how to make it when it does not.
+pub fn venv_python(modules: &[&str]) -> PathBuf {
+    let how = "make it with `bash tests/api/venv.sh` and run the tests with \
+               SHAREHOOK_PYTHON=\"$(bash tests/api/venv.sh)\" (tests/all.sh does)";
+    let python = std::env::var_os("SHAREHOOK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("SHAREHOOK_PYTHON is not set: {how}"));
+    assert!(
+        python.exists(),
+        "SHAREHOOK_PYTHON={} does not exist: {how}",
+        python.display()
+    );
+    for module in modules {
+        let found = Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        assert!(
+            found.status.success(),
+            "SHAREHOOK_PYTHON={} has no {module}: {how}",
+            python.display()
+        );
+    }
+    python
+}
+
+/// What a script printed, and whether it succeeded.
+pub struct Run {
+    pub ok: bool,
+    pub output: String,
+}
+
+/// Runs `program` with `args` and `env`, killed (and failed) past `limit`; its standard
+/// output and error, interleaved, go to a file read at the end.
+pub fn run_script(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &Path,
+    limit: Duration,
+) -> Run {
+    let out_path = dir.join(format!(
+        "{}.out",
+        program.file_name().unwrap().to_string_lossy()
+    ));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("NO_COLOR", "1")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut output = std::fs::read_to_string(&out_path).unwrap_or_default();
+    if status.is_none() {
+        output.push_str(&format!("\n(killed after {} s)\n", limit.as_secs()));
+    }
+    Run {
+        ok: status.is_some_and(|s| s.success()),
+        output,
+    }
+}

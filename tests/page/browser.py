@@ -496,6 +496,21 @@ class Page:
         newest = self.all("table#events tbody tr.event")[0].text
         if first not in newest:
             fail(f"the overview's newest event is {newest!r}, not {first}")
+        step("the share's last event and the webhook's last success follow, without a reload")
+        self.wait(
+            f"the share's row naming {first} as its last event",
+            lambda d: any(first in r.text for r in d.find_elements(By.CSS_SELECTOR, "section#shares tr.share")),
+        )
+        self.wait(
+            f"webhook {hook_id}'s row with a last success and nothing queued",
+            lambda d: any(
+                (r.get_attribute("data-webhook-id") or "") == hook_id
+                and r.find_elements(By.CSS_SELECTOR, "td[data-label='Last success'] time")
+                and r.find_element(By.CSS_SELECTOR, "td[data-label='Queued']").text.strip() == "0"
+                for r in d.find_elements(By.CSS_SELECTOR, "section#webhooks tr.webhook")
+            ),
+        )
+        self.still_marked(first)
         self.console()
         self.shoot("overview")
         if os.environ.get("SHAREHOOK_SCREENSHOT_DOCS") == "1":

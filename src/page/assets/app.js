@@ -61,6 +61,9 @@ function insertRows(tbody, html, keep) {
 function live(view) {
   const source = new EventSource("/events?view=" + encodeURIComponent(view));
   source.addEventListener("open", () => document.body.classList.add("connected"));
+  // A page kept in the back/forward cache must not hold its connection: browsers allow few
+  // per host over plain HTTP.
+  window.addEventListener("pagehide", () => source.close());
   source.addEventListener("error", () => document.body.classList.remove("connected"));
   source.addEventListener("event", (e) => {
     const tbody = document.querySelector("#events tbody");
@@ -83,14 +86,16 @@ function live(view) {
       localTimes(article);
     }
   });
-  source.addEventListener("webhooks", (e) => {
-    const table = document.querySelector("#webhooks table");
-    if (!table) return;
+  const replace = (selector) => (e) => {
+    const old = document.querySelector(selector);
+    if (!old) return;
     const template = document.createElement("template");
     template.innerHTML = e.data;
-    const fresh = template.content.querySelector("table");
-    if (fresh) { table.replaceWith(fresh); localTimes(fresh); }
-  });
+    const fresh = template.content.firstElementChild;
+    if (fresh) { old.replaceWith(fresh); localTimes(fresh); }
+  };
+  source.addEventListener("shares", replace("#share-rows"));
+  source.addEventListener("webhooks", replace("#webhooks table"));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
