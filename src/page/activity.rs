@@ -152,7 +152,7 @@ pub async fn page(visitor: Visitor, query: Query) -> PageResult {
             }
             p.muted {
                 (log.total) " attempt" (if log.total == 1 { "" } else { "s" })
-                @if filtered { " match" } @else { " in the log" }
+                @if filtered { (if log.total == 1 { " matches" } else { " match" }) } @else { " in the log" }
                 @if live.is_some() { ". New attempts appear as they are made " span.live-dot {} }
             }
             table #activity.cards {

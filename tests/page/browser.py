@@ -339,6 +339,30 @@ class Page:
         path.write_text(f"{name} for the page test\n")
         return "/" + name
 
+    def weigh(self, paths):
+        """Prints, for each page loaded with an empty cache, the bytes of its HTML and of
+        everything it loads (as sent, and decoded), and the time to its first contentful
+        paint, from the browser's own Navigation, Resource and Paint Timing."""
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        for path in paths:
+            self.visit(path)
+            html, sent, decoded, parts, paint = self.driver.execute_script(
+                "const n = performance.getEntriesByType('navigation')[0];"
+                "const r = performance.getEntriesByType('resource')"
+                "  .filter(e => !e.name.includes('/events'));"
+                "const p = performance.getEntriesByType('paint')"
+                "  .find(e => e.name === 'first-contentful-paint');"
+                "return [n.decodedBodySize,"
+                "  n.transferSize + r.reduce((a, e) => a + e.transferSize, 0),"
+                "  n.decodedBodySize + r.reduce((a, e) => a + e.decodedBodySize, 0),"
+                "  r.length, p ? p.startTime : null];"
+            )
+            paint = f"{paint:.0f} ms" if paint is not None else "none"
+            print(f"figure: {path}: HTML {html} B; with its {parts} assets {decoded} B decoded, "
+                  f"{sent} B sent; first contentful paint {paint}", flush=True)
+        self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": False})
+
     def phone(self, on):
         if on:
             self.driver.execute_cdp_cmd(
@@ -638,11 +662,76 @@ class Page:
         self.visit("/inbox")
         self.valid(self.inbox_request("sharehook-test.txt", "the test delivery"), hook_id, "the test delivery")
 
-        step("/developer: users, API keys, tokens")
-        self.visit("/developer", "developer")
+        step("/developer: a new API key and a token for it are shown once")
+        self.visit("/developer")
         for css in ("section#users", "section#apikeys", "section#tokens"):
             self.one(css)
         self.nav(admin=True)
+        form = self.one("form#key-add")
+        self.one("input[name=name]", form).send_keys("page-made")
+        self.submit(form)
+        self.expect_path("/developer")
+        self.loaded()
+        key = self.one(".flash.secret code.secret-value").text.strip()
+        if "-" not in key or len(key) < 20:
+            fail(f"/developer: the new API key {key!r} is not <account>-<random>")
+        self.one(".flash.secret button.copy")
+        self.submit(self.one("form#token-add"))
+        self.expect_path("/developer")
+        self.loaded()
+        token = self.one(".flash.secret code.secret-value").text.strip()
+        if len(token) < 32 or token == key:
+            fail(f"/developer: the new access token {token!r} is not a token")
+        self.shoot("developer")
+        self.visit("/developer")
+        if self.all(".flash.secret"):
+            fail("/developer shows a new secret a second time")
+        if not self.all("section#tokens tr.token"):
+            fail("/developer lists no access token after one was made")
+
+        step("a receiver that cannot be reached: its failed event, Resend all, then Delete")
+        self.visit("/webhooks/new")
+        form = self.one("form#webhook-form")
+        dead = "http://127.0.0.1:9/unreachable"
+        self.one("input[name=endpointUrl]", form).send_keys(dead)
+        self.submit(form)
+        self.expect_path("/webhooks")
+        self.loaded()
+        dead_id = next(
+            (r.get_attribute("data-webhook-id") for r in self.all("table#webhooks tr.webhook") if dead in r.text),
+            None,
+        )
+        if not dead_id:
+            fail(f"/webhooks lists no webhook to {dead}")
+        fourth = self.write_file(f"page-fourth-{os.getpid()}.txt")
+        self.visit(f"/activity?webhookId={dead_id}")
+        failed = self.until_reloaded(
+            f"/activity?webhookId={dead_id}",
+            f"the failed event of {fourth}",
+            lambda: [r for r in self.all("section#failed tr.failed") if fourth in r.text],
+        )
+        if dead_id not in failed[0].text:
+            fail(f"the failed event does not name webhook {dead_id}: {failed[0].text!r}")
+        transport = [r for r in self.all("table#activity tr.attempt") if "no answer" in r.text]
+        if not transport:
+            fail("/activity shows no transport failure in words for the unreachable receiver")
+        self.shoot("activity-failed")
+        self.submit(self.one("form#resend-all"))
+        self.wait("the page after Resend all", lambda d: self.path() == "/activity")
+        self.loaded()
+        done = self.one(".flash.done").text
+        if "put back" not in done:
+            fail(f"Resend all said {done!r}")
+        self.visit("/webhooks")
+        self.submit(self.one("form.delete", self.webhook_row(dead_id)))
+        self.expect_path("/webhooks")
+        self.loaded()
+        if self.all(f'tr.webhook[data-webhook-id="{dead_id}"]'):
+            fail(f"webhook {dead_id} is still listed after Delete")
+
+        step("page weight and time to first render, with the browser's cache off")
+        self.weigh(["/", "/webhooks", "/webhooks/new", "/activity", urllib.parse.urlsplit(details).path,
+                    "/inbox", "/developer"])
 
         step(f"every page at phone width ({PHONE[0]} x {PHONE[1]}): no sideways scrolling")
         self.phone(True)
