@@ -64,7 +64,7 @@ fn link(query: &Query, offset: usize) -> String {
     }
 }
 
-pub async fn page(visitor: Visitor, query: Query) -> PageResult {
+pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -> PageResult {
     // The API's parameters, from the form's names; an end date without a time is the whole
     // day.
     let mut api = Vec::new();

@@ -13,7 +13,6 @@ use axum::response::sse::{Event as Sse, KeepAlive};
 use axum::response::{IntoResponse, Response};
 
 use super::{State, Visitor};
-use crate::api::Query;
 
 /// The most live streams open at once: each holds a connection.
 pub const MAX_STREAMS: usize = 32;
@@ -30,7 +29,7 @@ impl Drop for Slot {
     }
 }
 
-pub async fn events(visitor: Visitor, query: Query) -> Response {
+pub async fn events(visitor: Visitor, super::PageQuery(query): super::PageQuery) -> Response {
     if OPEN.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
         OPEN.fetch_sub(1, Ordering::Relaxed);
         return (

@@ -337,6 +337,21 @@ fn peer_ip(parts: &Parts) -> IpAddr {
     crate::api::peer_ip(parts)
 }
 
+/// The query string's pairs, read as the API reads them; a value that is not UTF-8 is a page
+/// saying so, not the API's JSON.
+pub struct PageQuery(pub crate::api::Query);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PageQuery, PageError> {
+        crate::api::Query::from_request_parts(parts, state)
+            .await
+            .map(PageQuery)
+            .map_err(|e| PageError::Invalid(format!("The address is not valid: {}", e.detail)))
+    }
+}
+
 /// A form sent by a signed-in visitor whose CSRF token checked out.
 pub struct Posted {
     pub visitor: Visitor,
@@ -653,6 +668,87 @@ mod tests {
         crate::access::user_remove(&site.control.store, &Caller::local(), "vic").unwrap();
         let out = site.ask(Method::GET, "/", &cookie, "").await;
         assert_eq!(out.location, "/login?next=%2F");
+    }
+
+    #[tokio::test]
+    async fn hostile_addresses_and_filters_get_a_page_saying_what_is_wrong() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        for (path, status, says) in [
+            (
+                "/activity?startDate=yesterday",
+                StatusCode::BAD_REQUEST,
+                "startDate",
+            ),
+            (
+                "/activity?status=6xx",
+                StatusCode::BAD_REQUEST,
+                "statusCode",
+            ),
+            (
+                "/activity?webhookId=one",
+                StatusCode::BAD_REQUEST,
+                "webhookId",
+            ),
+            (
+                "/activity?offset=99999999999999999999",
+                StatusCode::OK,
+                "attempts in the log",
+            ),
+            (
+                "/activity?status=5xx&path=%2Fa*",
+                StatusCode::OK,
+                "0 attempts match",
+            ),
+            ("/activity/xyz", StatusCode::NOT_FOUND, "not an activity id"),
+            (
+                "/activity/424242",
+                StatusCode::NOT_FOUND,
+                "No delivery attempt has id 424242",
+            ),
+            (
+                "/webhooks/abc/edit",
+                StatusCode::NOT_FOUND,
+                "not a webhook id",
+            ),
+            (
+                "/webhooks/999/edit",
+                StatusCode::NOT_FOUND,
+                "no webhook has id 999",
+            ),
+            (
+                "/webhooks/1/edit",
+                StatusCode::BAD_REQUEST,
+                "configuration file",
+            ),
+            (
+                "/activity?path=%FF",
+                StatusCode::BAD_REQUEST,
+                "path: is not UTF-8",
+            ),
+        ] {
+            let out = site.ask(Method::GET, path, &cookie, "").await;
+            assert_eq!(out.status, status, "{path}: {}", out.body);
+            assert!(out.body.contains(says), "{path}: {}", out.body);
+        }
+        // A refused webhook form comes back with what was typed and why.
+        let out = site
+            .ask(
+                Method::POST,
+                "/webhooks",
+                &cookie,
+                &format!("csrf={csrf}&endpointUrl=ftp%3A%2F%2Fx&resource=%2F&responseVersion=v1&upload=true"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::BAD_REQUEST);
+        assert!(out.body.contains("value=\"ftp://x\""), "{}", out.body);
+        assert!(out.body.contains("endpointUrl"), "{}", out.body);
+        // A form too large, or not UTF-8, is refused, not half read.
+        let big = format!("csrf={csrf}&name={}", "a".repeat(MAX_FORM));
+        let out = site
+            .ask(Method::POST, "/developer/keys", &cookie, &big)
+            .await;
+        assert_eq!(out.status, StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]
