@@ -202,9 +202,17 @@ class Page:
         )
 
     def submit(self, form):
-        """Submits `form` with its own button, as a person would."""
+        """Submits `form` with its own button, as a person would, and waits for the document
+        it leads to (which may have the same address as the one it was sent from)."""
         button = self.one("button[type=submit], button:not([type]), input[type=submit]", form)
+        self.driver.execute_script("window.sharehookBeforeSubmit = true")
         button.click()
+        self.wait(
+            "the page the form leads to",
+            lambda d: d.execute_script(
+                "return window.sharehookBeforeSubmit !== true && document.readyState === 'complete'"
+            ),
+        )
 
     def mark(self):
         """Marks the document, to tell later whether it was reloaded."""
