@@ -353,8 +353,14 @@ class Page:
         paint, from the browser's own Navigation, Resource and Paint Timing."""
         self.driver.execute_cdp_cmd("Network.enable", {})
         self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        fcp = ("return performance.getEntriesByType('paint')"
+               ".some(e => e.name === 'first-contentful-paint')")
         for path in paths:
             self.visit(path)
+            try:
+                WebDriverWait(self.driver, 5, poll_frequency=0.05).until(lambda d: d.execute_script(fcp))
+            except TimeoutException:
+                pass
             html, sent, decoded, parts, paint = self.driver.execute_script(
                 "const n = performance.getEntriesByType('navigation')[0];"
                 "const r = performance.getEntriesByType('resource')"
