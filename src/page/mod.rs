@@ -670,6 +670,87 @@ mod tests {
         assert_eq!(out.location, "/login?next=%2F");
     }
 
+    /// The secret a page shows once, and the page after it.
+    fn secret_of(html: &str) -> String {
+        let mark = "class=\"secret-value\">";
+        let at = html.find(mark).expect("a secret shown") + mark.len();
+        html[at..].split('<').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_developer_forms_manage_users_keys_and_tokens() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        let post = |path: &'static str, form: String| {
+            let cookie = cookie.clone();
+            let site = &site;
+            async move {
+                let out = site.ask(Method::POST, path, &cookie, &form).await;
+                assert_eq!(out.status, StatusCode::SEE_OTHER, "{path}: {}", out.body);
+                site.ask(Method::GET, "/developer", &cookie, "").await.body
+            }
+        };
+        // A user with a made-up password, shown once, that signs in.
+        let page = post(
+            "/developer/users",
+            format!("csrf={csrf}&name=bob&role=viewer"),
+        )
+        .await;
+        let password = secret_of(&page);
+        let again = site.ask(Method::GET, "/developer", &cookie, "").await;
+        assert!(!again.body.contains("secret-value"), "shown twice");
+        site.sign_in("bob", &password).await;
+        // Made an admin with a new password.
+        let page = post(
+            "/developer/users/bob",
+            format!("csrf={csrf}&role=admin&password=bob-new-password"),
+        )
+        .await;
+        assert!(
+            page.contains("User bob is now admin and has a new password."),
+            "{page}"
+        );
+        assert_eq!(
+            crate::access::user_role(&site.control.store, "bob").unwrap(),
+            Some(Role::Admin)
+        );
+        site.sign_in("bob", "bob-new-password").await;
+        // A key, renamed; a token for it, regenerated, then deleted; the key deleted.
+        let page = post(
+            "/developer/keys",
+            format!("csrf={csrf}&name=sync&description="),
+        )
+        .await;
+        let key = secret_of(&page);
+        assert!(key.starts_with("testnas-"), "{key}");
+        let page = post(
+            "/developer/keys/1",
+            format!("csrf={csrf}&name=nightly&description=backup"),
+        )
+        .await;
+        assert!(page.contains("API key nightly was saved."), "{page}");
+        let page = post("/developer/tokens", format!("csrf={csrf}&key=1&user=bob")).await;
+        let token = secret_of(&page);
+        assert!(crate::access::authenticate(&site.control.store, &key, &token).is_ok());
+        let page = post("/developer/tokens/1/regenerate", format!("csrf={csrf}")).await;
+        let token2 = secret_of(&page);
+        assert!(crate::access::authenticate(&site.control.store, &key, &token).is_err());
+        assert!(crate::access::authenticate(&site.control.store, &key, &token2).is_ok());
+        let page = post("/developer/tokens/1/remove", format!("csrf={csrf}")).await;
+        assert!(page.contains("Access token 1 was deleted."), "{page}");
+        assert!(crate::access::authenticate(&site.control.store, &key, &token2).is_err());
+        let page = post("/developer/keys/1/remove", format!("csrf={csrf}")).await;
+        assert!(page.contains("API key nightly was deleted"), "{page}");
+        // The last admin cannot be removed: said on the page, nothing changed.
+        post("/developer/users/bob/remove", format!("csrf={csrf}")).await;
+        let page = post("/developer/users/ann/remove", format!("csrf={csrf}")).await;
+        assert!(page.contains("is the last admin"), "{page}");
+        assert_eq!(
+            crate::access::user_role(&site.control.store, "ann").unwrap(),
+            Some(Role::Admin)
+        );
+    }
+
     #[tokio::test]
     async fn hostile_addresses_and_filters_get_a_page_saying_what_is_wrong() {
         let site = site();
