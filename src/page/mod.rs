@@ -752,6 +752,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_webhook_made_edited_and_deleted_through_the_forms() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        let out = site
+            .ask(
+                Method::POST,
+                "/webhooks",
+                &cookie,
+                &format!(
+                    "csrf={csrf}&endpointUrl=http%3A%2F%2F127.0.0.1%3A9%2Fa&resource=%2F\
+                     &responseVersion=v1&upload=true&delete=true&move=true&rename=true&createFolder=true"
+                ),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+        let made = site.control.hooks.get(1000).unwrap();
+        assert_eq!(made.response_version, "v1");
+        assert!(made.triggers.resources.create_folder);
+        let form = site
+            .ask(Method::GET, "/webhooks/1000/edit", &cookie, "")
+            .await;
+        assert!(
+            form.body.contains("value=\"http://127.0.0.1:9/a\""),
+            "{}",
+            form.body
+        );
+        // Unticked boxes are sent as nothing: those triggers go off.
+        let out = site
+            .ask(
+                Method::POST,
+                "/webhooks/1000",
+                &cookie,
+                &format!(
+                    "csrf={csrf}&endpointUrl=http%3A%2F%2F127.0.0.1%3A9%2Fb&resource=%2F\
+                     &responseVersion=v2&upload=true"
+                ),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+        let changed = site.control.hooks.get(1000).unwrap();
+        assert_eq!(changed.endpoint_url, "http://127.0.0.1:9/b");
+        assert_eq!(changed.response_version, "v2");
+        let t = &changed.triggers.resources;
+        assert!(t.upload && !t.delete && !t.moved && !t.rename && !t.create_folder);
+        let out = site
+            .ask(
+                Method::POST,
+                "/webhooks/1000/delete",
+                &cookie,
+                &format!("csrf={csrf}"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        assert!(site.control.hooks.get(1000).is_err());
+        let page = site.ask(Method::GET, "/webhooks", &cookie, "").await;
+        assert!(
+            page.body.contains("Webhook 1000 was deleted."),
+            "{}",
+            page.body
+        );
+    }
+
+    #[tokio::test]
     async fn hostile_addresses_and_filters_get_a_page_saying_what_is_wrong() {
         let site = site();
         let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
