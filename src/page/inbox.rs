@@ -95,22 +95,36 @@ pub async fn clear(posted: Posted) -> PageResult {
 pub async fn receive(AxumState(state): AxumState<State>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let from = crate::api::peer_ip(&parts).to_string();
-    // Read to the end (so the sender sees its answer, not a reset), keeping the first part.
-    let mut kept = Vec::new();
-    let mut size = 0usize;
-    let mut body = body.into_data_stream();
-    use futures_util::StreamExt;
-    while let Some(chunk) = body.next().await {
-        let Ok(chunk) = chunk else {
-            return (StatusCode::BAD_REQUEST, "the body could not be read").into_response();
-        };
-        size += chunk.len();
-        if size > 16 * inbox::MAX_BODY {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "too large for the inbox").into_response();
+    // Read to the end (so the sender sees its answer, not a reset), keeping the first part;
+    // within `BODY_TIMEOUT`.
+    let read = async {
+        use futures_util::StreamExt;
+        let (mut kept, mut size) = (Vec::new(), 0usize);
+        let mut body = body.into_data_stream();
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else {
+                return Err((StatusCode::BAD_REQUEST, "the body could not be read"));
+            };
+            size += chunk.len();
+            if size > 16 * inbox::MAX_BODY {
+                return Err((StatusCode::PAYLOAD_TOO_LARGE, "too large for the inbox"));
+            }
+            let room = inbox::MAX_BODY.saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
-        let room = inbox::MAX_BODY.saturating_sub(kept.len());
-        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-    }
+        Ok((kept, size))
+    };
+    let (kept, size) = match tokio::time::timeout(super::BODY_TIMEOUT, read).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(refused)) => return refused.into_response(),
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            )
+                .into_response();
+        }
+    };
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()

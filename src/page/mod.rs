@@ -53,6 +53,9 @@ pub type State = Arc<PageState>;
 
 /// The largest form read.
 const MAX_FORM: usize = 64 * 1024;
+/// How long a request may take to send its body (a form, or a delivery to the inbox): a
+/// client that trickles one must not hold a connection slot for long.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The page's routes. Paths not served answer the page's 404, except under `/api/`, where
 /// the API's JSON 404 is answered.
@@ -408,8 +411,14 @@ impl FromRequest<State> for Posted {
 
 /// The pairs of an `application/x-www-form-urlencoded` body.
 pub async fn read_form(body: axum::body::Body) -> Result<Vec<(String, String)>, PageError> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM)
+    let bytes = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_FORM))
         .await
+        .map_err(|_| {
+            PageError::Invalid(format!(
+                "the form did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ))
+        })?
         .map_err(|_| PageError::Invalid(format!("the form is larger than {MAX_FORM} bytes")))?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| PageError::Invalid("the form is not UTF-8".into()))?;
@@ -893,6 +902,36 @@ mod tests {
             .ask(Method::POST, "/developer/keys", &cookie, &big)
             .await;
         assert_eq!(out.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_is_given_up_after_the_body_timeout() {
+        let site = site();
+        let (cookie, _) = site.sign_in("ann", "ann-password-1").await;
+        // The clock stands still and jumps to the next timer whenever the runtime is idle.
+        tokio::time::pause();
+        for (path, want) in [
+            (crate::inbox::PATH, StatusCode::REQUEST_TIMEOUT),
+            ("/developer/keys", StatusCode::BAD_REQUEST),
+        ] {
+            let never =
+                futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+            let request = axum::http::Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header(header::COOKIE, &cookie)
+                .body(Body::from_stream(never))
+                .unwrap();
+            let started = tokio::time::Instant::now();
+            let answer = tower::ServiceExt::oneshot(site.router.clone(), request);
+            let response = tokio::time::timeout(BODY_TIMEOUT * 3, answer)
+                .await
+                .unwrap_or_else(|_| panic!("{path} still waits for the body"))
+                .unwrap();
+            assert_eq!(response.status(), want, "{path}");
+            assert!(started.elapsed() >= BODY_TIMEOUT, "{path}");
+        }
+        assert!(site.control.stats.feed.last() == 0);
     }
 
     #[tokio::test]

@@ -173,12 +173,21 @@ pub fn encode_component(text: &str) -> String {
 
 /// Where to go after signing in: a path on this site, never another site.
 fn next_path(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next.to_owned()
+    // Browsers drop tabs and line breaks from a URL and read `\` as `/`: a path with any of
+    // them could turn into `//elsewhere`.
+    let plain = next
+        .chars()
+        .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
+    if plain && next.starts_with('/') && !next.starts_with("//") {
+        // A header holds ASCII only: other characters go percent-encoded.
+        percent_encoding::utf8_percent_encode(next, NOT_ASCII).to_string()
     } else {
         "/".to_owned()
     }
 }
+
+/// Bytes that are not ASCII (the only ones `next_path` encodes).
+const NOT_ASCII: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b' ');
 
 fn login_form(csrf: &str, next: &str, error: Option<&str>, user: &str) -> maud::Markup {
     view::bare(
@@ -372,6 +381,10 @@ mod tests {
             ("//evil.example/", "/"),
             ("https://evil.example/", "/"),
             ("/\\evil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\n/evil.example", "/"),
+            ("/ /evil.example", "/"),
+            ("/activity?path=/Bücher", "/activity?path=/B%C3%BCcher"),
             ("", "/"),
         ] {
             assert_eq!(next_path(given), want, "{given}");
