@@ -623,6 +623,11 @@ impl Engine {
         let mut vanished: Vec<(SharePath, Entry)> = Vec::new();
         let mut changed: Vec<SharePath> = Vec::new();
         let mut folders = vec![top.clone()];
+        // The index's mark decides for the top folder as well as below it: a retry that ran
+        // between a rename on disk and its kernel event forgot the old path's bookkeeping.
+        if !top.is_root() && self.store.entry(&name, top)?.is_some_and(|e| e.is_unread()) {
+            self.unbaselined.insert(top.on(&root));
+        }
         while let Some(folder) = folders.pop() {
             let abs = folder.on(&root);
             if self.unbaselined.contains(&abs) {
@@ -2294,6 +2299,46 @@ mod tests {
             e.rescan_folders.contains(&s.join("e")),
             "the folder it was in is read again at its new place: {:?}",
             e.rescan_folders
+        );
+    }
+
+    #[test]
+    fn a_folder_never_read_keeps_its_mark_when_its_rename_outruns_the_bookkeeping() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, s) = engine(dir.path());
+        std::fs::create_dir(s.join("one")).unwrap();
+        let folder = |p: &Path| Change::Folder { path: p.to_owned() };
+        assert_eq!(gate(&mut e, folder(&s.join("one"))), ["Create Folder /one"]);
+        // As the first start leaves a folder it could not read: marked in the index, its
+        // entries unknown. The retry that ran between the rename and its kernel event found
+        // the old path gone and forgot it, so only the index still says so.
+        let (si, one) = e.share_of(&s.join("one")).unwrap();
+        let store = Arc::clone(&e.store);
+        let mut batch = store.batch().unwrap();
+        let marked = batch.entry("s", &one).unwrap().unwrap().unread();
+        batch.put("s", &one, &marked).unwrap();
+        batch.commit().unwrap();
+        std::fs::create_dir(s.join("one/inner")).unwrap();
+        std::fs::write(s.join("one/s.dat"), "s").unwrap();
+        std::fs::write(s.join("one/inner/t.dat"), "t").unwrap();
+        std::fs::rename(s.join("one"), s.join("renamed")).unwrap();
+        let moved = Change::Moved {
+            from: s.join("one"),
+            to: s.join("renamed"),
+        };
+        assert_eq!(gate(&mut e, moved), ["Rename /renamed from /one"]);
+        let (_, renamed) = e.share_of(&s.join("renamed")).unwrap();
+        e.reconcile(si, &renamed, Instant::now()).unwrap();
+        assert!(e.ready.is_empty(), "{:?}", e.ready);
+        assert_eq!(e.holds.len(), 0, "nothing held either");
+        let known = store.children("s", &renamed).unwrap();
+        assert_eq!(known.len(), 2, "indexed silently: {known:?}");
+        assert!(!store.entry("s", &renamed).unwrap().unwrap().is_unread());
+        // What is new in it from now on is news.
+        std::fs::write(s.join("renamed/new.dat"), "n").unwrap();
+        assert_eq!(
+            gate(&mut e, upload(s.join("renamed/new.dat"))),
+            ["Upload /renamed/new.dat"]
         );
     }
 }
