@@ -292,7 +292,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>) {
 
 /// The `path` of a v1 body (whose paths here are plain ASCII, `/` written as `\/`), found
 /// without parsing the JSON so that the receiver costs little beside what it measures.
-fn path_of(body: &[u8]) -> String {
+pub fn path_of(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     text.split("\"path\":\"")
         .nth(1)
@@ -301,7 +301,7 @@ fn path_of(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-fn tempdir(base: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+pub fn tempdir(base: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let mut b = [0u8; 6];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name: String = b.iter().map(|x| format!("{x:02x}")).collect();

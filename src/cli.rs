@@ -61,6 +61,9 @@ usage:
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook bench --api [--entries N] [--seconds S]
                                     measure the management API on a log of N entries
+  sharehook bench --tree FOLDERS,FILES [--dir PATH]
+                                    measure start, catch-up, rescan, memory and live latency
+                                    on a tree built on a disk (in /var/tmp unless --dir)
   sharehook verify --token TOKEN --signature SIG [FILE|-]
                                     check a received body (FILE, or standard input)
   sharehook --version | --help
@@ -123,6 +126,10 @@ pub enum Command {
         entries: usize,
         seconds: f64,
     },
+    BenchTree {
+        size: crate::treebench::TreeSize,
+        dir: Option<PathBuf>,
+    },
     Audit {
         config: PathBuf,
         limit: usize,
@@ -165,6 +172,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut output = Output::Text;
     let mut files = 5000usize;
     let mut api_bench = false;
+    let mut tree_bench: Option<crate::treebench::TreeSize> = None;
     let mut entries = 100_000usize;
     let mut seconds = 3.0f64;
     let mut positional: Option<String> = None;
@@ -194,6 +202,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("array") => output = Output::JsonArray,
             Long("files") => files = parser.value()?.parse()?,
             Long("api") => api_bench = true,
+            Long("tree") => tree_bench = Some(parser.value()?.string()?.parse()?),
             Long("entries") => entries = parser.value()?.parse()?,
             Long("seconds") => seconds = parser.value()?.parse()?,
             Long("failed") if sub.as_deref() == Some("resend") => all_failed = true,
@@ -265,6 +274,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .map_err(|_| "WEBHOOK_ID is a number")?,
         },
         Some("bench") if api_bench => Command::BenchApi { entries, seconds },
+        Some("bench") if tree_bench.is_some() => Command::BenchTree {
+            size: tree_bench.expect("checked"),
+            dir,
+        },
         Some("status") => Command::Status {
             config,
             json: output != Output::Text,
@@ -479,6 +492,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Bench { files } => crate::bench::run(files)?,
         Command::BenchApi { entries, seconds } => crate::apibench::run(entries, seconds)?,
+        Command::BenchTree { size, dir } => crate::treebench::run(size, dir)?,
         Command::Audit {
             config,
             limit,
@@ -691,6 +705,13 @@ mod tests {
             &["run"],
             Ok(Command::Run {
                 config: default.clone(),
+            }),
+        );
+        check(
+            &["bench", "--tree", "100_000,10", "--dir", "/big"],
+            Ok(Command::BenchTree {
+                size: "100000,10".parse().unwrap(),
+                dir: Some("/big".into()),
             }),
         );
         check(

@@ -1971,10 +1971,17 @@ impl Engine {
                 human(self.settings.poll_interval)
             );
             let watched: Vec<usize> = self.watched_shares().collect();
+            let started = Instant::now();
+            let before = self.ready.len() + self.holds.len();
             for si in watched {
                 self.shares[si].stats.rescanned("safety");
                 self.reconcile(si, &SharePath::root(), now)?;
             }
+            log::info!(
+                "safety rescan done in {} ms: {} changes the kernel had not told",
+                started.elapsed().as_millis(),
+                (self.ready.len() + self.holds.len()).saturating_sub(before)
+            );
         }
         Ok(())
     }

@@ -35,5 +35,6 @@ pub mod sign;
 pub mod status;
 pub mod store;
 pub mod tree;
+pub mod treebench;
 pub mod watch;
 pub mod web;
