@@ -14,7 +14,10 @@ mod disk;
 mod gate;
 mod holds;
 mod reconcile;
+mod release;
 pub mod rules;
+#[cfg(test)]
+mod rules_tests;
 #[cfg(test)]
 mod tests;
 

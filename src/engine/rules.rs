@@ -24,15 +24,15 @@ use std::time::{Duration, Instant};
 
 use super::holds::{Held, Hold, Holds, upload_hold};
 use crate::event::SharePath;
-use crate::ignore::{PARTIAL_SUFFIXES, is_placeholder_folder};
+use crate::ignore::is_placeholder_folder;
 use crate::tree::{self, Entry, EntryKind};
 
 /// How long the first half of a rename waits for its second half (as Samba waits).
 pub const PAIR_WINDOW: Duration = Duration::from_millis(100);
 /// How long an empty folder with a placeholder name waits to be named.
-const PLACEHOLDER_WAIT: Duration = Duration::from_secs(30);
+pub(super) const PLACEHOLDER_WAIT: Duration = Duration::from_secs(30);
 /// The longest a delete waits for the deletion of the folder around it.
-const MAX_DELETE_HOLD: Duration = Duration::from_secs(30);
+pub(super) const MAX_DELETE_HOLD: Duration = Duration::from_secs(30);
 
 /// What the rules ask of the world around them: the disk, the index and the watches.
 pub trait World {
@@ -122,7 +122,7 @@ struct From {
 pub struct Rules {
     /// The shares' top folders.
     roots: Vec<PathBuf>,
-    settle: Duration,
+    pub(super) settle: Duration,
     pub holds: Holds,
     renames: VecDeque<From>,
     /// Changes released, for the next commit.
@@ -130,7 +130,7 @@ pub struct Rules {
     /// Files written since their last close.
     modified: HashSet<PathBuf>,
     /// The last delete seen below each folder.
-    activity: HashMap<PathBuf, Instant>,
+    pub(super) activity: HashMap<PathBuf, Instant>,
     /// Folders a reconcile or the gate found gone (renamed or deleted, the kernel's event not
     /// read yet), until their window passes: a rename read meanwhile has them compared with
     /// the index at the new path.
@@ -179,7 +179,7 @@ impl Rules {
     }
 
     /// The folders of its share that hold `path`, innermost first (the share's top excluded).
-    fn folders_above(&self, path: &Path) -> Vec<PathBuf> {
+    pub(super) fn folders_above(&self, path: &Path) -> Vec<PathBuf> {
         path.ancestors()
             .skip(1)
             .take_while(|a| self.share(a).is_some())
@@ -189,7 +189,7 @@ impl Rules {
 
     /// How long a delete waits for its replacement: the quiet period, and never less than a
     /// rename's pairing window.
-    fn delete_window(&self) -> Duration {
+    pub(super) fn delete_window(&self) -> Duration {
         self.settle.max(PAIR_WINDOW)
     }
 
@@ -569,155 +569,6 @@ impl Rules {
             self.holds.put(path.to_owned(), hold);
         }
     }
-
-    // ----- releasing holds -----
-
-    /// Adds `change` to what the next commit reports, after any held Create Folder above it.
-    pub fn emit(&mut self, change: Change) {
-        let mut above = self.folders_above(change.path());
-        above.reverse();
-        for folder in above {
-            if matches!(self.holds.held(&folder), Some(Held::Folder { .. })) {
-                self.release(&folder);
-            }
-        }
-        self.ready.push(change);
-    }
-
-    /// Releases the hold at `path` now, whatever its deadline.
-    fn release(&mut self, path: &Path) {
-        let Some(hold) = self.holds.remove(path) else {
-            return;
-        };
-        let path = path.to_owned();
-        let change = match hold.what {
-            Held::Upload => Change::Upload {
-                path,
-                data: hold.data,
-            },
-            Held::Folder { .. } => Change::Folder { path },
-            Held::Delete { .. } => Change::Delete { path },
-        };
-        self.emit(change);
-    }
-
-    /// Releases every hold whose time has come and whose conditions hold.
-    pub fn release_due(&mut self, now: Instant, world: &mut dyn World) {
-        let wall_ns = world.wall_ns();
-        let settle_ns = i64::try_from(self.settle.as_nanos()).unwrap_or(i64::MAX);
-        for path in self.holds.due(now) {
-            let Some(hold) = self.holds.get(&path).cloned() else {
-                continue; // released above, with a change below it
-            };
-            let wait = match hold.what {
-                Held::Upload => self.upload_waits(&path, &hold, now, wall_ns, settle_ns, world),
-                Held::Folder { placeholder: true } => (now < hold.since + PLACEHOLDER_WAIT
-                    && world.is_empty_dir(&path))
-                .then_some(Wait::Until(hold.since + PLACEHOLDER_WAIT)),
-                Held::Folder { placeholder: false } => None,
-                Held::Delete { .. } => self.delete_waits(&path, &hold, now, world),
-            };
-            match wait {
-                None => self.release(&path),
-                Some(Wait::Until(at)) => self.holds.set_deadline(&path, at),
-                Some(Wait::Drop) => {
-                    self.holds.remove(&path);
-                }
-            }
-        }
-        let window = MAX_DELETE_HOLD;
-        self.activity.retain(|_, t| now.duration_since(*t) < window);
-    }
-
-    /// Why the Upload held at `path` is not released now, if it is not.
-    fn upload_waits(
-        &mut self,
-        path: &Path,
-        hold: &Hold,
-        now: Instant,
-        wall_ns: i64,
-        settle_ns: i64,
-        world: &mut dyn World,
-    ) -> Option<Wait> {
-        let found = match world.entry(path) {
-            Ok(found) => found,
-            Err(e) => {
-                // Cannot tell, which is not "gone": its folder is read again every poll
-                // interval, and that reconcile finds the change.
-                world.cannot_read(path, &e);
-                return Some(Wait::Drop);
-            }
-        };
-        let Some(entry) = found.filter(|e| !e.is_dir()) else {
-            if world.unreported(path) {
-                // A FIFO, socket or device took its place: the gate reports the file it
-                // replaced as deleted.
-                return None;
-            }
-            // Gone or replaced by a folder: its own event says so. Gone may be renamed (the
-            // file or a folder above it), the event not read yet: the hold waits for it a
-            // while, to be carried to the new path. It is given up after a delete window,
-            // once every kernel event from before it was found gone has been read (a batch
-            // ended with nothing left, a pairing window later): a rename would have carried it.
-            let first = hold.gone.unwrap_or(now);
-            let waiting =
-                now < first + self.delete_window() || self.drained_at < first + PAIR_WINDOW;
-            if waiting && found.is_none() {
-                self.holds.mark_gone(path, first);
-                return Some(Wait::Until(now + PAIR_WINDOW));
-            }
-            return Some(Wait::Drop);
-        };
-        let age = wall_ns - entry.mtime_ns;
-        if (0..settle_ns).contains(&age) {
-            // Changed within the quiet period (a scan found it being written).
-            let wait = Duration::from_nanos(u64::try_from(settle_ns - age).unwrap_or(0));
-            return Some(Wait::Until(now + wait));
-        }
-        if entry.size == 0 && partial_sibling(path, world) {
-            // A browser's placeholder while the download runs beside it.
-            return Some(Wait::Until(
-                now + self.settle.max(Duration::from_millis(200)),
-            ));
-        }
-        None
-    }
-
-    /// Why the Delete held at `path` is not released now, if it is not.
-    fn delete_waits(
-        &self,
-        path: &Path,
-        hold: &Hold,
-        now: Instant,
-        world: &mut dyn World,
-    ) -> Option<Wait> {
-        if now >= hold.since + MAX_DELETE_HOLD {
-            return None;
-        }
-        let parent = path.parent().unwrap_or(Path::new("/"));
-        let busy = self
-            .activity
-            .get(parent)
-            .map(|t| *t + self.delete_window())
-            .filter(|until| *until > now);
-        if let Some(until) = busy {
-            // More is being deleted around it: perhaps its whole folder.
-            return Some(Wait::Until(until));
-        }
-        if world.entry(parent).ok().flatten().is_none() {
-            // Its folder is gone too: that folder's Delete covers it.
-            return Some(Wait::Until(now + self.delete_window()));
-        }
-        None
-    }
-}
-
-/// What a due hold does instead of being released.
-enum Wait {
-    /// It waits until then.
-    Until(Instant),
-    /// It is given up.
-    Drop,
 }
 
 /// The share holding `abs` among those at `roots` (the innermost, if shares nest), and the
@@ -728,15 +579,6 @@ pub fn innermost(roots: &[PathBuf], abs: &Path) -> Option<(usize, SharePath)> {
         .enumerate()
         .filter_map(|(i, root)| SharePath::within(root, abs).map(|p| (i, p)))
         .max_by_key(|(i, _)| roots[*i].as_os_str().len())
-}
-
-/// Whether a partial download of `path` lies beside it (`name.part`, `name.crdownload`...).
-fn partial_sibling(path: &Path, world: &mut dyn World) -> bool {
-    PARTIAL_SUFFIXES.iter().any(|suffix| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        world.entry(Path::new(&name)).ok().flatten().is_some()
-    })
 }
 
 use std::os::unix::ffi::OsStrExt;
