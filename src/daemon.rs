@@ -125,13 +125,14 @@ impl Daemon {
             stats: Arc::clone(&daemon.stats),
             attributions,
         });
-        let engine = match engine {
+        let mut engine = match engine {
             Ok(engine) => engine,
             Err(e) => {
                 daemon.stop_all();
                 return Err(e);
             }
         };
+        let caught_up = engine.caught_up();
         let handle = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || engine.run());
@@ -141,6 +142,19 @@ impl Daemon {
                 daemon.stop_all();
                 return Err(anyhow::Error::new(e).context("cannot start the engine thread"));
             }
+        }
+        // The engine handles live events while it catches up with the shares; the daemon is
+        // ready once it has.
+        let failed = match caught_up.recv() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(anyhow::anyhow!(e)),
+            Err(_) => Some(anyhow::anyhow!(
+                "the engine stopped before it caught up with the shares"
+            )),
+        };
+        if let Some(e) = failed {
+            daemon.stop_all();
+            return Err(e);
         }
         Ok(daemon)
     }

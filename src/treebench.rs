@@ -525,7 +525,7 @@ fn measure(
     // A full safety rescan, with a file written as it starts.
     let began = daemon.wait_for("safety rescan of every share")?;
     let written = write_file(live_rescan)?;
-    let ended = daemon.wait_for("safety rescan done")?;
+    let ended = daemon.wait_for("safety rescan of share tree done")?;
     let rescan_secs = ended.at.duration_since(began.at).as_secs_f64();
     let live_rescan_secs = arrival(&seen, "/live-rescan.dat")?
         .duration_since(written)

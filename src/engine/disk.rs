@@ -49,6 +49,9 @@ pub struct Disk {
     /// what is in them is indexed as the baseline would have, without being reported.
     pub unbaselined: BTreeSet<PathBuf>,
     pub limit_reported: bool,
+    /// Folders moved (by a rename read, or found by a reconcile) since the walks last
+    /// followed them.
+    pub moves: Vec<(PathBuf, PathBuf)>,
     /// The user sharehook runs as, and its uid (for messages saying what it may not read).
     runs_as: (String, u32),
 }
@@ -71,7 +74,19 @@ impl Disk {
             unwatchable: BTreeMap::new(),
             unbaselined: BTreeSet::new(),
             limit_reported: false,
+            moves: Vec::new(),
             runs_as: runs_as(),
+        }
+    }
+
+    /// How share `si` is watched, for the log.
+    pub fn how(&self, si: usize) -> String {
+        match &self.shares[si].polled {
+            Some(reason) => format!(
+                "polled every {} ({reason})",
+                human(self.settings.poll_interval)
+            ),
+            None => "watched with inotify".to_owned(),
         }
     }
 
@@ -336,6 +351,7 @@ impl World for Disk {
             k.set.move_tree(from, to);
         }
         self.bookkeeping_moved(from, to);
+        self.moves.push((from.to_owned(), to.to_owned()));
     }
 
     fn unwatch(&mut self, path: &Path) {

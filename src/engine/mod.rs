@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use crate::config::{Share, WatchMode, WatchSettings};
@@ -40,6 +40,7 @@ use crate::store::{Store, StoreError};
 use crate::tree;
 use crate::watch::{self, Mask, Raw};
 use disk::{Disk, Kernel, ShareState};
+use reconcile::{Walk, Walks, Why};
 pub use rules::PAIR_WINDOW;
 use rules::{Rules, Seen};
 
@@ -47,6 +48,9 @@ use rules::{Rules, Seen};
 const MAX_BATCH: usize = 4096;
 /// The loop goes round at least this often (it shows the watchdog it is alive).
 const TICK: Duration = Duration::from_millis(500);
+/// How long the walks (reconciles, baselines) go on before the loop reads the kernel's events
+/// again: a live event waits at most about this long behind a big share's reconcile.
+const WALK_SLICE: Duration = Duration::from_millis(20);
 /// How often the watch figures (folders watched, problems) are given to the status.
 const FIGURES_EVERY: Duration = Duration::from_secs(1);
 
@@ -77,8 +81,10 @@ pub struct Engine {
     owners: Owners,
     /// When the folders kept aside (no watch, unreadable) are read again.
     next_unwatched_poll: Instant,
-    /// Shares to reconcile at the next turn (after a queue overflow, or to recover).
-    rescan_shares: BTreeSet<usize>,
+    /// Reconciles and baselines, done a slice at a time between batches of kernel events.
+    walks: Walks,
+    /// Told once the start's walks are done (or failed): the daemon is ready then.
+    caught_up: Option<Sender<Result<(), String>>>,
     next_safety: Option<Instant>,
     overflows: u64,
     /// Failed tries to write the state in a row; while non-zero, watching is paused.
@@ -91,9 +97,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Sets up watching: each share is watched (or polled), its index is reconciled with the
-    /// disk (or, the first time, taken as the baseline). When it returns, nothing that happens
-    /// on a share from then on is missed.
+    /// Sets up watching: each share is watched (or polled), and the walk that reconciles its
+    /// index with the disk (or, the first time, takes the baseline) is queued; `run` does it
+    /// while handling live events, and says when it is done through `caught_up`.
     pub fn start(setup: Setup) -> anyhow::Result<Engine> {
         let now = Instant::now();
         let mut shares = Vec::new();
@@ -135,7 +141,8 @@ impl Engine {
             attributions: setup.attributions,
             owners: Owners::new(),
             next_unwatched_poll: now,
-            rescan_shares: BTreeSet::new(),
+            walks: Walks::new(),
+            caught_up: None,
             next_safety,
             overflows: 0,
             commit_failures: 0,
@@ -147,15 +154,39 @@ impl Engine {
         for si in 0..engine.disk.shares.len() {
             engine.disk.shares[si].stats.rescanned("start");
             engine.first_pass(si)?;
-            // Counted now, once: from here on each commit keeps the count.
-            engine
-                .disk
-                .store
-                .index_entries(&engine.disk.shares[si].share.name)?;
         }
-        engine.disk.report_limit();
-        engine.publish_figures();
         Ok(engine)
+    }
+
+    /// Told `Ok` once the start's walks are done: from then on nothing that happens on a share
+    /// is missed, and what changed while sharehook was stopped is found. Told the error, and
+    /// the engine stops, if the state cannot be written meanwhile.
+    pub fn caught_up(&mut self) -> Receiver<Result<(), String>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.caught_up = Some(tx);
+        rx
+    }
+
+    /// Whether the start's walks are done.
+    fn started(&self) -> bool {
+        !self.walks.iter().any(|w| w.why == Why::Start)
+    }
+
+    /// Once the start's walks are done: the figures are counted, and the daemon told.
+    fn after_start(&mut self) -> Result<(), StoreError> {
+        if self.caught_up.is_none() || !self.started() {
+            return Ok(());
+        }
+        for s in &self.disk.shares {
+            // Counted now, once: from here on each commit keeps the count.
+            self.disk.store.index_entries(&s.share.name)?;
+        }
+        self.disk.report_limit();
+        self.publish_figures();
+        if let Some(tx) = self.caught_up.take() {
+            let _ = tx.send(Ok(()));
+        }
+        Ok(())
     }
 
     /// Drops the index of shares that are no longer configured.
@@ -196,7 +227,9 @@ impl Engine {
                         .fetch_add(1, Ordering::Relaxed);
                     self.disk.shares[si].stats.rescanned("overflow");
                 }
-                self.rescan_shares.extend(watched);
+                for si in watched {
+                    self.reconcile_later(si, SharePath::root(), Why::Other);
+                }
                 self.rules.forget_renames();
                 return;
             }
@@ -269,7 +302,7 @@ impl Engine {
     fn pause(&mut self) {
         self.commit_failures += 1;
         self.rules.forget();
-        self.rescan_shares.clear();
+        self.walks.clear();
         self.next_commit = Instant::now() + self.retry_pause();
     }
 
@@ -288,9 +321,9 @@ impl Engine {
                      changed meanwhile"
                 );
                 self.commit_failures = 0;
-                self.rescan_shares = (0..self.disk.shares.len()).collect();
-                for s in &self.disk.shares {
-                    s.stats.rescanned("recovery");
+                for si in 0..self.disk.shares.len() {
+                    self.disk.shares[si].stats.rescanned("recovery");
+                    self.reconcile_later(si, SharePath::root(), Why::Other);
                 }
             }
             Err(e) => {
@@ -372,7 +405,12 @@ impl Engine {
                 self.rules.expire_renames(now, &mut self.disk);
                 self.rules.gone.retain(|(_, until)| *until > now);
             }
-            if let Err(e) = self.run_rescans(now) {
+            if let Err(e) = self.run_rescans(now).and_then(|()| self.after_start()) {
+                if let Some(tx) = self.caught_up.take() {
+                    // The start cannot be completed: the daemon says why and stops.
+                    let _ = tx.send(Err(format!("cannot take the shares' index: {e}")));
+                    return;
+                }
                 log::error!("a rescan failed: {e}");
                 self.pause();
             }
@@ -439,7 +477,7 @@ impl Engine {
         if !self.rules.ready.is_empty() {
             at = at.min(self.next_commit);
         }
-        if !self.rules.rescan_folders.is_empty() || !self.rescan_shares.is_empty() {
+        if !self.rules.rescan_folders.is_empty() || !self.walks.is_empty() {
             // A reconcile goes one folder level per turn: the next level at once, so that a
             // rename read meanwhile finds as little as possible waiting at old paths.
             at = now;
@@ -448,19 +486,19 @@ impl Engine {
     }
 
     fn run_rescans(&mut self, now: Instant) -> Result<(), StoreError> {
-        for si in std::mem::take(&mut self.rescan_shares) {
-            self.reconcile(si, &SharePath::root(), now)?;
-        }
         for folder in std::mem::take(&mut self.rules.rescan_folders) {
             if let Some((si, sp)) = self.disk.locate(&folder) {
-                self.reconcile(si, &sp, now)?;
+                self.reconcile_later(si, sp, Why::Other);
             }
         }
         for si in 0..self.disk.shares.len() {
-            if self.disk.shares[si].polled.is_some() && self.disk.shares[si].next_poll <= now {
+            if self.disk.shares[si].polled.is_some()
+                && self.disk.shares[si].next_poll <= now
+                && !self.walking_whole(si)
+            {
                 self.disk.shares[si].next_poll = now + self.disk.settings.poll_interval;
                 self.disk.shares[si].stats.rescanned("poll");
-                self.reconcile(si, &SharePath::root(), now)?;
+                self.reconcile_later(si, SharePath::root(), Why::Other);
             }
         }
         let waiting = !(self.disk.unwatched.is_empty()
@@ -490,7 +528,7 @@ impl Engine {
                 match self.disk.share_of(&folder) {
                     Some((si, sp)) if !gone => {
                         self.disk.shares[si].stats.rescanned("retry");
-                        self.reconcile(si, &sp, now)?
+                        self.reconcile_later(si, sp, Why::Other);
                     }
                     _ => {
                         self.disk.unwatched.remove(&folder);
@@ -515,18 +553,15 @@ impl Engine {
                 human(self.disk.settings.poll_interval)
             );
             let watched: Vec<usize> = self.disk.watched_shares().collect();
-            let started = Instant::now();
-            let before = self.rules.ready.len() + self.rules.holds.len();
             for si in watched {
-                self.disk.shares[si].stats.rescanned("safety");
-                self.reconcile(si, &SharePath::root(), now)?;
+                if !self.walking_whole(si) {
+                    self.disk.shares[si].stats.rescanned("safety");
+                    self.walks
+                        .push_back(Walk::new(si, SharePath::root(), Why::Safety, false));
+                }
             }
-            log::info!(
-                "safety rescan done in {} ms: {} changes the kernel had not told",
-                started.elapsed().as_millis(),
-                (self.rules.ready.len() + self.rules.holds.len()).saturating_sub(before)
-            );
         }
+        self.step_walks(WALK_SLICE)?;
         Ok(())
     }
 }

@@ -1,47 +1,103 @@
 //! Reconciles: the disk compared with the index, folder by folder, and the differences
-//! handed to the rules as what a person did; the first start's baseline, which reports nothing.
+//! handed to the rules as what a person did; and the first start's baseline, which reports
+//! nothing.
+//!
+//! Both are *walks*, done a slice at a time between batches of kernel events, so that live
+//! events keep flowing while a big share is read: a walk keeps the folders it has still to
+//! read, and what it found, until its last folder. What it found is checked against the disk
+//! again then (a live event may have handled it meanwhile), and renames read meanwhile move
+//! the folders it has still to read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Engine;
 use super::rules::PAIR_WINDOW;
-use crate::deliver::human;
 use crate::event::SharePath;
-use crate::store::{ShareRecord, StoreError};
-use crate::tree::Entry;
+use crate::store::{Batch, ShareRecord, StoreError};
+use crate::tree::{self, Entry};
 
 /// Index entries written per transaction while a baseline is taken.
 const BASELINE_BATCH: usize = 4096;
 
+/// Why a walk runs: the start's catch-up (or first baseline) of a share, a safety rescan, or
+/// anything else (an overflow, a poll, a retry, a folder to look inside).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Why {
+    Start,
+    Safety,
+    Other,
+}
+
+/// A reconcile or a baseline under way.
+pub(super) struct Walk {
+    si: usize,
+    top: SharePath,
+    pub(super) why: Why,
+    /// A baseline indexes what it finds and reports nothing.
+    baseline: bool,
+    /// Folders still to read.
+    folders: Vec<SharePath>,
+    appeared: Vec<(SharePath, Entry)>,
+    vanished: Vec<(SharePath, Entry)>,
+    changed: Vec<SharePath>,
+    /// Entries indexed by a baseline.
+    indexed: u64,
+    /// The slices it took: live events were handled between them.
+    slices: u32,
+    started: Instant,
+}
+
+impl Walk {
+    pub(super) fn new(si: usize, top: SharePath, why: Why, baseline: bool) -> Walk {
+        Walk {
+            si,
+            folders: vec![top.clone()],
+            top,
+            why,
+            baseline,
+            appeared: Vec::new(),
+            vanished: Vec::new(),
+            changed: Vec::new(),
+            indexed: 0,
+            slices: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Folder `from` of its share is now at `to`: what the walk has still to read, and what
+    /// it found below `from`, are there now.
+    pub(super) fn moved(&mut self, si: usize, from: &SharePath, to: &SharePath) {
+        if si != self.si {
+            return;
+        }
+        let follow = |p: &mut SharePath| {
+            if let Some(q) = p.rebase(from, to) {
+                *p = q;
+            }
+        };
+        self.folders.iter_mut().for_each(follow);
+        self.changed.iter_mut().for_each(follow);
+        self.appeared.iter_mut().for_each(|(p, _)| follow(p));
+        self.vanished.iter_mut().for_each(|(p, _)| follow(p));
+    }
+
+    /// Whether this walk covers all of share `si`.
+    pub(super) fn whole(&self, si: usize) -> bool {
+        self.si == si && self.top.is_root()
+    }
+}
+
 impl Engine {
-    /// The baseline (first start) or the catch-up reconcile of share `si`.
+    /// Queues the start's walk of share `si`: the catch-up with its index, or, the first time
+    /// (or when the share moved), its baseline.
     pub(super) fn first_pass(&mut self, si: usize) -> Result<(), StoreError> {
         let share = self.disk.shares[si].share.clone();
         let path = share.path.as_os_str().as_encoded_bytes().to_vec();
         let known = self.disk.store.share(&share.name)?;
-        let how = match &self.disk.shares[si].polled {
-            Some(reason) => format!(
-                "polled every {} ({reason})",
-                human(self.disk.settings.poll_interval)
-            ),
-            None => "watched with inotify".to_owned(),
-        };
-        let started = Instant::now();
-        match known {
-            Some(rec) if rec.baseline && rec.path == path => {
-                let before = self.rules.ready.len() + self.rules.holds.len();
-                self.reconcile(si, &SharePath::root(), Instant::now())?;
-                let found = self.rules.ready.len() + self.rules.holds.len() - before;
-                log::info!(
-                    "share {} at {}: {how}; caught up with the index in {} ms ({found} changes \
-                     made while sharehook was stopped)",
-                    share.name,
-                    share.path.display(),
-                    started.elapsed().as_millis()
-                );
-            }
+        let baseline = match known {
+            Some(rec) if rec.baseline && rec.path == path => false,
             other => {
                 if let Some(rec) = other.filter(|r| r.path != path) {
                     log::warn!(
@@ -54,188 +110,370 @@ impl Engine {
                 let mut batch = self.disk.store.batch()?;
                 batch.drop_share(&share.name)?;
                 batch.commit()?;
-                let entries = self.baseline(si)?;
-                let mut batch = self.disk.store.batch()?;
-                batch.set_share(
-                    &share.name,
-                    &ShareRecord {
-                        path,
-                        // A root that could not be read holds no baseline yet: the next
-                        // start takes it again, unless it is taken once the root can be read.
-                        baseline: !self.disk.unbaselined.contains(&share.path),
-                    },
-                )?;
-                batch.commit()?;
-                log::info!(
-                    "share {} at {}: {how}; first start: {entries} entries indexed in {} ms, \
-                     nothing reported for them",
-                    share.name,
-                    share.path.display(),
-                    started.elapsed().as_millis()
-                );
+                true
             }
-        }
+        };
+        self.walks
+            .push_back(Walk::new(si, SharePath::root(), Why::Start, baseline));
         Ok(())
     }
 
-    /// Indexes share `si` as it is, reporting nothing; returns how many entries it has.
-    pub(super) fn baseline(&mut self, si: usize) -> Result<u64, StoreError> {
-        self.baseline_below(si, &SharePath::root())
+    /// Queues a reconcile of folder `top` of share `si`, unless one covering it is queued
+    /// and has not started.
+    pub(super) fn reconcile_later(&mut self, si: usize, top: SharePath, why: Why) {
+        let covered = self.walks.iter().any(|w| {
+            w.si == si
+                && !w.baseline
+                && w.folders.len() == 1
+                && w.folders[0] == w.top
+                && top.is_within(&w.top)
+        });
+        if !covered {
+            self.walks.push_back(Walk::new(si, top, why, false));
+        }
     }
 
-    /// Indexes folder `top` of share `si` and everything below it as it is, reporting nothing
-    /// (the first start, or a folder that could not be read then and can be now); returns
-    /// how many entries were indexed. A folder that cannot be read is left for later.
-    pub(super) fn baseline_below(&mut self, si: usize, top: &SharePath) -> Result<u64, StoreError> {
-        let name = self.disk.shares[si].share.name.clone();
-        let root = self.disk.shares[si].share.path.clone();
+    /// Whether a walk of all of share `si` is queued or under way.
+    pub(super) fn walking_whole(&self, si: usize) -> bool {
+        self.walks.iter().any(|w| w.whole(si))
+    }
+
+    /// Goes on with the walks for about `budget`; returns whether any is left.
+    pub(super) fn step_walks(&mut self, budget: Duration) -> Result<bool, StoreError> {
+        let end = Instant::now() + budget;
+        for (from, to) in std::mem::take(&mut self.disk.moves) {
+            if let (Some((si, from)), Some((sj, to))) =
+                (self.disk.share_of(&from), self.disk.share_of(&to))
+                && si == sj
+            {
+                for walk in &mut self.walks {
+                    walk.moved(si, &from, &to);
+                }
+            }
+        }
+        // The index must include everything already decided, however recent the last commit.
+        if !self.walks.is_empty() {
+            self.next_commit = Instant::now();
+            self.commit();
+        }
+        while let Some(mut walk) = self.walks.pop_front() {
+            walk.slices += 1;
+            let done = if walk.baseline {
+                self.baseline_slice(&mut walk, end)?
+            } else {
+                self.compare_slice(&mut walk, end)?
+            };
+            if done {
+                self.finish(walk)?;
+            } else {
+                self.walks.push_front(walk);
+            }
+            if Instant::now() >= end {
+                break;
+            }
+        }
+        Ok(!self.walks.is_empty())
+    }
+
+    /// Runs every walk to its end.
+    #[cfg(test)]
+    pub(super) fn walk_all(&mut self) -> Result<(), StoreError> {
+        while self.step_walks(Duration::from_secs(3600))? {}
+        Ok(())
+    }
+
+    /// Compares folder `top` of share `si` with the index, all of it, now.
+    #[cfg(test)]
+    pub(super) fn reconcile(&mut self, si: usize, top: &SharePath) -> Result<(), StoreError> {
+        self.walks
+            .push_back(Walk::new(si, top.clone(), Why::Other, false));
+        self.walk_all()
+    }
+
+    /// Reads and indexes folders of a baseline until `end`; returns whether it is complete.
+    fn baseline_slice(&mut self, walk: &mut Walk, end: Instant) -> Result<bool, StoreError> {
         let store = Arc::clone(&self.disk.store);
         let mut batch = store.batch()?;
         let mut in_batch = 0;
-        let mut total = 0u64;
+        while let Some(folder) = walk.folders.pop() {
+            let added = self.baseline_folder(&mut batch, walk.si, &folder, &mut walk.folders)?;
+            walk.indexed += added;
+            in_batch += added;
+            if in_batch >= BASELINE_BATCH as u64 {
+                batch.commit()?;
+                batch = store.batch()?;
+                in_batch = 0;
+            }
+            if Instant::now() >= end {
+                break;
+            }
+        }
+        batch.commit()?;
+        Ok(walk.folders.is_empty())
+    }
+
+    /// Indexes folder `top` of share `si` and everything below it as it is, reporting nothing
+    /// (a folder that could not be read at the first start and can be now); returns how many
+    /// entries were indexed. A folder that cannot be read is left for later.
+    pub(super) fn baseline_below(&mut self, si: usize, top: &SharePath) -> Result<u64, StoreError> {
+        let store = Arc::clone(&self.disk.store);
+        let mut batch = store.batch()?;
+        let mut total = 0;
         let mut folders = vec![top.clone()];
         while let Some(folder) = folders.pop() {
-            let abs = folder.on(&root);
-            let Ok(entries) = self.disk.look(si, &abs) else {
-                // Marked in the index too, so that a restart does not take what it holds
-                // for news either.
-                if let Some(e) = batch
-                    .entry(&name, &folder)?
-                    .filter(|e| e.is_dir() && !e.is_unread())
-                {
-                    batch.put(&name, &folder, &e.unread())?;
-                }
-                self.disk.unbaselined.insert(abs);
-                continue;
-            };
-            if self.disk.unbaselined.remove(&abs) {
-                if folder.is_root() {
-                    let path = root.as_os_str().as_encoded_bytes().to_vec();
-                    batch.set_share(
-                        &name,
-                        &ShareRecord {
-                            path,
-                            baseline: true,
-                        },
-                    )?;
-                } else if let Some(e) = batch.entry(&name, &folder)? {
-                    batch.put(&name, &folder, &Entry { size: 0, ..e })?;
-                }
-                log::info!(
-                    "the folder {}, which could not be read at the first start, is indexed now; \
-                     nothing is reported for what it holds",
-                    abs.display()
-                );
-            }
-            for (name_bytes, entry) in entries {
-                let path = folder.join(&name_bytes);
-                batch.put(&name, &path, &entry)?;
-                total += 1;
-                in_batch += 1;
-                if entry.is_dir() {
-                    folders.push(path);
-                }
-                if in_batch >= BASELINE_BATCH {
-                    batch.commit()?;
-                    batch = store.batch()?;
-                    in_batch = 0;
-                }
-            }
+            total += self.baseline_folder(&mut batch, si, &folder, &mut folders)?;
         }
         batch.commit()?;
         Ok(total)
     }
 
-    /// Compares folder `top` of share `si` (and everything below it) with the index, and
-    /// turns the differences into changes and holds. Entries moved while nobody watched are
-    /// recognised by inode (same inode, size and time at a new path).
-    pub(super) fn reconcile(
+    /// Indexes the entries of one folder of a baseline; the folders in it go on `folders`.
+    fn baseline_folder(
         &mut self,
+        batch: &mut Batch<'_>,
         si: usize,
-        top: &SharePath,
-        now: Instant,
-    ) -> Result<(), StoreError> {
-        // The index must include everything already decided, however recent the last commit.
-        self.next_commit = Instant::now();
-        self.commit();
+        folder: &SharePath,
+        folders: &mut Vec<SharePath>,
+    ) -> Result<u64, StoreError> {
         let name = self.disk.shares[si].share.name.clone();
         let root = self.disk.shares[si].share.path.clone();
-        let mut appeared: Vec<(SharePath, Entry)> = Vec::new();
-        let mut vanished: Vec<(SharePath, Entry)> = Vec::new();
-        let mut changed: Vec<SharePath> = Vec::new();
-        let mut folders = vec![top.clone()];
-        // The index's mark decides for the top folder as well as below it: a retry that ran
-        // between a rename on disk and its kernel event forgot the old path's bookkeeping.
-        if !top.is_root()
-            && self
+        let abs = folder.on(&root);
+        let Ok(entries) = self.disk.look(si, &abs) else {
+            // Marked in the index too, so that a restart does not take what it holds
+            // for news either.
+            if let Some(e) = batch
+                .entry(&name, folder)?
+                .filter(|e| e.is_dir() && !e.is_unread())
+            {
+                batch.put(&name, folder, &e.unread())?;
+            }
+            self.disk.unbaselined.insert(abs);
+            return Ok(0);
+        };
+        if self.disk.unbaselined.remove(&abs) {
+            if folder.is_root() {
+                let path = root.as_os_str().as_encoded_bytes().to_vec();
+                batch.set_share(
+                    &name,
+                    &ShareRecord {
+                        path,
+                        baseline: true,
+                    },
+                )?;
+            } else if let Some(e) = batch.entry(&name, folder)? {
+                batch.put(&name, folder, &Entry { size: 0, ..e })?;
+            }
+            log::info!(
+                "the folder {}, which could not be read at the first start, is indexed now; \
+                 nothing is reported for what it holds",
+                abs.display()
+            );
+        }
+        let mut added = 0;
+        for (name_bytes, entry) in entries {
+            let path = folder.join(&name_bytes);
+            batch.put(&name, &path, &entry)?;
+            added += 1;
+            if entry.is_dir() {
+                folders.push(path);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Compares folders of a reconcile with the index until `end`; returns whether it is
+    /// complete.
+    fn compare_slice(&mut self, walk: &mut Walk, end: Instant) -> Result<bool, StoreError> {
+        let si = walk.si;
+        let name = self.disk.shares[si].share.name.clone();
+        let root = self.disk.shares[si].share.path.clone();
+        if walk.folders.len() == 1 && walk.folders[0] == walk.top && !walk.top.is_root() {
+            // The index's mark decides for the top folder as well as below it: a retry that
+            // ran between a rename on disk and its kernel event forgot the old path's
+            // bookkeeping.
+            let top = &walk.top;
+            if self
                 .disk
                 .store
                 .entry(&name, top)?
                 .is_some_and(|e| e.is_unread())
-        {
-            self.disk.unbaselined.insert(top.on(&root));
+            {
+                self.disk.unbaselined.insert(top.on(&root));
+            }
         }
-        while let Some(folder) = folders.pop() {
-            let abs = folder.on(&root);
-            if self.disk.unbaselined.contains(&abs) {
-                // Never read since the first start: what it holds is baseline, not news.
-                self.baseline_below(si, &folder)?;
-                continue;
+        while let Some(folder) = walk.folders.pop() {
+            self.compare_folder(walk, &folder)?;
+            if Instant::now() >= end {
+                break;
             }
-            if !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
-                // Gone or renamed since (its kernel event not read yet): not empty.
-                self.rules.gone.push((abs, now + PAIR_WINDOW));
-                continue;
-            }
-            // A folder that cannot be read is not empty: its index entries stay as they are.
-            let Ok(disk) = self.disk.look(si, &abs) else {
-                continue;
+        }
+        Ok(walk.folders.is_empty())
+    }
+
+    /// Compares one folder with the index: what differs is noted in `walk`, the folders in
+    /// it are queued there.
+    fn compare_folder(&mut self, walk: &mut Walk, folder: &SharePath) -> Result<(), StoreError> {
+        let si = walk.si;
+        let name = self.disk.shares[si].share.name.clone();
+        let root = self.disk.shares[si].share.path.clone();
+        let now = Instant::now();
+        let abs = folder.on(&root);
+        if self.disk.unbaselined.contains(&abs) {
+            // Never read since the first start: what it holds is baseline, not news.
+            self.baseline_below(si, folder)?;
+            return Ok(());
+        }
+        if !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
+            // Gone or renamed since (its kernel event not read yet): not empty.
+            self.rules.gone.push((abs, now + PAIR_WINDOW));
+            return Ok(());
+        }
+        // A folder that cannot be read is not empty: its index entries stay as they are.
+        let Ok(disk) = self.disk.look(si, &abs) else {
+            return Ok(());
+        };
+        if disk.is_empty() && !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
+            // Renamed or removed while it was read: what the read saw is not the folder.
+            self.rules.gone.push((abs, now + PAIR_WINDOW));
+            return Ok(());
+        }
+        let (appeared, vanished, changed, folders) = (
+            &mut walk.appeared,
+            &mut walk.vanished,
+            &mut walk.changed,
+            &mut walk.folders,
+        );
+        let known = self.disk.store.children(&name, folder)?;
+        let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
+        loop {
+            let order = match (d.peek(), k.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(a), Some(b)) => a.0.cmp(&b.0),
             };
-            if disk.is_empty() && !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
-                // Renamed or removed while it was read: what the read saw is not the folder.
-                self.rules.gone.push((abs, now + PAIR_WINDOW));
-                continue;
-            }
-            let known = self.disk.store.children(&name, &folder)?;
-            let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
-            loop {
-                let order = match (d.peek(), k.peek()) {
-                    (None, None) => break,
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (Some(a), Some(b)) => a.0.cmp(&b.0),
-                };
-                match order {
-                    std::cmp::Ordering::Less => {
-                        let (n, e) = d.next().expect("peeked");
-                        appeared.push((folder.join(&n), e));
-                    }
-                    std::cmp::Ordering::Greater => {
-                        let (n, e) = k.next().expect("peeked");
-                        vanished.push((folder.join(&n), e));
-                    }
-                    std::cmp::Ordering::Equal => {
-                        let (n, disk_entry) = d.next().expect("peeked");
-                        let (_, known_entry) = k.next().expect("peeked");
-                        let path = folder.join(&n);
-                        if disk_entry.kind != known_entry.kind
-                            || (disk_entry.is_dir() && disk_entry.ino != known_entry.ino)
-                        {
-                            vanished.push((path.clone(), known_entry));
-                            appeared.push((path, disk_entry));
-                        } else if disk_entry.is_dir() {
-                            if known_entry.is_unread() {
-                                self.disk.unbaselined.insert(path.on(&root));
-                            }
-                            folders.push(path);
-                        } else if !disk_entry.same_as(&known_entry) {
-                            changed.push(path);
+            match order {
+                std::cmp::Ordering::Less => {
+                    let (n, e) = d.next().expect("peeked");
+                    appeared.push((folder.join(&n), e));
+                }
+                std::cmp::Ordering::Greater => {
+                    let (n, e) = k.next().expect("peeked");
+                    vanished.push((folder.join(&n), e));
+                }
+                std::cmp::Ordering::Equal => {
+                    let (n, disk_entry) = d.next().expect("peeked");
+                    let (_, known_entry) = k.next().expect("peeked");
+                    let path = folder.join(&n);
+                    if disk_entry.kind != known_entry.kind
+                        || (disk_entry.is_dir() && disk_entry.ino != known_entry.ino)
+                    {
+                        vanished.push((path.clone(), known_entry));
+                        appeared.push((path, disk_entry));
+                    } else if disk_entry.is_dir() {
+                        if known_entry.is_unread() {
+                            self.disk.unbaselined.insert(path.on(&root));
                         }
+                        folders.push(path);
+                    } else if !disk_entry.same_as(&known_entry) {
+                        changed.push(path);
                     }
                 }
             }
         }
+        Ok(())
+    }
 
+    /// The end of a walk: a reconcile's differences handed to the rules (moves paired by
+    /// inode), a baseline's share marked as indexed; what the start or a safety rescan did
+    /// is said.
+    fn finish(&mut self, walk: Walk) -> Result<(), StoreError> {
+        let si = walk.si;
+        let share = self.disk.shares[si].share.clone();
+        let ms = walk.started.elapsed().as_millis();
+        if walk.baseline {
+            let mut batch = self.disk.store.batch()?;
+            batch.set_share(
+                &share.name,
+                &ShareRecord {
+                    path: share.path.as_os_str().as_encoded_bytes().to_vec(),
+                    // A root that could not be read holds no baseline yet: the next start
+                    // takes it again, unless it is taken once the root can be read.
+                    baseline: !self.disk.unbaselined.contains(&share.path),
+                },
+            )?;
+            batch.commit()?;
+            log::info!(
+                "share {} at {}: {}; first start: {} entries indexed in {ms} ms, nothing \
+                 reported for them",
+                share.name,
+                share.path.display(),
+                self.disk.how(si),
+                walk.indexed
+            );
+            return Ok(());
+        }
+        // Differences found in one slice are as true as the disk's answers; across slices,
+        // live events may have handled some of them meanwhile (never on a polled share).
+        let recheck = walk.slices > 1 && self.disk.shares[si].polled.is_none();
+        let found = self.hand_over(walk.si, walk.appeared, walk.vanished, walk.changed, recheck);
+        match walk.why {
+            Why::Start => log::info!(
+                "share {} at {}: {}; caught up with the index in {ms} ms ({found} changes made \
+                 while sharehook was stopped)",
+                share.name,
+                share.path.display(),
+                self.disk.how(si),
+            ),
+            Why::Safety => log::info!(
+                "safety rescan of share {} done in {ms} ms: {found} changes the kernel had not \
+                 told",
+                share.name
+            ),
+            Why::Other => {}
+        }
+        Ok(())
+    }
+
+    /// Hands what a reconcile found to the rules; returns how many changes that was. With
+    /// `recheck`, each difference is looked at again first: a live event may have handled it
+    /// since it was found (a file made again where one vanished, one that appeared and went).
+    fn hand_over(
+        &mut self,
+        si: usize,
+        appeared: Vec<(SharePath, Entry)>,
+        vanished: Vec<(SharePath, Entry)>,
+        changed: Vec<SharePath>,
+        recheck: bool,
+    ) -> usize {
+        let root = self.disk.shares[si].share.path.clone();
+        let now = Instant::now();
+        let appeared: Vec<(SharePath, Entry)> = appeared
+            .into_iter()
+            .filter(|(p, e)| {
+                // Gone again, or replaced by another kind: its own events say so.
+                !recheck
+                    || tree::lstat(&p.on(&root))
+                        .ok()
+                        .flatten()
+                        .is_some_and(|now| now.kind == e.kind)
+            })
+            .collect();
+        let vanished: Vec<(SharePath, Entry)> = vanished
+            .into_iter()
+            .filter(|(p, e)| {
+                !recheck
+                    || match tree::lstat(&p.on(&root)) {
+                        // Nothing there, or another kind than the index had: the entry the
+                        // index had is gone.
+                        Ok(None) => true,
+                        Ok(Some(now)) => now.kind != e.kind || (e.is_dir() && now.ino != e.ino),
+                        // Cannot tell, which is not "gone".
+                        Err(_) => false,
+                    }
+            })
+            .collect();
+        let found = appeared.len() + vanished.len() + changed.len();
         // Moves: an entry gone from one path and the same inode (size, time) at another.
         let mut by_inode: HashMap<u64, usize> = HashMap::new();
         for (i, (_, e)) in appeared.iter().enumerate() {
@@ -273,6 +511,9 @@ impl Engine {
         for path in changed {
             self.rules.hold_upload(path.on(&root), true, now);
         }
-        Ok(())
+        found
     }
 }
+
+/// The walks queued and under way, oldest first.
+pub(super) type Walks = VecDeque<Walk>;

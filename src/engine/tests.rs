@@ -10,7 +10,7 @@ fn engine(dir: &Path) -> (Engine, PathBuf) {
     std::fs::create_dir(&share).unwrap();
     let share = share.canonicalize().unwrap();
     let store = Arc::new(Store::open(&dir.join("state")).unwrap());
-    let engine = Engine::start(Setup {
+    let mut engine = Engine::start(Setup {
         shares: vec![Share {
             name: "s".into(),
             path: share.clone(),
@@ -28,6 +28,7 @@ fn engine(dir: &Path) -> (Engine, PathBuf) {
         attributions: Arc::new(Attributions::default()),
     })
     .unwrap();
+    engine.walk_all().unwrap();
     (engine, share)
 }
 
@@ -266,7 +267,7 @@ fn a_folder_never_read_keeps_its_mark_when_its_rename_outruns_the_bookkeeping() 
     };
     assert_eq!(gate(&mut e, moved), ["Rename /renamed from /one"]);
     let (_, renamed) = e.disk.share_of(&s.join("renamed")).unwrap();
-    e.reconcile(si, &renamed, Instant::now()).unwrap();
+    e.reconcile(si, &renamed).unwrap();
     assert!(e.rules.ready.is_empty(), "{:?}", e.rules.ready);
     assert_eq!(e.rules.holds.len(), 0, "nothing held either");
     let known = store.children("s", &renamed).unwrap();
