@@ -280,3 +280,77 @@ fn a_folder_never_read_keeps_its_mark_when_its_rename_outruns_the_bookkeeping() 
         ["Upload /renamed/new.dat"]
     );
 }
+
+#[test]
+fn a_walk_follows_a_folder_renamed_between_its_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, s) = engine(dir.path());
+    std::fs::create_dir(s.join("d")).unwrap();
+    std::fs::write(s.join("d/f"), "1").unwrap();
+    let folder = Change::Folder { path: s.join("d") };
+    assert_eq!(gate(&mut e, folder), ["Create Folder /d"]);
+    assert_eq!(gate(&mut e, upload(s.join("d/f"))), ["Upload /d/f"]);
+    // Made while nobody looked: only the walk can find it.
+    std::fs::write(s.join("d/g"), "2").unwrap();
+    e.walks.push_back(reconcile::Walk::new(
+        0,
+        SharePath::root(),
+        reconcile::Why::Other,
+        false,
+    ));
+    // A slice with no time reads one folder: the top, where `d` is as the index has it.
+    assert!(e.step_walks(Duration::ZERO).unwrap(), "the walk goes on");
+    std::fs::rename(s.join("d"), s.join("e")).unwrap();
+    e.rules
+        .renamed(s.join("d"), s.join("e"), true, Instant::now(), &mut e.disk);
+    e.walk_all().unwrap();
+    assert_eq!(
+        e.rules.holds.held(&s.join("e/g")),
+        Some(Held::Upload),
+        "the walk read the folder where it is now"
+    );
+    assert!(e.rules.holds.held(&s.join("d/g")).is_none());
+}
+
+#[test]
+fn differences_found_before_a_live_event_handled_them_are_not_reported_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, s) = engine(dir.path());
+    std::fs::create_dir(s.join("d")).unwrap();
+    std::fs::write(s.join("d/f"), "1").unwrap();
+    let folder = Change::Folder { path: s.join("d") };
+    assert_eq!(gate(&mut e, folder), ["Create Folder /d"]);
+    assert_eq!(gate(&mut e, upload(s.join("d/f"))), ["Upload /d/f"]);
+    // A folder below, so that the walk is not over once it has read /d.
+    std::fs::create_dir(s.join("d/z")).unwrap();
+    let folder = Change::Folder {
+        path: s.join("d/z"),
+    };
+    assert_eq!(gate(&mut e, folder), ["Create Folder /d/z"]);
+    std::fs::remove_file(s.join("d/f")).unwrap();
+    e.walks.push_back(reconcile::Walk::new(
+        0,
+        SharePath::root(),
+        reconcile::Why::Other,
+        false,
+    ));
+    // One folder per slice: the top, then /d.
+    assert!(e.step_walks(Duration::ZERO).unwrap());
+    assert!(
+        e.step_walks(Duration::ZERO).unwrap(),
+        "/d/z is left to read"
+    );
+    // The walk found /d/f gone; before it ends, the file is made again and reported live.
+    std::fs::write(s.join("d/f"), "again").unwrap();
+    assert_eq!(gate(&mut e, upload(s.join("d/f"))), ["Upload /d/f"]);
+    e.walk_all().unwrap();
+    assert!(
+        !e.rules
+            .ready
+            .iter()
+            .any(|c| matches!(c, Change::Delete { .. })),
+        "{:?}",
+        e.rules.ready
+    );
+    assert!(e.rules.holds.held(&s.join("d/f")).is_none());
+}
