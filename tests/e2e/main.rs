@@ -14,6 +14,7 @@ mod oracle;
 mod page;
 mod races;
 mod resources;
+mod scale;
 mod sdk;
 mod state;
 mod status;
