@@ -34,6 +34,8 @@ pub mod service;
 pub mod sign;
 pub mod status;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod tree;
 pub mod treebench;
 pub mod watch;

@@ -247,7 +247,7 @@ impl Engine {
             kernel.set.forget(wd);
             return;
         }
-        let Some(dir) = kernel.set.path(wd).map(Path::to_owned) else {
+        let Some(dir) = kernel.set.path(wd) else {
             return;
         };
         let Some(name) = name else {

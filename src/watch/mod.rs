@@ -5,21 +5,21 @@
 //! The kernel is asked for creations, deletions, renames, data writes and close-after-write;
 //! never for opens, reads or attribute changes, which on a busy share would flood the queue.
 
-use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
-
-use crate::tree::{ShortPath, keys_below, rebase};
+use inotify::{EventMask, Inotify};
 
 pub use inotify::EventMask as Mask;
+pub use set::WatchSet;
+
+mod set;
 
 /// Kernel events waiting for the engine; when full, the reader waits (and the kernel's own
 /// queue takes the overflow, which the engine then repairs with a rescan).
@@ -60,7 +60,7 @@ impl Drop for Reader {
 /// Starts inotify: the set of watches (for the engine), the events, and the reader thread.
 pub fn start() -> io::Result<(WatchSet, Receiver<Raw>, Reader)> {
     let inotify = Inotify::init()?;
-    let watches = inotify.watches();
+    let set = WatchSet::new(inotify.watches(), inotify.as_raw_fd());
     let (tx, rx) = sync_channel(CHANNEL);
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
@@ -68,11 +68,6 @@ pub fn start() -> io::Result<(WatchSet, Receiver<Raw>, Reader)> {
         std::thread::Builder::new()
             .name("inotify".into())
             .spawn(move || read(inotify, &tx, &stop))?
-    };
-    let set = WatchSet {
-        watches,
-        by_wd: HashMap::new(),
-        by_path: BTreeMap::new(),
     };
     Ok((
         set,
@@ -134,115 +129,6 @@ pub enum AddError {
     Io(io::Error),
 }
 
-/// The watched folders: watch descriptor to folder path and back.
-pub struct WatchSet {
-    watches: Watches,
-    by_wd: HashMap<i32, (PathBuf, WatchDescriptor)>,
-    by_path: BTreeMap<PathBuf, i32>,
-}
-
-impl WatchSet {
-    /// Watches folder `dir` (a share root also reports its own removal). The kernel is asked
-    /// even when a watch is known at `dir`: that watch may be of another folder that was there
-    /// before (renamed, the rename not read yet); the kernel knows which folder is there now.
-    pub fn add(&mut self, dir: &Path, root: bool) -> Result<(), AddError> {
-        let mut mask = WatchMask::CREATE
-            | WatchMask::DELETE
-            | WatchMask::MOVED_FROM
-            | WatchMask::MOVED_TO
-            | WatchMask::CLOSE_WRITE
-            | WatchMask::MODIFY
-            | WatchMask::DONT_FOLLOW
-            | WatchMask::ONLYDIR
-            | WatchMask::EXCL_UNLINK;
-        if root {
-            mask |= WatchMask::DELETE_SELF | WatchMask::MOVE_SELF;
-        }
-        // A long path is given as its folder's descriptor and its name: the last component
-        // stays a real name, so DONT_FOLLOW still keeps a link from being watched.
-        let short = ShortPath::new(dir).map_err(AddError::Io)?;
-        let wd = self.watches.add(short.as_path(), mask).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ENOSPC) {
-                AddError::Limit
-            } else {
-                AddError::Io(e)
-            }
-        })?;
-        let id = wd.get_watch_descriptor_id();
-        // The same folder under another path (it was moved and the move not seen yet):
-        // the kernel gives the same descriptor; the new path is the true one.
-        if let Some((old, _)) = self.by_wd.get(&id)
-            && self.by_path.get(old) == Some(&id)
-        {
-            self.by_path.remove(&old.clone());
-        }
-        self.by_wd.insert(id, (dir.to_owned(), wd));
-        self.by_path.insert(dir.to_owned(), id);
-        Ok(())
-    }
-
-    pub fn contains(&self, dir: &Path) -> bool {
-        self.by_path.contains_key(dir)
-    }
-
-    /// The folder a descriptor watches.
-    pub fn path(&self, wd: i32) -> Option<&Path> {
-        self.by_wd.get(&wd).map(|(p, _)| p.as_path())
-    }
-
-    /// The kernel dropped descriptor `wd` (its folder was deleted, or the watch removed).
-    pub fn forget(&mut self, wd: i32) {
-        if let Some((path, _)) = self.by_wd.remove(&wd)
-            && self.by_path.get(&path) == Some(&wd)
-        {
-            self.by_path.remove(&path);
-        }
-    }
-
-    /// Stops watching `dir` and every folder below it.
-    pub fn remove_tree(&mut self, dir: &Path) {
-        for path in keys_below(&self.by_path, dir) {
-            if let Some(id) = self.by_path.remove(&path)
-                && let Some((_, wd)) = self.by_wd.remove(&id)
-            {
-                // The kernel may have dropped it already (the folder is gone).
-                let _ = self.watches.remove(wd);
-            }
-        }
-    }
-
-    /// `from` and the folders below it were moved to `to`: their watches stay, under the new
-    /// paths.
-    pub fn move_tree(&mut self, from: &Path, to: &Path) {
-        for path in keys_below(&self.by_path, from) {
-            let Some(id) = self.by_path.remove(&path) else {
-                continue;
-            };
-            let moved = rebase(&path, from, to);
-            if let Some(entry) = self.by_wd.get_mut(&id) {
-                entry.0 = moved.clone();
-            }
-            self.by_path.insert(moved, id);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_path.len()
-    }
-
-    /// How many folders are watched at `dir` and below it.
-    pub fn count_below(&self, dir: &Path) -> usize {
-        self.by_path
-            .range(dir.to_owned()..)
-            .take_while(|(p, _)| p.starts_with(dir))
-            .count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_path.is_empty()
-    }
-}
-
 /// The watch limit in effect: the lower of the system's and the user namespace's.
 pub fn watch_limit() -> Option<u64> {
     [USER_WATCHES, NS_WATCHES]
@@ -284,7 +170,7 @@ mod tests {
         std::fs::write(b.join("x"), "1").unwrap();
         let (wd, m, n) = next(&rx);
         assert!(m.contains(EventMask::CREATE));
-        assert_eq!(set.path(wd), Some(b.as_path()));
+        assert_eq!(set.path(wd), Some(b.clone()));
         assert_eq!(n.as_deref(), Some("x"));
         set.remove_tree(&b);
         assert_eq!(set.len(), 1);
