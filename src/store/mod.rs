@@ -77,7 +77,7 @@ const INDEX: TableDefinition<IndexKey, &[u8]> = TableDefinition::new("index");
 const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
 
 /// The page cache redb may keep in memory: the index lives on disk, not in RAM.
-const CACHE_BYTES: usize = 16 << 20;
+const CACHE_BYTES: usize = 8 << 20;
 
 /// What the state knows of a share.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
