@@ -9,7 +9,7 @@ use std::ffi::CString;
 use std::fs::Metadata;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -147,11 +147,12 @@ pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, Entry)>> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        let name = item.file_name();
-        match std::fs::symlink_metadata(short.as_path().join(&name)) {
+        // Looked at relative to the open folder (fstatat, not following links): one name
+        // to look up instead of the whole path.
+        match item.metadata() {
             Ok(meta) => {
                 if let Some(entry) = Entry::of(&meta) {
-                    out.push((name.as_bytes().to_vec(), entry));
+                    out.push((item.file_name().into_vec(), entry));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
