@@ -269,16 +269,14 @@ impl Engine {
                 abs.display()
             );
         }
-        let mut added = 0;
-        for (name_bytes, entry) in entries {
-            let path = folder.join(&name_bytes);
-            batch.put(&name, &path, &entry)?;
-            added += 1;
-            if entry.is_dir() {
-                folders.push(path);
-            }
-        }
-        Ok(added)
+        batch.put_children(&name, folder, &entries)?;
+        folders.extend(
+            entries
+                .iter()
+                .filter(|(_, e)| e.is_dir())
+                .map(|(n, _)| folder.join(n)),
+        );
+        Ok(entries.len() as u64)
     }
 
     /// Compares folders of a reconcile with the index until `end`; returns whether it is
