@@ -159,6 +159,13 @@ impl Folders {
     /// Folder `dir` is watched by descriptor `id` (which, if it watched another path, has
     /// moved with its folder; a descriptor known at `dir` before is of a folder gone from it).
     fn insert(&mut self, dir: &Path, id: i32) {
+        // Watched again where it was (a rescan asks the kernel each time): nothing changes.
+        if self
+            .find(dir)
+            .is_some_and(|n| self.nodes[n as usize].wd == id)
+        {
+            return;
+        }
         // The same folder under another path (it was moved and the move not seen yet):
         // the kernel gives the same descriptor; the new path is the true one.
         if let Some(old) = self.by_wd.remove(&id) {
