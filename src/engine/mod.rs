@@ -174,7 +174,7 @@ impl Engine {
 
     /// Once the start's walks are done: the figures are counted, and the daemon told.
     fn after_start(&mut self) -> Result<(), StoreError> {
-        if self.caught_up.is_none() || !self.started() {
+        if self.caught_up.is_none() || !self.started() || self.paused() {
             return Ok(());
         }
         for s in &self.disk.shares {
@@ -302,7 +302,13 @@ impl Engine {
     fn pause(&mut self) {
         self.commit_failures += 1;
         self.rules.forget();
-        self.walks.clear();
+        // The start's walks begin again once the state can be written (a baseline cut short
+        // is taken whole); every other walk gives way to the full reconciles of the resume.
+        self.walks = std::mem::take(&mut self.walks)
+            .into_iter()
+            .filter(|w| w.why == Why::Start)
+            .map(Walk::restart)
+            .collect();
         self.next_commit = Instant::now() + self.retry_pause();
     }
 
@@ -486,6 +492,7 @@ impl Engine {
     }
 
     fn run_rescans(&mut self, now: Instant) -> Result<(), StoreError> {
+        self.follow_moves();
         for folder in std::mem::take(&mut self.rules.rescan_folders) {
             if let Some((si, sp)) = self.disk.locate(&folder) {
                 self.reconcile_later(si, sp, Why::Other);

@@ -77,10 +77,16 @@ impl Walk {
                 *p = q;
             }
         };
+        follow(&mut self.top);
         self.folders.iter_mut().for_each(follow);
         self.changed.iter_mut().for_each(follow);
         self.appeared.iter_mut().for_each(|(p, _)| follow(p));
         self.vanished.iter_mut().for_each(|(p, _)| follow(p));
+    }
+
+    /// The same walk from its beginning (what it found is forgotten).
+    pub(super) fn restart(self) -> Walk {
+        Walk::new(self.si, self.top, self.why, self.baseline)
     }
 
     /// Whether this walk covers all of share `si`.
@@ -139,8 +145,10 @@ impl Engine {
     }
 
     /// Goes on with the walks for about `budget`; returns whether any is left.
-    pub(super) fn step_walks(&mut self, budget: Duration) -> Result<bool, StoreError> {
-        let end = Instant::now() + budget;
+    /// The walks follow the folders moved since they last did (by a rename read, or found
+    /// by a reconcile). Called before new walks are queued: those start from paths that are
+    /// already current.
+    pub(super) fn follow_moves(&mut self) {
         for (from, to) in std::mem::take(&mut self.disk.moves) {
             if let (Some((si, from)), Some((sj, to))) =
                 (self.disk.share_of(&from), self.disk.share_of(&to))
@@ -151,12 +159,24 @@ impl Engine {
                 }
             }
         }
-        // The index must include everything already decided, however recent the last commit.
-        if !self.walks.is_empty() {
-            self.next_commit = Instant::now();
-            self.commit();
-        }
-        while let Some(mut walk) = self.walks.pop_front() {
+    }
+
+    pub(super) fn step_walks(&mut self, budget: Duration) -> Result<bool, StoreError> {
+        let end = Instant::now() + budget;
+        self.follow_moves();
+        loop {
+            // Before a walk starts, the index must include everything already decided (what
+            // an earlier walk just handed over included), however recent the last commit.
+            if self.walks.front().is_some_and(|w| w.slices == 0) {
+                self.next_commit = Instant::now();
+                self.commit();
+                if self.paused() {
+                    return Ok(false);
+                }
+            }
+            let Some(mut walk) = self.walks.pop_front() else {
+                break;
+            };
             walk.slices += 1;
             let done = if walk.baseline {
                 self.baseline_slice(&mut walk, end)?
@@ -238,6 +258,16 @@ impl Engine {
         let name = self.disk.shares[si].share.name.clone();
         let root = self.disk.shares[si].share.path.clone();
         let abs = folder.on(&root);
+        if !folder.is_root() {
+            // Deleted (and perhaps made again) since its parent was read: the live events'
+            // rules and gate have it now, and what is in it is news, not baseline.
+            let indexed = batch.entry(&name, folder)?;
+            let there = Entry::read(&abs);
+            if !matches!((indexed, there), (Some(i), Some(t)) if i.is_dir() && t.is_dir() && i.ino == t.ino)
+            {
+                return Ok(0);
+            }
+        }
         let Ok(entries) = self.disk.look(si, &abs) else {
             // Marked in the index too, so that a restart does not take what it holds
             // for news either.
@@ -285,7 +315,7 @@ impl Engine {
         let si = walk.si;
         let name = self.disk.shares[si].share.name.clone();
         let root = self.disk.shares[si].share.path.clone();
-        if walk.folders.len() == 1 && walk.folders[0] == walk.top && !walk.top.is_root() {
+        if walk.slices == 1 && !walk.top.is_root() {
             // The index's mark decides for the top folder as well as below it: a retry that
             // ran between a rename on disk and its kernel event forgot the old path's
             // bookkeeping.
@@ -457,20 +487,34 @@ impl Engine {
                         .is_some_and(|now| now.kind == e.kind)
             })
             .collect();
-        let vanished: Vec<(SharePath, Entry)> = vanished
-            .into_iter()
-            .filter(|(p, e)| {
-                !recheck
-                    || match tree::lstat(&p.on(&root)) {
-                        // Nothing there, or another kind than the index had: the entry the
-                        // index had is gone.
-                        Ok(None) => true,
-                        Ok(Some(now)) => now.kind != e.kind || (e.is_dir() && now.ino != e.ino),
-                        // Cannot tell, which is not "gone".
-                        Err(_) => false,
+        let mut appeared = appeared;
+        let vanished: Vec<(SharePath, Entry)> = if recheck {
+            let name = self.disk.shares[si].share.name.clone();
+            let mut kept = Vec::new();
+            for (p, e) in vanished {
+                // A live event handled it if the index no longer has what the walk saw gone.
+                let known = self.disk.store.entry(&name, &p).ok().flatten();
+                if !known.is_some_and(|k| k.kind == e.kind && k.ino == e.ino) {
+                    continue;
+                }
+                match tree::lstat(&p.on(&root)) {
+                    Ok(None) => kept.push((p, e)),
+                    // Another kind, or another folder, at the path now: the entry the index
+                    // had is gone, and what is there is new (unless the walk saw it too).
+                    Ok(Some(now)) if now.kind != e.kind || (e.is_dir() && now.ino != e.ino) => {
+                        if !appeared.iter().any(|(q, _)| *q == p) {
+                            appeared.push((p.clone(), now));
+                        }
+                        kept.push((p, e));
                     }
-            })
-            .collect();
+                    // The same entry is back, or it cannot be told: not gone.
+                    _ => {}
+                }
+            }
+            kept
+        } else {
+            vanished
+        };
         let found = appeared.len() + vanished.len() + changed.len();
         // Moves: an entry gone from one path and the same inode (size, time) at another.
         let mut by_inode: HashMap<u64, usize> = HashMap::new();

@@ -375,14 +375,15 @@ impl Rules {
     ) {
         // Whether the folder had a watch, asked before its watches follow it.
         let unwatched = is_dir && world.unwatched(&from);
-        if is_dir {
-            world.moved(&from, &to);
-        }
         let same_share = match (self.share(&from), self.share(&to)) {
             (Some(a), Some(b)) => a == b,
             _ => false,
         };
+        if is_dir && same_share {
+            world.moved(&from, &to);
+        }
         if !same_share {
+            // Gone from one share (its watches dropped), new in the other (watched afresh).
             self.removed(from, is_dir, now, world);
             self.new_content(to, is_dir, now, world);
             return;

@@ -354,3 +354,34 @@ fn differences_found_before_a_live_event_handled_them_are_not_reported_again() {
     );
     assert!(e.rules.holds.held(&s.join("d/f")).is_none());
 }
+
+#[test]
+fn a_folder_deleted_while_stopped_and_replaced_by_a_file_during_the_walk_is_deleted_then_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, s) = engine(dir.path());
+    for d in ["d", "z"] {
+        std::fs::create_dir(s.join(d)).unwrap();
+        let folder = Change::Folder { path: s.join(d) };
+        assert_eq!(gate(&mut e, folder), [format!("Create Folder /{d}")]);
+    }
+    std::fs::remove_dir(s.join("d")).unwrap();
+    e.walks.push_back(reconcile::Walk::new(
+        0,
+        SharePath::root(),
+        reconcile::Why::Other,
+        false,
+    ));
+    // The top is read without /d (found gone); /z is left to read.
+    assert!(e.step_walks(Duration::ZERO).unwrap());
+    // A file now (a folder made again could get the old inode back, and be the same).
+    std::fs::write(s.join("d"), "a file now").unwrap();
+    e.walk_all().unwrap();
+    assert!(
+        e.rules
+            .ready
+            .contains(&Change::Delete { path: s.join("d") }),
+        "{:?}",
+        e.rules.ready
+    );
+    assert_eq!(e.rules.holds.held(&s.join("d")), Some(Held::Upload));
+}

@@ -233,6 +233,14 @@ impl Folders {
         if moving.is_empty() {
             return;
         }
+        // A descriptor at `to` itself while none is at `from`: the kernel gave `from`'s
+        // descriptor to `to` already (the folder was watched at its new path before its
+        // rename was read). It stays, with the moved folder.
+        let at_from = self.find(from).map_or(-1, |n| self.nodes[n as usize].wd);
+        let carried = match self.find(to) {
+            Some(n) if at_from < 0 => self.nodes[n as usize].wd,
+            _ => -1,
+        };
         // Whatever was known at `to` is not there any more: the moved folder took its place.
         let there: Vec<u32> = self
             .subtree_at(to)
@@ -260,6 +268,11 @@ impl Folders {
             if old_parent != NONE {
                 self.prune(old_parent);
             }
+        }
+        if carried >= 0 {
+            let n = self.make(to);
+            self.nodes[n as usize].wd = carried;
+            self.by_wd.insert(carried, n);
         }
     }
 
@@ -587,8 +600,10 @@ mod tests {
             if !self.0.values().any(|p| p.starts_with(from)) || from == to {
                 return;
             }
+            // A descriptor at `to` itself stays when none is at `from`.
+            let keep_to = !self.0.values().any(|p| p == from);
             self.0
-                .retain(|_, p| p.starts_with(from) || !p.starts_with(to));
+                .retain(|_, p| p.starts_with(from) || !p.starts_with(to) || (keep_to && p == to));
             for p in self.0.values_mut() {
                 if p.starts_with(from) {
                     *p = crate::tree::rebase(p, from, to);
