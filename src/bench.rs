@@ -354,7 +354,12 @@ fn cpu_used(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> Stri
 }
 
 fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    status_field("self", "VmHWM:")
+}
+
+/// A number field of `/proc/<pid>/status` (`pid` may be `self`): `VmHWM:` in kB, `Threads:`.
+pub fn status_field(pid: &str, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::bench::{Seen, loopback_receiver, path_of};
+use crate::bench::{Seen, loopback_receiver, path_of, status_field};
 
 /// Folders per parent folder.
 const GROUP: usize = 1000;
@@ -162,8 +162,7 @@ impl Daemon {
 
     /// The daemon's peak resident memory so far, in KiB.
     fn peak_kb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        kb_field(&status, "VmHWM:")
+        status_field(&self.child.id().to_string(), "VmHWM:")
     }
 
     /// The inotify watches the daemon holds, read from its descriptors' `fdinfo`.
@@ -191,11 +190,7 @@ impl Daemon {
     }
 
     fn threads(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .and_then(|v| v.trim().parse().ok())
+        status_field(&self.child.id().to_string(), "Threads:")
     }
 
     fn stop(mut self) -> anyhow::Result<()> {
@@ -210,11 +205,6 @@ impl Daemon {
         }
         Ok(())
     }
-}
-
-fn kb_field(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Waits until the receiver has a webhook for `path`; returns when it arrived.

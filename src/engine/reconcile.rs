@@ -9,6 +9,7 @@
 //! the folders it has still to read.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -330,7 +331,7 @@ impl Engine {
             }
         }
         while let Some(folder) = walk.folders.pop() {
-            self.compare_folder(walk, &folder)?;
+            self.compare_folder(walk, &name, &root, &folder)?;
             if Instant::now() >= end {
                 break;
             }
@@ -338,14 +339,18 @@ impl Engine {
         Ok(walk.folders.is_empty())
     }
 
-    /// Compares one folder with the index: what differs is noted in `walk`, the folders in
-    /// it are queued there.
-    fn compare_folder(&mut self, walk: &mut Walk, folder: &SharePath) -> Result<(), StoreError> {
+    /// Compares one folder of the walk's share (`name`, at `root`) with the index: what
+    /// differs is noted in `walk`, the folders in it are queued there.
+    fn compare_folder(
+        &mut self,
+        walk: &mut Walk,
+        name: &str,
+        root: &Path,
+        folder: &SharePath,
+    ) -> Result<(), StoreError> {
         let si = walk.si;
-        let name = self.disk.shares[si].share.name.clone();
-        let root = self.disk.shares[si].share.path.clone();
         let now = Instant::now();
-        let abs = folder.on(&root);
+        let abs = folder.on(root);
         if self.disk.unbaselined.contains(&abs) {
             // Never read since the first start: what it holds is baseline, not news.
             self.baseline_below(si, folder)?;
@@ -371,7 +376,7 @@ impl Engine {
             &mut walk.changed,
             &mut walk.folders,
         );
-        let known = self.disk.store.children(&name, folder)?;
+        let known = self.disk.store.children(name, folder)?;
         let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
         loop {
             let order = match (d.peek(), k.peek()) {
@@ -400,7 +405,7 @@ impl Engine {
                         appeared.push((path, disk_entry));
                     } else if disk_entry.is_dir() {
                         if known_entry.is_unread() {
-                            self.disk.unbaselined.insert(path.on(&root));
+                            self.disk.unbaselined.insert(path.on(root));
                         }
                         folders.push(path);
                     } else if !disk_entry.same_as(&known_entry) {

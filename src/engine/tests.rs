@@ -47,6 +47,16 @@ fn gate(engine: &mut Engine, change: Change) -> Vec<String> {
         .collect()
 }
 
+/// Queues a reconcile of the whole share, not started.
+fn queue_share_walk(e: &mut Engine) {
+    e.walks.push_back(reconcile::Walk::new(
+        0,
+        SharePath::root(),
+        reconcile::Why::Other,
+        false,
+    ));
+}
+
 fn upload(path: PathBuf) -> Change {
     Change::Upload { path, data: true }
 }
@@ -292,12 +302,7 @@ fn a_walk_follows_a_folder_renamed_between_its_slices() {
     assert_eq!(gate(&mut e, upload(s.join("d/f"))), ["Upload /d/f"]);
     // Made while nobody looked: only the walk can find it.
     std::fs::write(s.join("d/g"), "2").unwrap();
-    e.walks.push_back(reconcile::Walk::new(
-        0,
-        SharePath::root(),
-        reconcile::Why::Other,
-        false,
-    ));
+    queue_share_walk(&mut e);
     // A slice with no time reads one folder: the top, where `d` is as the index has it.
     assert!(e.step_walks(Duration::ZERO).unwrap(), "the walk goes on");
     std::fs::rename(s.join("d"), s.join("e")).unwrap();
@@ -328,12 +333,7 @@ fn differences_found_before_a_live_event_handled_them_are_not_reported_again() {
     };
     assert_eq!(gate(&mut e, folder), ["Create Folder /d/z"]);
     std::fs::remove_file(s.join("d/f")).unwrap();
-    e.walks.push_back(reconcile::Walk::new(
-        0,
-        SharePath::root(),
-        reconcile::Why::Other,
-        false,
-    ));
+    queue_share_walk(&mut e);
     // One folder per slice: the top, then /d.
     assert!(e.step_walks(Duration::ZERO).unwrap());
     assert!(
@@ -365,12 +365,7 @@ fn a_folder_deleted_while_stopped_and_replaced_by_a_file_during_the_walk_is_dele
         assert_eq!(gate(&mut e, folder), [format!("Create Folder /{d}")]);
     }
     std::fs::remove_dir(s.join("d")).unwrap();
-    e.walks.push_back(reconcile::Walk::new(
-        0,
-        SharePath::root(),
-        reconcile::Why::Other,
-        false,
-    ));
+    queue_share_walk(&mut e);
     // The top is read without /d (found gone); /z is left to read.
     assert!(e.step_walks(Duration::ZERO).unwrap());
     // A file now (a folder made again could get the old inode back, and be the same).
