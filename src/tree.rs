@@ -9,7 +9,7 @@ use std::ffi::CString;
 use std::fs::Metadata;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -71,6 +71,30 @@ impl Entry {
                 .saturating_mul(1_000_000_000)
                 .saturating_add(meta.mtime_nsec()),
             uid: meta.uid(),
+        })
+    }
+
+    /// The entry for what `fstatat` said, as `of` makes it.
+    #[allow(clippy::useless_conversion)] // the types of the fields differ between targets
+    fn of_stat(st: &libc::stat) -> Option<Entry> {
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFLNK => EntryKind::Symlink,
+            libc::S_IFDIR => EntryKind::Dir,
+            libc::S_IFREG => EntryKind::File,
+            _ => return None,
+        };
+        Some(Entry {
+            kind,
+            ino: ino_of(st),
+            size: if kind == EntryKind::Dir {
+                0
+            } else {
+                u64::try_from(st.st_size).unwrap_or(0)
+            },
+            mtime_ns: i64::from(st.st_mtime)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(st.st_mtime_nsec)),
+            uid: st.st_uid,
         })
     }
 
@@ -139,28 +163,183 @@ fn gone(e: &io::Error) -> bool {
 /// Entries that vanish while being read are left out. Any error but the folder's absence
 /// (`NotFound`) means its entries are unknown, never that it has none.
 pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, Entry)>> {
+    read_folder(dir, true).map(|(_, entries)| entries.to_vec())
+}
+
+/// A folder's entries, sorted by name, with their names in one buffer: reading a folder
+/// costs two allocations, not one per entry.
+#[derive(Debug, Default)]
+pub struct Entries {
+    names: Vec<u8>,
+    /// Where each name is in `names`, and its entry.
+    items: Vec<(u32, u32, Entry)>,
+}
+
+impl Entries {
+    fn push(&mut self, name: &[u8], entry: Entry) {
+        let at = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.extend_from_slice(name);
+        // A name is at most 255 bytes.
+        self.items.push((at, name.len() as u32, entry));
+    }
+
+    fn name(names: &[u8], at: u32, len: u32) -> &[u8] {
+        &names[at as usize..(at + len) as usize]
+    }
+
+    fn sort(&mut self) {
+        let names = &self.names;
+        self.items
+            .sort_unstable_by(|a, b| Self::name(names, a.0, a.1).cmp(Self::name(names, b.0, b.1)));
+    }
+
+    /// Each name and its entry, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.items
+            .iter()
+            .map(|(at, len, e)| (Self::name(&self.names, *at, *len), e))
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Keeps the entries `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &Entry) -> bool) {
+        let names = &self.names;
+        self.items
+            .retain(|(at, len, e)| keep(Self::name(names, *at, *len), e));
+    }
+
+    /// Each name with its entry, as owned pairs.
+    pub fn to_vec(&self) -> Vec<(Vec<u8>, Entry)> {
+        self.iter().map(|(n, e)| (n.to_vec(), *e)).collect()
+    }
+}
+
+/// The inode of folder `dir` and its entries, as `read_dir_sorted` gives them. With `follow`
+/// false, a symbolic link at `dir` is not followed (`ELOOP`): a walk reads the folder its
+/// parent listed, not what a link put there since points to.
+pub fn read_folder(dir: &Path, follow: bool) -> io::Result<(u64, Entries)> {
     let short = ShortPath::new(dir)?;
-    let mut out = Vec::new();
-    for item in std::fs::read_dir(short.as_path())? {
-        let item = match item {
-            Ok(item) => item,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        // Looked at relative to the open folder (fstatat, not following links): one name
-        // to look up instead of the whole path.
-        match item.metadata() {
-            Ok(meta) => {
-                if let Some(entry) = Entry::of(&meta) {
-                    out.push((item.file_name().into_vec(), entry));
+    let c = CString::new(short.as_path().as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    // SAFETY: a NUL-terminated path; the descriptor returned is new and owned by nobody else.
+    let fd = unsafe { libc::open(c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let folder = Folder::open(fd)?;
+    let ino = ino_of(&folder.stat(None)?);
+    let mut out = Entries::default();
+    let mut name = Vec::with_capacity(256);
+    while let Some(next) = folder.next()? {
+        if next == b"." || next == b".." {
+            continue;
+        }
+        // Looked at relative to the open folder (fstatat, not following links): one name to
+        // look up instead of the whole path.
+        name.clear();
+        name.extend_from_slice(next);
+        name.push(0);
+        match folder.stat(Some(&name)) {
+            Ok(st) => {
+                if let Some(entry) = Entry::of_stat(&st) {
+                    out.push(&name[..name.len() - 1], entry);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    out.sort();
+    Ok((ino, out))
+}
+
+/// The inode number `fstatat` gave (its type differs between targets).
+#[allow(clippy::useless_conversion)]
+fn ino_of(st: &libc::stat) -> u64 {
+    u64::from(st.st_ino)
+}
+
+/// An open folder, read entry by entry (`readdir` on its descriptor).
+struct Folder(std::ptr::NonNull<libc::DIR>);
+
+impl Folder {
+    /// Takes descriptor `fd`, open on a folder (closed with the `Folder`, or now on failure).
+    fn open(fd: libc::c_int) -> io::Result<Folder> {
+        // SAFETY: `fd` is an open descriptor nobody else owns; on success the stream owns it.
+        match std::ptr::NonNull::new(unsafe { libc::fdopendir(fd) }) {
+            Some(dir) => Ok(Folder(dir)),
+            None => {
+                let e = io::Error::last_os_error();
+                // SAFETY: the stream was not made, so the descriptor is still ours to close.
+                unsafe { libc::close(fd) };
+                Err(e)
+            }
+        }
+    }
+
+    /// The next name, or `None` at the end.
+    fn next(&self) -> io::Result<Option<&[u8]>> {
+        // SAFETY: errno is this thread's; readdir on a stream this value owns. The entry it
+        // returns lives until the next readdir on the stream, which needs `&self` again only
+        // after the caller is done with the name (it copies it first).
+        unsafe {
+            *libc::__errno_location() = 0;
+            let entry = libc::readdir(self.0.as_ptr());
+            if entry.is_null() {
+                let errno = *libc::__errno_location();
+                return if errno == 0 {
+                    Ok(None)
+                } else {
+                    Err(io::Error::from_raw_os_error(errno))
+                };
+            }
+            let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr());
+            Ok(Some(name.to_bytes()))
+        }
+    }
+
+    /// The folder itself (`None`), or the entry `name` (NUL-terminated) in it, never
+    /// following a link.
+    fn stat(&self, name: Option<&[u8]>) -> io::Result<libc::stat> {
+        debug_assert!(name.is_none_or(|n| n.last() == Some(&0)));
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: the stream's descriptor is open while it is; the name is NUL-terminated;
+        // `st` is written in full on success.
+        let done = unsafe {
+            let fd = libc::dirfd(self.0.as_ptr());
+            match name {
+                None => libc::fstat(fd, st.as_mut_ptr()),
+                Some(name) => libc::fstatat(
+                    fd,
+                    name.as_ptr().cast(),
+                    st.as_mut_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                ),
+            }
+        };
+        if done != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the call succeeded, so the kernel filled it.
+        Ok(unsafe { st.assume_init() })
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        // SAFETY: the stream is open and owned by this value alone.
+        unsafe { libc::closedir(self.0.as_ptr()) };
+    }
 }
 
 /// Paths at least this long are reached through a descriptor of their folder. Below it, the

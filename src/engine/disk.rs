@@ -2,11 +2,11 @@
 //! because they could not be watched or read. It is the [`World`] the rules ask.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
+use super::ahead::{Filter, Look, look_at};
 use super::rules::{World, innermost};
 use crate::config::{Share, WatchSettings};
 use crate::deliver::human;
@@ -54,6 +54,8 @@ pub struct Disk {
     pub moves: Vec<(PathBuf, PathBuf)>,
     /// The user sharehook runs as, and its uid (for messages saying what it may not read).
     runs_as: (String, u32),
+    /// Which entries of each share's folders are reported.
+    filters: Vec<Arc<Filter>>,
 }
 
 impl Disk {
@@ -63,6 +65,17 @@ impl Disk {
         store: Arc<Store>,
         kernel: Option<Kernel>,
     ) -> Disk {
+        let filters = (0..shares.len())
+            .map(|si| {
+                Arc::new(Filter {
+                    ignore: settings.ignore.clone(),
+                    others: (shares.iter().enumerate())
+                        .filter(|&(i, _)| i != si)
+                        .map(|(_, s)| s.share.path.clone())
+                        .collect(),
+                })
+            })
+            .collect();
         Disk {
             roots: shares.iter().map(|s| s.share.path.clone()).collect(),
             shares,
@@ -76,6 +89,7 @@ impl Disk {
             limit_reported: false,
             moves: Vec::new(),
             runs_as: runs_as(),
+            filters,
         }
     }
 
@@ -100,54 +114,46 @@ impl Disk {
     /// the folder being gone) means its entries are unknown: the caller leaves them as the
     /// index has them, and the folder is read again every poll interval.
     pub fn look(&mut self, si: usize, abs: &Path) -> std::io::Result<Vec<(Vec<u8>, Entry)>> {
-        let watch_error = if self.shares[si].polled.is_none() {
-            self.ensure_watch(abs, *abs == self.shares[si].share.path)
-        } else {
-            None
+        match self.look_folder(si, abs) {
+            Look::Gone => Ok(Vec::new()),
+            Look::Failed(e) => Err(e),
+            Look::Read { entries, .. } => Ok(entries.to_vec()),
+        }
+    }
+
+    /// `look`, saying whether the folder is gone.
+    pub fn look_folder(&mut self, si: usize, abs: &Path) -> Look {
+        let root = *abs == self.shares[si].share.path;
+        let mut watches = match (&self.shares[si].polled, &self.kernel) {
+            (None, Some(kernel)) => Some(kernel.set.watches()),
+            _ => None,
         };
-        let read = self.read_folder(si, abs);
-        match &read {
-            Ok(_) => {
+        let (watch, look) = look_at(watches.as_mut(), &self.filters[si], abs, root);
+        self.adopt(abs, watch, look)
+    }
+
+    /// What a look at folder `abs` found (on this thread or ahead of a walk): its watch is
+    /// recorded, and the folder's troubles (no watch, no read) are noted or cleared.
+    pub fn adopt(&mut self, abs: &Path, watch: Option<Result<i32, AddError>>, look: Look) -> Look {
+        let watch_error = watch.and_then(|w| self.note_watch(abs, w));
+        match &look {
+            Look::Failed(e) => self.cannot_read(abs, e),
+            Look::Gone | Look::Read { .. } => {
                 if self.unreadable.remove(abs).is_some() {
                     log::info!("the folder {} can be read again", abs.display());
                 }
-                if let Some(e) = watch_error {
+                // No folder there (any more): nothing to watch, nothing to say.
+                if let (Some(e), Look::Read { .. }) = (watch_error, &look) {
                     self.cannot_watch(abs, &e);
                 }
             }
-            // The watch failed for the same reason: the read error says it all.
-            Err(e) => self.cannot_read(abs, e),
         }
-        read
+        look
     }
 
-    /// The entries of folder `abs` of share `si` that are reported: not ignored, and not the
-    /// root of another (nested) share. A folder that is gone (or is no folder any more) has
-    /// none.
-    pub fn read_folder(&self, si: usize, abs: &Path) -> std::io::Result<Vec<(Vec<u8>, Entry)>> {
-        match tree::read_dir_sorted(abs) {
-            Ok(entries) => Ok(entries
-                .into_iter()
-                .filter(|(name, e)| !self.settings.ignore.name(name, e.is_dir()))
-                .filter(|(name, e)| {
-                    !e.is_dir() || {
-                        let child = abs.join(std::ffi::OsStr::from_bytes(name));
-                        !self
-                            .shares
-                            .iter()
-                            .enumerate()
-                            .any(|(i, s)| i != si && s.share.path == child)
-                    }
-                })
-                .collect()),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
-            {
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e),
-        }
+    /// The reported entries of share `si`'s folders.
+    pub fn filter(&self, si: usize) -> Arc<Filter> {
+        Arc::clone(&self.filters[si])
     }
 
     /// `path` cannot be looked at: its folder is the one that cannot be read.
@@ -212,13 +218,19 @@ impl Disk {
         }
     }
 
-    /// Watches folder `abs`, or notes that it could not be watched: past the watch limit, in
-    /// `unwatched`; for any other reason (no permission, say), the error is returned, for
-    /// `look` to say along with what the read found.
-    pub fn ensure_watch(&mut self, abs: &Path, root: bool) -> Option<std::io::Error> {
-        let kernel = self.kernel.as_mut()?;
-        match kernel.set.add(abs, root) {
-            Ok(()) => {
+    /// Records the watch added for folder `abs`, or notes that it could not be added: past
+    /// the watch limit, in `unwatched`; for any other reason (no permission, say), the error
+    /// is returned, for `look` to say along with what the read found.
+    pub fn note_watch(
+        &mut self,
+        abs: &Path,
+        added: Result<i32, AddError>,
+    ) -> Option<std::io::Error> {
+        match added {
+            Ok(wd) => {
+                if let Some(kernel) = self.kernel.as_mut() {
+                    kernel.set.record(abs, wd);
+                }
                 self.unwatched.remove(abs);
                 if self.unwatchable.remove(abs).is_some() {
                     log::info!("the folder {} is watched again", abs.display());

@@ -10,6 +10,7 @@
 //! loses nothing a restart's reconcile cannot find again. `disk` holds the watches and reads
 //! folders; this module wires the parts into one loop.
 
+mod ahead;
 mod disk;
 mod gate;
 mod holds;
@@ -94,6 +95,9 @@ pub struct Engine {
     stats: Arc<Stats>,
     /// When the watch figures are next given to `stats`.
     next_figures: Instant,
+    /// While a thread reads ahead of a walk: the kernel's events of the watches it added that
+    /// the engine does not know yet.
+    early: Option<ahead::Early>,
 }
 
 impl Engine {
@@ -149,6 +153,7 @@ impl Engine {
             next_commit: now,
             stats: setup.stats,
             next_figures: now,
+            early: None,
         };
         engine.forget_old_shares()?;
         for si in 0..engine.disk.shares.len() {
@@ -243,13 +248,27 @@ impl Engine {
         let Some(kernel) = self.disk.kernel.as_mut() else {
             return;
         };
+        let Some(dir) = kernel.set.path(wd) else {
+            // A watch added ahead of a walk, not taken by it yet: its events are handled once
+            // it is (and the kernel's word that it is gone, too).
+            if let Some(early) = self.early.as_mut() {
+                let raw = Raw::Event {
+                    wd,
+                    mask,
+                    cookie,
+                    name,
+                };
+                if !early.keep(wd, raw, now) {
+                    self.early = Some(ahead::Early::default());
+                    self.on_raw(Raw::Overflow, now);
+                }
+            }
+            return;
+        };
         if mask.contains(Mask::IGNORED) {
             kernel.set.forget(wd);
             return;
         }
-        let Some(dir) = kernel.set.path(wd) else {
-            return;
-        };
         let Some(name) = name else {
             if mask.intersects(Mask::DELETE_SELF | Mask::MOVE_SELF) {
                 log::error!(
@@ -304,11 +323,12 @@ impl Engine {
         self.rules.forget();
         // The start's walks begin again once the state can be written (a baseline cut short
         // is taken whole); every other walk gives way to the full reconciles of the resume.
-        self.walks = std::mem::take(&mut self.walks)
-            .into_iter()
-            .filter(|w| w.why == Why::Start)
-            .map(Walk::restart)
-            .collect();
+        for mut walk in std::mem::take(&mut self.walks) {
+            self.end_ahead(&mut walk);
+            if walk.why == Why::Start {
+                self.walks.push_back(walk.restart());
+            }
+        }
         self.next_commit = Instant::now() + self.retry_pause();
     }
 

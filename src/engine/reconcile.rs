@@ -8,16 +8,17 @@
 //! again then (a live event may have handled it meanwhile), and renames read meanwhile move
 //! the folders it has still to read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Engine;
+use super::ahead::{Ahead, Listing, Look, Next};
 use super::rules::PAIR_WINDOW;
 use crate::event::SharePath;
 use crate::store::{Batch, ShareRecord, StoreError};
-use crate::tree::{self, Entry};
+use crate::tree::{self, Entries, Entry};
 
 /// Index entries written per transaction while a baseline is taken.
 const BASELINE_BATCH: usize = 4096;
@@ -47,7 +48,28 @@ pub(super) struct Walk {
     indexed: u64,
     /// The slices it took: live events were handled between them.
     slices: u32,
+    /// The folders it took so far.
+    pub(super) taken: u64,
     started: Instant,
+    /// The thread reading ahead of a walk of a whole share, until it has read everything.
+    ahead: Option<Ahead>,
+    /// While a thread reads ahead: the folders the walk wants from it (`folders` holds those
+    /// it must read itself, once the thread is done).
+    expected: HashSet<SharePath>,
+    /// Kernel events were handled during the walk (those of folders read ahead).
+    replayed: bool,
+    /// A folder of its share moved during the walk: what was read ahead may show it where it
+    /// was, so the walk reads the rest itself.
+    moves_seen: bool,
+}
+
+/// The next folder of a walk.
+enum Step {
+    /// A folder to take, with what was read of it ahead (if it was).
+    Folder(SharePath, Option<Look>),
+    /// None before the slice's end.
+    Later,
+    Done,
 }
 
 impl Walk {
@@ -63,7 +85,21 @@ impl Walk {
             changed: Vec::new(),
             indexed: 0,
             slices: 0,
+            taken: 0,
             started: Instant::now(),
+            ahead: None,
+            expected: HashSet::new(),
+            replayed: false,
+            moves_seen: false,
+        }
+    }
+
+    /// Folder `folder` is to be taken by the walk.
+    fn queue(&mut self, folder: SharePath) {
+        if self.ahead.is_some() {
+            self.expected.insert(folder);
+        } else {
+            self.folders.push(folder);
         }
     }
 
@@ -73,6 +109,7 @@ impl Walk {
         if si != self.si {
             return;
         }
+        self.moves_seen = true;
         let follow = |p: &mut SharePath| {
             if let Some(q) = p.rebase(from, to) {
                 *p = q;
@@ -80,6 +117,15 @@ impl Walk {
         };
         follow(&mut self.top);
         self.folders.iter_mut().for_each(follow);
+        if self.expected.iter().any(|p| p.is_within(from)) {
+            self.expected = std::mem::take(&mut self.expected)
+                .into_iter()
+                .map(|mut p| {
+                    follow(&mut p);
+                    p
+                })
+                .collect();
+        }
         self.changed.iter_mut().for_each(follow);
         self.appeared.iter_mut().for_each(|(p, _)| follow(p));
         self.vanished.iter_mut().for_each(|(p, _)| follow(p));
@@ -150,16 +196,132 @@ impl Engine {
     /// by a reconcile). Called before new walks are queued: those start from paths that are
     /// already current.
     pub(super) fn follow_moves(&mut self) {
+        self.follow_moves_with(None);
+    }
+
+    /// `follow_moves`, for the walk under way (out of the queue) too.
+    fn follow_moves_with(&mut self, mut current: Option<&mut Walk>) {
         for (from, to) in std::mem::take(&mut self.disk.moves) {
             if let (Some((si, from)), Some((sj, to))) =
                 (self.disk.share_of(&from), self.disk.share_of(&to))
                 && si == sj
             {
-                for walk in &mut self.walks {
+                for walk in self.walks.iter_mut().chain(current.as_deref_mut()) {
                     walk.moved(si, &from, &to);
                 }
             }
         }
+    }
+
+    /// Starts reading ahead of `walk` (a walk of a whole share, at its first slice). Without
+    /// the thread, the walk reads on this one.
+    fn start_ahead(&mut self, walk: &mut Walk) {
+        let si = walk.si;
+        let watches = match (&self.disk.shares[si].polled, &self.disk.kernel) {
+            (None, Some(kernel)) => Some(kernel.set.watches()),
+            _ => None,
+        };
+        let root = self.disk.shares[si].share.path.clone();
+        match Ahead::start(root, walk.top.clone(), watches, self.disk.filter(si)) {
+            Ok(ahead) => {
+                walk.expected.extend(walk.folders.drain(..));
+                walk.ahead = Some(ahead);
+                self.early.get_or_insert_default();
+            }
+            Err(e) => log::warn!("cannot start a thread to read ahead ({e}); reading on one"),
+        }
+    }
+
+    /// Stops reading ahead of `walk`: what was read and not taken gives its watches back.
+    pub(super) fn end_ahead(&mut self, walk: &mut Walk) {
+        if let Some(ahead) = walk.ahead.take() {
+            for listing in ahead.stop() {
+                self.give_back(listing);
+            }
+            walk.folders.extend(walk.expected.drain());
+            self.early = None;
+        }
+    }
+
+    /// A folder read ahead that the walk does not want (renamed since, new to the index, or
+    /// skipped): its watch goes back to the kernel, unless the folder is watched anyway.
+    fn give_back(&mut self, listing: Listing) {
+        if let (Some(Ok(wd)), Some(kernel)) = (listing.watch, self.disk.kernel.as_mut()) {
+            kernel.set.release(wd);
+            if kernel.set.path(wd).is_none() {
+                if let Some(early) = self.early.as_mut() {
+                    early.remove(wd);
+                }
+            } else {
+                self.replay_early(wd);
+            }
+        }
+    }
+
+    /// The kernel's events of descriptor `wd`, which came before the engine knew it, are
+    /// handled now that it does; returns whether there were any.
+    fn replay_early(&mut self, wd: i32) -> bool {
+        let Some(events) = self.early.as_mut().and_then(|e| e.remove(wd)) else {
+            return false;
+        };
+        for (raw, at) in events {
+            self.on_raw(raw, at);
+        }
+        true
+    }
+
+    /// The next folder for `walk` to take: from the thread reading ahead, waiting for it at
+    /// most until `end`, or from the walk's own list.
+    fn next_folder(&mut self, walk: &mut Walk, end: Instant) -> Step {
+        loop {
+            if walk.moves_seen {
+                self.end_ahead(walk);
+            }
+            let Some(ahead) = walk.ahead.as_mut() else {
+                return match walk.folders.pop() {
+                    Some(folder) => Step::Folder(folder, None),
+                    None => Step::Done,
+                };
+            };
+            match ahead.next(end) {
+                Next::Listing(listing) => {
+                    if walk.expected.remove(&listing.folder) {
+                        let folder = listing.folder.clone();
+                        let look = self.take_listing(walk, listing);
+                        return Step::Folder(folder, Some(look));
+                    }
+                    self.give_back(listing);
+                    if Instant::now() >= end {
+                        return Step::Later;
+                    }
+                }
+                Next::Later => return Step::Later,
+                Next::Done => {
+                    // What the thread did not read where the walk wants it (renamed since)
+                    // the walk reads itself.
+                    self.end_ahead(walk);
+                }
+            }
+        }
+    }
+
+    /// A folder read ahead, taken by `walk`: its watch is known from now on, and the kernel's
+    /// events that came for it meanwhile are handled (the walk checks what it found against
+    /// the disk again at its end, as it does after live events).
+    fn take_listing(&mut self, walk: &mut Walk, listing: Listing) -> Look {
+        let abs = listing.folder.on(&self.disk.shares[walk.si].share.path);
+        let wd = match &listing.watch {
+            Some(Ok(wd)) => Some(*wd),
+            _ => None,
+        };
+        let look = self.disk.adopt(&abs, listing.watch, listing.look);
+        if let Some(wd) = wd
+            && self.replay_early(wd)
+        {
+            walk.replayed = true;
+            self.follow_moves_with(Some(walk));
+        }
+        look
     }
 
     pub(super) fn step_walks(&mut self, budget: Duration) -> Result<bool, StoreError> {
@@ -179,10 +341,20 @@ impl Engine {
                 break;
             };
             walk.slices += 1;
+            if walk.slices == 1 && walk.top.is_root() {
+                self.start_ahead(&mut walk);
+            }
             let done = if walk.baseline {
-                self.baseline_slice(&mut walk, end)?
+                self.baseline_slice(&mut walk, end)
             } else {
-                self.compare_slice(&mut walk, end)?
+                self.compare_slice(&mut walk, end)
+            };
+            let done = match done {
+                Ok(done) => done,
+                Err(e) => {
+                    self.end_ahead(&mut walk);
+                    return Err(e);
+                }
             };
             if done {
                 self.finish(walk)?;
@@ -216,8 +388,16 @@ impl Engine {
         let store = Arc::clone(&self.disk.store);
         let mut batch = store.batch()?;
         let mut in_batch = 0;
-        while let Some(folder) = walk.folders.pop() {
-            let added = self.baseline_folder(&mut batch, walk.si, &folder, &mut walk.folders)?;
+        let mut found = Vec::new();
+        let done = loop {
+            let (folder, look) = match self.next_folder(walk, end) {
+                Step::Folder(folder, look) => (folder, look),
+                Step::Later => break false,
+                Step::Done => break true,
+            };
+            walk.taken += 1;
+            let added = self.baseline_folder(&mut batch, walk.si, &folder, look, &mut found)?;
+            found.drain(..).for_each(|f| walk.queue(f));
             walk.indexed += added;
             in_batch += added;
             if in_batch >= BASELINE_BATCH as u64 {
@@ -226,11 +406,11 @@ impl Engine {
                 in_batch = 0;
             }
             if Instant::now() >= end {
-                break;
+                break false;
             }
-        }
+        };
         batch.commit()?;
-        Ok(walk.folders.is_empty())
+        Ok(done)
     }
 
     /// Indexes folder `top` of share `si` and everything below it as it is, reporting nothing
@@ -242,18 +422,20 @@ impl Engine {
         let mut total = 0;
         let mut folders = vec![top.clone()];
         while let Some(folder) = folders.pop() {
-            total += self.baseline_folder(&mut batch, si, &folder, &mut folders)?;
+            total += self.baseline_folder(&mut batch, si, &folder, None, &mut folders)?;
         }
         batch.commit()?;
         Ok(total)
     }
 
-    /// Indexes the entries of one folder of a baseline; the folders in it go on `folders`.
+    /// Indexes the entries of one folder of a baseline (`look`: what was read of it ahead);
+    /// the folders in it go on `folders`.
     fn baseline_folder(
         &mut self,
         batch: &mut Batch<'_>,
         si: usize,
         folder: &SharePath,
+        look: Option<Look>,
         folders: &mut Vec<SharePath>,
     ) -> Result<u64, StoreError> {
         let name = self.disk.shares[si].share.name.clone();
@@ -263,23 +445,32 @@ impl Engine {
             // Deleted (and perhaps made again) since its parent was read: the live events'
             // rules and gate have it now, and what is in it is news, not baseline.
             let indexed = batch.entry(&name, folder)?;
-            let there = Entry::read(&abs);
-            if !matches!((indexed, there), (Some(i), Some(t)) if i.is_dir() && t.is_dir() && i.ino == t.ino)
-            {
+            let there = match &look {
+                Some(Look::Read { ino, .. }) => Some(*ino),
+                Some(Look::Gone) => None,
+                Some(Look::Failed(_)) | None => {
+                    Entry::read(&abs).filter(Entry::is_dir).map(|e| e.ino)
+                }
+            };
+            if !matches!(indexed, Some(i) if i.is_dir() && Some(i.ino) == there) {
                 return Ok(0);
             }
         }
-        let Ok(entries) = self.disk.look(si, &abs) else {
-            // Marked in the index too, so that a restart does not take what it holds
-            // for news either.
-            if let Some(e) = batch
-                .entry(&name, folder)?
-                .filter(|e| e.is_dir() && !e.is_unread())
-            {
-                batch.put(&name, folder, &e.unread())?;
+        let entries = match look.unwrap_or_else(|| self.disk.look_folder(si, &abs)) {
+            Look::Read { entries, .. } => entries,
+            Look::Gone => Entries::default(),
+            Look::Failed(_) => {
+                // Marked in the index too, so that a restart does not take what it holds
+                // for news either.
+                if let Some(e) = batch
+                    .entry(&name, folder)?
+                    .filter(|e| e.is_dir() && !e.is_unread())
+                {
+                    batch.put(&name, folder, &e.unread())?;
+                }
+                self.disk.unbaselined.insert(abs);
+                return Ok(0);
             }
-            self.disk.unbaselined.insert(abs);
-            return Ok(0);
         };
         if self.disk.unbaselined.remove(&abs) {
             if folder.is_root() {
@@ -300,7 +491,7 @@ impl Engine {
                 abs.display()
             );
         }
-        batch.put_children(&name, folder, &entries)?;
+        batch.put_children(&name, folder, entries.iter())?;
         folders.extend(
             entries
                 .iter()
@@ -330,23 +521,30 @@ impl Engine {
                 self.disk.unbaselined.insert(top.on(&root));
             }
         }
-        while let Some(folder) = walk.folders.pop() {
-            self.compare_folder(walk, &name, &root, &folder)?;
+        loop {
+            let (folder, look) = match self.next_folder(walk, end) {
+                Step::Folder(folder, look) => (folder, look),
+                Step::Later => return Ok(false),
+                Step::Done => return Ok(true),
+            };
+            walk.taken += 1;
+            self.compare_folder(walk, &name, &root, &folder, look)?;
             if Instant::now() >= end {
-                break;
+                return Ok(walk.folders.is_empty() && walk.ahead.is_none());
             }
         }
-        Ok(walk.folders.is_empty())
     }
 
-    /// Compares one folder of the walk's share (`name`, at `root`) with the index: what
-    /// differs is noted in `walk`, the folders in it are queued there.
+    /// Compares one folder of the walk's share (`name`, at `root`) with the index (`look`:
+    /// what was read of it ahead): what differs is noted in `walk`, the folders in it are
+    /// queued there.
     fn compare_folder(
         &mut self,
         walk: &mut Walk,
         name: &str,
         root: &Path,
         folder: &SharePath,
+        look: Option<Look>,
     ) -> Result<(), StoreError> {
         let si = walk.si;
         let now = Instant::now();
@@ -356,64 +554,59 @@ impl Engine {
             self.baseline_below(si, folder)?;
             return Ok(());
         }
-        if !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
+        let disk = match look.unwrap_or_else(|| self.disk.look_folder(si, &abs)) {
+            Look::Read { entries, .. } => entries,
             // Gone or renamed since (its kernel event not read yet): not empty.
-            self.rules.gone.push((abs, now + PAIR_WINDOW));
-            return Ok(());
-        }
-        // A folder that cannot be read is not empty: its index entries stay as they are.
-        let Ok(disk) = self.disk.look(si, &abs) else {
-            return Ok(());
+            Look::Gone => {
+                self.rules.gone.push((abs, now + PAIR_WINDOW));
+                return Ok(());
+            }
+            // A folder that cannot be read is not empty: its index entries stay as they are.
+            Look::Failed(_) => return Ok(()),
         };
-        if disk.is_empty() && !Entry::read(&abs).is_some_and(|e| e.is_dir()) {
-            // Renamed or removed while it was read: what the read saw is not the folder.
-            self.rules.gone.push((abs, now + PAIR_WINDOW));
-            return Ok(());
-        }
-        let (appeared, vanished, changed, folders) = (
-            &mut walk.appeared,
-            &mut walk.vanished,
-            &mut walk.changed,
-            &mut walk.folders,
-        );
+        let mut folders = Vec::new();
+        let (appeared, vanished, changed) =
+            (&mut walk.appeared, &mut walk.vanished, &mut walk.changed);
         let known = self.disk.store.children(name, folder)?;
-        let (mut d, mut k) = (disk.into_iter().peekable(), known.into_iter().peekable());
+        let (mut d, mut k) = (disk.iter().peekable(), known.into_iter().peekable());
         loop {
             let order = match (d.peek(), k.peek()) {
                 (None, None) => break,
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(a), Some(b)) => a.0.cmp(&b.0),
+                (Some(a), Some(b)) => a.0.cmp(b.0.as_slice()),
             };
             match order {
                 std::cmp::Ordering::Less => {
                     let (n, e) = d.next().expect("peeked");
-                    appeared.push((folder.join(&n), e));
+                    appeared.push((folder.join(n), *e));
                 }
                 std::cmp::Ordering::Greater => {
                     let (n, e) = k.next().expect("peeked");
                     vanished.push((folder.join(&n), e));
                 }
                 std::cmp::Ordering::Equal => {
-                    let (n, disk_entry) = d.next().expect("peeked");
+                    let (n, &disk_entry) = d.next().expect("peeked");
                     let (_, known_entry) = k.next().expect("peeked");
-                    let path = folder.join(&n);
                     if disk_entry.kind != known_entry.kind
                         || (disk_entry.is_dir() && disk_entry.ino != known_entry.ino)
                     {
+                        let path = folder.join(n);
                         vanished.push((path.clone(), known_entry));
                         appeared.push((path, disk_entry));
                     } else if disk_entry.is_dir() {
+                        let path = folder.join(n);
                         if known_entry.is_unread() {
                             self.disk.unbaselined.insert(path.on(root));
                         }
                         folders.push(path);
                     } else if !disk_entry.same_as(&known_entry) {
-                        changed.push(path);
+                        changed.push(folder.join(n));
                     }
                 }
             }
         }
+        folders.into_iter().for_each(|f| walk.queue(f));
         Ok(())
     }
 
@@ -448,7 +641,7 @@ impl Engine {
         }
         // Differences found in one slice are as true as the disk's answers; across slices,
         // live events may have handled some of them meanwhile (never on a polled share).
-        let recheck = walk.slices > 1 && self.disk.shares[si].polled.is_none();
+        let recheck = (walk.slices > 1 || walk.replayed) && self.disk.shares[si].polled.is_none();
         let found = self.hand_over(walk.si, walk.appeared, walk.vanished, walk.changed, recheck);
         match walk.why {
             Why::Start => log::info!(

@@ -681,11 +681,11 @@ impl Batch<'_> {
 
     /// Puts the entries of folder `folder` (a baseline's read of it), with one opening of
     /// the table and no allocation per entry; returns how many were new.
-    pub fn put_children(
+    pub fn put_children<'e>(
         &mut self,
         share: &str,
         folder: &SharePath,
-        entries: &[(Vec<u8>, Entry)],
+        entries: impl IntoIterator<Item = (&'e [u8], &'e Entry)>,
     ) -> Result<u64, StoreError> {
         let mut table = self.tx.open_table(INDEX).map_err(self.store.err())?;
         let mut buf = [0u8; 64];
@@ -696,7 +696,7 @@ impl Batch<'_> {
                 .expect("an entry encodes in 63 bytes")
                 .len();
             let was = table
-                .insert((share, folder.as_bytes(), name.as_slice()), &buf[..=used])
+                .insert((share, folder.as_bytes(), name), &buf[..=used])
                 .map_err(self.store.err())?;
             new += u64::from(was.is_none());
         }

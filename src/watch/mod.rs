@@ -17,7 +17,8 @@ use std::thread::JoinHandle;
 use inotify::{EventMask, Inotify};
 
 pub use inotify::EventMask as Mask;
-pub use set::WatchSet;
+pub use inotify::Watches;
+pub use set::{WatchSet, add_watch};
 
 mod set;
 

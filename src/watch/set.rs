@@ -72,30 +72,30 @@ impl WatchSet {
     /// even when a watch is known at `dir`: that watch may be of another folder that was there
     /// before (renamed, the rename not read yet); the kernel knows which folder is there now.
     pub fn add(&mut self, dir: &Path, root: bool) -> Result<(), AddError> {
-        let mut mask = WatchMask::CREATE
-            | WatchMask::DELETE
-            | WatchMask::MOVED_FROM
-            | WatchMask::MOVED_TO
-            | WatchMask::CLOSE_WRITE
-            | WatchMask::MODIFY
-            | WatchMask::DONT_FOLLOW
-            | WatchMask::ONLYDIR
-            | WatchMask::EXCL_UNLINK;
-        if root {
-            mask |= WatchMask::DELETE_SELF | WatchMask::MOVE_SELF;
-        }
-        // A long path is given as its folder's descriptor and its name: the last component
-        // stays a real name, so DONT_FOLLOW still keeps a link from being watched.
-        let short = ShortPath::new(dir).map_err(AddError::Io)?;
-        let wd = self.watches.add(short.as_path(), mask).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ENOSPC) {
-                AddError::Limit
-            } else {
-                AddError::Io(e)
-            }
-        })?;
-        self.folders.insert(dir, wd.get_watch_descriptor_id());
+        let wd = add_watch(&mut self.watches, dir, root)?;
+        self.record(dir, wd);
         Ok(())
+    }
+
+    /// Folder `dir` is watched by descriptor `wd`, which `add_watch` gave (on another thread).
+    pub fn record(&mut self, dir: &Path, wd: i32) {
+        self.folders.insert(dir, wd);
+    }
+
+    /// A handle that adds watches to the same inotify instance from another thread; what it
+    /// adds is known here once [`WatchSet::record`]ed.
+    pub fn watches(&self) -> Watches {
+        self.watches.clone()
+    }
+
+    /// Descriptor `wd`, added by `add_watch` but never recorded, is not wanted: the kernel
+    /// drops it, unless it has become the watch of a folder this set knows.
+    pub fn release(&mut self, wd: i32) {
+        if self.folders.path(wd).is_none() {
+            // SAFETY: a plain system call on the inotify descriptor this set was made with;
+            // a watch the kernel dropped already gives EINVAL, which is fine.
+            unsafe { libc::inotify_rm_watch(self.fd, wd) };
+        }
     }
 
     pub fn contains(&self, dir: &Path) -> bool {
@@ -140,6 +140,34 @@ impl WatchSet {
     pub fn count_below(&self, dir: &Path) -> usize {
         self.folders.count_below(dir)
     }
+}
+
+/// Asks the kernel to watch folder `dir` (a share root also reports its own removal);
+/// returns the descriptor, to be [`WatchSet::record`]ed.
+pub fn add_watch(watches: &mut Watches, dir: &Path, root: bool) -> Result<i32, AddError> {
+    let mut mask = WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::MODIFY
+        | WatchMask::DONT_FOLLOW
+        | WatchMask::ONLYDIR
+        | WatchMask::EXCL_UNLINK;
+    if root {
+        mask |= WatchMask::DELETE_SELF | WatchMask::MOVE_SELF;
+    }
+    // A long path is given as its folder's descriptor and its name: the last component
+    // stays a real name, so DONT_FOLLOW still keeps a link from being watched.
+    let short = ShortPath::new(dir).map_err(AddError::Io)?;
+    let wd = watches.add(short.as_path(), mask).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            AddError::Limit
+        } else {
+            AddError::Io(e)
+        }
+    })?;
+    Ok(wd.get_watch_descriptor_id())
 }
 
 impl Folders {
