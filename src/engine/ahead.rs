@@ -217,6 +217,12 @@ impl Ahead {
         }
     }
 
+    /// Whether every reader thread is done (what they read may not be taken yet).
+    #[cfg(test)]
+    pub fn finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
     /// Stops the reader; returns what it read that was not taken.
     pub fn stop(mut self) -> Vec<Listing> {
         self.halt();

@@ -136,6 +136,12 @@ impl Walk {
         Walk::new(self.si, self.top, self.why, self.baseline)
     }
 
+    /// Whether threads read ahead of this walk and are done reading.
+    #[cfg(test)]
+    pub(super) fn read_ahead(&self) -> bool {
+        self.ahead.as_ref().is_some_and(Ahead::finished)
+    }
+
     /// Whether this walk covers all of share `si`.
     pub(super) fn whole(&self, si: usize) -> bool {
         self.si == si && self.top.is_root()

@@ -387,3 +387,81 @@ fn take_folders(e: &mut Engine, n: u64) {
         assert!(Instant::now() < deadline, "the walk takes no folder");
     }
 }
+
+#[test]
+fn a_file_made_in_a_folder_read_ahead_before_the_walk_takes_it_is_found_by_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, s) = engine(dir.path());
+    std::fs::create_dir(s.join("d")).unwrap();
+    let folder = Change::Folder { path: s.join("d") };
+    assert_eq!(gate(&mut e, folder), ["Create Folder /d"]);
+    // As if /d was there before the start: not watched, its making not told.
+    let kernel = e.disk.kernel.as_ref().unwrap();
+    while kernel.rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    queue_share_walk(&mut e);
+    take_folders(&mut e, 1);
+    // The threads have watched and read /d; the walk has not taken it yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !e.walks.front().expect("the walk goes on").read_ahead() {
+        assert!(Instant::now() < deadline, "the folders are not read ahead");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::write(s.join("d/new"), "made after /d was read").unwrap();
+    // Its events come from a watch the engine does not know yet.
+    assert!(!e.disk.kernel.as_ref().unwrap().set.contains(&s.join("d")));
+    let mut events = 0;
+    loop {
+        let raw = e
+            .disk
+            .kernel
+            .as_ref()
+            .unwrap()
+            .rx
+            .recv_timeout(Duration::from_millis(300));
+        let Ok(raw) = raw else { break };
+        e.on_raw(raw, Instant::now());
+        events += 1;
+    }
+    assert!(events > 0, "the kernel told of /d/new");
+    assert!(e.rules.holds.held(&s.join("d/new")).is_none());
+    e.walk_all().unwrap();
+    assert_eq!(
+        e.rules.holds.held(&s.join("d/new")),
+        Some(Held::Upload),
+        "what /d's read missed, its kept events told"
+    );
+}
+
+#[test]
+fn a_pause_during_a_walk_read_ahead_leaves_no_watch_the_engine_does_not_know() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, s) = engine(dir.path());
+    for d in ["a", "a/b", "c"] {
+        std::fs::create_dir(s.join(d)).unwrap();
+        let folder = Change::Folder { path: s.join(d) };
+        assert_eq!(gate(&mut e, folder), [format!("Create Folder /{d}")]);
+    }
+    let kernel = e.disk.kernel.as_ref().unwrap();
+    while kernel.rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    queue_share_walk(&mut e);
+    take_folders(&mut e, 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !e.walks.front().expect("the walk goes on").read_ahead() {
+        assert!(Instant::now() < deadline, "the folders are not read ahead");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let set = &e.disk.kernel.as_ref().unwrap().set;
+    assert_eq!(
+        set.kernel_watches(),
+        4,
+        "the top and the three folders read ahead"
+    );
+    assert_eq!(set.len(), 1, "only the top is taken");
+    e.pause();
+    assert!(
+        e.walks.is_empty(),
+        "a walk other than the start's gives way"
+    );
+    let set = &e.disk.kernel.as_ref().unwrap().set;
+    assert_eq!(set.kernel_watches(), set.len());
+}

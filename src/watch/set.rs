@@ -127,6 +127,17 @@ impl WatchSet {
         self.folders.move_tree(from, to);
     }
 
+    /// How many watches the kernel holds for this set's inotify instance (for tests: each
+    /// should be one this set knows).
+    #[cfg(test)]
+    pub fn kernel_watches(&self) -> usize {
+        std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.fd))
+            .expect("the inotify descriptor's fdinfo is readable")
+            .lines()
+            .filter(|l| l.starts_with("inotify wd:"))
+            .count()
+    }
+
     /// How many folders are watched.
     pub fn len(&self) -> usize {
         self.folders.len()
