@@ -13,6 +13,9 @@
 //!
 //! The baseline is `find SHARE -printf '%i %s %T@\n'` with a warm cache: it reads every
 //! folder and stats every entry, which is the least a reconcile does.
+//!
+//! `SHAREHOOK_BENCH_DAEMON=PATH` runs another build of sharehook as the daemon, for a before
+//! and after measured in one sitting.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -92,7 +95,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path) -> anyhow::Result<Daemon> {
-        let exe = std::env::current_exe().context("cannot find this program's own path")?;
+        // Another build can be measured in the same run, for a before and after.
+        let exe = match std::env::var_os("SHAREHOOK_BENCH_DAEMON") {
+            Some(other) => PathBuf::from(other),
+            None => std::env::current_exe().context("cannot find this program's own path")?,
+        };
         let started = Instant::now();
         let mut child = Command::new(exe)
             .arg("run")

@@ -20,6 +20,8 @@ use crate::event::SharePath;
 use crate::store::{Batch, ShareRecord, StoreError};
 use crate::tree::{self, Entries, Entry};
 
+/// How long a slice of a baseline goes on, at least.
+const BASELINE_SLICE: Duration = Duration::from_millis(60);
 /// Index entries written per transaction while a baseline is taken.
 const BASELINE_BATCH: usize = 4096;
 
@@ -331,6 +333,12 @@ impl Engine {
     }
 
     pub(super) fn step_walks(&mut self, budget: Duration) -> Result<bool, StoreError> {
+        // A baseline commits what it indexed at the end of each slice: longer slices, fewer
+        // commits (a live change waits a little longer during a first start only).
+        let budget = match self.walks.front() {
+            Some(w) if w.baseline && !budget.is_zero() => budget.max(BASELINE_SLICE),
+            _ => budget,
+        };
         let end = Instant::now() + budget;
         self.follow_moves();
         loop {
