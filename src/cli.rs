@@ -61,6 +61,7 @@ usage:
   sharehook bench [--files N]       measure delivery speed against a loopback receiver
   sharehook bench --api [--entries N] [--seconds S]
                                     measure the management API on a log of N entries
+  sharehook bench --webhooks N      threads and memory with N webhooks, beside 1 in the same run
   sharehook bench --tree FOLDERS,FILES [--dir PATH]
                                     measure start, catch-up, rescan, memory and live latency
                                     on a tree built on a disk (in /var/tmp unless --dir)
@@ -126,6 +127,9 @@ pub enum Command {
         entries: usize,
         seconds: f64,
     },
+    BenchHooks {
+        hooks: usize,
+    },
     BenchTree {
         size: crate::treebench::TreeSize,
         dir: Option<PathBuf>,
@@ -173,6 +177,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut files = 5000usize;
     let mut api_bench = false;
     let mut tree_bench: Option<crate::treebench::TreeSize> = None;
+    let mut hooks_bench: Option<usize> = None;
     let mut entries = 100_000usize;
     let mut seconds = 3.0f64;
     let mut positional: Option<String> = None;
@@ -203,6 +208,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("files") => files = parser.value()?.parse()?,
             Long("api") => api_bench = true,
             Long("tree") => tree_bench = Some(parser.value()?.string()?.parse()?),
+            Long("webhooks") => hooks_bench = Some(parser.value()?.parse()?),
             Long("entries") => entries = parser.value()?.parse()?,
             Long("seconds") => seconds = parser.value()?.parse()?,
             Long("failed") if sub.as_deref() == Some("resend") => all_failed = true,
@@ -274,6 +280,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .map_err(|_| "WEBHOOK_ID is a number")?,
         },
         Some("bench") if api_bench => Command::BenchApi { entries, seconds },
+        Some("bench") if hooks_bench.is_some() => Command::BenchHooks {
+            hooks: hooks_bench.unwrap_or(2000),
+        },
         Some("bench") if tree_bench.is_some() => Command::BenchTree {
             size: tree_bench.expect("checked"),
             dir,
@@ -493,6 +502,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench { files } => crate::bench::run(files)?,
         Command::BenchApi { entries, seconds } => crate::apibench::run(entries, seconds)?,
         Command::BenchTree { size, dir } => crate::treebench::run(size, dir)?,
+        Command::BenchHooks { hooks } => crate::hookbench::run(hooks)?,
         Command::Audit {
             config,
             limit,

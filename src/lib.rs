@@ -17,6 +17,7 @@ pub mod demo;
 pub mod engine;
 pub mod event;
 pub mod fault;
+pub mod hookbench;
 pub mod hooks;
 pub mod ignore;
 pub mod inbox;

@@ -79,22 +79,22 @@ impl TreeSize {
 }
 
 /// One line of the daemon's log, and when it was read.
-struct Line {
-    at: Instant,
+pub(crate) struct Line {
+    pub at: Instant,
     text: String,
 }
 
 /// The daemon as a child process, its log read line by line on a thread.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     lines: Receiver<Line>,
-    started: Instant,
+    pub started: Instant,
     /// Every line read so far, for the message of a step that fails.
     log: Vec<String>,
 }
 
 impl Daemon {
-    fn start(config: &Path) -> anyhow::Result<Daemon> {
+    pub fn start(config: &Path) -> anyhow::Result<Daemon> {
         // Another build can be measured in the same run, for a before and after.
         let exe = match std::env::var_os("SHAREHOOK_BENCH_DAEMON") {
             Some(other) => PathBuf::from(other),
@@ -134,7 +134,7 @@ impl Daemon {
     }
 
     /// Waits for a line containing `needle`; returns when it was read.
-    fn wait_for(&mut self, needle: &str) -> anyhow::Result<Line> {
+    pub fn wait_for(&mut self, needle: &str) -> anyhow::Result<Line> {
         let deadline = Instant::now() + STEP_LIMIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -168,7 +168,7 @@ impl Daemon {
     }
 
     /// The daemon's peak resident memory so far, in KiB.
-    fn peak_kb(&self) -> Option<u64> {
+    pub fn peak_kb(&self) -> Option<u64> {
         status_field(&self.child.id().to_string(), "VmHWM:")
     }
 
@@ -196,11 +196,11 @@ impl Daemon {
         total
     }
 
-    fn threads(&self) -> Option<u64> {
+    pub fn threads(&self) -> Option<u64> {
         status_field(&self.child.id().to_string(), "Threads:")
     }
 
-    fn stop(mut self) -> anyhow::Result<()> {
+    pub fn stop(mut self) -> anyhow::Result<()> {
         // SAFETY: kill sends a signal to the child this process started.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let status = self.child.wait()?;
