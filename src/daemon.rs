@@ -296,15 +296,20 @@ pub fn target(config: &Config, hook: &Webhook, store: &Store) -> anyhow::Result<
     Ok((target, state.health))
 }
 
-/// The HTTP client for webhook `hook`.
-pub fn client(config: &Config, hook: &Webhook) -> anyhow::Result<Client> {
-    Client::new(&ClientSettings {
+/// How webhook `hook`'s HTTP client is set up.
+pub fn client_settings(config: &Config, hook: &Webhook) -> ClientSettings {
+    ClientSettings {
         connect_timeout: config.delivery.connect_timeout,
         request_timeout: config.delivery.request_timeout,
         policy: config.delivery.policy.clone(),
         ca_file: hook.ca_file.clone(),
-    })
-    .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
+    }
+}
+
+/// The HTTP client for webhook `hook`.
+pub fn client(config: &Config, hook: &Webhook) -> anyhow::Result<Client> {
+    Client::new(&client_settings(config, hook))
+        .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
 }
 
 /// Threads for the blocking work of requests (reads and writes of the state and the shares):

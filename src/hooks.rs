@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -82,7 +81,7 @@ struct Live {
     api: Option<ApiWebhook>,
     mailbox: Arc<Mailbox>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    worker: Option<crate::deliver::pool::Handle>,
 }
 
 impl Live {
@@ -90,13 +89,8 @@ impl Live {
     fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.mailbox.bell.ring();
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            log::error!(
-                "the delivery worker of webhook {} ended with a panic",
-                self.hook.id
-            );
+        if let Some(worker) = self.worker.take() {
+            worker.wait();
         }
     }
 }
@@ -117,6 +111,11 @@ pub struct Hooks {
     stopped: AtomicBool,
     /// The figures each worker counts in (status, metrics).
     stats: Arc<crate::metrics::Stats>,
+    /// The threads that step every worker.
+    pool: crate::deliver::pool::Pool,
+    /// The HTTP clients made so far, by their settings: webhooks set up alike share one (its
+    /// TLS setup and its idle connections).
+    clients: Mutex<Vec<(String, crate::send::Client)>>,
 }
 
 /// What a webhook made or changed through the API asks for; ExaVault's keys, each optional
@@ -354,6 +353,8 @@ impl Hooks {
             routes: Routes::default(),
             stopped: AtomicBool::new(false),
             stats,
+            pool: crate::deliver::pool::Pool::new(crate::deliver::pool::THREADS),
+            clients: Mutex::new(Vec::new()),
         });
         let started = {
             let mut live = hooks.lock();
@@ -590,15 +591,39 @@ impl Hooks {
         }
         let mut all = true;
         for hook in live.values_mut() {
-            if let Some(thread) = hook.thread.take() {
-                hook.thread = crate::daemon::join_until(thread, deadline, "a delivery worker");
-                all &= hook.thread.is_none();
+            if let Some(worker) = hook.worker.take()
+                && !worker.wait_until(deadline)
+            {
+                log::warn!(
+                    "the delivery worker of webhook {} did not finish in time; its work is \
+                     kept in the state and resumes at the next start",
+                    hook.hook.id
+                );
+                hook.worker = Some(worker);
+                all = false;
             }
         }
         all
     }
 
     // ----- inside -----
+
+    /// The HTTP client for `hook`: one made before with the same settings, or a new one.
+    /// (A CA file is read again for each webhook that names it, so a changed file counts.)
+    fn client(&self, hook: &Webhook) -> anyhow::Result<crate::send::Client> {
+        let settings = crate::daemon::client_settings(&self.config, hook);
+        if settings.ca_file.is_some() {
+            return crate::daemon::client(&self.config, hook);
+        }
+        let key = format!("{settings:?}");
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
+            return Ok(client.clone());
+        }
+        let client = crate::daemon::client(&self.config, hook)?;
+        clients.push((key, client.clone()));
+        Ok(client)
+    }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Live>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
@@ -633,7 +658,7 @@ impl Hooks {
         api: Option<ApiWebhook>,
     ) -> anyhow::Result<()> {
         let (target, health) = crate::daemon::target(&self.config, &hook, &self.store)?;
-        let client = crate::daemon::client(&self.config, &hook)?;
+        let client = self.client(&hook)?;
         let (queued, dropped) = self.store.queue_counts(hook.id)?;
         let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();
         log::info!(
@@ -673,7 +698,7 @@ impl Hooks {
             health,
             stats: self.stats.webhook(hook.id),
         };
-        let thread = Some(worker.spawn());
+        let worker = Some(worker.start(&self.pool));
         live.insert(
             hook.id,
             Live {
@@ -682,7 +707,7 @@ impl Hooks {
                 api,
                 mailbox,
                 stop,
-                thread,
+                worker,
             },
         );
         Ok(())

@@ -1,19 +1,19 @@
 //! One webhook's delivery worker: takes the front of its queue when it is due, signs and posts
 //! each event, and records what came of it. Each webhook has its own worker and queue, so a
-//! dead or slow receiver delays no other webhook; within a webhook the head blocks everything
-//! behind it, so its receiver sees events one at a time and in order.
+//! dead or slow receiver delays no other webhook (beyond what the delivery threads bound, see
+//! `pool`); within a webhook the head blocks everything behind it, so its receiver sees events
+//! one at a time and in order.
 //!
 //! Group commit: results are written to the state in one transaction per group of attempts
-//! (at most `GROUP` results or `GROUP_WAIT`), by a writer thread beside the worker, so that
-//! delivering never waits for the disk; the worker waits for the writer only after a failure
-//! (the next look at the queue must see its retry time) and when it has nothing else to do.
-//! At most two groups are unwritten at a time: after a crash their deliveries are made again,
-//! and receivers drop the repeats by `webhook-id`.
+//! (at most `GROUP` results or `GROUP_WAIT`), before the worker looks at its queue again. After
+//! a crash, a group not yet written is delivered again, and receivers drop the repeats by
+//! `webhook-id`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+pub mod pool;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::Level;
@@ -36,12 +36,22 @@ const GROUP_WAIT: Duration = Duration::from_millis(50);
 pub struct Bell {
     rung: Mutex<bool>,
     cv: Condvar,
+    /// Tells the delivery pool, once the worker is in it.
+    waker: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Bell {
     pub fn ring(&self) {
         *self.rung.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.cv.notify_all();
+        if let Some(wake) = &*self.waker.lock().unwrap_or_else(|p| p.into_inner()) {
+            wake();
+        }
+    }
+
+    /// From now on a ring also calls `wake` (replacing what it called before).
+    pub fn wake_with(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake);
     }
 
     /// Waits until rung or `timeout` passes.
@@ -237,16 +247,8 @@ pub struct Worker {
 const IDLE: Duration = Duration::from_secs(60);
 
 impl Worker {
-    pub fn spawn(self) -> JoinHandle<()> {
-        let name = format!("webhook-{}", self.target.id);
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(move || self.run())
-            .expect("the system can start a thread")
-    }
-
-    fn run(mut self) {
-        let mut trouble = Backoff::default();
+    /// Says, at its start, that the webhook is disabled, if it is.
+    fn announce(&self) {
         if let Some(d) = &self.health.disabled {
             log::warn!(
                 "webhook {} is disabled ({}); its events keep queueing: run `sharehook enable {}` to send them",
@@ -255,72 +257,74 @@ impl Worker {
                 self.target.id
             );
         }
-        let mut writer = Writer::start(self.target.id, &self.store, &self.stop);
-        while !self.stop.load(Ordering::SeqCst) {
-            self.serve_requests(&mut writer);
-            if self.health.disabled.is_some() {
-                self.mailbox.bell.wait(IDLE);
-                continue;
-            }
-            // Delivered events whose results are still being written are not sent again.
-            // Taken before the queue is read: a group written meanwhile is then gone from it.
-            let unwritten = writer.unwritten();
-            let front = match self.store.front(self.target.id, GROUP) {
-                Ok(front) => front,
-                Err(e) => {
-                    log::error!("webhook {}: cannot read its queue: {e}", self.target.id);
-                    self.mailbox.bell.wait(trouble.pause());
-                    continue;
-                }
-            };
-            trouble = Backoff::default();
-            let front: Vec<Pending> = front
-                .into_iter()
-                .filter(|p| !unwritten.contains(&p.event.id))
-                .collect();
-            let Some(first) = front.first() else {
-                if writer.busy() {
-                    writer.sync();
-                } else {
-                    self.mailbox.bell.wait(IDLE);
-                }
-                continue;
-            };
-            let now = now_ms();
-            if first.due_ms > now {
-                let wait = Duration::from_millis(u64::try_from(first.due_ms - now).unwrap_or(0));
-                self.mailbox.bell.wait(wait.min(IDLE));
-                continue;
-            }
-            self.deliver_run(front, &mut writer);
-        }
-        writer.sync();
     }
 
-    /// Attempts the due events of `front` in order, until one fails or one is not yet due;
-    /// writes the results in groups.
-    fn deliver_run(&mut self, front: Vec<Pending>, writer: &mut Writer) {
+    /// Hands the worker to the delivery threads; its mailbox's bell wakes it there.
+    pub fn start(self, pool: &pool::Pool) -> pool::Handle {
+        self.announce();
+        let mailbox = Arc::clone(&self.mailbox);
+        pool.add(
+            Stepping {
+                worker: self,
+                trouble: Backoff::default(),
+            },
+            &mailbox.bell,
+        )
+    }
+
+    /// One turn: requests answered, then at most one group of due events delivered and
+    /// written; says when it wants the next (`trouble`: the pause after a failed read of
+    /// its queue).
+    fn step(&mut self, trouble: &mut Backoff) -> pool::Turn {
+        use pool::Turn;
+        if self.stop.load(Ordering::SeqCst) {
+            return Turn::Done;
+        }
+        self.serve_requests();
+        if self.health.disabled.is_some() {
+            return Turn::after(IDLE);
+        }
+        let front = match self.store.front(self.target.id, GROUP) {
+            Ok(front) => front,
+            Err(e) => {
+                log::error!("webhook {}: cannot read its queue: {e}", self.target.id);
+                return Turn::after(trouble.pause());
+            }
+        };
+        *trouble = Backoff::default();
+        let Some(first) = front.first() else {
+            return Turn::after(IDLE);
+        };
+        let now = now_ms();
+        if first.due_ms > now {
+            let wait = Duration::from_millis(u64::try_from(first.due_ms - now).unwrap_or(0));
+            return Turn::after(wait.min(IDLE));
+        }
+        self.deliver_run(front);
+        Turn::Again
+    }
+
+    /// Attempts the due events of `front` in order, until one fails or one is not yet due,
+    /// or a group is full; writes their results in one transaction.
+    fn deliver_run(&mut self, front: Vec<Pending>) {
         let mut group = self.new_group();
-        let mut started = Instant::now();
+        let started = Instant::now();
         for pending in front {
             if self.stop.load(Ordering::SeqCst) || pending.due_ms > now_ms() {
                 break;
             }
+            // After a failure, the next look at the queue sees its retry time.
             let blocked = self.attempt(pending, &mut group);
-            if blocked {
-                // The next look at the queue must see this failure's retry time.
-                writer.send(group);
-                writer.sync();
-                return;
-            }
-            if group.flush.log.len() >= GROUP || started.elapsed() >= GROUP_WAIT {
-                writer.send(std::mem::replace(&mut group, self.new_group()));
-                started = Instant::now();
-                // Requests (a resend, enable) are served between groups, not after a backlog.
-                self.serve_requests(writer);
+            if blocked || group.flush.log.len() >= GROUP || started.elapsed() >= GROUP_WAIT {
+                break;
             }
         }
-        writer.send(group);
+        self.write(group);
+    }
+
+    /// Writes a group's results (see `write`).
+    fn write(&self, group: Group) -> Option<Vec<u64>> {
+        write(self.target.id, &self.store, &self.stop, group)
     }
 
     fn new_group(&self) -> Group {
@@ -464,7 +468,7 @@ impl Worker {
     }
 
     /// Answers what operators asked: resends and enables.
-    fn serve_requests(&mut self, writer: &mut Writer) {
+    fn serve_requests(&mut self) {
         for request in self.mailbox.take() {
             match request {
                 Request::Resend { .. } | Request::Test { .. } => {
@@ -498,10 +502,8 @@ impl Worker {
                             self.target.id, event.id
                         ),
                     );
-                    // Written here rather than by the writer, after what it holds, so that the
-                    // answer carries the id the log gave the entry.
-                    writer.sync();
-                    if let Some(ids) = write(self.target.id, &self.store, &self.stop, group) {
+                    // The answer carries the id the log gave the entry.
+                    if let Some(ids) = self.write(group) {
                         entry.id = ids.first().copied().unwrap_or(0);
                     }
                     let _ = reply.send(entry);
@@ -515,98 +517,10 @@ impl Worker {
                         let line = format!("webhook {} is enabled again", self.target.id);
                         group.say(Level::Info, line);
                     }
-                    writer.send(group);
-                    writer.sync();
+                    self.write(group);
                     let _ = reply.send(was);
                 }
             }
-        }
-    }
-}
-
-/// Writes a worker's groups on a thread of its own, in order, so that delivering never waits
-/// for the disk; `sync` waits until everything sent is written.
-struct Writer {
-    tx: Option<mpsc::SyncSender<Group>>,
-    done: Arc<(Mutex<u64>, Condvar)>,
-    sent: u64,
-    /// The event ids marked delivered in each group sent to be written, by the group's number
-    /// (a set, not the highest: a failed event sent back to the queue has a lower id).
-    delivered: VecDeque<(u64, Vec<u64>)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Writer {
-    fn start(id: u32, store: &Arc<Store>, stop: &Arc<AtomicBool>) -> Writer {
-        let (tx, rx) = mpsc::sync_channel::<Group>(1);
-        let done = Arc::new((Mutex::new(0u64), Condvar::new()));
-        let (store, stop, counter) = (Arc::clone(store), Arc::clone(stop), Arc::clone(&done));
-        let thread = std::thread::Builder::new()
-            .name(format!("webhook-{id}-w"))
-            .spawn(move || {
-                for group in rx {
-                    let _ = write(id, &store, &stop, group);
-                    let (count, cv) = &*counter;
-                    *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                    cv.notify_all();
-                }
-            })
-            .expect("the system can start a thread");
-        Writer {
-            tx: Some(tx),
-            done,
-            sent: 0,
-            delivered: VecDeque::new(),
-            thread: Some(thread),
-        }
-    }
-
-    fn send(&mut self, group: Group) {
-        if group.flush.is_empty() {
-            return;
-        }
-        self.sent += 1;
-        if !group.flush.delivered.is_empty() {
-            self.delivered
-                .push_back((self.sent, group.flush.delivered.clone()));
-        }
-        if let Some(tx) = &self.tx
-            && tx.send(group).is_err()
-        {
-            log::error!("the writer of delivery results stopped");
-        }
-    }
-
-    fn busy(&self) -> bool {
-        *self.done.0.lock().unwrap_or_else(|p| p.into_inner()) < self.sent
-    }
-
-    /// The event ids delivered in groups not yet written.
-    fn unwritten(&mut self) -> HashSet<u64> {
-        let done = *self.done.0.lock().unwrap_or_else(|p| p.into_inner());
-        while self.delivered.front().is_some_and(|(n, _)| *n <= done) {
-            self.delivered.pop_front();
-        }
-        self.delivered
-            .iter()
-            .flat_map(|(_, ids)| ids.iter().copied())
-            .collect()
-    }
-
-    fn sync(&self) {
-        let (count, cv) = &*self.done;
-        let mut done = count.lock().unwrap_or_else(|p| p.into_inner());
-        while *done < self.sent {
-            done = cv.wait(done).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -650,6 +564,22 @@ fn write(id: u32, store: &Store, stop: &AtomicBool, group: Group) -> Option<Vec<
                 std::thread::sleep(backoff.pause());
             }
         }
+    }
+}
+
+/// A worker as the delivery threads step it.
+struct Stepping {
+    worker: Worker,
+    trouble: Backoff,
+}
+
+impl pool::Task for Stepping {
+    fn step(&mut self) -> pool::Turn {
+        self.worker.step(&mut self.trouble)
+    }
+
+    fn name(&self) -> String {
+        format!("webhook {}", self.worker.target.id)
     }
 }
 
