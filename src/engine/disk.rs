@@ -8,6 +8,7 @@ use std::sync::mpsc::Receiver;
 
 use super::ahead::{Filter, Look, look_at};
 use super::rules::{World, innermost};
+use super::trace::{Trace, entry_json, result_json};
 use crate::config::{Share, WatchSettings};
 use crate::deliver::human;
 use crate::event::SharePath;
@@ -15,6 +16,7 @@ use crate::metrics::ShareStats;
 use crate::store::Store;
 use crate::tree::{self, Entry};
 use crate::watch::{self, AddError, Raw, Reader, WatchSet};
+use serde_json::json;
 
 pub struct ShareState {
     pub share: Share,
@@ -56,6 +58,8 @@ pub struct Disk {
     runs_as: (String, u32),
     /// Which entries of each share's folders are reported.
     filters: Vec<Arc<Filter>>,
+    /// Where the rules' inputs and answers are written, when asked (`SHAREHOOK_TRACE`).
+    pub trace: Option<Trace>,
 }
 
 impl Disk {
@@ -90,6 +94,7 @@ impl Disk {
             moves: Vec::new(),
             runs_as: runs_as(),
             filters,
+            trace: None,
         }
     }
 
@@ -321,39 +326,70 @@ impl Disk {
 
 impl World for Disk {
     fn entry(&mut self, path: &Path) -> std::io::Result<Option<Entry>> {
-        tree::lstat(path)
+        let found = tree::lstat(path);
+        if let Some(t) = &self.trace {
+            let v = result_json(&found, |e| e.as_ref().map_or(json!(null), entry_json));
+            t.answer("entry", Some(path), v);
+        }
+        found
     }
 
     fn unreported(&mut self, path: &Path) -> bool {
-        tree::is_unreported_kind(path)
+        let found = tree::is_unreported_kind(path);
+        if let Some(t) = &self.trace {
+            t.answer("unreported", Some(path), json!(found));
+        }
+        found
     }
 
     fn is_empty_dir(&mut self, path: &Path) -> bool {
-        tree::is_empty_dir(path)
+        let found = tree::is_empty_dir(path);
+        if let Some(t) = &self.trace {
+            t.answer("is_empty_dir", Some(path), json!(found));
+        }
+        found
     }
 
     fn list(&mut self, folder: &Path) -> std::io::Result<Vec<(Vec<u8>, Entry)>> {
-        match self.share_of(folder) {
+        let found = match self.share_of(folder) {
             Some((si, _)) => self.look(si, folder),
             None => Ok(Vec::new()),
+        };
+        if let Some(t) = &self.trace {
+            let v = result_json(&found, |entries| {
+                entries
+                    .iter()
+                    .map(|(n, e)| json!([String::from_utf8_lossy(n), entry_json(e)]))
+                    .collect()
+            });
+            t.answer("list", Some(folder), v);
         }
+        found
     }
 
     fn known(&mut self, path: &Path) -> bool {
-        let Some((si, sp)) = self.locate(path) else {
-            return false;
+        let found = match self.locate(path) {
+            None => false,
+            Some((si, sp)) => match self.store.entry(&self.shares[si].share.name, &sp) {
+                Ok(e) => e.is_some(),
+                Err(e) => {
+                    log::error!("{e}");
+                    false
+                }
+            },
         };
-        match self.store.entry(&self.shares[si].share.name, &sp) {
-            Ok(e) => e.is_some(),
-            Err(e) => {
-                log::error!("{e}");
-                false
-            }
+        if let Some(t) = &self.trace {
+            t.answer("known", Some(path), json!(found));
         }
+        found
     }
 
     fn unwatched(&self, folder: &Path) -> bool {
-        self.unwatched_at(folder)
+        let found = self.unwatched_at(folder);
+        if let Some(t) = &self.trace {
+            t.answer("unwatched", Some(folder), json!(found));
+        }
+        found
     }
 
     fn moved(&mut self, from: &Path, to: &Path) {
@@ -377,13 +413,17 @@ impl World for Disk {
     }
 
     fn wall_ns(&self) -> i64 {
-        i64::try_from(
+        let now = i64::try_from(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_nanos(),
         )
-        .unwrap_or(i64::MAX)
+        .unwrap_or(i64::MAX);
+        if let Some(t) = &self.trace {
+            t.answer("wall_ns", None, json!(now));
+        }
+        now
     }
 }
 

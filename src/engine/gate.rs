@@ -28,6 +28,9 @@ impl Engine {
         }
         self.next_commit = Instant::now() + COMMIT_GAP;
         let changes = std::mem::take(&mut self.rules.ready);
+        if let Some(t) = &self.disk.trace {
+            changes.iter().for_each(|c| t.output(c));
+        }
         match self.record(&changes) {
             Ok(done) => {
                 let mut wake = BTreeSet::new();
@@ -140,7 +143,15 @@ impl Engine {
                     } else if found.is_none() {
                         // Gone since its release: perhaps renamed, the kernel's word of it not
                         // read yet.
-                        self.rules.upload_found_gone(path, *data, Instant::now());
+                        let now = Instant::now();
+                        if let Some(t) = &self.disk.trace {
+                            t.input(
+                                now,
+                                "upload_found_gone",
+                                serde_json::json!([t.path(path), data]),
+                            );
+                        }
+                        self.rules.upload_found_gone(path, *data, now);
                     }
                     return Ok(out);
                 };

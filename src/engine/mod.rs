@@ -21,6 +21,9 @@ pub mod rules;
 mod rules_tests;
 #[cfg(test)]
 mod tests;
+mod trace;
+#[cfg(test)]
+mod trace_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -134,7 +137,8 @@ impl Engine {
         };
         let next_safety = setup.watch.rescan_interval.map(|d| now + jitter(d));
         let settle = setup.watch.settle;
-        let disk = Disk::new(shares, setup.watch, setup.store, kernel);
+        let mut disk = Disk::new(shares, setup.watch, setup.store, kernel);
+        disk.trace = trace::Trace::from_env(&disk.roots, settle, now);
         let mut engine = Engine {
             rules: Rules::new(disk.roots.clone(), settle, now),
             disk,
@@ -235,6 +239,7 @@ impl Engine {
                 for si in watched {
                     self.reconcile_later(si, SharePath::root(), Why::Other);
                 }
+                self.trace_in(Instant::now(), "forget_renames", serde_json::json!([]));
                 self.rules.forget_renames();
                 return;
             }
@@ -310,6 +315,9 @@ impl Engine {
         } else {
             return;
         };
+        if let Some(t) = &self.disk.trace {
+            t.seen(now, &seen);
+        }
         self.rules.seen(seen, now, &mut self.disk);
     }
 
@@ -320,6 +328,7 @@ impl Engine {
     /// Stops acting on changes: forgets what is held, and waits to write the state again.
     fn pause(&mut self) {
         self.commit_failures += 1;
+        self.trace_in(Instant::now(), "forget", serde_json::json!([]));
         self.rules.forget();
         // The start's walks begin again once the state can be written (a baseline cut short
         // is taken whole); every other walk gives way to the full reconciles of the resume.
@@ -365,6 +374,13 @@ impl Engine {
     }
 
     // ----- the loop -----
+
+    /// Writes an input to the rules to the trace, when there is one.
+    fn trace_in(&self, at: Instant, what: &str, args: serde_json::Value) {
+        if let Some(t) = &self.disk.trace {
+            t.input(at, what, args);
+        }
+    }
 
     /// Runs until told to stop. What is held but not yet reported is left to the next start's
     /// reconcile, which finds it again.
@@ -427,6 +443,7 @@ impl Engine {
             }
             let now = Instant::now();
             if drained {
+                self.trace_in(now, "expire", serde_json::json!([]));
                 self.rules.drained_at = now;
                 self.rules.expire_renames(now, &mut self.disk);
                 self.rules.gone.retain(|(_, until)| *until > now);
@@ -440,6 +457,7 @@ impl Engine {
                 log::error!("a rescan failed: {e}");
                 self.pause();
             }
+            self.trace_in(now, "release", serde_json::json!([]));
             self.rules.release_due(now, &mut self.disk);
             self.commit();
             if now >= self.next_figures {

@@ -572,6 +572,9 @@ impl Engine {
             Look::Read { entries, .. } => entries,
             // Gone or renamed since (its kernel event not read yet): not empty.
             Look::Gone => {
+                if let Some(t) = &self.disk.trace {
+                    t.input(now, "gone", serde_json::json!([t.path(&abs)]));
+                }
                 self.rules.gone.push((abs, now + PAIR_WINDOW));
                 return Ok(());
             }
@@ -749,21 +752,46 @@ impl Engine {
                 None => deletes.push(path),
             }
         }
+        let trace = |e: &Engine, what: &str, args: serde_json::Value| {
+            if let Some(t) = &e.disk.trace {
+                t.input(now, what, args);
+            }
+        };
+        let p = |e: &Engine, p: &Path| e.disk.trace.as_ref().map(|t| t.path(p));
         for (from, to, is_dir) in moves {
-            self.rules
-                .found_moved(from.on(&root), to.on(&root), is_dir, &mut self.disk);
+            let (from, to) = (from.on(&root), to.on(&root));
+            trace(
+                self,
+                "found_moved",
+                serde_json::json!([p(self, &from), p(self, &to), is_dir]),
+            );
+            self.rules.found_moved(from, to, is_dir, &mut self.disk);
         }
         for path in deletes {
-            self.rules.found_deleted(path.on(&root), &mut self.disk);
+            let path = path.on(&root);
+            trace(self, "found_deleted", serde_json::json!([p(self, &path)]));
+            self.rules.found_deleted(path, &mut self.disk);
         }
         for (i, (path, entry)) in appeared.into_iter().enumerate() {
             if !matched[i] {
+                let path = path.on(&root);
+                trace(
+                    self,
+                    "new_content",
+                    serde_json::json!([p(self, &path), entry.is_dir()]),
+                );
                 self.rules
-                    .new_content(path.on(&root), entry.is_dir(), now, &mut self.disk);
+                    .new_content(path, entry.is_dir(), now, &mut self.disk);
             }
         }
         for path in changed {
-            self.rules.hold_upload(path.on(&root), true, now);
+            let path = path.on(&root);
+            trace(
+                self,
+                "hold_upload",
+                serde_json::json!([p(self, &path), true]),
+            );
+            self.rules.hold_upload(path, true, now);
         }
         found
     }
