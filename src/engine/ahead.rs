@@ -19,6 +19,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::Engine;
+use super::reconcile::Walk;
 use crate::event::SharePath;
 use crate::ignore::Ignore;
 use crate::tree::{self, Entries, Entry};
@@ -383,5 +385,127 @@ impl Early {
         let events = self.events.remove(&wd)?;
         self.count -= events.len();
         Some(events)
+    }
+}
+
+/// The next folder of a walk.
+pub(super) enum Step {
+    /// A folder to take, with what was read of it ahead (if it was).
+    Folder(SharePath, Option<Look>),
+    /// None before the slice's end.
+    Later,
+    Done,
+}
+
+impl Engine {
+    /// Starts reading ahead of `walk` (a walk of a whole share, at its first slice). Without
+    /// the thread, the walk reads on this one.
+    pub(super) fn start_ahead(&mut self, walk: &mut Walk) {
+        let si = walk.si;
+        let watches = match (&self.disk.shares[si].polled, &self.disk.kernel) {
+            (None, Some(kernel)) => Some(kernel.set.watches()),
+            _ => None,
+        };
+        let root = self.disk.shares[si].share.path.clone();
+        match Ahead::start(root, walk.top.clone(), watches, self.disk.filter(si)) {
+            Ok(ahead) => {
+                walk.expected.extend(walk.folders.drain(..));
+                walk.ahead = Some(ahead);
+                self.early.get_or_insert_default();
+            }
+            Err(e) => log::warn!("cannot start a thread to read ahead ({e}); reading on one"),
+        }
+    }
+
+    /// Stops reading ahead of `walk`: what was read and not taken gives its watches back.
+    pub(super) fn end_ahead(&mut self, walk: &mut Walk) {
+        if let Some(ahead) = walk.ahead.take() {
+            for listing in ahead.stop() {
+                self.give_back(listing);
+            }
+            walk.folders.extend(walk.expected.drain());
+            self.early = None;
+        }
+    }
+
+    /// A folder read ahead that the walk does not want (renamed since, new to the index, or
+    /// skipped): its watch goes back to the kernel, unless the folder is watched anyway.
+    fn give_back(&mut self, listing: Listing) {
+        if let (Some(Ok(wd)), Some(kernel)) = (listing.watch, self.disk.kernel.as_mut()) {
+            kernel.set.release(wd);
+            if kernel.set.path(wd).is_none() {
+                if let Some(early) = self.early.as_mut() {
+                    early.remove(wd);
+                }
+            } else {
+                self.replay_early(wd);
+            }
+        }
+    }
+
+    /// The kernel's events of descriptor `wd`, which came before the engine knew it, are
+    /// handled now that it does; returns whether there were any.
+    fn replay_early(&mut self, wd: i32) -> bool {
+        let Some(events) = self.early.as_mut().and_then(|e| e.remove(wd)) else {
+            return false;
+        };
+        for (raw, at) in events {
+            self.on_raw(raw, at);
+        }
+        true
+    }
+
+    /// The next folder for `walk` to take: from the thread reading ahead, waiting for it at
+    /// most until `end`, or from the walk's own list.
+    pub(super) fn next_folder(&mut self, walk: &mut Walk, end: Instant) -> Step {
+        loop {
+            if walk.moves_seen {
+                self.end_ahead(walk);
+            }
+            let Some(ahead) = walk.ahead.as_mut() else {
+                return match walk.folders.pop() {
+                    Some(folder) => Step::Folder(folder, None),
+                    None => Step::Done,
+                };
+            };
+            match ahead.next(end) {
+                Next::Listing(listing) => {
+                    if walk.expected.remove(&listing.folder) {
+                        let folder = listing.folder.clone();
+                        let look = self.take_listing(walk, listing);
+                        return Step::Folder(folder, Some(look));
+                    }
+                    self.give_back(listing);
+                    if Instant::now() >= end {
+                        return Step::Later;
+                    }
+                }
+                Next::Later => return Step::Later,
+                Next::Done => {
+                    // What the thread did not read where the walk wants it (renamed since)
+                    // the walk reads itself.
+                    self.end_ahead(walk);
+                }
+            }
+        }
+    }
+
+    /// A folder read ahead, taken by `walk`: its watch is known from now on, and the kernel's
+    /// events that came for it meanwhile are handled (the walk checks what it found against
+    /// the disk again at its end, as it does after live events).
+    fn take_listing(&mut self, walk: &mut Walk, listing: Listing) -> Look {
+        let abs = listing.folder.on(&self.disk.shares[walk.si].share.path);
+        let wd = match &listing.watch {
+            Some(Ok(wd)) => Some(*wd),
+            _ => None,
+        };
+        let look = self.disk.adopt(&abs, listing.watch, listing.look);
+        if let Some(wd) = wd
+            && self.replay_early(wd)
+        {
+            walk.replayed = true;
+            self.follow_moves_with(Some(walk));
+        }
+        look
     }
 }

@@ -11,6 +11,7 @@
 //! folders; this module wires the parts into one loop.
 
 mod ahead;
+mod baseline;
 mod disk;
 mod gate;
 mod holds;

@@ -1,6 +1,6 @@
 //! Reconciles: the disk compared with the index, folder by folder, and the differences
-//! handed to the rules as what a person did; and the first start's baseline, which reports
-//! nothing.
+//! handed to the rules as what a person did; the walks they are, and the first start's
+//! baseline (`baseline.rs`) too, which reports nothing.
 //!
 //! Both are *walks*, done a slice at a time between batches of kernel events, so that live
 //! events keep flowing while a big share is read: a walk keeps the folders it has still to
@@ -10,20 +10,15 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use super::ahead::{Ahead, Listing, Look, Next};
+use super::ahead::{Ahead, Look, Step};
+use super::baseline::BASELINE_SLICE;
 use super::rules::PAIR_WINDOW;
 use crate::event::SharePath;
-use crate::store::{Batch, ShareRecord, StoreError};
-use crate::tree::{self, Entries, Entry};
-
-/// How long a slice of a baseline goes on, at least.
-const BASELINE_SLICE: Duration = Duration::from_millis(60);
-/// Index entries written per transaction while a baseline is taken.
-const BASELINE_BATCH: usize = 4096;
+use crate::store::{ShareRecord, StoreError};
+use crate::tree::{self, Entry};
 
 /// Why a walk runs: the start's catch-up (or first baseline) of a share, a safety rescan, or
 /// anything else (an overflow, a poll, a retry, a folder to look inside).
@@ -36,42 +31,33 @@ pub(super) enum Why {
 
 /// A reconcile or a baseline under way.
 pub(super) struct Walk {
-    si: usize,
-    top: SharePath,
+    pub(super) si: usize,
+    pub(super) top: SharePath,
     pub(super) why: Why,
     /// A baseline indexes what it finds and reports nothing.
-    baseline: bool,
+    pub(super) baseline: bool,
     /// Folders still to read.
-    folders: Vec<SharePath>,
+    pub(super) folders: Vec<SharePath>,
     appeared: Vec<(SharePath, Entry)>,
     vanished: Vec<(SharePath, Entry)>,
     changed: Vec<SharePath>,
     /// Entries indexed by a baseline.
-    indexed: u64,
+    pub(super) indexed: u64,
     /// The slices it took: live events were handled between them.
     slices: u32,
     /// The folders it took so far.
     pub(super) taken: u64,
     started: Instant,
     /// The thread reading ahead of a walk of a whole share, until it has read everything.
-    ahead: Option<Ahead>,
+    pub(super) ahead: Option<Ahead>,
     /// While a thread reads ahead: the folders the walk wants from it (`folders` holds those
     /// it must read itself, once the thread is done).
-    expected: HashSet<SharePath>,
+    pub(super) expected: HashSet<SharePath>,
     /// Kernel events were handled during the walk (those of folders read ahead).
-    replayed: bool,
+    pub(super) replayed: bool,
     /// A folder of its share moved during the walk: what was read ahead may show it where it
     /// was, so the walk reads the rest itself.
-    moves_seen: bool,
-}
-
-/// The next folder of a walk.
-enum Step {
-    /// A folder to take, with what was read of it ahead (if it was).
-    Folder(SharePath, Option<Look>),
-    /// None before the slice's end.
-    Later,
-    Done,
+    pub(super) moves_seen: bool,
 }
 
 impl Walk {
@@ -97,7 +83,7 @@ impl Walk {
     }
 
     /// Folder `folder` is to be taken by the walk.
-    fn queue(&mut self, folder: SharePath) {
+    pub(super) fn queue(&mut self, folder: SharePath) {
         if self.ahead.is_some() {
             self.expected.insert(folder);
         } else {
@@ -199,7 +185,6 @@ impl Engine {
         self.walks.iter().any(|w| w.whole(si))
     }
 
-    /// Goes on with the walks for about `budget`; returns whether any is left.
     /// The walks follow the folders moved since they last did (by a rename read, or found
     /// by a reconcile). Called before new walks are queued: those start from paths that are
     /// already current.
@@ -208,7 +193,7 @@ impl Engine {
     }
 
     /// `follow_moves`, for the walk under way (out of the queue) too.
-    fn follow_moves_with(&mut self, mut current: Option<&mut Walk>) {
+    pub(super) fn follow_moves_with(&mut self, mut current: Option<&mut Walk>) {
         for (from, to) in std::mem::take(&mut self.disk.moves) {
             if let (Some((si, from)), Some((sj, to))) =
                 (self.disk.share_of(&from), self.disk.share_of(&to))
@@ -221,117 +206,7 @@ impl Engine {
         }
     }
 
-    /// Starts reading ahead of `walk` (a walk of a whole share, at its first slice). Without
-    /// the thread, the walk reads on this one.
-    fn start_ahead(&mut self, walk: &mut Walk) {
-        let si = walk.si;
-        let watches = match (&self.disk.shares[si].polled, &self.disk.kernel) {
-            (None, Some(kernel)) => Some(kernel.set.watches()),
-            _ => None,
-        };
-        let root = self.disk.shares[si].share.path.clone();
-        match Ahead::start(root, walk.top.clone(), watches, self.disk.filter(si)) {
-            Ok(ahead) => {
-                walk.expected.extend(walk.folders.drain(..));
-                walk.ahead = Some(ahead);
-                self.early.get_or_insert_default();
-            }
-            Err(e) => log::warn!("cannot start a thread to read ahead ({e}); reading on one"),
-        }
-    }
-
-    /// Stops reading ahead of `walk`: what was read and not taken gives its watches back.
-    pub(super) fn end_ahead(&mut self, walk: &mut Walk) {
-        if let Some(ahead) = walk.ahead.take() {
-            for listing in ahead.stop() {
-                self.give_back(listing);
-            }
-            walk.folders.extend(walk.expected.drain());
-            self.early = None;
-        }
-    }
-
-    /// A folder read ahead that the walk does not want (renamed since, new to the index, or
-    /// skipped): its watch goes back to the kernel, unless the folder is watched anyway.
-    fn give_back(&mut self, listing: Listing) {
-        if let (Some(Ok(wd)), Some(kernel)) = (listing.watch, self.disk.kernel.as_mut()) {
-            kernel.set.release(wd);
-            if kernel.set.path(wd).is_none() {
-                if let Some(early) = self.early.as_mut() {
-                    early.remove(wd);
-                }
-            } else {
-                self.replay_early(wd);
-            }
-        }
-    }
-
-    /// The kernel's events of descriptor `wd`, which came before the engine knew it, are
-    /// handled now that it does; returns whether there were any.
-    fn replay_early(&mut self, wd: i32) -> bool {
-        let Some(events) = self.early.as_mut().and_then(|e| e.remove(wd)) else {
-            return false;
-        };
-        for (raw, at) in events {
-            self.on_raw(raw, at);
-        }
-        true
-    }
-
-    /// The next folder for `walk` to take: from the thread reading ahead, waiting for it at
-    /// most until `end`, or from the walk's own list.
-    fn next_folder(&mut self, walk: &mut Walk, end: Instant) -> Step {
-        loop {
-            if walk.moves_seen {
-                self.end_ahead(walk);
-            }
-            let Some(ahead) = walk.ahead.as_mut() else {
-                return match walk.folders.pop() {
-                    Some(folder) => Step::Folder(folder, None),
-                    None => Step::Done,
-                };
-            };
-            match ahead.next(end) {
-                Next::Listing(listing) => {
-                    if walk.expected.remove(&listing.folder) {
-                        let folder = listing.folder.clone();
-                        let look = self.take_listing(walk, listing);
-                        return Step::Folder(folder, Some(look));
-                    }
-                    self.give_back(listing);
-                    if Instant::now() >= end {
-                        return Step::Later;
-                    }
-                }
-                Next::Later => return Step::Later,
-                Next::Done => {
-                    // What the thread did not read where the walk wants it (renamed since)
-                    // the walk reads itself.
-                    self.end_ahead(walk);
-                }
-            }
-        }
-    }
-
-    /// A folder read ahead, taken by `walk`: its watch is known from now on, and the kernel's
-    /// events that came for it meanwhile are handled (the walk checks what it found against
-    /// the disk again at its end, as it does after live events).
-    fn take_listing(&mut self, walk: &mut Walk, listing: Listing) -> Look {
-        let abs = listing.folder.on(&self.disk.shares[walk.si].share.path);
-        let wd = match &listing.watch {
-            Some(Ok(wd)) => Some(*wd),
-            _ => None,
-        };
-        let look = self.disk.adopt(&abs, listing.watch, listing.look);
-        if let Some(wd) = wd
-            && self.replay_early(wd)
-        {
-            walk.replayed = true;
-            self.follow_moves_with(Some(walk));
-        }
-        look
-    }
-
+    /// Goes on with the walks for about `budget`; returns whether any is left.
     pub(super) fn step_walks(&mut self, budget: Duration) -> Result<bool, StoreError> {
         // A baseline commits what it indexed at the end of each slice: longer slices, fewer
         // commits (a live change waits a little longer during a first start only).
@@ -395,124 +270,6 @@ impl Engine {
         self.walks
             .push_back(Walk::new(si, top.clone(), Why::Other, false));
         self.walk_all()
-    }
-
-    /// Reads and indexes folders of a baseline until `end`; returns whether it is complete.
-    fn baseline_slice(&mut self, walk: &mut Walk, end: Instant) -> Result<bool, StoreError> {
-        let store = Arc::clone(&self.disk.store);
-        let mut batch = store.batch()?;
-        let mut in_batch = 0;
-        let mut found = Vec::new();
-        let done = loop {
-            let (folder, look) = match self.next_folder(walk, end) {
-                Step::Folder(folder, look) => (folder, look),
-                Step::Later => break false,
-                Step::Done => break true,
-            };
-            walk.taken += 1;
-            let added = self.baseline_folder(&mut batch, walk.si, &folder, look, &mut found)?;
-            found.drain(..).for_each(|f| walk.queue(f));
-            walk.indexed += added;
-            in_batch += added;
-            if in_batch >= BASELINE_BATCH as u64 {
-                batch.commit()?;
-                batch = store.batch()?;
-                in_batch = 0;
-            }
-            if Instant::now() >= end {
-                break false;
-            }
-        };
-        batch.commit()?;
-        Ok(done)
-    }
-
-    /// Indexes folder `top` of share `si` and everything below it as it is, reporting nothing
-    /// (a folder that could not be read at the first start and can be now); returns how many
-    /// entries were indexed. A folder that cannot be read is left for later.
-    pub(super) fn baseline_below(&mut self, si: usize, top: &SharePath) -> Result<u64, StoreError> {
-        let store = Arc::clone(&self.disk.store);
-        let mut batch = store.batch()?;
-        let mut total = 0;
-        let mut folders = vec![top.clone()];
-        while let Some(folder) = folders.pop() {
-            total += self.baseline_folder(&mut batch, si, &folder, None, &mut folders)?;
-        }
-        batch.commit()?;
-        Ok(total)
-    }
-
-    /// Indexes the entries of one folder of a baseline (`look`: what was read of it ahead);
-    /// the folders in it go on `folders`.
-    fn baseline_folder(
-        &mut self,
-        batch: &mut Batch<'_>,
-        si: usize,
-        folder: &SharePath,
-        look: Option<Look>,
-        folders: &mut Vec<SharePath>,
-    ) -> Result<u64, StoreError> {
-        let name = self.disk.shares[si].share.name.clone();
-        let root = self.disk.shares[si].share.path.clone();
-        let abs = folder.on(&root);
-        if !folder.is_root() {
-            // Deleted (and perhaps made again) since its parent was read: the live events'
-            // rules and gate have it now, and what is in it is news, not baseline.
-            let indexed = batch.entry(&name, folder)?;
-            let there = match &look {
-                Some(Look::Read { ino, .. }) => Some(*ino),
-                Some(Look::Gone) => None,
-                Some(Look::Failed(_)) | None => {
-                    Entry::read(&abs).filter(Entry::is_dir).map(|e| e.ino)
-                }
-            };
-            if !matches!(indexed, Some(i) if i.is_dir() && Some(i.ino) == there) {
-                return Ok(0);
-            }
-        }
-        let entries = match look.unwrap_or_else(|| self.disk.look_folder(si, &abs)) {
-            Look::Read { entries, .. } => entries,
-            Look::Gone => Entries::default(),
-            Look::Failed(_) => {
-                // Marked in the index too, so that a restart does not take what it holds
-                // for news either.
-                if let Some(e) = batch
-                    .entry(&name, folder)?
-                    .filter(|e| e.is_dir() && !e.is_unread())
-                {
-                    batch.put(&name, folder, &e.unread())?;
-                }
-                self.disk.unbaselined.insert(abs);
-                return Ok(0);
-            }
-        };
-        if self.disk.unbaselined.remove(&abs) {
-            if folder.is_root() {
-                let path = root.as_os_str().as_encoded_bytes().to_vec();
-                batch.set_share(
-                    &name,
-                    &ShareRecord {
-                        path,
-                        baseline: true,
-                    },
-                )?;
-            } else if let Some(e) = batch.entry(&name, folder)? {
-                batch.put(&name, folder, &Entry { size: 0, ..e })?;
-            }
-            log::info!(
-                "the folder {}, which could not be read at the first start, is indexed now; \
-                 nothing is reported for what it holds",
-                abs.display()
-            );
-        }
-        batch.put_children(&name, folder, entries.iter())?;
-        folders.extend(
-            entries
-                .iter()
-                .filter(|(_, e)| e.is_dir())
-                .map(|(n, _)| folder.join(n)),
-        );
-        Ok(entries.len() as u64)
     }
 
     /// Compares folders of a reconcile with the index until `end`; returns whether it is
