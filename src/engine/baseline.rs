@@ -13,8 +13,10 @@ use crate::tree::{Entries, Entry};
 
 /// How long a slice of a baseline goes on, at least.
 pub(super) const BASELINE_SLICE: Duration = Duration::from_millis(60);
-/// Index entries written per transaction while a baseline is taken.
-const BASELINE_BATCH: usize = 4096;
+/// Index entries written per transaction while a baseline is taken, at most. A slice ends
+/// sooner (about 27,000 entries on a 2-core x86_64): each commit is durable, and at 4,096
+/// the commits alone cost about 5 % of a first start.
+const BASELINE_BATCH: usize = 1 << 16;
 
 impl Engine {
     /// Reads and indexes folders of a baseline until `end`; returns whether it is complete.
