@@ -1144,12 +1144,20 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// This machine's host name, the default account name.
+/// This machine's host name, the default account name. Asked of the kernel (`uname`), not
+/// read from /proc/sys, which the unit's `ProcSubset=pid` hides.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+    // SAFETY: `uname` fills the zeroed struct it is given; its fields end in a NUL.
+    let name = unsafe {
+        let mut uts: libc::utsname = std::mem::zeroed();
+        (libc::uname(&mut uts) == 0).then(|| {
+            std::ffi::CStr::from_ptr(uts.nodename.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        })
+    };
+    name.map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s != "(none)")
         .unwrap_or_else(|| "sharehook".to_owned())
 }
 
@@ -1306,6 +1314,45 @@ mod tests {
     }
 
     const SHARE: &str = "[[share]]\nname = \"public\"\npath = \"{share}\"\n";
+
+    #[test]
+    fn the_host_name_is_the_kernel_s_without_reading_proc_sys() {
+        // The unit hides /proc/sys (ProcSubset=pid); the default account name must not
+        // fall back to "sharehook" there.
+        let proc = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(host_name(), proc.trim());
+    }
+
+    #[test]
+    fn the_packaged_example_holds_no_setting_and_every_one_it_shows_is_valid() {
+        let example = include_str!("../systemd/sharehook.toml");
+        let file = Path::new("/etc/sharehook/sharehook.toml");
+        // As installed: every setting commented out, so no share (nothing starts).
+        let err = parse(example, file).unwrap_err().to_string();
+        assert!(err.contains("share"), "{err}");
+        // With each `#key = value` and `#[table]` line taken in (the files it names that must
+        // exist left out), it is a valid configuration with a share and a webhook.
+        let dir = tempfile::tempdir().unwrap();
+        let mut taken = 0;
+        let text: String = example
+            .lines()
+            .filter_map(|line| {
+                let setting = line.strip_prefix('#').filter(|rest| {
+                    rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[')
+                })?;
+                taken += 1;
+                let needs_file = ["ca_file", "tls_cert", "tls_key", "state_dir"]
+                    .iter()
+                    .any(|k| setting.starts_with(k));
+                (!needs_file)
+                    .then(|| setting.replace("/srv/public", &dir.path().to_string_lossy()) + "\n")
+            })
+            .collect();
+        assert!(taken >= 40, "only {taken} settings in the example");
+        let config = parse(&text, file).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(config.shares.len(), 1);
+        assert_eq!(config.webhooks.len(), 1);
+    }
 
     #[test]
     fn broken_files_name_the_file_the_line_and_the_key() {

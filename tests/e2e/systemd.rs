@@ -21,7 +21,7 @@ fn the_unit_passes_systemd_analyze_verify() {
     let bin = std::env::var("SHAREHOOK_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_sharehook").to_owned());
     assert!(
-        unit.contains("ExecStart=/usr/local/bin/sharehook run"),
+        unit.contains("ExecStart=/usr/bin/sharehook run"),
         "the unit runs the installed binary"
     );
     for required in [
@@ -37,6 +37,8 @@ fn the_unit_passes_systemd_analyze_verify() {
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "CapabilityBoundingSet=\n",
         "SystemCallFilter=@system-service",
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
     ] {
         assert!(unit.contains(required), "the unit lacks {required:?}");
     }
@@ -59,7 +61,7 @@ fn the_unit_passes_systemd_analyze_verify() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sharehook.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/sharehook", &bin)).unwrap();
+    std::fs::write(&path, unit.replace("/usr/bin/sharehook", &bin)).unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
@@ -96,7 +98,7 @@ fn the_read_write_drop_in_verifies_with_the_unit() {
     let bin = std::env::var("SHAREHOOK_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_sharehook").to_owned());
     let merged = unit
-        .replace("/usr/local/bin/sharehook", &bin)
+        .replace("/usr/bin/sharehook", &bin)
         .replace("\n[Install]", &format!("{line}\n\n[Install]"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sharehook.service");
@@ -111,5 +113,41 @@ fn the_read_write_drop_in_verifies_with_the_unit() {
     assert!(
         out.status.success() && ours.is_empty(),
         "systemd-analyze verify with the drop-in:\n{err}"
+    );
+}
+
+#[test]
+fn systemd_analyze_security_rates_the_unit_ok() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let unit = std::fs::read_to_string(format!("{root}/systemd/sharehook.service")).unwrap();
+    let bin = std::env::var("SHAREHOOK_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_sharehook").to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sharehook.service");
+    std::fs::write(&path, unit.replace("/usr/bin/sharehook", &bin)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze is not installed: apt-get install systemd");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
+    println!(
+        "systemd-analyze security: {}",
+        line.trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+    );
+    let exposure: f64 = line
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable: {line}"));
+    // 0 is a fully locked-down unit, 10 an unprotected one; systemd calls below 2 "OK".
+    assert!(
+        exposure <= 1.9,
+        "the unit's exposure rose to {exposure}:\n{text}"
     );
 }
