@@ -343,6 +343,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Version => println!("sharehook {VERSION}"),
         Command::Check { config } => {
             let config = config::load(&config)?;
+            for warning in config.warnings() {
+                log::warn!("{warning}");
+            }
             print!("{}", config.to_toml_redacted());
         }
         Command::Run { config } => {
@@ -350,6 +353,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             // SAFETY: umask only changes this process's file-creation mask.
             unsafe { libc::umask(0o077) };
             let loaded = config::load(&config)?;
+            for warning in loaded.warnings() {
+                log::warn!("{warning}");
+            }
             run(&config, loaded)?;
         }
         Command::Demo { dir } => {
