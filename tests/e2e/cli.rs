@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::process::{Output, Stdio};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -229,6 +230,83 @@ fn check_says_type_errors_misplaced_keys_and_bad_ignore_patterns_in_words() {
         assert!(err.contains(&format!("{file}: {expected}")), "{err}");
         assert!(!err.contains("Secr3t-Pass"), "{err}");
     }
+}
+
+/// Waits until the daemon's log has `needle`; fails showing the log.
+fn wait_line(daemon: &Daemon, needle: &str) {
+    let deadline = std::time::Instant::now() + patience();
+    while !daemon.log().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {needle:?} in the log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn debug_log_says_why_a_file_was_not_reported() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0");
+    let mut command = sharehook();
+    command.env("SHAREHOOK_LOG", "debug");
+    let daemon = nas.start_with(command);
+    let share = nas.share().canonicalize().unwrap();
+    let report = share.join("report.txt");
+    write_file(&report, "figures");
+    receiver.wait_for(1);
+    daemon.wait_log(": Upload /report.txt in share public", 1);
+
+    // An Office lock file: ignored, and the debug line names the pattern.
+    write_file(&share.join("~$x.docx"), "lock");
+    daemon.wait_log("~$x.docx", 1);
+    let expected = format!(
+        "why: {}: create: ignored: its name (~$x.docx) matches the ignore pattern \"~$*\" ([watch] ignore)",
+        share.join("~$x.docx").display()
+    );
+    wait_line(&daemon, &expected);
+
+    // Opened for writing and closed with nothing written: held, then no change at the gate.
+    drop(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&report)
+            .unwrap(),
+    );
+    daemon.wait_log(&format!("why: {}: Upload held until ", report.display()), 2);
+    wait_line(
+        &daemon,
+        "why: share public: /report.txt: Upload dropped: no change, the same size and modification time as the index has",
+    );
+    // A touch (new times, same content): not news either, and the line says why. (Setting
+    // the modification time alone would be a write to the kernel: touch sets both.)
+    let touched = std::process::Command::new("touch")
+        .arg(&report)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    wait_line(
+        &daemon,
+        "why: share public: /report.txt: Upload dropped: only its times or attributes changed (nothing was written to it)",
+    );
+
+    // Nothing of it was sent: the next real upload is the second delivery.
+    write_file(&share.join("next.txt"), "n");
+    let got = receiver.wait_for(2);
+    let paths: Vec<String> = got.iter().map(|r| r.op().1).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths[1].ends_with("/next.txt"), "{paths:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(receiver.received().len(), 2);
+    let log = daemon.log();
+    // The info lines are as they always were; each debug line is one line.
+    assert!(
+        log.contains(": Upload /next.txt in share public by "),
+        "{log}"
+    );
+    assert_eq!(log.matches("<6>event ").count(), 2, "{log}");
 }
 
 #[test]
