@@ -296,7 +296,8 @@ impl Config {
 impl Config {
     /// What is allowed but probably not meant, for `check` and the daemon's start to say:
     /// secrets anyone on the machine can read, nothing to send to, nothing to report.
-    pub fn warnings(&self) -> Vec<String> {
+    /// `api_shares`: the share of each webhook made through the API (kept in the state).
+    pub fn warnings(&self, api_shares: &[String]) -> Vec<String> {
         let mut out = Vec::new();
         let holds_secrets = self
             .webhooks
@@ -323,15 +324,17 @@ impl Config {
                 key.display()
             ));
         }
-        if self.webhooks.is_empty() {
+        if self.webhooks.is_empty() && api_shares.is_empty() {
             out.push(
-                "no [[webhook]] is configured: changes are watched but nothing is sent; add a \
-                 [[webhook]] with a url"
+                "no [[webhook]] is configured (nor made through the API): changes are watched \
+                 but nothing is sent; add a [[webhook]] with a url"
                     .to_owned(),
             );
         } else {
             for share in &self.shares {
-                if !self.webhooks.iter().any(|w| w.share == share.name) {
+                if !self.webhooks.iter().any(|w| w.share == share.name)
+                    && !api_shares.contains(&share.name)
+                {
                     out.push(format!(
                         "share \"{}\": no [[webhook]] watches it, so its changes are sent nowhere \
                          (add share = \"{}\" to a [[webhook]])",
@@ -1803,7 +1806,7 @@ mod tests {
         let load_with = |text: &str, mode: u32| {
             std::fs::write(&file, text.replace("{share}", &d)).unwrap();
             chmod(&file, mode);
-            load(&file).unwrap().warnings()
+            load(&file).unwrap().warnings(&[])
         };
         let token = "token = \"efb7e0030e6cef1b45d3d74a67881a2b\"\n";
         let hook = format!("[[webhook]]\nurl = \"http://u:pw@h/\"\n{token}");
@@ -1838,9 +1841,15 @@ mod tests {
         assert_eq!(
             load_with(SHARE, 0o644),
             [
-                "no [[webhook]] is configured: changes are watched but nothing is sent; add a \
-              [[webhook]] with a url"
+                "no [[webhook]] is configured (nor made through the API): changes are watched \
+              but nothing is sent; add a [[webhook]] with a url"
             ]
+        );
+        let api = ["public".to_owned()];
+        assert_eq!(
+            load(&file).unwrap().warnings(&api),
+            Vec::<String>::new(),
+            "a webhook made through the API sends"
         );
         std::fs::create_dir(dir.path().join("b")).unwrap();
         let two = format!(

@@ -166,7 +166,7 @@ fn check_warns_of_secrets_anyone_can_read_and_of_nothing_to_send() {
     nas.write_config_text("");
     let warned = check();
     assert!(
-        warned.contains("no [[webhook]] is configured: changes are watched but nothing is sent"),
+        warned.contains("no [[webhook]] is configured (nor made through the API): changes are watched but nothing is sent"),
         "{warned}"
     );
     assert_eq!(warned.lines().count(), 1, "{warned}");
