@@ -130,8 +130,29 @@ impl Client {
                     retry_after,
                 }
             }
-            Err(e) => failure(&e),
+            Err(e) => match failure(&e) {
+                // What a library says may quote the URL: its password is not shown.
+                Outcome::Failed { code, message } => Outcome::Failed {
+                    code,
+                    message: hide_password(&message, url),
+                },
+                answered => answered,
+            },
         }
+    }
+}
+
+/// `message` with the credentials of `url` (`user:password@`), where it quotes them, shown
+/// as `mask_credentials` shows them.
+fn hide_password(message: &str, url: &str) -> String {
+    let userinfo = url
+        .split_once("://")
+        .map(|(_, rest)| &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
+        .and_then(|authority| authority.rsplit_once('@'))
+        .map(|(userinfo, _)| userinfo);
+    match userinfo {
+        Some(u) => message.replace(&format!("{u}@"), &format!("{}@", mask_userinfo(u))),
+        None => message.to_owned(),
     }
 }
 
@@ -323,6 +344,12 @@ mod tests {
             mask_credentials("http://h.example/a@b"),
             "http://h.example/a@b"
         );
+        assert_eq!(
+            hide_password("bad URL: http://u:s3cret@h/ x", "http://u:s3cret@h/"),
+            "bad URL: http://u:***@h/ x"
+        );
+        assert_eq!(hide_password("refused", "http://h/"), "refused");
+        assert_eq!(hide_password("a: refused", "http://u:a@h/"), "a: refused");
     }
 
     #[test]
