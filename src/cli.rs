@@ -678,6 +678,9 @@ async fn reload(
             return Ok((daemon, running));
         }
     };
+    for warning in new.warnings(&api_webhook_shares(&daemon.store)) {
+        log::warn!("{warning}");
+    }
     if new.state_dir != running.state_dir {
         log::error!(
             "{}: state_dir: changed from {} to {}: restart sharehook to use it; {STAYS}",
