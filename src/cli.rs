@@ -343,6 +343,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Version => println!("sharehook {VERSION}"),
         Command::Check { config } => {
             let config = config::load(&config)?;
+            // The state, if there is one this user may read, has the API's webhooks.
+            let api = crate::store::Store::open_read_only(&config.state_dir)
+                .map(|store| api_webhook_shares(&store))
+                .unwrap_or_default();
+            for warning in config.warnings(&api) {
+                log::warn!("{warning}");
+            }
             print!("{}", config.to_toml_redacted());
         }
         Command::Run { config } => {
@@ -531,6 +538,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The share of each webhook made through the API (none when the state cannot tell).
+fn api_webhook_shares(store: &crate::store::Store) -> Vec<String> {
+    store
+        .api_webhooks()
+        .map(|hooks| hooks.into_iter().map(|h| h.share).collect())
+        .unwrap_or_default()
+}
+
 /// The first line of standard input, without its line end: a password piped in.
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
@@ -556,6 +571,9 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         let mut hup = service::ReloadSignal::install()?;
         let started_ms = crate::deliver::now_ms();
         let mut daemon = Daemon::start(&config)?;
+        for warning in config.warnings(&api_webhook_shares(&daemon.store)) {
+            log::warn!("{warning}");
+        }
         let bound = match crate::web::bind(&config.web, &config.state_dir).await {
             Ok(bound) => bound,
             Err(e) => {
@@ -660,6 +678,9 @@ async fn reload(
             return Ok((daemon, running));
         }
     };
+    for warning in new.warnings(&api_webhook_shares(&daemon.store)) {
+        log::warn!("{warning}");
+    }
     if new.state_dir != running.state_dir {
         log::error!(
             "{}: state_dir: changed from {} to {}: restart sharehook to use it; {STAYS}",

@@ -294,6 +294,66 @@ impl Config {
 }
 
 impl Config {
+    /// What is allowed but probably not meant, for `check` and the daemon's start to say:
+    /// secrets anyone on the machine can read, nothing to send to, nothing to report.
+    /// `api_shares`: the share of each webhook made through the API (kept in the state).
+    pub fn warnings(&self, api_shares: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        let holds_secrets = self
+            .webhooks
+            .iter()
+            .any(|w| w.token.is_some() || w.secret.is_some());
+        if let Some(file) = self.source.as_deref().filter(|_| holds_secrets) {
+            // The package installs it 0640, group sharehook: the group may read it.
+            if let Some(mode) = world_readable(file) {
+                out.push(format!(
+                    "{} holds webhook tokens or secrets, and every user of this machine can read \
+                     it (mode {mode:04o}): chmod 640 {}",
+                    file.display(),
+                    file.display()
+                ));
+            }
+        }
+        if let Some(key) = &self.web.tls_key
+            && let Some(mode) = world_readable(key)
+        {
+            out.push(format!(
+                "web.tls_key: {} is a private key, and every user of this machine can read it \
+                 (mode {mode:04o}): chmod 600 {}",
+                key.display(),
+                key.display()
+            ));
+        }
+        if self.webhooks.is_empty() && api_shares.is_empty() {
+            out.push(
+                "no [[webhook]] is configured (nor made through the API): changes are watched \
+                 but nothing is sent; add a [[webhook]] with a url"
+                    .to_owned(),
+            );
+        } else {
+            for share in &self.shares {
+                if !self.webhooks.iter().any(|w| w.share == share.name)
+                    && !api_shares.contains(&share.name)
+                {
+                    out.push(format!(
+                        "share \"{}\": no [[webhook]] watches it, so its changes are sent nowhere \
+                         (add share = \"{}\" to a [[webhook]])",
+                        share.name, share.name
+                    ));
+                }
+            }
+        }
+        for pattern in self.watch.ignore.patterns() {
+            if pattern.trim_end_matches('/').bytes().all(|b| b == b'*') {
+                out.push(format!(
+                    "watch.ignore: \"{pattern}\" matches every name: nothing in the shares will \
+                     be reported"
+                ));
+            }
+        }
+        out
+    }
+
     /// What differs from `old`, for the log line of a reload: added, removed and changed
     /// shares and webhooks (with the settings that changed), and changed tables.
     pub fn changes_from(&self, old: &Config) -> Vec<String> {
@@ -567,7 +627,7 @@ impl Ctx<'_> {
     }
 
     fn toml_error(&self, e: &toml::de::Error, key: &str) -> ConfigError {
-        let message = e.message().trim().to_owned();
+        let mut message = e.message().trim().to_owned();
         // serde names a missing key only in its message; put it in the key as well.
         let key = match message
             .strip_prefix("missing field `")
@@ -577,6 +637,12 @@ impl Ctx<'_> {
             Some(field) => format!("{key}.{field}"),
             None => key.to_owned(),
         };
+        if let Some(better) = wrong_type(&message)
+            .or_else(|| misplaced(&key, &message))
+            .or_else(|| (key == "web.listen").then(|| LISTEN_FORM.to_owned()))
+        {
+            message = better;
+        }
         self.err(e.span(), key, message)
     }
 
@@ -774,8 +840,16 @@ impl Ctx<'_> {
             .as_ref()
             .map(|list| list.get_ref().iter().map(|p| p.get_ref().clone()).collect())
             .unwrap_or_default();
-        out.ignore = Ignore::new(raw.ignore_defaults.unwrap_or(true), &extra)
-            .map_err(|m| self.err(raw.ignore.as_ref().map(Spanned::span), "watch.ignore", m))?;
+        out.ignore = Ignore::with_position(raw.ignore_defaults.unwrap_or(true), &extra).map_err(
+            |(i, m)| {
+                let span = raw
+                    .ignore
+                    .as_ref()
+                    .and_then(|list| list.get_ref().get(i))
+                    .map(Spanned::span);
+                self.err(span, format!("watch.ignore[{}]", i + 1), m)
+            },
+        )?;
         if let Some(secs) = raw.rescan_interval {
             let d = self.seconds(
                 &secs,
@@ -1058,13 +1132,16 @@ impl Ctx<'_> {
         Ok(Schedule::new(out))
     }
 
-    /// A path from the file, taken from the file's folder when relative.
+    /// A path from the file, taken from the file's folder when relative; always absolute (a
+    /// file named by a relative `--config` is taken from the working folder), so that the
+    /// daemon and every command find the same place wherever they run.
     fn resolve(&self, path: &str) -> PathBuf {
         let path = Path::new(path);
-        match self.file.parent() {
+        let joined = match self.file.parent() {
             Some(dir) if path.is_relative() => dir.join(path),
             _ => path.to_owned(),
-        }
+        };
+        std::path::absolute(&joined).unwrap_or(joined)
     }
 }
 
@@ -1101,17 +1178,147 @@ fn overlap(given: &Path, share: &Share, earlier: &[Share]) -> Option<String> {
 }
 
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    // The URL as said back: a password in it is not shown.
+    let shown = crate::send::mask_credentials(url);
     let uri: http::Uri = url
         .parse()
-        .map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
+        .map_err(|e| format!("\"{shown}\" is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err(format!("\"{url}\" is not an http:// or https:// URL")),
+        _ => return Err(format!("\"{shown}\" is not an http:// or https:// URL")),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("\"{url}\" has no host"));
+        return Err(format!("\"{shown}\" has no host"));
     }
     Ok(())
+}
+
+/// What `web.listen` takes, said when it is neither.
+const LISTEN_FORM: &str =
+    "must be an address and port in quotes, such as \"127.0.0.1:8080\", or a list of them";
+
+/// serde's `invalid type: string "one", expected i64`, said for people: `must be a whole
+/// number (got the text "one")`. `None` for any other message.
+fn wrong_type(message: &str) -> Option<String> {
+    let (got, expected) = message
+        .strip_prefix("invalid type: ")?
+        .rsplit_once(", expected ")?;
+    let wanted = match expected {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "text in quotes",
+        "a sequence" => "a list in brackets, such as [\"a\", \"b\"]",
+        s if s.starts_with("struct ") => "a table",
+        _ => return None,
+    };
+    let number = |prefix: &str| {
+        got.strip_prefix(prefix)
+            .and_then(|n| n.strip_prefix('`'))
+            .and_then(|n| n.strip_suffix('`'))
+            .map(|n| format!("the number {n}"))
+    };
+    let got = if let Some(text) = got.strip_prefix("string ") {
+        format!("the text {text}")
+    } else if let Some(n) = number("integer ").or_else(|| number("floating point ")) {
+        n
+    } else if let Some(b) = got
+        .strip_prefix("boolean `")
+        .and_then(|b| b.strip_suffix('`'))
+    {
+        b.to_owned()
+    } else {
+        match got {
+            "sequence" => "a list".to_owned(),
+            "map" => "a table".to_owned(),
+            other => other.to_owned(),
+        }
+    };
+    Some(format!("must be {wanted} (got {got})"))
+}
+
+/// The keys each table takes, for telling where a misplaced key belongs.
+const TABLE_KEYS: &[(&str, &[&str])] = &[
+    (
+        "[[share]]",
+        &["name", "path", "protocol", "watch", "resources"],
+    ),
+    (
+        "[[webhook]]",
+        &[
+            "id",
+            "url",
+            "share",
+            "folder",
+            "format",
+            "triggers",
+            "token",
+            "secret",
+            "signature",
+            "ca_file",
+        ],
+    ),
+    (
+        "[delivery]",
+        &[
+            "retry_delays",
+            "rotation_grace",
+            "disable_after",
+            "connect_timeout",
+            "request_timeout",
+            "deny_networks",
+            "allow_networks",
+            "queue_limit",
+        ],
+    ),
+    ("[log]", &["max_entries", "max_age_days"]),
+    (
+        "[watch]",
+        &[
+            "settle_ms",
+            "ignore",
+            "ignore_defaults",
+            "rescan_interval",
+            "poll_interval",
+        ],
+    ),
+    (
+        "[web]",
+        &["listen", "tls", "tls_cert", "tls_key", "metrics"],
+    ),
+];
+
+/// The keys that go before every table.
+const TOP_LEVEL_KEYS: &[&str] = &["account_name", "state_dir"];
+
+/// For an unknown key at `key` that is a key of another table (or a top-level key written
+/// after a table, which TOML then puts in that table), where it belongs.
+fn misplaced(key: &str, message: &str) -> Option<String> {
+    let field = message.strip_prefix("unknown field `")?.split_once('`')?.0;
+    // The table it landed in: `webhook[1]` is a [[webhook]], `delivery` the [delivery].
+    let table = key
+        .strip_suffix(field)
+        .map(|t| t.strip_suffix('.').unwrap_or(t))?;
+    let header = match table.split_once('[') {
+        _ if table.is_empty() => None,
+        Some((name, _)) => Some(format!("[[{name}]]")),
+        None => Some(format!("[{table}]")),
+    };
+    if TOP_LEVEL_KEYS.contains(&field) {
+        let header = header?;
+        return Some(format!(
+            "`{field}` is a top-level key but comes after {header}; TOML puts it in that table \
+             — move it above the first [table]"
+        ));
+    }
+    let (home, _) = TABLE_KEYS.iter().find(|(_, keys)| keys.contains(&field))?;
+    Some(match header {
+        Some(header) => format!(
+            "`{field}` is a key of {home}, not of {header}; TOML puts a key in the table above \
+             it — move it under {home}"
+        ),
+        None => format!("`{field}` is a key of {home}: move it under {home}"),
+    })
 }
 
 fn key_path(path: &serde_path_to_error::Path) -> String {
@@ -1142,6 +1349,14 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+/// The permission bits of `path` when every user may read it (`None` when they may not, or
+/// it cannot be looked at: reading it is then someone else's error to report).
+fn world_readable(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o004 != 0).then_some(mode)
 }
 
 /// This machine's host name, the default account name. Asked of the kernel (`uname`), not
@@ -1523,6 +1738,181 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_the_wrong_type_is_told_in_words() {
+        let f = "/etc/sharehook/test.toml";
+        let hook = "[[webhook]]\nurl = \"http://h/\"\n";
+        let cases = [
+            (
+                format!("{SHARE}{hook}id = \"one\"\n"),
+                "line 6: webhook[1].id: must be a whole number (got the text \"one\")",
+            ),
+            (
+                format!("{SHARE}{hook}id = 1.5\n"),
+                "line 6: webhook[1].id: must be a whole number (got the number 1.5)",
+            ),
+            (
+                format!("{SHARE}{hook}triggers = \"upload\"\n"),
+                "line 6: webhook[1].triggers: must be a list in brackets, such as [\"a\", \"b\"] (got the text \"upload\")",
+            ),
+            (
+                format!("{SHARE}{hook}triggers = [\"upload\", 2]\n"),
+                "line 6: webhook[1].triggers[2]: must be text in quotes (got the number 2)",
+            ),
+            (
+                format!("{SHARE}{hook}url = 80\n").replace(hook, "[[webhook]]\n"),
+                "line 5: webhook[1].url: must be text in quotes (got the number 80)",
+            ),
+            (
+                format!("{SHARE}[web]\nmetrics = \"yes\"\n"),
+                "line 5: web.metrics: must be true or false (got the text \"yes\")",
+            ),
+            (
+                format!("{SHARE}[watch]\nignore_defaults = 0\n"),
+                "line 5: watch.ignore_defaults: must be true or false (got the number 0)",
+            ),
+            (
+                format!("{SHARE}[delivery]\nrequest_timeout = \"30s\"\n"),
+                "line 5: delivery.request_timeout: must be a number (got the text \"30s\")",
+            ),
+            (
+                format!("{SHARE}[web]\nlisten = 8080\n"),
+                "line 5: web.listen: must be an address and port in quotes, such as \"127.0.0.1:8080\", or a list of them",
+            ),
+            (
+                format!("state_dir = true\n{SHARE}"),
+                "line 1: state_dir: must be text in quotes (got true)",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error_of(&text), format!("{f}: {expected}"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_key_after_a_table_it_does_not_belong_to_is_pointed_out() {
+        let f = "/etc/sharehook/test.toml";
+        check_error(
+            &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\nstate_dir = \"/srv/state\"\n"),
+            &format!(
+                "{f}: line 6: webhook[1].state_dir: `state_dir` is a top-level key but comes after \
+                 [[webhook]]; TOML puts it in that table — move it above the first [table]"
+            ),
+        );
+        check_error(
+            &format!("{SHARE}account_name = \"nas\"\n"),
+            &format!(
+                "{f}: line 4: share[1].account_name: `account_name` is a top-level key but comes \
+                 after [[share]]; TOML puts it in that table — move it above the first [table]"
+            ),
+        );
+        check_error(
+            &format!("{SHARE}[delivery]\nsettle_ms = 500\n"),
+            &format!(
+                "{f}: line 5: delivery.settle_ms: `settle_ms` is a key of [watch], not of \
+                 [delivery]; TOML puts a key in the table above it — move it under [watch]"
+            ),
+        );
+        check_error(
+            &format!("retry_delays = [1]\n{SHARE}"),
+            &format!(
+                "{f}: line 1: retry_delays: `retry_delays` is a key of [delivery]: move it under [delivery]"
+            ),
+        );
+        // A key no table has keeps serde's list of what is expected.
+        let e = error_of(&format!("{SHARE}[delivery]\ncolour = 1\n"));
+        assert!(e.contains("unknown field `colour`, expected one of"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_config_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("state_dir = \"state\"\n{SHARE}")
+            .replace("{share}", &dir.path().to_string_lossy());
+        let c = parse(&text, Path::new("/etc/sharehook/x.toml")).unwrap();
+        assert_eq!(c.state_dir, Path::new("/etc/sharehook/state"));
+        // A file named relative to the working folder: the state is still an absolute path.
+        let c = parse(&text, Path::new("x.toml")).unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(c.state_dir, here.join("state"));
+        assert!(
+            c.to_toml_redacted()
+                .contains(&format!("state_dir = \"{}\"", here.join("state").display()))
+        );
+    }
+
+    #[test]
+    fn warnings_name_what_is_probably_not_meant() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        let d = dir.path().join("a").display().to_string();
+        let file = dir.path().join("sharehook.toml");
+        let chmod = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let load_with = |text: &str, mode: u32| {
+            std::fs::write(&file, text.replace("{share}", &d)).unwrap();
+            chmod(&file, mode);
+            load(&file).unwrap().warnings(&[])
+        };
+        let token = "token = \"efb7e0030e6cef1b45d3d74a67881a2b\"\n";
+        let hook = format!("[[webhook]]\nurl = \"http://u:pw@h/\"\n{token}");
+        let secrets = format!("{SHARE}{hook}");
+        let f = file.display();
+        assert_eq!(
+            load_with(&secrets, 0o644),
+            [format!(
+                "{f} holds webhook tokens or secrets, and every user of this machine can read it \
+                 (mode 0644): chmod 640 {f}"
+            )]
+        );
+        assert_eq!(load_with(&secrets, 0o640), Vec::<String>::new());
+        assert_eq!(
+            load_with(&secrets.replace(token, ""), 0o644),
+            Vec::<String>::new(),
+            "no secret in the file"
+        );
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "x").unwrap();
+        chmod(&key, 0o604);
+        let web = "[web]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n";
+        assert_eq!(
+            load_with(&format!("{secrets}{web}"), 0o600),
+            [format!(
+                "web.tls_key: {} is a private key, and every user of this machine can read it \
+                 (mode 0604): chmod 600 {}",
+                key.display(),
+                key.display()
+            )]
+        );
+        assert_eq!(
+            load_with(SHARE, 0o644),
+            [
+                "no [[webhook]] is configured (nor made through the API): changes are watched \
+              but nothing is sent; add a [[webhook]] with a url"
+            ]
+        );
+        let api = ["public".to_owned()];
+        assert_eq!(
+            load(&file).unwrap().warnings(&api),
+            Vec::<String>::new(),
+            "a webhook made through the API sends"
+        );
+        std::fs::create_dir(dir.path().join("b")).unwrap();
+        let two = format!(
+            "{SHARE}[[share]]\nname = \"b\"\npath = \"b\"\n{hook}share = \"public\"\n[watch]\nignore = [\"*\"]\n"
+        );
+        assert_eq!(
+            load_with(&two, 0o600),
+            [
+                "share \"b\": no [[webhook]] watches it, so its changes are sent nowhere (add \
+                 share = \"b\" to a [[webhook]])",
+                "watch.ignore: \"*\" matches every name: nothing in the shares will be reported"
+            ]
+        );
+    }
+
+    #[test]
     fn watch_settings_are_checked_and_read() {
         check_error(
             &format!("{SHARE}[watch]\nsettle_ms = -5\n"),
@@ -1530,7 +1920,12 @@ mod tests {
         );
         check_error(
             &format!("{SHARE}[watch]\nignore = [\"!nothing\"]\n"),
-            "/etc/sharehook/test.toml: line 5: watch.ignore: \"!nothing\": \"nothing\" is not in the list, so it cannot be taken out",
+            "/etc/sharehook/test.toml: line 5: watch.ignore[1]: \"!nothing\": \"nothing\" is not in the list, so it cannot be taken out",
+        );
+        // The pattern at fault is named, with its own line.
+        check_error(
+            &format!("{SHARE}[watch]\nignore = [\n  \"*.bak\",\n  \"cache/old\",\n]\n"),
+            "/etc/sharehook/test.toml: line 7: watch.ignore[2]: \"cache/old\" has a / inside: a pattern matches one name, not a path",
         );
         check_error(
             &format!("{SHARE}watch = \"fast\"\n"),

@@ -116,24 +116,32 @@ impl Ignore {
     /// The list in effect: the defaults (unless `defaults` is false), then `extra`. An entry
     /// `!pattern` takes a default entry out of the list.
     pub fn new(defaults: bool, extra: &[String]) -> Result<Ignore, String> {
+        Ignore::with_position(defaults, extra).map_err(|(_, message)| message)
+    }
+
+    /// As `new`; an error also says which entry of `extra` is at fault (from 0).
+    pub fn with_position(defaults: bool, extra: &[String]) -> Result<Ignore, (usize, String)> {
         let mut rules = Vec::new();
         if defaults {
             for text in DEFAULTS {
                 rules.push(Rule::parse(text).expect("the default patterns are valid"));
             }
         }
-        for text in extra {
+        for (i, text) in extra.iter().enumerate() {
             match text.strip_prefix('!') {
                 Some(removed) => {
                     let before = rules.len();
                     rules.retain(|r| r.text != removed);
                     if rules.len() == before {
-                        return Err(format!(
-                            "\"{text}\": \"{removed}\" is not in the list, so it cannot be taken out"
+                        return Err((
+                            i,
+                            format!(
+                                "\"{text}\": \"{removed}\" is not in the list, so it cannot be taken out"
+                            ),
                         ));
                     }
                 }
-                None => rules.push(Rule::parse(text)?),
+                None => rules.push(Rule::parse(text).map_err(|m| (i, m))?),
             }
         }
         Ok(Ignore { rules })
@@ -151,17 +159,24 @@ impl Ignore {
 
     /// Whether the share path `/a/b/c` is ignored: its own name, or any folder above it.
     pub fn path(&self, share_path: &[u8], is_dir: bool) -> bool {
+        self.why(share_path, is_dir).is_some()
+    }
+
+    /// Why the share path `/a/b/c` is ignored, if it is: the pattern, and the name it matched
+    /// (the path's own, or a folder's above it).
+    pub fn why<'a>(&self, share_path: &'a [u8], is_dir: bool) -> Option<(&str, &'a [u8])> {
         let mut parts = share_path
             .split(|&b| b == b'/')
             .filter(|p| !p.is_empty())
             .peekable();
         while let Some(part) = parts.next() {
             let last = parts.peek().is_none();
-            if self.name(part, if last { is_dir } else { true }) {
-                return true;
+            let is_dir = if last { is_dir } else { true };
+            if let Some(rule) = self.rules.iter().find(|r| r.matches(part, is_dir)) {
+                return Some((rule.text.as_str(), part));
             }
         }
-        false
+        None
     }
 
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
@@ -338,6 +353,15 @@ mod tests {
         assert!(!ig.path(b"/a/.Trashes", false));
         assert!(!ig.path(b"/a/b/c.txt", false));
         assert!(!ig.path(b"/", true));
+        assert_eq!(
+            ig.why(b"/a/@eaDir/x.jpg", false),
+            Some(("@eaDir/", &b"@eaDir"[..]))
+        );
+        assert_eq!(
+            ig.why(b"/docs/~$x.docx", false),
+            Some(("~$*", &b"~$x.docx"[..]))
+        );
+        assert_eq!(ig.why(b"/docs/x.docx", false), None);
     }
 
     #[test]
@@ -352,6 +376,13 @@ mod tests {
         assert!(Ignore::new(true, &["!*.nothing".into()]).is_err());
         assert!(Ignore::new(true, &["a/b".into()]).is_err());
         assert!(Ignore::new(true, &["/".into()]).is_err());
+        let at = |list: &[&str]| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            Ignore::with_position(true, &list).err().map(|(i, _)| i)
+        };
+        assert_eq!(at(&["*.bak", "a/b"]), Some(1));
+        assert_eq!(at(&["*.bak", "!*.tmp", "!*.tmp"]), Some(2));
+        assert_eq!(at(&["*.bak"]), None);
     }
 
     #[test]

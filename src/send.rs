@@ -130,8 +130,29 @@ impl Client {
                     retry_after,
                 }
             }
-            Err(e) => failure(&e),
+            Err(e) => match failure(&e) {
+                // What a library says may quote the URL: its password is not shown.
+                Outcome::Failed { code, message } => Outcome::Failed {
+                    code,
+                    message: hide_password(&message, url),
+                },
+                answered => answered,
+            },
         }
+    }
+}
+
+/// `message` with the credentials of `url` (`user:password@`), where it quotes them, shown
+/// as `mask_credentials` shows them.
+fn hide_password(message: &str, url: &str) -> String {
+    let userinfo = url
+        .split_once("://")
+        .map(|(_, rest)| &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
+        .and_then(|authority| authority.rsplit_once('@'))
+        .map(|(userinfo, _)| userinfo);
+    match userinfo {
+        Some(u) => message.replace(&format!("{u}@"), &format!("{}@", mask_userinfo(u))),
+        None => message.to_owned(),
     }
 }
 
@@ -248,17 +269,48 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>,
     Ok(certs)
 }
 
-/// `url` without credentials or query (which may carry secrets), for logs.
+/// `url` for logs and `check`: a password in it shown as `***` (`https://user:***@host/`),
+/// and its query (which may carry secrets) as `?…`.
 pub fn redact_url(url: &str) -> String {
     match url.parse::<http::Uri>() {
         Ok(uri) => {
             let scheme = uri.scheme_str().unwrap_or("http");
+            let user = uri
+                .authority()
+                .and_then(|a| a.as_str().rsplit_once('@'))
+                .map(|(userinfo, _)| format!("{}@", mask_userinfo(userinfo)))
+                .unwrap_or_default();
             let host = uri.host().unwrap_or("");
             let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
             let query = if uri.query().is_some() { "?…" } else { "" };
-            format!("{scheme}://{host}{port}{}{query}", uri.path())
+            format!("{scheme}://{user}{host}{port}{}{query}", uri.path())
         }
         Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+/// `url` as written, but for a password in it, shown as `***`: for telling what is wrong with
+/// a URL that may not even parse.
+pub fn mask_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((userinfo, host)) => format!(
+            "{scheme}://{}@{host}{}",
+            mask_userinfo(userinfo),
+            &rest[end..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// `user:password` as `user:***`; a user name alone (often a token) as `***`.
+fn mask_userinfo(userinfo: &str) -> String {
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
     }
 }
 
@@ -274,8 +326,30 @@ mod tests {
         );
         assert_eq!(
             redact_url("https://user:pw@h.example/x?key=s3cret"),
-            "https://h.example/x?…"
+            "https://user:***@h.example/x?…"
         );
+        assert_eq!(
+            redact_url("https://ghp_s3cret@h.example:8443/x"),
+            "https://***@h.example:8443/x"
+        );
+        assert_eq!(
+            mask_credentials("htp://user:p@ss@h.example/x y"),
+            "htp://user:***@h.example/x y"
+        );
+        assert_eq!(
+            mask_credentials("ftp://me:s3cret@h.example/x"),
+            "ftp://me:***@h.example/x"
+        );
+        assert_eq!(
+            mask_credentials("http://h.example/a@b"),
+            "http://h.example/a@b"
+        );
+        assert_eq!(
+            hide_password("bad URL: http://u:s3cret@h/ x", "http://u:s3cret@h/"),
+            "bad URL: http://u:***@h/ x"
+        );
+        assert_eq!(hide_password("refused", "http://h/"), "refused");
+        assert_eq!(hide_password("a: refused", "http://u:a@h/"), "a: refused");
     }
 
     #[test]

@@ -501,7 +501,7 @@ mod tests {
             "index: 0 entries",
             "last event: 2026-11-22T09:05:03.042Z Upload /docs/a\\x1b[2J.txt",
             "problem: 2 folders (such as /srv/public/deep) past the inotify watch limit",
-            "webhook 1  http://127.0.0.1:9/hook?…  (share public folder /)",
+            "webhook 1  http://user:***@127.0.0.1:9/hook?…  (share public folder /)",
             "0 queued, 0 failed",
             "since start: 1 delivered, 0 refused (4xx), 0 failed (5xx), 1 unreachable",
             "last success: 2026-11-22T09:05:50.000Z",

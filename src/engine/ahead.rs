@@ -58,12 +58,24 @@ pub(crate) struct Filter {
 
 impl Filter {
     fn keeps(&self, folder: &Path, name: &[u8], entry: &Entry) -> bool {
-        !self.ignore.name(name, entry.is_dir())
-            && (!entry.is_dir()
-                || self.others.is_empty()
-                || !self
-                    .others
-                    .contains(&folder.join(std::ffi::OsStr::from_bytes(name))))
+        if self.ignore.name(name, entry.is_dir()) {
+            if log::log_enabled!(log::Level::Debug)
+                && let Some((pattern, _)) = self.ignore.why(name, entry.is_dir())
+            {
+                why!(
+                    "{}: found in a folder read: ignored: its name matches the ignore pattern \
+                     \"{}\" ([watch] ignore)",
+                    super::shown(&folder.join(std::ffi::OsStr::from_bytes(name))),
+                    crate::event::escape_controls(pattern)
+                );
+            }
+            return false;
+        }
+        !entry.is_dir()
+            || self.others.is_empty()
+            || !self
+                .others
+                .contains(&folder.join(std::ffi::OsStr::from_bytes(name)))
     }
 }
 

@@ -156,9 +156,19 @@ impl Engine {
                     return Ok(out);
                 };
                 match batch.entry(&share, &sp)? {
-                    Some(known) if known.same_as(&entry) => return Ok(out),
+                    Some(known) if known.same_as(&entry) => {
+                        why!(
+                            "share {share}: {sp}: Upload dropped: no change, the same size and \
+                             modification time as the index has"
+                        );
+                        return Ok(out);
+                    }
                     Some(known) if !known.is_dir() && !data => {
                         // Times or attributes only (a touch): no news, but keep the index true.
+                        why!(
+                            "share {share}: {sp}: Upload dropped: only its times or attributes \
+                             changed (nothing was written to it)"
+                        );
                         batch.put(&share, &sp, &entry)?;
                         return Ok(out);
                     }
@@ -196,6 +206,7 @@ impl Engine {
                 };
                 match batch.entry(&share, &sp)? {
                     Some(known) if known.is_dir() => {
+                        why!("share {share}: {sp}: Create Folder dropped: the folder is known");
                         batch.put(&share, &sp, &entry)?;
                         return Ok(out);
                     }
@@ -213,6 +224,11 @@ impl Engine {
             Change::Delete { .. } => {
                 if let Some(known) = batch.remove_tree(&share, &sp)? {
                     out.push(self.event(Operation::Delete, si, sp, None, &known, now));
+                } else {
+                    why!(
+                        "share {share}: {sp}: Delete dropped: not in the index (it was never \
+                         reported)"
+                    );
                 }
             }
             Change::Moved { from, to } => {
@@ -305,7 +321,13 @@ impl Engine {
                     mtime_ns: 0,
                     uid: moved.uid,
                 },
-                (None, None) => return Ok(false),
+                (None, None) => {
+                    why!(
+                        "share {share}: {sp}: dropped: the folder {folder} above it is gone \
+                         (what took its place is reported by its own event)"
+                    );
+                    return Ok(false);
+                }
             };
             if replaced {
                 batch.remove_tree(&share, &folder)?;

@@ -10,6 +10,17 @@
 //! loses nothing a restart's reconcile cannot find again. `disk` holds the watches and reads
 //! folders; this module wires the parts into one loop.
 
+/// A debug line saying why a kernel event did or did not become an operation (ignored, held,
+/// folded, paired, found unchanged), for `SHAREHOOK_LOG=debug`. Nothing is formatted unless
+/// the line is shown: a burst makes thousands of these decisions.
+macro_rules! why {
+    ($($arg:tt)*) => {
+        if log::log_enabled!(log::Level::Debug) {
+            log::debug!("why: {}", format_args!($($arg)*));
+        }
+    };
+}
+
 mod ahead;
 mod baseline;
 mod disk;
@@ -291,6 +302,22 @@ impl Engine {
             return;
         };
         if self.disk.settings.ignore.path(sp.as_bytes(), is_dir) {
+            if log::log_enabled!(log::Level::Debug)
+                && let Some((pattern, name)) = self.disk.settings.ignore.why(sp.as_bytes(), is_dir)
+            {
+                let whose = if name == sp.name() {
+                    "its name"
+                } else {
+                    "a folder above it"
+                };
+                why!(
+                    "{}: {}: ignored: {whose} ({}) matches the ignore pattern \"{}\" ([watch] ignore)",
+                    shown(&path),
+                    kind_of(mask),
+                    shown_bytes(name),
+                    crate::event::escape_controls(pattern)
+                );
+            }
             return;
         }
         let seen = if mask.contains(Mask::CREATE) {
@@ -610,6 +637,40 @@ impl Engine {
         self.step_walks(WALK_SLICE)?;
         Ok(())
     }
+}
+
+/// `path` for a debug line: bytes that are not UTF-8 as `\xNN`, control characters escaped.
+fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    shown_bytes(path.as_os_str().as_bytes())
+}
+
+/// A name for a debug line, escaped as `shown` escapes a path.
+fn shown_bytes(bytes: &[u8]) -> String {
+    crate::event::escape_controls(&crate::event::escape_bytes(bytes)).into_owned()
+}
+
+/// When `deadline` (an `Instant`, seen at `now`) comes, for a debug line: the wall-clock time
+/// and the wait.
+fn until(deadline: Instant, now: Instant) -> String {
+    let wait = deadline.saturating_duration_since(now);
+    let at = now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+    format!("until {} (in {})", crate::payload::rfc3339(at), human(wait))
+}
+
+/// A kernel event's kind, for a debug line.
+fn kind_of(mask: Mask) -> &'static str {
+    [
+        (Mask::CREATE, "create"),
+        (Mask::MODIFY, "write"),
+        (Mask::CLOSE_WRITE, "close after writing"),
+        (Mask::DELETE, "delete"),
+        (Mask::MOVED_FROM, "move away"),
+        (Mask::MOVED_TO, "move in"),
+    ]
+    .into_iter()
+    .find(|(bit, _)| mask.contains(*bit))
+    .map_or("event", |(_, name)| name)
 }
 
 /// How many folders have a problem, and the first of them with its error.

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::holds::{Held, Hold};
-use super::rules::{Change, MAX_DELETE_HOLD, PAIR_WINDOW, PLACEHOLDER_WAIT, Rules, World};
+use super::rules::{
+    Change, MAX_DELETE_HOLD, PAIR_WINDOW, PLACEHOLDER_WAIT, Rules, World, held_name,
+};
+use super::{shown, until};
 use crate::ignore::PARTIAL_SUFFIXES;
 
 impl Rules {
@@ -27,6 +30,11 @@ impl Rules {
         let Some(hold) = self.holds.remove(path) else {
             return;
         };
+        why!(
+            "{}: {} released, for the gate to check against the index",
+            shown(path),
+            held_name(hold.what)
+        );
         let path = path.to_owned();
         let change = match hold.what {
             Held::Upload => Change::Upload {
@@ -51,14 +59,30 @@ impl Rules {
                 Held::Upload => self.upload_waits(&path, &hold, now, wall_ns, settle_ns, world),
                 Held::Folder { placeholder: true } => (now < hold.since + PLACEHOLDER_WAIT
                     && world.is_empty_dir(&path))
-                .then_some(Wait::Until(hold.since + PLACEHOLDER_WAIT)),
+                .then_some(Wait::Until(
+                    hold.since + PLACEHOLDER_WAIT,
+                    "it is empty, and named like a placeholder (\"New folder\"): it waits to be named",
+                )),
                 Held::Folder { placeholder: false } => None,
                 Held::Delete { .. } => self.delete_waits(&path, &hold, now, world),
             };
             match wait {
                 None => self.release(&path),
-                Some(Wait::Until(at)) => self.holds.set_deadline(&path, at),
-                Some(Wait::Drop) => {
+                Some(Wait::Until(at, reason)) => {
+                    why!(
+                        "{}: {} held {}: {reason}",
+                        shown(&path),
+                        held_name(hold.what),
+                        until(at, now)
+                    );
+                    self.holds.set_deadline(&path, at)
+                }
+                Some(Wait::Drop(reason)) => {
+                    why!(
+                        "{}: {} dropped: {reason}",
+                        shown(&path),
+                        held_name(hold.what)
+                    );
                     self.holds.remove(&path);
                 }
             }
@@ -83,7 +107,9 @@ impl Rules {
                 // Cannot tell, which is not "gone": its folder is read again every poll
                 // interval, and that reconcile finds the change.
                 world.cannot_read(path, &e);
-                return Some(Wait::Drop);
+                return Some(Wait::Drop(
+                    "it cannot be looked at; its folder is read again every poll interval",
+                ));
             }
         };
         let Some(entry) = found.filter(|e| !e.is_dir()) else {
@@ -102,20 +128,30 @@ impl Rules {
                 now < first + self.delete_window() || self.drained_at < first + PAIR_WINDOW;
             if waiting && found.is_none() {
                 self.holds.mark_gone(path, first);
-                return Some(Wait::Until(now + PAIR_WINDOW));
+                return Some(Wait::Until(
+                    now + PAIR_WINDOW,
+                    "its file is gone: perhaps renamed, waiting for the rename to carry it",
+                ));
             }
-            return Some(Wait::Drop);
+            return Some(Wait::Drop(
+                "its file is gone, or is a folder now (deleted or replaced: its own event says so)",
+            ));
         };
         let age = wall_ns - entry.mtime_ns;
         if (0..settle_ns).contains(&age) {
             // Changed within the quiet period (a scan found it being written).
             let wait = Duration::from_nanos(u64::try_from(settle_ns - age).unwrap_or(0));
-            return Some(Wait::Until(now + wait));
+            return Some(Wait::Until(
+                now + wait,
+                "the file changed within the quiet period ([watch] settle_ms): still being written",
+            ));
         }
         if entry.size == 0 && partial_sibling(path, world) {
             // A browser's placeholder while the download runs beside it.
             return Some(Wait::Until(
                 now + self.settle.max(Duration::from_millis(200)),
+                "it is empty, and a partial download (.part, .crdownload...) lies beside it: \
+                 the download is still running",
             ));
         }
         None
@@ -140,11 +176,18 @@ impl Rules {
             .filter(|until| *until > now);
         if let Some(until) = busy {
             // More is being deleted around it: perhaps its whole folder.
-            return Some(Wait::Until(until));
+            return Some(Wait::Until(
+                until,
+                "more is being deleted in its folder: if the folder goes too, its one Delete \
+                 covers this",
+            ));
         }
         if world.entry(parent).ok().flatten().is_none() {
             // Its folder is gone too: that folder's Delete covers it.
-            return Some(Wait::Until(now + self.delete_window()));
+            return Some(Wait::Until(
+                now + self.delete_window(),
+                "its folder is gone too: that folder's Delete covers it",
+            ));
         }
         None
     }
@@ -152,10 +195,10 @@ impl Rules {
 
 /// What a due hold does instead of being released.
 enum Wait {
-    /// It waits until then.
-    Until(Instant),
-    /// It is given up.
-    Drop,
+    /// It waits until then, for the reason given (said in a debug line).
+    Until(Instant, &'static str),
+    /// It is given up, for the reason given.
+    Drop(&'static str),
 }
 
 /// Whether a partial download of `path` lies beside it (`name.part`, `name.crdownload`...).

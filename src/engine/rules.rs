@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::holds::{Held, Hold, Holds, upload_hold};
+use super::{shown, until};
+use crate::deliver::human;
 use crate::event::SharePath;
 use crate::ignore::is_placeholder_folder;
 use crate::tree::{self, Entry, EntryKind};
@@ -215,13 +217,20 @@ impl Rules {
                 path,
                 cookie,
                 is_dir,
-            } => self.renames.push_back(From {
-                path,
-                cookie,
-                is_dir,
-                deadline: now + PAIR_WINDOW,
-                replaced: false,
-            }),
+            } => {
+                why!(
+                    "{}: moved away: waits up to {} for where it went (the rename's second half)",
+                    shown(&path),
+                    human(PAIR_WINDOW)
+                );
+                self.renames.push_back(From {
+                    path,
+                    cookie,
+                    is_dir,
+                    deadline: now + PAIR_WINDOW,
+                    replaced: false,
+                })
+            }
             Seen::MovedTo {
                 path,
                 cookie,
@@ -229,10 +238,21 @@ impl Rules {
             } => match self.renames.iter().position(|f| f.cookie == cookie) {
                 Some(i) => {
                     let from = self.renames.remove(i).expect("the position is in range");
+                    why!(
+                        "{}: paired with the rename from {}",
+                        shown(&path),
+                        shown(&from.path)
+                    );
                     self.renamed(from.path, path, is_dir, now, world);
                 }
                 // Moved in from outside every share (or from an ignored name).
-                None => self.new_content(path, is_dir, now, world),
+                None => {
+                    why!(
+                        "{}: moved in, from outside the shares or from an ignored name: new content",
+                        shown(&path)
+                    );
+                    self.new_content(path, is_dir, now, world)
+                }
             },
         }
     }
@@ -254,7 +274,16 @@ impl Rules {
         // nothing sharehook reports (a FIFO, a socket): then the file is gone.
         if made.is_some() && self.holds.held(&path) == Some(Held::Delete { dir: false }) {
             self.holds.remove(&path);
+            why!(
+                "{}: created where a Delete was held: the delete and the new file are one save, \
+                 reported as an Upload",
+                shown(&path)
+            );
         }
+        why!(
+            "{}: created: open for write, reported once it is closed after writing",
+            shown(&path)
+        );
         self.modified.insert(path);
     }
 
@@ -262,7 +291,13 @@ impl Rules {
         if self.holds.held(&path) == Some(Held::Upload) {
             self.holds.set_deadline(&path, now + self.settle);
         }
-        self.modified.insert(path);
+        if !self.modified.contains(&path) {
+            why!(
+                "{}: written: open for write, reported once it is closed after writing",
+                shown(&path)
+            );
+            self.modified.insert(path);
+        }
     }
 
     /// A file is complete (closed after writing, or found): its Upload waits for quiet.
@@ -275,6 +310,12 @@ impl Rules {
             }
             _ => (now, data),
         };
+        why!(
+            "{}: Upload held {}: waiting for {} with no change ([watch] settle_ms)",
+            shown(&path),
+            until(now + self.settle, now),
+            human(self.settle)
+        );
         self.holds
             .put(path, upload_hold(since, now + self.settle, data, None));
     }
@@ -329,6 +370,17 @@ impl Rules {
         } else {
             self.settle
         };
+        why!(
+            "{}: Create Folder held {}: {}",
+            shown(&path),
+            until(now + wait, now),
+            if placeholder {
+                "a folder named like a placeholder (\"New folder\") waits, while it is empty, to \
+                 be named"
+            } else {
+                "waiting for the quiet period ([watch] settle_ms)"
+            }
+        );
         self.holds.put(
             path,
             Hold {
@@ -343,7 +395,22 @@ impl Rules {
     }
 
     fn removed(&mut self, path: PathBuf, is_dir: bool, now: Instant, world: &mut dyn World) {
-        self.holds.take_tree(&path);
+        for (p, hold) in self.holds.take_tree(&path) {
+            if p == path {
+                why!(
+                    "{}: its held {} is dropped: deleted before it was reported",
+                    shown(&p),
+                    held_name(hold.what)
+                );
+            } else {
+                why!(
+                    "{}: its held {} is folded into the Delete of {}",
+                    shown(&p),
+                    held_name(hold.what),
+                    shown(&path)
+                );
+            }
+        }
         self.modified.retain(|p| !p.starts_with(&path));
         if is_dir {
             world.unwatch(&path);
@@ -352,6 +419,12 @@ impl Rules {
             self.activity.insert(folder, now);
         }
         let deadline = now + self.delete_window();
+        why!(
+            "{}: Delete held {}: a new file here meanwhile makes it one save (an Upload), and \
+             the delete of its folder folds it in",
+            shown(&path),
+            until(deadline, now)
+        );
         self.holds.put(
             path,
             Hold {
@@ -384,13 +457,25 @@ impl Rules {
         }
         if !same_share {
             // Gone from one share (its watches dropped), new in the other (watched afresh).
+            why!(
+                "{}: moved to another share ({}): a Delete here, new content there",
+                shown(&from),
+                shown(&to)
+            );
             self.removed(from, is_dir, now, world);
             self.new_content(to, is_dir, now, world);
             return;
         }
         self.mark_replaced(&to);
         // Whatever was at the target is replaced by what moved there.
-        self.holds.take_tree(&to);
+        for (p, hold) in self.holds.take_tree(&to) {
+            why!(
+                "{}: its held {} is dropped: replaced by what moved there from {}",
+                shown(&p),
+                held_name(hold.what),
+                shown(&from)
+            );
+        }
         let known = self.known(&from, world);
         // Uploads and Create Folders released but not committed yet follow the rename as
         // holds: committed before it, they would find the old name gone and be lost; held,
@@ -414,6 +499,12 @@ impl Rules {
         let mut held_folders = Vec::new();
         for (p, mut hold) in moved {
             let target = tree::rebase(&p, &from, &to);
+            why!(
+                "{}: its held {} follows the rename to {}",
+                shown(&p),
+                held_name(hold.what),
+                shown(&target)
+            );
             hold.gone = None;
             if let Held::Folder { placeholder } = hold.what {
                 let named = target
@@ -465,6 +556,11 @@ impl Rules {
             }
         }
         if known {
+            why!(
+                "{}: renamed or moved from {}, which is known: reported at once",
+                shown(&to),
+                shown(&from)
+            );
             self.emit(Change::Moved {
                 from,
                 to: to.clone(),
@@ -475,6 +571,11 @@ impl Rules {
             }
         } else if !had_own_hold {
             // Never reported (made before anything saw it, or still being written): new here.
+            why!(
+                "{}: moved from {}, which was never reported: new content here",
+                shown(&to),
+                shown(&from)
+            );
             self.new_content(to, is_dir, now, world);
             return;
         }
@@ -526,8 +627,19 @@ impl Rules {
             }
             if from.replaced {
                 // A save pattern: the old file went to a backup name, a new one took its place.
+                why!(
+                    "{}: moved away, and something new took its place: a save (the old file \
+                     went to a backup name), no Delete",
+                    shown(&from.path)
+                );
                 continue;
             }
+            why!(
+                "{}: moved away, with no second half within {}: moved out of every share, so a \
+                 Delete",
+                shown(&from.path),
+                human(PAIR_WINDOW)
+            );
             self.removed(from.path, from.is_dir, now, world);
         }
     }
@@ -540,6 +652,11 @@ impl Rules {
             world.moved(&from, &to);
         }
         self.holds.take_tree(&from);
+        why!(
+            "{}: a rescan found {} here (the same inode, size and time): a Move or Rename",
+            shown(&to),
+            shown(&from)
+        );
         self.emit(Change::Moved {
             from,
             to: to.clone(),
@@ -556,6 +673,7 @@ impl Rules {
         // there later unwatched.
         world.unwatch(&path);
         self.holds.take_tree(&path);
+        why!("{}: a rescan found it gone: a Delete", shown(&path));
         self.emit(Change::Delete { path });
     }
 
@@ -566,9 +684,24 @@ impl Rules {
     /// name; `release_due` gives it up if nothing explains it.
     pub fn upload_found_gone(&mut self, path: &Path, data: bool, at: Instant) {
         if self.holds.get(path).is_none() {
+            why!(
+                "{}: its file is gone at release: perhaps renamed, the Upload is held {} for the \
+                 rename to carry it",
+                shown(path),
+                until(at + PAIR_WINDOW, at)
+            );
             let hold = upload_hold(at, at + PAIR_WINDOW, data, Some(at));
             self.holds.put(path.to_owned(), hold);
         }
+    }
+}
+
+/// What a hold reports, for a debug line.
+pub(super) fn held_name(what: Held) -> &'static str {
+    match what {
+        Held::Upload => "Upload",
+        Held::Folder { .. } => "Create Folder",
+        Held::Delete { .. } => "Delete",
     }
 }
 

@@ -465,3 +465,14 @@ fn a_pause_during_a_walk_read_ahead_leaves_no_watch_the_engine_does_not_know() {
     let set = &e.disk.kernel.as_ref().unwrap().set;
     assert_eq!(set.kernel_watches(), set.len());
 }
+
+#[test]
+fn paths_in_debug_lines_are_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let path = Path::new(std::ffi::OsStr::from_bytes(b"/srv/a\nb\x1b[2J\xff.txt"));
+    assert_eq!(super::shown(path), "/srv/a\\x0ab\\x1b[2J\\xff.txt");
+    assert_eq!(
+        super::kind_of(crate::watch::Mask::MOVED_TO | crate::watch::Mask::ISDIR),
+        "move in"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::process::{Output, Stdio};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -120,11 +121,11 @@ fn check_prints_the_effective_config_without_secrets() {
     let shown = text(&out.stdout);
     assert!(!shown.contains(TOKEN), "{shown}");
     assert!(
-        !shown.contains("Secr3t-Pass") && !shown.contains("user:"),
-        "URL credentials are hidden: {shown}"
+        !shown.contains("Secr3t-Pass") && !text(&out.stderr).contains("Secr3t-Pass"),
+        "URL passwords are hidden: {shown}"
     );
     assert!(
-        shown.contains("url = \"http://127.0.0.1:9/hook\""),
+        shown.contains("url = \"http://user:***@127.0.0.1:9/hook\""),
         "{shown}"
     );
     assert!(shown.contains("token = \"<redacted>\""), "{shown}");
@@ -135,6 +136,177 @@ fn check_prints_the_effective_config_without_secrets() {
         "{shown}"
     );
     assert!(shown.contains("retry_delays = [0, 5]"), "{shown}");
+}
+
+#[test]
+fn check_warns_of_secrets_anyone_can_read_and_of_nothing_to_send() {
+    use std::os::unix::fs::PermissionsExt;
+    let nas = Nas::new();
+    let file = nas.config_path();
+    let path = file.display().to_string();
+    let chmod =
+        |mode: u32| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    let check = || {
+        let out = run(&["check", "--config", &path]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    nas.write_config("http://127.0.0.1:9/hook", "0");
+    chmod(0o644);
+    let warned = check();
+    let expected = format!(
+        "{path} holds webhook tokens or secrets, and every user of this machine can read it (mode 0644): chmod 640 {path}"
+    );
+    assert!(warned.contains(&expected), "{warned}");
+    assert!(!warned.contains(TOKEN), "{warned}");
+    // As the package installs it: the owner and the sharehook group only.
+    chmod(0o640);
+    assert_eq!(check(), "");
+    // Valid, but nothing would ever be sent: said, and still exit status 0.
+    nas.write_config_text("");
+    let warned = check();
+    assert!(
+        warned.contains("no [[webhook]] is configured (nor made through the API): changes are watched but nothing is sent"),
+        "{warned}"
+    );
+    assert_eq!(warned.lines().count(), 1, "{warned}");
+}
+
+#[test]
+fn check_takes_a_relative_state_dir_from_the_config_files_folder() {
+    let nas = Nas::new();
+    let share = nas.share();
+    std::fs::write(
+        nas.config_path(),
+        format!(
+            "state_dir = \"state\"\n[[share]]\nname = \"public\"\npath = \"{}\"\n[[webhook]]\nurl = \"http://127.0.0.1:9/\"\n",
+            share.display()
+        ),
+    )
+    .unwrap();
+    // Named relative to the working folder, from a folder above it.
+    let parent = nas.dir.path().parent().unwrap();
+    let name = nas.dir.path().file_name().unwrap().to_string_lossy();
+    let out = sharehook()
+        .current_dir(parent)
+        .args(["check", "--config", &format!("{name}/sharehook.toml")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let state = parent.join(&*name).join("state");
+    assert!(
+        shown.contains(&format!("state_dir = \"{}\"\n", state.display())),
+        "{shown}"
+    );
+}
+
+#[test]
+fn check_says_type_errors_misplaced_keys_and_bad_ignore_patterns_in_words() {
+    let nas = Nas::new();
+    let cases: [(&str, &str); 4] = [
+        (
+            "[[webhook]]\nid = \"one\"\nurl = \"http://h/\"\n",
+            "line 5: webhook[1].id: must be a whole number (got the text \"one\")",
+        ),
+        (
+            "[[webhook]]\nurl = \"http://h/\"\nstate_dir = \"/srv/state\"\n",
+            "line 6: webhook[1].state_dir: `state_dir` is a top-level key but comes after [[webhook]]; TOML puts it in that table — move it above the first [table]",
+        ),
+        (
+            "[watch]\nignore = [\"*.bak\", \"logs/*.log\"]\n",
+            "line 5: watch.ignore[2]: \"logs/*.log\" has a / inside: a pattern matches one name, not a path",
+        ),
+        (
+            "[[webhook]]\nurl = \"ftp://me:Secr3t-Pass@10.0.0.5/hook\"\n",
+            "line 5: webhook[1].url: \"ftp://me:***@10.0.0.5/hook\" is not an http:// or https:// URL",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let (file, _) = broken(&nas, extra);
+        let out = run(&["check", "--config", &file]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("{file}: {expected}")), "{err}");
+        assert!(!err.contains("Secr3t-Pass"), "{err}");
+    }
+}
+
+/// Waits until the daemon's log has `needle`; fails showing the log.
+fn wait_line(daemon: &Daemon, needle: &str) {
+    let deadline = std::time::Instant::now() + patience();
+    while !daemon.log().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {needle:?} in the log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn debug_log_says_why_a_file_was_not_reported() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "0");
+    let mut command = sharehook();
+    command.env("SHAREHOOK_LOG", "debug");
+    let daemon = nas.start_with(command);
+    let share = nas.share().canonicalize().unwrap();
+    let report = share.join("report.txt");
+    write_file(&report, "figures");
+    receiver.wait_for(1);
+    daemon.wait_log(": Upload /report.txt in share public", 1);
+
+    // An Office lock file: ignored, and the debug line names the pattern.
+    write_file(&share.join("~$x.docx"), "lock");
+    daemon.wait_log("~$x.docx", 1);
+    let expected = format!(
+        "why: {}: create: ignored: its name (~$x.docx) matches the ignore pattern \"~$*\" ([watch] ignore)",
+        share.join("~$x.docx").display()
+    );
+    wait_line(&daemon, &expected);
+
+    // Opened for writing and closed with nothing written: held, then no change at the gate.
+    drop(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&report)
+            .unwrap(),
+    );
+    daemon.wait_log(&format!("why: {}: Upload held until ", report.display()), 2);
+    wait_line(
+        &daemon,
+        "why: share public: /report.txt: Upload dropped: no change, the same size and modification time as the index has",
+    );
+    // A touch (new times, same content): not news either, and the line says why. (Setting
+    // the modification time alone would be a write to the kernel: touch sets both.)
+    let touched = std::process::Command::new("touch")
+        .arg(&report)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    wait_line(
+        &daemon,
+        "why: share public: /report.txt: Upload dropped: only its times or attributes changed (nothing was written to it)",
+    );
+
+    // Nothing of it was sent: the next real upload is the second delivery.
+    write_file(&share.join("next.txt"), "n");
+    let got = receiver.wait_for(2);
+    let paths: Vec<String> = got.iter().map(|r| r.op().1).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths[1].ends_with("/next.txt"), "{paths:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(receiver.received().len(), 2);
+    let log = daemon.log();
+    // The info lines are as they always were; each debug line is one line.
+    assert!(
+        log.contains(": Upload /next.txt in share public by "),
+        "{log}"
+    );
+    assert_eq!(log.matches("<6>event ").count(), 2, "{log}");
 }
 
 #[test]
