@@ -41,7 +41,7 @@ remove_program() {
     stop_daemon
     rm -f "$bin" /etc/systemd/system/sharehook.service /etc/init.d/sharehook \
         /etc/sysusers.d/sharehook.conf /etc/sysctl.d/60-sharehook-inotify.conf \
-        "$PREFIX/share/man/man8/sharehook.8" \
+        "$PREFIX/share/man/man1/sharehook.1" \
         "$PREFIX/share/bash-completion/completions/sharehook" \
         "$PREFIX/share/zsh/site-functions/_sharehook" \
         "$PREFIX/share/fish/vendor_completions.d/sharehook.fish"
@@ -93,9 +93,9 @@ fi
 install -d "$PREFIX/bin"
 install -m 0755 "$here/sharehook" "$bin.new"
 mv -f "$bin.new" "$bin"
-install -d "$PREFIX/share/man/man8" "$PREFIX/share/bash-completion/completions" \
+install -d "$PREFIX/share/man/man1" "$PREFIX/share/bash-completion/completions" \
     "$PREFIX/share/zsh/site-functions" "$PREFIX/share/fish/vendor_completions.d"
-install -m 0644 "$here/sharehook.8" "$PREFIX/share/man/man8/sharehook.8"
+install -m 0644 "$here/sharehook.1" "$PREFIX/share/man/man1/sharehook.1"
 install -m 0644 "$here/completions/sharehook.bash" "$PREFIX/share/bash-completion/completions/sharehook"
 install -m 0644 "$here/completions/_sharehook" "$PREFIX/share/zsh/site-functions/_sharehook"
 install -m 0644 "$here/completions/sharehook.fish" "$PREFIX/share/fish/vendor_completions.d/sharehook.fish"

@@ -37,7 +37,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 extras="$work/extras"
 mkdir -p "$extras/completions"
-"$host" manual >"$extras/sharehook.8"
+"$host" manual >"$extras/sharehook.1"
 "$host" completion bash >"$extras/completions/sharehook.bash"
 "$host" completion zsh >"$extras/completions/_sharehook"
 "$host" completion fish >"$extras/completions/sharehook.fish"
@@ -63,8 +63,8 @@ for target in "${targets[@]}"; do
     install -D -m 0644 systemd/60-sharehook-inotify.conf "$deb/usr/lib/sysctl.d/60-sharehook-inotify.conf"
     install -D -m 0640 systemd/sharehook.toml "$deb/etc/sharehook/sharehook.toml"
     install -D -m 0755 systemd/sharehook.init "$deb/etc/init.d/sharehook"
-    install -D -m 0644 "$extras/sharehook.8" "$deb/usr/share/man/man8/sharehook.8"
-    gzip -9n "$deb/usr/share/man/man8/sharehook.8"
+    install -D -m 0644 "$extras/sharehook.1" "$deb/usr/share/man/man1/sharehook.1"
+    gzip -9n "$deb/usr/share/man/man1/sharehook.1"
     install -D -m 0644 "$extras/completions/sharehook.bash" "$deb/usr/share/bash-completion/completions/sharehook"
     install -D -m 0644 "$extras/completions/_sharehook" "$deb/usr/share/zsh/vendor-completions/_sharehook"
     install -D -m 0644 "$extras/completions/sharehook.fish" "$deb/usr/share/fish/vendor_completions.d/sharehook.fish"
@@ -109,7 +109,7 @@ CONTROL
     install -m 0755 "$bin" cross/install.sh "$tar_dir/"
     install -m 0644 systemd/sharehook.service systemd/sharehook.sysusers \
         systemd/60-sharehook-inotify.conf systemd/sharehook.toml systemd/sharehook-read-write.conf \
-        README.md "$extras/sharehook.8" "$tar_dir/"
+        README.md "$extras/sharehook.1" "$tar_dir/"
     install -m 0755 systemd/sharehook.init systemd/sharehook.openrc "$tar_dir/"
     cp -r "$extras/completions" "$tar_dir/"
     tar -C "$work" --owner=0 --group=0 -czf "target/dist/$name.tar.gz" "$name"

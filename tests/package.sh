@@ -73,7 +73,7 @@ for f in /usr/lib/systemd/system/sharehook.service /usr/lib/sysusers.d/sharehook
     [ -f "$f" ] || fail "$f is missing"
 done
 grep -q '^ExecStart=/usr/bin/sharehook run' /usr/lib/systemd/system/sharehook.service || fail "the unit does not run /usr/bin/sharehook"
-zcat /usr/share/man/man8/sharehook.8.gz | grep -q '^\.TH' || fail "no man page"
+zcat /usr/share/man/man1/sharehook.1.gz | grep -q '^\.TH' || fail "no man page"
 [ ! -e /run/sharehook.pid ] || fail "something was started"
 /etc/init.d/sharehook status >/dev/null 2>&1 && fail "the daemon runs before any share is named"
 
@@ -141,7 +141,7 @@ cd /tmp/tar/sharehook-*
 /usr/local/bin/sharehook --version
 [ "$(mode $config)" = "640 root:sharehook" ] || fail "install.sh made $config $(mode $config)"
 grep -q '^DAEMON=${SHAREHOOK_DAEMON:-/usr/local/bin/sharehook}' /etc/init.d/sharehook || fail "the init script does not run /usr/local/bin/sharehook"
-[ -f /usr/local/share/man/man8/sharehook.8 ] || fail "no man page"
+[ -f /usr/local/share/man/man1/sharehook.1 ] || fail "no man page"
 echo "# edited by the admin" >>$config
 ./install.sh | grep -q "kept $config" || fail "install.sh does not say it kept $config"
 grep -q "edited by the admin" $config || fail "install.sh replaced $config"
