@@ -1,5 +1,5 @@
 //! The command line as an administrator meets it: version, checking configurations (good and
-//! broken), and verifying a signature.
+//! broken), verifying a signature, the manual page and the completion scripts.
 
 use std::io::Write;
 use std::process::{Output, Stdio};
@@ -161,4 +161,98 @@ fn verify_checks_a_body_against_a_signature() {
     let bad = verify("00000000000000000000000000000000");
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(text(&bad.stdout), "signature does not match\n");
+}
+
+/// Runs `tool` with `args`, `input` on its standard input; a missing tool fails the test with
+/// the Debian package that brings it (tests/all.sh installs them).
+fn tool(tool: &str, package: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = std::process::Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool} is needed: apt-get install {package} ({e})"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn help_and_manual_show_every_command_and_option_of_the_table() {
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    let page = run(&["manual"]);
+    assert!(page.status.success(), "{}", text(&page.stderr));
+    let page = text(&page.stdout);
+    for cmd in sharehook::manual::COMMANDS {
+        for usage in cmd.usage {
+            for line in usage.lines {
+                assert!(help.contains(line.trim()), "--help lacks {line:?}");
+            }
+        }
+        assert!(
+            page.contains(&format!("\n.SS \"{}\"\n", cmd.name)),
+            "{}",
+            cmd.name
+        );
+        for opt in cmd.options {
+            let long = opt.long.replace('-', "\\-");
+            assert!(page.contains(&format!("\\fB{long}\\fR")), "{}", opt.long);
+        }
+    }
+    let config = page
+        .split("\n.SH CONFIGURATION\n")
+        .nth(1)
+        .expect("CONFIGURATION");
+    for key in sharehook::manual::KEYS {
+        let key = key.key.replace('-', "\\-");
+        assert!(config.contains(&format!("\n\\fB{key}\\fR = ")), "{key}");
+    }
+    // The man page renders with no warning.
+    let out = tool(
+        "groff",
+        "groff-base",
+        &["-man", "-Tutf8", "-ww", "-z"],
+        page.as_bytes(),
+    );
+    let warnings = text(&out.stderr);
+    assert!(out.status.success() && warnings.is_empty(), "{warnings}");
+}
+
+#[test]
+fn completion_scripts_are_valid_and_bash_completes_a_command() {
+    for (shell, package) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let out = run(&["completion", shell]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains("config"), "{shell}: {script}");
+        let checked = tool(shell, package, &["-n"], script.as_bytes());
+        assert!(
+            checked.status.success(),
+            "{shell} -n refuses the script: {}",
+            text(&checked.stderr)
+        );
+    }
+    let script = text(&run(&["completion", "bash"]).stdout);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sharehook.bash");
+    std::fs::write(&path, &script).unwrap();
+    let complete = |words: &str| {
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _sharehook; echo \"${{COMPREPLY[*]}}\"",
+            path.display()
+        );
+        let out = tool("bash", "bash", &["-c", &program], b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(complete("sharehook l"), "log");
+    assert_eq!(complete("sharehook log --ar"), "--array");
+    assert_eq!(complete("sharehook completion ''"), "bash zsh fish");
+    assert_eq!(complete("sharehook user add ana --role ''"), "admin viewer");
+    let out = run(&["completion", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bash, zsh or fish"));
 }
