@@ -1195,14 +1195,15 @@ fn bash() -> String {
     let mut out = String::new();
     out.push_str("# bash completion for sharehook (the output of sharehook completion bash)\n");
     out.push_str("_sharehook() {\n");
-    out.push_str("    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"\" cmd=\"\" i\n");
+    // `cmd`: the command word; `n`: how many words (not options or their values) follow it.
+    out.push_str("    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"\" cmd=\"\" n=0 i\n");
     out.push_str("    ((COMP_CWORD > 0)) && prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n");
     out.push_str("    COMPREPLY=()\n");
     out.push_str("    for ((i = 1; i < COMP_CWORD; i++)); do\n");
     out.push_str("        case \"${COMP_WORDS[i]}\" in\n");
     let _ = writeln!(out, "            {}) ((i++)) ;;", with_value.join("|"));
     out.push_str("            -*) ;;\n");
-    out.push_str("            *) cmd=\"${COMP_WORDS[i]}\"; break ;;\n");
+    out.push_str("            *) [[ -z $cmd ]] && cmd=\"${COMP_WORDS[i]}\" || n=$((n + 1)) ;;\n");
     out.push_str("        esac\n");
     out.push_str("    done\n");
     // The value of the option before the cursor.
@@ -1249,6 +1250,8 @@ fn bash() -> String {
     out.push_str("    esac\n");
     out.push_str("    if [[ $cur == -* ]]; then\n");
     out.push_str("        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n");
+    out.push_str("    elif ((n > 0)); then\n");
+    out.push_str("        return\n");
     out.push_str("    elif [[ -n $files ]]; then\n");
     out.push_str("        COMPREPLY=($(compgen -f -- \"$cur\"))\n");
     out.push_str("    else\n");

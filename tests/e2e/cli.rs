@@ -252,6 +252,12 @@ fn completion_scripts_are_valid_and_bash_completes_a_command() {
     assert_eq!(complete("sharehook log --ar"), "--array");
     assert_eq!(complete("sharehook completion ''"), "bash zsh fish");
     assert_eq!(complete("sharehook user add ana --role ''"), "admin viewer");
+    assert_eq!(complete("sharehook user ''"), "add list passwd rm");
+    assert_eq!(complete("sharehook user add ''"), "");
+    assert_eq!(
+        complete("sharehook --config /x.toml user ''"),
+        "add list passwd rm"
+    );
     let out = run(&["completion", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("bash, zsh or fish"));
