@@ -210,14 +210,15 @@ fn help_and_manual_show_every_command_and_option_of_the_table() {
         assert!(config.contains(&format!("\n\\fB{key}\\fR = ")), "{key}");
     }
     // The man page renders with no warning.
-    let out = tool(
-        "groff",
-        "groff-base",
-        &["-man", "-Tutf8", "-ww", "-z"],
-        page.as_bytes(),
-    );
-    let warnings = text(&out.stderr);
-    assert!(out.status.success() && warnings.is_empty(), "{warnings}");
+    let checks: [(&str, &str, &[&str]); 2] = [
+        ("groff", "groff-base", &["-man", "-Tutf8", "-ww", "-z"]),
+        ("mandoc", "mandoc", &["-T", "lint", "-W", "warning"]),
+    ];
+    for (name, package, args) in checks {
+        let out = tool(name, package, args, page.as_bytes());
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success() && said.is_empty(), "{name}: {said}");
+    }
 }
 
 #[test]
