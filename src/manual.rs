@@ -804,7 +804,7 @@ pub const KEYS: &[Key] = &[
         key: "tls",
         kind: "boolean",
         default: Some("HTTPS on every address that is not loopback"),
-        what: "false serves plain HTTP everywhere (with a warning off loopback)",
+        what: "true: HTTPS on every address; false: plain HTTP on every address (with a warning off loopback)",
     },
     Key {
         section: "web",

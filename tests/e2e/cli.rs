@@ -259,6 +259,23 @@ fn completion_scripts_are_valid_and_bash_completes_a_command() {
         complete("sharehook --config /x.toml user ''"),
         "add list passwd rm"
     );
+    // fish answers the same from its script.
+    let script = text(&run(&["completion", "fish"]).stdout);
+    let path = dir.path().join("sharehook.fish");
+    std::fs::write(&path, &script).unwrap();
+    let fish = |line: &str| {
+        let program = format!("source {}; complete -C'{line}'", path.display());
+        let out = tool("fish", "fish", &["-c", &program], b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let words: Vec<String> = text(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_owned())
+            .collect();
+        words.join(" ")
+    };
+    assert_eq!(fish("sharehook l"), "log");
+    assert_eq!(fish("sharehook log --ar"), "--array");
+    assert_eq!(fish("sharehook user "), "add list passwd rm");
     let out = run(&["completion", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("bash, zsh or fish"));
