@@ -828,7 +828,7 @@ mod tests {
                 output: Output::JsonArray,
             }),
         );
-        check(&["user", "delete", "ana"], Err(access_cli::usage("user")));
+        check(&["user", "delete", "ana"], Err(&access_cli::usage("user")));
     }
 
     #[test]

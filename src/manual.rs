@@ -979,6 +979,33 @@ pub fn help() -> String {
     out
 }
 
+/// `usage: sharehook ...`: the usage lines of command `name`, joined by ` | `, for a message
+/// about a command line it does not take.
+pub fn usage(name: &str) -> String {
+    let lines: Vec<String> = COMMANDS
+        .iter()
+        .filter(|c| c.name == name)
+        .flat_map(|c| c.usage.iter())
+        .flat_map(|u| joined(u.lines))
+        .collect();
+    format!("usage: sharehook {}", lines.join(" | "))
+}
+
+/// Usage lines with each continuation joined to the line before it.
+fn joined(usage: &[&str]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for line in usage {
+        match lines.last_mut() {
+            Some(last) if line.starts_with(' ') => {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            _ => lines.push(line.to_string()),
+        }
+    }
+    lines
+}
+
 /// Text for a roff text line: backslashes, hyphens (as minus signs, so options can be copied)
 /// and a leading control character escaped.
 fn roff(text: &str) -> String {
@@ -998,17 +1025,7 @@ fn roff_arg(text: &str) -> String {
 /// A usage block's lines, each whole (continuations joined), `sharehook` and the first word in
 /// bold.
 fn usage_lines(usage: &Usage) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for line in usage.lines {
-        match lines.last_mut() {
-            Some(last) if line.starts_with(' ') => {
-                last.push(' ');
-                last.push_str(line.trim());
-            }
-            _ => lines.push(line.to_string()),
-        }
-    }
-    lines
+    joined(usage.lines)
         .iter()
         .map(|line| {
             let (first, rest) = line.split_once(' ').unwrap_or((line, ""));
