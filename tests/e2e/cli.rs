@@ -222,7 +222,7 @@ fn help_and_manual_show_every_command_and_option_of_the_table() {
 }
 
 #[test]
-fn completion_scripts_are_valid_and_bash_completes_a_command() {
+fn completion_scripts_are_valid_and_each_shell_completes_with_its_own() {
     for (shell, package) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
         let out = run(&["completion", shell]);
         assert!(out.status.success(), "{}", text(&out.stderr));
@@ -276,6 +276,39 @@ fn completion_scripts_are_valid_and_bash_completes_a_command() {
     assert_eq!(fish("sharehook l"), "log");
     assert_eq!(fish("sharehook log --ar"), "--array");
     assert_eq!(fish("sharehook user "), "add list passwd rm");
+    // zsh, in an interactive shell on a pseudo-terminal: each TAB must bring the word.
+    let functions = dir.path().join("functions");
+    std::fs::create_dir(&functions).unwrap();
+    std::fs::write(
+        functions.join("_sharehook"),
+        run(&["completion", "zsh"]).stdout,
+    )
+    .unwrap();
+    let mut driver = format!(
+        "zmodload zsh/zpty\nzpty z zsh -f -i\n\
+         zpty -w z \"PS1='%% '; fpath=({} \\$fpath); autoload -Uz compinit; compinit -u -D\"\n",
+        functions.display()
+    );
+    for (typed, expected) in [
+        ("sharehook log --ar", "--array"),
+        ("sharehook comp", "completion"),
+        ("sharehook completion z", "zsh"),
+        ("sharehook user add ana --role a", "admin"),
+    ] {
+        driver.push_str(&format!(
+            "zpty -w z $'\\C-u{typed}\\t'\nzpty -r z out '*{expected}*'\nprint -r -- {expected}\n"
+        ));
+    }
+    let out = std::process::Command::new("timeout")
+        .args(["30", "zsh", "-f", "-c", &driver])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "--array\ncompletion\nzsh\nadmin\n",
+        "zsh did not complete each word in time: {}",
+        text(&out.stderr)
+    );
     let out = run(&["completion", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("bash, zsh or fish"));
