@@ -1072,6 +1072,9 @@ pub fn man_page() -> String {
         env!("SHAREHOOK_DATE"),
         roff_arg(&format!("sharehook {}", env!("CARGO_PKG_VERSION")))
     ));
+    // Paths, options and URLs are not hyphenated, and lines are not stretched.
+    line(".nh");
+    line(".ad l");
     line(".SH NAME");
     line(&format!("sharehook \\- {}", roff(ABOUT)));
     line(".SH SYNOPSIS");
