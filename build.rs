@@ -1,4 +1,5 @@
-//! Embeds the git commit the binary was built from, for `sharehook --version`.
+//! Embeds the git commit the binary was built from, for `sharehook --version`, and its date,
+//! for `sharehook manual`.
 
 use std::process::Command;
 
@@ -16,6 +17,9 @@ fn main() {
         commit
     };
     println!("cargo:rustc-env=SHAREHOOK_COMMIT={commit}");
+    // The man page's date: the commit's.
+    let date = git(&["log", "-1", "--format=%cs", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=SHAREHOOK_DATE={date}");
     // Rebuild when HEAD moves: the branch ref changes on commit, HEAD on checkout, the index
     // when files are staged.
     if let Some(git_dir) = git(&["rev-parse", "--git-dir"]) {

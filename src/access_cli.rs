@@ -136,26 +136,14 @@ pub fn parse(
         ("token", ["list"]) => Request::TokenList,
         ("token", ["regenerate", n]) => Request::TokenRegenerate { id: id(n)? },
         ("token", ["rm", n]) => Request::TokenRm { id: id(n)? },
-        _ => return Err(usage(sub).to_owned()),
+        _ => return Err(usage(sub)),
     };
     Ok(request)
 }
 
-/// How the commands of `sub` are written.
-pub fn usage(sub: &str) -> &'static str {
-    match sub {
-        "user" => {
-            "usage: sharehook user add NAME --role admin|viewer [--password-stdin] | user list | \
-             user passwd NAME [--password-stdin] | user rm NAME"
-        }
-        "apikey" => {
-            "usage: sharehook apikey add NAME [--description TEXT] | apikey list | apikey rm KEY"
-        }
-        _ => {
-            "usage: sharehook token add --key KEY --user NAME | token list | \
-             token regenerate ID | token rm ID"
-        }
-    }
+/// How the commands of `sub` are written: its lines of `sharehook --help`.
+pub fn usage(sub: &str) -> String {
+    crate::manual::usage(sub)
 }
 
 /// Does `request` as `caller`; `account_name` begins the value of a new API key.
@@ -389,6 +377,7 @@ mod tests {
             Option<&'a str>,
         );
         type Case<'a> = (&'a str, Vec<&'a str>, Options<'a>, Result<Request, &'a str>);
+        let apikey_usage = usage("apikey");
         let cases: Vec<Case> = vec![
             (
                 "user",
@@ -443,7 +432,12 @@ mod tests {
                 none(),
                 Ok(Request::TokenRm { id: 4 }),
             ),
-            ("apikey", vec!["remove", "4"], none(), Err(usage("apikey"))),
+            (
+                "apikey",
+                vec!["remove", "4"],
+                none(),
+                Err(apikey_usage.as_str()),
+            ),
         ];
         for (sub, w, (role, description, key, user), expected) in cases {
             let got = parse(

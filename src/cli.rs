@@ -1,6 +1,7 @@
 //! The command line, in two steps: the words as typed (`lexopt`), then one checked `Command`
 //! that `main` runs. Exit codes: 0 done, 1 failed, 2 the command line was wrong, 3 (`status`)
-//! the daemon is not running.
+//! the daemon is not running. What `--help` says is in `manual`, with every option and command
+//! matched here (its tests check).
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -14,7 +15,7 @@ use anyhow::Context;
 use crate::daemon::Daemon;
 use crate::event::json_for_terminal;
 use crate::store::LogFilter;
-use crate::{access_cli, activity, config, demo, service, sign};
+use crate::{access_cli, activity, config, demo, manual, service, sign};
 
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -22,55 +23,6 @@ pub const VERSION: &str = concat!(
     env!("SHAREHOOK_COMMIT"),
     ")"
 );
-
-const HELP: &str = "\
-sharehook: watches shared folders and posts signed, ExaVault-compatible webhooks
-
-usage:
-  sharehook run [--config PATH]     run the daemon (default config /etc/sharehook/sharehook.toml)
-  sharehook check [--config PATH]   check the configuration and print it, secrets hidden
-  sharehook demo [--dir PATH]       try it with no configuration (in ./sharehook-demo)
-  sharehook log [--config PATH] [--webhook N] [--status S] [--event E] [--since T]
-                [--limit N] [--json | --array]
-                                    the delivery log, newest first (T: 2026-11-22, 30m, 2h, 7d;
-                                    E: an event id or name; --json: one object per line)
-  sharehook failed [--config PATH] [--webhook N] [--json | --array]
-                                    the events set aside after their last attempt failed
-  sharehook resend [--config PATH] [--webhook N] ATTEMPT_ID
-                                    send a logged or failed delivery again, as a new attempt
-  sharehook resend --failed [--config PATH] [--webhook N] [--since T]
-                                    put the failed events back into their queues
-  sharehook enable [--config PATH] WEBHOOK_ID
-                                    send again to a webhook that was disabled
-  sharehook user add NAME --role admin|viewer [--password-stdin] | user list [--json]
-  sharehook user passwd NAME [--password-stdin] | user rm NAME
-                                    users of the management API (without --password-stdin a
-                                    password is made and printed on the last line)
-  sharehook apikey add NAME [--description TEXT] | apikey list [--json] | apikey rm KEY
-                                    API keys (KEY: its id or value; a new key's value is printed
-                                    on the last line, once)
-  sharehook token add --key KEY --user NAME | token list [--json]
-  sharehook token regenerate ID | token rm ID
-                                    access tokens (a new value is printed on the last line, once)
-  sharehook audit [--config PATH] [--limit N] [--json | --array]
-                                    the changes made to users, keys, tokens and webhooks, newest
-                                    first (--limit defaults to 100; 0: all)
-  sharehook status [--config PATH] [--json]
-                                    how the shares and webhooks are doing (exit status 3:
-                                    the daemon is not running; the state's counts are shown)
-  sharehook bench [--files N]       measure delivery speed against a loopback receiver
-  sharehook bench --api [--entries N] [--seconds S]
-                                    measure the management API on a log of N entries
-  sharehook bench --webhooks N      threads and memory with N webhooks, beside 1 in the same run
-  sharehook bench --tree FOLDERS,FILES [--dir PATH]
-                                    measure start, catch-up, rescan, memory and live latency
-                                    on a tree built on a disk (in /var/tmp unless --dir)
-  sharehook verify --token TOKEN --signature SIG [FILE|-]
-                                    check a received body (FILE, or standard input)
-  sharehook --version | --help
-
-The log goes to standard error; SHAREHOOK_LOG=debug shows more.
-";
 
 /// The exit status of `sharehook status` when the daemon is not running.
 pub const NOT_RUNNING: u8 = 3;
@@ -145,6 +97,11 @@ pub enum Command {
         request: access_cli::Request,
         password_stdin: bool,
         output: Output,
+    },
+    /// `manual`: the man page.
+    Manual,
+    Completion {
+        shell: manual::Shell,
     },
     Version,
     Help,
@@ -225,7 +182,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 input = Some(PathBuf::from(v))
             }
             Value(v)
-                if matches!(sub.as_deref(), Some("resend" | "enable")) && positional.is_none() =>
+                if matches!(sub.as_deref(), Some("resend" | "enable" | "completion"))
+                    && positional.is_none() =>
             {
                 positional = Some(v.string()?)
             }
@@ -297,6 +255,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             limit: filter.limit,
             output,
         },
+        Some("manual") => Command::Manual,
+        Some("completion") => Command::Completion {
+            shell: positional
+                .ok_or("completion needs the shell: bash, zsh or fish")?
+                .parse()?,
+        },
         Some(s @ ("user" | "apikey" | "token")) => {
             let request = access_cli::parse(s, &words, role, description, key, user)?;
             if password_stdin && !request.takes_password() {
@@ -339,7 +303,9 @@ pub fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Help => print!("{HELP}"),
+        Command::Help => print!("{}", manual::help()),
+        Command::Manual => print!("{}", manual::man_page()),
+        Command::Completion { shell } => print!("{}", manual::completion(shell)),
         Command::Version => println!("sharehook {VERSION}"),
         Command::Check { config } => {
             let config = config::load(&config)?;
@@ -790,6 +756,21 @@ mod tests {
             Err("unknown command \"launch\" (see sharehook --help)"),
         );
         check(&["run", "extra"], Err("unexpected argument \"extra\""));
+        check(&["manual"], Ok(Command::Manual));
+        check(
+            &["completion", "zsh"],
+            Ok(Command::Completion {
+                shell: manual::Shell::Zsh,
+            }),
+        );
+        check(
+            &["completion"],
+            Err("completion needs the shell: bash, zsh or fish"),
+        );
+        check(
+            &["completion", "tcsh"],
+            Err("completion is for bash, zsh or fish, not \"tcsh\""),
+        );
     }
 
     #[test]
@@ -868,7 +849,7 @@ mod tests {
                 output: Output::JsonArray,
             }),
         );
-        check(&["user", "delete", "ana"], Err(access_cli::usage("user")));
+        check(&["user", "delete", "ana"], Err(&access_cli::usage("user")));
     }
 
     #[test]

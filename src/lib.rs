@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod ignore;
 pub mod inbox;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod netpolicy;
 pub mod owner;

@@ -3,8 +3,9 @@
 # again with the static aarch64 binary under qemu. On a fresh Debian machine (as root) it
 # installs what it needs: qemu-user, systemd-analyze, clang (for the cross build), the real
 # peers of the client tests (samba, smbclient, rsync, bindfs), python3-venv (the Standard
-# Webhooks and API tests' Python clients), openssl, and headless Chromium with its driver (the
-# web page's tests).
+# Webhooks and API tests' Python clients), openssl, groff, mandoc, zsh and fish (the manual
+# page and the completion scripts), and headless Chromium with its driver (the web page's
+# tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,12 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# `sharehook manual` is checked with groff and mandoc, `sharehook completion` with zsh and fish
+# (and bash).
+command -v groff >/dev/null 2>&1 || need+=(groff-base)
+command -v mandoc >/dev/null 2>&1 || need+=(mandoc)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
 # The web page is tested in a real browser, driven by Selenium through chromedriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

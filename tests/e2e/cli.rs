@@ -1,5 +1,5 @@
 //! The command line as an administrator meets it: version, checking configurations (good and
-//! broken), and verifying a signature.
+//! broken), verifying a signature, the manual page and the completion scripts.
 
 use std::io::Write;
 use std::process::{Output, Stdio};
@@ -333,4 +333,155 @@ fn verify_checks_a_body_against_a_signature() {
     let bad = verify("00000000000000000000000000000000");
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(text(&bad.stdout), "signature does not match\n");
+}
+
+/// Runs `tool` with `args`, `input` on its standard input; a missing tool fails the test with
+/// the Debian package that brings it (tests/all.sh installs them).
+fn tool(tool: &str, package: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = std::process::Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool} is needed: apt-get install {package} ({e})"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn help_and_manual_show_every_command_and_option_of_the_table() {
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    let page = run(&["manual"]);
+    assert!(page.status.success(), "{}", text(&page.stderr));
+    let page = text(&page.stdout);
+    for cmd in sharehook::manual::COMMANDS {
+        for usage in cmd.usage {
+            for line in usage.lines {
+                assert!(help.contains(line.trim()), "--help lacks {line:?}");
+            }
+        }
+        assert!(
+            page.contains(&format!("\n.SS \"{}\"\n", cmd.name)),
+            "{}",
+            cmd.name
+        );
+        for opt in cmd.options {
+            let long = opt.long.replace('-', "\\-");
+            assert!(page.contains(&format!("\\fB{long}\\fR")), "{}", opt.long);
+        }
+    }
+    let config = page
+        .split("\n.SH CONFIGURATION\n")
+        .nth(1)
+        .expect("CONFIGURATION");
+    for key in sharehook::manual::KEYS {
+        let key = key.key.replace('-', "\\-");
+        assert!(config.contains(&format!("\n\\fB{key}\\fR = ")), "{key}");
+    }
+    // The man page renders with no warning.
+    let checks: [(&str, &str, &[&str]); 2] = [
+        ("groff", "groff-base", &["-man", "-Tutf8", "-ww", "-z"]),
+        ("mandoc", "mandoc", &["-T", "lint", "-W", "warning"]),
+    ];
+    for (name, package, args) in checks {
+        let out = tool(name, package, args, page.as_bytes());
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success() && said.is_empty(), "{name}: {said}");
+    }
+}
+
+#[test]
+fn completion_scripts_are_valid_and_each_shell_completes_with_its_own() {
+    for (shell, package) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let out = run(&["completion", shell]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains("config"), "{shell}: {script}");
+        let checked = tool(shell, package, &["-n"], script.as_bytes());
+        assert!(
+            checked.status.success(),
+            "{shell} -n refuses the script: {}",
+            text(&checked.stderr)
+        );
+    }
+    let script = text(&run(&["completion", "bash"]).stdout);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sharehook.bash");
+    std::fs::write(&path, &script).unwrap();
+    let complete = |words: &str| {
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _sharehook; echo \"${{COMPREPLY[*]}}\"",
+            path.display()
+        );
+        let out = tool("bash", "bash", &["-c", &program], b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(complete("sharehook l"), "log");
+    assert_eq!(complete("sharehook log --ar"), "--array");
+    assert_eq!(complete("sharehook completion ''"), "bash zsh fish");
+    assert_eq!(complete("sharehook user add ana --role ''"), "admin viewer");
+    assert_eq!(complete("sharehook user ''"), "add list passwd rm");
+    assert_eq!(complete("sharehook user add ''"), "");
+    assert_eq!(
+        complete("sharehook --config /x.toml user ''"),
+        "add list passwd rm"
+    );
+    // fish answers the same from its script.
+    let script = text(&run(&["completion", "fish"]).stdout);
+    let path = dir.path().join("sharehook.fish");
+    std::fs::write(&path, &script).unwrap();
+    let fish = |line: &str| {
+        let program = format!("source {}; complete -C'{line}'", path.display());
+        let out = tool("fish", "fish", &["-c", &program], b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let words: Vec<String> = text(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_owned())
+            .collect();
+        words.join(" ")
+    };
+    assert_eq!(fish("sharehook l"), "log");
+    assert_eq!(fish("sharehook log --ar"), "--array");
+    assert_eq!(fish("sharehook user "), "add list passwd rm");
+    // zsh, in an interactive shell on a pseudo-terminal: each TAB must bring the word.
+    let functions = dir.path().join("functions");
+    std::fs::create_dir(&functions).unwrap();
+    std::fs::write(
+        functions.join("_sharehook"),
+        run(&["completion", "zsh"]).stdout,
+    )
+    .unwrap();
+    let mut driver = format!(
+        "zmodload zsh/zpty\nzpty z zsh -f -i\n\
+         zpty -w z \"PS1='%% '; fpath=({} \\$fpath); autoload -Uz compinit; compinit -u -D\"\n",
+        functions.display()
+    );
+    for (typed, expected) in [
+        ("sharehook log --ar", "--array"),
+        ("sharehook comp", "completion"),
+        ("sharehook completion z", "zsh"),
+        ("sharehook user add ana --role a", "admin"),
+    ] {
+        driver.push_str(&format!(
+            "zpty -w z $'\\C-u{typed}\\t'\nzpty -r z out '*{expected}*'\nprint -r -- {expected}\n"
+        ));
+    }
+    let out = std::process::Command::new("timeout")
+        .args(["30", "zsh", "-f", "-c", &driver])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "--array\ncompletion\nzsh\nadmin\n",
+        "zsh did not complete each word in time: {}",
+        text(&out.stderr)
+    );
+    let out = run(&["completion", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bash, zsh or fish"));
 }
