@@ -36,7 +36,8 @@ rm -rf "$up"
 
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 root=$(mktemp -d /var/tmp/sharehook-package-root.XXXXXX)
-trap 'rm -rf "$root" "$upgrade"' EXIT
+chmod 755 "$root"   # its /: the daemon runs as sharehook in it
+trap 'rm -f "$upgrade"; [ -n "${SHAREHOOK_KEEP_ROOT:-}" ] || rm -rf "$root"' EXIT
 echo "== a clean $codename root (debootstrap --variant=minbase) in $root"
 started=$(date +%s)
 debootstrap --variant=minbase "$codename" "$root" "${SHAREHOOK_MIRROR:-http://deb.debian.org/debian}" >"$root.log" 2>&1 ||
@@ -51,7 +52,14 @@ cat >"$root/tmp/inside.sh" <<'INSIDE'
 #!/bin/sh
 set -eu
 step() { echo "-- $*"; }
-fail() { echo "FAILED: $*" >&2; exit 1; }
+fail() {
+    echo "FAILED: $*" >&2
+    if [ -s /var/log/sharehook.log ]; then
+        echo "--- the end of /var/log/sharehook.log:" >&2
+        tail -20 /var/log/sharehook.log >&2
+    fi
+    exit 1
+}
 expect() { # expect DESCRIPTION COMMAND...: the command must succeed
     what=$1; shift
     "$@" >/dev/null 2>&1 || fail "$what"
