@@ -66,7 +66,13 @@ usage:
                                     measure start, catch-up, rescan, memory and live latency
                                     on a tree built on a disk (in /var/tmp unless --dir)
   sharehook verify --token TOKEN --signature SIG [FILE|-]
-                                    check a received body (FILE, or standard input)
+                                    check a received ExaVault body (FILE, or standard input)
+  sharehook verify --secret whsec_... --id ID --timestamp T --signature 'v1,...' [FILE|-]
+                                    check a received Standard Webhooks body: ID and T are its
+                                    webhook-id and webhook-timestamp headers, the signature its
+                                    webhook-signature header (any one of its v1, entries may
+                                    match); T is not compared with the clock (exit status 0:
+                                    it matches, 1: it does not, 2: an error)
   sharehook --version | --help
 
 The log goes to standard error; SHAREHOOK_LOG=debug shows more.
@@ -87,7 +93,7 @@ pub enum Command {
         dir: PathBuf,
     },
     Verify {
-        token: String,
+        key: VerifyKey,
         signature: String,
         input: Option<PathBuf>,
     },
@@ -150,6 +156,19 @@ pub enum Command {
     Help,
 }
 
+/// What `sharehook verify` checks a body with.
+#[derive(Debug, PartialEq)]
+pub enum VerifyKey {
+    /// ExaVault: `md5(token || body)`.
+    Token(String),
+    /// Standard Webhooks: HMAC-SHA256 of `id.timestamp.body`.
+    Secret {
+        secret: sign::Secret,
+        id: String,
+        timestamp: i64,
+    },
+}
+
 /// How `sharehook log` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -167,6 +186,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut config: Option<PathBuf> = None;
     let mut dir: Option<PathBuf> = None;
     let mut token = None;
+    let mut secret: Option<String> = None;
+    let mut message_id: Option<String> = None;
+    let mut timestamp: Option<String> = None;
     let mut signature = None;
     let mut input = None;
     let mut filter = LogFilter {
@@ -193,6 +215,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("dir") => dir = Some(parser.value()?.into()),
             Long("token") => token = Some(parser.value()?.string()?),
             Long("signature") => signature = Some(parser.value()?.string()?),
+            Long("secret") => secret = Some(parser.value()?.string()?),
+            Long("id") => message_id = Some(parser.value()?.string()?),
+            Long("timestamp") => timestamp = Some(parser.value()?.string()?),
             Long("webhook") => filter.webhook = Some(parser.value()?.parse()?),
             Long("status") => filter.status = Some(parser.value()?.parse()?),
             Long("event") => activity::event_filter(&parser.value()?.string()?, &mut filter)?,
@@ -241,7 +266,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             dir: dir.unwrap_or_else(|| PathBuf::from(demo::DEFAULT_DIR)),
         },
         Some("verify") => Command::Verify {
-            token: token.ok_or("verify needs --token TOKEN")?,
+            key: verify_key(token, secret, message_id, timestamp)?,
             signature: signature.ok_or("verify needs --signature SIG")?,
             input: input.filter(|p| p.as_os_str() != "-"),
         },
@@ -316,6 +341,48 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     Ok(command)
 }
 
+/// The key of `verify`: `--token`, or `--secret` with `--id` and `--timestamp`.
+fn verify_key(
+    token: Option<String>,
+    secret: Option<String>,
+    id: Option<String>,
+    timestamp: Option<String>,
+) -> Result<VerifyKey, String> {
+    match (token, secret) {
+        (Some(_), Some(_)) => Err(
+            "verify takes either --token (ExaVault) or --secret (Standard \
+                                   Webhooks), not both"
+                .into(),
+        ),
+        (None, None) => Err(
+            "verify needs --token TOKEN (ExaVault) or --secret SECRET (Standard \
+                             Webhooks)"
+                .into(),
+        ),
+        (Some(token), None) => {
+            if id.is_some() || timestamp.is_some() {
+                return Err("--id and --timestamp go with --secret, not --token".into());
+            }
+            Ok(VerifyKey::Token(token))
+        }
+        (None, Some(secret)) => {
+            // The error says what is wrong with the secret, never the secret itself.
+            let secret = sign::Secret::parse(&secret).map_err(|e| format!("--secret: {e}"))?;
+            let id = id.ok_or("verify --secret needs --id (the webhook-id header)")?;
+            let timestamp = timestamp
+                .ok_or("verify --secret needs --timestamp (the webhook-timestamp header)")?;
+            let timestamp = timestamp.trim().parse::<i64>().map_err(|_| {
+                format!("--timestamp: \"{timestamp}\" is not a time in seconds since 1970")
+            })?;
+            Ok(VerifyKey::Secret {
+                secret,
+                id,
+                timestamp,
+            })
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     crate::logging::init();
     let command = match parse(std::env::args_os().skip(1)) {
@@ -358,23 +425,34 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             demo::run(&dir)?;
         }
         Command::Verify {
-            token,
+            key,
             signature,
             input,
         } => {
             let mut body = Vec::new();
-            match &input {
-                Some(path) => {
-                    body = std::fs::read(path)
-                        .with_context(|| format!("cannot read {}", path.display()))?
-                }
-                None => {
-                    std::io::stdin()
-                        .read_to_end(&mut body)
-                        .context("cannot read standard input")?;
-                }
+            let read = match &input {
+                Some(path) => std::fs::read(path)
+                    .map(|b| body = b)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                None => std::io::stdin()
+                    .read_to_end(&mut body)
+                    .map(drop)
+                    .map_err(|e| format!("cannot read standard input: {e}")),
+            };
+            // A body that cannot be read is an error (2), not a mismatch (1).
+            if let Err(e) = read {
+                eprintln!("sharehook: {}", crate::event::escape_controls(&e));
+                return Ok(ExitCode::from(2));
             }
-            if sign::verify_exavault(&token, &body, &signature) {
+            let matches = match &key {
+                VerifyKey::Token(token) => sign::verify_exavault(token, &body, &signature),
+                VerifyKey::Secret {
+                    secret,
+                    id,
+                    timestamp,
+                } => secret.verify(id, *timestamp, &body, &signature),
+            };
+            if matches {
                 println!("signature ok");
             } else {
                 println!("signature does not match");
@@ -747,7 +825,7 @@ mod tests {
         check(
             &["verify", "--token", "t", "--signature", "s", "-"],
             Ok(Command::Verify {
-                token: "t".into(),
+                key: VerifyKey::Token("t".into()),
                 signature: "s".into(),
                 input: None,
             }),
@@ -755,7 +833,7 @@ mod tests {
         check(
             &["verify", "--token", "t", "--signature", "s", "body.json"],
             Ok(Command::Verify {
-                token: "t".into(),
+                key: VerifyKey::Token("t".into()),
                 signature: "s".into(),
                 input: Some("body.json".into()),
             }),
@@ -769,6 +847,64 @@ mod tests {
             Err("unknown command \"launch\" (see sharehook --help)"),
         );
         check(&["run", "extra"], Err("unexpected argument \"extra\""));
+    }
+
+    #[test]
+    fn verify_parses_both_forms() {
+        const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        fn swh<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+            let mut args = vec!["verify", "--secret", SECRET, "--signature", "v1,x"];
+            args.extend_from_slice(extra);
+            args
+        }
+        check(
+            &swh(&["--id", "msg_1", "--timestamp", "1614265330", "body.json"]),
+            Ok(Command::Verify {
+                key: VerifyKey::Secret {
+                    secret: sign::Secret::parse(SECRET).unwrap(),
+                    id: "msg_1".into(),
+                    timestamp: 1_614_265_330,
+                },
+                signature: "v1,x".into(),
+                input: Some("body.json".into()),
+            }),
+        );
+        check(
+            &swh(&["--timestamp", "1"]),
+            Err("verify --secret needs --id (the webhook-id header)"),
+        );
+        check(
+            &swh(&["--id", "m"]),
+            Err("verify --secret needs --timestamp (the webhook-timestamp header)"),
+        );
+        check(
+            &swh(&["--id", "m", "--timestamp", "soon"]),
+            Err("--timestamp: \"soon\" is not a time in seconds since 1970"),
+        );
+        check(
+            &swh(&["--id", "m", "--timestamp", "1", "--token", "t"]),
+            Err("verify takes either --token (ExaVault) or --secret (Standard Webhooks), not both"),
+        );
+        check(
+            &[
+                "verify",
+                "--secret",
+                "whsec_!!!",
+                "--id",
+                "m",
+                "--timestamp",
+                "1",
+            ],
+            Err("--secret: the part after \"whsec_\" is not base64"),
+        );
+        check(
+            &["verify", "--token", "t", "--id", "m", "--signature", "s"],
+            Err("--id and --timestamp go with --secret, not --token"),
+        );
+        check(
+            &["verify", "--signature", "s"],
+            Err("verify needs --token TOKEN (ExaVault) or --secret SECRET (Standard Webhooks)"),
+        );
     }
 
     #[test]

@@ -162,3 +162,67 @@ fn verify_checks_a_body_against_a_signature() {
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(text(&bad.stdout), "signature does not match\n");
 }
+
+#[test]
+fn verify_checks_standard_webhooks_signatures() {
+    // The example of the Standard Webhooks specification.
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, r#"{"test": 2432232314}"#).unwrap();
+    let body = body.display().to_string();
+    let verify = |secret: &str, timestamp: &str, signature: &str, file: &str| {
+        run(&[
+            "verify",
+            "--secret",
+            secret,
+            "--id",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "--timestamp",
+            timestamp,
+            "--signature",
+            signature,
+            file,
+        ])
+    };
+    let ok = verify(SECRET, "1614265330", SIGNATURE, &body);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert_eq!(text(&ok.stdout), "signature ok\n");
+    // Several signatures in one header (a secret being replaced): one match is enough.
+    let several = format!("v1,bm9wZQ== {SIGNATURE}");
+    let ok = verify(SECRET, "1614265330", &several, &body);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert_eq!(text(&ok.stdout), "signature ok\n");
+    // Another timestamp: the same body no longer matches.
+    let bad = verify(SECRET, "1614265331", SIGNATURE, &body);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(text(&bad.stdout), "signature does not match\n");
+    // A file that is not there is an error that names it, not a mismatch.
+    let missing = dir.path().join("no-such-body.json").display().to_string();
+    let gone = verify(SECRET, "1614265330", SIGNATURE, &missing);
+    assert_eq!(gone.status.code(), Some(2));
+    assert_eq!(text(&gone.stdout), "");
+    assert!(
+        text(&gone.stderr).contains(&format!("cannot read {missing}")),
+        "{}",
+        text(&gone.stderr)
+    );
+    // A malformed secret is an error, and it is not printed back.
+    let secret = "whsec_TooShortButSecretish";
+    let malformed = verify(secret, "1614265330", SIGNATURE, &body);
+    assert_eq!(malformed.status.code(), Some(2));
+    let err = text(&malformed.stderr);
+    assert!(err.contains("--secret: "), "{err}");
+    assert!(!err.contains("TooShort"), "{err}");
+    let no_id = run(&[
+        "verify",
+        "--secret",
+        SECRET,
+        "--signature",
+        SIGNATURE,
+        &body,
+    ]);
+    assert_eq!(no_id.status.code(), Some(2));
+    assert!(text(&no_id.stderr).contains("--id"));
+}
