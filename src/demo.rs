@@ -154,11 +154,21 @@ fn print_instructions(share: &Path, url: &str, page: Option<(String, String)>) {
     );
     println!();
     println!("in another terminal, in this folder, try:");
-    println!("  echo hello > {s}/hello.txt             # Upload");
-    println!("  mkdir {s}/docs                          # Create Folder");
-    println!("  mv {s}/hello.txt {s}/hi.txt    # Rename");
-    println!("  mv {s}/hi.txt {s}/docs/        # Move");
-    println!("  rm {s}/docs/hi.txt                      # Delete");
+    let tries = [
+        (format!("echo hello > {s}/hello.txt"), "Upload"),
+        (format!("mkdir {s}/docs"), "Create Folder"),
+        (format!("mv {s}/hello.txt {s}/hi.txt"), "Rename"),
+        (format!("mv {s}/hi.txt {s}/docs/"), "Move"),
+        (format!("rm {s}/docs/hi.txt"), "Delete"),
+    ];
+    let width = tries
+        .iter()
+        .map(|(c, _)| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (command, what) in &tries {
+        println!("  {command:<width$}  # {what}");
+    }
     println!();
     if let Some((address, password)) = page {
         println!("the web page: {address}/  (user admin, password {password})");
