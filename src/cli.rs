@@ -32,8 +32,13 @@ usage:
   sharehook demo [--dir PATH]       try it with no configuration (in ./sharehook-demo)
   sharehook log [--config PATH] [--webhook N] [--status S] [--event E] [--since T]
                 [--limit N] [--json | --array]
-                                    the delivery log, newest first (T: 2026-11-22, 30m, 2h, 7d;
-                                    E: an event id or name; --json: one object per line)
+                                    the delivery log, newest first across webhooks (T: 2026-11-22,
+                                    30m, 2h, 7d; E: an event id or name; S: a status such as 404,
+                                    a class such as 5xx, transport (no HTTP answer) or failed (the
+                                    attempts of events set aside as failed, whose lines end in
+                                    (failed)); a webhook N that does not exist is an error
+                                    (exit status 2); --json: one object per line, --array: one
+                                    JSON array, not both)
   sharehook failed [--config PATH] [--webhook N] [--json | --array]
                                     the events set aside after their last attempt failed
   sharehook resend [--config PATH] [--webhook N] ATTEMPT_ID
@@ -196,6 +201,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
         ..LogFilter::default()
     };
     let mut output = Output::Text;
+    let (mut json_given, mut array_given) = (false, false);
     let mut files = 5000usize;
     let mut api_bench = false;
     let mut tree_bench: Option<crate::treebench::TreeSize> = None;
@@ -219,7 +225,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("id") => message_id = Some(parser.value()?.string()?),
             Long("timestamp") => timestamp = Some(parser.value()?.string()?),
             Long("webhook") => filter.webhook = Some(parser.value()?.parse()?),
-            Long("status") => filter.status = Some(parser.value()?.parse()?),
+            Long("status") => {
+                filter.status = Some(activity::parse_status(&parser.value()?.string()?)?)
+            }
             Long("event") => activity::event_filter(&parser.value()?.string()?, &mut filter)?,
             Long("since") => {
                 filter.since_ms = Some(activity::parse_since(
@@ -228,8 +236,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 )?)
             }
             Long("limit") => filter.limit = parser.value()?.parse()?,
-            Long("json") => output = Output::JsonLines,
-            Long("array") => output = Output::JsonArray,
+            Long("json") => {
+                output = Output::JsonLines;
+                json_given = true;
+            }
+            Long("array") => {
+                output = Output::JsonArray;
+                array_given = true;
+            }
             Long("files") => files = parser.value()?.parse()?,
             Long("api") => api_bench = true,
             Long("tree") => tree_bench = Some(parser.value()?.string()?.parse()?),
@@ -256,6 +270,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             }
             _ => return Err(arg.unexpected()),
         }
+    }
+    if json_given && array_given {
+        return Err(
+            "--json and --array: give one of them (--json: one object per line, --array: one \
+             JSON array)"
+                .into(),
+        );
     }
     let config = config.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     let command = match sub.as_deref() {
@@ -464,13 +485,31 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             filter,
             output,
         } => {
-            let config = config::load(&config)?;
+            let config_path = config;
+            let config = config::load(&config_path)?;
             let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            if let Some(id) = filter.webhook
+                && !activity::webhook_exists(&config, &store, id)?
+            {
+                // Like a bad argument (2): most likely a typo, not an empty log.
+                eprintln!(
+                    "sharehook: --webhook: there is no webhook {id} (neither in {} nor made \
+                     through the API nor in the state)",
+                    crate::event::escape_controls(&config_path.display().to_string())
+                );
+                return Ok(ExitCode::from(2));
+            }
             let entries = store.log(&filter)?;
             match output {
                 Output::Text => {
+                    let failed: std::collections::HashSet<(u32, u64)> = store
+                        .failed_events(filter.webhook)?
+                        .iter()
+                        .map(|f| (f.webhook, f.event.id))
+                        .collect();
                     for e in &entries {
-                        println!("{}", activity::to_line(e));
+                        let set_aside = failed.contains(&(e.webhook, e.event.id));
+                        println!("{}", activity::to_line(e, set_aside));
                     }
                 }
                 Output::JsonLines => {
@@ -905,6 +944,49 @@ mod tests {
             &["verify", "--signature", "s"],
             Err("verify needs --token TOKEN (ExaVault) or --secret SECRET (Standard Webhooks)"),
         );
+    }
+
+    #[test]
+    fn log_statuses_parse_and_output_is_one_form() {
+        let log = |args: &[&str]| match parse(args.iter().map(OsString::from)) {
+            Ok(Command::Log { filter, output, .. }) => Ok((filter.status, output)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        use crate::store::LogStatus;
+        assert_eq!(
+            log(&["log", "--status", "404"]),
+            Ok((Some(LogStatus::Code(404)), Output::Text))
+        );
+        assert_eq!(
+            log(&["log", "--status", "5xx", "--array"]),
+            Ok((Some(LogStatus::Class(5)), Output::JsonArray))
+        );
+        assert_eq!(
+            log(&["log", "--status", "transport"]),
+            Ok((Some(LogStatus::Transport), Output::Text))
+        );
+        assert_eq!(
+            log(&["log", "--status", "failed", "--json"]),
+            Ok((Some(LogStatus::SetAside), Output::JsonLines))
+        );
+        let bad = "--status: \"abc\" is not a status: give a number such as 404, a class such \
+                   as 5xx, transport or failed";
+        assert_eq!(log(&["log", "--status", "abc"]), Err(bad.to_owned()));
+        let both = "--json and --array: give one of them (--json: one object per line, --array: \
+                    one JSON array)";
+        for command in ["log", "failed", "audit"] {
+            assert_eq!(
+                parse([command, "--json", "--array"].map(OsString::from))
+                    .map_err(|e| e.to_string()),
+                Err(both.to_owned())
+            );
+            assert_eq!(
+                parse([command, "--array", "--json"].map(OsString::from))
+                    .map_err(|e| e.to_string()),
+                Err(both.to_owned())
+            );
+        }
     }
 
     #[test]
