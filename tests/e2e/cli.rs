@@ -226,3 +226,112 @@ fn verify_checks_standard_webhooks_signatures() {
     assert_eq!(no_id.status.code(), Some(2));
     assert!(text(&no_id.stderr).contains("--id"));
 }
+
+#[test]
+fn log_lists_by_time_across_webhooks_and_filters_by_status() {
+    // Webhook 1's receiver takes 2 s to answer; webhook 2's refuses the first event, which
+    // has no retry left and is set aside as failed.
+    let slow = Receiver::start();
+    slow.set_delay(std::time::Duration::from_secs(2));
+    let refusing = Receiver::start();
+    refusing.script(&["500 Internal Server Error"]);
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n[[webhook]]\nurl = \"{}\"\n\
+         token = \"{TOKEN}\"\n\n[delivery]\nretry_delays = [0]\n",
+        slow.url(),
+        refusing.url()
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("a.txt"), "a");
+    refusing.wait_for(1);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    write_file(&nas.share().join("b.txt"), "b");
+    refusing.wait_for(2);
+    slow.wait_for(2);
+    let log = wait_for("the four attempts in the log", || {
+        let log = nas.log_entries(&["--limit", "0"]);
+        (log.len() == 4).then_some(log)
+    });
+    daemon.stop();
+
+    // Newest first by time, webhooks mixed: webhook 1's attempt of a.txt was written after
+    // webhook 2's of b.txt, but made before it.
+    let shown: Vec<(u64, &str, &str)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["webhookId"].as_u64().unwrap(),
+                e["resourcePath"].as_str().unwrap(),
+                e["created"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut by_time = shown.clone();
+    by_time.sort_by(|a, b| b.2.cmp(a.2));
+    assert_eq!(shown, by_time, "not newest first");
+    assert_eq!((shown[0].0, shown[0].1), (1, "/b.txt"), "{shown:?}");
+    assert_eq!((shown[1].0, shown[1].1), (2, "/b.txt"), "{shown:?}");
+
+    let paths = |args: &[&str]| -> Vec<(u64, String)> {
+        nas.log_entries(args)
+            .iter()
+            .map(|e| {
+                (
+                    e["webhookId"].as_u64().unwrap(),
+                    e["resourcePath"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let a = |w| (w, "/a.txt".to_owned());
+    let b = |w| (w, "/b.txt".to_owned());
+    assert_eq!(paths(&["--status", "5xx"]), [a(2)]);
+    assert_eq!(paths(&["--status", "2xx"]), [b(1), b(2), a(1)]);
+    assert_eq!(paths(&["--status", "500"]), [a(2)]);
+    assert_eq!(paths(&["--status", "failed"]), [a(2)]);
+    assert_eq!(paths(&["--status", "transport"]), []);
+
+    // The text view marks the attempt whose event was set aside.
+    let out = nas.cli(&["log", "--webhook", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = text(&out.stdout);
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains("/b.txt  HTTP 200") && !lines[0].ends_with("(failed)"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("/a.txt  HTTP 500") && lines[1].ends_with("  (failed)"),
+        "{lines:?}"
+    );
+
+    // Mistakes are errors that say what is wrong, with exit status 2.
+    let refused = |args: &[&str], message: &str| {
+        let out = nas.cli(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+        assert!(
+            text(&out.stderr).contains(message),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    refused(
+        &["log", "--status", "abc"],
+        "--status: \"abc\" is not a status: give a number such as 404, a class such as 5xx, \
+         transport or failed",
+    );
+    refused(
+        &["log", "--webhook", "9"],
+        "--webhook: there is no webhook 9",
+    );
+    refused(&["log", "--json", "--array"], "--json and --array");
+    refused(&["failed", "--array", "--json"], "--json and --array");
+}
