@@ -76,8 +76,8 @@ usage:
                                     check a received Standard Webhooks body: ID and T are its
                                     webhook-id and webhook-timestamp headers, the signature its
                                     webhook-signature header (any one of its v1, entries may
-                                    match); T is not compared with the clock (exit status 0:
-                                    it matches, 1: it does not, 2: an error)
+                                    match); T is not compared with the clock (both forms: exit
+                                    status 0 it matches, 1 it does not, 2 an error)
   sharehook --version | --help
 
 The log goes to standard error; SHAREHOOK_LOG=debug shows more.
