@@ -936,4 +936,32 @@ mod tests {
         assert_eq!(f.event_id, Some(42));
         assert!(event_filter("download", &mut f).is_err());
     }
+
+    #[test]
+    fn failed_lines_escape_control_characters() {
+        let path =
+            crate::event::SharePath::within(Path::new("/share"), Path::new("/share/a\x1b[2Jb.txt"))
+                .unwrap();
+        let f = SetAside {
+            webhook: 1,
+            event: Event {
+                id: 5,
+                op: crate::event::Operation::Upload,
+                share: "s".into(),
+                path,
+                source: None,
+                is_dir: false,
+                username: "u".into(),
+                time_ms: 0,
+                size: None,
+                protocol: None,
+            },
+            attempts: 3,
+            failed_ms: 0,
+            last_result: "7 (refused\r)".into(),
+        };
+        let line = failed_to_line(&f);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains("/a\\x1b[2Jb.txt"), "{line}");
+    }
 }
