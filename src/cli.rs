@@ -40,7 +40,8 @@ usage:
                                     (exit status 2); --json: one object per line, --array: one
                                     JSON array, not both)
   sharehook failed [--config PATH] [--webhook N] [--json | --array]
-                                    the events set aside after their last attempt failed
+                                    the events set aside after their last attempt failed (a
+                                    webhook N that does not exist is an error, exit status 2)
   sharehook resend [--config PATH] [--webhook N] ATTEMPT_ID
                                     send a logged or failed delivery again, as a new attempt
   sharehook resend --failed [--config PATH] [--webhook N] [--since T]
@@ -488,16 +489,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let config_path = config;
             let config = config::load(&config_path)?;
             let store = crate::store::Store::open_read_only(&config.state_dir)?;
-            if let Some(id) = filter.webhook
-                && !activity::webhook_exists(&config, &store, id)?
-            {
-                // Like a bad argument (2): most likely a typo, not an empty log.
-                eprintln!(
-                    "sharehook: --webhook: there is no webhook {id} (neither in {} nor made \
-                     through the API nor in the state)",
-                    crate::event::escape_controls(&config_path.display().to_string())
-                );
-                return Ok(ExitCode::from(2));
+            if let Some(code) = no_such_webhook(&config_path, &config, &store, filter.webhook)? {
+                return Ok(code);
             }
             let entries = store.log(&filter)?;
             match output {
@@ -564,7 +557,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             webhook,
             output,
         } => {
-            let config = config::load(&config)?;
+            let config_path = config;
+            let config = config::load(&config_path)?;
+            let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            if let Some(code) = no_such_webhook(&config_path, &config, &store, webhook)? {
+                return Ok(code);
+            }
+            drop(store);
             let failed = activity::failed(&config, webhook)?;
             match output {
                 Output::Text => {
@@ -646,6 +645,28 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For `--webhook N` naming a webhook that does not exist: says so and answers exit status 2,
+/// as for a bad argument (most likely a typo, which an empty list would hide).
+fn no_such_webhook(
+    config_path: &Path,
+    config: &config::Config,
+    store: &crate::store::Store,
+    webhook: Option<u32>,
+) -> anyhow::Result<Option<ExitCode>> {
+    let Some(id) = webhook else {
+        return Ok(None);
+    };
+    if activity::webhook_exists(config, store, id)? {
+        return Ok(None);
+    }
+    eprintln!(
+        "sharehook: --webhook: there is no webhook {id} (neither in {} nor made through the \
+         API nor in the state)",
+        crate::event::escape_controls(&config_path.display().to_string())
+    );
+    Ok(Some(ExitCode::from(2)))
 }
 
 /// The first line of standard input, without its line end: a password piped in.
