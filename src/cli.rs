@@ -36,7 +36,7 @@ usage:
                                     30m, 2h, 7d; E: an event id or name; S: a status such as 404,
                                     a class such as 5xx, transport (no HTTP answer) or failed (the
                                     attempts of events set aside as failed, whose lines end in
-                                    (failed)); a webhook N that does not exist is an error
+                                    \"(failed)\"); a webhook N that does not exist is an error
                                     (exit status 2); --json: one object per line, --array: one
                                     JSON array, not both)
   sharehook failed [--config PATH] [--webhook N] [--json | --array]
