@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::deliver::{self, Mailbox, now_ms};
 use crate::event::{Event, escape_bytes, escape_controls};
 use crate::payload::{parse_rfc3339, rfc3339};
-use crate::store::{LogEntry, LogFilter, SetAside, Store};
+use crate::store::{LogEntry, LogFilter, LogStatus, SetAside, Store};
 
 pub const SOCKET: &str = "control.sock";
 
@@ -54,22 +54,24 @@ pub fn to_json(e: &LogEntry) -> serde_json::Value {
     })
 }
 
-/// One log entry as a line for people (control characters escaped, as in the daemon's log).
-pub fn to_line(e: &LogEntry) -> String {
+/// One log entry as a line for people (control characters escaped, as in the daemon's log);
+/// `failed` when its event is set aside as failed now, which the line ends by saying.
+pub fn to_line(e: &LogEntry, failed: bool) -> String {
     let status = if e.transport {
         format!("error {} ({})", e.status, e.message)
     } else {
         format!("HTTP {}", e.status)
     };
     let line = format!(
-        "{}  webhook {}  {}  {} {}  {status}  {} ms{}",
+        "{}  webhook {}  {}  {} {}  {status}  {} ms{}{}",
         rfc3339(e.time_ms),
         e.webhook,
         e.attempt_id(),
         e.event.op.v1_name(),
         e.event.path,
         e.duration_ms,
-        if e.resend { "  (resend)" } else { "" }
+        if e.resend { "  (resend)" } else { "" },
+        if failed { "  (failed)" } else { "" }
     );
     escape_controls(&line).into_owned()
 }
@@ -91,9 +93,9 @@ pub fn failed_to_json(f: &SetAside) -> serde_json::Value {
     })
 }
 
-/// One failed event as a line for people.
+/// One failed event as a line for people (control characters escaped).
 pub fn failed_to_line(f: &SetAside) -> String {
-    format!(
+    let line = format!(
         "{}  webhook {}  event {}  {} {}  {} attempts, the last: {}",
         rfc3339(f.failed_ms),
         f.webhook,
@@ -102,7 +104,35 @@ pub fn failed_to_line(f: &SetAside) -> String {
         f.event.path,
         f.attempts,
         f.last_result
-    )
+    );
+    escape_controls(&line).into_owned()
+}
+
+/// Reads `--status`: a status (`404`), a class (`5xx`), `transport` (no HTTP answer) or
+/// `failed` (the attempts of the events set aside as failed; not, as the API's
+/// `status=failed`, every attempt without a 2xx answer).
+pub fn parse_status(text: &str) -> Result<LogStatus, String> {
+    use crate::attempts::StatusFilter;
+    let parsed = StatusFilter::parse(text).ok_or_else(|| {
+        format!(
+            "--status: \"{text}\" is not a status: give a number such as 404, a class such as \
+             5xx, transport or failed"
+        )
+    })?;
+    Ok(match parsed {
+        StatusFilter::Code(c) => LogStatus::Code(c),
+        StatusFilter::Class(c) => LogStatus::Class(c),
+        StatusFilter::Transport => LogStatus::Transport,
+        StatusFilter::Failed => LogStatus::SetAside,
+    })
+}
+
+/// Whether webhook `id` exists: in the configuration, made through the API, or known to the
+/// state (a webhook since removed whose attempts the log still has).
+pub fn webhook_exists(config: &Config, store: &Store, id: u32) -> anyhow::Result<bool> {
+    Ok(config.webhooks.iter().any(|w| w.id == id)
+        || store.api_webhooks()?.iter().any(|w| w.id == id)
+        || store.knows_webhook(id)?)
 }
 
 /// Reads `--since`: an RFC 3339 date (`2026-11-22T10:00:00Z`, or just `2026-11-22`), or a
@@ -905,5 +935,33 @@ mod tests {
         event_filter("42", &mut f).unwrap();
         assert_eq!(f.event_id, Some(42));
         assert!(event_filter("download", &mut f).is_err());
+    }
+
+    #[test]
+    fn failed_lines_escape_control_characters() {
+        let path =
+            crate::event::SharePath::within(Path::new("/share"), Path::new("/share/a\x1b[2Jb.txt"))
+                .unwrap();
+        let f = SetAside {
+            webhook: 1,
+            event: Event {
+                id: 5,
+                op: crate::event::Operation::Upload,
+                share: "s".into(),
+                path,
+                source: None,
+                is_dir: false,
+                username: "u".into(),
+                time_ms: 0,
+                size: None,
+                protocol: None,
+            },
+            attempts: 3,
+            failed_ms: 0,
+            last_result: "7 (refused\r)".into(),
+        };
+        let line = failed_to_line(&f);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains("/a\\x1b[2Jb.txt"), "{line}");
     }
 }

@@ -39,7 +39,7 @@ pub enum Command {
         dir: PathBuf,
     },
     Verify {
-        token: String,
+        key: VerifyKey,
         signature: String,
         input: Option<PathBuf>,
     },
@@ -107,6 +107,19 @@ pub enum Command {
     Help,
 }
 
+/// What `sharehook verify` checks a body with.
+#[derive(Debug, PartialEq)]
+pub enum VerifyKey {
+    /// ExaVault: `md5(token || body)`.
+    Token(String),
+    /// Standard Webhooks: HMAC-SHA256 of `id.timestamp.body`.
+    Secret {
+        secret: sign::Secret,
+        id: String,
+        timestamp: i64,
+    },
+}
+
 /// How `sharehook log` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -124,6 +137,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut config: Option<PathBuf> = None;
     let mut dir: Option<PathBuf> = None;
     let mut token = None;
+    let mut secret: Option<String> = None;
+    let mut message_id: Option<String> = None;
+    let mut timestamp: Option<String> = None;
     let mut signature = None;
     let mut input = None;
     let mut filter = LogFilter {
@@ -131,6 +147,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
         ..LogFilter::default()
     };
     let mut output = Output::Text;
+    let (mut json_given, mut array_given) = (false, false);
     let mut files = 5000usize;
     let mut api_bench = false;
     let mut tree_bench: Option<crate::treebench::TreeSize> = None;
@@ -150,8 +167,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("dir") => dir = Some(parser.value()?.into()),
             Long("token") => token = Some(parser.value()?.string()?),
             Long("signature") => signature = Some(parser.value()?.string()?),
+            Long("secret") => secret = Some(parser.value()?.string()?),
+            Long("id") => message_id = Some(parser.value()?.string()?),
+            Long("timestamp") => timestamp = Some(parser.value()?.string()?),
             Long("webhook") => filter.webhook = Some(parser.value()?.parse()?),
-            Long("status") => filter.status = Some(parser.value()?.parse()?),
+            Long("status") => {
+                filter.status = Some(activity::parse_status(&parser.value()?.string()?)?)
+            }
             Long("event") => activity::event_filter(&parser.value()?.string()?, &mut filter)?,
             Long("since") => {
                 filter.since_ms = Some(activity::parse_since(
@@ -160,8 +182,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 )?)
             }
             Long("limit") => filter.limit = parser.value()?.parse()?,
-            Long("json") => output = Output::JsonLines,
-            Long("array") => output = Output::JsonArray,
+            Long("json") => {
+                output = Output::JsonLines;
+                json_given = true;
+            }
+            Long("array") => {
+                output = Output::JsonArray;
+                array_given = true;
+            }
             Long("files") => files = parser.value()?.parse()?,
             Long("api") => api_bench = true,
             Long("tree") => tree_bench = Some(parser.value()?.string()?.parse()?),
@@ -190,6 +218,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             _ => return Err(arg.unexpected()),
         }
     }
+    if json_given && array_given {
+        return Err(
+            "--json and --array: give one of them (--json: one object per line, --array: one \
+             JSON array)"
+                .into(),
+        );
+    }
     let config = config.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     let command = match sub.as_deref() {
         None | Some("help") => Command::Help,
@@ -199,7 +234,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             dir: dir.unwrap_or_else(|| PathBuf::from(demo::DEFAULT_DIR)),
         },
         Some("verify") => Command::Verify {
-            token: token.ok_or("verify needs --token TOKEN")?,
+            key: verify_key(token, secret, message_id, timestamp)?,
             signature: signature.ok_or("verify needs --signature SIG")?,
             input: input.filter(|p| p.as_os_str() != "-"),
         },
@@ -280,6 +315,48 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     Ok(command)
 }
 
+/// The key of `verify`: `--token`, or `--secret` with `--id` and `--timestamp`.
+fn verify_key(
+    token: Option<String>,
+    secret: Option<String>,
+    id: Option<String>,
+    timestamp: Option<String>,
+) -> Result<VerifyKey, String> {
+    match (token, secret) {
+        (Some(_), Some(_)) => Err(
+            "verify takes either --token (ExaVault) or --secret (Standard \
+                                   Webhooks), not both"
+                .into(),
+        ),
+        (None, None) => Err(
+            "verify needs --token TOKEN (ExaVault) or --secret SECRET (Standard \
+                             Webhooks)"
+                .into(),
+        ),
+        (Some(token), None) => {
+            if id.is_some() || timestamp.is_some() {
+                return Err("--id and --timestamp go with --secret, not --token".into());
+            }
+            Ok(VerifyKey::Token(token))
+        }
+        (None, Some(secret)) => {
+            // The error says what is wrong with the secret, never the secret itself.
+            let secret = sign::Secret::parse(&secret).map_err(|e| format!("--secret: {e}"))?;
+            let id = id.ok_or("verify --secret needs --id (the webhook-id header)")?;
+            let timestamp = timestamp
+                .ok_or("verify --secret needs --timestamp (the webhook-timestamp header)")?;
+            let timestamp = timestamp.trim().parse::<i64>().map_err(|_| {
+                format!("--timestamp: \"{timestamp}\" is not a time in seconds since 1970")
+            })?;
+            Ok(VerifyKey::Secret {
+                secret,
+                id,
+                timestamp,
+            })
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     crate::logging::init();
     let command = match parse(std::env::args_os().skip(1)) {
@@ -331,23 +408,34 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             demo::run(&dir)?;
         }
         Command::Verify {
-            token,
+            key,
             signature,
             input,
         } => {
             let mut body = Vec::new();
-            match &input {
-                Some(path) => {
-                    body = std::fs::read(path)
-                        .with_context(|| format!("cannot read {}", path.display()))?
-                }
-                None => {
-                    std::io::stdin()
-                        .read_to_end(&mut body)
-                        .context("cannot read standard input")?;
-                }
+            let read = match &input {
+                Some(path) => std::fs::read(path)
+                    .map(|b| body = b)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                None => std::io::stdin()
+                    .read_to_end(&mut body)
+                    .map(drop)
+                    .map_err(|e| format!("cannot read standard input: {e}")),
+            };
+            // A body that cannot be read is an error (2), not a mismatch (1).
+            if let Err(e) = read {
+                eprintln!("sharehook: {}", crate::event::escape_controls(&e));
+                return Ok(ExitCode::from(2));
             }
-            if sign::verify_exavault(&token, &body, &signature) {
+            let matches = match &key {
+                VerifyKey::Token(token) => sign::verify_exavault(token, &body, &signature),
+                VerifyKey::Secret {
+                    secret,
+                    id,
+                    timestamp,
+                } => secret.verify(id, *timestamp, &body, &signature),
+            };
+            if matches {
                 println!("signature ok");
             } else {
                 println!("signature does not match");
@@ -359,13 +447,23 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             filter,
             output,
         } => {
-            let config = config::load(&config)?;
+            let config_path = config;
+            let config = config::load(&config_path)?;
             let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            if let Some(code) = no_such_webhook(&config_path, &config, &store, filter.webhook)? {
+                return Ok(code);
+            }
             let entries = store.log(&filter)?;
             match output {
                 Output::Text => {
+                    let failed: std::collections::HashSet<(u32, u64)> = store
+                        .failed_events(filter.webhook)?
+                        .iter()
+                        .map(|f| (f.webhook, f.event.id))
+                        .collect();
                     for e in &entries {
-                        println!("{}", activity::to_line(e));
+                        let set_aside = failed.contains(&(e.webhook, e.event.id));
+                        println!("{}", activity::to_line(e, set_aside));
                     }
                 }
                 Output::JsonLines => {
@@ -420,7 +518,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             webhook,
             output,
         } => {
-            let config = config::load(&config)?;
+            let config_path = config;
+            let config = config::load(&config_path)?;
+            let store = crate::store::Store::open_read_only(&config.state_dir)?;
+            if let Some(code) = no_such_webhook(&config_path, &config, &store, webhook)? {
+                return Ok(code);
+            }
+            drop(store);
             let failed = activity::failed(&config, webhook)?;
             match output {
                 Output::Text => {
@@ -510,6 +614,28 @@ fn api_webhook_shares(store: &crate::store::Store) -> Vec<String> {
         .api_webhooks()
         .map(|hooks| hooks.into_iter().map(|h| h.share).collect())
         .unwrap_or_default()
+}
+
+/// For `--webhook N` naming a webhook that does not exist: says so and answers exit status 2,
+/// as for a bad argument (most likely a typo, which an empty list would hide).
+fn no_such_webhook(
+    config_path: &Path,
+    config: &config::Config,
+    store: &crate::store::Store,
+    webhook: Option<u32>,
+) -> anyhow::Result<Option<ExitCode>> {
+    let Some(id) = webhook else {
+        return Ok(None);
+    };
+    if activity::webhook_exists(config, store, id)? {
+        return Ok(None);
+    }
+    eprintln!(
+        "sharehook: --webhook: there is no webhook {id} (neither in {} nor made through the \
+         API nor in the state)",
+        crate::event::escape_controls(&config_path.display().to_string())
+    );
+    Ok(Some(ExitCode::from(2)))
 }
 
 /// The first line of standard input, without its line end: a password piped in.
@@ -734,7 +860,7 @@ mod tests {
         check(
             &["verify", "--token", "t", "--signature", "s", "-"],
             Ok(Command::Verify {
-                token: "t".into(),
+                key: VerifyKey::Token("t".into()),
                 signature: "s".into(),
                 input: None,
             }),
@@ -742,7 +868,7 @@ mod tests {
         check(
             &["verify", "--token", "t", "--signature", "s", "body.json"],
             Ok(Command::Verify {
-                token: "t".into(),
+                key: VerifyKey::Token("t".into()),
                 signature: "s".into(),
                 input: Some("body.json".into()),
             }),
@@ -771,6 +897,107 @@ mod tests {
             &["completion", "tcsh"],
             Err("completion is for bash, zsh or fish, not \"tcsh\""),
         );
+    }
+
+    #[test]
+    fn verify_parses_both_forms() {
+        const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        fn swh<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+            let mut args = vec!["verify", "--secret", SECRET, "--signature", "v1,x"];
+            args.extend_from_slice(extra);
+            args
+        }
+        check(
+            &swh(&["--id", "msg_1", "--timestamp", "1614265330", "body.json"]),
+            Ok(Command::Verify {
+                key: VerifyKey::Secret {
+                    secret: sign::Secret::parse(SECRET).unwrap(),
+                    id: "msg_1".into(),
+                    timestamp: 1_614_265_330,
+                },
+                signature: "v1,x".into(),
+                input: Some("body.json".into()),
+            }),
+        );
+        check(
+            &swh(&["--timestamp", "1"]),
+            Err("verify --secret needs --id (the webhook-id header)"),
+        );
+        check(
+            &swh(&["--id", "m"]),
+            Err("verify --secret needs --timestamp (the webhook-timestamp header)"),
+        );
+        check(
+            &swh(&["--id", "m", "--timestamp", "soon"]),
+            Err("--timestamp: \"soon\" is not a time in seconds since 1970"),
+        );
+        check(
+            &swh(&["--id", "m", "--timestamp", "1", "--token", "t"]),
+            Err("verify takes either --token (ExaVault) or --secret (Standard Webhooks), not both"),
+        );
+        check(
+            &[
+                "verify",
+                "--secret",
+                "whsec_!!!",
+                "--id",
+                "m",
+                "--timestamp",
+                "1",
+            ],
+            Err("--secret: the part after \"whsec_\" is not base64"),
+        );
+        check(
+            &["verify", "--token", "t", "--id", "m", "--signature", "s"],
+            Err("--id and --timestamp go with --secret, not --token"),
+        );
+        check(
+            &["verify", "--signature", "s"],
+            Err("verify needs --token TOKEN (ExaVault) or --secret SECRET (Standard Webhooks)"),
+        );
+    }
+
+    #[test]
+    fn log_statuses_parse_and_output_is_one_form() {
+        let log = |args: &[&str]| match parse(args.iter().map(OsString::from)) {
+            Ok(Command::Log { filter, output, .. }) => Ok((filter.status, output)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        use crate::store::LogStatus;
+        assert_eq!(
+            log(&["log", "--status", "404"]),
+            Ok((Some(LogStatus::Code(404)), Output::Text))
+        );
+        assert_eq!(
+            log(&["log", "--status", "5xx", "--array"]),
+            Ok((Some(LogStatus::Class(5)), Output::JsonArray))
+        );
+        assert_eq!(
+            log(&["log", "--status", "transport"]),
+            Ok((Some(LogStatus::Transport), Output::Text))
+        );
+        assert_eq!(
+            log(&["log", "--status", "failed", "--json"]),
+            Ok((Some(LogStatus::SetAside), Output::JsonLines))
+        );
+        let bad = "--status: \"abc\" is not a status: give a number such as 404, a class such \
+                   as 5xx, transport or failed";
+        assert_eq!(log(&["log", "--status", "abc"]), Err(bad.to_owned()));
+        let both = "--json and --array: give one of them (--json: one object per line, --array: \
+                    one JSON array)";
+        for command in ["log", "failed", "audit"] {
+            assert_eq!(
+                parse([command, "--json", "--array"].map(OsString::from))
+                    .map_err(|e| e.to_string()),
+                Err(both.to_owned())
+            );
+            assert_eq!(
+                parse([command, "--array", "--json"].map(OsString::from))
+                    .map_err(|e| e.to_string()),
+                Err(both.to_owned())
+            );
+        }
     }
 
     #[test]

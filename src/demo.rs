@@ -24,9 +24,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     let runtime = crate::daemon::runtime()?;
     runtime.block_on(async {
         let mut signals = service::StopSignals::install()?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot open the demo receiver's port")?;
+        let listener = bind_receiver(&state).await?;
         let url = format!("http://{}/webhook", listener.local_addr()?);
         let config = demo_config(&share_path, &state, &url);
         let mut daemon = Daemon::start(&config)?;
@@ -51,6 +49,49 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// Where the receiver's port is kept between starts.
+const PORT_FILE: &str = "demo-receiver-port";
+
+/// The receiver's listener on 127.0.0.1. The demo's webhook URL holds the receiver's port, and
+/// the state remembers each webhook's URL: with a new port at every start, the daemon would
+/// warn at every start after the first that the webhook's URL changed, and it would be right.
+/// So the port is kept in the state folder and asked for again at the next start, and the URL
+/// stays the same. Only when that port is taken (another program holds it now) does the
+/// receiver get a new one, and then the warning is true and is shown.
+async fn bind_receiver(state: &Path) -> anyhow::Result<tokio::net::TcpListener> {
+    let file = state.join(PORT_FILE);
+    let kept = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|text| text.trim().parse::<u16>().ok())
+        .filter(|port| *port != 0);
+    let listener = match kept {
+        Some(port) => match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                log::debug!("the demo receiver's last port {port} cannot be used again: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let listener = match listener {
+        Some(listener) => listener,
+        None => tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot open the demo receiver's port")?,
+    };
+    let port = listener.local_addr()?.port();
+    if kept != Some(port)
+        && let Err(e) = std::fs::write(&file, format!("{port}\n"))
+    {
+        log::warn!(
+            "cannot keep the demo receiver's port in {}: {e}",
+            file.display()
+        );
+    }
+    Ok(listener)
 }
 
 /// Serves the page and the API on 127.0.0.1:8080 (another free port when that one is
@@ -113,11 +154,21 @@ fn print_instructions(share: &Path, url: &str, page: Option<(String, String)>) {
     );
     println!();
     println!("in another terminal, in this folder, try:");
-    println!("  echo hello > {s}/hello.txt             # Upload");
-    println!("  mkdir {s}/docs                          # Create Folder");
-    println!("  mv {s}/hello.txt {s}/hi.txt    # Rename");
-    println!("  mv {s}/hi.txt {s}/docs/        # Move");
-    println!("  rm {s}/docs/hi.txt                      # Delete");
+    let tries = [
+        (format!("echo hello > {s}/hello.txt"), "Upload"),
+        (format!("mkdir {s}/docs"), "Create Folder"),
+        (format!("mv {s}/hello.txt {s}/hi.txt"), "Rename"),
+        (format!("mv {s}/hi.txt {s}/docs/"), "Move"),
+        (format!("rm {s}/docs/hi.txt"), "Delete"),
+    ];
+    let width = tries
+        .iter()
+        .map(|(c, _)| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (command, what) in &tries {
+        println!("  {command:<width$}  # {what}");
+    }
     println!();
     if let Some((address, password)) = page {
         println!("the web page: {address}/  (user admin, password {password})");

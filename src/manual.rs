@@ -159,15 +159,20 @@ pub const COMMANDS: &[Cmd] = &[
     },
     Cmd {
         name: "log",
-        summary: "the delivery log, newest first",
+        summary: "the delivery log, newest first across webhooks",
         usage: &[Usage {
             lines: &[
                 "log [--config PATH] [--webhook N] [--status S] [--event E] [--since T]",
                 "    [--limit N] [--json | --array]",
             ],
             what: &[
-                "the delivery log, newest first (T: 2026-11-22, 30m, 2h, 7d;",
-                "E: an event id or name; --json: one object per line)",
+                "the delivery log, newest first across webhooks (T: 2026-11-22,",
+                "30m, 2h, 7d; E: an event id or name; S: a status such as 404,",
+                "a class such as 5xx, transport (no HTTP answer) or failed (the",
+                "attempts of events set aside as failed, whose lines end in",
+                "\"(failed)\"); a webhook N that does not exist is an error",
+                "(exit status 2); --json: one object per line, --array: one",
+                "JSON array, not both)",
             ],
         }],
         options: &[
@@ -177,8 +182,8 @@ pub const COMMANDS: &[Cmd] = &[
                 long: "--status",
                 short: None,
                 value: Some("S"),
-                complete: Complete::Nothing,
-                what: "only attempts that ended with status S (an HTTP status, or a transport error's code)",
+                complete: Complete::Words(&["2xx", "4xx", "5xx", "transport", "failed"]),
+                what: "only attempts that ended with status S: an HTTP status (404) or a transport error's code, a class (2xx, 4xx, 5xx), transport (no HTTP answer: connection refused, timeout, TLS) or failed (the attempts of the events set aside as failed now)",
             },
             Opt {
                 long: "--event",
@@ -206,7 +211,10 @@ pub const COMMANDS: &[Cmd] = &[
         summary: "the events set aside after their last attempt failed",
         usage: &[Usage {
             lines: &["failed [--config PATH] [--webhook N] [--json | --array]"],
-            what: &["the events set aside after their last attempt failed"],
+            what: &[
+                "the events set aside after their last attempt failed (a",
+                "webhook N that does not exist is an error, exit status 2)",
+            ],
         }],
         options: &[CONFIG, WEBHOOK, JSON, ARRAY],
         words: &[],
@@ -466,10 +474,24 @@ pub const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "verify",
         summary: "check a received body against its signature",
-        usage: &[Usage {
-            lines: &["verify --token TOKEN --signature SIG [FILE|-]"],
-            what: &["check a received body (FILE, or standard input)"],
-        }],
+        usage: &[
+            Usage {
+                lines: &["verify --token TOKEN --signature SIG [FILE|-]"],
+                what: &["check a received ExaVault body (FILE, or standard input)"],
+            },
+            Usage {
+                lines: &[
+                    "verify --secret whsec_... --id ID --timestamp T --signature 'v1,...' [FILE|-]",
+                ],
+                what: &[
+                    "check a received Standard Webhooks body: ID and T are its",
+                    "webhook-id and webhook-timestamp headers, the signature its",
+                    "webhook-signature header (any one of its v1, entries may",
+                    "match); T is not compared with the clock (both forms: exit",
+                    "status 0 it matches, 1 it does not, 2 an error)",
+                ],
+            },
+        ],
         options: &[
             Opt {
                 long: "--token",
@@ -483,7 +505,28 @@ pub const COMMANDS: &[Cmd] = &[
                 short: None,
                 value: Some("SIG"),
                 complete: Complete::Nothing,
-                what: "the X-Exavault-Signature the body came with",
+                what: "the X-Exavault-Signature the body came with, or the webhook-signature header (with --secret)",
+            },
+            Opt {
+                long: "--secret",
+                short: None,
+                value: Some("SECRET"),
+                complete: Complete::Nothing,
+                what: "the webhook's Standard Webhooks secret (whsec_ and base64)",
+            },
+            Opt {
+                long: "--id",
+                short: None,
+                value: Some("ID"),
+                complete: Complete::Nothing,
+                what: "the webhook-id header the body came with (with --secret)",
+            },
+            Opt {
+                long: "--timestamp",
+                short: None,
+                value: Some("T"),
+                complete: Complete::Nothing,
+                what: "the webhook-timestamp header, seconds since 1970 (with --secret); not compared with the clock",
             },
         ],
         words: &[],

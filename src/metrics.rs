@@ -12,7 +12,7 @@ use crate::store::{LogFilter, Store};
 
 /// How many of the newest log entries are read, when the daemon starts (and by `sharehook
 /// status` with no daemon), for each webhook's last success and failure: enough for a few
-/// webhooks, and a bounded read of the log.
+/// webhooks. Finding the newest reads only the start of the other entries' records.
 pub const LOG_LOOKBACK: usize = 1000;
 
 /// The upper bounds of the delivery latency histogram, in seconds.
@@ -117,7 +117,7 @@ impl Stats {
     }
 
     /// Sets the last success and failure of `webhooks` that have none yet from the newest
-    /// `LOG_LOOKBACK` log entries (a bounded read), so that they survive a restart.
+    /// `LOG_LOOKBACK` log entries, so that they survive a restart.
     pub fn seed_from_log(&self, store: &Store, webhooks: &[u32]) {
         let filter = LogFilter {
             limit: LOG_LOOKBACK,

@@ -199,11 +199,24 @@ impl LogEntry {
     }
 }
 
+/// Which attempts `LogFilter::status` keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogStatus {
+    /// This HTTP status, or this transport failure's code.
+    Code(u32),
+    /// An HTTP answer of this class: 2 for 2xx, 5 for 5xx.
+    Class(u32),
+    /// No HTTP answer: the connection, TLS or a timeout failed.
+    Transport,
+    /// The attempts of the events that are set aside as failed now.
+    SetAside,
+}
+
 /// Which log entries to list.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LogFilter {
     pub webhook: Option<u32>,
-    pub status: Option<u32>,
+    pub status: Option<LogStatus>,
     pub event_id: Option<u64>,
     /// A dotted event name (`resources.upload`).
     pub event_name: Option<String>,
@@ -214,8 +227,14 @@ pub struct LogFilter {
 
 impl LogFilter {
     fn matches(&self, e: &LogEntry) -> bool {
-        self.webhook.is_none_or(|w| e.webhook == w)
-            && self.status.is_none_or(|s| e.status == s)
+        let status = match self.status {
+            None | Some(LogStatus::SetAside) => true,
+            Some(LogStatus::Code(c)) => e.status == c,
+            Some(LogStatus::Class(c)) => !e.transport && e.status / 100 == c,
+            Some(LogStatus::Transport) => e.transport,
+        };
+        status
+            && self.webhook.is_none_or(|w| e.webhook == w)
             && self.event_id.is_none_or(|id| e.event.id == id)
             && self
                 .event_name
@@ -226,6 +245,12 @@ impl LogFilter {
                 .as_deref()
                 .is_none_or(|a| e.attempt_id() == a)
     }
+}
+
+/// What `Store::log` reads first of each entry.
+struct LogHead {
+    time_ms: i64,
+    webhook: u32,
 }
 
 /// The results of a run of attempts, written in one transaction.
@@ -725,17 +750,49 @@ impl Store {
     }
 
     /// Log entries that pass `filter`, newest first, at most `filter.limit` (0: all).
+    ///
+    /// Newest by the time of the attempt, across webhooks. The entries' ids do not follow that
+    /// order: a worker writes an attempt once it is over, so a slow receiver's attempt is
+    /// written after later attempts to other webhooks, and one write may hold several attempts
+    /// of one webhook. So every entry's time is read first (only the start of its record),
+    /// then the entries are read in time order until `limit` of them pass.
     pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
         let tx = self.read()?;
         let log = tx.open_table(LOG).map_err(self.err())?;
-        let mut out = Vec::new();
-        for item in log.iter().map_err(self.err())?.rev() {
-            let (_, value) = item.map_err(self.err())?;
-            let entry = self.log_record(value.value())?;
-            if filter.since_ms.is_some_and(|since| entry.time_ms < since) {
-                break;
+        let set_aside = match filter.status {
+            Some(LogStatus::SetAside) => {
+                let failed = tx.open_table(FAILED).map_err(self.err())?;
+                let mut keys = std::collections::HashSet::new();
+                for item in failed.iter().map_err(self.err())? {
+                    let (key, _) = item.map_err(self.err())?;
+                    keys.insert(key.value());
+                }
+                Some(keys)
             }
-            if filter.matches(&entry) {
+            _ => None,
+        };
+        let mut order = Vec::new();
+        for item in log.iter().map_err(self.err())? {
+            let (key, value) = item.map_err(self.err())?;
+            let head = self.log_head(value.value())?;
+            if filter.since_ms.is_some_and(|since| head.time_ms < since)
+                || filter.webhook.is_some_and(|w| head.webhook != w)
+            {
+                continue;
+            }
+            order.push((head.time_ms, key.value()));
+        }
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = Vec::new();
+        for (_, key) in order {
+            let Some(value) = log.get(key).map_err(self.err())? else {
+                continue;
+            };
+            let entry = self.log_record(value.value())?;
+            let kept = set_aside
+                .as_ref()
+                .is_none_or(|keys| keys.contains(&(entry.webhook, entry.event.id)));
+            if kept && filter.matches(&entry) {
                 out.push(entry);
                 if out.len() == filter.limit {
                     break;
@@ -743,6 +800,25 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The first fields of a log record, the same in every version: its time and webhook.
+    fn log_head(&self, bytes: &[u8]) -> Result<LogHead, StoreError> {
+        match bytes.split_first() {
+            // Postcard writes a struct's fields in order, as a tuple's: id, time_ms, webhook.
+            Some((&(1 | LOG_RECORD), rest)) => postcard::take_from_bytes::<(u64, i64, u32)>(rest)
+                .map(|((_, time_ms, webhook), _)| LogHead { time_ms, webhook })
+                .map_err(|e| self.damaged(format!("a record in table log is unreadable: {e}"))),
+            _ => Err(self.damaged("a record in table log has an unknown version".to_owned())),
+        }
+    }
+
+    /// Whether the state knows webhook `id`: it has started (from the configuration or the
+    /// API) at least once with this state.
+    pub fn knows_webhook(&self, id: u32) -> Result<bool, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(WEBHOOKS).map_err(self.err())?;
+        Ok(table.get(id).map_err(self.err())?.is_some())
     }
 
     /// The highest attempt number logged for `event_id` at `webhook` (0 if none).

@@ -46,8 +46,8 @@ pub use access::{
     AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, TokenRecord, UserRecord,
 };
 pub use delivery::{
-    Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, NewEvent, Pending,
-    Pruned, SetAside, WebhookState,
+    Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, LogStatus, NewEvent,
+    Pending, Pruned, SetAside, WebhookState,
 };
 pub use hooks::{ApiWebhook, FIRST_API_WEBHOOK_ID};
 
@@ -1275,6 +1275,81 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(store.last_attempt(2, 50).unwrap(), 1);
         assert_eq!(store.last_attempt(1, 50).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_log_lists_by_time_across_webhooks_and_filters_by_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let flush = |webhook: u32, entries: Vec<LogEntry>, set_aside: Option<SetAside>| {
+            store
+                .flush(
+                    &Flush {
+                        webhook,
+                        log: entries,
+                        set_aside,
+                        ..Flush::default()
+                    },
+                    1_000,
+                )
+                .unwrap();
+        };
+        // Webhook 2 writes its two attempts first; webhook 1's slow receiver makes it write
+        // its attempts (at 100 and 300) after them.
+        flush(
+            2,
+            vec![log_entry(2, 7, 1, 200), log_entry(2, 8, 1, 400)],
+            None,
+        );
+        let mut answered = log_entry(1, 7, 1, 100);
+        answered.status = 200;
+        let mut refused = log_entry(1, 8, 1, 300);
+        refused.transport = true;
+        refused.status = 7;
+        let failed = SetAside {
+            webhook: 1,
+            event: refused.event.clone(),
+            attempts: 1,
+            failed_ms: 301,
+            last_result: "7".into(),
+        };
+        flush(1, vec![answered, refused], Some(failed));
+        let listed = |filter: LogFilter| -> Vec<(u32, i64)> {
+            store
+                .log(&filter)
+                .unwrap()
+                .iter()
+                .map(|e| (e.webhook, e.time_ms))
+                .collect()
+        };
+        assert_eq!(
+            listed(LogFilter::default()),
+            [(2, 400), (1, 300), (2, 200), (1, 100)]
+        );
+        assert_eq!(
+            listed(LogFilter {
+                limit: 2,
+                since_ms: Some(150),
+                ..LogFilter::default()
+            }),
+            [(2, 400), (1, 300)]
+        );
+        let status = |s| {
+            listed(LogFilter {
+                status: Some(s),
+                ..LogFilter::default()
+            })
+        };
+        assert_eq!(status(LogStatus::Class(5)), [(2, 400), (2, 200)]);
+        assert_eq!(status(LogStatus::Code(200)), [(1, 100)]);
+        assert_eq!(status(LogStatus::Transport), [(1, 300)]);
+        assert_eq!(status(LogStatus::SetAside), [(1, 300)]);
+        assert!(!store.knows_webhook(1).unwrap());
+        store
+            .webhook_setup(1, "http://h/", None, None, 1_000, 0)
+            .unwrap();
+        assert!(store.knows_webhook(1).unwrap());
+        assert!(!store.knows_webhook(3).unwrap());
     }
 
     #[test]
