@@ -34,6 +34,12 @@ stop_daemon() {
         systemctl disable --now sharehook.service >/dev/null 2>&1 || true
     elif [ -x /etc/init.d/sharehook ]; then
         /etc/init.d/sharehook stop >/dev/null 2>&1 || true
+        # No runlevel link may be left to a script that is gone.
+        if [ $openrc = yes ]; then
+            rc-update del sharehook >/dev/null 2>&1 || true
+        elif command -v update-rc.d >/dev/null 2>&1; then
+            update-rc.d -f sharehook remove >/dev/null 2>&1 || true
+        fi
     fi
 }
 
@@ -44,7 +50,8 @@ remove_program() {
         "$PREFIX/share/man/man1/sharehook.1" \
         "$PREFIX/share/bash-completion/completions/sharehook" \
         "$PREFIX/share/zsh/site-functions/_sharehook" \
-        "$PREFIX/share/fish/vendor_completions.d/sharehook.fish"
+        "$PREFIX/share/fish/vendor_completions.d/sharehook.fish" \
+        /etc/logrotate.d/sharehook
     [ $systemd = yes ] && systemctl daemon-reload || true
 }
 
@@ -76,13 +83,19 @@ elif [ -x /etc/init.d/sharehook ]; then
 fi
 
 # The user the daemon runs as.
-if ! getent passwd sharehook >/dev/null 2>&1; then
+# (`id`, not getent, which BusyBox firmware often lacks; a group of the name may exist
+# already, made for the shares' ACLs.)
+if ! id -u sharehook >/dev/null 2>&1; then
+    group_there=no
+    grep -q '^sharehook:' /etc/group 2>/dev/null && group_there=yes
     if command -v useradd >/dev/null 2>&1; then
-        useradd --system --user-group --home-dir /var/lib/sharehook --no-create-home \
+        if [ $group_there = yes ]; then group="-g sharehook"; else group="--user-group"; fi
+        # shellcheck disable=SC2086
+        useradd --system $group --home-dir /var/lib/sharehook --no-create-home \
             --shell /sbin/nologin --comment "sharehook webhook daemon" sharehook
     elif command -v adduser >/dev/null 2>&1; then
         # BusyBox
-        addgroup -S sharehook
+        [ $group_there = yes ] || addgroup -S sharehook
         adduser -S -D -H -h /var/lib/sharehook -s /sbin/nologin -G sharehook sharehook
     else
         fail "neither useradd nor adduser is here to create the user sharehook"
@@ -101,7 +114,7 @@ install -m 0644 "$here/completions/_sharehook" "$PREFIX/share/zsh/site-functions
 install -m 0644 "$here/completions/sharehook.fish" "$PREFIX/share/fish/vendor_completions.d/sharehook.fish"
 
 # The configuration: the commented example, only where there is none.
-install -d -m 0755 /etc/sharehook
+[ -d /etc/sharehook ] || install -d -m 0755 /etc/sharehook
 if [ ! -e "$config" ]; then
     install -m 0640 -g sharehook "$here/sharehook.toml" "$config"
     say "wrote $config (commented; name a share and a webhook in it)"
@@ -113,6 +126,9 @@ fi
 # Limits, and how the box starts services.
 install -d /etc/sysctl.d
 install -m 0644 "$here/60-sharehook-inotify.conf" /etc/sysctl.d/60-sharehook-inotify.conf
+if [ $systemd = no ] && [ -d /etc/logrotate.d ]; then
+    install -m 0644 "$here/sharehook.logrotate" /etc/logrotate.d/sharehook
+fi
 sysctl -q -p /etc/sysctl.d/60-sharehook-inotify.conf 2>/dev/null ||
     say "could not apply /etc/sysctl.d/60-sharehook-inotify.conf now; it applies at the next boot"
 if [ $systemd = yes ]; then

@@ -61,7 +61,10 @@ for target in "${targets[@]}"; do
     install -D -m 0644 systemd/sharehook.service "$deb/usr/lib/systemd/system/sharehook.service"
     install -D -m 0644 systemd/sharehook.sysusers "$deb/usr/lib/sysusers.d/sharehook.conf"
     install -D -m 0644 systemd/60-sharehook-inotify.conf "$deb/usr/lib/sysctl.d/60-sharehook-inotify.conf"
-    install -D -m 0640 systemd/sharehook.toml "$deb/etc/sharehook/sharehook.toml"
+    # Not a conffile: postinst copies it to /etc/sharehook/sharehook.toml where there is none,
+    # so a later version's changes to the comments never stop an upgrade at dpkg's prompt.
+    install -D -m 0644 systemd/sharehook.toml "$deb/usr/share/sharehook/sharehook.toml"
+    install -D -m 0644 systemd/sharehook.logrotate "$deb/etc/logrotate.d/sharehook"
     install -D -m 0755 systemd/sharehook.init "$deb/etc/init.d/sharehook"
     install -D -m 0644 "$extras/sharehook.1" "$deb/usr/share/man/man1/sharehook.1"
     gzip -9n "$deb/usr/share/man/man1/sharehook.1"
@@ -82,7 +85,7 @@ License: MIT or Apache-2.0
 COPY
     mkdir -p "$deb/DEBIAN"
     install -m 0755 cross/deb/postinst cross/deb/prerm cross/deb/postrm "$deb/DEBIAN/"
-    printf '/etc/sharehook/sharehook.toml\n/etc/init.d/sharehook\n' >"$deb/DEBIAN/conffiles"
+    printf '/etc/init.d/sharehook\n/etc/logrotate.d/sharehook\n' >"$deb/DEBIAN/conffiles"
     size=$(du -sk --exclude=DEBIAN "$deb" | cut -f1)
     cat >"$deb/DEBIAN/control" <<CONTROL
 Package: sharehook
@@ -91,6 +94,8 @@ Architecture: $arch
 Maintainer: sharehook <sharehook@localhost>
 Installed-Size: $size
 Section: net
+Depends: passwd
+Recommends: procps
 Priority: optional
 Description: file-activity webhooks for the shared folders of a NAS
  sharehook watches shared folders that people fill over Samba, NFS and SFTP,
@@ -109,6 +114,7 @@ CONTROL
     install -m 0755 "$bin" cross/install.sh "$tar_dir/"
     install -m 0644 systemd/sharehook.service systemd/sharehook.sysusers \
         systemd/60-sharehook-inotify.conf systemd/sharehook.toml systemd/sharehook-read-write.conf \
+        systemd/sharehook.logrotate \
         README.md "$extras/sharehook.1" "$tar_dir/"
     install -m 0755 systemd/sharehook.init systemd/sharehook.openrc "$tar_dir/"
     cp -r "$extras/completions" "$tar_dir/"

@@ -1556,9 +1556,18 @@ mod tests {
                     rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[')
                 })?;
                 taken += 1;
-                let needs_file = ["ca_file", "tls_cert", "tls_key", "state_dir"]
-                    .iter()
-                    .any(|k| setting.starts_with(k));
+                // Files that must exist, and the token and secret, which are placeholders
+                // that no one can take in as they are.
+                let needs_file = [
+                    "ca_file",
+                    "tls_cert",
+                    "tls_key",
+                    "state_dir",
+                    "token",
+                    "secret",
+                ]
+                .iter()
+                .any(|k| setting.starts_with(k));
                 (!needs_file)
                     .then(|| setting.replace("/srv/public", &dir.path().to_string_lossy()) + "\n")
             })

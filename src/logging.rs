@@ -1,6 +1,8 @@
 //! Log lines on stderr, one per event and per delivery attempt. Under systemd each line starts
 //! with a `<N>` priority prefix that journald reads as the level; on a terminal it starts with
 //! the level's name. Level from `SHAREHOOK_LOG` (error, warn, info, debug; default info).
+//! `SHAREHOOK_LOG_FILE=1` (set by the SysV and OpenRC scripts, which send standard error to a
+//! file) begins each line with its UTC time and its level's name instead.
 //! Control characters never reach the journal or a terminal: every line is escaped here.
 //! Nothing here knows about secrets: callers never pass a token, a secret or a URL's
 //! credentials to a log line (see `send::redact_url`).
@@ -13,7 +15,18 @@ use crate::event::escape_controls;
 
 struct Logger {
     level: LevelFilter,
-    journal: bool,
+    form: Form,
+}
+
+/// How a line begins.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Form {
+    /// `<6>`: journald's priority prefix.
+    Journal,
+    /// `info: `, for a terminal.
+    Named,
+    /// `2026-11-23T09:15:01.123Z info: `, for a log file.
+    Timed,
 }
 
 impl Log for Logger {
@@ -32,7 +45,15 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = line(self.journal, record.level(), &record.args().to_string());
+        let mut line = line(
+            self.form == Form::Journal,
+            record.level(),
+            &record.args().to_string(),
+        );
+        if self.form == Form::Timed {
+            line.insert(0, ' ');
+            line.insert_str(0, &crate::payload::rfc3339(crate::deliver::now_ms()));
+        }
         // One write per line so lines from different threads never interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -74,8 +95,14 @@ pub fn init() {
         Ok("trace") => LevelFilter::Trace,
         _ => LevelFilter::Info,
     };
-    let journal = std::env::var_os("JOURNAL_STREAM").is_some() || !std::io::stderr().is_terminal();
-    if log::set_boxed_logger(Box::new(Logger { level, journal })).is_ok() {
+    let form = if std::env::var_os("SHAREHOOK_LOG_FILE").is_some_and(|v| v == "1") {
+        Form::Timed
+    } else if std::env::var_os("JOURNAL_STREAM").is_some() || !std::io::stderr().is_terminal() {
+        Form::Journal
+    } else {
+        Form::Named
+    };
+    if log::set_boxed_logger(Box::new(Logger { level, form })).is_ok() {
         log::set_max_level(level);
     }
 }

@@ -64,8 +64,9 @@ tests/package.sh
 # The two ARM legs run side by side: under qemu most of a test's time is spent waiting
 # (settle periods, retries, the oracle's pauses), so together they take little more than
 # one. Each runs the same e2e test binary, built once here.
-e2e=$(cargo test --locked --test e2e --no-run 2>&1 | tee /dev/stderr |
-    sed -n 's/.*Executable tests\/e2e\/main.rs (\(.*\))$/\1/p')
+built=$(cargo test --locked --test e2e --no-run 2>&1)
+echo "$built"
+e2e=$(echo "$built" | sed -n 's/.*Executable tests\/e2e\/main.rs (\(.*\))$/\1/p')
 [ -x "$e2e" ] || { echo "tests/all.sh: could not find the e2e test binary" >&2; exit 1; }
 logs=$(mktemp -d)
 pids=()

@@ -31,6 +31,7 @@ upgrade="$dist/sharehook_${version}+upgrade_amd64.deb"
 up=$(mktemp -d)
 dpkg-deb -R "$deb" "$up/pkg"
 sed -i "s/^Version: .*/Version: ${version}+upgrade/" "$up/pkg/DEBIAN/control"
+echo "# a later version's example" >>"$up/pkg/usr/share/sharehook/sharehook.toml"
 dpkg-deb --root-owner-group --build "$up/pkg" "$upgrade" >/dev/null
 rm -rf "$up"
 
@@ -74,9 +75,10 @@ grep -q "not running" /tmp/install.out || fail "the install does not say that no
 /usr/bin/sharehook --version
 getent passwd sharehook | grep -q "/var/lib/sharehook" || fail "no sharehook user"
 [ "$(mode $config)" = "640 root:sharehook" ] || fail "$config is $(mode $config), not 640 root:sharehook"
+cmp -s $config /usr/share/sharehook/sharehook.toml || fail "$config is not the shipped example"
 [ "$(mode /var/lib/sharehook)" = "700 sharehook:sharehook" ] || fail "/var/lib/sharehook is $(mode /var/lib/sharehook)"
 for f in /usr/lib/systemd/system/sharehook.service /usr/lib/sysusers.d/sharehook.conf \
-    /usr/lib/sysctl.d/60-sharehook-inotify.conf /etc/init.d/sharehook \
+    /usr/lib/sysctl.d/60-sharehook-inotify.conf /etc/init.d/sharehook /etc/logrotate.d/sharehook \
     /usr/share/bash-completion/completions/sharehook; do
     [ -f "$f" ] || fail "$f is missing"
 done
@@ -112,52 +114,87 @@ step "the SysV script starts, reports and stops the daemon"
 pid=$(cat /run/sharehook.pid)
 /etc/init.d/sharehook status || fail "status after start"
 [ "$(stat -c %U /proc/$pid)" = sharehook ] || fail "the daemon does not run as sharehook"
-n=0
-until grep -q "ready" /var/log/sharehook.log 2>/dev/null; do
-    n=$((n + 1)); [ $n -lt 100 ] || { cat /var/log/sharehook.log; fail "the daemon never said it was ready"; }
-    sleep 0.1
-done
+# Each line of the log file begins with its time.
+ready() { grep -Ec '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z info: ready$' /var/log/sharehook.log; }
+wait_ready() {
+    n=0
+    until [ "$(ready)" -ge "$1" ]; do
+        n=$((n + 1)); [ $n -lt 100 ] || fail "the daemon never said it was ready (a timed line)"
+        sleep 0.1
+    done
+}
+wait_ready 1
 [ -f /var/lib/sharehook/sharehook.redb ] || fail "no state file"
+identity=$(grep -o 'identity [0-9a-f]*' /var/log/sharehook.log)
+[ -n "$identity" ] || fail "the log does not give the state's identity"
+
+step "a stale pid file naming another process: not ours to report or stop"
+/etc/init.d/sharehook stop
+sleep 60 &
+other=$!
+echo $other >/run/sharehook.pid
+if /etc/init.d/sharehook status; then fail "status took pid $other (sleep) for the daemon"; fi
+/etc/init.d/sharehook stop
+kill -0 $other || fail "stop killed pid $other, which is not sharehook"
+kill $other
+/etc/init.d/sharehook start
+wait_ready 2
 
 step "upgrade: the edited configuration and the state stay; the daemon is restarted"
+pid=$(cat /run/sharehook.pid)
 echo "# edited by the admin" >>$config
 sum=$(md5sum <$config)
 dpkg -i /tmp/sharehook-upgrade.deb
 [ "$(md5sum <$config)" = "$sum" ] || fail "the upgrade changed $config"
+grep -q "a later version's example" /usr/share/sharehook/sharehook.toml || fail "the new example is not installed"
 [ "$(mode $config)" = "640 root:sharehook" ] || fail "after the upgrade $config is $(mode $config)"
 [ -f /var/lib/sharehook/sharehook.redb ] || fail "the upgrade lost the state"
 /etc/init.d/sharehook status || fail "not running after the upgrade"
 [ "$(cat /run/sharehook.pid)" != "$pid" ] || fail "the daemon was not restarted by the upgrade"
+kill -0 "$pid" 2>/dev/null && fail "the old daemon (pid $pid) still runs beside the new one"
+wait_ready 3
+[ "$(grep -o 'identity [0-9a-f]*' /var/log/sharehook.log | sort -u)" = "$identity" ] ||
+    fail "the upgraded daemon opened another state: $(grep -o 'identity [0-9a-f]*' /var/log/sharehook.log | sort -u | tr '\n' ' ')"
 dpkg -s sharehook | grep -q "^Version: .*+upgrade" || fail "the upgrade is not installed"
 
 step "remove: the program goes; the configuration and the state stay"
+pid=$(cat /run/sharehook.pid)
 dpkg -r sharehook
 [ ! -e /usr/bin/sharehook ] || fail "the binary stayed"
 [ -f $config ] || fail "remove deleted $config"
 [ -f /var/lib/sharehook/sharehook.redb ] || fail "remove deleted the state"
-kill -0 "$(cat /run/sharehook.pid 2>/dev/null || echo 999999)" 2>/dev/null && fail "the daemon still runs"
+kill -0 "$pid" 2>/dev/null && fail "the daemon (pid $pid) still runs after the package was removed"
+/etc/init.d/sharehook start || fail "the script left behind by remove does not exit 0 without its binary"
 
 step "purge: the configuration and the state go"
 dpkg -P sharehook
 [ ! -e /etc/sharehook ] || fail "purge kept /etc/sharehook"
 [ ! -e /var/lib/sharehook ] || fail "purge kept /var/lib/sharehook"
 
-step "the tarball's install.sh: install, upgrade, uninstall"
+step "the tarball's install.sh: install (making the user, whose group exists), upgrade, uninstall"
+userdel sharehook
+groupadd --system sharehook
 mkdir -p /tmp/tar && tar -C /tmp/tar -xzf /tmp/sharehook.tar.gz
 cd /tmp/tar/sharehook-*
-./install.sh
+./install.sh >/tmp/out 2>&1 || { cat /tmp/out; fail "install.sh"; }
+cat /tmp/out
+id sharehook | grep -q "(sharehook)" || fail "install.sh did not make the user in the group sharehook"
 /usr/local/bin/sharehook --version
 [ "$(mode $config)" = "640 root:sharehook" ] || fail "install.sh made $config $(mode $config)"
 grep -q '^DAEMON=${SHAREHOOK_DAEMON:-/usr/local/bin/sharehook}' /etc/init.d/sharehook || fail "the init script does not run /usr/local/bin/sharehook"
 [ -f /usr/local/share/man/man1/sharehook.1 ] || fail "no man page"
 echo "# edited by the admin" >>$config
-./install.sh | grep -q "kept $config" || fail "install.sh does not say it kept $config"
+./install.sh >/tmp/out 2>&1 || { cat /tmp/out; fail "install.sh, again"; }
+grep -q "kept $config" /tmp/out || fail "install.sh does not say it kept $config"
 grep -q "edited by the admin" $config || fail "install.sh replaced $config"
 ./install.sh --uninstall
 [ ! -e /usr/local/bin/sharehook ] || fail "--uninstall kept the binary"
+[ ! -e /etc/init.d/sharehook ] || fail "--uninstall kept the init script"
 [ -f $config ] || fail "--uninstall deleted $config"
+[ -d /var/lib/sharehook ] || fail "--uninstall deleted the state folder"
 ./install.sh --purge
 [ ! -e /etc/sharehook ] || fail "--purge kept /etc/sharehook"
+[ ! -e /var/lib/sharehook ] || fail "--purge kept /var/lib/sharehook"
 echo "-- all package checks passed"
 INSIDE
 chmod 755 "$root/tmp/inside.sh"

@@ -1,7 +1,8 @@
 //! The web page in a real browser: tests/page/browser.py drives Debian's headless Chromium
 //! with Selenium (from the Python of `SHAREHOOK_PYTHON`, made by `bash tests/api/venv.sh`)
 //! against the real daemon, with an admin and a viewer made through the real command line.
-//! Screenshots of every page land in target/page-screenshots/.
+//! Screenshots of every page land in target/page-screenshots/ (target/page-screenshots-RUNNER/
+//! under a runner such as qemu-arm).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,7 +58,12 @@ fn page_in_headless_chromium_makes_a_webhook_shows_deliveries_live_and_refuses_w
     let base = daemon.web_url();
     let admin = user(&nas, "ana", "admin");
     let viewer = user(&nas, "vic", "viewer");
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/page-screenshots");
+    // One folder per runner: the ARM legs run side by side, each with its own browser.
+    let folder = match std::env::var("SHAREHOOK_RUNNER") {
+        Ok(runner) if !runner.is_empty() => format!("target/page-screenshots-{runner}"),
+        _ => "target/page-screenshots".to_owned(),
+    };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     // Screenshots of an earlier run must not pass for this run's.
     let _ = std::fs::remove_dir_all(&shots);
     let share = nas.share();
