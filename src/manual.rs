@@ -921,6 +921,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "A file (%p in it becomes the process id) to write a trace of the watch rules to; it holds file names.",
     ),
     (
+        "SHAREHOOK_LOG_FILE",
+        "1: each log line begins with its UTC time and level (the SysV and OpenRC scripts set it, as they send standard error to /var/log/sharehook.log).",
+    ),
+    (
         "JOURNAL_STREAM",
         "When set (or when standard error is not a terminal) each log line begins with a <N> priority that journald understands.",
     ),

@@ -774,19 +774,9 @@ mod tests {
         config.watch.settle = Duration::from_millis(100);
         let mut daemon = Daemon::start(&config).unwrap();
         std::fs::write(share.join("docs/a.txt"), "1").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
         let render = || render(&daemon.stats, &daemon.store, &[1]);
-        while !render().contains("sharehook_delivery_latency_seconds_count{webhook=\"1\"} 1\n") {
-            assert!(
-                Instant::now() < deadline,
-                "no delivery counted:\n{}",
-                render()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(got.lock().unwrap().arrivals.len(), 1);
-        let text = render();
-        for line in [
+        let expected = [
+            "sharehook_delivery_latency_seconds_count{webhook=\"1\"} 1",
             "sharehook_events_total{share=\"pub\",operation=\"upload\"} 1",
             "sharehook_deliveries_total{webhook=\"1\",result=\"2xx\"} 1",
             "sharehook_deliveries_total{webhook=\"1\",result=\"transport\"} 0",
@@ -796,14 +786,24 @@ mod tests {
             "sharehook_queue_depth{webhook=\"1\"} 0",
             "sharehook_failed_events{webhook=\"1\"} 0",
             "sharehook_webhook_disabled{webhook=\"1\"} 0",
-        ]
-        .into_iter()
-        {
-            assert!(
-                text.contains(&format!("{line}\n")),
-                "{line} not in:\n{text}"
-            );
+        ];
+        // A delivery is counted when its answer comes, and leaves the queue a moment later,
+        // when the worker writes it down: wait for all of them.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = render();
+            let missing: Vec<&str> = expected
+                .iter()
+                .copied()
+                .filter(|line| !text.contains(&format!("{line}\n")))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{missing:?} not in:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
         }
+        assert_eq!(got.lock().unwrap().arrivals.len(), 1);
         daemon.stop(Duration::from_secs(5));
     }
 }

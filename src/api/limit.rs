@@ -37,6 +37,9 @@ impl Bucket {
 #[derive(Default)]
 pub struct Limiter {
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// A clock that stands still, for tests whose requests may be slow (a password check
+    /// takes a second on a loaded machine, and buckets refill meanwhile).
+    stopped_at: Option<Instant>,
 }
 
 /// Where an address stands.
@@ -49,6 +52,20 @@ pub enum Standing {
 }
 
 impl Limiter {
+    /// A limiter whose clock stands still at `at`.
+    #[cfg(test)]
+    pub fn stopped_at(at: Instant) -> Limiter {
+        Limiter {
+            stopped_at: Some(at),
+            ..Limiter::default()
+        }
+    }
+
+    /// The time to check and count failures at.
+    pub fn now(&self) -> Instant {
+        self.stopped_at.unwrap_or_else(Instant::now)
+    }
+
     /// Whether `ip` may try to sign in now.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Standing {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());

@@ -13,7 +13,6 @@ mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -287,7 +286,7 @@ impl FromRequestParts<State> for Signed {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Signed, ApiError> {
         let ip = peer_ip(parts);
-        let now = Instant::now();
+        let now = state.limiter.now();
         if let limit::Standing::Limited { retry_after } = state.limiter.check(ip, now) {
             return Err(limited(retry_after));
         }

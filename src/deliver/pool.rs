@@ -391,8 +391,11 @@ mod tests {
 
     impl Task for Sleeper {
         fn step(&mut self) -> Turn {
+            // Read the stop before saying it was stepped: the test may set it as soon as it
+            // hears of this step, and this step must not end the task before the next ring.
+            let stop = self.stop.load(Ordering::SeqCst);
             let _ = self.stepped.send(Instant::now());
-            if self.stop.load(Ordering::SeqCst) {
+            if stop {
                 return Turn::Done;
             }
             Turn::after(self.wait)

@@ -260,7 +260,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
         return Err(PageError::Csrf);
     }
     let next = next_path(field(&fields, "next"));
-    let now = Instant::now();
+    let now = state.kept.limiter.now();
     if let crate::api::limit::Standing::Limited { retry_after } = state.kept.limiter.check(ip, now)
     {
         return Err(PageError::Limited {
