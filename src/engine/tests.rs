@@ -388,6 +388,34 @@ fn take_folders(e: &mut Engine, n: u64) {
     }
 }
 
+/// The kernel's events so far, up to a marker folder made and removed at the share's top: the
+/// kernel queues events in order, so whatever came before the marker's removal is in. (Waiting
+/// for a quiet moment instead misses events when the reader thread is slow.)
+fn events_so_far(e: &Engine, s: &Path) -> Vec<crate::watch::Raw> {
+    std::fs::create_dir(s.join(".marker")).unwrap();
+    std::fs::remove_dir(s.join(".marker")).unwrap();
+    let rx = &e.disk.kernel.as_ref().unwrap().rx;
+    let mut out = Vec::new();
+    loop {
+        let raw = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the marker's events");
+        if let crate::watch::Raw::Event {
+            mask,
+            name: Some(name),
+            ..
+        } = &raw
+            && name == ".marker"
+        {
+            if mask.contains(crate::watch::Mask::DELETE) {
+                return out;
+            }
+            continue;
+        }
+        out.push(raw);
+    }
+}
+
 #[test]
 fn a_file_made_in_a_folder_read_ahead_before_the_walk_takes_it_is_found_by_its_events() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,8 +424,7 @@ fn a_file_made_in_a_folder_read_ahead_before_the_walk_takes_it_is_found_by_its_e
     let folder = Change::Folder { path: s.join("d") };
     assert_eq!(gate(&mut e, folder), ["Create Folder /d"]);
     // As if /d was there before the start: not watched, its making not told.
-    let kernel = e.disk.kernel.as_ref().unwrap();
-    while kernel.rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    events_so_far(&e, &s);
     queue_share_walk(&mut e);
     take_folders(&mut e, 1);
     // The threads have watched and read /d; the walk has not taken it yet.
@@ -410,15 +437,7 @@ fn a_file_made_in_a_folder_read_ahead_before_the_walk_takes_it_is_found_by_its_e
     // Its events come from a watch the engine does not know yet.
     assert!(!e.disk.kernel.as_ref().unwrap().set.contains(&s.join("d")));
     let mut events = 0;
-    loop {
-        let raw = e
-            .disk
-            .kernel
-            .as_ref()
-            .unwrap()
-            .rx
-            .recv_timeout(Duration::from_millis(300));
-        let Ok(raw) = raw else { break };
+    for raw in events_so_far(&e, &s) {
         e.on_raw(raw, Instant::now());
         events += 1;
     }
@@ -441,8 +460,7 @@ fn a_pause_during_a_walk_read_ahead_leaves_no_watch_the_engine_does_not_know() {
         let folder = Change::Folder { path: s.join(d) };
         assert_eq!(gate(&mut e, folder), [format!("Create Folder /{d}")]);
     }
-    let kernel = e.disk.kernel.as_ref().unwrap();
-    while kernel.rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    events_so_far(&e, &s);
     queue_share_walk(&mut e);
     take_folders(&mut e, 1);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -555,7 +555,7 @@ fn log_lists_by_time_across_webhooks_and_filters_by_status() {
     // Webhook 1's receiver takes 2 s to answer; webhook 2's refuses the first event, which
     // has no retry left and is set aside as failed.
     let slow = Receiver::start();
-    slow.set_delay(std::time::Duration::from_secs(2));
+    slow.set_delay(scaled(std::time::Duration::from_secs(2)));
     let refusing = Receiver::start();
     refusing.script(&["500 Internal Server Error"]);
     let nas = Nas::new();

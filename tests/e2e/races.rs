@@ -168,7 +168,7 @@ fn replay_matches_disk(
     share: &Path,
     within: Duration,
 ) -> Vec<(String, String, String)> {
-    let deadline = Instant::now() + within;
+    let deadline = Instant::now() + scaled(within);
     let mut last = String::new();
     loop {
         let got = ops(&receiver.received());

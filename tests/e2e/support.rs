@@ -25,6 +25,12 @@ pub fn patience() -> Duration {
     }
 }
 
+/// `d` stretched by how much slower this runner is than a native one (three times under
+/// qemu), for limits on how long something may take.
+pub fn scaled(d: Duration) -> Duration {
+    d * (patience().as_secs() / 60) as u32
+}
+
 /// A `Command` that runs the sharehook binary under test.
 pub fn sharehook() -> Command {
     let bin = std::env::var_os("SHAREHOOK_BIN")
@@ -390,7 +396,7 @@ impl Nas {
     }
 
     /// Runs `sharehook ARGS --config <this config>`, expected to end by itself at once (a
-    /// command refusing what it was given); one still running after 20 s (a `run` that took
+    /// command refusing what it was given); one still running after 20 s (60 s under qemu: a `run` that took
     /// what it should have refused) is killed and the test fails.
     pub fn run_briefly(&self, args: &[&str]) -> std::process::Output {
         let mut child = sharehook()
@@ -401,7 +407,7 @@ impl Nas {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run sharehook");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + scaled(Duration::from_secs(20));
         while child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = child.kill();
