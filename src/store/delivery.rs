@@ -749,18 +749,12 @@ impl Store {
         Ok(Flushed { log_ids, pruned })
     }
 
-    /// Log entries that pass `filter`, newest first, at most `filter.limit` (0: all).
-    ///
-    /// Newest by the time of the attempt, across webhooks. The entries' ids do not follow that
-    /// order: a worker writes an attempt once it is over, so a slow receiver's attempt is
-    /// written after later attempts to other webhooks, and one write may hold several attempts
-    /// of one webhook. So every entry's time is read first (only the start of its record),
-    /// then the entries are read in time order until `limit` of them pass.
+    /// Log entries that pass `filter`, newest attempt first across webhooks (see
+    /// `log_visit_by_time`), at most `filter.limit` (0: all).
     pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
-        let tx = self.read()?;
-        let log = tx.open_table(LOG).map_err(self.err())?;
         let set_aside = match filter.status {
             Some(LogStatus::SetAside) => {
+                let tx = self.read()?;
                 let failed = tx.open_table(FAILED).map_err(self.err())?;
                 let mut keys = std::collections::HashSet::new();
                 for item in failed.iter().map_err(self.err())? {
@@ -771,35 +765,57 @@ impl Store {
             }
             _ => None,
         };
+        let mut out = Vec::new();
+        self.log_visit_by_time(
+            |time_ms, webhook| {
+                filter.since_ms.is_none_or(|since| time_ms >= since)
+                    && filter.webhook.is_none_or(|w| webhook == w)
+            },
+            |entry| {
+                let kept = set_aside
+                    .as_ref()
+                    .is_none_or(|keys| keys.contains(&(entry.webhook, entry.event.id)));
+                if kept && filter.matches(&entry) {
+                    out.push(entry);
+                }
+                filter.limit == 0 || out.len() < filter.limit
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Hands the log entries whose time and webhook pass `wanted` to `visit`, newest attempt
+    /// first across webhooks (of two at one time, the later written first), until it returns
+    /// false.
+    ///
+    /// The entries' ids do not follow that order: a worker writes an attempt once it is over,
+    /// so a slow receiver's attempt is written after later attempts to other webhooks, and one
+    /// write may hold several attempts of one webhook. So every entry's time is read first
+    /// (only the start of its record), then the entries are read in time order.
+    pub fn log_visit_by_time(
+        &self,
+        wanted: impl Fn(i64, u32) -> bool,
+        mut visit: impl FnMut(LogEntry) -> bool,
+    ) -> Result<(), StoreError> {
+        let tx = self.read()?;
+        let log = tx.open_table(LOG).map_err(self.err())?;
         let mut order = Vec::new();
         for item in log.iter().map_err(self.err())? {
             let (key, value) = item.map_err(self.err())?;
             let head = self.log_head(value.value())?;
-            if filter.since_ms.is_some_and(|since| head.time_ms < since)
-                || filter.webhook.is_some_and(|w| head.webhook != w)
-            {
-                continue;
+            if wanted(head.time_ms, head.webhook) {
+                order.push((head.time_ms, key.value()));
             }
-            order.push((head.time_ms, key.value()));
         }
         order.sort_unstable_by(|a, b| b.cmp(a));
-        let mut out = Vec::new();
         for (_, key) in order {
-            let Some(value) = log.get(key).map_err(self.err())? else {
-                continue;
-            };
-            let entry = self.log_record(value.value())?;
-            let kept = set_aside
-                .as_ref()
-                .is_none_or(|keys| keys.contains(&(entry.webhook, entry.event.id)));
-            if kept && filter.matches(&entry) {
-                out.push(entry);
-                if out.len() == filter.limit {
-                    break;
-                }
+            if let Some(value) = log.get(key).map_err(self.err())?
+                && !visit(self.log_record(value.value())?)
+            {
+                break;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The first fields of a log record, the same in every version: its time and webhook.
