@@ -213,7 +213,7 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
 /// One attempt as the table lists it (the live feed sends the same markup).
 pub fn attempt_row(visitor: &Visitor, e: &LogEntry, several: bool) -> Markup {
     html! {
-        tr.attempt data-attempt-id=(e.attempt_id()) {
+        tr.attempt data-attempt-id=(e.attempt_id()) data-time=(e.time_ms) {
             td data-label="Date and time" { (time(e.time_ms)) }
             td data-label="Endpoint URL" { code.url { (e.url) } }
             td data-label="Event" {

@@ -114,3 +114,57 @@ fn page_in_headless_chromium_makes_a_webhook_shows_deliveries_live_and_refuses_w
         );
     }
 }
+
+#[test]
+fn live_attempt_rows_stay_in_time_order_when_a_slow_receiver_s_attempt_is_written_late() {
+    need("chromium", "chromium");
+    need("chromedriver", "chromium-driver");
+    let python = venv_python(&["selenium"]);
+    // Webhook 1 answers after 2 s, webhook 2 at once. The first file's attempt at webhook 1 is
+    // written after the second file's at webhook 2, though made before it.
+    let slow = Receiver::start();
+    slow.set_delay(scaled(Duration::from_secs(2)));
+    let fast = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_text(&format!(
+        "[[webhook]]\nurl = \"{}\"\n\n[[webhook]]\nurl = \"{}\"\n",
+        slow.url(),
+        fast.url()
+    ));
+    let daemon = nas.start();
+    let admin = user(&nas, "ana", "admin");
+    let share = nas.share();
+    let gap = scaled(Duration::from_secs(1)).as_secs_f64().to_string();
+    let (ok, output) = browse(
+        &python,
+        &[
+            "--base",
+            &daemon.web_url(),
+            "--share",
+            share.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--live-order",
+            "4",
+            "--gap",
+            &gap,
+        ],
+        nas.dir.path(),
+        patience() * 3,
+    );
+    assert!(
+        ok,
+        "the live rows in headless Chromium:\n{output}\n--- daemon log:\n{}",
+        daemon.log()
+    );
+    // The order the rows were written in is not their time order, or this test shows nothing.
+    let log = nas.log_entries(&["--limit", "0"]);
+    let ids: Vec<u64> = log.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    let mut by_id = ids.clone();
+    by_id.sort_unstable_by(|a, b| b.cmp(a));
+    assert_ne!(
+        ids, by_id,
+        "the attempts were written in time order: {log:?}"
+    );
+    println!("{output}");
+}

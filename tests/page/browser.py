@@ -91,8 +91,9 @@ class Page:
         self.base = args.base.rstrip("/")
         self.share = Path(args.share)
         self.share_name = args.share_name
-        self.shots = Path(args.shots)
-        self.shots.mkdir(parents=True, exist_ok=True)
+        self.shots = Path(args.shots or ".")
+        if args.shots:
+            self.shots.mkdir(parents=True, exist_ok=True)
         self.admin = args.admin.split(":", 1)
         self.viewer = args.viewer.split(":", 1)
         self.driver = None
@@ -419,6 +420,33 @@ class Page:
             )
 
     # The whole walk
+
+    def run_live_order(self, gap, rows):
+        """/activity, kept open while a file is written, then another `gap` seconds later:
+        webhook 1's slow receiver makes its attempts be written after webhook 2's later ones,
+        and the live rows must still read newest first by the time each attempt was made."""
+        self.start_browser()
+        self.visit("/activity")
+        self.sign_in(self.admin, "/activity")
+        if self.attempt_ids():
+            fail(f"/activity lists attempts before any file was written: {self.attempt_ids()}")
+        self.mark()
+        step("two files, the second one after the first one's quick delivery")
+        self.write_file(f"order-first-{os.getpid()}.txt")
+        time.sleep(gap)
+        self.write_file(f"order-second-{os.getpid()}.txt")
+        self.wait(f"{rows} live rows in table#activity", lambda d: len(self.attempt_ids()) >= rows)
+        self.still_marked("the live rows")
+        self.console()
+        shown = [
+            (r.get_attribute("data-attempt-id"), int(r.get_attribute("data-time")), self.all("td", r)[1].text)
+            for r in self.all("table#activity tr.attempt")
+        ]
+        for row in shown:
+            step(f"row {row}")
+        times = [t for _, t, _ in shown]
+        if times != sorted(times, reverse=True):
+            fail(f"/activity: the live rows are not newest first by time: {times}")
 
     def run(self):
         self.start_browser()
@@ -850,13 +878,26 @@ def main():
     parser.add_argument("--share", required=True, help="the share's folder (files are written there)")
     parser.add_argument("--share-name", help="the share's name, as the overview should show it")
     parser.add_argument("--admin", required=True, help="USER:PASSWORD of an admin")
-    parser.add_argument("--viewer", required=True, help="USER:PASSWORD of a viewer")
-    parser.add_argument("--shots", required=True, help="the folder the screenshots are saved in")
+    parser.add_argument("--viewer", default=":", help="USER:PASSWORD of a viewer")
+    parser.add_argument("--shots", help="the folder the screenshots are saved in")
+    parser.add_argument(
+        "--live-order",
+        type=int,
+        metavar="ROWS",
+        help="instead of the whole walk: write two files with --gap seconds between them and "
+        "check the ROWS live rows of /activity are newest first by time",
+    )
+    parser.add_argument("--gap", type=float, default=1.0, help="seconds between the two files")
     args = parser.parse_args()
+    if not args.live_order and (args.viewer == ":" or not args.shots):
+        parser.error("the whole walk needs --viewer and --shots")
     page = Page(args)
     started = time.monotonic()
     try:
-        page.run()
+        if args.live_order:
+            page.run_live_order(args.gap, args.live_order)
+        else:
+            page.run()
     except Failure as e:
         print(f"FAIL: {e}", flush=True)
         page.failure_evidence()

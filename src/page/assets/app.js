@@ -44,14 +44,25 @@ function fillButtons() {
   }
 }
 
-function insertRows(tbody, html, keep) {
+// New rows go on top. With byTime (the attempts: listed newest first by the time they were
+// made, across webhooks, while the live feed sends them as they are written, and a slow
+// receiver's attempt is written after later ones) each goes above the first row made before it
+// or at the same time (that one was written first).
+function insertRows(tbody, html, keep, byTime) {
   const template = document.createElement("template");
   template.innerHTML = html;
   const empty = tbody.querySelector("tr.empty");
   if (empty) empty.remove();
-  for (const row of Array.from(template.content.children).reverse()) {
+  const rows = Array.from(template.content.children);
+  for (const row of byTime ? rows : rows.reverse()) {
     row.classList.add("fresh");
-    tbody.prepend(row);
+    if (byTime) {
+      const time = Number(row.dataset.time);
+      const below = Array.from(tbody.rows).find((r) => Number(r.dataset.time) <= time);
+      tbody.insertBefore(row, below || null);
+    } else {
+      tbody.prepend(row);
+    }
   }
   while (tbody.rows.length > keep) tbody.deleteRow(tbody.rows.length - 1);
   localTimes(tbody);
@@ -71,7 +82,7 @@ function live(view) {
   });
   source.addEventListener("attempt", (e) => {
     const tbody = document.querySelector("#activity tbody");
-    if (tbody) insertRows(tbody, e.data, 50);
+    if (tbody) insertRows(tbody, e.data, 50, true);
   });
   source.addEventListener("request", (e) => {
     const list = document.getElementById("requests");
