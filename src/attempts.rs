@@ -203,11 +203,6 @@ impl LogQuery {
     }
 }
 
-/// Which log entries `q` reads, by their time (and webhook).
-fn since(q: &LogQuery) -> impl Fn(i64, u32) -> bool + '_ {
-    move |time_ms, _| q.since_ms.is_none_or(|t| time_ms >= t)
-}
-
 /// The page of the log `q` asks for.
 pub fn query(store: &Store, q: &LogQuery, several_shares: bool) -> Result<LogPage, StoreError> {
     let end = q.offset.saturating_add(q.limit);
@@ -217,7 +212,7 @@ pub fn query(store: &Store, q: &LogQuery, several_shares: bool) -> Result<LogPag
         let unfiltered = q.unfiltered();
         let mut page = LogPage::default();
         let mut n = 0usize;
-        store.log_visit_by_time(since(q), |e| {
+        store.log_visit_by_time(q.since_ms, q.webhook, |e| {
             if q.matches(&e, several_shares) {
                 if (q.offset..end).contains(&n) {
                     page.entries.push(e);
@@ -235,7 +230,7 @@ pub fn query(store: &Store, q: &LogQuery, several_shares: bool) -> Result<LogPag
     }
     // Another order: the sort keys of every match, then the page's entries by id.
     let mut keyed: Vec<(Vec<KeyPart>, u64)> = Vec::new();
-    store.log_visit_by_time(since(q), |e| {
+    store.log_visit_by_time(q.since_ms, q.webhook, |e| {
         if q.matches(&e, several_shares) {
             let key = q
                 .sort

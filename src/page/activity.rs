@@ -90,11 +90,14 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
     let control = Arc::clone(&visitor.state.control);
     let several = control.config.shares.len() > 1;
     let webhook = q.webhook;
-    let (log, failed, hooks) = blocking(move || {
+    let (after, log, failed, hooks) = blocking(move || {
+        // Read before the list: the live feed sends what was written after it, and a row both
+        // listed and sent is shown once.
+        let after = control.store.newest_log_id()?;
         let log = attempts::query(&control.store, &q, several)?;
         let failed = control.store.failed_events(webhook)?;
         let hooks = control.hooks.ids();
-        Ok((log, failed, hooks))
+        Ok((after, log, failed, hooks))
     })
     .await?;
     let admin = visitor.admin();
@@ -155,7 +158,7 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
                 @if filtered { (if log.total == 1 { " matches" } else { " match" }) } @else { " in the log" }
                 @if live.is_some() { ". New attempts appear as they are made " span.live-dot {} }
             }
-            table #activity.cards {
+            table #activity.cards data-after=(after) {
                 thead { tr {
                     th { "Date and time" } th { "Endpoint URL" } th { "Event" } th { "Status" }
                     th.num { "Attempt" } th.num { "Response size" } th { "Details" }
@@ -213,7 +216,7 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
 /// One attempt as the table lists it (the live feed sends the same markup).
 pub fn attempt_row(visitor: &Visitor, e: &LogEntry, several: bool) -> Markup {
     html! {
-        tr.attempt data-attempt-id=(e.attempt_id()) data-time=(e.time_ms) {
+        tr.attempt data-attempt-id=(e.attempt_id()) data-entry=(e.id) data-time=(e.time_ms) {
             td data-label="Date and time" { (time(e.time_ms)) }
             td data-label="Endpoint URL" { code.url { (e.url) } }
             td data-label="Event" {

@@ -40,10 +40,12 @@ pub async fn events(visitor: Visitor, super::PageQuery(query): super::PageQuery)
     }
     let slot = Slot;
     let view = query.get("view").unwrap_or("overview").to_owned();
+    // The newest log entry the page listed: attempts written after it come on the stream.
+    let after = query.get("after").and_then(|a| a.parse::<u64>().ok());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Sse>(64);
     tokio::spawn(async move {
         let _slot = slot;
-        if let Err(Ended::Failed(e)) = feed(&visitor, &view, tx).await {
+        if let Err(Ended::Failed(e)) = feed(&visitor, &view, after, tx).await {
             log::debug!("page: a live stream ended: {e:?}");
         }
     });
@@ -70,6 +72,7 @@ impl From<super::PageError> for Ended {
 async fn feed(
     visitor: &Visitor,
     view: &str,
+    after: Option<u64>,
     tx: tokio::sync::mpsc::Sender<Sse>,
 ) -> Result<(), Ended> {
     let state: State = Arc::clone(&visitor.state);
@@ -78,9 +81,12 @@ async fn feed(
     let mut changes = feed.watch();
     let mut seen_event = feed.last();
     let mut seen_request = state.kept.inbox.last();
-    let mut seen_log = newest_log_id(&state).await?;
+    let (mut seen_log, mut settle_until) = match after {
+        // Read the log at once for what was written since the page was made.
+        Some(id) => (id, Some(Instant::now() + SETTLE)),
+        None => (newest_log_id(&state).await?, None),
+    };
     let several = control.config.shares.len() > 1;
-    let mut settle_until: Option<Instant> = None;
     let (mut sent_shares, mut sent_webhooks) = (String::new(), String::new());
     loop {
         tokio::select! {
@@ -158,15 +164,7 @@ async fn feed(
 
 async fn newest_log_id(state: &State) -> Result<u64, Ended> {
     let store = Arc::clone(&state.control.store);
-    Ok(super::blocking(move || {
-        let mut newest = 0;
-        store.log_visit(|e| {
-            newest = e.id;
-            false
-        })?;
-        Ok(newest)
-    })
-    .await?)
+    Ok(super::blocking(move || Ok(store.newest_log_id()?)).await?)
 }
 
 async fn send(tx: &tokio::sync::mpsc::Sender<Sse>, name: &str, data: String) -> Result<(), Ended> {

@@ -685,6 +685,78 @@ mod tests {
         assert_eq!(out.location, "/login?next=%2F");
     }
 
+    #[tokio::test]
+    async fn the_live_feed_sends_the_attempts_written_after_the_page_listed_its_rows() {
+        let site = site();
+        let (cookie, _) = site.sign_in("ann", "ann-password-1").await;
+        let page = site.ask(Method::GET, "/activity", &cookie, "").await;
+        let mark = "data-after=\"";
+        let at = page
+            .body
+            .find(mark)
+            .expect("the table says where the feed goes on")
+            + mark.len();
+        let after = page.body[at..].split('"').next().unwrap().to_owned();
+        // An attempt written after the page was made, before its live stream opens.
+        let event = crate::event::Event {
+            id: 41,
+            op: crate::event::Operation::Upload,
+            share: "public".into(),
+            path: crate::event::SharePath::from_config("/late.txt"),
+            source: None,
+            is_dir: false,
+            username: "ann".into(),
+            time_ms: 1,
+            size: None,
+            protocol: None,
+        };
+        let entry = crate::store::LogEntry {
+            id: 0,
+            time_ms: 2,
+            webhook: 1,
+            format: "v2".into(),
+            attempt: 1,
+            resend: false,
+            url: "http://127.0.0.1:9/hook".into(),
+            status: 200,
+            transport: false,
+            message: String::new(),
+            response_size: 0,
+            response: Vec::new(),
+            duration_ms: 1,
+            event,
+            body: b"{}".to_vec(),
+        };
+        let flush = crate::store::Flush {
+            webhook: 1,
+            log: vec![entry],
+            ..crate::store::Flush::default()
+        };
+        let id = site.control.store.flush(&flush, 0).unwrap().log_ids[0];
+        let request = axum::http::Request::builder()
+            .uri(format!("/events?view=activity&after={after}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(site.router.clone(), request)
+            .await
+            .unwrap();
+        let mut body = response.into_body().into_data_stream();
+        let mut got = String::new();
+        let want = format!("data-entry=\"{id}\"");
+        while !got.contains(&want) {
+            use futures_util::StreamExt;
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+                .await
+                .unwrap_or_else(|_| panic!("the feed did not send entry {id}; it sent {got:?}"))
+                .expect("the stream goes on")
+                .unwrap();
+            got.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(got.contains("event: attempt"), "{got}");
+        assert!(got.contains("/late.txt"), "{got}");
+    }
+
     /// The secret a page shows once, and the page after it.
     fn secret_of(html: &str) -> String {
         let mark = "class=\"secret-value\">";

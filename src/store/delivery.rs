@@ -19,6 +19,9 @@ const WEBHOOKS: TableDefinition<u32, &[u8]> = TableDefinition::new("webhooks");
 const COUNTS: TableDefinition<u32, (u64, u64)> = TableDefinition::new("counts");
 /// The delivery log: entry id (increasing) -> `LogEntry`.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// The log in the order attempts were made: (time, entry id) to the entry's webhook. Entry ids
+/// follow the order attempts were written, which a slow receiver puts out of time order.
+const LOG_TIME: TableDefinition<(i64, u64), u32> = TableDefinition::new("log_time");
 
 /// The version byte of `WebhookRecord` (1 was token and URL only).
 const WEBHOOK_RECORD: u8 = 2;
@@ -299,8 +302,26 @@ impl Store {
         tx.open_table(QUEUE).map_err(self.err())?;
         tx.open_table(FAILED).map_err(self.err())?;
         tx.open_table(WEBHOOKS).map_err(self.err())?;
-        tx.open_table(LOG).map_err(self.err())?;
+        let log = tx.open_table(LOG).map_err(self.err())?;
+        let mut by_time = tx.open_table(LOG_TIME).map_err(self.err())?;
         let mut meta = tx.open_table(META).map_err(self.err())?;
+        if meta.get("log_time").map_err(self.err())?.is_none() {
+            // A state from before the time index: index each entry once. An entry whose
+            // record cannot be read stays in the log, out of the lists, as it was.
+            for item in log.iter().map_err(self.err())? {
+                let (key, value) = item.map_err(self.err())?;
+                match self.log_head(value.value()) {
+                    Ok(head) => {
+                        by_time
+                            .insert((head.time_ms, key.value()), head.webhook)
+                            .map_err(self.err())?;
+                    }
+                    Err(e) => log::warn!("state: log entry {} is left unlisted: {e}", key.value()),
+                }
+            }
+            meta.insert("log_time", 1).map_err(self.err())?;
+        }
+        drop((log, by_time));
         if meta.get("counts").map_err(self.err())?.is_none() {
             // A state from before the counts: count each queue once.
             let queue = tx.open_table(QUEUE).map_err(self.err())?;
@@ -693,6 +714,7 @@ impl Store {
         }
         let mut meta = tx.open_table(META).map_err(self.err())?;
         let mut log = tx.open_table(LOG).map_err(self.err())?;
+        let mut by_time = tx.open_table(LOG_TIME).map_err(self.err())?;
         let mut next = meta
             .get("next_log_id")
             .map_err(self.err())?
@@ -702,26 +724,31 @@ impl Store {
             entry.id = next;
             log.insert(next, encode_as(&entry, LOG_RECORD).as_slice())
                 .map_err(self.err())?;
+            by_time
+                .insert((entry.time_ms, next), entry.webhook)
+                .map_err(self.err())?;
             log_ids.push(next);
             next += 1;
         }
         meta.insert("next_log_id", next).map_err(self.err())?;
         // By count: past the limit, go down to 90% of it, so that pruning (and its log line)
-        // comes once per tenth of the limit rather than at every attempt.
+        // comes once per tenth of the limit rather than at every attempt. The first written
+        // go first.
         let len = log.len().map_err(self.err())?;
         if len > limits.log_max_entries {
             let keep = limits.log_max_entries - limits.log_max_entries / 10;
-            let mut excess = len - keep;
-            pruned.by_count = excess;
-            log.retain_in::<u64, _>(.., |_, _| {
-                if excess > 0 {
-                    excess -= 1;
-                    false
-                } else {
-                    true
+            let mut old = Vec::new();
+            for item in log.iter().map_err(self.err())?.take((len - keep) as usize) {
+                let (key, value) = item.map_err(self.err())?;
+                old.push((key.value(), self.log_head(value.value()).ok()));
+            }
+            for (id, head) in &old {
+                log.remove(*id).map_err(self.err())?;
+                if let Some(head) = head {
+                    by_time.remove((head.time_ms, *id)).map_err(self.err())?;
                 }
-            })
-            .map_err(self.err())?;
+            }
+            pruned.by_count = old.len() as u64;
         }
         // By age: at most ten times per maximum age (and at least once an hour).
         let mut last = self
@@ -733,16 +760,13 @@ impl Store {
             *last = now_ms;
             let cutoff = now_ms - limits.log_max_age_ms;
             let mut old = Vec::new();
-            for item in log.iter().map_err(self.err())? {
-                let (key, value) = item.map_err(self.err())?;
-                let entry = self.log_record(value.value())?;
-                if entry.time_ms >= cutoff {
-                    break;
-                }
+            for item in by_time.range(..(cutoff, 0)).map_err(self.err())? {
+                let (key, _) = item.map_err(self.err())?;
                 old.push(key.value());
             }
-            for key in &old {
-                log.remove(*key).map_err(self.err())?;
+            for (time_ms, id) in &old {
+                log.remove(*id).map_err(self.err())?;
+                by_time.remove((*time_ms, *id)).map_err(self.err())?;
             }
             pruned.by_age = old.len() as u64;
         }
@@ -752,9 +776,10 @@ impl Store {
     /// Log entries that pass `filter`, newest attempt first across webhooks (see
     /// `log_visit_by_time`), at most `filter.limit` (0: all).
     pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+        // One read: the failed events and the log as they were together.
+        let tx = self.read()?;
         let set_aside = match filter.status {
             Some(LogStatus::SetAside) => {
-                let tx = self.read()?;
                 let failed = tx.open_table(FAILED).map_err(self.err())?;
                 let mut keys = std::collections::HashSet::new();
                 for item in failed.iter().map_err(self.err())? {
@@ -766,52 +791,71 @@ impl Store {
             _ => None,
         };
         let mut out = Vec::new();
-        self.log_visit_by_time(
-            |time_ms, webhook| {
-                filter.since_ms.is_none_or(|since| time_ms >= since)
-                    && filter.webhook.is_none_or(|w| webhook == w)
-            },
-            |entry| {
-                let kept = set_aside
-                    .as_ref()
-                    .is_none_or(|keys| keys.contains(&(entry.webhook, entry.event.id)));
-                if kept && filter.matches(&entry) {
-                    out.push(entry);
-                }
-                filter.limit == 0 || out.len() < filter.limit
-            },
-        )?;
+        self.log_visit_by_time_in(&tx, filter.since_ms, filter.webhook, |entry| {
+            let kept = set_aside
+                .as_ref()
+                .is_none_or(|keys| keys.contains(&(entry.webhook, entry.event.id)));
+            if kept && filter.matches(&entry) {
+                out.push(entry);
+            }
+            filter.limit == 0 || out.len() < filter.limit
+        })?;
         Ok(out)
     }
 
-    /// Hands the log entries whose time and webhook pass `wanted` to `visit`, newest attempt
-    /// first across webhooks (of two at one time, the later written first), until it returns
-    /// false.
-    ///
-    /// The entries' ids do not follow that order: a worker writes an attempt once it is over,
-    /// so a slow receiver's attempt is written after later attempts to other webhooks, and one
-    /// write may hold several attempts of one webhook. So every entry's time is read first
-    /// (only the start of its record), then the entries are read in time order.
+    /// Hands the log entries made at `since_ms` or later (all: None) for `webhook` (all: None)
+    /// to `visit`, newest attempt first across webhooks (of two made in the same millisecond,
+    /// the later written first), until it returns false.
     pub fn log_visit_by_time(
         &self,
-        wanted: impl Fn(i64, u32) -> bool,
-        mut visit: impl FnMut(LogEntry) -> bool,
+        since_ms: Option<i64>,
+        webhook: Option<u32>,
+        visit: impl FnMut(LogEntry) -> bool,
     ) -> Result<(), StoreError> {
         let tx = self.read()?;
+        self.log_visit_by_time_in(&tx, since_ms, webhook, visit)
+    }
+
+    fn log_visit_by_time_in(
+        &self,
+        tx: &redb::ReadTransaction,
+        since_ms: Option<i64>,
+        webhook: Option<u32>,
+        mut visit: impl FnMut(LogEntry) -> bool,
+    ) -> Result<(), StoreError> {
         let log = tx.open_table(LOG).map_err(self.err())?;
+        let wanted = |w: u32| webhook.is_none_or(|want| want == w);
+        let mut step = |id: u64| -> Result<bool, StoreError> {
+            match log.get(id).map_err(self.err())? {
+                Some(value) => Ok(visit(self.log_record(value.value())?)),
+                None => Ok(true),
+            }
+        };
+        let meta = tx.open_table(META).map_err(self.err())?;
+        if meta.get("log_time").map_err(self.err())?.is_some() {
+            let by_time = tx.open_table(LOG_TIME).map_err(self.err())?;
+            let since = (since_ms.unwrap_or(i64::MIN), 0);
+            for item in by_time.range(since..).map_err(self.err())?.rev() {
+                let (key, w) = item.map_err(self.err())?;
+                if wanted(w.value()) && !step(key.value().1)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        // A state from before the time index, read by a command before the daemon indexed it:
+        // every entry's time is read (only the start of its record), then the entries in order.
         let mut order = Vec::new();
         for item in log.iter().map_err(self.err())? {
             let (key, value) = item.map_err(self.err())?;
             let head = self.log_head(value.value())?;
-            if wanted(head.time_ms, head.webhook) {
+            if since_ms.is_none_or(|t| head.time_ms >= t) && wanted(head.webhook) {
                 order.push((head.time_ms, key.value()));
             }
         }
         order.sort_unstable_by(|a, b| b.cmp(a));
-        for (_, key) in order {
-            if let Some(value) = log.get(key).map_err(self.err())?
-                && !visit(self.log_record(value.value())?)
-            {
+        for (_, id) in order {
+            if !step(id)? {
                 break;
             }
         }
@@ -863,6 +907,16 @@ impl Store {
         let tx = self.read()?;
         let log = tx.open_table(LOG).map_err(self.err())?;
         log.len().map_err(self.err())
+    }
+
+    /// The id of the last log entry written (0: none yet).
+    pub fn newest_log_id(&self) -> Result<u64, StoreError> {
+        let tx = self.read()?;
+        let log = tx.open_table(LOG).map_err(self.err())?;
+        Ok(log
+            .last()
+            .map_err(self.err())?
+            .map_or(0, |(k, _)| k.value()))
     }
 
     /// Hands each log entry to `visit`, newest first, until it returns false.
@@ -1160,8 +1214,13 @@ mod tests {
                 .unwrap()
                 .insert(3, encode_as(&(entry, rest), 1).as_slice())
                 .unwrap();
+            // A state of that time had no index of the log by time: it is made at the next
+            // opening.
+            tx.open_table(META).unwrap().remove("log_time").unwrap();
         }
         tx.commit().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
 
         let old = |id| -> Event {
             EventV1 {
@@ -1203,5 +1262,121 @@ mod tests {
         batch.commit().unwrap();
         let head = store.head(2).unwrap().unwrap();
         assert_eq!(head.event.protocol.as_deref(), Some("api"));
+    }
+
+    fn attempt(webhook: u32, time_ms: i64) -> LogEntry {
+        LogEntry {
+            id: 0,
+            time_ms,
+            webhook,
+            format: "v1".into(),
+            attempt: 1,
+            resend: false,
+            url: "http://h/".into(),
+            status: 200,
+            transport: false,
+            message: String::new(),
+            response_size: 0,
+            response: Vec::new(),
+            duration_ms: 1,
+            event: upload_event(time_ms as u64),
+            body: b"{}".to_vec(),
+        }
+    }
+
+    fn upload_event(id: u64) -> Event {
+        Event {
+            id,
+            op: Operation::Upload,
+            share: "s".into(),
+            path: SharePath::from_config("/a.txt"),
+            source: None,
+            is_dir: false,
+            username: "ann".into(),
+            time_ms: 5,
+            size: None,
+            protocol: None,
+        }
+    }
+
+    /// (time, webhook) of every entry `store` lists, newest first.
+    fn listed(store: &Store, since_ms: Option<i64>, webhook: Option<u32>) -> Vec<(i64, u32)> {
+        let mut out = Vec::new();
+        store
+            .log_visit_by_time(since_ms, webhook, |e| {
+                out.push((e.time_ms, e.webhook));
+                true
+            })
+            .unwrap();
+        out
+    }
+
+    fn flush(store: &Store, webhook: u32, times: &[i64], limits_now: i64) -> Pruned {
+        store
+            .flush(
+                &Flush {
+                    webhook,
+                    log: times.iter().map(|t| attempt(webhook, *t)).collect(),
+                    ..Flush::default()
+                },
+                limits_now,
+            )
+            .unwrap()
+            .pruned
+    }
+
+    #[test]
+    fn the_log_is_read_and_pruned_by_the_time_of_its_attempts_not_by_when_they_were_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.set_limits(super::super::Limits {
+            log_max_entries: 10,
+            log_max_age_ms: 1_000,
+            ..super::super::Limits::default()
+        });
+        // Webhook 2's quick receiver: attempts at 100 and 300; webhook 1's slow one answers
+        // its attempt at 200 after those were written.
+        flush(&store, 2, &[100, 300], 0);
+        flush(&store, 1, &[200], 0);
+        assert_eq!(listed(&store, None, None), [(300, 2), (200, 1), (100, 2)]);
+        assert_eq!(listed(&store, Some(150), None), [(300, 2), (200, 1)]);
+        assert_eq!(listed(&store, Some(150), Some(2)), [(300, 2)]);
+        // Past the age limit (1 s at 1_250: made before 250) goes what was made then, wherever
+        // it was written; age pruning comes at most ten times per age (every 100 ms here).
+        let pruned = flush(&store, 1, &[1_240], 1_250);
+        assert_eq!(pruned.by_age, 2);
+        assert_eq!(listed(&store, None, None), [(1_240, 1), (300, 2)]);
+        // Past 10 entries, the first written go, down to 9; the index follows.
+        let pruned = flush(&store, 2, &(2_000..2_010).collect::<Vec<_>>(), 1_260);
+        assert_eq!(pruned.by_count, 3);
+        let all = listed(&store, None, None);
+        assert_eq!(all.len(), 9);
+        assert_eq!(all.last(), Some(&(2_001, 2)));
+        assert_eq!(store.log_len().unwrap(), 9);
+        let tx = store.read().unwrap();
+        assert_eq!(tx.open_table(LOG_TIME).unwrap().len().unwrap(), 9);
+    }
+
+    #[test]
+    fn a_state_without_the_time_index_lists_in_time_order_and_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        flush(&store, 2, &[100, 300], 0);
+        flush(&store, 1, &[200], 0);
+        let tx = store.begin().unwrap();
+        tx.open_table(META).unwrap().remove("log_time").unwrap();
+        tx.delete_table(LOG_TIME).unwrap();
+        tx.commit().unwrap();
+        drop(store);
+        let want = [(300, 2), (200, 1), (100, 2)];
+        // A command reading it before a daemon opened it.
+        let read_only = Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(listed(&read_only, None, None), want);
+        assert_eq!(listed(&read_only, Some(150), Some(1)), [(200, 1)]);
+        drop(read_only);
+        let store = Store::open(dir.path()).unwrap();
+        let tx = store.read().unwrap();
+        assert_eq!(tx.open_table(LOG_TIME).unwrap().len().unwrap(), 3);
+        assert_eq!(listed(&store, None, None), want);
     }
 }

@@ -55,6 +55,8 @@ function insertRows(tbody, html, keep, byTime) {
   if (empty) empty.remove();
   const rows = Array.from(template.content.children);
   for (const row of byTime ? rows : rows.reverse()) {
+    // Listed when the page was made and sent by the feed too.
+    if (row.dataset.entry && tbody.querySelector(`tr[data-entry="${row.dataset.entry}"]`)) continue;
     row.classList.add("fresh");
     if (byTime) {
       const time = Number(row.dataset.time);
@@ -70,7 +72,10 @@ function insertRows(tbody, html, keep, byTime) {
 }
 
 function live(view) {
-  const source = new EventSource("/events?view=" + encodeURIComponent(view));
+  // The activity table says the newest log entry it was made with; the feed goes on from there.
+  const table = document.querySelector("table[data-after]");
+  const after = table ? "&after=" + encodeURIComponent(table.dataset.after) : "";
+  const source = new EventSource("/events?view=" + encodeURIComponent(view) + after);
   source.addEventListener("open", () => document.body.classList.add("connected"));
   // A page kept in the back/forward cache must not hold its connection: browsers allow few
   // per host over plain HTTP.
