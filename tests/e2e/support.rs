@@ -164,8 +164,28 @@ impl Receiver {
         Receiver { port, shared }
     }
 
-    /// A port with nothing listening on it (yet).
+    /// A port with nothing listening on it (yet). It is taken below the kernel's range for
+    /// port 0 and outgoing connections (`ip_local_port_range`), so another test's listener or
+    /// connection cannot take it before this test uses it: only another `free_port` could, and
+    /// each process walks its own stride through ten thousand ports.
     pub fn free_port() -> u16 {
+        use std::sync::atomic::AtomicU32;
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(32768);
+        if low >= 12_000 {
+            let start = low - 11_000;
+            let pid = std::process::id();
+            for _ in 0..10_000 {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                let port = start + (pid.wrapping_mul(7_919).wrapping_add(n * 4_999)) % 10_000;
+                if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                    return port as u16;
+                }
+            }
+        }
         TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
