@@ -698,35 +698,8 @@ mod tests {
             + mark.len();
         let after = page.body[at..].split('"').next().unwrap().to_owned();
         // An attempt written after the page was made, before its live stream opens.
-        let event = crate::event::Event {
-            id: 41,
-            op: crate::event::Operation::Upload,
-            share: "public".into(),
-            path: crate::event::SharePath::from_config("/late.txt"),
-            source: None,
-            is_dir: false,
-            username: "ann".into(),
-            time_ms: 1,
-            size: None,
-            protocol: None,
-        };
-        let entry = crate::store::LogEntry {
-            id: 0,
-            time_ms: 2,
-            webhook: 1,
-            format: "v2".into(),
-            attempt: 1,
-            resend: false,
-            url: "http://127.0.0.1:9/hook".into(),
-            status: 200,
-            transport: false,
-            message: String::new(),
-            response_size: 0,
-            response: Vec::new(),
-            duration_ms: 1,
-            event,
-            body: b"{}".to_vec(),
-        };
+        let mut entry = crate::store::tests::log_entry(1, 41, 1, 2);
+        entry.event.path = crate::event::SharePath::from_config("/late.txt");
         let flush = crate::store::Flush {
             webhook: 1,
             log: vec![entry],

@@ -1264,41 +1264,6 @@ mod tests {
         assert_eq!(head.event.protocol.as_deref(), Some("api"));
     }
 
-    fn attempt(webhook: u32, time_ms: i64) -> LogEntry {
-        LogEntry {
-            id: 0,
-            time_ms,
-            webhook,
-            format: "v1".into(),
-            attempt: 1,
-            resend: false,
-            url: "http://h/".into(),
-            status: 200,
-            transport: false,
-            message: String::new(),
-            response_size: 0,
-            response: Vec::new(),
-            duration_ms: 1,
-            event: upload_event(time_ms as u64),
-            body: b"{}".to_vec(),
-        }
-    }
-
-    fn upload_event(id: u64) -> Event {
-        Event {
-            id,
-            op: Operation::Upload,
-            share: "s".into(),
-            path: SharePath::from_config("/a.txt"),
-            source: None,
-            is_dir: false,
-            username: "ann".into(),
-            time_ms: 5,
-            size: None,
-            protocol: None,
-        }
-    }
-
     /// (time, webhook) of every entry `store` lists, newest first.
     fn listed(store: &Store, since_ms: Option<i64>, webhook: Option<u32>) -> Vec<(i64, u32)> {
         let mut out = Vec::new();
@@ -1316,7 +1281,10 @@ mod tests {
             .flush(
                 &Flush {
                     webhook,
-                    log: times.iter().map(|t| attempt(webhook, *t)).collect(),
+                    log: times
+                        .iter()
+                        .map(|t| super::super::tests::log_entry(webhook, *t as u64, 1, *t))
+                        .collect(),
                     ..Flush::default()
                 },
                 limits_now,

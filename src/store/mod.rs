@@ -1082,7 +1082,7 @@ fn identity_hex(hi: u64, lo: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::{Event, Operation, SharePath};
     use crate::sign::{Secret, Token};
@@ -1176,7 +1176,9 @@ mod tests {
         );
     }
 
-    fn log_entry(webhook: u32, event_id: u64, attempt: u32, time_ms: i64) -> LogEntry {
+    /// An attempt of an Upload of /x, answered 500 (a fixture for the log's tests here and
+    /// elsewhere).
+    pub(crate) fn log_entry(webhook: u32, event_id: u64, attempt: u32, time_ms: i64) -> LogEntry {
         let mut e = event("/x");
         e.id = event_id;
         LogEntry {
