@@ -93,7 +93,10 @@ impl V2<'_> {
         data.key("resources");
         data.out.push(b'[');
         let mut res = Obj::open(data.out);
-        res.text("id", resource_id(&e.share, e.path.as_bytes()).as_bytes());
+        // The number the resources API gives and takes (ExaVault's SDKs read `id` as a
+        // number); the hex form is `hash`.
+        let number = resource_number(&e.share, e.path.as_bytes());
+        res.raw("id", number.to_string().as_bytes());
         res.text("hash", resource_id(&e.share, e.path.as_bytes()).as_bytes());
         res.text("name", e.path.name());
         res.text("path", e.path.as_bytes());
@@ -156,14 +159,15 @@ impl<'o> Obj<'o> {
     }
 }
 
-/// A resource's `id` and `hash` in a v2 body: the MD5 of share and path, in hex (32
-/// characters); the same path always has the same id, and the resources API finds it again.
-/// The number ExaVault's SDKs need as a resource's id (they read it as an integer): the first
-/// 52 bits of `resource_id`, so it is stable and exact in JavaScript.
+/// A resource's `id`, in v2 bodies and in the resources API alike: the first 52 bits of
+/// `resource_id` as a number (ExaVault's SDKs read it as one), so it is stable and exact in
+/// JavaScript (below 2^53), and the resources API finds the resource by it.
 pub fn resource_number(share: &str, path: &[u8]) -> u64 {
     u64::from_str_radix(&resource_id(share, path)[..13], 16).unwrap_or(0)
 }
 
+/// A resource's `hash`: the MD5 of share and path, in hex (32 characters); the same path
+/// always has the same hash, and the resources API finds the resource by it too.
 pub fn resource_id(share: &str, path: &[u8]) -> String {
     use md5::{Digest, Md5};
     let mut md5 = Md5::new();
@@ -369,15 +373,22 @@ mod tests {
         }
         .to_bytes();
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with(r#"{"accountName":"nas01","attemptId":"42-3","event":"resources.rename","eventTimestamp":"2026-11-22T09:05:03.042Z","ipAddress":"","protocol":"smb","username":"bob","eventData":{"resources":[{"id":""#), "{text}");
+        assert!(text.starts_with(r#"{"accountName":"nas01","attemptId":"42-3","event":"resources.rename","eventTimestamp":"2026-11-22T09:05:03.042Z","ipAddress":"","protocol":"smb","username":"bob","eventData":{"resources":[{"id":"#), "{text}");
         assert!(text.contains(r#""name":"b \u00e9.txt","path":"\/docs\/b \u00e9.txt","type":"file","createdBy":"bob","#), "{text}");
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let r = &v["eventData"]["resources"][0];
         assert_eq!(r["size"], 12);
         assert_eq!(r["fileCount"], serde_json::Value::Null);
         assert_eq!(r["sourcePath"], "/docs/a.txt");
-        assert_eq!(r["id"].as_str().unwrap().len(), 32);
-        assert_eq!(r["id"], r["hash"]);
+        // `id` is a JSON number, exact in JavaScript, and the id the resources API takes;
+        // `hash` keeps the hex form, whose first 13 digits are the number.
+        let hash = r["hash"].as_str().unwrap();
+        assert_eq!(hash.len(), 32);
+        let id = r["id"].as_u64().expect("a number");
+        assert!(id < 1 << 53, "{id}");
+        assert_eq!(id, resource_number("public", "/docs/b é.txt".as_bytes()));
+        assert_eq!(u64::from_str_radix(&hash[..13], 16).unwrap(), id);
+        assert_eq!(hash, resource_id("public", "/docs/b é.txt".as_bytes()));
         assert_eq!(v["eventData"]["transferStatus"], "success");
         assert_eq!(v["share"], "public");
     }

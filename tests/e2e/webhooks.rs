@@ -187,6 +187,13 @@ fn v2_bodies_have_the_exavault_shape_for_each_operation() {
             "sourcePath",
         ];
         assert_fields_in_order(res, &r.body, &resource);
+        // `id` is a number (what ExaVault's SDKs read), the first 13 hex digits of `hash`.
+        let hash = res["hash"].as_str().unwrap();
+        assert_eq!(
+            res["id"].as_u64(),
+            u64::from_str_radix(&hash[..13], 16).ok(),
+            "{res}"
+        );
         assert_eq!(res["path"], path);
         assert_eq!(res["type"], kind);
         assert_eq!(res["name"], path.rsplit('/').next().unwrap());
