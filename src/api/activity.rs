@@ -104,12 +104,17 @@ pub fn log_query(query: &Query) -> Result<LogQuery, ApiError> {
     Ok(q)
 }
 
-/// One attempt as ExaVault's `webhookActivity` entry. `details` is the body that was sent;
-/// sharehook adds the attempt number, the kind of status, the error of a transport failure,
-/// the response size, the duration, the share, the source path and the event id.
+/// One attempt as ExaVault's `webhookActivity` entry. `details` is the body that was sent,
+/// with, for a v1 body, the fields ExaVault's `WebhookV1Details` reads that the flat body does
+/// not carry (`attemptId`, `accountName`, `event`); sharehook adds the attempt number, the
+/// kind of status, the error of a transport failure, the response size, the duration, the
+/// share, the source path and the event id.
 pub fn entry_json(state: &State, e: &LogEntry, several: bool) -> Value {
-    let details = serde_json::from_slice::<Value>(&e.body)
+    let mut details = serde_json::from_slice::<Value>(&e.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.body).into_owned()));
+    if e.format == "v1" {
+        v1_details(&mut details, e);
+    }
     let routing = state.control.hooks.routes().current();
     let webhook_path = routing
         .webhooks
@@ -146,4 +151,59 @@ pub fn entry_json(state: &State, e: &LogEntry, several: bool) -> Value {
             "eventId": e.event.id,
         },
     })
+}
+
+/// Completes a v1 body as the log shows it with what ExaVault's log had beside the flat
+/// fields: `attemptId` (`<eventId>-<attempt>`, as in the entry), `accountName` (the body's
+/// `accountname`) and `event` (the v2 name, as in the entry's `event`). Only the log's copy:
+/// what was POSTed stays byte for byte ExaVault's v1 body.
+fn v1_details(details: &mut Value, e: &LogEntry) {
+    let Some(fields) = details.as_object_mut() else {
+        return;
+    };
+    let account = fields.get("accountname").cloned().unwrap_or(Value::Null);
+    fields.insert("attemptId".into(), Value::String(e.attempt_id()));
+    fields.insert("accountName".into(), account);
+    fields.insert("event".into(), Value::String(e.event.op.v2_name().into()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::V1;
+
+    #[test]
+    fn a_v1_entry_s_details_carry_what_exavault_s_v1_details_read_and_the_body_as_sent() {
+        let mut entry = crate::store::tests::log_entry(3, 42, 2, 0);
+        entry.body = V1::of(&entry.event, "nas01", "smb", 2).to_bytes();
+        let sent = entry.body.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let state = std::sync::Arc::new(super::super::ApiState {
+            control: crate::activity::test_control(dir.path(), ""),
+            limiter: std::sync::Arc::new(super::super::Limiter::default()),
+        });
+        let json = entry_json(&state, &entry, false);
+        let details = &json["attributes"]["details"];
+        assert_eq!(details["attemptId"], "42-2", "{details}");
+        assert_eq!(details["attemptId"], json["attributes"]["attemptId"]);
+        assert_eq!(details["accountName"], "nas01");
+        assert_eq!(details["event"], "resources.upload");
+        assert_eq!(details["attempt"], 2);
+        // The flat body's own fields are all there, as sent.
+        let body: Value = serde_json::from_slice(&sent).unwrap();
+        for (name, value) in body.as_object().unwrap() {
+            assert_eq!(&details[name], value, "{name}");
+        }
+        // Only the log's copy grew: the entry's body is still what was POSTed.
+        assert_eq!(entry.body, sent);
+
+        // A v2 body is shown as it was sent.
+        entry.format = "v2".into();
+        entry.body = br#"{"attemptId":"42-2","event":"resources.upload"}"#.to_vec();
+        let json = entry_json(&state, &entry, false);
+        assert_eq!(
+            json["attributes"]["details"],
+            serde_json::json!({"attemptId": "42-2", "event": "resources.upload"})
+        );
+    }
 }
