@@ -1,7 +1,7 @@
 //! `GET /account` and `GET /users`: the box as one ExaVault account, its users as ExaVault
 //! users (the shape the SDKs require, with sharehook's two roles mapped onto ExaVault's).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking};
 use crate::access::{self, Role, User};
 use crate::payload::rfc3339;
+use crate::store::Store;
 
 /// The one account a box is.
 pub const ACCOUNT_ID: u64 = 1;
@@ -22,9 +23,9 @@ pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed)
     let config = Arc::clone(&state.control.config);
     let store = Arc::clone(&state.control.store);
     let who = caller.clone();
-    let ((limit, used), users) = blocking(move || {
+    let ((limit, used), users, accessed) = blocking(move || {
         let users = access::users_visible(&store, &who).map_err(|e| ApiError::from_fault(&e))?;
-        Ok((disk_usage(&config), users))
+        Ok((disk_usage(&config), users, last_access(&store)?))
     })
     .await?;
     let created = rfc3339(state.control.started_ms);
@@ -49,7 +50,7 @@ pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed)
     let me: Vec<Value> = users
         .iter()
         .filter(|u| u.name == caller.user)
-        .map(|u| user_json(&state.control.config.account_name, u))
+        .map(|u| user_json(&state.control.config.account_name, u, &accessed))
         .collect();
     answer(
         StatusCode::OK,
@@ -67,8 +68,9 @@ pub async fn users(
     let username = query.get("username").map(str::to_owned);
     let role = query.get("role").map(str::to_owned);
     let store = Arc::clone(&state.control.store);
-    let everyone = blocking(move || {
-        access::users_visible(&store, &caller).map_err(|e| ApiError::from_fault(&e))
+    let (everyone, accessed) = blocking(move || {
+        let users = access::users_visible(&store, &caller).map_err(|e| ApiError::from_fault(&e))?;
+        Ok((users, last_access(&store)?))
     })
     .await?;
     let matching: Vec<&User> = everyone
@@ -80,7 +82,7 @@ pub async fn users(
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|u| user_json(&state.control.config.account_name, u))
+        .map(|u| user_json(&state.control.config.account_name, u, &accessed))
         .collect();
     answer(
         StatusCode::OK,
@@ -102,8 +104,31 @@ fn exavault_role(role: Role) -> &'static str {
     }
 }
 
+/// When each user (by id) last used one of its access tokens, in milliseconds since the
+/// epoch; users who never did are absent. A token's use is written at most once a minute, so
+/// this is that close.
+fn last_access(store: &Store) -> Result<HashMap<u32, i64>, ApiError> {
+    let mut last = HashMap::new();
+    for token in store.access_tokens()? {
+        if let Some(used) = token.last_used_ms {
+            let at = last.entry(token.user).or_insert(used);
+            *at = (*at).max(used);
+        }
+    }
+    Ok(last)
+}
+
+/// ExaVault's `accessTimestamp`: the last sign-in, which for sharehook is the last use of one
+/// of the user's access tokens (RFC 3339, UTC), or ExaVault's own "never",
+/// `0000-00-00 00:00:00` (its sample scripts test the first four characters for it).
+fn access_timestamp(last_ms: Option<i64>) -> String {
+    last_ms.map_or_else(|| NEVER.to_owned(), rfc3339)
+}
+
+const NEVER: &str = "0000-00-00 00:00:00";
+
 /// A user as ExaVault's SDKs read one; a viewer has ExaVault's read permissions only.
-fn user_json(account: &str, user: &User) -> Value {
+fn user_json(account: &str, user: &User, accessed: &HashMap<u32, i64>) -> Value {
     let admin = user.role == Role::Admin;
     json!({
         "id": user.id,
@@ -113,6 +138,7 @@ fn user_json(account: &str, user: &User) -> Value {
             "locked": false,
             "created": user.created,
             "modified": user.modified,
+            "accessTimestamp": access_timestamp(accessed.get(&user.id).copied()),
             "accountName": account,
             "username": user.name,
             "nickname": user.name,
@@ -160,4 +186,18 @@ fn disk_usage(config: &crate::config::Config) -> (u64, u64) {
         used += (st.f_blocks as u64).saturating_sub(st.f_bfree as u64) * frsize;
     }
     (limit, used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_timestamps_are_rfc3339_or_exavault_s_never() {
+        assert_eq!(access_timestamp(None), "0000-00-00 00:00:00");
+        assert_eq!(
+            access_timestamp(Some(1_795_338_303_042)),
+            "2026-11-22T09:05:03.042Z"
+        );
+    }
 }

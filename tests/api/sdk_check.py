@@ -123,6 +123,11 @@ check(account.data.attributes.account_name == ACCOUNT, f"account: {account.data}
 check(account.data.attributes.quota.disk_limit >= account.data.attributes.quota.disk_used, "quota")
 users = users_api.list_users(KEY, TOKEN)
 check(any(u.attributes.username == ADMIN for u in users.data), f"users: {users.data}")
+# What ExaVault's own sample-list-users.py does with each user's last sign-in.
+for u in users.data:
+    last = "never" if u.attributes.access_timestamp[:4] == "0000" else u.attributes.access_timestamp
+    if u.attributes.username == ADMIN:
+        check(last != "never", f"the admin signed in just now: {u.attributes}")
 step(f"account {ACCOUNT}, user {ADMIN}")
 
 # A wrong token is 401 with ExaVault's code; a viewer may read but not make a webhook.
