@@ -8,9 +8,9 @@
 //! disk: a name holding one is refused as it is read. Names are bytes, as on the disk.
 //!
 //! A resource is named by a path (with one share, inside it: `/a/b.txt`; with several, the
-//! share's name first: `/public/a/b.txt`), or by `id:X` or `hash:X`, X being the `id` (the
-//! same as the `hash`) that v2 webhooks give the resource. An id is found by walking the
-//! share's index in the state, so it costs time in proportion to the entries indexed.
+//! share's name first: `/public/a/b.txt`), by its number (the `id` the API and v2 webhooks
+//! give it) alone or as `id:N`, or by `hash:X` (its hex `hash`). An id is found by walking
+//! the share's index in the state, so it costs time in proportion to the entries indexed.
 
 use std::collections::HashSet;
 use std::ffi::{CStr, CString};
@@ -48,6 +48,9 @@ pub enum ResourceError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The disk changed under the request (a folder written to while it was being deleted).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error(transparent)]
@@ -60,6 +63,7 @@ impl Fault for ResourceError {
             ResourceError::Invalid { field, .. } => Kind::invalid(*field),
             ResourceError::NotFound(_) => Kind::NotFound,
             ResourceError::Forbidden(_) => Kind::Forbidden,
+            ResourceError::Conflict(_) => Kind::Conflict,
             ResourceError::Io { .. } | ResourceError::Store(_) => Kind::Internal,
         }
     }
@@ -74,7 +78,7 @@ impl ResourceError {
     }
 
     /// The same error, blaming request parameter `field` when the name was at fault.
-    fn in_field(self, field: &'static str) -> ResourceError {
+    pub fn in_field(self, field: &'static str) -> ResourceError {
         match self {
             ResourceError::Invalid { detail, .. } => ResourceError::Invalid { field, detail },
             other => other,
@@ -88,7 +92,8 @@ impl ResourceError {
 pub struct Resource {
     /// The number the API gives as the resource's `id` (ExaVault's SDKs read an integer).
     pub number: u64,
-    /// The same identifier as in v2 webhook bodies (hex MD5 of share and path).
+    /// The hex identifier, a v2 body's `hash` (MD5 of share and path); `number` is its first
+    /// 13 digits.
     pub id: String,
     pub hash: String,
     pub name: String,
@@ -129,6 +134,9 @@ pub struct Download {
     pub size: u64,
     pub zip: bool,
 }
+
+/// One resource of a delete: its name as given (escaped), and whether it was deleted.
+pub type Deleted = (String, Result<(), ResourceError>);
 
 /// What `id:` or `hash:` asks for.
 enum Wanted {
@@ -398,40 +406,57 @@ impl Resources {
     /// Deletes each of `ids` (a folder with everything in it), as `caller`; one result per id,
     /// in order. Allowed only on a share with `resources = "read-write"`. Receivers hear of
     /// each as a Delete by the caller, with protocol `api`.
-    pub fn delete(
-        &self,
-        caller: &Caller,
-        ids: &[&[u8]],
-    ) -> Vec<(String, Result<(), ResourceError>)> {
-        ids.iter()
-            .map(|id| (escape_bytes(id), self.delete_one(caller, id)))
-            .collect()
-    }
-
-    fn delete_one(&self, caller: &Caller, id: &[u8]) -> Result<(), ResourceError> {
+    ///
+    /// What refuses the request as a whole is checked before anything is deleted, and is the
+    /// `Err`: a caller who is not an admin, a name that cannot be (`..`, a share's root, a
+    /// name too long), a share that does not allow deleting. What is found only at each
+    /// entry (not there, a link, the disk's refusal) is that entry's result.
+    pub fn delete(&self, caller: &Caller, ids: &[&[u8]]) -> Result<Vec<Deleted>, ResourceError> {
         if caller.role != Role::Admin {
             return Err(ResourceError::Forbidden(format!(
                 "user {} may only read; deleting needs an admin",
                 crate::event::escape_controls(&caller.user)
             )));
         }
-        let (share, path) = self.resolve(id, ResourceAccess::ReadWrite)?;
-        if path.is_root() {
-            return Err(ResourceError::invalid(format!(
-                "the root of share {} cannot be deleted",
-                share.name
-            )));
+        let mut targets = Vec::with_capacity(ids.len());
+        for id in ids {
+            let target = match self.resolve(id, ResourceAccess::ReadWrite) {
+                Ok((share, path)) if path.is_root() => Err(ResourceError::invalid(format!(
+                    "the root of share {} cannot be deleted",
+                    share.name
+                ))),
+                Err(e @ ResourceError::NotFound(_)) => Ok(Err(e)),
+                Ok(found) => Ok(Ok(found)),
+                Err(e) => Err(e),
+            };
+            targets.push(target.map_err(|e| e.in_field("resources"))?);
         }
-        let (parent, name) = parent_of(share, &path)?;
-        let is_dir = match parent.kind(&name).map_err(|e| fail(share, &path, e))? {
+        Ok(ids
+            .iter()
+            .zip(targets)
+            .map(|(id, target)| {
+                let done = target.and_then(|(share, path)| self.delete_one(caller, share, &path));
+                (escape_bytes(id), done)
+            })
+            .collect())
+    }
+
+    fn delete_one(
+        &self,
+        caller: &Caller,
+        share: &Share,
+        path: &SharePath,
+    ) -> Result<(), ResourceError> {
+        let (parent, name) = parent_of(share, path)?;
+        let is_dir = match parent.kind(&name).map_err(|e| fail(share, path, e))? {
             Found::File(_) => false,
             Found::Dir => true,
-            other => return Err(refused(share, &path, &other)),
+            other => return Err(refused(share, path, &other)),
         };
         // Recorded first: the engine may report the change as soon as it is made.
         let attribution = self.attributions.record(
             &share.name,
-            &path,
+            path,
             Operation::Delete,
             &caller.user,
             PROTOCOL,
@@ -448,7 +473,24 @@ impl Resources {
             if !is_dir {
                 self.attributions.withdraw(attribution);
             }
-            return Err(fail(share, &path, e));
+            // POSIX lets rmdir say EEXIST for a folder that is not empty.
+            if is_dir && matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) {
+                access::audit(
+                    &self.store,
+                    caller,
+                    &format!(
+                        "deleted what {path} in share {} held; it changed meanwhile and stays",
+                        share.name
+                    ),
+                );
+                return Err(ResourceError::Conflict(format!(
+                    "{path} in share {} changed while it was being deleted: something was \
+                     written in it meanwhile; what it held before is deleted, what was added \
+                     is kept (delete it again to remove that too)",
+                    share.name
+                )));
+            }
+            return Err(fail(share, path, e));
         }
         access::audit(
             &self.store,
@@ -471,6 +513,18 @@ impl Resources {
             .or_else(|| text.strip_prefix(b"hash:"))
         {
             Some(id) => self.find_id(id)?,
+            // A bare number is the id the API gives (ExaVault's SDKs send it as it is), unless
+            // the share holds a file or folder by that name at its top.
+            None if is_number(text) => match locate(&self.shares, text) {
+                Ok((share, path)) if present(share, &path) => (share, path),
+                _ => self.find_id(text).map_err(|e| match e {
+                    ResourceError::NotFound(detail) => ResourceError::NotFound(format!(
+                        "{detail}, and there is no file or folder named /{}",
+                        escape_bytes(text)
+                    )),
+                    other => other,
+                })?,
+            },
             None => locate(&self.shares, text)?,
         };
         allow(share, need)?;
@@ -646,6 +700,14 @@ pub fn locate<'s>(
                     "{shown:?} names a parent folder (..); paths stay inside the share"
                 )));
             }
+            part if part.len() > NAME_MAX => {
+                return Err(ResourceError::invalid(format!(
+                    "in {shown:?}, the name {:?} is {} bytes long; a file or folder name has at \
+                     most {NAME_MAX}",
+                    escape_bytes(part),
+                    part.len()
+                )));
+            }
             part => parts.push(part),
         }
     }
@@ -675,6 +737,20 @@ pub fn locate<'s>(
         path = path.join(part);
     }
     Ok((share, path))
+}
+
+/// The longest file or folder name the file systems of Linux take, in bytes (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// Whether `text` is a resource's number as the API gives it (no more digits than 2^53 has).
+fn is_number(text: &[u8]) -> bool {
+    (1..=16).contains(&text.len()) && text.iter().all(u8::is_ascii_digit)
+}
+
+/// Whether there is an entry at `path` in `share` (a link counts: it is there, and refused
+/// as what it is when used).
+fn present(share: &Share, path: &SharePath) -> bool {
+    path.is_root() || parent_of(share, path).is_ok_and(|(parent, name)| parent.kind(&name).is_ok())
 }
 
 /// Whether `text` names the top, above every share (`/`, or nothing).
@@ -738,6 +814,11 @@ fn fail(share: &Share, path: &SharePath, e: io::Error) -> ResourceError {
             "{at} is a symbolic link (or lies below one); the API does not follow links"
         )),
         Some(libc::ENOENT | libc::ENOTDIR) => ResourceError::NotFound(format!("there is no {at}")),
+        // A name within NAME_MAX that this file system still finds too long.
+        Some(libc::ENAMETOOLONG) => ResourceError::invalid(format!(
+            "{at}: the name {:?} is too long for the file system",
+            escape_bytes(path.name())
+        )),
         Some(libc::EROFS) => ResourceError::Forbidden(format!(
             "{at}: the file system is read-only to sharehook; a read-write share needs \
              ReadWritePaths={} in the service unit (see the README, \"Files through the API\")",
@@ -972,6 +1053,8 @@ fn remove_tree(parent: &Dir, name: &[u8]) -> io::Result<()> {
             other => other?,
         }
     }
+    #[cfg(test)]
+    tests::emptied();
     parent.unlink(name, true)
 }
 
@@ -1284,6 +1367,26 @@ mod tests {
         }
     }
 
+    thread_local! {
+        /// What a test does when `remove_tree` has emptied a folder, just before it removes
+        /// it: a write landing in that moment, which no timing could aim at.
+        static WHEN_EMPTIED: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+            std::cell::RefCell::new(None);
+    }
+
+    pub(super) fn emptied() {
+        WHEN_EMPTIED.with(|w| {
+            if let Some(f) = w.borrow().as_ref() {
+                f();
+            }
+        });
+    }
+
+    /// Deletes `name` alone: the request's refusal, or the one entry's result.
+    fn delete_one(r: &Resources, caller: &Caller, name: &[u8]) -> Result<(), ResourceError> {
+        r.delete(caller, &[name])?.remove(0).1
+    }
+
     /// "ok", or the error's kind and text.
     fn outcome<T>(r: Result<T, ResourceError>) -> String {
         match r {
@@ -1389,13 +1492,7 @@ mod tests {
                 download.starts_with("Invalid"),
                 "download {shown}: {download}"
             );
-            let deleted = r.delete(&Caller::local(), &[name]);
-            let delete = outcome(
-                deleted[0]
-                    .1
-                    .as_ref()
-                    .map_err(|e| ResourceError::invalid(e.to_string())),
-            );
+            let delete = outcome(delete_one(r, &Caller::local(), name));
             assert!(delete.starts_with("Invalid"), "delete {shown}: {delete}");
         }
         // Nothing outside was touched, and the links are still there.
@@ -1585,7 +1682,23 @@ mod tests {
     fn delete_removes_files_and_trees_only_where_the_share_allows_it() {
         let f = fixture(ResourceAccess::ReadWrite);
         let r = &f.resources;
-        let results = r.delete(&Caller::local(), &[b"/a.txt", b"/docs", b"/nothing", b"/"]);
+        // A name that cannot be deleted refuses the whole request, before anything is.
+        for bad in [&b"/"[..], b"/a/../b", b"id:nope"] {
+            let whole = outcome(r.delete(&Caller::local(), &[b"/a.txt", bad]));
+            assert!(
+                whole.starts_with("Invalid { field: \"resources\" }"),
+                "{}: {whole}",
+                escape_bytes(bad)
+            );
+        }
+        assert!(f.share.join("a.txt").exists());
+        // What is found only at each entry is that entry's result.
+        let results = r
+            .delete(
+                &Caller::local(),
+                &[b"/a.txt", b"/docs", b"/nothing", b"id:42"],
+            )
+            .unwrap();
         let got: Vec<String> = results
             .into_iter()
             .map(|(id, res)| format!("{id} {}", outcome(res)))
@@ -1593,7 +1706,7 @@ mod tests {
         assert_eq!(got[0], "/a.txt ok");
         assert_eq!(got[1], "/docs ok");
         assert!(got[2].starts_with("/nothing NotFound"), "{got:?}");
-        assert!(got[3].starts_with("/ Invalid"), "{got:?}");
+        assert!(got[3].starts_with("id:42 NotFound"), "{got:?}");
         assert!(!f.share.join("a.txt").exists());
         assert!(f.share.join("docs").symlink_metadata().is_err());
         // The link inside the deleted folder went with it; its target did not.
@@ -1604,17 +1717,12 @@ mod tests {
             role: Role::Viewer,
             address: "10.0.0.9".into(),
         };
-        let got = outcome(r.delete(&viewer, &[b"/x.tmp"]).remove(0).1);
+        let got = outcome(r.delete(&viewer, &[b"/x.tmp", b"/nothing"]));
         assert!(got.starts_with("Forbidden"), "{got}");
         assert!(f.share.join("x.tmp").exists());
 
         let read = fixture(ResourceAccess::Read);
-        let got = outcome(
-            read.resources
-                .delete(&Caller::local(), &[b"/a.txt"])
-                .remove(0)
-                .1,
-        );
+        let got = outcome(read.resources.delete(&Caller::local(), &[b"/a.txt"]));
         assert!(
             got.starts_with("Forbidden") && got.contains("resources = \"read-write\""),
             "{got}"
@@ -1627,12 +1735,7 @@ mod tests {
             outcome(off.resources.info(b"/a.txt")),
             outcome(off.resources.list(b"/", 0, 0, None)),
             outcome(off.resources.download(&[b"/a.txt"])),
-            outcome(
-                off.resources
-                    .delete(&Caller::local(), &[b"/a.txt"])
-                    .remove(0)
-                    .1,
-            ),
+            outcome(off.resources.delete(&Caller::local(), &[b"/a.txt"])),
         ] {
             assert!(
                 got.starts_with("Forbidden") && got.contains("resources = \"read\""),
@@ -1682,11 +1785,12 @@ mod tests {
             let bad = outcome(f.resources.info(bad));
             assert!(bad.starts_with("Invalid { field: \"id\" }"), "{bad}");
         }
-        let deleted = f.resources.delete(
+        let deleted = delete_one(
+            &f.resources,
             &Caller::local(),
-            &[format!("hash:{}", resource_id("s", b"/a.txt")).as_bytes()],
+            format!("hash:{}", resource_id("s", b"/a.txt")).as_bytes(),
         );
-        assert!(deleted[0].1.is_ok(), "{deleted:?}");
+        assert!(deleted.is_ok(), "{deleted:?}");
         assert!(!f.share.join("a.txt").exists());
         // The delete said who made it, for the engine to report.
         assert_eq!(
@@ -1721,5 +1825,99 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(a.take("s", Operation::Delete, &p("/g")), None);
+    }
+
+    #[test]
+    fn a_folder_written_to_while_it_is_deleted_is_a_conflict_that_keeps_what_was_added() {
+        let f = fixture(ResourceAccess::ReadWrite);
+        let docs = f.share.join("docs");
+        let added = docs.join("added-meanwhile.txt");
+        let (folder, writer) = (docs.clone(), added.clone());
+        WHEN_EMPTIED.with(|w| {
+            *w.borrow_mut() = Some(Box::new(move || {
+                // docs/deep is emptied first, while docs still holds it: only docs, once.
+                let empty = std::fs::read_dir(&folder).unwrap().next().is_none();
+                if empty && !writer.exists() {
+                    std::fs::write(&writer, "new").unwrap();
+                }
+            }))
+        });
+        let got = delete_one(&f.resources, &Caller::local(), b"/docs");
+        WHEN_EMPTIED.with(|w| *w.borrow_mut() = None);
+        let got = outcome(got);
+        assert!(
+            got.starts_with("Conflict: /docs in share s changed while it was being deleted"),
+            "{got}"
+        );
+        // What docs held is gone; what was written meanwhile is kept, in docs.
+        assert_eq!(std::fs::read_to_string(&added).unwrap(), "new");
+        assert!(!docs.join("b.txt").exists() && !docs.join("deep").exists());
+        // Deleting it again takes the rest.
+        assert_eq!(
+            outcome(delete_one(&f.resources, &Caller::local(), b"/docs")),
+            "ok"
+        );
+        assert!(!docs.exists());
+    }
+
+    #[test]
+    fn a_conflict_is_answered_409() {
+        let e = ResourceError::Conflict("changed".into());
+        let api = crate::api::ApiError::from_fault(&e);
+        assert_eq!((api.status.as_u16(), api.code), (409, "ERROR_CONFLICT"));
+    }
+
+    #[test]
+    fn a_name_too_long_is_refused_naming_it_before_the_disk_is_asked() {
+        let f = fixture(ResourceAccess::ReadWrite);
+        let long = "n".repeat(256);
+        let name = format!("/docs/{long}/x.txt");
+        for got in [
+            outcome(f.resources.info(name.as_bytes())),
+            outcome(f.resources.list(name.as_bytes(), 0, 0, None)),
+            outcome(f.resources.download(&[name.as_bytes()])),
+            outcome(f.resources.delete(&Caller::local(), &[name.as_bytes()])),
+        ] {
+            assert!(
+                got.starts_with("Invalid") && got.contains(&long) && got.contains("256 bytes"),
+                "{got}"
+            );
+        }
+        // 255 bytes is a name: not there, so not found.
+        let fits = format!("/docs/{}", "n".repeat(255));
+        assert!(outcome(f.resources.info(fits.as_bytes())).starts_with("NotFound"));
+    }
+
+    #[test]
+    fn a_bare_number_is_the_id_the_api_gives_unless_the_share_has_that_name() {
+        let f = fixture(ResourceAccess::ReadWrite);
+        let entry = |path: &str| crate::tree::Entry::read(&f.share.join(path)).unwrap();
+        let mut batch = f.store.batch().unwrap();
+        for path in ["/a.txt", "/docs", "/docs/b.txt"] {
+            batch
+                .put("s", &SharePath::from_config(path), &entry(&path[1..]))
+                .unwrap();
+        }
+        batch.commit().unwrap();
+        let number = crate::payload::resource_number("s", b"/docs/b.txt");
+        let found = f.resources.info(number.to_string().as_bytes()).unwrap();
+        assert_eq!((found.path.as_str(), found.number), ("/docs/b.txt", number));
+        // A number no resource has is not found, saying both what was looked for.
+        let got = outcome(f.resources.info(b"42"));
+        assert!(
+            got.starts_with("NotFound") && got.contains("id 42") && got.contains("/42"),
+            "{got}"
+        );
+        // A file or folder by that name at the top is what it names.
+        std::fs::write(f.share.join("2024"), "year").unwrap();
+        assert_eq!(f.resources.info(b"2024").unwrap().path, "/2024");
+        // Deleting by the number deletes the resource it is the id of.
+        let deleted = delete_one(
+            &f.resources,
+            &Caller::local(),
+            number.to_string().as_bytes(),
+        );
+        assert!(deleted.is_ok(), "{deleted:?}");
+        assert!(!f.share.join("docs/b.txt").exists());
     }
 }

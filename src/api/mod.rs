@@ -20,7 +20,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State as AxumState};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -68,9 +68,40 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/resources/download"),
     ("GET", "/resources/list"),
+    ("GET", "/resources/list/{id}"),
     ("GET", "/resources/{id}"),
     ("DELETE", "/resources/{id}"),
+    ("GET", "/resources"),
     ("DELETE", "/resources"),
+];
+
+/// ExaVault's routes that sharehook does not serve, with what they did: each answers 404
+/// with ExaVault's error shape saying so, whatever the credentials, before any of its path is
+/// read (`/resources/preview` is not a file named `preview`). A path listed here answers so
+/// to any method; `POST /resources` and `PATCH /resources/{id}` share their paths with
+/// routes that are served.
+pub const NOT_SERVED: &[(&str, &str, &str)] = &[
+    ("POST", "/resources", "making folders"),
+    ("PATCH", "/resources/{id}", "renaming files and folders"),
+    ("POST", "/resources/upload", "uploading files"),
+    ("POST", "/resources/copy", "copying files and folders"),
+    ("POST", "/resources/move", "moving files and folders"),
+    (
+        "POST",
+        "/resources/compress",
+        "making zip files in the share",
+    ),
+    (
+        "POST",
+        "/resources/extract",
+        "extracting zip files in the share",
+    ),
+    ("GET", "/resources/preview", "previews of files"),
+    (
+        "GET",
+        "/activity/session",
+        "a log of sessions (who signed in from where)",
+    ),
 ];
 
 /// The API's routes, under `/api/v2`.
@@ -91,18 +122,32 @@ pub fn router(state: State) -> Router {
             "/webhooks/regenerate-token/{id}",
             post(webhooks::regenerate_token),
         )
-        .route("/webhooks/resend/{activity}", post(webhooks::resend))
+        .route("/webhooks/resend/{activityId}", post(webhooks::resend))
         .route("/webhooks/{id}/recover", post(webhooks::recover))
         .route("/webhooks/{id}/enable", post(webhooks::enable))
         .route("/webhooks/{id}/test", post(webhooks::test))
         .route("/status", get(status))
         .route("/resources/download", get(resources::download))
         .route("/resources/list", get(resources::list))
+        .route("/resources/list/{id}", get(resources::list_contents))
         .route(
             "/resources/{id}",
-            get(resources::info).delete(resources::delete_one),
+            get(resources::info)
+                .delete(resources::delete_one)
+                .patch(not_served(NOT_SERVED[1])),
         )
-        .route("/resources", delete(resources::delete_many))
+        .route(
+            "/resources",
+            get(resources::info_by_query)
+                .delete(resources::delete_many)
+                .post(not_served(NOT_SERVED[0])),
+        );
+    let api = NOT_SERVED[2..]
+        .iter()
+        .fold(api, |api, &route| {
+            api.route(route.1, any(not_served(route)))
+        })
+        .route_layer(axum::middleware::from_fn(path_params_are_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
@@ -155,6 +200,54 @@ async fn not_found() -> ApiError {
         "ERROR_RESOURCE_NOT_FOUND",
         "no such route",
     )
+}
+
+/// The handler of a route of `NOT_SERVED`.
+fn not_served(
+    (method, path, what): (&'static str, &'static str, &'static str),
+) -> impl Fn() -> std::future::Ready<ApiError> + Clone + Send + Sync + 'static {
+    move || {
+        std::future::ready(ApiError::not_found(format!(
+            "sharehook does not serve ExaVault's {method} {path} ({what}); it serves the \
+             webhooks, their delivery log, and reading, downloading and deleting a share's \
+             files (see the README, \"API\")"
+        )))
+    }
+}
+
+/// A path parameter that is not UTF-8 once percent-decoded is refused with ExaVault's error
+/// naming it (axum's extractor would answer in plain text). The resources routes take bytes:
+/// a file's name need not be UTF-8.
+async fn path_params_are_text(
+    matched: Option<axum::extract::MatchedPath>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(matched) = matched
+        && !matched.as_str().contains("/resources/")
+    {
+        // From the end: a nested router sees the path without its prefix.
+        let pattern = matched.as_str().rsplit('/');
+        for (part, raw) in pattern.zip(req.uri().path().rsplit('/')) {
+            let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
+                continue;
+            };
+            if percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .is_err()
+            {
+                return ApiError::invalid(
+                    name,
+                    format!(
+                        "{:?} is not UTF-8 once percent-decoded",
+                        crate::event::escape_controls(raw)
+                    ),
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -684,7 +777,8 @@ mod tests {
 
     fn served(status: StatusCode, body: &str) -> bool {
         status != StatusCode::METHOD_NOT_ALLOWED
-            && !(status == StatusCode::NOT_FOUND && body.contains("no such route"))
+            && !(status == StatusCode::NOT_FOUND
+                && (body.contains("no such route") || body.contains("does not serve")))
     }
 
     /// `{id}` and the like become a value each route takes.
@@ -747,6 +841,67 @@ mod tests {
             let (status, body) = answer_to(&router, "GET", at).await;
             assert_eq!(status, StatusCode::OK, "{at}");
             assert_eq!(body, OPENAPI, "{at}");
+        }
+    }
+
+    fn test_router(dir: &std::path::Path) -> Router {
+        router(Arc::new(ApiState {
+            control: crate::activity::test_control(dir, ""),
+            limiter: Arc::new(Limiter::default()),
+        }))
+    }
+
+    #[tokio::test]
+    async fn exavault_s_routes_not_served_say_so_in_exavault_s_error_before_reading_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = test_router(dir.path());
+        for (method, path, what) in NOT_SERVED {
+            let (status, body) = answer_to(&router, method, &concrete(path)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+            let body: Value = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(body["responseStatus"], 404, "{method} {path}");
+            assert_eq!(body["errors"][0]["code"], "ERROR_RESOURCE_NOT_FOUND");
+            let detail = body["errors"][0]["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("does not serve") && detail.contains(what),
+                "{method} {path}: {detail}"
+            );
+            assert!(
+                !ROUTES.contains(&(method, path)),
+                "{method} {path} is served and not served"
+            );
+        }
+        // A path of its own is not served with any method, nor read as a file's name.
+        for method in ["GET", "POST", "DELETE"] {
+            let (status, body) = answer_to(&router, method, "/api/v2/resources/preview").await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {body}");
+            assert!(body.contains("does not serve"), "{method}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_path_parameter_that_is_not_utf8_is_refused_in_exavault_s_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = test_router(dir.path());
+        for (method, path) in ROUTES.iter().filter(|(_, p)| p.contains('{')) {
+            let bad = concrete(path).replace("/1", "/%FF");
+            let (status, body) = answer_to(&router, method, &bad).await;
+            if path.starts_with("/resources/") {
+                // A file's name is bytes: the resources routes read it, and here (no
+                // credentials) refuse the caller first.
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {bad}: {body}");
+                continue;
+            }
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {bad}: {body}");
+            let body: Value = serde_json::from_str(&body)
+                .unwrap_or_else(|_| panic!("{method} {bad}: not JSON: {body}"));
+            assert_eq!(body["errors"][0]["code"], "ERROR_INVALID_PARAMETER");
+            let detail = body["errors"][0]["detail"].as_str().unwrap();
+            let name = path.rsplit('{').next().unwrap().split('}').next().unwrap();
+            assert!(
+                detail.starts_with(&format!("{name}: ")) && detail.contains("UTF-8"),
+                "{method} {bad}: {detail}"
+            );
         }
     }
 

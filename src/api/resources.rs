@@ -69,23 +69,53 @@ fn resource_json(r: &Resource) -> Value {
     })
 }
 
-/// The `{id}` of `/resources/{id}`, percent-decoded to bytes (names need not be UTF-8).
-/// The route is matched on the raw path, so a `/` sent as `%2F` stays inside the parameter.
+/// The `{id}` of `/resources/{id}` and `/resources/list/{id}` (the last part of the path),
+/// percent-decoded to bytes (names need not be UTF-8). The route is matched on the raw path,
+/// so a `/` sent as `%2F` stays inside the parameter.
 fn id_param(uri: &Uri) -> Result<Vec<u8>, ApiError> {
     let raw = uri
         .path()
-        .rsplit_once("/resources/")
+        .rsplit_once('/')
         .map(|(_, id)| id)
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ApiError::invalid("id", "name a resource: a path, id:N or hash:X"))?;
+        .ok_or_else(|| {
+            ApiError::invalid("id", "name a resource: its id, a path, id:N or hash:X")
+        })?;
     Ok(percent_encoding::percent_decode_str(raw).collect())
 }
 
-/// `GET /resources/{id}`: one file or folder.
+/// `GET /resources/{id}`: one file or folder, by its id (the number the API gives), its
+/// path, `id:N` or `hash:X`.
 pub async fn info(AxumState(state): AxumState<State>, _: Signed, uri: Uri) -> ApiResult {
     let id = id_param(&uri)?;
+    info_of(&state, id, "id").await
+}
+
+/// `GET /resources?resource=...`: ExaVault's properties of one file or folder, named as
+/// `/resources/{id}` names it, in the query.
+pub async fn info_by_query(
+    AxumState(state): AxumState<State>,
+    _: Signed,
+    query: Query,
+) -> ApiResult {
+    let name = query.get("resource").ok_or_else(|| {
+        ApiError::invalid(
+            "resource",
+            "name a resource: its id, a path, id:N or hash:X",
+        )
+    })?;
+    info_of(&state, name.as_bytes().to_vec(), "resource").await
+}
+
+async fn info_of(state: &State, id: Vec<u8>, field: &'static str) -> ApiResult {
     let control = Arc::clone(&state.control);
-    let found = blocking(move || control.resources.info(&id).map_err(fault)).await?;
+    let found = blocking(move || {
+        control
+            .resources
+            .info(&id)
+            .map_err(|e| fault(e.in_field(field)))
+    })
+    .await?;
     answer(
         StatusCode::OK,
         json!({ "responseStatus": 200, "data": resource_json(&found), "included": [] }),
@@ -95,7 +125,23 @@ pub async fn info(AxumState(state): AxumState<State>, _: Signed, uri: Uri) -> Ap
 /// `GET /resources/list?resource=/folder`: a folder's entries, with `offset`, `limit`,
 /// `sort`, `type` (`file` or `dir`) and `name` (`*` for any run of characters).
 pub async fn list(AxumState(state): AxumState<State>, _: Signed, query: Query) -> ApiResult {
-    let folder = query.get("resource").unwrap_or("/").to_owned();
+    let folder = query.get("resource").unwrap_or("/").as_bytes().to_vec();
+    list_of(&state, folder, "resource", &query).await
+}
+
+/// `GET /resources/list/{id}`: ExaVault's contents of a folder named by its id (or as
+/// `/resources/{id}` names one), with the same parameters as `/resources/list`.
+pub async fn list_contents(
+    AxumState(state): AxumState<State>,
+    _: Signed,
+    uri: Uri,
+    query: Query,
+) -> ApiResult {
+    let folder = id_param(&uri)?;
+    list_of(&state, folder, "id", &query).await
+}
+
+async fn list_of(state: &State, folder: Vec<u8>, field: &'static str, query: &Query) -> ApiResult {
     let offset =
         usize::try_from(query.number("offset", 0, u64::from(u32::MAX), 0)?).unwrap_or(usize::MAX);
     let limit = usize::try_from(query.number("limit", 1, 1000, 100)?).unwrap_or(100);
@@ -119,8 +165,8 @@ pub async fn list(AxumState(state): AxumState<State>, _: Signed, query: Query) -
     let (total, page) = blocking(move || {
         let (_, all) = control
             .resources
-            .list(folder.as_bytes(), 0, 0, sort.as_deref())
-            .map_err(fault)?;
+            .list(&folder, 0, 0, sort.as_deref())
+            .map_err(|e| fault(e.in_field(field)))?;
         let kept: Vec<Resource> = all
             .into_iter()
             .filter(|r| kind.is_none_or(|k| r.kind == k))
@@ -208,7 +254,13 @@ pub async fn delete_one(
 ) -> ApiResult {
     let id = id_param(&uri)?;
     let control = Arc::clone(&state.control);
-    let mut results = blocking(move || Ok(control.resources.delete(&caller, &[&id]))).await?;
+    let mut results = blocking(move || {
+        control
+            .resources
+            .delete(&caller, &[&id])
+            .map_err(|e| fault(e.in_field("id")))
+    })
+    .await?;
     match results.pop() {
         Some((_, Ok(()))) => answer(StatusCode::OK, json!({ "responseStatus": 200, "data": [] })),
         Some((_, Err(e))) => Err(fault(e)),
@@ -222,7 +274,11 @@ pub struct DeleteBody {
     resources: Vec<String>,
 }
 
-/// `DELETE /resources` with `{"resources":[...]}`: 207, one answer per resource in order.
+/// `DELETE /resources` with `{"resources":[...]}`: 207, one answer per resource in order,
+/// when at least one was deleted. A request refused as a whole (a viewer, a share that does
+/// not allow deleting, a name that cannot be) is refused with that refusal's status before
+/// anything is deleted; one where no resource could be deleted is answered with the first
+/// failure's status and every resource's error, so that a client sees it failed.
 pub async fn delete_many(
     AxumState(state): AxumState<State>,
     Signed(caller): Signed,
@@ -243,20 +299,37 @@ pub async fn delete_many(
     let control = Arc::clone(&state.control);
     let results = blocking(move || {
         let ids: Vec<&[u8]> = body.resources.iter().map(|r| r.as_bytes()).collect();
-        Ok(control.resources.delete(&caller, &ids))
+        control.resources.delete(&caller, &ids).map_err(fault)
     })
     .await?;
+    let results: Vec<(String, Result<(), ApiError>)> = results
+        .into_iter()
+        .map(|(name, result)| (name, result.map_err(fault)))
+        .collect();
+    if results.iter().all(|(_, r)| r.is_err()) {
+        let errors: Vec<Value> = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().err())
+            .map(|e| json!({ "code": e.code, "detail": e.detail }))
+            .collect();
+        let status = results
+            .iter()
+            .find_map(|(_, r)| r.as_ref().err())
+            .map_or(StatusCode::INTERNAL_SERVER_ERROR, |e| e.status);
+        return Ok((
+            status,
+            axum::Json(json!({ "responseStatus": status.as_u16(), "errors": errors })),
+        )
+            .into_response());
+    }
     let responses: Vec<Value> = results
         .into_iter()
         .map(|(name, result)| match result {
             Ok(()) => json!({ "responseStatus": 200, "data": { "resource": name } }),
-            Err(e) => {
-                let e = fault(e);
-                json!({
-                    "responseStatus": e.status.as_u16(),
-                    "errors": [{ "code": e.code, "detail": e.detail }],
-                })
-            }
+            Err(e) => json!({
+                "responseStatus": e.status.as_u16(),
+                "errors": [{ "code": e.code, "detail": e.detail }],
+            }),
         })
         .collect();
     answer(

@@ -42,7 +42,10 @@ fn a_delete_through_the_api_names_the_api_user_and_protocol() {
         role: Role::Admin,
         address: "127.0.0.1".into(),
     };
-    let results = daemon.resources.delete(&carol, &[b"/a.txt", b"/docs"]);
+    let results = daemon
+        .resources
+        .delete(&carol, &[b"/a.txt", b"/docs"])
+        .unwrap();
     assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
     std::fs::remove_file(share.join("keep.txt")).unwrap();
 
@@ -343,4 +346,130 @@ fn a_share_without_the_resources_key_is_not_reachable_through_the_api() {
         );
     }
     assert!(nas.share().join("a.txt").exists());
+}
+
+#[test]
+fn bad_input_and_whole_refusals_get_exavault_s_json_errors_never_a_5xx() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(&receiver.url(), "0", "resources = \"read-write\"\n", "");
+    let share = nas.share();
+    std::fs::create_dir_all(share.join("docs")).unwrap();
+    std::fs::write(share.join("docs/a.txt"), "alpha\n").unwrap();
+    let daemon = nas.start();
+    let base = format!("{}/api/v2", daemon.web_url());
+    let admin = nas.credentials("alice", "admin");
+    let viewer = nas.credentials("victor", "viewer");
+    let call = |method: &str, path: &str, who: &Credentials, body: Option<&str>| {
+        let a = api(method, &format!("{base}{path}"), &who.headers(), body);
+        assert!(
+            a.header("content-type") == Some("application/json"),
+            "{method} {path}: {} {:?} {}",
+            a.status,
+            a.header("content-type"),
+            String::from_utf8_lossy(&a.raw)
+        );
+        assert_eq!(a.body["responseStatus"], a.status, "{method} {path}");
+        a
+    };
+
+    // A name longer than a file system takes: 400 naming it (the disk said ENAMETOOLONG: 500).
+    let long = "n".repeat(300);
+    for (method, path, body) in [
+        (
+            "GET",
+            format!("/resources/{}", param(&format!("/docs/{long}"))),
+            None,
+        ),
+        (
+            "GET",
+            format!("/resources/list?resource=%2Fdocs%2F{long}%2Fdeeper"),
+            None,
+        ),
+        (
+            "DELETE",
+            "/resources".to_owned(),
+            Some(format!(r#"{{"resources":["/docs/a.txt","/docs/{long}"]}}"#)),
+        ),
+    ] {
+        let a = call(method, &path, &admin, body.as_deref());
+        assert_eq!(a.status, 400, "{method} {path}: {}", a.body);
+        assert_eq!(a.error_code(), "ERROR_INVALID_PARAMETER");
+        let detail = a.body["errors"][0]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&long) && detail.contains("300 bytes"),
+            "{detail}"
+        );
+    }
+    assert!(
+        share.join("docs/a.txt").exists(),
+        "a refusal deletes nothing"
+    );
+
+    // A path parameter that is not UTF-8: ExaVault's JSON 400 naming it, on every webhook
+    // route (axum answered in plain text); a file's name is bytes, so not found.
+    for (method, path, name) in [
+        ("GET", "/webhooks/%FF", "id"),
+        ("PATCH", "/webhooks/%FF", "id"),
+        ("DELETE", "/webhooks/%FF", "id"),
+        ("POST", "/webhooks/regenerate-token/%FF", "id"),
+        ("POST", "/webhooks/resend/%FF", "activityId"),
+        ("POST", "/webhooks/%FF/recover", "id"),
+        ("POST", "/webhooks/%FF/enable", "id"),
+        ("POST", "/webhooks/%FF/test", "id"),
+    ] {
+        let a = call(method, path, &admin, Some("{}"));
+        assert_eq!(a.status, 400, "{method} {path}: {}", a.body);
+        assert_eq!(a.error_code(), "ERROR_INVALID_PARAMETER");
+        let detail = a.body["errors"][0]["detail"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("{name}: ")), "{detail}");
+    }
+    for path in ["/resources/%FF", "/resources/list/%FF"] {
+        let a = call("GET", path, &admin, None);
+        assert_eq!(a.status, 404, "{path}: {}", a.body);
+    }
+
+    // A viewer's delete of several is refused whole, with its status, not a 207 of 403s.
+    let a = call(
+        "DELETE",
+        "/resources",
+        &viewer,
+        Some(r#"{"resources":["/docs/a.txt","/docs/none.txt"]}"#),
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.error_code(), "ERROR_INSUFFICIENT_PRIVILEGES");
+    assert!(share.join("docs/a.txt").exists());
+    // Nothing deletable: the first failure's status, every resource's error.
+    let a = call(
+        "DELETE",
+        "/resources",
+        &admin,
+        Some(r#"{"resources":["/docs/none.txt","/docs/gone.txt"]}"#),
+    );
+    assert_eq!(a.status, 404, "{}", a.body);
+    assert_eq!(
+        a.body["errors"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        a.body
+    );
+
+    // ExaVault's routes not served: 404 saying so, never read as a file's name.
+    std::fs::write(share.join("preview"), "a file named preview").unwrap();
+    for (method, path) in [
+        ("GET", "/resources/preview?resource=%2Fpreview&size=small"),
+        ("POST", "/resources/upload?path=%2Fu.txt&fileSize=1"),
+        ("PATCH", "/resources/%2Fpreview"),
+        ("POST", "/resources"),
+        ("GET", "/activity/session"),
+    ] {
+        let a = call(method, path, &admin, Some("{}"));
+        assert_eq!(a.status, 404, "{method} {path}: {}", a.body);
+        let detail = a.body["errors"][0]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("does not serve"),
+            "{method} {path}: {detail}"
+        );
+    }
+    assert!(!daemon.log().contains("api: "), "{}", daemon.log());
 }
