@@ -5,9 +5,9 @@
 # armv7 binaries under qemu. On a fresh Debian machine (as root) it installs what it needs:
 # qemu-user, systemd-analyze, clang (for the cross builds), debootstrap, the real
 # peers of the client tests (samba, smbclient, rsync, bindfs), python3-venv (the Standard
-# Webhooks and API tests' Python clients), openssl, groff, mandoc, zsh and fish (the manual
-# page and the completion scripts), and headless Chromium with its driver (the web page's
-# tests).
+# Webhooks and API tests' Python clients), nodejs and npm (ExaVault's JavaScript SDK),
+# openssl, groff, mandoc, zsh and fish (the manual page and the completion scripts), and
+# headless Chromium with its driver (the web page's tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,9 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# ExaVault's JavaScript SDK (from npm, pinned by tests/api/js/package-lock.json) runs on node.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # `sharehook manual` is checked with groff and mandoc, `sharehook completion` with zsh and fish
 # (and bash).
 command -v groff >/dev/null 2>&1 || need+=(groff-base)
@@ -51,6 +54,9 @@ fi
 # from a virtual environment.
 SHAREHOOK_PYTHON="$(bash tests/api/venv.sh)"
 export SHAREHOOK_PYTHON
+# ExaVault's JavaScript SDK, installed under target/ from its lock.
+SHAREHOOK_NODE_MODULES="$(bash tests/api/node.sh)"
+export SHAREHOOK_NODE_MODULES
 
 echo "== unit and black-box tests, native"
 cargo test --locked

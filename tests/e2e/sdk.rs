@@ -1,7 +1,8 @@
-//! The management API against its real clients: ExaVault's own Python SDK unchanged,
-//! schemathesis driven by the OpenAPI document, and a brute force of access tokens. Each
-//! runs a script of tests/api/ with the Python of `SHAREHOOK_PYTHON` (made by
-//! `bash tests/api/venv.sh`) against the real daemon, with users, a key and tokens made
+//! The management API against its real clients: ExaVault's own Python and JavaScript SDKs
+//! unchanged, schemathesis driven by the OpenAPI document, and a brute force of access tokens.
+//! Each runs a script of tests/api/ (with the Python of `SHAREHOOK_PYTHON`, made by
+//! `bash tests/api/venv.sh`, or with node and the SDK of `SHAREHOOK_NODE_MODULES`, made by
+//! `bash tests/api/node.sh`) against the real daemon, with users, a key and tokens made
 //! through the real command line.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,23 @@ use crate::support::*;
 /// The Python with exavault, schemathesis and standardwebhooks installed.
 fn python() -> PathBuf {
     venv_python(&["exavault", "schemathesis", "standardwebhooks"])
+}
+
+/// node, and the folder of ExaVault's JavaScript SDK installed from tests/api/js's lock; a
+/// clear failure saying how to install either when it is missing.
+fn node_and_modules() -> (PathBuf, PathBuf) {
+    let node = need("node", "nodejs npm");
+    let how = "make it with `bash tests/api/node.sh` and run the tests with \
+               SHAREHOOK_NODE_MODULES=\"$(bash tests/api/node.sh)\" (tests/all.sh does)";
+    let modules = std::env::var_os("SHAREHOOK_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("SHAREHOOK_NODE_MODULES is not set: {how}"));
+    assert!(
+        modules.join("@exavault/exavault-api/package.json").exists(),
+        "SHAREHOOK_NODE_MODULES={} holds no @exavault/exavault-api: {how}",
+        modules.display()
+    );
+    (node, modules)
 }
 
 fn script(name: &str) -> PathBuf {
@@ -160,6 +178,56 @@ fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_de
         delete.header("x-exavault-signature"),
         md5_signature(TOKEN, &delete.body)
     );
+}
+
+#[test]
+fn exavault_javascript_sdk_reads_every_webhook_log_and_resource_answer_through_its_own_models() {
+    let (node, modules) = node_and_modules();
+    let b = start_box(READ_WRITE);
+    let file_hook = file_webhook_id(&b);
+    let share = b.nas.share();
+    let patience = patience().as_secs().to_string();
+    let env = [
+        ("NODE_PATH", modules.to_str().unwrap()),
+        ("SHAREHOOK_API", b.base.as_str()),
+        ("SHAREHOOK_KEY", &b.key),
+        ("SHAREHOOK_TOKEN", &b.admin_token),
+        ("SHAREHOOK_ADMIN", "ana"),
+        ("SHAREHOOK_VIEWER_TOKEN", &b.viewer_token),
+        ("SHAREHOOK_VIEWER", "vic"),
+        ("SHAREHOOK_SHARE", share.to_str().unwrap()),
+        ("SHAREHOOK_ACCOUNT", "testnas"),
+        ("SHAREHOOK_FILE_WEBHOOK", &file_hook),
+        ("SHAREHOOK_PATIENCE", &patience),
+    ];
+    let path = script("js/sdk_check.js");
+    let r = run_script(
+        &node,
+        &[path.to_str().unwrap()],
+        &env,
+        b.nas.dir.path(),
+        Duration::from_secs(600),
+    );
+    assert!(
+        r.ok && r.output.lines().last() == Some("OK"),
+        "ExaVault's JavaScript SDK against sharehook failed:\n{}\n--- daemon log:\n{}",
+        r.output,
+        b.daemon.log()
+    );
+    // Every group ran: the script counts at least this many checks when none is skipped.
+    let line = r
+        .output
+        .lines()
+        .find(|l| l.starts_with("checks: "))
+        .unwrap_or_else(|| panic!("no count of checks:\n{}", r.output));
+    let passed: usize = line
+        .trim_start_matches("checks: ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 60, "{line}\n{}", r.output);
+    println!("ExaVault's JavaScript SDK: {line}");
 }
 
 #[test]
