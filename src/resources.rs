@@ -51,6 +51,9 @@ pub enum ResourceError {
     /// The disk changed under the request (a folder written to while it was being deleted).
     #[error("{0}")]
     Conflict(String),
+    /// A download's zip is over one of its bounds (`ZipLimits`).
+    #[error("{0}")]
+    Zip(ZipRefusal),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error(transparent)]
@@ -64,6 +67,8 @@ impl Fault for ResourceError {
             ResourceError::NotFound(_) => Kind::NotFound,
             ResourceError::Forbidden(_) => Kind::Forbidden,
             ResourceError::Conflict(_) => Kind::Conflict,
+            ResourceError::Zip(ZipRefusal::TooLarge(_)) => Kind::invalid("resources"),
+            ResourceError::Zip(_) => Kind::Conflict,
             ResourceError::Io { .. } | ResourceError::Store(_) => Kind::Internal,
         }
     }
@@ -133,6 +138,8 @@ pub struct Download {
     pub name: Vec<u8>,
     pub size: u64,
     pub zip: bool,
+    /// A zip's place among those in progress: kept with the file until the download ends.
+    pub lease: Option<ZipLease>,
 }
 
 /// One resource of a delete: its name as given (escaped), and whether it was deleted.
@@ -155,11 +162,13 @@ pub struct Resources {
     /// window, and room for an engine behind a burst.
     hold: Duration,
     owners: Mutex<Owners>,
+    zips: Arc<ZipGate>,
 }
 
 impl Resources {
     pub fn new(config: &Config, store: Arc<Store>, attributions: Arc<Attributions>) -> Resources {
         let settle = config.watch.settle;
+        remove_leftover_zips(&config.state_dir);
         Resources {
             shares: config.shares.clone(),
             ignore: config.watch.ignore.clone(),
@@ -168,7 +177,14 @@ impl Resources {
             state_dir: config.state_dir.clone(),
             hold: settle + settle.max(crate::engine::PAIR_WINDOW) + Duration::from_secs(10),
             owners: Mutex::new(Owners::new()),
+            zips: ZipGate::shared(),
         }
+    }
+
+    /// The same, with zips bounded by `gate` instead of the daemon's one.
+    pub fn with_zip_gate(mut self, gate: Arc<ZipGate>) -> Resources {
+        self.zips = gate;
+        self
     }
 
     /// The folders a webhook may watch, as its `resource` is written, breadth first from each
@@ -293,13 +309,15 @@ impl Resources {
         Ok(out)
     }
 
-    /// One file as it is, or several (or a folder, whole) as a zip: folders are walked
-    /// without following links, and links, ignored names and special files are left out.
-    pub fn download(&self, ids: &[&[u8]]) -> Result<Download, ResourceError> {
-        self.download_of(ids).map_err(|e| e.in_field("resources"))
+    /// One file as it is, or several (or a folder, whole) as a zip for `user`, within the
+    /// bounds of zips: folders are walked without following links, and links, ignored names
+    /// and special files are left out.
+    pub fn download(&self, user: &str, ids: &[&[u8]]) -> Result<Download, ResourceError> {
+        self.download_of(user, ids)
+            .map_err(|e| e.in_field("resources"))
     }
 
-    fn download_of(&self, ids: &[&[u8]]) -> Result<Download, ResourceError> {
+    fn download_of(&self, user: &str, ids: &[&[u8]]) -> Result<Download, ResourceError> {
         if ids.is_empty() {
             return Err(ResourceError::invalid(
                 "name at least one resource to download",
@@ -322,6 +340,7 @@ impl Resources {
                         name,
                         size,
                         zip: false,
+                        lease: None,
                     });
                 }
                 Found::Dir => {}
@@ -329,7 +348,11 @@ impl Resources {
             }
         }
         let first = top_name(items[0].0, &items[0].1);
-        let mut zip = Zip::new(&self.state_dir)?;
+        let lease = self
+            .zips
+            .admit(user, &self.state_dir)
+            .map_err(ResourceError::Zip)?;
+        let mut zip = Zip::new(&self.state_dir, lease)?;
         let mut taken = HashSet::new();
         for (share, path) in &items {
             let mut name = top_name(share, path);
@@ -356,12 +379,13 @@ impl Resources {
                 other => return Err(refused(share, path, &other)),
             }
         }
-        let (file, size) = zip.finish()?;
+        let (file, size, lease) = zip.finish()?;
         Ok(Download {
             file,
             name: format!("{first}.zip").into_bytes(),
             size,
             zip: true,
+            lease: Some(lease),
         })
     }
 
@@ -1060,38 +1084,25 @@ fn remove_tree(parent: &Dir, name: &[u8]) -> io::Result<()> {
 
 // ----- zip -----
 
-/// A zip being written to an unnamed file in the state folder.
+/// A zip being written to an unnamed file in the state folder, within its lease's bounds.
 struct Zip {
-    writer: zip::ZipWriter<File>,
+    writer: zip::ZipWriter<Counted>,
     state_dir: PathBuf,
 }
 
 impl Zip {
-    fn new(state_dir: &Path) -> Result<Zip, ResourceError> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = state_dir.join(format!(
-            ".download-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let what = || format!("cannot make a zip in {}", state_dir.display());
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&name)
-            .map_err(|source| ResourceError::Io {
-                what: what(),
-                source,
-            })?;
-        // Unnamed from here on: it goes when the download is closed, whatever happens.
-        std::fs::remove_file(&name).map_err(|source| ResourceError::Io {
-            what: what(),
+    fn new(state_dir: &Path, lease: ZipLease) -> Result<Zip, ResourceError> {
+        let file = unnamed_file(state_dir).map_err(|source| ResourceError::Io {
+            what: format!("cannot make a zip in {}", state_dir.display()),
             source,
         })?;
         Ok(Zip {
-            writer: zip::ZipWriter::new(file),
+            writer: zip::ZipWriter::new(Counted {
+                file,
+                pos: 0,
+                high: 0,
+                lease,
+            }),
             state_dir: state_dir.to_owned(),
         })
     }
@@ -1107,11 +1118,14 @@ impl Zip {
         options
     }
 
-    /// A failure to write the zip: the state folder's doing (full, read-only), not the share's.
-    fn broken(&self, e: impl Into<io::Error>) -> ResourceError {
-        ResourceError::Io {
-            what: format!("cannot write a zip in {}", self.state_dir.display()),
-            source: e.into(),
+    fn broken(&self, e: io::Error) -> ResourceError {
+        zip_broken(&self.state_dir, e)
+    }
+
+    fn zip_error(&self, e: zip::result::ZipError) -> ResourceError {
+        match e {
+            zip::result::ZipError::Io(e) => self.broken(e),
+            other => self.broken(io::Error::other(other)),
         }
     }
 
@@ -1119,7 +1133,7 @@ impl Zip {
         let added = self
             .writer
             .add_directory(format!("{name}/"), Self::options(meta));
-        added.map_err(|e| self.broken(io::Error::other(e)))
+        added.map_err(|e| self.zip_error(e))
     }
 
     /// Adds `file` as `name`; a failure to read it is told by `unreadable`.
@@ -1131,7 +1145,7 @@ impl Zip {
         unreadable: impl Fn(io::Error) -> ResourceError,
     ) -> Result<(), ResourceError> {
         let started = self.writer.start_file(name, Self::options(meta));
-        started.map_err(|e| self.broken(io::Error::other(e)))?;
+        started.map_err(|e| self.zip_error(e))?;
         let mut buf = vec![0; 64 * 1024];
         loop {
             let n = match file.read(&mut buf) {
@@ -1146,20 +1160,353 @@ impl Zip {
         }
     }
 
-    fn finish(self) -> Result<(File, u64), ResourceError> {
-        let what = format!("cannot write a zip in {}", self.state_dir.display());
-        let wrap = |source| ResourceError::Io {
-            what: what.clone(),
-            source,
+    fn finish(self) -> Result<(File, u64, ZipLease), ResourceError> {
+        let Zip { writer, state_dir } = self;
+        let counted = writer.finish().map_err(|e| match e {
+            zip::result::ZipError::Io(e) => zip_broken(&state_dir, e),
+            other => zip_broken(&state_dir, io::Error::other(other)),
+        })?;
+        let Counted {
+            mut file, lease, ..
+        } = counted;
+        let mut end = || {
+            let size = file.seek(SeekFrom::End(0))?;
+            file.seek(SeekFrom::Start(0))?;
+            Ok(size)
         };
-        let mut file = self
-            .writer
-            .finish()
-            .map_err(|e| wrap(io::Error::other(e)))?;
-        let size = file.seek(SeekFrom::End(0)).map_err(wrap)?;
-        file.seek(SeekFrom::Start(0)).map_err(wrap)?;
-        Ok((file, size))
+        let size = end().map_err(|e| zip_broken(&state_dir, e))?;
+        Ok((file, size, lease))
     }
+}
+
+/// A failure to write a zip in `state_dir`: a bound it reached, or the state folder's doing
+/// (full, read-only), not the share's.
+fn zip_broken(state_dir: &Path, e: io::Error) -> ResourceError {
+    if let Some(refusal) = e.get_ref().and_then(|i| i.downcast_ref::<ZipRefusal>()) {
+        return ResourceError::Zip(refusal.clone());
+    }
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        return ResourceError::Zip(ZipRefusal::NoRoom(format!(
+            "the state folder {} is full: the zip cannot be made now",
+            state_dir.display()
+        )));
+    }
+    ResourceError::Io {
+        what: format!("cannot write a zip in {}", state_dir.display()),
+        source: e,
+    }
+}
+
+/// A file with no name in `dir`, gone once closed whatever happens: `O_TMPFILE`, or where the
+/// file system does not have it, a file made and unlinked at once (its name starts with
+/// `.download-` and the process id; one left by a crash between the two is removed by
+/// `remove_leftover_zips` at the next start).
+fn unnamed_file(dir: &Path) -> io::Result<File> {
+    let unnamed = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    match unnamed {
+        Ok(file) => return Ok(file),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {}
+        Err(e) => return Err(e),
+    }
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = dir.join(format!(
+        ".download-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&name)?;
+    std::fs::remove_file(&name)?;
+    Ok(file)
+}
+
+/// Removes the named temporary zips a process that is gone left in `dir`.
+fn remove_leftover_zips(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mine = format!(".download-{}-", std::process::id());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".download-") && !name.starts_with(&mine) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => log::info!(
+                    "removed {}, a download's temporary zip left by an earlier run",
+                    entry.path().display()
+                ),
+                Err(e) => log::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// The file a zip is written to, counting what it takes against its lease.
+struct Counted {
+    file: File,
+    pos: u64,
+    /// The end of what was written: the zip writer seeks back to fill in sizes.
+    high: u64,
+    lease: ZipLease,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let end = self.pos + buf.len() as u64;
+        if end > self.high {
+            self.lease.grow(end - self.high).map_err(io::Error::other)?;
+            self.high = end;
+        }
+        let n = self.file.write(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for Counted {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.pos = self.file.seek(to)?;
+        Ok(self.pos)
+    }
+}
+
+// ----- the bounds of zips -----
+
+/// How many zips downloads may have at once and how much room they may take. A zip lives in
+/// the state folder from when it is begun until its download ends (sent, or the client gone
+/// or reading nothing for `STALL`).
+#[derive(Clone, Debug)]
+pub struct ZipLimits {
+    /// Zips being made or sent at once, in all.
+    pub at_once: usize,
+    /// ... and for one user.
+    pub per_user: usize,
+    /// The largest one zip may be.
+    pub max_bytes: u64,
+    /// The most all zips at once may take.
+    pub total_bytes: u64,
+    /// Room no zip takes on the state folder's file system: `keep_free` bytes, or
+    /// `keep_free_percent` of the file system when that is less.
+    pub keep_free: u64,
+    pub keep_free_percent: u64,
+}
+
+impl Default for ZipLimits {
+    fn default() -> ZipLimits {
+        const GIB: u64 = 1 << 30;
+        ZipLimits {
+            at_once: 4,
+            per_user: 2,
+            max_bytes: 4 * GIB,
+            total_bytes: 8 * GIB,
+            keep_free: GIB,
+            keep_free_percent: 10,
+        }
+    }
+}
+
+/// How long a download may wait for its client to read before it is ended (and its zip,
+/// if it has one, removed).
+pub const STALL: Duration = Duration::from_secs(120);
+
+/// Why a zip is not made: over a bound.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ZipRefusal {
+    /// This zip would be larger than `max_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// As many zips as allowed are being made or sent.
+    #[error("{0}")]
+    TooMany(String),
+    /// The zips in progress, or the state folder, leave no room for it now.
+    #[error("{0}")]
+    NoRoom(String),
+}
+
+/// The zips in progress, in all and by user, and the bytes they take.
+#[derive(Debug)]
+pub struct ZipGate {
+    limits: ZipLimits,
+    counts: Mutex<(usize, std::collections::HashMap<String, usize>)>,
+    total: AtomicU64,
+}
+
+impl ZipGate {
+    pub fn new(limits: ZipLimits) -> Arc<ZipGate> {
+        Arc::new(ZipGate {
+            limits,
+            counts: Mutex::new((0, std::collections::HashMap::new())),
+            total: AtomicU64::new(0),
+        })
+    }
+
+    /// The daemon's one gate, kept across reloads (which make `Resources` again while
+    /// downloads go on).
+    fn shared() -> Arc<ZipGate> {
+        static GATE: std::sync::OnceLock<Arc<ZipGate>> = std::sync::OnceLock::new();
+        Arc::clone(GATE.get_or_init(|| ZipGate::new(ZipLimits::default())))
+    }
+
+    /// A place for one more zip of `user`'s, whose file is in `state_dir`.
+    fn admit(self: &Arc<ZipGate>, user: &str, state_dir: &Path) -> Result<ZipLease, ZipRefusal> {
+        let limits = &self.limits;
+        {
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            let (all, by_user) = &mut *counts;
+            let theirs = by_user.get(user).copied().unwrap_or(0);
+            if theirs >= limits.per_user {
+                return Err(ZipRefusal::TooMany(format!(
+                    "user {} has {theirs} zip downloads in progress, the most one user may have \
+                     at once; try again when one is done (a single file is sent without a zip)",
+                    crate::event::escape_controls(user)
+                )));
+            }
+            if *all >= limits.at_once {
+                return Err(ZipRefusal::TooMany(format!(
+                    "{all} zip downloads are in progress, the most sharehook makes at once; \
+                     try again when one is done (a single file is sent without a zip)"
+                )));
+            }
+            *all += 1;
+            *by_user.entry(user.to_owned()).or_default() += 1;
+        }
+        let mut lease = ZipLease {
+            gate: Some(Arc::clone(self)),
+            user: user.to_owned(),
+            state_dir: state_dir.to_owned(),
+            bytes: 0,
+        };
+        lease.check_room()?;
+        Ok(lease)
+    }
+}
+
+/// One zip's place among those in progress, given back when it is dropped (with its file).
+#[derive(Debug)]
+pub struct ZipLease {
+    gate: Option<Arc<ZipGate>>,
+    user: String,
+    state_dir: PathBuf,
+    /// What this zip's file takes.
+    bytes: u64,
+}
+
+/// How often (in bytes written) a zip looks at the room left on the state folder's disk.
+const ROOM_CHECK: u64 = 8 << 20;
+
+impl ZipLease {
+    /// Counts `n` more bytes of the zip's file, or refuses them.
+    fn grow(&mut self, n: u64) -> Result<(), ZipRefusal> {
+        let Some(gate) = &self.gate else {
+            return Ok(());
+        };
+        let limits = &gate.limits;
+        let mine = self.bytes + n;
+        if mine > limits.max_bytes {
+            return Err(ZipRefusal::TooLarge(format!(
+                "the zip would be larger than {}, the most one download's zip may be; download \
+                 fewer files or smaller folders at once (a single file is sent without a zip)",
+                bytes_text(limits.max_bytes)
+            )));
+        }
+        let total = gate.total.fetch_add(n, Ordering::SeqCst) + n;
+        if total > limits.total_bytes {
+            gate.total.fetch_sub(n, Ordering::SeqCst);
+            return Err(ZipRefusal::NoRoom(format!(
+                "the zips of the downloads in progress take {}, the most they may at once; try \
+                 again when one is done",
+                bytes_text(limits.total_bytes)
+            )));
+        }
+        self.bytes = mine;
+        if (mine - n) / ROOM_CHECK != mine / ROOM_CHECK {
+            self.check_room()?;
+        }
+        Ok(())
+    }
+
+    /// Refuses to go on when the state folder's file system is down to the room kept free.
+    fn check_room(&mut self) -> Result<(), ZipRefusal> {
+        let Some(gate) = &self.gate else {
+            return Ok(());
+        };
+        let Some((size, free)) = disk_space(&self.state_dir) else {
+            return Ok(());
+        };
+        let limits = &gate.limits;
+        let keep = limits
+            .keep_free
+            .min(size / 100 * limits.keep_free_percent.min(100));
+        if free <= keep {
+            return Err(ZipRefusal::NoRoom(format!(
+                "the state folder {} has {} free, and zips leave {} of its disk free; try again \
+                 when there is more room",
+                self.state_dir.display(),
+                bytes_text(free),
+                bytes_text(keep)
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ZipLease {
+    fn drop(&mut self) {
+        let Some(gate) = self.gate.take() else {
+            return;
+        };
+        gate.total.fetch_sub(self.bytes, Ordering::SeqCst);
+        let mut counts = gate.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let (all, by_user) = &mut *counts;
+        *all = all.saturating_sub(1);
+        if let Some(n) = by_user.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                by_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// The size of the file system holding `dir`, and the room an unprivileged writer has on it.
+fn disk_space(dir: &Path) -> Option<(u64, u64)> {
+    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a NUL-terminated path and `st` is written by the call before it is read.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let unit = st.f_frsize as u64;
+    Some((st.f_blocks as u64 * unit, st.f_bavail as u64 * unit))
+}
+
+/// `n` bytes for people: `4 GiB`, `512 MiB`, `300 KiB`, `12 bytes`.
+fn bytes_text(n: u64) -> String {
+    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if n >= unit {
+            let whole = n / unit;
+            let tenths = n % unit * 10 / unit;
+            return if tenths == 0 {
+                format!("{whole} {name}")
+            } else {
+                format!("{whole}.{tenths} {name}")
+            };
+        }
+    }
+    format!("{n} bytes")
 }
 
 /// A zip's local time (it has no zone; UTC here) of milliseconds since the epoch.
@@ -1333,6 +1680,10 @@ mod tests {
     /// ignored `x.tmp`, and links: `out` and `docs/out` to a folder outside the share,
     /// `secret` to a file outside it, `in` to `docs` and `a-link` to `a.txt`.
     fn fixture(access: ResourceAccess) -> Fixture {
+        fixture_with(access, ZipLimits::default())
+    }
+
+    fn fixture_with(access: ResourceAccess, limits: ZipLimits) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let share = dir.path().join("share");
         let outside = dir.path().join("outside");
@@ -1356,7 +1707,9 @@ mod tests {
         config.shares[0].resources = access;
         let store = Arc::new(Store::open(&state).unwrap());
         let attributions = Arc::new(Attributions::default());
-        let resources = Resources::new(&config, Arc::clone(&store), Arc::clone(&attributions));
+        // A gate of its own: tests run side by side, each with its zips.
+        let resources = Resources::new(&config, Arc::clone(&store), Arc::clone(&attributions))
+            .with_zip_gate(ZipGate::new(limits));
         Fixture {
             _dir: dir,
             share,
@@ -1365,6 +1718,24 @@ mod tests {
             attributions,
             store,
         }
+    }
+
+    /// `n` bytes that deflate cannot shrink (xorshift), so a zip of them takes as much.
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn in_use(r: &Resources) -> (usize, u64) {
+        let counts = r.zips.counts.lock().unwrap();
+        (counts.0, r.zips.total.load(Ordering::SeqCst))
     }
 
     thread_local! {
@@ -1487,7 +1858,7 @@ mod tests {
             assert!(info.starts_with("Invalid"), "info {shown}: {info}");
             let list = outcome(r.list(name, 0, 0, None));
             assert!(list.starts_with("Invalid"), "list {shown}: {list}");
-            let download = outcome(r.download(&[name]));
+            let download = outcome(r.download("ann", &[name]));
             assert!(
                 download.starts_with("Invalid"),
                 "download {shown}: {download}"
@@ -1508,7 +1879,7 @@ mod tests {
         // An absolute path is a path in the share, never the disk's.
         let abs = f.outside.join("passwd");
         for name in [abs.as_os_str().as_bytes(), b"/etc/passwd"] {
-            let got = outcome(r.download(&[name]));
+            let got = outcome(r.download("ann", &[name]));
             assert!(got.starts_with("NotFound"), "{got}");
         }
         assert_eq!(
@@ -1614,7 +1985,7 @@ mod tests {
     fn a_folder_or_several_files_download_as_a_zip_and_one_file_as_it_is() {
         let f = fixture(ResourceAccess::Read);
         let r = &f.resources;
-        let mut one = r.download(&[b"/docs/b.txt"]).unwrap();
+        let mut one = r.download("ann", &[b"/docs/b.txt"]).unwrap();
         let mut text = String::new();
         one.file.read_to_string(&mut text).unwrap();
         assert_eq!(
@@ -1635,7 +2006,7 @@ mod tests {
             out.sort();
             out
         };
-        let folder = r.download(&[b"/docs"]).unwrap();
+        let folder = r.download("ann", &[b"/docs"]).unwrap();
         assert_eq!(folder.name, b"docs.zip");
         assert_eq!(
             read_zip(folder),
@@ -1647,7 +2018,7 @@ mod tests {
             ]
         );
         let several = r
-            .download(&[b"/a.txt", b"/docs/deep", b"/docs/deep/c.txt"])
+            .download("ann", &[b"/a.txt", b"/docs/deep", b"/docs/deep/c.txt"])
             .unwrap();
         assert_eq!(several.name, b"a.txt.zip");
         assert_eq!(
@@ -1660,7 +2031,7 @@ mod tests {
             ]
         );
         // The whole share: links inside and ignored names are left out.
-        let all = read_zip(r.download(&[b"/"]).unwrap());
+        let all = read_zip(r.download("ann", &[b"/"]).unwrap());
         assert!(all.contains(&"s/a.txt=alpha".to_owned()), "{all:?}");
         assert!(
             !all.iter()
@@ -1675,7 +2046,7 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".download"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
-        assert!(outcome(r.download(&[])).starts_with("Invalid { field: \"resources\" }"));
+        assert!(outcome(r.download("ann", &[])).starts_with("Invalid { field: \"resources\" }"));
     }
 
     #[test]
@@ -1734,7 +2105,7 @@ mod tests {
         for got in [
             outcome(off.resources.info(b"/a.txt")),
             outcome(off.resources.list(b"/", 0, 0, None)),
-            outcome(off.resources.download(&[b"/a.txt"])),
+            outcome(off.resources.download("ann", &[b"/a.txt"])),
             outcome(off.resources.delete(&Caller::local(), &[b"/a.txt"])),
         ] {
             assert!(
@@ -1875,7 +2246,7 @@ mod tests {
         for got in [
             outcome(f.resources.info(name.as_bytes())),
             outcome(f.resources.list(name.as_bytes(), 0, 0, None)),
-            outcome(f.resources.download(&[name.as_bytes()])),
+            outcome(f.resources.download("ann", &[name.as_bytes()])),
             outcome(f.resources.delete(&Caller::local(), &[name.as_bytes()])),
         ] {
             assert!(
@@ -1919,5 +2290,120 @@ mod tests {
         );
         assert!(deleted.is_ok(), "{deleted:?}");
         assert!(!f.share.join("docs/b.txt").exists());
+    }
+
+    #[test]
+    fn zips_at_once_are_bounded_in_all_and_per_user_and_given_back_when_their_download_ends() {
+        let limits = ZipLimits {
+            at_once: 3,
+            per_user: 2,
+            ..ZipLimits::default()
+        };
+        let f = fixture_with(ResourceAccess::Read, limits);
+        let r = &f.resources;
+        let a1 = r.download("ann", &[b"/docs"]).unwrap();
+        let a2 = r.download("ann", &[b"/a.txt", b"/docs"]).unwrap();
+        let got = outcome(r.download("ann", &[b"/docs"]));
+        assert!(
+            got.starts_with("Conflict") && got.contains("user ann has 2 zip downloads"),
+            "{got}"
+        );
+        // One file is sent as it is: no zip, no bound.
+        assert!(!r.download("ann", &[b"/a.txt"]).unwrap().zip);
+        let b1 = r.download("bob", &[b"/docs"]).unwrap();
+        let got = outcome(r.download("bob", &[b"/docs"]));
+        assert!(got.contains("3 zip downloads are in progress"), "{got}");
+        assert_eq!(in_use(r).0, 3);
+        // A download's end (its file and lease dropped) gives its place back.
+        drop(a1);
+        let a3 = r.download("ann", &[b"/docs"]).unwrap();
+        drop((a2, a3, b1));
+        assert_eq!(in_use(r), (0, 0));
+    }
+
+    #[test]
+    fn a_zip_past_its_bound_is_refused_413_and_takes_nothing_after() {
+        let limits = ZipLimits {
+            max_bytes: 100 << 10,
+            ..ZipLimits::default()
+        };
+        let f = fixture_with(ResourceAccess::Read, limits);
+        std::fs::create_dir(f.share.join("big")).unwrap();
+        std::fs::write(f.share.join("big/noise.bin"), noise(300 << 10, 7)).unwrap();
+        let e = f.resources.download("ann", &[b"/big"]).unwrap_err();
+        assert!(
+            matches!(&e, ResourceError::Zip(ZipRefusal::TooLarge(d)) if d.contains("100 KiB")),
+            "{e:?}"
+        );
+        assert_eq!(in_use(&f.resources), (0, 0));
+        // What fits is made.
+        assert!(f.resources.download("ann", &[b"/docs"]).unwrap().zip);
+    }
+
+    #[test]
+    fn the_room_zips_take_at_once_is_bounded_507() {
+        let limits = ZipLimits {
+            total_bytes: 250 << 10,
+            ..ZipLimits::default()
+        };
+        let f = fixture_with(ResourceAccess::Read, limits);
+        for dir in ["one", "two"] {
+            std::fs::create_dir(f.share.join(dir)).unwrap();
+            std::fs::write(f.share.join(dir).join("noise.bin"), noise(150 << 10, 3)).unwrap();
+        }
+        let one = f.resources.download("ann", &[b"/one"]).unwrap();
+        assert!(one.size > 150 << 10);
+        assert_eq!(in_use(&f.resources).1, one.size);
+        let e = f.resources.download("bob", &[b"/two"]).unwrap_err();
+        assert!(
+            matches!(&e, ResourceError::Zip(ZipRefusal::NoRoom(d)) if d.contains("250 KiB")),
+            "{e:?}"
+        );
+        assert_eq!(in_use(&f.resources), (1, one.size));
+        drop(one);
+        let two = f.resources.download("bob", &[b"/two"]).unwrap();
+        assert_eq!(in_use(&f.resources), (1, two.size));
+    }
+
+    #[test]
+    fn a_zip_leaves_the_state_folder_s_disk_its_room() {
+        let limits = ZipLimits {
+            keep_free: u64::MAX,
+            keep_free_percent: 100,
+            ..ZipLimits::default()
+        };
+        let f = fixture_with(ResourceAccess::Read, limits);
+        let e = f.resources.download("ann", &[b"/docs"]).unwrap_err();
+        assert!(
+            matches!(&e, ResourceError::Zip(ZipRefusal::NoRoom(d)) if d.contains("free")),
+            "{e:?}"
+        );
+        assert_eq!(in_use(&f.resources), (0, 0));
+    }
+
+    #[test]
+    fn temporary_zips_left_by_an_earlier_run_are_removed_at_start() {
+        let f = fixture(ResourceAccess::Read);
+        let state = f.share.parent().unwrap().join("state");
+        let old = state.join(".download-4194304-7");
+        let mine = state.join(format!(".download-{}-0", std::process::id()));
+        std::fs::write(&old, "a zip of a process gone").unwrap();
+        std::fs::write(&mine, "a zip being made").unwrap();
+        let config = Config::one_share("s", &f.share, &state, "http://127.0.0.1:9/");
+        let _again = Resources::new(&config, Arc::clone(&f.store), Arc::clone(&f.attributions));
+        assert!(!old.exists());
+        assert!(mine.exists());
+    }
+
+    #[test]
+    fn sizes_read_for_people() {
+        for (n, text) in [
+            (12, "12 bytes"),
+            (100 << 10, "100 KiB"),
+            (3 << 29, "1.5 GiB"),
+            (4 << 30, "4 GiB"),
+        ] {
+            assert_eq!(bytes_text(n), text);
+        }
     }
 }

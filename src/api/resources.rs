@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, JsonBody, Query, Signed, State, answer, blocking};
 use crate::attempts::Pattern;
-use crate::resources::{Resource, ResourceError, ResourceKind};
+use crate::resources::{Resource, ResourceError, ResourceKind, STALL, ZipLease, ZipRefusal};
 
 /// What RFC 5987 lets a `filename*` value hold as it is; the rest is percent-encoded.
 const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -34,7 +34,34 @@ const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'~');
 
 fn fault(e: ResourceError) -> ApiError {
-    ApiError::from_fault(&e)
+    match e {
+        // The bounds of zips: the API's own statuses, which the kinds the CLI shares lack.
+        ResourceError::Zip(refusal) => {
+            let (status, code, retry) = match &refusal {
+                ZipRefusal::TooLarge(_) => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "ERROR_DOWNLOAD_TOO_LARGE",
+                    None,
+                ),
+                ZipRefusal::TooMany(_) => {
+                    (StatusCode::TOO_MANY_REQUESTS, "ERROR_RATE_LIMIT", Some(10))
+                }
+                ZipRefusal::NoRoom(_) => (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "ERROR_INSUFFICIENT_STORAGE",
+                    Some(60),
+                ),
+            };
+            let mut error = ApiError::new(status, code, refusal.to_string());
+            if let Some(secs) = retry {
+                error
+                    .headers
+                    .push((header::RETRY_AFTER, HeaderValue::from(secs)));
+            }
+            error
+        }
+        other => ApiError::from_fault(&other),
+    }
 }
 
 /// A resource as ExaVault's SDKs read one, with sharehook's `share` and hex `id` beside.
@@ -196,7 +223,11 @@ async fn list_of(state: &State, folder: Vec<u8>, field: &'static str, query: &Qu
 
 /// `GET /resources/download?resources[]=...`: one file as it is, several or a folder as a
 /// zip (named by `downloadArchiveName` when given). Always 200 with the bytes.
-pub async fn download(AxumState(state): AxumState<State>, _: Signed, query: Query) -> ApiResult {
+pub async fn download(
+    AxumState(state): AxumState<State>,
+    Signed(caller): Signed,
+    query: Query,
+) -> ApiResult {
     let names: Vec<Vec<u8>> = query
         .all("resources")
         .into_iter()
@@ -212,7 +243,10 @@ pub async fn download(AxumState(state): AxumState<State>, _: Signed, query: Quer
     let control = Arc::clone(&state.control);
     let got = blocking(move || {
         let ids: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
-        control.resources.download(&ids).map_err(fault)
+        control
+            .resources
+            .download(&caller.user, &ids)
+            .map_err(fault)
     })
     .await?;
     let mut name = crate::event::escape_bytes(&got.name);
@@ -234,7 +268,7 @@ pub async fn download(AxumState(state): AxumState<State>, _: Signed, query: Quer
     } else {
         "application/octet-stream"
     };
-    let mut response = Body::new(FileBody::start(got.file)).into_response();
+    let mut response = Body::new(FileBody::start(got.file, got.lease)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(got.size));
@@ -338,7 +372,9 @@ pub async fn delete_many(
     )
 }
 
-/// A file sent in chunks read on a blocking thread; the reading stops when the client goes.
+/// A file sent in chunks read on a blocking thread; the reading stops when the client goes,
+/// or has read nothing for `STALL`. The file (a zip's is unnamed: its room is given back as
+/// it closes) and the zip's lease are dropped then.
 struct FileBody {
     chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
 }
@@ -346,9 +382,10 @@ struct FileBody {
 impl FileBody {
     /// Reads `file` a chunk at a time on a blocking thread, held only while it reads: a slow
     /// client keeps no thread.
-    fn start(file: std::fs::File) -> FileBody {
+    fn start(file: std::fs::File, lease: Option<ZipLease>) -> FileBody {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
+            let _lease = lease;
             let mut file = Some(file);
             while let Some(mut f) = file.take() {
                 let read = tokio::task::spawn_blocking(move || {
@@ -377,8 +414,17 @@ impl FileBody {
                     }
                     Err(e) => Err(std::io::Error::other(e)),
                 };
-                if tx.send(chunk).await.is_err() {
-                    return;
+                match tokio::time::timeout(STALL, tx.send(chunk)).await {
+                    Ok(Ok(())) => {}
+                    // The client went away.
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        log::info!(
+                            "api: a download's client read nothing for {} s; it is ended",
+                            STALL.as_secs()
+                        );
+                        return;
+                    }
                 }
             }
         });

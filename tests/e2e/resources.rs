@@ -3,6 +3,8 @@
 //! owner and the share's protocol. In process: the real daemon parts, a real share and a
 //! real HTTP receiver.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use sharehook::config::{Config, Format, ResourceAccess, WatchMode};
 use sharehook::daemon::Daemon;
 use sharehook::store::Store;
 
-use crate::support::{Credentials, Nas, Receiver, api, wait_for, whoami};
+use crate::support::{Credentials, Nas, Receiver, api, patience, wait_for, whoami};
 
 #[test]
 fn a_delete_through_the_api_names_the_api_user_and_protocol() {
@@ -472,4 +474,137 @@ fn bad_input_and_whole_refusals_get_exavault_s_json_errors_never_a_5xx() {
         );
     }
     assert!(!daemon.log().contains("api: "), "{}", daemon.log());
+}
+
+/// The unnamed files the daemon holds open in `state` (a download's zip has no name there).
+fn zips_held(daemon: &crate::support::Daemon, state: &std::path::Path) -> usize {
+    let fds = format!("/proc/{}/fd", daemon.child.id());
+    let state = state.canonicalize().unwrap();
+    std::fs::read_dir(fds)
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| {
+            let t = target.to_string_lossy();
+            target.starts_with(&state) && t.ends_with(" (deleted)")
+        })
+        .count()
+}
+
+/// Sends a download request on a connection of its own and reads only the answer's head:
+/// the status, and the connection (to keep open, unread, or to close).
+fn download_unread(web: &str, who: &Credentials, query: &str) -> (u16, String, TcpStream) {
+    let address = web.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /api/v2/resources/download?{query} HTTP/1.1\r\nHost: {address}\r\n\
+         ev-api-key: {}\r\nev-access-token: {}\r\n\r\n",
+        who.key, who.token
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(patience() + Duration::from_secs(60)))
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "the answer's head ended early"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head[9..12].parse().unwrap();
+    (status, head, stream)
+}
+
+#[test]
+fn unread_zip_downloads_are_bounded_and_their_zips_go_with_their_clients() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(&receiver.url(), "0", "resources = \"read\"\n", "");
+    let share = nas.share();
+    std::fs::create_dir(share.join("big")).unwrap();
+    // 10 MB that deflate cannot shrink, so each zip of the folder takes as much.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..10_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(share.join("big/noise.bin"), &noise).unwrap();
+    let daemon = nas.start();
+    let web = daemon.web_url();
+    let state = nas.dir.path().join("state");
+    let ann = nas.credentials("ann", "admin");
+    let bob = nas.credentials("bob", "viewer");
+    let folder = "resources%5B%5D=%2Fbig";
+
+    // 40 zip downloads by one user, none read: two are made, the rest refused at once.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..40 {
+        let (status, head, stream) = download_unread(&web, &ann, folder);
+        match status {
+            200 => held.push(stream),
+            429 => {
+                assert!(head.contains("retry-after: 10"), "{head}");
+                refused += 1;
+            }
+            other => panic!("{other}: {head}"),
+        }
+    }
+    assert_eq!((held.len(), refused), (2, 38));
+    // Another user has places of their own, up to the four sharehook makes at once.
+    for _ in 0..2 {
+        let (status, head, stream) = download_unread(&web, &bob, folder);
+        assert_eq!(status, 200, "{head}");
+        held.push(stream);
+    }
+    // A third user finds them all taken; the refusal is ExaVault's error shape, saying why.
+    let carol = nas.credentials("carol", "viewer");
+    let a = api(
+        "GET",
+        &format!("{web}/api/v2/resources/download?{folder}"),
+        &carol.headers(),
+        None,
+    );
+    assert_eq!(
+        (a.status, a.error_code()),
+        (429, "ERROR_RATE_LIMIT"),
+        "{}",
+        a.body
+    );
+    let detail = a.body["errors"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("zip downloads are in progress"), "{detail}");
+    // Four zips of about 10 MB in the state folder, not forty.
+    assert_eq!(zips_held(&daemon, &state), 4);
+
+    // The clients go: their zips go with them, and downloads work again.
+    drop(held);
+    wait_for("the zips of the closed downloads to be removed", || {
+        (zips_held(&daemon, &state) == 0).then_some(())
+    });
+    let d = api(
+        "GET",
+        &format!("{web}/api/v2/resources/download?{folder}"),
+        &ann.headers(),
+        None,
+    );
+    assert_eq!(d.status, 200, "{}", String::from_utf8_lossy(&d.raw));
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(d.raw)).unwrap();
+    let mut got = Vec::new();
+    zip.by_name("big/noise.bin")
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert!(got == noise, "the zip holds the file ({} bytes)", got.len());
+    wait_for("the last zip to be removed", || {
+        (zips_held(&daemon, &state) == 0).then_some(())
+    });
 }
