@@ -305,7 +305,25 @@ pub async fn delete_one(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteBody {
-    resources: Vec<String>,
+    resources: Vec<Name>,
+}
+
+/// A resource in a JSON body: a name, or the number the API gave as its `id` (a client
+/// holding a resource as the SDK read it sends the number as it is).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Name {
+    Text(String),
+    Number(u64),
+}
+
+impl Name {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Name::Text(text) => text.into_bytes(),
+            Name::Number(n) => n.to_string().into_bytes(),
+        }
+    }
 }
 
 /// `DELETE /resources` with `{"resources":[...]}`: 207, one answer per resource in order,
@@ -331,8 +349,9 @@ pub async fn delete_many(
         ));
     }
     let control = Arc::clone(&state.control);
+    let names: Vec<Vec<u8>> = body.resources.into_iter().map(Name::into_bytes).collect();
     let results = blocking(move || {
-        let ids: Vec<&[u8]> = body.resources.iter().map(|r| r.as_bytes()).collect();
+        let ids: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
         control.resources.delete(&caller, &ids).map_err(fault)
     })
     .await?;

@@ -418,8 +418,10 @@ async function main() {
     check('the Delete names the API user, over api, signed', delBody.username === ADMIN && delBody.protocol === 'api'
       && signedWith(state.token, del), show(delBody));
 
-    const many = await call(resources, 'deleteResources', KEY, TOKEN, { body: new ExaVault.DeleteResourcesRequestBody(['/incoming/a.txt', '/incoming/b.txt']) });
-    check('deleteResources: both gone', !many.error && !fs.existsSync(path.join(SHARE, 'incoming/a.txt'))
+    // One by the id the SDK read (a Number), one by its path.
+    const aInfo = await call(resources, 'getResourceInfoById', '/incoming/a.txt', KEY, TOKEN, {});
+    const many = await call(resources, 'deleteResources', KEY, TOKEN, { body: new ExaVault.DeleteResourcesRequestBody([aInfo.data.data.id, '/incoming/b.txt']) });
+    check('deleteResources (an id and a path): both gone', !many.error && !fs.existsSync(path.join(SHARE, 'incoming/a.txt'))
       && !fs.existsSync(path.join(SHARE, 'incoming/b.txt')), () => errorOf(many).text);
     write('incoming/c.txt', 'c\n');
     const mixed = await call(resources, 'deleteResources', KEY, TOKEN, { body: new ExaVault.DeleteResourcesRequestBody(['/incoming/c.txt', '/incoming/none.txt']) });
