@@ -111,6 +111,8 @@ pub enum AccessError {
     Store(#[from] StoreError),
     #[error("cannot {0}")]
     Crypto(String),
+    #[error("{0}")]
+    Busy(#[from] crate::passwords::Busy),
 }
 
 impl Fault for AccessError {
@@ -121,6 +123,7 @@ impl Fault for AccessError {
             AccessError::NotFound(_) => Kind::NotFound,
             AccessError::Forbidden { .. } => Kind::Forbidden,
             AccessError::Store(_) | AccessError::Crypto(_) => Kind::Internal,
+            AccessError::Busy(_) => Kind::Busy,
         }
     }
 }
@@ -392,9 +395,13 @@ fn hash_password(password: &str) -> Result<String, AccessError> {
             detail: format!("a password has at most {PASSWORD_MAX} bytes"),
         });
     }
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
+    let password = password.to_owned();
+    crate::passwords::pool()
+        .run_blocking(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+        })?
         .map_err(|e| AccessError::Crypto(format!("hash the password: {e}")))
 }
 

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod netpolicy;
 pub mod owner;
 pub mod page;
+pub mod passwords;
 pub mod payload;
 pub mod receiver;
 pub mod resources;
