@@ -39,6 +39,8 @@ pub mod status;
 pub mod store;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tidy;
 pub mod tree;
 pub mod treebench;
 pub mod watch;
