@@ -10,8 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
 use serde::{Deserialize, Serialize};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -111,6 +110,8 @@ pub enum AccessError {
     Store(#[from] StoreError),
     #[error("cannot {0}")]
     Crypto(String),
+    #[error("{0}")]
+    Busy(#[from] crate::passwords::Busy),
 }
 
 impl Fault for AccessError {
@@ -121,6 +122,7 @@ impl Fault for AccessError {
             AccessError::NotFound(_) => Kind::NotFound,
             AccessError::Forbidden { .. } => Kind::Forbidden,
             AccessError::Store(_) | AccessError::Crypto(_) => Kind::Internal,
+            AccessError::Busy(_) => Kind::Busy,
         }
     }
 }
@@ -392,9 +394,13 @@ fn hash_password(password: &str) -> Result<String, AccessError> {
             detail: format!("a password has at most {PASSWORD_MAX} bytes"),
         });
     }
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
+    let password = password.to_owned();
+    crate::passwords::pool()
+        .run_blocking(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+        })?
         .map_err(|e| AccessError::Crypto(format!("hash the password: {e}")))
 }
 
@@ -765,11 +771,7 @@ pub fn check_password(store: &Store, user: &str, password: &str) -> Result<Calle
         Some(u) => u.password.as_str(),
         None => DUMMY_HASH,
     };
-    let ok = PasswordHash::new(phc).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    });
+    let ok = crate::passwords::verify(password.as_bytes(), phc);
     match found {
         Some(u) if ok => Ok(Caller {
             user: u.name.clone(),
@@ -1229,7 +1231,7 @@ mod tests {
         let real = hash_password("x").unwrap();
         let params = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
         assert_eq!(params(DUMMY_HASH), params(&real));
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(argon2::password_hash::phc::PasswordHash::new(DUMMY_HASH).is_ok());
     }
 
     #[test]

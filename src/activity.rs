@@ -640,6 +640,7 @@ async fn access_via(control: &Control, body: Incoming) -> Answer {
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => {
                 log::error!("control socket: {e}");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -114,31 +114,52 @@ impl SortKey {
 
 /// A text match where `*` stands for any run of characters (none included); the rest must
 /// match exactly.
+///
+/// The pattern is cut at its stars once, when it is made (runs of stars are one), and a text
+/// is matched by finding each piece after the one before, leftmost first: a piece that fits
+/// further left never leaves less room for the pieces after it, so nothing is ever tried
+/// again. A match costs a few passes over the text, whatever the pattern; a filter of
+/// thousands of stars costs no more than one.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Pattern(String);
+pub struct Pattern {
+    /// The pieces between stars, without the empty ones; `first` and `last` are anchored.
+    first: String,
+    middle: Vec<String>,
+    /// `None` when the pattern has no star: the text must equal `first`.
+    last: Option<String>,
+}
+
+/// The longest pattern a filter takes, in bytes.
+pub const PATTERN_MAX: usize = 1024;
 
 impl Pattern {
     pub fn new(text: &str) -> Pattern {
-        Pattern(text.to_owned())
+        let mut pieces = text.split('*');
+        let first = pieces.next().unwrap_or("").to_owned();
+        let mut rest: Vec<String> = pieces.map(str::to_owned).collect();
+        let last = rest.pop();
+        rest.retain(|p| !p.is_empty());
+        Pattern {
+            first,
+            middle: rest,
+            last,
+        }
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        let parts: Vec<&str> = self.0.split('*').collect();
-        if parts.len() == 1 {
-            return self.0 == text;
-        }
-        let (first, last) = (parts[0], parts[parts.len() - 1]);
-        if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        let Some(last) = &self.last else {
+            return self.first == text;
+        };
+        let Some(mut rest) = text.strip_prefix(self.first.as_str()) else {
             return false;
-        }
-        let mut rest = &text[first.len()..];
-        for middle in &parts[1..parts.len() - 1] {
-            match rest.find(middle) {
-                Some(at) => rest = &rest[at + middle.len()..],
+        };
+        for piece in &self.middle {
+            match rest.find(piece.as_str()) {
+                Some(at) => rest = &rest[at + piece.len()..],
                 None => return false,
             }
         }
-        rest.ends_with(last)
+        rest.ends_with(last.as_str())
     }
 }
 
@@ -312,6 +333,76 @@ mod tests {
                 "{pattern} ~ {text}"
             );
         }
+    }
+
+    /// The definition, by dynamic programming over (pattern, text) positions: slow, plain.
+    fn reference(pattern: &[u8], text: &[u8]) -> bool {
+        let mut row = vec![false; text.len() + 1];
+        row[0] = true;
+        for &p in pattern {
+            let mut next = vec![false; text.len() + 1];
+            if p == b'*' {
+                let mut any = false;
+                for j in 0..=text.len() {
+                    any |= row[j];
+                    next[j] = any;
+                }
+            } else {
+                for j in 1..=text.len() {
+                    next[j] = row[j - 1] && text[j - 1] == p;
+                }
+            }
+            row = next;
+        }
+        row[text.len()]
+    }
+
+    #[test]
+    fn patterns_match_as_their_definition_on_random_texts() {
+        let seed = std::env::var("SHAREHOOK_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        println!("seed {seed} (SHAREHOOK_SEED={seed} runs it again)");
+        let mut rng = Rng(seed);
+        let word = |rng: &mut Rng, alphabet: &[u8], most: u64| -> String {
+            (0..rng.below(most + 1))
+                .map(|_| char::from(alphabet[rng.below(alphabet.len() as u64) as usize]))
+                .collect()
+        };
+        for n in 0..20_000 {
+            let pattern = word(&mut rng, b"ab*", 8);
+            let text = word(&mut rng, b"ab", 10);
+            assert_eq!(
+                Pattern::new(&pattern).matches(&text),
+                reference(pattern.as_bytes(), text.as_bytes()),
+                "seed {seed}, case {n}: {pattern:?} ~ {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pattern_of_many_stars_costs_what_one_does() {
+        // Made once per filter, not per entry; runs of stars are one. Cut at every star per
+        // entry, as it was, these 180,000 stars over 20,000 entries took about four minutes.
+        let stars = "*".repeat(60_000);
+        let pattern = Pattern::new(&format!("{stars}/docs/{stars}.pdf{stars}"));
+        assert_eq!(pattern.middle, ["/docs/", ".pdf"]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let hits = (0..20_000)
+                .filter(|n| pattern.matches(&format!("/share/docs/report-{n}.pdf")))
+                .count();
+            let _ = tx.send(hits);
+        });
+        let hits = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("20,000 matches of a pattern of 180,000 stars end within a minute");
+        assert_eq!(hits, 20_000);
     }
 
     #[test]

@@ -708,9 +708,9 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
                     log::info!("SIGHUP: reading {} again", path.display());
                     let web_before = config.web.clone();
                     (daemon, config) = reload(path, daemon, config).await?;
-                    if config.web != web_before {
+                    if !config.web.same_sockets(&web_before) {
                         log::warn!(
-                            "[web] changed: the server keeps its addresses and certificate until sharehook is restarted"
+                            "[web] listen or its TLS changed: the server keeps its addresses and certificate until sharehook is restarted"
                         );
                     }
                     site.replace(site_router(&daemon, &config));

@@ -51,6 +51,9 @@ pub struct WebSettings {
     pub tls_key: Option<PathBuf>,
     /// Serve Prometheus metrics at `/metrics`.
     pub metrics: bool,
+    /// Names the box answers to beside IP addresses, `localhost` and its host name
+    /// (lowercase; `"*"` answers to any).
+    pub hosts: Vec<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -68,11 +71,21 @@ impl Default for WebSettings {
             tls_cert: None,
             tls_key: None,
             metrics: false,
+            hosts: Vec::new(),
         }
     }
 }
 
 impl WebSettings {
+    /// Whether `other` listens as this does: what a reload cannot change without a restart
+    /// (the names answered to and the metrics switch follow the router).
+    pub fn same_sockets(&self, other: &WebSettings) -> bool {
+        self.listen == other.listen
+            && self.tls == other.tls
+            && self.tls_cert == other.tls_cert
+            && self.tls_key == other.tls_key
+    }
+
     /// Whether `addr` is served over TLS.
     pub fn tls_on(&self, addr: &std::net::SocketAddr) -> bool {
         self.tls.unwrap_or(!addr.ip().is_loopback())
@@ -519,6 +532,7 @@ struct RawWeb {
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
     metrics: Option<bool>,
+    hosts: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -750,6 +764,30 @@ impl Ctx<'_> {
         }
         out.tls = raw.tls;
         out.metrics = raw.metrics.unwrap_or(false);
+        if let Some(hosts) = raw.hosts {
+            let span = hosts.span();
+            for name in hosts.into_inner() {
+                let name = name.trim().to_ascii_lowercase();
+                let plain = name == "*"
+                    || (!name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+                if !plain {
+                    return Err(self.err(
+                        Some(span),
+                        "web.hosts",
+                        format!(
+                            "\"{}\" is not a host name such as \"nas.example.lan\" (no scheme, port or path; IP addresses need no entry; \"*\" answers to any name)",
+                            crate::event::escape_controls(&name)
+                        ),
+                    ));
+                }
+                if !out.hosts.contains(&name) {
+                    out.hosts.push(name);
+                }
+            }
+        }
         out.tls_cert = raw.tls_cert.map(|p| self.resolve(p.get_ref()));
         out.tls_key = raw.tls_key.map(|p| self.resolve(p.get_ref()));
         if out.tls_cert.is_some() != out.tls_key.is_some() {
@@ -1284,7 +1322,7 @@ const TABLE_KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "[web]",
-        &["listen", "tls", "tls_cert", "tls_key", "metrics"],
+        &["listen", "tls", "tls_cert", "tls_key", "metrics", "hosts"],
     ),
 ];
 
@@ -1487,6 +1525,10 @@ impl Config {
             }
         }
         let _ = writeln!(out, "metrics = {}", web.metrics);
+        if !web.hosts.is_empty() {
+            let hosts: Vec<String> = web.hosts.iter().map(|h| q(h)).collect();
+            let _ = writeln!(out, "hosts = [{}]", hosts.join(", "));
+        }
         out
     }
 }
@@ -1974,7 +2016,7 @@ mod tests {
         );
         check_error(
             &format!("{SHARE}[web]\nport = 1\n"),
-            "/etc/sharehook/test.toml: line 5: web.port: unknown field `port`, expected one of `listen`, `tls`, `tls_cert`, `tls_key`, `metrics`",
+            "/etc/sharehook/test.toml: line 5: web.port: unknown field `port`, expected one of `listen`, `tls`, `tls_cert`, `tls_key`, `metrics`, `hosts`",
         );
         let dir = tempfile::tempdir().unwrap();
         let share =
@@ -1984,7 +2026,7 @@ mod tests {
         assert!(!c.web.listen_given);
         assert!(!c.web.tls_on(&c.web.listen[0]), "plain HTTP on loopback");
         let text = share(
-            "[web]\nlisten = [\"0.0.0.0:8443\", \"[::1]:8080\"]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nmetrics = true\n",
+            "[web]\nlisten = [\"0.0.0.0:8443\", \"[::1]:8080\"]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nmetrics = true\nhosts = [\"NAS.example.lan\", \"nas\"]\n",
         );
         let c = parse(&text, Path::new("/etc/sharehook/x.toml")).unwrap();
         assert_eq!(c.web.listen.len(), 2);
@@ -1995,8 +2037,20 @@ mod tests {
             Some(Path::new("/etc/sharehook/c.pem"))
         );
         assert!(c.web.metrics);
+        assert_eq!(c.web.hosts, ["nas.example.lan", "nas"]);
         let again = parse(&c.to_toml_redacted(), Path::new("/etc/sharehook/x.toml")).unwrap();
         assert_eq!(again.web.listen, c.web.listen);
+        assert_eq!(again.web.hosts, c.web.hosts);
+        let err = parse(
+            &share("[web]\nhosts = [\"http://nas:8080/\"]\n"),
+            Path::new("/x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("web.hosts") && err.contains("is not a host name"),
+            "{err}"
+        );
         assert_eq!(again.web.tls_key, c.web.tls_key);
         let off = parse(
             &share("[web]\nlisten = []\ntls = false\n"),

@@ -14,6 +14,9 @@ pub enum Kind {
     Forbidden,
     /// The request clashes with what exists (a name already taken).
     Conflict,
+    /// Too much of this is being done at once (password checks, zips); nothing was done, and
+    /// the same request may succeed in a moment.
+    Busy,
     /// sharehook could not do it (the state could not be written); logged where it happened.
     Internal,
 }

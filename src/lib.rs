@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod netpolicy;
 pub mod owner;
 pub mod page;
+pub mod passwords;
 pub mod payload;
 pub mod receiver;
 pub mod resources;
@@ -38,6 +39,8 @@ pub mod status;
 pub mod store;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tidy;
 pub mod tree;
 pub mod treebench;
 pub mod watch;

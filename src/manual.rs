@@ -870,6 +870,15 @@ pub const KEYS: &[Key] = &[
         default: Some("false"),
         what: "serve Prometheus metrics at /metrics",
     },
+    Key {
+        section: "web",
+        key: "hosts",
+        kind: "list of names",
+        default: Some(
+            "none: IP addresses, localhost and this machine's host name (and that name under .local) only",
+        ),
+        what: "other names the box answers to (requests naming another are refused with 421, against DNS rebinding); [\"*\"] answers to any",
+    },
 ];
 
 /// The files sharehook reads and writes (each row: the name, then a sentence).

@@ -51,40 +51,64 @@ pub fn parse_net(text: &str) -> Result<IpNet, String> {
 impl AddressPolicy {
     /// `Err` with the reason when `ip` may not be connected to. An IPv6 address that carries
     /// an IPv4 address (see `embedded_ipv4`) reaches that IPv4 address through the network's
-    /// translator or tunnel, so it is refused when that one is; `allow_networks` lets it
-    /// through when it names the address as written or its IPv4 form.
+    /// translator or tunnel, so it is refused when that one is; an unspecified address
+    /// (`0.0.0.0`, `::`) reaches this machine, so it is refused when loopback is.
+    /// `allow_networks` lets an address through when it names the address as written or
+    /// every other form it stands for.
     pub fn check(&self, ip: IpAddr) -> Result<(), String> {
-        let forms = match ip {
-            IpAddr::V6(v6) => embedded_ipv4(v6),
-            IpAddr::V4(_) => Vec::new(),
-        };
         let allowed = |a: IpAddr| self.allow.iter().any(|n| n.contains(&a));
         let denied = |a: IpAddr| self.deny.iter().find(|n| n.contains(&a));
         if allowed(ip) {
             return Ok(());
         }
-        let refused = |net: &IpNet, form: Option<Ipv4Addr>| {
-            let within = form.map_or(String::new(), |f| format!(" (IPv4 {f})"));
+        let forms = other_forms(ip);
+        let refused = |net: &IpNet, form: Option<(IpAddr, &str)>| {
+            let within = form.map_or(String::new(), |(f, what)| format!(" ({what} {f})"));
             format!(
                 "address {ip}{within} is in the refused network {net} (see [delivery] deny_networks and allow_networks)"
             )
         };
         if let Some(net) = denied(ip)
-            && !forms.iter().any(|&f| allowed(IpAddr::V4(f)))
+            && !forms.iter().any(|&(f, _)| allowed(f))
         {
             return Err(refused(net, None));
         }
-        for &form in &forms {
-            let v4 = IpAddr::V4(form);
-            if allowed(v4) {
+        for &(form, what) in &forms {
+            if allowed(form) {
                 continue;
             }
-            if let Some(net) = denied(v4) {
-                return Err(refused(net, Some(form)));
+            if let Some(net) = denied(form) {
+                return Err(refused(net, Some((form, what))));
             }
         }
         Ok(())
     }
+}
+
+/// The other addresses a connection to `ip` reaches, each with what it is: the IPv4 address
+/// an IPv6 one carries, and this machine's loopback addresses for an unspecified one (Linux
+/// connects `0.0.0.0` and `::` to the machine itself; an address in `0.0.0.0/8` is taken the
+/// same way, as nothing else can be meant by it).
+fn other_forms(ip: IpAddr) -> Vec<(IpAddr, &'static str)> {
+    let mut forms: Vec<(IpAddr, &'static str)> = match ip {
+        IpAddr::V6(v6) => embedded_ipv4(v6)
+            .into_iter()
+            .map(|v4| (IpAddr::V4(v4), "IPv4"))
+            .collect(),
+        IpAddr::V4(_) => Vec::new(),
+    };
+    let unspecified = match ip {
+        IpAddr::V6(v6) => v6.is_unspecified(),
+        IpAddr::V4(_) => false,
+    } || [ip]
+        .iter()
+        .chain(forms.iter().map(|(f, _)| f))
+        .any(|a| matches!(a, IpAddr::V4(v4) if v4.octets()[0] == 0));
+    if unspecified {
+        forms.push((IpAddr::V4(Ipv4Addr::LOCALHOST), "this machine"));
+        forms.push((IpAddr::V6(Ipv6Addr::LOCALHOST), "this machine"));
+    }
+    forms
 }
 
 /// The IPv4 addresses an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`),
@@ -255,6 +279,42 @@ mod tests {
                 ("64:ff9b::1.1.1.1", Some("64:ff9b::/96")),
             ],
         );
+    }
+
+    #[test]
+    fn unspecified_addresses_are_this_machine_and_refused_with_loopback() {
+        let p = AddressPolicy {
+            deny: vec![parse_net("127.0.0.0/8").unwrap(), parse_net("::1").unwrap()],
+            allow: Vec::new(),
+        };
+        let lo4 = Some("127.0.0.0/8");
+        table(
+            &p,
+            &[
+                ("0.0.0.0", lo4),
+                ("0.1.2.3", lo4),
+                ("::", lo4),
+                ("::ffff:0.0.0.0", lo4),
+                ("127.0.0.1", lo4),
+                ("::1", Some("::1/128")),
+                ("192.168.1.20", None),
+            ],
+        );
+        let only_v6 = AddressPolicy {
+            deny: vec![parse_net("::1").unwrap()],
+            allow: Vec::new(),
+        };
+        table(
+            &only_v6,
+            &[("0.0.0.0", Some("::1/128")), ("::", Some("::1/128"))],
+        );
+        // Where loopback is allowed (the default), so is the unspecified address.
+        table(
+            &AddressPolicy::default(),
+            &[("0.0.0.0", None), ("::", None)],
+        );
+        let err = p.check(ip("0.0.0.0")).unwrap_err();
+        assert!(err.contains("(this machine 127.0.0.1)"), "{err}");
     }
 
     #[test]

@@ -6,10 +6,16 @@
 //! configuration names, or with a self-signed certificate made on the first start and kept in
 //! the state folder (its SHA-256 fingerprint is logged and shown by `sharehook status`).
 
-use std::net::SocketAddr;
+mod hosts;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -29,8 +35,14 @@ pub const KEY_FILE: &str = "web-key.pem";
 /// The most connections served at once; more are closed as soon as they are accepted, so a
 /// flood cannot take the descriptors the daemon needs to read folders and deliver.
 pub const MAX_CONNECTIONS: usize = 256;
-/// How long a client may take for its TLS handshake, and for a request's head.
+/// The most connections one client address (an IPv6 client by its /64) holds at once, so
+/// that one client holding sockets open (slowloris) leaves the rest to everyone else.
+pub const MAX_PER_ADDRESS: usize = 32;
+/// How long a client may take for its TLS handshake, for a request's head, and to send the
+/// next request on a connection kept open (hyper's head timeout runs while it waits).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request's body may take to arrive, whole, on every route.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one connection may live, however busy (a download of a large file included).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -71,8 +83,10 @@ impl WebInfo {
 
 /// Everything the server answers: the API under `/api/v2` (and `/metrics`, `/openapi.json`)
 /// and the page everywhere else, on one service layer (`control`). `kept` is what outlives a
-/// reload: sign-in failures, sessions and the inbox.
+/// reload: sign-in failures, sessions and the inbox. Requests for a name the box does not
+/// answer to are refused first (`hosts`).
 pub fn router(control: Arc<crate::activity::Control>, kept: &Arc<crate::page::Kept>) -> Router {
+    let names = Arc::new(hosts::Names::new(&control.config.web));
     let api = crate::api::router(Arc::new(crate::api::ApiState {
         control: Arc::clone(&control),
         limiter: Arc::clone(&kept.limiter),
@@ -81,7 +95,10 @@ pub fn router(control: Arc<crate::activity::Control>, kept: &Arc<crate::page::Ke
         control,
         kept: Arc::clone(kept),
     }));
-    api.merge(page)
+    api.merge(page).layer(axum::middleware::from_fn_with_state(
+        names,
+        hosts::refuse_others,
+    ))
 }
 
 /// The router requests go to; replaced on a reload.
@@ -134,7 +151,7 @@ pub async fn bind(settings: &WebSettings, state_dir: &Path) -> anyhow::Result<Bo
         None
     };
     for addr in &settings.listen {
-        let listener = match tokio::net::TcpListener::bind(addr).await {
+        let listener = match listen(*addr) {
             Ok(l) => l,
             Err(e) if !settings.listen_given => {
                 let why = format!("cannot listen on {addr}: {e}");
@@ -166,9 +183,67 @@ pub async fn bind(settings: &WebSettings, state_dir: &Path) -> anyhow::Result<Bo
     Ok(bound)
 }
 
+/// The connections each client address holds.
+#[derive(Default)]
+struct Clients {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted for its client address until it is dropped.
+struct ClientSlot {
+    clients: Arc<Clients>,
+    key: IpAddr,
+}
+
+impl Clients {
+    /// A slot for a connection from `ip`, unless it holds `MAX_PER_ADDRESS` already.
+    fn enter(self: &Arc<Clients>, ip: IpAddr) -> Option<ClientSlot> {
+        let key = crate::api::limit::key(ip);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            clients: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.clients.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Connections the kernel keeps waiting for the server to accept them. The usual 128 fills
+/// when one client reconnects as fast as it is turned away; new connections are then dropped
+/// until the client tries again a second later, so every other client would wait that long.
+const BACKLOG: u32 = 1024;
+
+/// A listening socket on `addr` with room for `BACKLOG` waiting connections.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves every bound socket until the task is dropped.
 pub async fn serve(bound: Bound, site: Arc<Site>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let clients = Arc::new(Clients::default());
     let mut tasks = tokio::task::JoinSet::new();
     for (listener, tls) in bound.listeners {
         tasks.spawn(accept_loop(
@@ -176,6 +251,7 @@ pub async fn serve(bound: Bound, site: Arc<Site>) {
             tls,
             Arc::clone(&site),
             Arc::clone(&slots),
+            Arc::clone(&clients),
         ));
     }
     while tasks.join_next().await.is_some() {}
@@ -186,6 +262,7 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     site: Arc<Site>,
     slots: Arc<tokio::sync::Semaphore>,
+    clients: Arc<Clients>,
 ) {
     // Floods and accept failures are logged when they begin and end, not once per connection.
     let mut turned_away = 0u64;
@@ -206,6 +283,11 @@ async fn accept_loop(
             log::info!("web: accepting connections again after {failed_accepts} failed tries");
             failed_accepts = 0;
         }
+        let Some(client) = clients.enter(peer.ip()) else {
+            // One client holding many connections is refused alone; it is not logged per
+            // connection (a flood would fill the journal), only when the server is full.
+            continue;
+        };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             if turned_away == 0 {
                 log::warn!(
@@ -223,7 +305,7 @@ async fn accept_loop(
         let site = Arc::clone(&site);
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, client);
             let served = async {
                 match tls {
                     None => connection(stream, peer, site, false).await,
@@ -252,8 +334,9 @@ async fn connection<S>(stream: S, peer: SocketAddr, site: Arc<Site>, https: bool
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let router = site.router();
+        let mut req = req.map(|body| TimedBody::new(body, BODY_TIMEOUT));
         req.extensions_mut().insert(Peer(peer));
         req.extensions_mut().insert(Https(https));
         collapse_slashes(&mut req);
@@ -266,6 +349,64 @@ where
         .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = conn.await {
         log::debug!("web: connection from {peer} ended: {e}");
+    }
+}
+
+/// A request's body that fails when it has not arrived whole within its time, counted from
+/// the request's head: a client that trickles a body must not hold a connection for long.
+struct TimedBody {
+    inner: Incoming,
+    limit: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    started: tokio::time::Instant,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, limit: Duration) -> TimedBody {
+        TimedBody {
+            inner,
+            limit,
+            deadline: None,
+            started: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl http_body::Body for TimedBody {
+    type Data = axum::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                // The timer is made only for a body that keeps the server waiting.
+                let (started, limit) = (this.started, this.limit);
+                let deadline = this
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(started + limit)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                        "the request's body did not arrive within {} s",
+                        limit.as_secs()
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

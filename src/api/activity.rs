@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking, parse_time};
-use crate::attempts::{self, LogQuery, Pattern, SortKey, StatusFilter};
+use crate::attempts::{self, LogQuery, PATTERN_MAX, Pattern, SortKey, StatusFilter};
 use crate::event::{Operation, escape_bytes};
 use crate::payload::rfc3339;
 use crate::store::LogEntry;
@@ -49,6 +49,20 @@ pub async fn webhook_logs(
     )
 }
 
+/// The `*` pattern given as `name`, at most `PATTERN_MAX` bytes.
+pub fn pattern(query: &Query, name: &str) -> Result<Option<Pattern>, ApiError> {
+    match query.get(name) {
+        Some(text) if text.len() > PATTERN_MAX => Err(ApiError::invalid(
+            name,
+            format!(
+                "a pattern has at most {PATTERN_MAX} bytes (this one has {})",
+                text.len()
+            ),
+        )),
+        text => Ok(text.map(Pattern::new)),
+    }
+}
+
 /// Reads ExaVault's query parameters (and sharehook's `webhookId`) into a `LogQuery`.
 pub fn log_query(query: &Query) -> Result<LogQuery, ApiError> {
     let mut q = LogQuery {
@@ -62,8 +76,8 @@ pub fn log_query(query: &Query) -> Result<LogQuery, ApiError> {
     if let Some(t) = query.get("endDate") {
         q.until_ms = Some(parse_time("endDate", t)?);
     }
-    q.endpoint = query.get("endpointUrl").map(Pattern::new);
-    q.resource = query.get("resourcePath").map(Pattern::new);
+    q.endpoint = pattern(query, "endpointUrl")?;
+    q.resource = pattern(query, "resourcePath")?;
     q.username = query.get("username").map(str::to_owned);
     if let Some(event) = query.get("event") {
         let known =

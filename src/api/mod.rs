@@ -312,6 +312,19 @@ impl ApiError {
         )
     }
 
+    /// Too much of this at once: 503 with a `Retry-After`, nothing done.
+    pub fn busy(detail: impl Into<String>) -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ERROR_SERVICE_UNAVAILABLE",
+            detail,
+        );
+        error
+            .headers
+            .push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        error
+    }
+
     /// The answer for a service module's error, by its kind.
     pub fn from_fault(e: &(impl Fault + ?Sized)) -> ApiError {
         let detail = e.to_string();
@@ -327,6 +340,7 @@ impl ApiError {
             Kind::NotFound => ApiError::not_found(detail),
             Kind::Forbidden => ApiError::forbidden(detail),
             Kind::Conflict => ApiError::new(StatusCode::CONFLICT, "ERROR_CONFLICT", detail),
+            Kind::Busy => ApiError::busy(detail),
             Kind::Internal => ApiError::internal(detail),
         }
     }
@@ -379,10 +393,6 @@ impl FromRequestParts<State> for Signed {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Signed, ApiError> {
         let ip = peer_ip(parts);
-        let now = state.limiter.now();
-        if let limit::Standing::Limited { retry_after } = state.limiter.check(ip, now) {
-            return Err(limited(retry_after));
-        }
         let header = |name: &str| {
             parts
                 .headers
@@ -393,6 +403,9 @@ impl FromRequestParts<State> for Signed {
                 .to_owned()
         };
         let (key, token) = (header("ev-api-key"), header("ev-access-token"));
+        // Checked whatever the address's standing: a token is 256 random bits, so checking
+        // costs little and guessing is hopeless, and a right one is let in even from an
+        // address a guesser has spent (127.0.0.1 is every SSH-tunnelled admin's).
         let store = Arc::clone(&state.control.store);
         let checked =
             tokio::task::spawn_blocking(move || access::authenticate(&store, &key, &token))
@@ -409,11 +422,11 @@ impl FromRequestParts<State> for Signed {
                     "ERROR_INVALID_CREDENTIALS",
                     "the API key or the access token (headers ev-api-key and ev-access-token) is missing or not valid",
                 );
-                match state.limiter.fail(ip, now) {
-                    limit::Standing::Allowed { remaining } => {
+                match state.limiter.api_failed(ip, state.limiter.now()) {
+                    Ok(limit::Standing::Allowed { remaining }) => {
                         rate_headers(&mut error.headers, remaining);
                     }
-                    limit::Standing::Limited { retry_after } => {
+                    Ok(limit::Standing::Limited { retry_after }) => {
                         log::warn!(
                             "api: {ip} made {} failed sign-ins in a row; it waits {}s",
                             limit::LIMIT,
@@ -421,6 +434,7 @@ impl FromRequestParts<State> for Signed {
                         );
                         rate_headers(&mut error.headers, 0);
                     }
+                    Err(retry_after) => return Err(limited(retry_after)),
                 }
                 Err(error)
             }

@@ -155,10 +155,14 @@ pub enum PageError {
     Csrf,
     NotFound(String),
     Invalid(String),
-    /// Too many failed sign-ins from this address.
+    /// Too many failed sign-ins from this address or for this user name, or too many
+    /// sign-ins as one user: what was refused, and for how long.
     Limited {
+        why: &'static str,
         seconds: u64,
     },
+    /// Too much of this is being done at once; nothing was done.
+    Busy(String),
     /// sharehook failed; logged in full, shown in general terms.
     Internal,
 }
@@ -175,6 +179,7 @@ impl PageError {
             Kind::Invalid { .. } | Kind::Conflict => PageError::Invalid(e.to_string()),
             Kind::NotFound => PageError::NotFound(e.to_string()),
             Kind::Forbidden => PageError::Invalid(e.to_string()),
+            Kind::Busy => PageError::Busy(e.to_string()),
             Kind::Internal => PageError::internal(e),
         }
     }
@@ -209,12 +214,15 @@ impl IntoResponse for PageError {
             ),
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", what),
             PageError::Invalid(what) => (StatusCode::BAD_REQUEST, "That did not work", what),
-            PageError::Limited { seconds } => (
+            PageError::Limited { why, seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed sign-ins",
-                format!(
-                    "Too many wrong passwords came from your address. Try again in {seconds} seconds."
-                ),
+                "Too many sign-ins",
+                format!("{why} Try again in {seconds} seconds."),
+            ),
+            PageError::Busy(what) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sharehook is busy",
+                format!("{what}. Nothing was changed."),
             ),
             PageError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

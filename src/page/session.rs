@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use subtle::ConstantTimeEq;
 
-use super::{PageError, PageResult, Posted, State, blocking, field, view};
+use super::{PageError, PageResult, Posted, State, field, view};
 use crate::access::{self, AuthError};
+use crate::api::limit::{Refused, Standing};
 
 /// The session cookie, and the cookie that carries the login form's CSRF token.
 pub const COOKIE: &str = "sharehook_session";
@@ -260,13 +261,6 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
         return Err(PageError::Csrf);
     }
     let next = next_path(field(&fields, "next"));
-    let now = state.kept.limiter.now();
-    if let crate::api::limit::Standing::Limited { retry_after } = state.kept.limiter.check(ip, now)
-    {
-        return Err(PageError::Limited {
-            seconds: retry_after.as_secs() + 1,
-        });
-    }
     let user = field(&fields, "username").to_owned();
     let password = fields
         .iter()
@@ -274,32 +268,68 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
         .find(|(n, _)| n == "password")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    let limiter = &state.kept.limiter;
+    // A failure is reserved before the password is checked, so that tries sent at once cannot
+    // all be checked before the first is counted.
+    let reservation = limiter
+        .reserve(ip, &user, limiter.now())
+        .map_err(|refused| {
+            let why = match refused {
+                Refused::Address(_) => "Too many wrong passwords came from your address.",
+                Refused::Name(_) => "Too many wrong passwords were tried for this user name.",
+                Refused::SignIns(_) => "This user signed in too many times in a short while.",
+            };
+            PageError::Limited {
+                why,
+                seconds: refused.retry_after().as_secs() + 1,
+            }
+        })?;
     let store = Arc::clone(&state.control.store);
     let name = user.clone();
-    let checked = blocking(
-        move || match access::check_password(&store, &name, &password) {
-            Ok(caller) => Ok(Some(caller)),
-            Err(AuthError::Invalid) => Ok(None),
-            Err(AuthError::Store(e)) => Err(e.into()),
-        },
-    )
-    .await?;
-    let Some(caller) = checked else {
-        if let crate::api::limit::Standing::Limited { .. } = state.kept.limiter.fail(ip, now) {
-            log::warn!(
-                "page: {ip} made {} failed sign-ins in a row; it waits",
-                crate::api::limit::LIMIT
-            );
+    // On a password thread: at most two argon2 checks run at once, whatever arrives.
+    let checked = crate::passwords::pool()
+        .run(move || {
+            let known = access::user_role(&store, &name).map(|r| r.is_some());
+            (access::check_password(&store, &name, &password), known)
+        })
+        .await;
+    let caller = match checked {
+        Err(busy) => {
+            // The reserved failure stays counted: a flood that fills the queue pays for it.
+            let _ = limiter.failed(reservation, limiter.now());
+            return Err(PageError::Busy(busy.to_string()));
         }
-        log::info!(
-            "page: a sign-in as \"{}\" from {ip} failed",
-            crate::event::escape_controls(&user)
-        );
-        let mut response =
-            login_form(&nonce, &next, Some("Wrong user name or password."), &user).into_response();
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(response);
+        Ok((Err(AuthError::Store(e)), _)) | Ok((_, Err(e))) => {
+            limiter.cancel(reservation, limiter.now());
+            return Err(e.into());
+        }
+        Ok((Err(AuthError::Invalid), Ok(known))) => {
+            if let Standing::Limited { .. } = limiter.failed(reservation, limiter.now()) {
+                log::warn!(
+                    "page: {ip} made {} failed sign-ins in a row; it waits",
+                    crate::api::limit::LIMIT
+                );
+            }
+            // A name that is no user's may be a password typed into the wrong field: it is
+            // not written to the journal.
+            if known {
+                log::info!(
+                    "page: a sign-in as \"{}\" from {ip} failed: wrong password",
+                    crate::event::escape_controls(&user)
+                );
+            } else {
+                log::info!("page: a sign-in from {ip} failed: no user has the name given");
+            }
+            let mut response =
+                login_form(&nonce, &next, Some("Wrong user name or password."), &user)
+                    .into_response();
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            return Ok(response);
+        }
+        Ok((Ok(caller), Ok(_))) => caller,
     };
+    let now = limiter.now();
+    limiter.signed_in(reservation, now);
     let cookie_value = state.kept.sessions.open(&caller.user, now)?;
     log::info!(
         "page: {} ({}) signed in from {ip}",

@@ -16,6 +16,7 @@ mod races;
 mod resources;
 mod scale;
 mod sdk;
+mod siege;
 mod state;
 mod status;
 mod support;

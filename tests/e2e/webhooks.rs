@@ -468,6 +468,32 @@ fn the_address_policy_refuses_metadata_and_denied_ranges_and_lets_allowed_ones_t
 }
 
 #[test]
+fn the_unspecified_address_is_this_machine_and_refused_with_loopback() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    // Linux connects 0.0.0.0 and [::] to this machine: with loopback refused, so are they.
+    nas.write_config_text(&format!(
+        "{}{}\n[delivery]\nretry_delays = [0, 60]\ndeny_networks = [\"127.0.0.0/8\", \"::1/128\"]\n",
+        hook(&format!("http://0.0.0.0:{}/hook", receiver.port), "id = 1"),
+        hook(&format!("http://[::]:{}/hook", receiver.port), "id = 2"),
+    ));
+    let daemon = nas.start();
+    write_file(&nas.share().join("p.txt"), "x");
+    for id in ["1", "2"] {
+        let e = wait_for("a refused attempt", || {
+            nas.log_entries(&["--webhook", id]).into_iter().next()
+        });
+        assert_eq!(e["status"], 7, "{e}");
+        let error = e["error"].as_str().unwrap();
+        assert!(error.contains("(this machine "), "{error}");
+        assert!(error.contains("refused network"), "{error}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(receiver.received().len(), 0, "nothing reached the receiver");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn the_queue_limit_and_log_retention_prune_and_say_so() {
     let port = Receiver::free_port();
     let nas = Nas::new();
