@@ -268,7 +268,7 @@ pub async fn download(
     } else {
         "application/octet-stream"
     };
-    let mut response = Body::new(FileBody::start(got.file, got.lease)).into_response();
+    let mut response = Body::new(FileBody::start(got.file, got.lease, STALL)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(got.size));
@@ -392,8 +392,8 @@ pub async fn delete_many(
 }
 
 /// A file sent in chunks read on a blocking thread; the reading stops when the client goes,
-/// or has read nothing for `STALL`. The file (a zip's is unnamed: its room is given back as
-/// it closes) and the zip's lease are dropped then.
+/// or has read nothing for `stall` (`STALL`). The file (a zip's is unnamed: its room is given
+/// back as it closes) and the zip's lease are dropped then.
 struct FileBody {
     chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
 }
@@ -401,7 +401,7 @@ struct FileBody {
 impl FileBody {
     /// Reads `file` a chunk at a time on a blocking thread, held only while it reads: a slow
     /// client keeps no thread.
-    fn start(file: std::fs::File, lease: Option<ZipLease>) -> FileBody {
+    fn start(file: std::fs::File, lease: Option<ZipLease>, stall: std::time::Duration) -> FileBody {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             let _lease = lease;
@@ -433,14 +433,14 @@ impl FileBody {
                     }
                     Err(e) => Err(std::io::Error::other(e)),
                 };
-                match tokio::time::timeout(STALL, tx.send(chunk)).await {
+                match tokio::time::timeout(stall, tx.send(chunk)).await {
                     Ok(Ok(())) => {}
                     // The client went away.
                     Ok(Err(_)) => return,
                     Err(_) => {
                         log::info!(
                             "api: a download's client read nothing for {} s; it is ended",
-                            STALL.as_secs()
+                            stall.as_secs()
                         );
                         return;
                     }
@@ -462,5 +462,62 @@ impl axum::body::HttpBody for FileBody {
         self.chunks
             .poll_recv(cx)
             .map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::resources::{ZipGate, ZipLimits};
+
+    /// A zip's lease on a gate of its own, and a file of `len` bytes standing for its zip.
+    fn leased_file(dir: &std::path::Path, len: usize) -> (Arc<ZipGate>, ZipLease, std::fs::File) {
+        let gate = ZipGate::new(ZipLimits::default());
+        let lease = gate.admit("ann", dir).unwrap();
+        let path = dir.join("zip");
+        std::fs::write(&path, vec![7u8; len]).unwrap();
+        (gate, lease, std::fs::File::open(path).unwrap())
+    }
+
+    async fn until_given_back(gate: &ZipGate) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while gate.in_use().0 != 0 {
+            assert!(Instant::now() < deadline, "the lease was never given back");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_download_whose_client_reads_nothing_ends_after_the_stall_and_gives_its_zip_back() {
+        let dir = tempfile::tempdir().unwrap();
+        // More than the chunks the channel holds, so that the reader waits on the client.
+        let (gate, lease, file) = leased_file(dir.path(), 1 << 20);
+        let body = FileBody::start(file, Some(lease), Duration::from_millis(200));
+        assert_eq!(gate.in_use().0, 1);
+        until_given_back(&gate).await;
+        drop(body);
+    }
+
+    #[tokio::test]
+    async fn a_download_whose_client_goes_gives_its_zip_back_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gate, lease, file) = leased_file(dir.path(), 1 << 20);
+        let body = FileBody::start(file, Some(lease), Duration::from_secs(3600));
+        drop(body);
+        until_given_back(&gate).await;
+    }
+
+    #[tokio::test]
+    async fn a_download_read_to_its_end_gives_its_zip_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gate, lease, file) = leased_file(dir.path(), 300_000);
+        let body = FileBody::start(file, Some(lease), Duration::from_secs(3600));
+        let bytes = axum::body::to_bytes(Body::new(body), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(bytes.len(), 300_000);
+        until_given_back(&gate).await;
     }
 }

@@ -299,7 +299,7 @@ impl ZipGate {
     }
 
     /// A place for one more zip of `user`'s, whose file is in `state_dir`.
-    pub(super) fn admit(
+    pub fn admit(
         self: &Arc<ZipGate>,
         user: &str,
         state_dir: &Path,
