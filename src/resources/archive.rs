@@ -142,9 +142,19 @@ fn unnamed_file(dir: &Path) -> io::Result<File> {
         .open(dir);
     match unnamed {
         Ok(file) => return Ok(file),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {}
+        // Not on this file system (EOPNOTSUPP), or not known to this kernel or emulator.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) => {}
         Err(e) => return Err(e),
     }
+    made_and_unlinked(dir)
+}
+
+/// A file made under a name of its own in `dir`, and unlinked at once.
+fn made_and_unlinked(dir: &Path) -> io::Result<File> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = dir.join(format!(
         ".download-{}-{}",
@@ -480,6 +490,22 @@ mod tests {
             (4 << 30, "4 GiB"),
         ] {
             assert_eq!(bytes_text(n), text);
+        }
+    }
+
+    #[test]
+    fn a_zip_s_file_has_no_name_in_the_state_folder_either_way() {
+        let dir = tempfile::tempdir().unwrap();
+        for mut file in [
+            unnamed_file(dir.path()).unwrap(),
+            made_and_unlinked(dir.path()).unwrap(),
+        ] {
+            file.write_all(b"zip").unwrap();
+            file.seek(SeekFrom::Start(0)).unwrap();
+            let mut back = String::new();
+            file.read_to_string(&mut back).unwrap();
+            assert_eq!(back, "zip");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         }
     }
 
