@@ -1,8 +1,10 @@
 //! `/resources`: a share's files for the automation ExaVault documented (a listener gets the
 //! Upload webhook, downloads the file, then deletes it): info, list, download, delete. The
 //! work is `crate::resources`'; this module reads requests and shapes answers as ExaVault's
-//! SDKs read them (a resource's `id` is a number, a download is exactly 200 with
-//! `Content-Disposition: attachment; filename*=UTF-8''<name>`, a delete of several is 207).
+//! SDKs read them (a resource's `id` is a number, taken back alone or as `id:N`; a download
+//! is exactly 200 with `Content-Disposition: attachment; filename*=UTF-8''<name>`, or 413,
+//! 429 or 507 when its zip is over a bound; a delete of several is 207 when its results
+//! differ, and an error when it is refused whole or nothing could be deleted).
 
 use std::io::Read;
 use std::sync::Arc;
