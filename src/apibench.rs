@@ -74,23 +74,22 @@ fn bench(
     let Some(base) = bound.info.urls.first().cloned() else {
         bail!("the server did not listen");
     };
-    let api = Arc::new(crate::api::ApiState {
-        control: crate::activity::Control::new(
+    let control = crate::activity::Control::new(
+        &config,
+        Arc::clone(&store),
+        Arc::clone(&hooks),
+        stats,
+        Arc::new(crate::resources::Resources::new(
             &config,
             Arc::clone(&store),
-            Arc::clone(&hooks),
-            stats,
-            Arc::new(crate::resources::Resources::new(
-                &config,
-                Arc::clone(&store),
-                Arc::default(),
-            )),
-            crate::deliver::now_ms(),
-            bound.info.status(),
-        ),
-        limiter: Arc::new(crate::api::Limiter::default()),
-    });
-    let site = crate::web::Site::new(crate::api::router(api));
+            Arc::default(),
+        )),
+        crate::deliver::now_ms(),
+        bound.info.status(),
+    );
+    // What the daemon serves: the API with the page beside it, behind the check of names.
+    let kept = Arc::new(crate::page::Kept::default());
+    let site = crate::web::Site::new(crate::web::router(control, &kept));
     let server = std::thread::Builder::new()
         .name("bench-server".into())
         .spawn(move || runtime.block_on(crate::web::serve(bound, site)))?;
