@@ -167,7 +167,9 @@ async fn newest_log_id(state: &State) -> Result<u64, Ended> {
     Ok(super::blocking(move || Ok(store.newest_log_id()?)).await?)
 }
 
+/// Sends a piece of the page, escaped as a whole page is (`view::safe_text`).
 async fn send(tx: &tokio::sync::mpsc::Sender<Sse>, name: &str, data: String) -> Result<(), Ended> {
+    let data = super::view::safe_text(&data).into_owned();
     tx.send(Sse::default().event(name).data(data))
         .await
         .map_err(|_| Ended::Closed)

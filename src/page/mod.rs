@@ -730,6 +730,59 @@ mod tests {
         assert!(got.contains("/late.txt"), "{got}");
     }
 
+    /// Whether `html` holds a character a browser would act on or reorder text by (line breaks
+    /// and tabs of the markup aside).
+    fn raw_control(html: &str) -> Option<char> {
+        html.chars()
+            .find(|&c| crate::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
+    }
+
+    #[tokio::test]
+    async fn bidirectional_controls_in_names_never_reach_the_page_raw() {
+        let site = site();
+        // A file named to read as `evilexe.txt`, by an owner whose name reverses what follows.
+        let mut entry = crate::store::tests::log_entry(1, 41, 1, 2);
+        entry.event.path = crate::event::SharePath::from_config("/evil\u{202e}txt.exe");
+        entry.event.username = "bob\u{2067}x".into();
+        let flush = crate::store::Flush {
+            webhook: 1,
+            log: vec![entry],
+            ..crate::store::Flush::default()
+        };
+        let id = site.control.store.flush(&flush, 0).unwrap().log_ids[0];
+        // A user whose name holds one, kept from before names were checked.
+        let mut change = site.control.store.access_change().unwrap();
+        let mut odd = change.users().unwrap()[0].clone();
+        odd.id = change.next_id(crate::store::IdOf::User).unwrap();
+        odd.name = "ann\u{202e}nimda".into();
+        change.put_user(&odd).unwrap();
+        change.commit().unwrap();
+        let (cookie, _) = site
+            .sign_in(&session::encode_component(&odd.name), "ann-password-1")
+            .await;
+        for path in [
+            "/activity".to_owned(),
+            format!("/activity/{id}"),
+            "/developer".to_owned(),
+            "/inbox".to_owned(),
+        ] {
+            let out = site.ask(Method::GET, &path, &cookie, "").await;
+            assert_eq!(out.status, StatusCode::OK, "{path}");
+            assert_eq!(raw_control(&out.body), None, "{path}: {}", out.body);
+            assert!(
+                out.body.contains(r"ann\u{202e}nimda"),
+                "{path}: the user is shown escaped: {}",
+                out.body
+            );
+            if path.starts_with("/activity") {
+                assert!(out.body.contains(r"/evil\u{202e}txt.exe"), "{}", out.body);
+            }
+            if path.starts_with("/activity/") {
+                assert!(out.body.contains(r"bob\u{2067}x"), "{}", out.body);
+            }
+        }
+    }
+
     /// The secret a page shows once, and the page after it.
     fn secret_of(html: &str) -> String {
         let mark = "class=\"secret-value\">";

@@ -1,8 +1,12 @@
 //! The parts every page shares: the frame (head, navigation, messages), times, and the words
 //! for a delivery's status. Everything shown is escaped by the templates; control
-//! characters in names from the disk are escaped before that.
+//! characters in names from the disk are escaped before that, and every page and live piece
+//! is escaped once more as a whole (`safe`), so none reaches a browser raw.
 
-use maud::{DOCTYPE, Markup, html};
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Visitor;
 use super::assets;
@@ -32,13 +36,13 @@ fn head(title: &str) -> Markup {
 
 /// A page without the navigation (sign-in, errors).
 pub fn bare(title: &str, body: Markup) -> Markup {
-    html! {
+    safe(html! {
         (DOCTYPE)
         html lang="en" {
             head { (head(title)) }
             body.bare { main { (body) } }
         }
-    }
+    })
 }
 
 /// A page of the signed-in site. `here` is the navigation entry to mark; `live` names what
@@ -52,7 +56,7 @@ pub fn frame(
 ) -> Markup {
     let messages = visitor.messages();
     let account = &visitor.state.control.config.account_name;
-    html! {
+    safe(html! {
         (DOCTYPE)
         html lang="en" {
             head { (head(title)) }
@@ -81,7 +85,38 @@ pub fn frame(
                 footer { "sharehook " (env!("CARGO_PKG_VERSION")) }
             }
         }
+    })
+}
+
+/// Rendered HTML with every control character (but the line breaks and tabs of the markup)
+/// and every bidirectional control shown as its escape, as `event::escape_controls` writes
+/// it: a name that reached a template unescaped (a user, a share, a header) cannot reorder
+/// what the page shows around it (`evil\u{202e}txt.exe` read as `evilexe.txt`). The last
+/// defence behind the templates' own escaping, as the logger is for the journal.
+pub fn safe(markup: Markup) -> Markup {
+    match safe_text(&markup.0) {
+        Cow::Borrowed(_) => markup,
+        Cow::Owned(text) => PreEscaped(text),
     }
+}
+
+/// `html` as `safe` leaves it.
+pub fn safe_text(html: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| crate::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !html.chars().any(unsafe_char) {
+        return Cow::Borrowed(html);
+    }
+    let mut out = String::with_capacity(html.len() + 16);
+    for c in html.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if u32::from(c) < 0x80 {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The hidden CSRF field every form carries.
