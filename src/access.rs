@@ -33,6 +33,10 @@ const DESCRIPTION_MAX: usize = 1024;
 /// The longest password, in bytes: argon2 takes any length, but a request must not make
 /// the server hash megabytes.
 const PASSWORD_MAX: usize = 1024;
+/// The shortest password a person may type, in characters: the page is reachable from the
+/// LAN, and sign-ins are limited per address, not per guess of a weak password. Made-up
+/// passwords have 24.
+pub const PASSWORD_MIN: usize = 10;
 /// A token's last use is written at most this often.
 const LAST_USED_COARSE_MS: i64 = 60_000;
 
@@ -354,8 +358,9 @@ fn user_view(u: &UserRecord) -> User {
     }
 }
 
-/// A user name: 1 to 64 characters, no control character, no `/` (names may become parts of
-/// paths and URLs).
+/// A user name: 1 to 64 characters, no control or bidirectional control character, no `/`
+/// (names become parts of paths and URLs), and no space at either end nor a name of spaces
+/// only: the sign-in form trims what is typed, so such a user could never sign in.
 pub fn check_user_name(name: &str) -> Result<(), AccessError> {
     let bad = |detail: &str| AccessError::Invalid {
         field: "name",
@@ -370,8 +375,16 @@ pub fn check_user_name(name: &str) -> Result<(), AccessError> {
             "a user name has at most {NAME_MAX} characters (this one has {n})"
         )));
     }
-    if name.chars().any(char::is_control) {
-        return Err(bad("a user name must not hold control characters"));
+    if name.chars().any(crate::event::needs_escape) {
+        return Err(bad(
+            "a user name must not hold control or bidirectional control characters",
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(bad("a user name must not be only spaces"));
+    }
+    if name.trim() != name {
+        return Err(bad("a user name must not begin or end with a space"));
     }
     if name.contains('/') {
         return Err(bad("a user name must not hold a /"));
@@ -379,19 +392,30 @@ pub fn check_user_name(name: &str) -> Result<(), AccessError> {
     Ok(())
 }
 
-fn hash_password(password: &str) -> Result<String, AccessError> {
+/// A password as typed by a person: `PASSWORD_MIN` characters at least, `PASSWORD_MAX` bytes
+/// at most. Checked only when a password is set; one set before the minimum still signs in.
+fn check_password_text(password: &str) -> Result<(), AccessError> {
+    let bad = |detail: String| AccessError::Invalid {
+        field: "password",
+        detail,
+    };
     if password.is_empty() {
-        return Err(AccessError::Invalid {
-            field: "password",
-            detail: "a password must not be empty".to_owned(),
-        });
+        return Err(bad("a password must not be empty".to_owned()));
+    }
+    let n = password.chars().count();
+    if n < PASSWORD_MIN {
+        return Err(bad(format!(
+            "a password has at least {PASSWORD_MIN} characters (this one has {n})"
+        )));
     }
     if password.len() > PASSWORD_MAX {
-        return Err(AccessError::Invalid {
-            field: "password",
-            detail: format!("a password has at most {PASSWORD_MAX} bytes"),
-        });
+        return Err(bad(format!("a password has at most {PASSWORD_MAX} bytes")));
     }
+    Ok(())
+}
+
+fn hash_password(password: &str) -> Result<String, AccessError> {
+    check_password_text(password)?;
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -569,8 +593,8 @@ fn check_key_name(name: &str) -> Result<(), AccessError> {
         "an API key's name must not be empty".to_owned()
     } else if n > KEY_NAME_MAX {
         format!("an API key's name has at most {KEY_NAME_MAX} characters (this one has {n})")
-    } else if name.chars().any(char::is_control) {
-        "an API key's name must not hold control characters".to_owned()
+    } else if name.chars().any(crate::event::needs_escape) {
+        "an API key's name must not hold control or bidirectional control characters".to_owned()
     } else {
         return Ok(());
     };
@@ -584,8 +608,8 @@ fn check_description(d: &str) -> Result<(), AccessError> {
     let n = d.chars().count();
     let detail = if n > DESCRIPTION_MAX {
         format!("a description has at most {DESCRIPTION_MAX} characters (this one has {n})")
-    } else if d.chars().any(char::is_control) {
-        "a description must not hold control characters".to_owned()
+    } else if d.chars().any(crate::event::needs_escape) {
+        "a description must not hold control or bidirectional control characters".to_owned()
     } else {
         return Ok(());
     };
@@ -883,14 +907,26 @@ mod tests {
     fn user_names_are_checked() {
         let long = "é".repeat(NAME_MAX);
         let too_long = "é".repeat(NAME_MAX + 1);
-        let cases: [(&str, bool); 7] = [
+        let cases: [(&str, bool); 17] = [
             ("ana", true),
             ("Ana Lopez", true),
             (&long, true),
+            ("שרה", true),
             ("", false),
             (&too_long, false),
             ("a\nb", false),
             ("a/b", false),
+            // The sign-in form trims what is typed: such users could never sign in.
+            (" ", false),
+            ("\u{3000}", false),
+            (" ana", false),
+            ("ana ", false),
+            ("ana\u{a0}", false),
+            ("\tana", false),
+            // Names that read as another on screen.
+            ("adm\u{202e}in", false),
+            ("\u{2066}ana", false),
+            ("ana\u{200f}", false),
         ];
         for (name, ok) in cases {
             let got = check_user_name(name);
@@ -952,8 +988,8 @@ mod tests {
     fn a_key_and_its_token_name_the_user() {
         let (_dir, store) = store();
         let c = Caller::local();
-        access_user(&store, "ana", Role::Admin, "pw-a");
-        access_user(&store, "vic", Role::Viewer, "pw-v");
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
+        access_user(&store, "vic", Role::Viewer, "pw-vic-long");
         let k1 = apikey_add(&store, &c, "nas", "one", "").unwrap();
         let k2 = apikey_add(&store, &c, "nas", "two", "").unwrap();
         let t_ana = token_add(&store, &c, &k1.value, "ana").unwrap();
@@ -1037,10 +1073,10 @@ mod tests {
     #[test]
     fn passwords_are_checked() {
         let (_dir, store) = store();
-        access_user(&store, "ana", Role::Viewer, "s3cret");
-        let ok = check_password(&store, "ana", "s3cret").unwrap();
+        access_user(&store, "ana", Role::Viewer, "s3cret-long");
+        let ok = check_password(&store, "ana", "s3cret-long").unwrap();
         assert_eq!((ok.user.as_str(), ok.role), ("ana", Role::Viewer));
-        for (user, password) in [("ana", "S3cret"), ("ana", ""), ("bob", "s3cret")] {
+        for (user, password) in [("ana", "S3cret-long"), ("ana", ""), ("bob", "s3cret-long")] {
             assert!(
                 matches!(
                     check_password(&store, user, password),
@@ -1049,17 +1085,17 @@ mod tests {
                 "{user} {password}"
             );
         }
-        user_set_password(&store, &Caller::local(), "ana", "new one").unwrap();
-        assert!(check_password(&store, "ana", "s3cret").is_err());
-        assert!(check_password(&store, "ana", "new one").is_ok());
+        user_set_password(&store, &Caller::local(), "ana", "a new one here").unwrap();
+        assert!(check_password(&store, "ana", "s3cret-long").is_err());
+        assert!(check_password(&store, "ana", "a new one here").is_ok());
     }
 
     #[test]
     fn the_last_admin_stays() {
         let (_dir, store) = store();
         let c = Caller::local();
-        access_user(&store, "ana", Role::Admin, "pw");
-        access_user(&store, "vic", Role::Viewer, "pw");
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
+        access_user(&store, "vic", Role::Viewer, "pw-vic-long");
         let e = user_remove(&store, &c, "ana").unwrap_err();
         assert_eq!(e.kind(), Kind::Conflict, "{e}");
         let e = user_set_role(&store, &c, "ana", Role::Viewer).unwrap_err();
@@ -1078,13 +1114,13 @@ mod tests {
     fn errors_say_their_kind() {
         let (_dir, store) = store();
         let c = Caller::local();
-        access_user(&store, "ana", Role::Admin, "pw");
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
         apikey_add(&store, &c, "nas", "app", "").unwrap();
         let v = viewer();
         let cases: Vec<(&str, Result<(), AccessError>, Kind)> = vec![
             (
                 "name taken",
-                user_add(&store, &c, "ana", Role::Viewer, "pw").map(drop),
+                user_add(&store, &c, "ana", Role::Viewer, "pw-ana-long").map(drop),
                 Kind::Conflict,
             ),
             (
@@ -1096,6 +1132,21 @@ mod tests {
                 "empty password",
                 user_add(&store, &c, "bob", Role::Viewer, "").map(drop),
                 Kind::invalid("password"),
+            ),
+            (
+                "short password",
+                user_add(&store, &c, "bob", Role::Viewer, "123456789").map(drop),
+                Kind::invalid("password"),
+            ),
+            (
+                "short new password",
+                user_set_password(&store, &c, "ana", "a").map(drop),
+                Kind::invalid("password"),
+            ),
+            (
+                "a name of spaces",
+                user_add(&store, &c, " ", Role::Viewer, "pw-bob-long").map(drop),
+                Kind::invalid("name"),
             ),
             (
                 "bad key name",
@@ -1129,7 +1180,7 @@ mod tests {
             ),
             (
                 "viewer adds",
-                user_add(&store, &v, "bob", Role::Admin, "pw").map(drop),
+                user_add(&store, &v, "bob", Role::Admin, "pw-bob-long").map(drop),
                 Kind::Forbidden,
             ),
             (
@@ -1159,7 +1210,7 @@ mod tests {
             ),
             (
                 "viewer sets another's password",
-                user_set_password(&store, &v, "ana", "x").map(drop),
+                user_set_password(&store, &v, "ana", "xxxxxxxxxx").map(drop),
                 Kind::Forbidden,
             ),
             (
@@ -1186,7 +1237,7 @@ mod tests {
             address: "198.51.100.4".into(),
             ..Caller::local()
         };
-        user_add(&store, &c, "ana", Role::Admin, "pw").unwrap();
+        user_add(&store, &c, "ana", Role::Admin, "pw-ana-long").unwrap();
         let key = apikey_add(&store, &c, "nas", "app", "").unwrap();
         let token = token_add(&store, &c, "1", "ana").unwrap();
         token_regenerate(&store, &c, 1).unwrap();
@@ -1226,7 +1277,7 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_costs_what_a_real_one_does() {
-        let real = hash_password("x").unwrap();
+        let real = hash_password("xxxxxxxxxx").unwrap();
         let params = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
         assert_eq!(params(DUMMY_HASH), params(&real));
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());

@@ -367,6 +367,16 @@ impl Posted {
         field(&self.fields, name)
     }
 
+    /// The last value of `name` as it was typed, untrimmed (a password's spaces are part of
+    /// it, as the sign-in form keeps them); empty when absent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
     /// Whether checkbox `name` was ticked.
     pub fn ticked(&self, name: &str) -> bool {
         self.fields.iter().any(|(n, _)| n == name)
@@ -862,6 +872,72 @@ mod tests {
             crate::access::user_role(&site.control.store, "ann").unwrap(),
             Some(Role::Admin)
         );
+    }
+
+    #[tokio::test]
+    async fn the_developer_forms_refuse_short_passwords_and_names_no_one_could_sign_in_with() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        for (form, says) in [
+            (
+                "name=bob&role=viewer&password=short",
+                "password: a password has at least 10 characters (this one has 5)",
+            ),
+            (
+                "name=+&role=viewer",
+                "name: a user name must not be only spaces",
+            ),
+            (
+                "name=bob+&role=viewer",
+                "name: a user name must not begin or end with a space",
+            ),
+            (
+                "name=adm%E2%80%AEin&role=viewer",
+                "name: a user name must not hold control or bidirectional control characters",
+            ),
+        ] {
+            let out = site
+                .ask(
+                    Method::POST,
+                    "/developer/users",
+                    &cookie,
+                    &format!("csrf={csrf}&{form}"),
+                )
+                .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER, "{form}");
+            let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+            assert!(page.body.contains(says), "{form}: {}", page.body);
+        }
+        let names: Vec<String> = crate::access::user_list(&site.control.store, &Caller::local())
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
+        assert_eq!(names, ["ann", "vic"]);
+        // A new password is checked the same way; one with spaces at its ends keeps them.
+        let out = site
+            .ask(
+                Method::POST,
+                "/developer/users/vic",
+                &cookie,
+                &format!("csrf={csrf}&role=viewer&password=123456789"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+        assert!(
+            page.body.contains("a password has at least 10 characters"),
+            "{}",
+            page.body
+        );
+        site.ask(
+            Method::POST,
+            "/developer/users/vic",
+            &cookie,
+            &format!("csrf={csrf}&role=viewer&password=+vic+spaced+"),
+        )
+        .await;
+        assert!(crate::access::check_password(&site.control.store, "vic", " vic spaced ").is_ok());
     }
 
     #[tokio::test]

@@ -243,7 +243,7 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
     ok(&nas, &["user", "add", "ana", "--role", "admin"]);
 
     let check = |nas: &Nas| {
-        let cases: [(&[&str], &str); 5] = [
+        let cases: [(&[&str], &str); 8] = [
             (&["user", "rm", "ana"], "user \"ana\" is the last admin"),
             (
                 &["user", "add", "ana", "--role", "viewer"],
@@ -257,6 +257,18 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
             (
                 &["user", "add", "a/b", "--role", "viewer"],
                 "name: a user name must not hold a /",
+            ),
+            (
+                &["user", "add", " ", "--role", "viewer"],
+                "name: a user name must not be only spaces",
+            ),
+            (
+                &["user", "add", "bob ", "--role", "viewer"],
+                "name: a user name must not begin or end with a space",
+            ),
+            (
+                &["user", "add", "adm\u{202e}in", "--role", "viewer"],
+                "name: a user name must not hold control or bidirectional control characters",
             ),
         ];
         for (args, message) in cases {
@@ -272,6 +284,19 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
         let out = with_stdin(nas, &["user", "passwd", "ana", "--password-stdin"], "");
         assert_eq!(out.status.code(), Some(1));
         assert!(text(&out.stderr).contains("password: a password must not be empty"));
+        for args in [
+            &["user", "passwd", "ana", "--password-stdin"][..],
+            &["user", "add", "bob", "--role", "viewer", "--password-stdin"][..],
+        ] {
+            let out = with_stdin(nas, args, "123456789\n");
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert!(
+                text(&out.stderr)
+                    .contains("password: a password has at least 10 characters (this one has 9)"),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+        }
     };
     check(&nas);
     let daemon = nas.start();
