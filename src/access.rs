@@ -358,8 +358,8 @@ fn user_view(u: &UserRecord) -> User {
     }
 }
 
-/// A user name: 1 to 64 characters, no control or bidirectional control character, no `/`
-/// (names become parts of paths and URLs), and no space at either end nor a name of spaces
+/// A user name: 1 to 64 characters, no control or bidirectional control character, no `/`,
+/// not `.` nor `..` (names become parts of paths and URLs), and no space at either end nor a name of spaces
 /// only: the sign-in form trims what is typed, so such a user could never sign in.
 pub fn check_user_name(name: &str) -> Result<(), AccessError> {
     let bad = |detail: &str| AccessError::Invalid {
@@ -388,6 +388,10 @@ pub fn check_user_name(name: &str) -> Result<(), AccessError> {
     }
     if name.contains('/') {
         return Err(bad("a user name must not hold a /"));
+    }
+    // A browser reads a path segment `.` or `..` (even percent-encoded) as a step up.
+    if name == "." || name == ".." {
+        return Err(bad("a user name must not be . or .."));
     }
     Ok(())
 }
@@ -907,7 +911,7 @@ mod tests {
     fn user_names_are_checked() {
         let long = "é".repeat(NAME_MAX);
         let too_long = "é".repeat(NAME_MAX + 1);
-        let cases: [(&str, bool); 17] = [
+        let cases: [(&str, bool); 21] = [
             ("ana", true),
             ("Ana Lopez", true),
             (&long, true),
@@ -927,6 +931,11 @@ mod tests {
             ("adm\u{202e}in", false),
             ("\u{2066}ana", false),
             ("ana\u{200f}", false),
+            // Names that are paths' steps to a browser; dots among other characters are not.
+            (".", false),
+            ("..", false),
+            ("...", true),
+            ("a.b", true),
         ];
         for (name, ok) in cases {
             let got = check_user_name(name);

@@ -51,7 +51,7 @@ fn link(query: &Query, offset: usize) -> String {
         .filter_map(|(name, _)| {
             query
                 .get(name)
-                .map(|v| format!("{name}={}", super::session::encode_component(v)))
+                .map(|v| format!("{name}={}", super::view::encode(v)))
         })
         .collect();
     if offset > 0 {

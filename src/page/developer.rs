@@ -51,7 +51,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
                                 td data-label="Role" { (u.role) }
                                 td data-label="Created" { (time_text(&u.created)) }
                                 td.actions data-label="Change" {
-                                    form.inline method="post" action=(format!("/developer/users/{}", u.name)) {
+                                    form.inline method="post" action=(format!("/developer/users/{}", view::encode(&u.name))) {
                                         (csrf(&visitor))
                                         label.sr for=(format!("role-{}", u.id)) { "Role of " (u.name) }
                                         select id=(format!("role-{}", u.id)) name="role" {
@@ -64,7 +64,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
                                             minlength=(access::PASSWORD_MIN);
                                         button type="submit" { "Save" }
                                     }
-                                    (view::button(&visitor, &format!("/developer/users/{}/remove", u.name), "remove danger", "Remove"))
+                                    (view::button(&visitor, &format!("/developer/users/{}/remove", view::encode(&u.name)), "remove danger", "Remove"))
                                 }
                             }
                         }

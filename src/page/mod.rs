@@ -190,7 +190,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, detail): (StatusCode, &str, String) = match self {
             PageError::SignIn { next } => {
-                let to = format!("/login?next={}", session::encode_component(&next));
+                let to = format!("/login?next={}", view::encode(&next));
                 return Redirect::to(&to).into_response();
             }
             PageError::NotAdmin => (
@@ -768,7 +768,7 @@ mod tests {
         change.put_user(&odd).unwrap();
         change.commit().unwrap();
         let (cookie, _) = site
-            .sign_in(&session::encode_component(&odd.name), "ann-password-1")
+            .sign_in(&view::encode(&odd.name), "ann-password-1")
             .await;
         for path in [
             "/activity".to_owned(),
@@ -938,6 +938,74 @@ mod tests {
         )
         .await;
         assert!(crate::access::check_password(&site.control.store, "vic", " vic spaced ").is_ok());
+    }
+
+    /// The address a browser posts form `which` (0: Save, 1: Remove) of user `name`'s row to:
+    /// the action as written, without the fragment a browser leaves out.
+    fn user_action(html: &str, name: &str, which: usize) -> String {
+        let row = maud::html! { tr data-user=(name) {} }.into_string();
+        let row = row.trim_start_matches("<tr ").trim_end_matches("></tr>");
+        let at = html
+            .find(row)
+            .unwrap_or_else(|| panic!("no row for {name}: {html}"));
+        let action = html[at..]
+            .split("action=\"")
+            .nth(which + 1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        action.split('#').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn each_user_form_acts_on_exactly_the_user_of_its_row() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        for name in ["admin2", "%61dmin2", "admin2#x", "admin2?x", "a b&c"] {
+            crate::access::user_add(
+                &site.control.store,
+                &Caller::local(),
+                name,
+                Role::Viewer,
+                "a-long-password",
+            )
+            .unwrap();
+        }
+        let role = |name: &str| crate::access::user_role(&site.control.store, name).unwrap();
+        // Save on the row of `%61dmin2`, which the router would read as `admin2` unencoded.
+        let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+        for name in ["%61dmin2", "admin2?x", "a b&c"] {
+            let save = user_action(&page.body, name, 0);
+            let out = site
+                .ask(
+                    Method::POST,
+                    &save,
+                    &cookie,
+                    &format!("csrf={csrf}&role=admin"),
+                )
+                .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER, "{save}: {}", out.body);
+            assert_eq!(
+                role(name),
+                Some(Role::Admin),
+                "{name} made an admin by {save}"
+            );
+            assert_eq!(role("admin2"), Some(Role::Viewer), "{save} changed admin2");
+        }
+        // Remove on the row of `admin2#x`, whose `#x/remove` a browser would leave out.
+        for name in ["admin2#x", "%61dmin2"] {
+            let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+            let remove = user_action(&page.body, name, 1);
+            let out = site
+                .ask(Method::POST, &remove, &cookie, &format!("csrf={csrf}"))
+                .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER, "{remove}: {}", out.body);
+            assert_eq!(role(name), None, "{name} is still there after {remove}");
+            assert_eq!(
+                role("admin2"),
+                Some(Role::Viewer),
+                "{remove} removed admin2"
+            );
+        }
     }
 
     #[tokio::test]

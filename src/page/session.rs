@@ -166,11 +166,6 @@ fn https(request_extensions: &http::Extensions) -> bool {
         .is_some_and(|h| h.0)
 }
 
-/// Percent-encodes a path for a query value.
-pub fn encode_component(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 /// Where to go after signing in: a path on this site, never another site.
 fn next_path(next: &str) -> String {
     // Browsers drop tabs and line breaks from a URL and read `\` as `/`: a path with any of
