@@ -775,6 +775,53 @@ pub fn authenticate(store: &Store, api_key: &str, token: &str) -> Result<Caller,
     })
 }
 
+/// What a page session stands for: one user (by its id, never given twice, so a user removed
+/// and added again under the same name is another) with one password (a digest of its stored
+/// hash, whose salt is new at each change). A session ends when either changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub user: u32,
+    pub password: [u8; 16],
+}
+
+impl Identity {
+    fn of(user: &UserRecord) -> Identity {
+        let digest = sha256(&user.password);
+        let mut password = [0u8; 16];
+        password.copy_from_slice(&digest[..16]);
+        Identity {
+            user: user.id,
+            password,
+        }
+    }
+}
+
+/// The user `identity` stands for, as it is now (its name and role may have changed); `None`
+/// when it was removed or its password changed since.
+pub fn signed_in(store: &Store, identity: &Identity) -> Result<Option<Caller>, StoreError> {
+    Ok(store
+        .users()?
+        .iter()
+        .find(|u| u.id == identity.user)
+        .filter(|u| bool::from(Identity::of(u).password.ct_eq(&identity.password)))
+        .map(|u| Caller {
+            user: u.name.clone(),
+            role: u.role,
+            address: String::new(),
+        }))
+}
+
+/// The identity of user `id` now, when there is one.
+pub fn identity(store: &Store, id: u32) -> Result<Option<Identity>, StoreError> {
+    Ok(store.users()?.iter().find(|u| u.id == id).map(Identity::of))
+}
+
+/// Wakes each time users, keys or tokens change, through the API, the page or the command
+/// line (the control socket): what stands for a user re-checks it then, not at its next use.
+pub fn changes(store: &Store) -> tokio::sync::watch::Receiver<u64> {
+    store.access_changes()
+}
+
 /// The role of user `name` now; `None` when there is no such user (any more).
 pub fn user_role(store: &Store, name: &str) -> Result<Option<Role>, StoreError> {
     Ok(store
@@ -784,9 +831,13 @@ pub fn user_role(store: &Store, name: &str) -> Result<Option<Role>, StoreError> 
         .map(|u| u.role))
 }
 
-/// The user named `user`, when `password` is its password. An unknown user costs the same
-/// work as a known one (a dummy hash is checked).
-pub fn check_password(store: &Store, user: &str, password: &str) -> Result<Caller, AuthError> {
+/// The user named `user`, when `password` is its password, with its identity for a session.
+/// An unknown user costs the same work as a known one (a dummy hash is checked).
+pub fn check_password(
+    store: &Store,
+    user: &str,
+    password: &str,
+) -> Result<(Caller, Identity), AuthError> {
     let users = store.users()?;
     let found = users.iter().find(|u| u.name == user);
     let phc = match found {
@@ -799,11 +850,14 @@ pub fn check_password(store: &Store, user: &str, password: &str) -> Result<Calle
             .is_ok()
     });
     match found {
-        Some(u) if ok => Ok(Caller {
-            user: u.name.clone(),
-            role: u.role,
-            address: String::new(),
-        }),
+        Some(u) if ok => Ok((
+            Caller {
+                user: u.name.clone(),
+                role: u.role,
+                address: String::new(),
+            },
+            Identity::of(u),
+        )),
         _ => Err(AuthError::Invalid),
     }
 }
@@ -1083,7 +1137,7 @@ mod tests {
     fn passwords_are_checked() {
         let (_dir, store) = store();
         access_user(&store, "ana", Role::Viewer, "s3cret-long");
-        let ok = check_password(&store, "ana", "s3cret-long").unwrap();
+        let (ok, _) = check_password(&store, "ana", "s3cret-long").unwrap();
         assert_eq!((ok.user.as_str(), ok.role), ("ana", Role::Viewer));
         for (user, password) in [("ana", "S3cret-long"), ("ana", ""), ("bob", "s3cret-long")] {
             assert!(
@@ -1097,6 +1151,33 @@ mod tests {
         user_set_password(&store, &Caller::local(), "ana", "a new one here").unwrap();
         assert!(check_password(&store, "ana", "s3cret-long").is_err());
         assert!(check_password(&store, "ana", "a new one here").is_ok());
+    }
+
+    #[test]
+    fn an_identity_stands_for_one_user_and_one_password_and_changes_are_told() {
+        let (_dir, store) = store();
+        let c = Caller::local();
+        let mut changes = changes(&store);
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
+        access_user(&store, "vic", Role::Viewer, "pw-vic-long");
+        assert!(changes.has_changed().unwrap(), "a new user is told");
+        changes.borrow_and_update();
+        let (_, vic) = check_password(&store, "vic", "pw-vic-long").unwrap();
+        let now = |id: &Identity| signed_in(&store, id).unwrap().map(|c| (c.user, c.role));
+        assert_eq!(now(&vic), Some(("vic".into(), Role::Viewer)));
+        // A new role is read; the identity stays.
+        user_set_role(&store, &c, "vic", Role::Admin).unwrap();
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(now(&vic), Some(("vic".into(), Role::Admin)));
+        // A new password, even the same one again, is another identity.
+        user_set_password(&store, &c, "vic", "pw-vic-long").unwrap();
+        assert_eq!(now(&vic), None);
+        let (_, again) = check_password(&store, "vic", "pw-vic-long").unwrap();
+        assert_eq!(identity(&store, again.user).unwrap(), Some(again));
+        // Removed and added again under the same name: another user.
+        user_remove(&store, &c, "vic").unwrap();
+        access_user(&store, "vic", Role::Admin, "pw-vic-long");
+        assert_eq!(now(&again), None);
     }
 
     #[test]

@@ -229,7 +229,18 @@ pub async fn user_change(Path(name): Path<String>, posted: Posted) -> PageResult
         }
         let password = p.raw("password");
         if !password.is_empty() {
-            access::user_set_password(store, caller, &name, password)?;
+            let user = access::user_set_password(store, caller, &name, password)?;
+            // Every session of the user ends, but the one that set its own new password.
+            let visitor = &p.visitor;
+            if user.id == visitor.identity.user
+                && let Some(identity) = access::identity(store, user.id)?
+            {
+                visitor
+                    .state
+                    .kept
+                    .sessions
+                    .renew(&visitor.session, identity);
+            }
             said.push("has a new password".to_owned());
         }
         Ok(Flash::Done(if said.is_empty() {

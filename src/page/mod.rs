@@ -33,13 +33,16 @@ use crate::api::Limiter;
 use crate::fault::{Fault, Kind};
 use crate::inbox::Inbox;
 
+pub use live::Streams;
 pub use session::Sessions;
 
-/// What outlives a reload: sign-in failures (shared with the API), sessions, the inbox.
+/// What outlives a reload: sign-in failures (shared with the API), sessions, live streams,
+/// the inbox.
 #[derive(Default)]
 pub struct Kept {
     pub limiter: Arc<Limiter>,
     pub sessions: Arc<Sessions>,
+    pub streams: Arc<Streams>,
     pub inbox: Arc<Inbox>,
 }
 
@@ -258,10 +261,13 @@ pub fn see(to: &str) -> PageResult {
 
 // ----- who is asking -----
 
-/// A signed-in person: the user as the state knows it now (a role changed or a user removed
-/// counts from the next request), and the session's CSRF token.
+/// A signed-in person: the user as the state knows it now (a new name or role counts from
+/// the next request; a removal or a new password ends the session), and the session's CSRF
+/// token.
 pub struct Visitor {
     pub caller: Caller,
+    /// Who the session stands for: checked against the state at each request.
+    pub identity: crate::access::Identity,
     pub csrf: String,
     /// The session's key (a hash of the cookie), to leave a message for the next page.
     pub session: session::Key,
@@ -316,19 +322,17 @@ impl FromRequestParts<State> for Visitor {
             .find(&cookie, Instant::now())
             .ok_or_else(sign_in)?;
         let store = Arc::clone(&state.control.store);
-        let user = found.user.clone();
-        let role = blocking(move || Ok(crate::access::user_role(&store, &user)?)).await?;
-        let Some(role) = role else {
-            // The user was removed: the session ends with it.
+        let identity = found.identity;
+        let now = blocking(move || Ok(crate::access::signed_in(&store, &identity)?)).await?;
+        let Some(mut caller) = now else {
+            // The user was removed, or its password changed: the session ends with it.
             state.kept.sessions.close(&found.key);
             return Err(sign_in());
         };
+        caller.address = peer_ip(parts).to_string();
         Ok(Visitor {
-            caller: Caller {
-                user: found.user,
-                role,
-                address: peer_ip(parts).to_string(),
-            },
+            caller,
+            identity,
             csrf: found.csrf,
             session: found.key,
             state: Arc::clone(state),
@@ -507,6 +511,10 @@ mod tests {
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(Body::from(form.to_owned()))
                 .unwrap();
+            self.ask_request(request).await
+        }
+
+        async fn ask_request(&self, request: axum::http::Request<Body>) -> Answer {
             let response = tower::ServiceExt::oneshot(self.router.clone(), request)
                 .await
                 .unwrap();
@@ -790,6 +798,181 @@ mod tests {
             if path.starts_with("/activity/") {
                 assert!(out.body.contains(r"bob\u{2067}x"), "{}", out.body);
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_stands_for_one_user_and_its_password() {
+        let site = site();
+        let store = &site.control.store;
+        let me = Caller::local();
+        let signed_out = |out: &Answer| out.location.starts_with("/login");
+        // A new password (here as the command line sets it, through the control socket or
+        // not) ends every session of the user.
+        let (vic1, _) = site.sign_in("vic", "vic-password-1").await;
+        let (vic2, _) = site.sign_in("vic", "vic-password-1").await;
+        crate::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
+        for cookie in [&vic1, &vic2] {
+            let out = site.ask(Method::GET, "/", cookie, "").await;
+            assert!(signed_out(&out), "a session outlived a new password");
+        }
+        // A user removed and added again under its name, as an admin, is another user: the
+        // old viewer's cookie does not become an admin's.
+        let (vic3, _) = site.sign_in("vic", "vic-password-2").await;
+        crate::access::user_remove(store, &me, "vic").unwrap();
+        crate::access::user_add(store, &me, "vic", Role::Admin, "vic-password-2").unwrap();
+        let out = site.ask(Method::GET, "/developer", &vic3, "").await;
+        assert!(signed_out(&out), "{} {}", out.status, out.body);
+        // A new role counts from the next request, and the session goes on.
+        let (vic4, _) = site.sign_in("vic", "vic-password-2").await;
+        assert_eq!(
+            site.ask(Method::GET, "/developer", &vic4, "").await.status,
+            StatusCode::OK
+        );
+        crate::access::user_set_role(store, &me, "vic", Role::Viewer).unwrap();
+        let out = site.ask(Method::GET, "/developer", &vic4, "").await;
+        assert_eq!(out.status, StatusCode::FORBIDDEN);
+        // The session that sets its own new password on the page stays signed in; the
+        // user's other sessions end.
+        let (ann1, csrf1) = site.sign_in("ann", "ann-password-1").await;
+        let (ann2, _) = site.sign_in("ann", "ann-password-1").await;
+        let out = site
+            .ask(
+                Method::POST,
+                "/developer/users/ann",
+                &ann1,
+                &format!("csrf={csrf1}&role=admin&password=ann-password-2"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+        let page = site.ask(Method::GET, "/developer", &ann1, "").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.location);
+        assert!(
+            page.body.contains("User ann has a new password."),
+            "{}",
+            page.body
+        );
+        assert!(signed_out(&site.ask(Method::GET, "/", &ann2, "").await));
+        site.sign_in("ann", "ann-password-2").await;
+    }
+
+    /// Opens `GET /events?view=…` with `cookie`: its answer's status and, while it lasts,
+    /// its stream.
+    async fn stream(
+        site: &Site,
+        cookie: &str,
+        view: &str,
+    ) -> (StatusCode, axum::body::BodyDataStream) {
+        let request = axum::http::Request::builder()
+            .uri(format!("/events?view={view}"))
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(site.router.clone(), request)
+            .await
+            .unwrap();
+        (response.status(), response.into_body().into_data_stream())
+    }
+
+    /// What `body` sends until it holds `want` (`None`: until it ends), within 10 s.
+    async fn read_until(body: &mut axum::body::BodyDataStream, want: Option<&str>) -> String {
+        use futures_util::StreamExt;
+        let mut got = String::new();
+        loop {
+            if want.is_some_and(|w| got.contains(w)) {
+                return got;
+            }
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("after 10 s the stream still waits for {want:?}: {got:?}")
+                });
+            match next {
+                Some(chunk) => got.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+                None if want.is_none() => return got,
+                None => panic!("the stream ended before {want:?}: {got:?}"),
+            }
+        }
+    }
+
+    /// Posts `text` to the inbox, as a sender would (no session).
+    async fn deliver(site: &Site, text: &str) {
+        let out = site.ask(Method::POST, crate::inbox::PATH, "", text).await;
+        assert_eq!(out.status, StatusCode::OK, "{}", out.body);
+    }
+
+    #[tokio::test]
+    async fn a_live_stream_ends_as_soon_as_its_user_is_removed_or_given_a_new_password() {
+        type Change = fn(&crate::store::Store);
+        let changes: [(&str, Change); 2] = [
+            ("a new password", |store| {
+                let me = Caller::local();
+                crate::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
+            }),
+            ("its removal", |store| {
+                crate::access::user_remove(store, &Caller::local(), "vic").unwrap();
+            }),
+        ];
+        for (what, change) in changes {
+            let site = site();
+            let (cookie, _) = site.sign_in("vic", "vic-password-1").await;
+            let (status, mut body) = stream(&site, &cookie, "inbox").await;
+            assert_eq!(status, StatusCode::OK);
+            // Another user's change leaves the stream as it is.
+            let store = Arc::clone(&site.control.store);
+            tokio::task::spawn_blocking(move || {
+                crate::access::apikey_add(&store, &Caller::local(), "nas", "app", "").unwrap();
+            })
+            .await
+            .unwrap();
+            deliver(&site, "first").await;
+            read_until(&mut body, Some("first")).await;
+            let store = Arc::clone(&site.control.store);
+            tokio::task::spawn_blocking(move || change(&store))
+                .await
+                .unwrap();
+            // Ended at once: no further message or timer is waited for (the keep-alive comes
+            // every 15 s; nothing more is posted).
+            let rest = read_until(&mut body, None).await;
+            assert!(!rest.contains("event: request"), "{what}: {rest}");
+        }
+    }
+
+    #[tokio::test]
+    async fn live_streams_are_bounded_per_user() {
+        let site = site();
+        let (vic, _) = site.sign_in("vic", "vic-password-1").await;
+        let mut open = Vec::new();
+        for _ in 0..live::MAX_STREAMS_PER_USER {
+            let (status, body) = stream(&site, &vic, "overview").await;
+            assert_eq!(status, StatusCode::OK);
+            open.push(body);
+        }
+        let (status, mut refused) = stream(&site, &vic, "overview").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        let said = read_until(&mut refused, None).await;
+        assert!(
+            said.contains("you have 8 live pages open: close one"),
+            "{said}"
+        );
+        // Another user still gets one.
+        let (ann, _) = site.sign_in("ann", "ann-password-1").await;
+        let (status, _ann_stream) = stream(&site, &ann, "overview").await;
+        assert_eq!(status, StatusCode::OK);
+        // A page closed gives its place back.
+        drop(open.pop());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, body) = stream(&site, &vic, "overview").await;
+            if status == StatusCode::OK {
+                open.push(body);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the place was not given back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
