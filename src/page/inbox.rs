@@ -43,14 +43,15 @@ pub async fn page(visitor: Visitor) -> PageResult {
                 p #empty-note { "Nothing received yet. Use " strong { "Send test" } " on the " a href="/webhooks" { "Webhooks" } " page." }
             }
             div #requests {
-                @for r in &requests { (request_article(r)) }
+                @for r in &requests { (request_article(r, visitor.admin())) }
             }
         },
     ))
 }
 
-/// One request as the inbox lists it (the live feed sends the same markup).
-pub fn request_article(r: &inbox::Request) -> Markup {
+/// One request as the inbox lists it (the live feed sends the same markup). A viewer sees
+/// the headers that carry credentials as `***` and URLs without their secrets.
+pub fn request_article(r: &inbox::Request, admin: bool) -> Markup {
     html! {
                 article.request id=(format!("request-{}", r.seq)) {
                     header {
@@ -74,7 +75,8 @@ pub fn request_article(r: &inbox::Request) -> Markup {
                         table.headers {
                             tbody {
                                 @for (n, v) in &r.headers {
-                                    tr { th scope="row" { (n) } td { code { (crate::event::escape_controls(v)) } } }
+                                    @let v = if admin { v.into() } else { crate::send::hide_secret_header(n, v) };
+                                    tr { th scope="row" { (n) } td { code { (crate::event::escape_controls(&v)) } } }
                                 }
                             }
                         }

@@ -195,7 +195,7 @@ async fn feed(
         if view == "inbox" {
             for r in state.kept.inbox.since(seen_request) {
                 seen_request = r.seq;
-                let article = super::inbox::request_article(&r).into_string();
+                let article = super::inbox::request_article(&r, visitor.admin()).into_string();
                 send(&tx, "request", article).await?;
             }
             continue;

@@ -976,6 +976,158 @@ mod tests {
         }
     }
 
+    /// `GET /api/v2{path}` with an access token of `user`: the status and the JSON answer.
+    async fn api_get(site: &Site, user: &str, path: &str) -> (StatusCode, serde_json::Value) {
+        let store = Arc::clone(&site.control.store);
+        let who = user.to_owned();
+        let (key, token) = tokio::task::spawn_blocking(move || {
+            let me = Caller::local();
+            let name = format!("key-{who}-{}", crate::access::random_hex(4).unwrap());
+            let key = crate::access::apikey_add(&store, &me, "nas", &name, "").unwrap();
+            let token = crate::access::token_add(&store, &me, &key.value, &who).unwrap();
+            (key.value, token.value)
+        })
+        .await
+        .unwrap();
+        let request = axum::http::Request::builder()
+            .uri(format!("/api/v2{path}"))
+            .header("ev-api-key", key)
+            .header("ev-access-token", token)
+            .body(Body::empty())
+            .unwrap();
+        let out = site.ask_request(request).await;
+        (out.status, serde_json::from_str(&out.body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_viewer_is_shown_no_credential_of_a_webhook_s_url_by_the_api_or_the_page() {
+        let site = site();
+        let secret_url = "http://user:password@127.0.0.1:9/x?apikey=s3cret&a=1";
+        let hidden = "http://user:***@127.0.0.1:9/x?apikey=***&a=1";
+        let (ann, csrf) = site.sign_in("ann", "ann-password-1").await;
+        let out = site
+            .ask(
+                Method::POST,
+                "/webhooks",
+                &ann,
+                &format!(
+                    "csrf={csrf}&endpointUrl={}&resource=%2F&responseVersion=v1&upload=true",
+                    view::encode(secret_url)
+                ),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+        // An attempt at it, which failed with an error quoting the URL.
+        let mut entry = crate::store::tests::log_entry(1000, 41, 1, 2);
+        entry.url = secret_url.to_owned();
+        entry.transport = true;
+        entry.status = 7;
+        entry.message = format!("cannot connect to {secret_url}");
+        let flush = crate::store::Flush {
+            webhook: 1000,
+            log: vec![entry],
+            ..crate::store::Flush::default()
+        };
+        let id = site.control.store.flush(&flush, 0).unwrap().log_ids[0];
+        for (user, shown) in [("ann", secret_url), ("vic", hidden)] {
+            let (status, list) = api_get(&site, user, "/webhooks").await;
+            assert_eq!(status, StatusCode::OK);
+            let made = list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["id"] == 1000)
+                .unwrap();
+            assert_eq!(made["attributes"]["endpointUrl"], shown, "{user}");
+            let (_, one) = api_get(&site, user, "/webhooks/1000").await;
+            assert_eq!(one["data"][0]["attributes"]["endpointUrl"], shown, "{user}");
+            let (_, log) = api_get(&site, user, "/activity/webhooks").await;
+            let attempt = &log["data"][0]["attributes"];
+            assert_eq!(attempt["endpointUrl"], shown, "{user}");
+            assert_eq!(
+                attempt["error"],
+                format!("cannot connect to {shown}"),
+                "{user}"
+            );
+        }
+        // A viewer's filter matches what it is shown: it cannot find the password out a
+        // character at a time.
+        for (user, pattern, found) in [
+            ("ann", "http://user:p*", 1),
+            ("vic", "http://user:p*", 0),
+            ("vic", "http://user:*@127.0.0.1:9/x?apikey=*", 1),
+        ] {
+            let (_, log) = api_get(
+                &site,
+                user,
+                &format!("/activity/webhooks?endpointUrl={}", view::encode(pattern)),
+            )
+            .await;
+            assert_eq!(log["totalResults"], found, "{user} {pattern}: {log}");
+        }
+        // The page shows the viewer the same.
+        let (vic, _) = site.sign_in("vic", "vic-password-1").await;
+        for path in ["/activity".to_owned(), format!("/activity/{id}")] {
+            let page = site.ask(Method::GET, &path, &vic, "").await;
+            assert!(!page.body.contains("password@"), "{path}: {}", page.body);
+            assert!(!page.body.contains("s3cret"), "{path}: {}", page.body);
+            assert!(
+                page.body
+                    .contains("http://user:***@127.0.0.1:9/x?apikey=***&amp;a=1"),
+                "{path}: {}",
+                page.body
+            );
+            let page = site.ask(Method::GET, &path, &ann, "").await;
+            assert!(
+                page.body.contains("user:password@"),
+                "{path}: {}",
+                page.body
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_viewer_is_shown_no_credential_a_request_to_the_inbox_carried() {
+        let site = site();
+        let request = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(crate::inbox::PATH)
+            .header(header::AUTHORIZATION, "Basic dXNlcjpodW50ZXIy")
+            .header(header::COOKIE, "session=c00k1e")
+            .header("ev-api-key", "nas-k3y")
+            .header("x-api-key", "k3y2")
+            .header(header::REFERER, "http://h/?token=t0k3n&page=2")
+            .body(Body::from("{}"))
+            .unwrap();
+        assert_eq!(site.ask_request(request).await.status, StatusCode::OK);
+        let (vic, _) = site.sign_in("vic", "vic-password-1").await;
+        let page = site.ask(Method::GET, "/inbox", &vic, "").await;
+        for secret in ["dXNlcjpodW50ZXIy", "c00k1e", "nas-k3y", "k3y2", "t0k3n"] {
+            assert!(!page.body.contains(secret), "{secret}: {}", page.body);
+        }
+        assert!(page.body.contains("Basic ***"), "{}", page.body);
+        assert!(page.body.contains("token=***&amp;page=2"), "{}", page.body);
+        // The live feed sends the viewer the same.
+        let (_, mut live) = stream(&site, &vic, "inbox").await;
+        let request = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(crate::inbox::PATH)
+            .header(header::AUTHORIZATION, "Bearer l1v3")
+            .body(Body::from("{}"))
+            .unwrap();
+        site.ask_request(request).await;
+        let got = read_until(&mut live, Some("Bearer ***")).await;
+        assert!(!got.contains("l1v3"), "{got}");
+        // An admin sees them whole.
+        let (ann, _) = site.sign_in("ann", "ann-password-1").await;
+        let page = site.ask(Method::GET, "/inbox", &ann, "").await;
+        assert!(
+            page.body.contains("Basic dXNlcjpodW50ZXIy"),
+            "{}",
+            page.body
+        );
+    }
+
     /// The secret a page shows once, and the page after it.
     fn secret_of(html: &str) -> String {
         let mark = "class=\"secret-value\">";

@@ -227,6 +227,25 @@ pub fn path(several: bool, share: &str, bytes: &[u8]) -> String {
     crate::event::escape_controls(&crate::attempts::shown_path(several, share, bytes)).into_owned()
 }
 
+/// A URL as `visitor` may see it: whole for an admin, without its secrets for a viewer
+/// (`send::hide_secrets`, the same as the API's).
+pub fn url(visitor: &Visitor, url: &str) -> String {
+    if visitor.admin() {
+        url.to_owned()
+    } else {
+        crate::send::hide_secrets(url)
+    }
+}
+
+/// Text that may quote a URL (an error), as `visitor` may see it.
+pub fn text_with_urls(visitor: &Visitor, text: &str) -> String {
+    if visitor.admin() {
+        text.to_owned()
+    } else {
+        crate::send::hide_secrets_in_text(text).into_owned()
+    }
+}
+
 /// An empty table's line.
 pub fn empty_row(columns: usize, text: &str) -> Markup {
     html! { tr.empty { td colspan=(columns) { (text) } } }
