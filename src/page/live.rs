@@ -150,8 +150,15 @@ async fn feed(
     let mut access = crate::access::changes(&control.store);
     access.mark_changed();
     let mut seen_event = feed.last();
-    let mut seen_request = state.kept.inbox.last();
-    let (mut seen_log, mut settle_until) = match after {
+    // The inbox page says the newest request it listed, the activity page the newest log
+    // entry: what came after it (before this stream began, too) is sent.
+    let (after_request, after_log) = if view == "inbox" {
+        (after, None)
+    } else {
+        (None, after)
+    };
+    let mut seen_request = after_request.unwrap_or_else(|| state.kept.inbox.last());
+    let (mut seen_log, mut settle_until) = match after_log {
         // Read the log at once for what was written since the page was made.
         Some(id) => (id, Some(Instant::now() + SETTLE)),
         None => (newest_log_id(&state).await?, None),

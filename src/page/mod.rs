@@ -469,6 +469,7 @@ mod tests {
         router: Router,
         _dir: tempfile::TempDir,
         control: Arc<crate::activity::Control>,
+        kept: Arc<Kept>,
     }
 
     struct Answer {
@@ -479,11 +480,13 @@ mod tests {
     }
 
     fn site() -> Site {
+        site_with("\n[[webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n")
+    }
+
+    /// A site whose configuration file has `webhooks`.
+    fn site_with(webhooks: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let control = crate::activity::test_control(
-            dir.path(),
-            "\n[[webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n",
-        );
+        let control = crate::activity::test_control(dir.path(), webhooks);
         let me = Caller::local();
         crate::access::user_add(&control.store, &me, "ann", Role::Admin, "ann-password-1").unwrap();
         crate::access::user_add(&control.store, &me, "vic", Role::Viewer, "vic-password-1")
@@ -499,6 +502,7 @@ mod tests {
             router,
             _dir: dir,
             control,
+            kept,
         }
     }
 
@@ -916,7 +920,7 @@ mod tests {
         for (what, change) in changes {
             let site = site();
             let (cookie, _) = site.sign_in("vic", "vic-password-1").await;
-            let (status, mut body) = stream(&site, &cookie, "inbox").await;
+            let (status, mut body) = stream(&site, &cookie, "inbox&after=0").await;
             assert_eq!(status, StatusCode::OK);
             // Another user's change leaves the stream as it is.
             let store = Arc::clone(&site.control.store);
@@ -1108,7 +1112,7 @@ mod tests {
         assert!(page.body.contains("Basic ***"), "{}", page.body);
         assert!(page.body.contains("token=***&amp;page=2"), "{}", page.body);
         // The live feed sends the viewer the same.
-        let (_, mut live) = stream(&site, &vic, "inbox").await;
+        let (_, mut live) = stream(&site, &vic, "inbox&after=1").await;
         let request = axum::http::Request::builder()
             .method(Method::POST)
             .uri(crate::inbox::PATH)
@@ -1126,6 +1130,129 @@ mod tests {
             "{}",
             page.body
         );
+    }
+
+    /// A post to the inbox, as anyone may send one.
+    fn inbox_post(headers: &[(&str, String)], body: Vec<u8>) -> axum::http::Request<Body> {
+        let mut request = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(crate::inbox::PATH);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_inbox_page_stays_small_whatever_was_posted() {
+        let site = site();
+        // 50 posts of 256 KiB of 0xFF (each byte shown as 4 characters), each with 40 headers
+        // of 1 KiB: the page that showed them all was 52.9 MB.
+        let headers: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("x-filler-{i}"), "<".repeat(1024)))
+            .collect();
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        for _ in 0..crate::inbox::KEEP {
+            let post = inbox_post(&headers, vec![0xff; crate::inbox::MAX_BODY]);
+            assert_eq!(site.ask_request(post).await.status, StatusCode::OK);
+        }
+        let kept: usize = site
+            .kept
+            .inbox
+            .newest_first()
+            .iter()
+            .map(|r| r.body.len() + r.headers.iter().map(|h| h.value.len()).sum::<usize>())
+            .sum();
+        assert!(kept <= 50 * (16 + 40) * 1024, "{kept} bytes kept");
+        const BOUND: usize = 256 * 1024;
+        for user in ["ann", "vic"] {
+            let (cookie, _) = site.sign_in(user, &format!("{user}-password-1")).await;
+            let request = axum::http::Request::builder()
+                .uri("/inbox")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(site.router.clone(), request)
+                .await
+                .unwrap();
+            let page = axum::body::to_bytes(response.into_body(), 256 << 20)
+                .await
+                .unwrap();
+            println!("{user}: the inbox page is {} bytes", page.len());
+            assert!(page.len() < BOUND, "{user}: {} bytes", page.len());
+            let page = String::from_utf8_lossy(&page);
+            assert!(page.contains("more bytes"), "a cut is said");
+            assert!(page.contains("Request 50"), "the newest is shown");
+            assert!(page.contains("id=\"request-1\""), "the oldest is listed");
+        }
+    }
+
+    #[tokio::test]
+    async fn signature_checks_run_off_the_server_thread_and_are_bounded() {
+        // 200 webhooks: a signed post is checked against each one's token.
+        let webhooks: String = (1..=200)
+            .map(|i| format!("\n[[webhook]]\nurl = \"http://127.0.0.1:9/h{i}\"\n"))
+            .collect();
+        let site = site_with(&webhooks);
+        let body = vec![0xff; crate::inbox::MAX_BODY];
+        let headers = [("x-exavault-signature", "0".repeat(32))];
+        // What one check costs here and now, on this thread.
+        let signers = inbox::signers(&site.control);
+        assert_eq!(signers.len(), 200);
+        let as_text: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect();
+        let started = std::time::Instant::now();
+        let verdict = crate::inbox::check(&as_text, &body, &signers);
+        let one_check = started.elapsed();
+        assert_eq!(verdict, crate::inbox::Verdict::Invalid);
+        // The runtime serves every web request on one thread, as the daemon's does: a ticker
+        // on it notes the longest it waited for its turn while 50 senders post at once.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = tokio::spawn({
+            let stop = Arc::clone(&stop);
+            async move {
+                let mut longest = std::time::Duration::ZERO;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let asked = std::time::Instant::now();
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    longest = longest.max(asked.elapsed());
+                }
+                longest
+            }
+        });
+        let posts = (0..50).map(|_| site.ask_request(inbox_post(&headers, body.clone())));
+        let answers = futures_util::future::join_all(posts).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let longest = ticker.await.unwrap();
+        println!("one check: {one_check:?}; the server's thread waited at most {longest:?}");
+        assert!(
+            longest < one_check / 2,
+            "the server's thread was held {longest:?}; one check takes {one_check:?}"
+        );
+        let refused: Vec<&Answer> = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+            .collect();
+        let taken = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::OK)
+            .count();
+        assert_eq!(taken + refused.len(), 50);
+        assert!(!refused.is_empty(), "50 senders at once were all let in");
+        assert!(
+            refused[0].body.contains("send this one again in a moment"),
+            "{}",
+            refused[0].body
+        );
+        assert_eq!(site.kept.inbox.last(), taken as u64);
+        // Once the checks are done, a post is let in again.
+        let post = inbox_post(&headers, b"{}".to_vec());
+        assert_eq!(site.ask_request(post).await.status, StatusCode::OK);
     }
 
     /// The secret a page shows once, and the page after it.

@@ -221,6 +221,34 @@ pub fn body_text(body: &[u8]) -> String {
     crate::event::escape_controls(&crate::event::escape_bytes(body)).into_owned()
 }
 
+/// The start of `bytes` as `body_text` shows it, at most about `max` characters: the text,
+/// and how many of the bytes it shows. Costs what it shows, not what `bytes` holds.
+pub fn preview(bytes: &[u8], max: usize) -> (String, usize) {
+    let mut out = String::with_capacity(max.min(bytes.len() * 4) + 8);
+    let mut used = 0;
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if out.len() >= max {
+                return (out, used);
+            }
+            if crate::event::needs_escape(c) {
+                out.push_str(&crate::event::escape_controls(c.encode_utf8(&mut [0; 4])));
+            } else {
+                out.push(c);
+            }
+            used += c.len_utf8();
+        }
+        for b in chunk.invalid() {
+            if out.len() >= max {
+                return (out, used);
+            }
+            let _ = write!(out, "\\x{b:02x}");
+            used += 1;
+        }
+    }
+    (out, used)
+}
+
 /// A path in a share as people read it: with the share's name when there are several, bytes
 /// that are not UTF-8 as `\xNN`, control characters escaped.
 pub fn path(several: bool, share: &str, bytes: &[u8]) -> String {
