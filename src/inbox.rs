@@ -177,14 +177,14 @@ pub fn check(headers: &[(String, String)], body: &[u8], signers: &[Signer]) -> V
 
 /// The signature checks running or waiting, bounded (`CHECKS`, `WAITING`).
 pub struct Checks {
-    running: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
     waiting: AtomicUsize,
 }
 
 impl Default for Checks {
     fn default() -> Checks {
         Checks {
-            running: tokio::sync::Semaphore::new(CHECKS),
+            running: Arc::new(tokio::sync::Semaphore::new(CHECKS)),
             waiting: AtomicUsize::new(0),
         }
     }
@@ -212,18 +212,22 @@ impl Checks {
 }
 
 impl Place<'_> {
-    /// Runs `check` on a blocking thread once one of the `CHECKS` turns is free.
+    /// Runs `check` on a blocking thread once one of the `CHECKS` turns is free. The turn is
+    /// the check's until it ends, even when the sender hangs up meanwhile (a blocking task
+    /// cannot be stopped): hanging up cannot start more than `CHECKS` at once.
     pub async fn run(
         self,
         check: impl FnOnce() -> Verdict + Send + 'static,
     ) -> Result<Verdict, tokio::task::JoinError> {
-        let _turn = self
-            .0
-            .running
-            .acquire()
+        let turn = Arc::clone(&self.0.running)
+            .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        tokio::task::spawn_blocking(check).await
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            check()
+        })
+        .await
     }
 }
 
@@ -406,5 +410,60 @@ mod tests {
         assert!(checks.enter().is_none());
         drop(places);
         assert!(checks.enter().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_hangs_up_keeps_its_turn_until_its_check_ends() {
+        let checks = Arc::new(Checks::default());
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let running = Arc::new(AtomicUsize::new(0));
+        // More senders than turns, each with a check that runs until told to end.
+        let senders: Vec<_> = (0..CHECKS + 3)
+            .map(|_| {
+                let (checks, held, running) =
+                    (Arc::clone(&checks), Arc::clone(&held), Arc::clone(&running));
+                tokio::spawn(async move {
+                    let place = checks.enter().unwrap();
+                    place
+                        .run(move || {
+                            running.fetch_add(1, Ordering::SeqCst);
+                            let _ = held.lock().unwrap().recv();
+                            Verdict::Invalid
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while running.load(Ordering::SeqCst) < CHECKS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checks did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Every sender hangs up: the running checks keep their turns, so none of the waiting
+        // ones can start beside them.
+        for sender in &senders {
+            sender.abort();
+        }
+        for sender in senders {
+            let _ = sender.await;
+        }
+        assert_eq!(checks.running.available_permits(), 0);
+        assert_eq!(checks.waiting.load(Ordering::SeqCst), 0);
+        for _ in 0..CHECKS {
+            let _ = release.send(());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while checks.running.available_permits() < CHECKS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the turns were not given back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(running.load(Ordering::SeqCst), CHECKS);
     }
 }
