@@ -32,6 +32,10 @@ const DESCRIPTION_MAX: usize = 1024;
 /// The longest password, in bytes: argon2 takes any length, but a request must not make
 /// the server hash megabytes.
 const PASSWORD_MAX: usize = 1024;
+/// The shortest password a person may type, in characters: the page is reachable from the
+/// LAN, and sign-ins are limited per address, not per guess of a weak password. Made-up
+/// passwords have 24.
+pub const PASSWORD_MIN: usize = 10;
 /// A token's last use is written at most this often.
 const LAST_USED_COARSE_MS: i64 = 60_000;
 
@@ -356,8 +360,9 @@ fn user_view(u: &UserRecord) -> User {
     }
 }
 
-/// A user name: 1 to 64 characters, no control character, no `/` (names may become parts of
-/// paths and URLs).
+/// A user name: 1 to 64 characters, no control or bidirectional control character, no `/`,
+/// not `.` nor `..` (names become parts of paths and URLs), and no space at either end nor a name of spaces
+/// only: the sign-in form trims what is typed, so such a user could never sign in.
 pub fn check_user_name(name: &str) -> Result<(), AccessError> {
     let bad = |detail: &str| AccessError::Invalid {
         field: "name",
@@ -372,28 +377,51 @@ pub fn check_user_name(name: &str) -> Result<(), AccessError> {
             "a user name has at most {NAME_MAX} characters (this one has {n})"
         )));
     }
-    if name.chars().any(char::is_control) {
-        return Err(bad("a user name must not hold control characters"));
+    if name.chars().any(crate::event::needs_escape) {
+        return Err(bad(
+            "a user name must not hold control or bidirectional control characters",
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(bad("a user name must not be only spaces"));
+    }
+    if name.trim() != name {
+        return Err(bad("a user name must not begin or end with a space"));
     }
     if name.contains('/') {
         return Err(bad("a user name must not hold a /"));
+    }
+    // A browser reads a path segment `.` or `..` (even percent-encoded) as a step up.
+    if name == "." || name == ".." {
+        return Err(bad("a user name must not be . or .."));
+    }
+    Ok(())
+}
+
+/// A password as typed by a person: `PASSWORD_MIN` characters at least, `PASSWORD_MAX` bytes
+/// at most. Checked only when a password is set; one set before the minimum still signs in.
+fn check_password_text(password: &str) -> Result<(), AccessError> {
+    let bad = |detail: String| AccessError::Invalid {
+        field: "password",
+        detail,
+    };
+    if password.is_empty() {
+        return Err(bad("a password must not be empty".to_owned()));
+    }
+    let n = password.chars().count();
+    if n < PASSWORD_MIN {
+        return Err(bad(format!(
+            "a password has at least {PASSWORD_MIN} characters (this one has {n})"
+        )));
+    }
+    if password.len() > PASSWORD_MAX {
+        return Err(bad(format!("a password has at most {PASSWORD_MAX} bytes")));
     }
     Ok(())
 }
 
 fn hash_password(password: &str) -> Result<String, AccessError> {
-    if password.is_empty() {
-        return Err(AccessError::Invalid {
-            field: "password",
-            detail: "a password must not be empty".to_owned(),
-        });
-    }
-    if password.len() > PASSWORD_MAX {
-        return Err(AccessError::Invalid {
-            field: "password",
-            detail: format!("a password has at most {PASSWORD_MAX} bytes"),
-        });
-    }
+    check_password_text(password)?;
     let password = password.to_owned();
     crate::passwords::pool()
         .run_blocking(move || {
@@ -575,8 +603,8 @@ fn check_key_name(name: &str) -> Result<(), AccessError> {
         "an API key's name must not be empty".to_owned()
     } else if n > KEY_NAME_MAX {
         format!("an API key's name has at most {KEY_NAME_MAX} characters (this one has {n})")
-    } else if name.chars().any(char::is_control) {
-        "an API key's name must not hold control characters".to_owned()
+    } else if name.chars().any(crate::event::needs_escape) {
+        "an API key's name must not hold control or bidirectional control characters".to_owned()
     } else {
         return Ok(());
     };
@@ -590,8 +618,8 @@ fn check_description(d: &str) -> Result<(), AccessError> {
     let n = d.chars().count();
     let detail = if n > DESCRIPTION_MAX {
         format!("a description has at most {DESCRIPTION_MAX} characters (this one has {n})")
-    } else if d.chars().any(char::is_control) {
-        "a description must not hold control characters".to_owned()
+    } else if d.chars().any(crate::event::needs_escape) {
+        "a description must not hold control or bidirectional control characters".to_owned()
     } else {
         return Ok(());
     };
@@ -753,6 +781,53 @@ pub fn authenticate(store: &Store, api_key: &str, token: &str) -> Result<Caller,
     })
 }
 
+/// What a page session stands for: one user (by its id, never given twice, so a user removed
+/// and added again under the same name is another) with one password (a digest of its stored
+/// hash, whose salt is new at each change). A session ends when either changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub user: u32,
+    pub password: [u8; 16],
+}
+
+impl Identity {
+    fn of(user: &UserRecord) -> Identity {
+        let digest = sha256(&user.password);
+        let mut password = [0u8; 16];
+        password.copy_from_slice(&digest[..16]);
+        Identity {
+            user: user.id,
+            password,
+        }
+    }
+}
+
+/// The user `identity` stands for, as it is now (its name and role may have changed); `None`
+/// when it was removed or its password changed since.
+pub fn signed_in(store: &Store, identity: &Identity) -> Result<Option<Caller>, StoreError> {
+    Ok(store
+        .users()?
+        .iter()
+        .find(|u| u.id == identity.user)
+        .filter(|u| bool::from(Identity::of(u).password.ct_eq(&identity.password)))
+        .map(|u| Caller {
+            user: u.name.clone(),
+            role: u.role,
+            address: String::new(),
+        }))
+}
+
+/// The identity of user `id` now, when there is one.
+pub fn identity(store: &Store, id: u32) -> Result<Option<Identity>, StoreError> {
+    Ok(store.users()?.iter().find(|u| u.id == id).map(Identity::of))
+}
+
+/// Wakes each time users, keys or tokens change, through the API, the page or the command
+/// line (the control socket): what stands for a user re-checks it then, not at its next use.
+pub fn changes(store: &Store) -> tokio::sync::watch::Receiver<u64> {
+    store.access_changes()
+}
+
 /// The role of user `name` now; `None` when there is no such user (any more).
 pub fn user_role(store: &Store, name: &str) -> Result<Option<Role>, StoreError> {
     Ok(store
@@ -762,9 +837,13 @@ pub fn user_role(store: &Store, name: &str) -> Result<Option<Role>, StoreError> 
         .map(|u| u.role))
 }
 
-/// The user named `user`, when `password` is its password. An unknown user costs the same
-/// work as a known one (a dummy hash is checked).
-pub fn check_password(store: &Store, user: &str, password: &str) -> Result<Caller, AuthError> {
+/// The user named `user`, when `password` is its password, with its identity for a session.
+/// An unknown user costs the same work as a known one (a dummy hash is checked).
+pub fn check_password(
+    store: &Store,
+    user: &str,
+    password: &str,
+) -> Result<(Caller, Identity), AuthError> {
     let users = store.users()?;
     let found = users.iter().find(|u| u.name == user);
     let phc = match found {
@@ -773,11 +852,14 @@ pub fn check_password(store: &Store, user: &str, password: &str) -> Result<Calle
     };
     let ok = crate::passwords::verify(password.as_bytes(), phc);
     match found {
-        Some(u) if ok => Ok(Caller {
-            user: u.name.clone(),
-            role: u.role,
-            address: String::new(),
-        }),
+        Some(u) if ok => Ok((
+            Caller {
+                user: u.name.clone(),
+                role: u.role,
+                address: String::new(),
+            },
+            Identity::of(u),
+        )),
         _ => Err(AuthError::Invalid),
     }
 }
@@ -885,14 +967,31 @@ mod tests {
     fn user_names_are_checked() {
         let long = "é".repeat(NAME_MAX);
         let too_long = "é".repeat(NAME_MAX + 1);
-        let cases: [(&str, bool); 7] = [
+        let cases: [(&str, bool); 21] = [
             ("ana", true),
             ("Ana Lopez", true),
             (&long, true),
+            ("שרה", true),
             ("", false),
             (&too_long, false),
             ("a\nb", false),
             ("a/b", false),
+            // The sign-in form trims what is typed: such users could never sign in.
+            (" ", false),
+            ("\u{3000}", false),
+            (" ana", false),
+            ("ana ", false),
+            ("ana\u{a0}", false),
+            ("\tana", false),
+            // Names that read as another on screen.
+            ("adm\u{202e}in", false),
+            ("\u{2066}ana", false),
+            ("ana\u{200f}", false),
+            // Names that are paths' steps to a browser; dots among other characters are not.
+            (".", false),
+            ("..", false),
+            ("...", true),
+            ("a.b", true),
         ];
         for (name, ok) in cases {
             let got = check_user_name(name);
@@ -954,8 +1053,8 @@ mod tests {
     fn a_key_and_its_token_name_the_user() {
         let (_dir, store) = store();
         let c = Caller::local();
-        access_user(&store, "ana", Role::Admin, "pw-a");
-        access_user(&store, "vic", Role::Viewer, "pw-v");
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
+        access_user(&store, "vic", Role::Viewer, "pw-vic-long");
         let k1 = apikey_add(&store, &c, "nas", "one", "").unwrap();
         let k2 = apikey_add(&store, &c, "nas", "two", "").unwrap();
         let t_ana = token_add(&store, &c, &k1.value, "ana").unwrap();
@@ -1039,10 +1138,10 @@ mod tests {
     #[test]
     fn passwords_are_checked() {
         let (_dir, store) = store();
-        access_user(&store, "ana", Role::Viewer, "s3cret");
-        let ok = check_password(&store, "ana", "s3cret").unwrap();
+        access_user(&store, "ana", Role::Viewer, "s3cret-long");
+        let (ok, _) = check_password(&store, "ana", "s3cret-long").unwrap();
         assert_eq!((ok.user.as_str(), ok.role), ("ana", Role::Viewer));
-        for (user, password) in [("ana", "S3cret"), ("ana", ""), ("bob", "s3cret")] {
+        for (user, password) in [("ana", "S3cret-long"), ("ana", ""), ("bob", "s3cret-long")] {
             assert!(
                 matches!(
                     check_password(&store, user, password),
@@ -1051,17 +1150,44 @@ mod tests {
                 "{user} {password}"
             );
         }
-        user_set_password(&store, &Caller::local(), "ana", "new one").unwrap();
-        assert!(check_password(&store, "ana", "s3cret").is_err());
-        assert!(check_password(&store, "ana", "new one").is_ok());
+        user_set_password(&store, &Caller::local(), "ana", "a new one here").unwrap();
+        assert!(check_password(&store, "ana", "s3cret-long").is_err());
+        assert!(check_password(&store, "ana", "a new one here").is_ok());
+    }
+
+    #[test]
+    fn an_identity_stands_for_one_user_and_one_password_and_changes_are_told() {
+        let (_dir, store) = store();
+        let c = Caller::local();
+        let mut changes = changes(&store);
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
+        access_user(&store, "vic", Role::Viewer, "pw-vic-long");
+        assert!(changes.has_changed().unwrap(), "a new user is told");
+        changes.borrow_and_update();
+        let (_, vic) = check_password(&store, "vic", "pw-vic-long").unwrap();
+        let now = |id: &Identity| signed_in(&store, id).unwrap().map(|c| (c.user, c.role));
+        assert_eq!(now(&vic), Some(("vic".into(), Role::Viewer)));
+        // A new role is read; the identity stays.
+        user_set_role(&store, &c, "vic", Role::Admin).unwrap();
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(now(&vic), Some(("vic".into(), Role::Admin)));
+        // A new password, even the same one again, is another identity.
+        user_set_password(&store, &c, "vic", "pw-vic-long").unwrap();
+        assert_eq!(now(&vic), None);
+        let (_, again) = check_password(&store, "vic", "pw-vic-long").unwrap();
+        assert_eq!(identity(&store, again.user).unwrap(), Some(again));
+        // Removed and added again under the same name: another user.
+        user_remove(&store, &c, "vic").unwrap();
+        access_user(&store, "vic", Role::Admin, "pw-vic-long");
+        assert_eq!(now(&again), None);
     }
 
     #[test]
     fn the_last_admin_stays() {
         let (_dir, store) = store();
         let c = Caller::local();
-        access_user(&store, "ana", Role::Admin, "pw");
-        access_user(&store, "vic", Role::Viewer, "pw");
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
+        access_user(&store, "vic", Role::Viewer, "pw-vic-long");
         let e = user_remove(&store, &c, "ana").unwrap_err();
         assert_eq!(e.kind(), Kind::Conflict, "{e}");
         let e = user_set_role(&store, &c, "ana", Role::Viewer).unwrap_err();
@@ -1080,13 +1206,13 @@ mod tests {
     fn errors_say_their_kind() {
         let (_dir, store) = store();
         let c = Caller::local();
-        access_user(&store, "ana", Role::Admin, "pw");
+        access_user(&store, "ana", Role::Admin, "pw-ana-long");
         apikey_add(&store, &c, "nas", "app", "").unwrap();
         let v = viewer();
         let cases: Vec<(&str, Result<(), AccessError>, Kind)> = vec![
             (
                 "name taken",
-                user_add(&store, &c, "ana", Role::Viewer, "pw").map(drop),
+                user_add(&store, &c, "ana", Role::Viewer, "pw-ana-long").map(drop),
                 Kind::Conflict,
             ),
             (
@@ -1098,6 +1224,21 @@ mod tests {
                 "empty password",
                 user_add(&store, &c, "bob", Role::Viewer, "").map(drop),
                 Kind::invalid("password"),
+            ),
+            (
+                "short password",
+                user_add(&store, &c, "bob", Role::Viewer, "123456789").map(drop),
+                Kind::invalid("password"),
+            ),
+            (
+                "short new password",
+                user_set_password(&store, &c, "ana", "a").map(drop),
+                Kind::invalid("password"),
+            ),
+            (
+                "a name of spaces",
+                user_add(&store, &c, " ", Role::Viewer, "pw-bob-long").map(drop),
+                Kind::invalid("name"),
             ),
             (
                 "bad key name",
@@ -1131,7 +1272,7 @@ mod tests {
             ),
             (
                 "viewer adds",
-                user_add(&store, &v, "bob", Role::Admin, "pw").map(drop),
+                user_add(&store, &v, "bob", Role::Admin, "pw-bob-long").map(drop),
                 Kind::Forbidden,
             ),
             (
@@ -1161,7 +1302,7 @@ mod tests {
             ),
             (
                 "viewer sets another's password",
-                user_set_password(&store, &v, "ana", "x").map(drop),
+                user_set_password(&store, &v, "ana", "xxxxxxxxxx").map(drop),
                 Kind::Forbidden,
             ),
             (
@@ -1188,7 +1329,7 @@ mod tests {
             address: "198.51.100.4".into(),
             ..Caller::local()
         };
-        user_add(&store, &c, "ana", Role::Admin, "pw").unwrap();
+        user_add(&store, &c, "ana", Role::Admin, "pw-ana-long").unwrap();
         let key = apikey_add(&store, &c, "nas", "app", "").unwrap();
         let token = token_add(&store, &c, "1", "ana").unwrap();
         token_regenerate(&store, &c, 1).unwrap();
@@ -1228,7 +1369,7 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_costs_what_a_real_one_does() {
-        let real = hash_password("x").unwrap();
+        let real = hash_password("xxxxxxxxxx").unwrap();
         let params = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
         assert_eq!(params(DUMMY_HASH), params(&real));
         assert!(argon2::password_hash::phc::PasswordHash::new(DUMMY_HASH).is_ok());

@@ -25,6 +25,9 @@ pub struct LogQuery {
     pub limit: usize,
     /// Sort keys in order, each ascending unless `true`; empty is newest first.
     pub sort: Vec<(SortKey, bool)>,
+    /// `endpoint` matches the URL as a viewer sees it (`send::hide_secrets`): a pattern must
+    /// not find out, a character at a time, the password it is not shown.
+    pub hide_secrets: bool,
 }
 
 /// An HTTP status, a class of them, or what failed.
@@ -199,7 +202,13 @@ impl LogQuery {
                 .username
                 .as_deref()
                 .is_none_or(|u| e.event.username == u)
-            && self.endpoint.as_ref().is_none_or(|p| p.matches(&e.url))
+            && self.endpoint.as_ref().is_none_or(|p| {
+                if self.hide_secrets {
+                    p.matches(&crate::send::hide_secrets(&e.url))
+                } else {
+                    p.matches(&e.url)
+                }
+            })
             && self.resource.as_ref().is_none_or(|p| {
                 p.matches(&shown_path(
                     several_shares,
@@ -214,6 +223,7 @@ impl LogQuery {
             offset: self.offset,
             limit: self.limit,
             sort: self.sort.clone(),
+            hide_secrets: self.hide_secrets,
             ..LogQuery::default()
         } == *self
     }

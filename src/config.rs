@@ -1534,7 +1534,8 @@ impl Config {
 }
 
 /// `s` as a TOML basic string (also a JSON string). Every control character is escaped, DEL
-/// and C1 too (which JSON encoders leave raw), so `check` never writes one to a terminal.
+/// and C1 too (which JSON encoders leave raw), and the bidirectional controls, so `check`
+/// never writes one to a terminal.
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -1542,7 +1543,7 @@ fn toml_string(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
+            c if crate::event::needs_escape(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -2185,9 +2186,12 @@ mod tests {
 
     #[test]
     fn check_output_escapes_every_control_character_and_reads_back() {
-        let text = "a\"b\\c\n\u{1b}[2J\u{7f}\u{9b}é";
+        let text = "a\"b\\c\n\u{1b}[2J\u{7f}\u{9b}é\u{202e}\u{2066}";
         let shown = toml_string(text);
-        assert_eq!(shown, r#""a\"b\\c\u000a\u001b[2J\u007f\u009bé""#);
+        assert_eq!(
+            shown,
+            r#""a\"b\\c\u000a\u001b[2J\u007f\u009bé\u202e\u2066""#
+        );
         let back: toml::Table = toml::from_str(&format!("k = {shown}")).unwrap();
         assert_eq!(back["k"].as_str(), Some(text));
     }

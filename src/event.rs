@@ -201,8 +201,10 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 }
 
 /// `text` with every control character (C0, DEL, C1: what a terminal or the journal acts on)
-/// escaped: `\x0a` for those below U+0080, `\u{9b}` for the C1 ones, so they cannot be taken
-/// for the `\xNN` of a byte that is not UTF-8.
+/// and every bidirectional control (which reorders what follows it on screen, so that
+/// `evil\u{202e}txt.exe` reads as `evilexe.txt`) escaped: `\x0a` for those below U+0080,
+/// `\u{9b}` or `\u{202e}` above, so they cannot be taken for the `\xNN` of a byte that is not
+/// UTF-8.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
     escape_each_control(text, |out, n| {
         if n < 0x80 {
@@ -213,23 +215,38 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     })
 }
 
-/// `json` (JSON text) with the control characters JSON leaves raw (DEL, and C1 U+0080 to
-/// U+009F) written as `\u00XX` escapes: the same JSON value, safe to print to a terminal.
-/// serde_json already escapes C0.
+/// Whether `c` is shown escaped to people: a control character (C0, DEL, C1) or a
+/// bidirectional control (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069).
+pub fn needs_escape(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// The characters that change the direction of the text around them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// `json` (JSON text) with the control characters JSON leaves raw (DEL, C1 U+0080 to U+009F,
+/// and the bidirectional controls) written as `\uXXXX` escapes: the same JSON value, safe to
+/// print to a terminal. serde_json already escapes C0.
 pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
     escape_each_control(json, |out, n| {
         let _ = write!(out, "\\u{n:04x}");
     })
 }
 
-/// `text` with each control character replaced by what `escape` writes for its code point.
+/// `text` with each character `needs_escape` picks replaced by what `escape` writes for its
+/// code point.
 fn escape_each_control(text: &str, escape: impl Fn(&mut String, u32)) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if needs_escape(c) {
             escape(&mut out, u32::from(c));
         } else {
             out.push(c);
@@ -316,6 +333,18 @@ mod tests {
             "/a\\x0a<0>b\\x1b[2J\\x7f\\u{9b}\\u{85}\\x09\\xff\u{e9}"
         );
         assert_eq!(escape_controls("plain é"), Cow::Borrowed("plain é"));
+        // Bidirectional controls, which make `evil<RLO>txt.exe` read as `evilexe.txt`.
+        let p = SharePath(
+            "/evil\u{202e}txt.exe\u{61c}\u{200e}\u{200f}\u{202a}\u{2066}\u{2069}\u{2067}"
+                .as_bytes()
+                .to_vec(),
+        );
+        assert_eq!(
+            p.to_string(),
+            "/evil\\u{202e}txt.exe\\u{61c}\\u{200e}\\u{200f}\\u{202a}\\u{2066}\\u{2069}\\u{2067}"
+        );
+        // Letters of right-to-left scripts are text, not controls.
+        assert_eq!(escape_controls("שלום"), Cow::Borrowed("שלום"));
         // Programs get the exact name; their encoder escapes it.
         assert_eq!(escape_bytes(b"a\nb"), "a\nb");
     }
@@ -330,13 +359,13 @@ mod tests {
 
     #[test]
     fn json_for_a_terminal_escapes_del_and_c1_and_reads_back_the_same() {
-        let value = serde_json::json!({ "path": "/a\u{7f}b\u{9b}31mc\nd\u{e9}" });
+        let value = serde_json::json!({ "path": "/a\u{7f}b\u{9b}31mc\nd\u{e9}\u{202e}" });
         let text = value.to_string();
         assert!(text.contains('\u{9b}'), "serde_json leaves C1 raw: {text}");
         let safe = json_for_terminal(&text);
         assert!(!safe.chars().any(char::is_control), "{safe}");
         assert!(
-            safe.contains("\\u007f") && safe.contains("\\u009b"),
+            safe.contains("\\u007f") && safe.contains("\\u009b") && safe.contains("\\u202e"),
             "{safe}"
         );
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();

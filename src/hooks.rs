@@ -246,7 +246,7 @@ pub struct View {
     /// True while it is disabled (410 Gone, or failing for `disable_after`).
     pub failed: bool,
     pub disabled_reason: Option<String>,
-    /// The token its deliveries are signed with (`None` once `without_token` took it out).
+    /// The token its deliveries are signed with (`None` once `for_viewer` took it out).
     pub verification_token: Option<String>,
     pub response_version: &'static str,
     pub triggers: Triggers,
@@ -268,9 +268,11 @@ pub struct View {
 }
 
 impl View {
-    /// The view for someone who may not read tokens (a viewer).
-    pub fn without_token(mut self) -> View {
+    /// The view for someone who may not read secrets (a viewer): no token, and the URL
+    /// without its credentials or secret-looking values (`send::hide_secrets`).
+    pub fn for_viewer(mut self) -> View {
         self.verification_token = None;
+        self.endpoint_url = crate::send::hide_secrets(&self.endpoint_url);
         self
     }
 }

@@ -1,31 +1,98 @@
 //! The built-in test receiver: a URL on the box that keeps the newest requests it was sent
 //! (in memory, bounded) and whether each one's signature checks against a webhook's current
 //! token or secret, so an admin can see a real delivery before any receiver exists.
+//!
+//! Anyone may post to it, so what one post costs is bounded: a signature is checked on a
+//! blocking thread, at most `CHECKS` at once and `WAITING` in all (past that a sender is told
+//! to come back), never on the thread that serves every web request; of what is kept, a
+//! prefix of each body and of each header set.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sign::{Secret, Token};
 
-/// How many requests are kept, and the most of one body kept.
+/// How many requests are kept.
 pub const KEEP: usize = 50;
+/// The most of a body read and checked against the signatures.
 pub const MAX_BODY: usize = 256 * 1024;
+/// The most of a body kept (and shown); its size as sent is kept beside it.
+pub const KEEP_BODY: usize = 16 * 1024;
+/// The most headers kept of one request, and the most of each one's value.
+pub const KEEP_HEADERS: usize = 40;
+pub const KEEP_VALUE: usize = 1024;
+/// Signature checks run at once, in all: each reads the whole body once per webhook.
+pub const CHECKS: usize = 2;
+/// Posts whose signatures are being checked or wait for it; past this a post is refused at
+/// once (503), so senders can neither queue without end nor take every blocking thread.
+pub const WAITING: usize = 8;
 
 /// Where the inbox is served, under the web server's base URL.
 pub const PATH: &str = "/inbox/receive";
 
-/// One request the inbox was sent.
+/// One request the inbox was sent, as kept.
 #[derive(Clone, Debug)]
 pub struct Request {
     /// Its place among every request received since the daemon started, from 1.
     pub seq: u64,
     pub time_ms: i64,
     pub from: String,
-    pub headers: Vec<(String, String)>,
+    /// The first `KEEP_HEADERS` headers.
+    pub headers: Vec<Header>,
+    /// How many headers it had.
+    pub header_count: usize,
+    /// The first `KEEP_BODY` bytes of the body.
     pub body: Vec<u8>,
-    /// The body's length as sent (`body` holds at most `MAX_BODY`).
+    /// The body's length as sent.
     pub size: usize,
     pub signature: Verdict,
+}
+
+/// A header as kept: its name, the first `KEEP_VALUE` bytes of its value (as text), and the
+/// value's length as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+    pub size: usize,
+}
+
+impl Request {
+    /// A request as received (every header, the body read), cut to what is kept.
+    pub fn kept(
+        from: String,
+        headers: &[(String, Vec<u8>)],
+        body: &[u8],
+        size: usize,
+        signature: Verdict,
+    ) -> Request {
+        let kept_headers = headers
+            .iter()
+            .take(KEEP_HEADERS)
+            .map(|(name, value)| Header {
+                name: prefix(name.as_bytes(), KEEP_VALUE),
+                value: prefix(value, KEEP_VALUE),
+                size: value.len(),
+            })
+            .collect();
+        Request {
+            seq: 0,
+            time_ms: crate::deliver::now_ms(),
+            from,
+            headers: kept_headers,
+            header_count: headers.len(),
+            body: body[..body.len().min(KEEP_BODY)].to_vec(),
+            size,
+            signature,
+        }
+    }
+}
+
+/// The first `n` bytes of `bytes` as text (bytes that are not UTF-8 replaced).
+fn prefix(bytes: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(n)]).into_owned()
 }
 
 /// What the signature of a request says.
@@ -59,7 +126,15 @@ pub struct Signer {
     pub secret: Option<Secret>,
 }
 
-/// Which webhook signed a request with `headers` and `body`, if any did.
+/// Whether a request with `headers` carries a signature to check.
+pub fn signed(headers: &[(String, String)]) -> bool {
+    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    has("x-exavault-signature")
+        || (has("webhook-id") && has("webhook-timestamp") && has("webhook-signature"))
+}
+
+/// Which webhook signed a request with `headers` and `body`, if any did. Reads `body` once
+/// per signer: call it through `Checks`, never on the server's thread.
 pub fn check(headers: &[(String, String)], body: &[u8], signers: &[Signer]) -> Verdict {
     let header = |name: &str| {
         headers
@@ -100,10 +175,67 @@ pub fn check(headers: &[(String, String)], body: &[u8], signers: &[Signer]) -> V
     Verdict::Invalid
 }
 
-/// The requests received, newest last.
+/// The signature checks running or waiting, bounded (`CHECKS`, `WAITING`).
+pub struct Checks {
+    running: Arc<tokio::sync::Semaphore>,
+    waiting: AtomicUsize,
+}
+
+impl Default for Checks {
+    fn default() -> Checks {
+        Checks {
+            running: Arc::new(tokio::sync::Semaphore::new(CHECKS)),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// A place among the `WAITING` posts, given back when dropped.
+pub struct Place<'c>(&'c Checks);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Checks {
+    /// A place for one more check; `None` when `WAITING` posts already have one.
+    pub fn enter(&self) -> Option<Place<'_>> {
+        let taken = self
+            .waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < WAITING).then_some(n + 1)
+            });
+        taken.ok().map(|_| Place(self))
+    }
+}
+
+impl Place<'_> {
+    /// Runs `check` on a blocking thread once one of the `CHECKS` turns is free. The turn is
+    /// the check's until it ends, even when the sender hangs up meanwhile (a blocking task
+    /// cannot be stopped): hanging up cannot start more than `CHECKS` at once.
+    pub async fn run(
+        self,
+        check: impl FnOnce() -> Verdict + Send + 'static,
+    ) -> Result<Verdict, tokio::task::JoinError> {
+        let turn = Arc::clone(&self.0.running)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            check()
+        })
+        .await
+    }
+}
+
+/// The requests received, newest last, and the checks of those being received.
 #[derive(Default)]
 pub struct Inbox {
-    requests: Mutex<(u64, VecDeque<Request>)>,
+    requests: Mutex<(u64, VecDeque<Arc<Request>>)>,
+    pub checks: Checks,
 }
 
 impl Inbox {
@@ -116,18 +248,18 @@ impl Inbox {
         if list.len() == KEEP {
             list.pop_front();
         }
-        list.push_back(request);
+        list.push_back(Arc::new(request));
         *count
     }
 
     /// The requests kept, newest first.
-    pub fn newest_first(&self) -> Vec<Request> {
+    pub fn newest_first(&self) -> Vec<Arc<Request>> {
         let guard = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         guard.1.iter().rev().cloned().collect()
     }
 
     /// The requests kept that came after place `after`, oldest first.
-    pub fn since(&self, after: u64) -> Vec<Request> {
+    pub fn since(&self, after: u64) -> Vec<Arc<Request>> {
         let guard = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         guard.1.iter().filter(|r| r.seq > after).cloned().collect()
     }
@@ -233,16 +365,8 @@ mod tests {
     #[test]
     fn the_inbox_keeps_the_newest_and_numbers_them() {
         let inbox = Inbox::default();
-        for i in 0..(KEEP + 3) {
-            inbox.keep(Request {
-                seq: 0,
-                time_ms: i as i64,
-                from: String::new(),
-                headers: Vec::new(),
-                body: Vec::new(),
-                size: 0,
-                signature: Verdict::Unsigned,
-            });
+        for _ in 0..(KEEP + 3) {
+            inbox.keep(Request::kept(String::new(), &[], b"", 0, Verdict::Unsigned));
         }
         let kept = inbox.newest_first();
         assert_eq!(kept.len(), KEEP);
@@ -253,5 +377,93 @@ mod tests {
         assert_eq!(newer, [KEEP as u64 + 2, KEEP as u64 + 3]);
         inbox.clear();
         assert!(inbox.newest_first().is_empty());
+    }
+
+    #[test]
+    fn a_request_is_kept_in_part_with_its_sizes() {
+        let headers: Vec<(String, Vec<u8>)> = (0..KEEP_HEADERS + 5)
+            .map(|i| (format!("x-h{i}"), vec![b'v'; KEEP_VALUE * 2]))
+            .collect();
+        let body = vec![0xff; MAX_BODY];
+        let r = Request::kept(
+            "1.2.3.4".into(),
+            &headers,
+            &body,
+            MAX_BODY * 3,
+            Verdict::Invalid,
+        );
+        assert_eq!(r.body.len(), KEEP_BODY);
+        assert_eq!(r.size, MAX_BODY * 3);
+        assert_eq!(r.headers.len(), KEEP_HEADERS);
+        assert_eq!(r.header_count, KEEP_HEADERS + 5);
+        assert!(
+            r.headers
+                .iter()
+                .all(|h| h.value.len() == KEEP_VALUE && h.size == KEEP_VALUE * 2)
+        );
+    }
+
+    #[test]
+    fn checks_are_bounded() {
+        let checks = Checks::default();
+        let places: Vec<_> = (0..WAITING).map(|_| checks.enter().unwrap()).collect();
+        assert!(checks.enter().is_none());
+        drop(places);
+        assert!(checks.enter().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_hangs_up_keeps_its_turn_until_its_check_ends() {
+        let checks = Arc::new(Checks::default());
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let running = Arc::new(AtomicUsize::new(0));
+        // More senders than turns, each with a check that runs until told to end.
+        let senders: Vec<_> = (0..CHECKS + 3)
+            .map(|_| {
+                let (checks, held, running) =
+                    (Arc::clone(&checks), Arc::clone(&held), Arc::clone(&running));
+                tokio::spawn(async move {
+                    let place = checks.enter().unwrap();
+                    place
+                        .run(move || {
+                            running.fetch_add(1, Ordering::SeqCst);
+                            let _ = held.lock().unwrap().recv();
+                            Verdict::Invalid
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while running.load(Ordering::SeqCst) < CHECKS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checks did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Every sender hangs up: the running checks keep their turns, so none of the waiting
+        // ones can start beside them.
+        for sender in &senders {
+            sender.abort();
+        }
+        for sender in senders {
+            let _ = sender.await;
+        }
+        assert_eq!(checks.running.available_permits(), 0);
+        assert_eq!(checks.waiting.load(Ordering::SeqCst), 0);
+        for _ in 0..CHECKS {
+            let _ = release.send(());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while checks.running.available_permits() < CHECKS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the turns were not given back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(running.load(Ordering::SeqCst), CHECKS);
     }
 }

@@ -126,5 +126,9 @@ mod tests {
             "warning: bad \\x1b[2J\\u{9b}0m\\x0d\n"
         );
         assert_eq!(line(true, Level::Error, "plain"), "<3>plain\n");
+        assert_eq!(
+            line(true, Level::Info, "Upload /evil\u{202e}txt.exe"),
+            "<6>Upload /evil\\u{202e}txt.exe\n"
+        );
     }
 }

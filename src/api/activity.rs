@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking, parse_time};
+use crate::access::{Caller, Role};
 use crate::attempts::{self, LogQuery, PATTERN_MAX, Pattern, SortKey, StatusFilter};
 use crate::event::{Operation, escape_bytes};
 use crate::payload::rfc3339;
@@ -26,17 +27,19 @@ const OTHER_EVENTS: [&str; 5] = [
 
 pub async fn webhook_logs(
     AxumState(state): AxumState<State>,
-    Signed(_): Signed,
+    Signed(caller): Signed,
     query: Query,
 ) -> ApiResult {
-    let q = log_query(&query)?;
+    let mut q = log_query(&query)?;
+    // A viewer's endpointUrl filter matches what it is shown, not the secrets it is not.
+    q.hide_secrets = caller.role != Role::Admin;
     let several = state.control.config.shares.len() > 1;
     let store = std::sync::Arc::clone(&state.control.store);
     let page = blocking(move || Ok(attempts::query(&store, &q, several)?)).await?;
     let data: Vec<Value> = page
         .entries
         .iter()
-        .map(|e| entry_json(&state, e, several))
+        .map(|e| entry_json(&state, &caller, e, several))
         .collect();
     answer(
         StatusCode::OK,
@@ -122,8 +125,20 @@ pub fn log_query(query: &Query) -> Result<LogQuery, ApiError> {
 /// with, for a v1 body, the fields ExaVault's `WebhookV1Details` reads that the flat body does
 /// not carry (`attemptId`, `accountName`, `event`); sharehook adds the attempt number, the
 /// kind of status, the error of a transport failure, the response size, the duration, the
-/// share, the source path and the event id.
-pub fn entry_json(state: &State, e: &LogEntry, several: bool) -> Value {
+/// share, the source path and the event id. A viewer sees the endpoint URL, and a transport
+/// error quoting it, without their secrets.
+pub fn entry_json(state: &State, caller: &Caller, e: &LogEntry, several: bool) -> Value {
+    let admin = caller.role == Role::Admin;
+    let url = if admin {
+        e.url.clone()
+    } else {
+        crate::send::hide_secrets(&e.url)
+    };
+    let error = if admin {
+        e.message.clone()
+    } else {
+        crate::send::hide_secrets_in_text(&e.message).into_owned()
+    };
     let mut details = serde_json::from_slice::<Value>(&e.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.body).into_owned()));
     if e.format == "v1" {
@@ -145,7 +160,7 @@ pub fn entry_json(state: &State, e: &LogEntry, several: bool) -> Value {
             "attemptId": e.attempt_id(),
             "accountId": super::account::ACCOUNT_ID.to_string(),
             "resend": e.resend,
-            "endpointUrl": e.url,
+            "endpointUrl": url,
             "event": e.event.op.v2_name(),
             "status": e.status,
             "ipAddress": "",
@@ -157,7 +172,7 @@ pub fn entry_json(state: &State, e: &LogEntry, several: bool) -> Value {
             "details": details,
             "attempt": e.attempt,
             "statusKind": if e.transport { "transport" } else { "http" },
-            "error": e.message,
+            "error": error,
             "responseSize": e.response_size,
             "durationMs": e.duration_ms,
             "share": e.event.share,
@@ -196,7 +211,7 @@ mod tests {
             control: crate::activity::test_control(dir.path(), ""),
             limiter: std::sync::Arc::new(super::super::Limiter::default()),
         });
-        let json = entry_json(&state, &entry, false);
+        let json = entry_json(&state, &crate::access::Caller::local(), &entry, false);
         let details = &json["attributes"]["details"];
         assert_eq!(details["attemptId"], "42-2", "{details}");
         assert_eq!(details["attemptId"], json["attributes"]["attemptId"]);
@@ -214,7 +229,7 @@ mod tests {
         // A v2 body is shown as it was sent.
         entry.format = "v2".into();
         entry.body = br#"{"attemptId":"42-2","event":"resources.upload"}"#.to_vec();
-        let json = entry_json(&state, &entry, false);
+        let json = entry_json(&state, &crate::access::Caller::local(), &entry, false);
         assert_eq!(
             json["attributes"]["details"],
             serde_json::json!({"attemptId": "42-2", "event": "resources.upload"})

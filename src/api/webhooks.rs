@@ -60,12 +60,12 @@ pub fn webhook_json(view: &View) -> Value {
     })
 }
 
-/// What `caller` may see of `view`: tokens are for admins.
+/// What `caller` may see of `view`: tokens and the URL's secrets are for admins.
 fn shown(caller: &Caller, view: View) -> Value {
     if caller.role == Role::Admin {
         webhook_json(&view)
     } else {
-        webhook_json(&view.without_token())
+        webhook_json(&view.for_viewer())
     }
 }
 
@@ -208,7 +208,7 @@ pub async fn resend(
         json!({
             "responseStatus": 200,
             "data": [],
-            "resent": super::activity::entry_json(&state, &logged, several),
+            "resent": super::activity::entry_json(&state, &caller, &logged, several),
         }),
     )
 }
@@ -289,7 +289,7 @@ pub async fn test(
         StatusCode::OK,
         json!({
             "responseStatus": 200,
-            "data": [super::activity::entry_json(&state, &logged, several)],
+            "data": [super::activity::entry_json(&state, &caller, &logged, several)],
         }),
     )
 }

@@ -51,7 +51,7 @@ fn link(query: &Query, offset: usize) -> String {
         .filter_map(|(name, _)| {
             query
                 .get(name)
-                .map(|v| format!("{name}={}", super::session::encode_component(v)))
+                .map(|v| format!("{name}={}", super::view::encode(v)))
         })
         .collect();
     if offset > 0 {
@@ -85,8 +85,9 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
     api.push(("offset".into(), offset.to_string()));
     api.push(("limit".into(), PAGE_SIZE.to_string()));
     let filtered = api.len() > 2;
-    let q = crate::api::activity::log_query(&Query(api))
+    let mut q = crate::api::activity::log_query(&Query(api))
         .map_err(|e| PageError::Invalid(format!("A filter is not valid: {}", e.detail)))?;
+    q.hide_secrets = !visitor.admin();
     let control = Arc::clone(&visitor.state.control);
     let several = control.config.shares.len() > 1;
     let webhook = q.webhook;
@@ -202,7 +203,7 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
                                     td data-label="Event" { (f.event.op.v2_name()) }
                                     td data-label="Path" { code { (view::path(several, &f.event.share, f.event.path.as_bytes())) } }
                                     td.num data-label="Attempts" { (f.attempts) }
-                                    td data-label="Last result" { (escape_controls(&f.last_result)) }
+                                    td data-label="Last result" { (escape_controls(&view::text_with_urls(&visitor, &f.last_result))) }
                                 }
                             }
                         }
@@ -218,12 +219,12 @@ pub fn attempt_row(visitor: &Visitor, e: &LogEntry, several: bool) -> Markup {
     html! {
         tr.attempt data-attempt-id=(e.attempt_id()) data-entry=(e.id) data-time=(e.time_ms) {
             td data-label="Date and time" { (time(e.time_ms)) }
-            td data-label="Endpoint URL" { code.url { (e.url) } }
+            td data-label="Endpoint URL" { code.url { (view::url(visitor, &e.url)) } }
             td data-label="Event" {
                 (e.event.op.v2_name()) br;
                 code.path { (view::path(several, &e.event.share, e.event.path.as_bytes())) }
             }
-            td data-label="Status" { (view::status_badge(e.status, e.transport, &e.message)) }
+            td data-label="Status" { (view::status_badge(e.status, e.transport, &view::text_with_urls(visitor, &e.message))) }
             td.num data-label="Attempt" {
                 (e.attempt)
                 @if e.resend { " " span.badge.neutral { "resend" } }
@@ -266,15 +267,15 @@ pub async fn details(visitor: Visitor, Path(id): Path<String>) -> PageResult {
             dl.facts {
                 dt { "Date and time" } dd { (time(e.time_ms)) }
                 dt { "Webhook" } dd { (e.webhook) " (" (e.format) ")" }
-                dt { "Endpoint URL" } dd { code { (e.url) } }
+                dt { "Endpoint URL" } dd { code { (view::url(&visitor, &e.url)) } }
                 dt { "Event" } dd { (e.event.op.v2_name()) }
                 dt { "Path" } dd { code { (view::path(several, &e.event.share, e.event.path.as_bytes())) } }
                 @if let Some(s) = &e.event.source {
                     dt { "From" } dd { code { (view::path(several, &e.event.share, s.as_bytes())) } }
                 }
                 dt { "By" } dd { (escape_controls(&e.event.username)) }
-                dt { "Status" } dd { (view::status_badge(e.status, e.transport, &e.message)) }
-                @if e.transport { dt { "Error" } dd { (escape_controls(&e.message)) } }
+                dt { "Status" } dd { (view::status_badge(e.status, e.transport, &view::text_with_urls(&visitor, &e.message))) }
+                @if e.transport { dt { "Error" } dd { (escape_controls(&view::text_with_urls(&visitor, &e.message))) } }
                 dt { "Took" } dd { (e.duration_ms) " ms" }
                 dt { "Response size" } dd { (view::bytes(e.response_size)) }
                 dt { "Resend" } dd { (if e.resend { "yes" } else { "no" }) }

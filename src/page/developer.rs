@@ -51,7 +51,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
                                 td data-label="Role" { (u.role) }
                                 td data-label="Created" { (time_text(&u.created)) }
                                 td.actions data-label="Change" {
-                                    form.inline method="post" action=(format!("/developer/users/{}", u.name)) {
+                                    form.inline method="post" action=(format!("/developer/users/{}", view::encode(&u.name))) {
                                         (csrf(&visitor))
                                         label.sr for=(format!("role-{}", u.id)) { "Role of " (u.name) }
                                         select id=(format!("role-{}", u.id)) name="role" {
@@ -60,10 +60,11 @@ pub async fn page(visitor: Visitor) -> PageResult {
                                         }
                                         label.sr for=(format!("password-{}", u.id)) { "New password for " (u.name) }
                                         input id=(format!("password-{}", u.id)) name="password" type="password"
-                                            placeholder="new password (optional)" autocomplete="new-password";
+                                            placeholder="new password (optional)" autocomplete="new-password"
+                                            minlength=(access::PASSWORD_MIN);
                                         button type="submit" { "Save" }
                                     }
-                                    (view::button(&visitor, &format!("/developer/users/{}/remove", u.name), "remove danger", "Remove"))
+                                    (view::button(&visitor, &format!("/developer/users/{}/remove", view::encode(&u.name)), "remove danger", "Remove"))
                                 }
                             }
                         }
@@ -77,8 +78,9 @@ pub async fn page(visitor: Visitor) -> PageResult {
                         select #new-role name="role" { option value="viewer" { "viewer" } option value="admin" { "admin" } }
                     }
                     div {
-                        label for="new-password" { "Password (empty: one is made)" }
-                        input #new-password name="password" type="password" autocomplete="new-password";
+                        label for="new-password" { "Password (" (access::PASSWORD_MIN) " characters or more; empty: one is made)" }
+                        input #new-password name="password" type="password" autocomplete="new-password"
+                            minlength=(access::PASSWORD_MIN);
                     }
                     div.buttons { button.primary type="submit" { "Add user" } }
                 }
@@ -191,8 +193,9 @@ fn role(text: &str) -> Result<Role, AccessError> {
 
 pub async fn user_add(posted: Posted) -> PageResult {
     act(posted, |store, caller, p| {
-        let name = p.get("name");
-        let given = p.get("password");
+        // The name as typed: a name with spaces at its ends is refused, not trimmed into another.
+        let name = p.raw("name");
+        let given = p.raw("password");
         let password = if given.is_empty() {
             access::generate_password()?
         } else {
@@ -224,9 +227,20 @@ pub async fn user_change(Path(name): Path<String>, posted: Posted) -> PageResult
             access::user_set_role(store, caller, &name, wanted)?;
             said.push(format!("is now {wanted}"));
         }
-        let password = p.get("password");
+        let password = p.raw("password");
         if !password.is_empty() {
-            access::user_set_password(store, caller, &name, password)?;
+            let user = access::user_set_password(store, caller, &name, password)?;
+            // Every session of the user ends, but the one that set its own new password.
+            let visitor = &p.visitor;
+            if user.id == visitor.identity.user
+                && let Some(identity) = access::identity(store, user.id)?
+            {
+                visitor
+                    .state
+                    .kept
+                    .sessions
+                    .renew(&visitor.session, identity);
+            }
             said.push("has a new password".to_owned());
         }
         Ok(Flash::Done(if said.is_empty() {

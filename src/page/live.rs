@@ -1,11 +1,14 @@
 //! `GET /events`: the page's live updates as server-sent events. Each message is a piece of
 //! the page, rendered by the same template as the page itself: `event` (a row of the latest
 //! events), `attempt` (a row of the activity table), `shares` and `webhooks` (the overview's
-//! tables, when their figures changed) and `request` (a request the inbox got). The stream wakes on the daemon's feed, not on a timer.
+//! tables, when their figures changed) and `request` (a request the inbox got). The stream
+//! wakes on the daemon's feed, not on a timer, and on every change of users: a stream stands
+//! for its session's user and ends when that user is removed or given a new password. Streams
+//! are bounded in all and per user.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -16,36 +19,98 @@ use super::{State, Visitor};
 
 /// The most live streams open at once: each holds a connection.
 pub const MAX_STREAMS: usize = 32;
-static OPEN: AtomicUsize = AtomicUsize::new(0);
+/// The most live streams of one user, so that one user's pages cannot take every stream
+/// from the others. A browser opens one per page left open, and Chromium at most six
+/// connections to one host over HTTP/1.1.
+pub const MAX_STREAMS_PER_USER: usize = 8;
 
 /// How long after a change the log is read again, for attempts logged just after it.
 const SETTLE: Duration = Duration::from_secs(3);
 
-struct Slot;
+/// The live streams open, by user id.
+#[derive(Default)]
+pub struct Streams {
+    open: Mutex<HashMap<u32, usize>>,
+}
+
+/// Why no stream was opened.
+#[derive(Debug, PartialEq, Eq)]
+enum Full {
+    /// `MAX_STREAMS` are open.
+    All,
+    /// `MAX_STREAMS_PER_USER` of this user are open.
+    Yours,
+}
+
+impl Streams {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, usize>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for a stream of user `user`, given back when the slot is dropped.
+    fn take(self: &Arc<Self>, user: u32) -> Result<Slot, Full> {
+        let mut open = self.lock();
+        if open.values().sum::<usize>() >= MAX_STREAMS {
+            return Err(Full::All);
+        }
+        let mine = open.entry(user).or_default();
+        if *mine >= MAX_STREAMS_PER_USER {
+            return Err(Full::Yours);
+        }
+        *mine += 1;
+        Ok(Slot {
+            streams: Arc::clone(self),
+            user,
+        })
+    }
+}
+
+struct Slot {
+    streams: Arc<Streams>,
+    user: u32,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        OPEN.fetch_sub(1, Ordering::Relaxed);
+        let mut open = self.streams.lock();
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
     }
 }
 
 pub async fn events(visitor: Visitor, super::PageQuery(query): super::PageQuery) -> Response {
-    if OPEN.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
-        OPEN.fetch_sub(1, Ordering::Relaxed);
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many live pages are open; close some",
-        )
-            .into_response();
-    }
-    let slot = Slot;
+    let slot = match visitor.state.kept.streams.take(visitor.identity.user) {
+        Ok(slot) => slot,
+        Err(Full::All) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many live pages are open; close some",
+            )
+                .into_response();
+        }
+        Err(Full::Yours) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "you have {MAX_STREAMS_PER_USER} live pages open: close one, then reload \
+                     this one to follow it live"
+                ),
+            )
+                .into_response();
+        }
+    };
     let view = query.get("view").unwrap_or("overview").to_owned();
     // The newest log entry the page listed: attempts written after it come on the stream.
     let after = query.get("after").and_then(|a| a.parse::<u64>().ok());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Sse>(64);
     tokio::spawn(async move {
         let _slot = slot;
-        if let Err(Ended::Failed(e)) = feed(&visitor, &view, after, tx).await {
+        let mut visitor = visitor;
+        if let Err(Ended::Failed(e)) = feed(&mut visitor, &view, after, tx).await {
             log::debug!("page: a live stream ended: {e:?}");
         }
     });
@@ -70,7 +135,7 @@ impl From<super::PageError> for Ended {
 }
 
 async fn feed(
-    visitor: &Visitor,
+    visitor: &mut Visitor,
     view: &str,
     after: Option<u64>,
     tx: tokio::sync::mpsc::Sender<Sse>,
@@ -79,9 +144,21 @@ async fn feed(
     let control = Arc::clone(&state.control);
     let feed = Arc::clone(&control.stats.feed);
     let mut changes = feed.watch();
+    // A change of users wakes the stream at once: a user removed or given a new password is
+    // cut off then, not at its next message; a new role counts from then. Checked once first,
+    // for a change made since the request was let in.
+    let mut access = crate::access::changes(&control.store);
+    access.mark_changed();
     let mut seen_event = feed.last();
-    let mut seen_request = state.kept.inbox.last();
-    let (mut seen_log, mut settle_until) = match after {
+    // The inbox page says the newest request it listed, the activity page the newest log
+    // entry: what came after it (before this stream began, too) is sent.
+    let (after_request, after_log) = if view == "inbox" {
+        (after, None)
+    } else {
+        (None, after)
+    };
+    let mut seen_request = after_request.unwrap_or_else(|| state.kept.inbox.last());
+    let (mut seen_log, mut settle_until) = match after_log {
         // Read the log at once for what was written since the page was made.
         Some(id) => (id, Some(Instant::now() + SETTLE)),
         None => (newest_log_id(&state).await?, None),
@@ -90,6 +167,20 @@ async fn feed(
     let (mut sent_shares, mut sent_webhooks) = (String::new(), String::new());
     loop {
         tokio::select! {
+            changed = access.changed() => {
+                if changed.is_err() {
+                    return Err(Ended::Closed);
+                }
+                let store = Arc::clone(&control.store);
+                let identity = visitor.identity;
+                let now = super::blocking(move || Ok(crate::access::signed_in(&store, &identity)?))
+                    .await?;
+                let Some(now) = now else {
+                    return Err(Ended::Closed);
+                };
+                visitor.caller.user = now.user;
+                visitor.caller.role = now.role;
+            }
             changed = changes.changed() => {
                 if changed.is_err() {
                     return Err(Ended::Closed);
@@ -111,7 +202,7 @@ async fn feed(
         if view == "inbox" {
             for r in state.kept.inbox.since(seen_request) {
                 seen_request = r.seq;
-                let article = super::inbox::request_article(&r).into_string();
+                let article = super::inbox::request_article(&r, visitor.admin()).into_string();
                 send(&tx, "request", article).await?;
             }
             continue;
@@ -155,7 +246,7 @@ async fn feed(
         seen_log = entries[0].id;
         if view == "activity" {
             for e in entries.iter().rev() {
-                let row = super::activity::attempt_row(visitor, e, several).into_string();
+                let row = super::activity::attempt_row(&*visitor, e, several).into_string();
                 send(&tx, "attempt", row).await?;
             }
         }
@@ -167,7 +258,9 @@ async fn newest_log_id(state: &State) -> Result<u64, Ended> {
     Ok(super::blocking(move || Ok(store.newest_log_id()?)).await?)
 }
 
+/// Sends a piece of the page, escaped as a whole page is (`view::safe_text`).
 async fn send(tx: &tokio::sync::mpsc::Sender<Sse>, name: &str, data: String) -> Result<(), Ended> {
+    let data = super::view::safe_text(&data).into_owned();
     tx.send(Sse::default().event(name).data(data))
         .await
         .map_err(|_| Ended::Closed)

@@ -33,13 +33,16 @@ use crate::api::Limiter;
 use crate::fault::{Fault, Kind};
 use crate::inbox::Inbox;
 
+pub use live::Streams;
 pub use session::Sessions;
 
-/// What outlives a reload: sign-in failures (shared with the API), sessions, the inbox.
+/// What outlives a reload: sign-in failures (shared with the API), sessions, live streams,
+/// the inbox.
 #[derive(Default)]
 pub struct Kept {
     pub limiter: Arc<Limiter>,
     pub sessions: Arc<Sessions>,
+    pub streams: Arc<Streams>,
     pub inbox: Arc<Inbox>,
 }
 
@@ -195,7 +198,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, detail): (StatusCode, &str, String) = match self {
             PageError::SignIn { next } => {
-                let to = format!("/login?next={}", session::encode_component(&next));
+                let to = format!("/login?next={}", view::encode(&next));
                 return Redirect::to(&to).into_response();
             }
             PageError::NotAdmin => (
@@ -266,10 +269,13 @@ pub fn see(to: &str) -> PageResult {
 
 // ----- who is asking -----
 
-/// A signed-in person: the user as the state knows it now (a role changed or a user removed
-/// counts from the next request), and the session's CSRF token.
+/// A signed-in person: the user as the state knows it now (a new name or role counts from
+/// the next request; a removal or a new password ends the session), and the session's CSRF
+/// token.
 pub struct Visitor {
     pub caller: Caller,
+    /// Who the session stands for: checked against the state at each request.
+    pub identity: crate::access::Identity,
     pub csrf: String,
     /// The session's key (a hash of the cookie), to leave a message for the next page.
     pub session: session::Key,
@@ -324,19 +330,17 @@ impl FromRequestParts<State> for Visitor {
             .find(&cookie, Instant::now())
             .ok_or_else(sign_in)?;
         let store = Arc::clone(&state.control.store);
-        let user = found.user.clone();
-        let role = blocking(move || Ok(crate::access::user_role(&store, &user)?)).await?;
-        let Some(role) = role else {
-            // The user was removed: the session ends with it.
+        let identity = found.identity;
+        let now = blocking(move || Ok(crate::access::signed_in(&store, &identity)?)).await?;
+        let Some(mut caller) = now else {
+            // The user was removed, or its password changed: the session ends with it.
             state.kept.sessions.close(&found.key);
             return Err(sign_in());
         };
+        caller.address = peer_ip(parts).to_string();
         Ok(Visitor {
-            caller: Caller {
-                user: found.user,
-                role,
-                address: peer_ip(parts).to_string(),
-            },
+            caller,
+            identity,
             csrf: found.csrf,
             session: found.key,
             state: Arc::clone(state),
@@ -373,6 +377,16 @@ impl Posted {
     /// The last value of `name`, trimmed; empty when absent.
     pub fn get(&self, name: &str) -> &str {
         field(&self.fields, name)
+    }
+
+    /// The last value of `name` as it was typed, untrimmed (a password's spaces are part of
+    /// it, as the sign-in form keeps them); empty when absent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
     }
 
     /// Whether checkbox `name` was ticked.
@@ -463,6 +477,7 @@ mod tests {
         router: Router,
         _dir: tempfile::TempDir,
         control: Arc<crate::activity::Control>,
+        kept: Arc<Kept>,
     }
 
     struct Answer {
@@ -473,11 +488,13 @@ mod tests {
     }
 
     fn site() -> Site {
+        site_with("\n[[webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n")
+    }
+
+    /// A site whose configuration file has `webhooks`.
+    fn site_with(webhooks: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let control = crate::activity::test_control(
-            dir.path(),
-            "\n[[webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n",
-        );
+        let control = crate::activity::test_control(dir.path(), webhooks);
         let me = Caller::local();
         crate::access::user_add(&control.store, &me, "ann", Role::Admin, "ann-password-1").unwrap();
         crate::access::user_add(&control.store, &me, "vic", Role::Viewer, "vic-password-1")
@@ -493,6 +510,7 @@ mod tests {
             router,
             _dir: dir,
             control,
+            kept,
         }
     }
 
@@ -505,6 +523,10 @@ mod tests {
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(Body::from(form.to_owned()))
                 .unwrap();
+            self.ask_request(request).await
+        }
+
+        async fn ask_request(&self, request: axum::http::Request<Body>) -> Answer {
             let response = tower::ServiceExt::oneshot(self.router.clone(), request)
                 .await
                 .unwrap();
@@ -738,6 +760,509 @@ mod tests {
         assert!(got.contains("/late.txt"), "{got}");
     }
 
+    /// Whether `html` holds a character a browser would act on or reorder text by (line breaks
+    /// and tabs of the markup aside).
+    fn raw_control(html: &str) -> Option<char> {
+        html.chars()
+            .find(|&c| crate::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
+    }
+
+    #[tokio::test]
+    async fn bidirectional_controls_in_names_never_reach_the_page_raw() {
+        let site = site();
+        // A file named to read as `evilexe.txt`, by an owner whose name reverses what follows.
+        let mut entry = crate::store::tests::log_entry(1, 41, 1, 2);
+        entry.event.path = crate::event::SharePath::from_config("/evil\u{202e}txt.exe");
+        entry.event.username = "bob\u{2067}x".into();
+        let flush = crate::store::Flush {
+            webhook: 1,
+            log: vec![entry],
+            ..crate::store::Flush::default()
+        };
+        let id = site.control.store.flush(&flush, 0).unwrap().log_ids[0];
+        // A user whose name holds one, kept from before names were checked.
+        let mut change = site.control.store.access_change().unwrap();
+        let mut odd = change.users().unwrap()[0].clone();
+        odd.id = change.next_id(crate::store::IdOf::User).unwrap();
+        odd.name = "ann\u{202e}nimda".into();
+        change.put_user(&odd).unwrap();
+        change.commit().unwrap();
+        let (cookie, _) = site
+            .sign_in(&view::encode(&odd.name), "ann-password-1")
+            .await;
+        for path in [
+            "/activity".to_owned(),
+            format!("/activity/{id}"),
+            "/developer".to_owned(),
+            "/inbox".to_owned(),
+        ] {
+            let out = site.ask(Method::GET, &path, &cookie, "").await;
+            assert_eq!(out.status, StatusCode::OK, "{path}");
+            assert_eq!(raw_control(&out.body), None, "{path}: {}", out.body);
+            assert!(
+                out.body.contains(r"ann\u{202e}nimda"),
+                "{path}: the user is shown escaped: {}",
+                out.body
+            );
+            if path.starts_with("/activity") {
+                assert!(out.body.contains(r"/evil\u{202e}txt.exe"), "{}", out.body);
+            }
+            if path.starts_with("/activity/") {
+                assert!(out.body.contains(r"bob\u{2067}x"), "{}", out.body);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_stands_for_one_user_and_its_password() {
+        let site = site();
+        let store = &site.control.store;
+        let me = Caller::local();
+        let signed_out = |out: &Answer| out.location.starts_with("/login");
+        // A new password (here as the command line sets it, through the control socket or
+        // not) ends every session of the user.
+        let (vic1, _) = site.sign_in("vic", "vic-password-1").await;
+        let (vic2, _) = site.sign_in("vic", "vic-password-1").await;
+        crate::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
+        for cookie in [&vic1, &vic2] {
+            let out = site.ask(Method::GET, "/", cookie, "").await;
+            assert!(signed_out(&out), "a session outlived a new password");
+        }
+        // A user removed and added again under its name, as an admin, is another user: the
+        // old viewer's cookie does not become an admin's.
+        let (vic3, _) = site.sign_in("vic", "vic-password-2").await;
+        crate::access::user_remove(store, &me, "vic").unwrap();
+        crate::access::user_add(store, &me, "vic", Role::Admin, "vic-password-2").unwrap();
+        let out = site.ask(Method::GET, "/developer", &vic3, "").await;
+        assert!(signed_out(&out), "{} {}", out.status, out.body);
+        // A new role counts from the next request, and the session goes on.
+        let (vic4, _) = site.sign_in("vic", "vic-password-2").await;
+        assert_eq!(
+            site.ask(Method::GET, "/developer", &vic4, "").await.status,
+            StatusCode::OK
+        );
+        crate::access::user_set_role(store, &me, "vic", Role::Viewer).unwrap();
+        let out = site.ask(Method::GET, "/developer", &vic4, "").await;
+        assert_eq!(out.status, StatusCode::FORBIDDEN);
+        // The session that sets its own new password on the page stays signed in; the
+        // user's other sessions end.
+        let (ann1, csrf1) = site.sign_in("ann", "ann-password-1").await;
+        let (ann2, _) = site.sign_in("ann", "ann-password-1").await;
+        let out = site
+            .ask(
+                Method::POST,
+                "/developer/users/ann",
+                &ann1,
+                &format!("csrf={csrf1}&role=admin&password=ann-password-2"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+        let page = site.ask(Method::GET, "/developer", &ann1, "").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.location);
+        assert!(
+            page.body.contains("User ann has a new password."),
+            "{}",
+            page.body
+        );
+        assert!(signed_out(&site.ask(Method::GET, "/", &ann2, "").await));
+        site.sign_in("ann", "ann-password-2").await;
+    }
+
+    /// Opens `GET /events?view=…` with `cookie`: its answer's status and, while it lasts,
+    /// its stream.
+    async fn stream(
+        site: &Site,
+        cookie: &str,
+        view: &str,
+    ) -> (StatusCode, axum::body::BodyDataStream) {
+        let request = axum::http::Request::builder()
+            .uri(format!("/events?view={view}"))
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(site.router.clone(), request)
+            .await
+            .unwrap();
+        (response.status(), response.into_body().into_data_stream())
+    }
+
+    /// What `body` sends until it holds `want` (`None`: until it ends), within 10 s.
+    async fn read_until(body: &mut axum::body::BodyDataStream, want: Option<&str>) -> String {
+        use futures_util::StreamExt;
+        let mut got = String::new();
+        loop {
+            if want.is_some_and(|w| got.contains(w)) {
+                return got;
+            }
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("after 10 s the stream still waits for {want:?}: {got:?}")
+                });
+            match next {
+                Some(chunk) => got.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+                None if want.is_none() => return got,
+                None => panic!("the stream ended before {want:?}: {got:?}"),
+            }
+        }
+    }
+
+    /// Posts `text` to the inbox, as a sender would (no session).
+    async fn deliver(site: &Site, text: &str) {
+        let out = site.ask(Method::POST, crate::inbox::PATH, "", text).await;
+        assert_eq!(out.status, StatusCode::OK, "{}", out.body);
+    }
+
+    #[tokio::test]
+    async fn a_live_stream_ends_as_soon_as_its_user_is_removed_or_given_a_new_password() {
+        type Change = fn(&crate::store::Store);
+        let changes: [(&str, Change); 2] = [
+            ("a new password", |store| {
+                let me = Caller::local();
+                crate::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
+            }),
+            ("its removal", |store| {
+                crate::access::user_remove(store, &Caller::local(), "vic").unwrap();
+            }),
+        ];
+        for (what, change) in changes {
+            let site = site();
+            let (cookie, _) = site.sign_in("vic", "vic-password-1").await;
+            let (status, mut body) = stream(&site, &cookie, "inbox&after=0").await;
+            assert_eq!(status, StatusCode::OK);
+            // Another user's change leaves the stream as it is.
+            let store = Arc::clone(&site.control.store);
+            tokio::task::spawn_blocking(move || {
+                crate::access::apikey_add(&store, &Caller::local(), "nas", "app", "").unwrap();
+            })
+            .await
+            .unwrap();
+            deliver(&site, "first").await;
+            read_until(&mut body, Some("first")).await;
+            let store = Arc::clone(&site.control.store);
+            tokio::task::spawn_blocking(move || change(&store))
+                .await
+                .unwrap();
+            // Ended at once: no further message or timer is waited for (the keep-alive comes
+            // every 15 s; nothing more is posted).
+            let rest = read_until(&mut body, None).await;
+            assert!(!rest.contains("event: request"), "{what}: {rest}");
+        }
+    }
+
+    #[tokio::test]
+    async fn live_streams_are_bounded_per_user() {
+        let site = site();
+        let (vic, _) = site.sign_in("vic", "vic-password-1").await;
+        let mut open = Vec::new();
+        for _ in 0..live::MAX_STREAMS_PER_USER {
+            let (status, body) = stream(&site, &vic, "overview").await;
+            assert_eq!(status, StatusCode::OK);
+            open.push(body);
+        }
+        let (status, mut refused) = stream(&site, &vic, "overview").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        let said = read_until(&mut refused, None).await;
+        assert!(
+            said.contains("you have 8 live pages open: close one"),
+            "{said}"
+        );
+        // Another user still gets one.
+        let (ann, _) = site.sign_in("ann", "ann-password-1").await;
+        let (status, _ann_stream) = stream(&site, &ann, "overview").await;
+        assert_eq!(status, StatusCode::OK);
+        // A page closed gives its place back.
+        drop(open.pop());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, body) = stream(&site, &vic, "overview").await;
+            if status == StatusCode::OK {
+                open.push(body);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the place was not given back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET /api/v2{path}` with an access token of `user`: the status and the JSON answer.
+    async fn api_get(site: &Site, user: &str, path: &str) -> (StatusCode, serde_json::Value) {
+        let store = Arc::clone(&site.control.store);
+        let who = user.to_owned();
+        let (key, token) = tokio::task::spawn_blocking(move || {
+            let me = Caller::local();
+            let name = format!("key-{who}-{}", crate::access::random_hex(4).unwrap());
+            let key = crate::access::apikey_add(&store, &me, "nas", &name, "").unwrap();
+            let token = crate::access::token_add(&store, &me, &key.value, &who).unwrap();
+            (key.value, token.value)
+        })
+        .await
+        .unwrap();
+        let request = axum::http::Request::builder()
+            .uri(format!("/api/v2{path}"))
+            .header("ev-api-key", key)
+            .header("ev-access-token", token)
+            .body(Body::empty())
+            .unwrap();
+        let out = site.ask_request(request).await;
+        (out.status, serde_json::from_str(&out.body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_viewer_is_shown_no_credential_of_a_webhook_s_url_by_the_api_or_the_page() {
+        let site = site();
+        let secret_url = "http://user:password@127.0.0.1:9/x?apikey=s3cret&a=1";
+        let hidden = "http://user:***@127.0.0.1:9/x?apikey=***&a=1";
+        let (ann, csrf) = site.sign_in("ann", "ann-password-1").await;
+        let out = site
+            .ask(
+                Method::POST,
+                "/webhooks",
+                &ann,
+                &format!(
+                    "csrf={csrf}&endpointUrl={}&resource=%2F&responseVersion=v1&upload=true",
+                    view::encode(secret_url)
+                ),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+        // An attempt at it, which failed with an error quoting the URL.
+        let mut entry = crate::store::tests::log_entry(1000, 41, 1, 2);
+        entry.url = secret_url.to_owned();
+        entry.transport = true;
+        entry.status = 7;
+        entry.message = format!("cannot connect to {secret_url}");
+        let flush = crate::store::Flush {
+            webhook: 1000,
+            log: vec![entry],
+            ..crate::store::Flush::default()
+        };
+        let id = site.control.store.flush(&flush, 0).unwrap().log_ids[0];
+        for (user, shown) in [("ann", secret_url), ("vic", hidden)] {
+            let (status, list) = api_get(&site, user, "/webhooks").await;
+            assert_eq!(status, StatusCode::OK);
+            let made = list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["id"] == 1000)
+                .unwrap();
+            assert_eq!(made["attributes"]["endpointUrl"], shown, "{user}");
+            let (_, one) = api_get(&site, user, "/webhooks/1000").await;
+            assert_eq!(one["data"][0]["attributes"]["endpointUrl"], shown, "{user}");
+            let (_, log) = api_get(&site, user, "/activity/webhooks").await;
+            let attempt = &log["data"][0]["attributes"];
+            assert_eq!(attempt["endpointUrl"], shown, "{user}");
+            assert_eq!(
+                attempt["error"],
+                format!("cannot connect to {shown}"),
+                "{user}"
+            );
+        }
+        // A viewer's filter matches what it is shown: it cannot find the password out a
+        // character at a time.
+        for (user, pattern, found) in [
+            ("ann", "http://user:p*", 1),
+            ("vic", "http://user:p*", 0),
+            ("vic", "http://user:*@127.0.0.1:9/x?apikey=*", 1),
+        ] {
+            let (_, log) = api_get(
+                &site,
+                user,
+                &format!("/activity/webhooks?endpointUrl={}", view::encode(pattern)),
+            )
+            .await;
+            assert_eq!(log["totalResults"], found, "{user} {pattern}: {log}");
+        }
+        // The page shows the viewer the same.
+        let (vic, _) = site.sign_in("vic", "vic-password-1").await;
+        for path in ["/activity".to_owned(), format!("/activity/{id}")] {
+            let page = site.ask(Method::GET, &path, &vic, "").await;
+            assert!(!page.body.contains("password@"), "{path}: {}", page.body);
+            assert!(!page.body.contains("s3cret"), "{path}: {}", page.body);
+            assert!(
+                page.body
+                    .contains("http://user:***@127.0.0.1:9/x?apikey=***&amp;a=1"),
+                "{path}: {}",
+                page.body
+            );
+            let page = site.ask(Method::GET, &path, &ann, "").await;
+            assert!(
+                page.body.contains("user:password@"),
+                "{path}: {}",
+                page.body
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_viewer_is_shown_no_credential_a_request_to_the_inbox_carried() {
+        let site = site();
+        let request = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(crate::inbox::PATH)
+            .header(header::AUTHORIZATION, "Basic dXNlcjpodW50ZXIy")
+            .header(header::COOKIE, "session=c00k1e")
+            .header("ev-api-key", "nas-k3y")
+            .header("x-api-key", "k3y2")
+            .header(header::REFERER, "http://h/?token=t0k3n&page=2")
+            .body(Body::from("{}"))
+            .unwrap();
+        assert_eq!(site.ask_request(request).await.status, StatusCode::OK);
+        let (vic, _) = site.sign_in("vic", "vic-password-1").await;
+        let page = site.ask(Method::GET, "/inbox", &vic, "").await;
+        for secret in ["dXNlcjpodW50ZXIy", "c00k1e", "nas-k3y", "k3y2", "t0k3n"] {
+            assert!(!page.body.contains(secret), "{secret}: {}", page.body);
+        }
+        assert!(page.body.contains("Basic ***"), "{}", page.body);
+        assert!(page.body.contains("token=***&amp;page=2"), "{}", page.body);
+        // The live feed sends the viewer the same.
+        let (_, mut live) = stream(&site, &vic, "inbox&after=1").await;
+        let request = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(crate::inbox::PATH)
+            .header(header::AUTHORIZATION, "Bearer l1v3")
+            .body(Body::from("{}"))
+            .unwrap();
+        site.ask_request(request).await;
+        let got = read_until(&mut live, Some("Bearer ***")).await;
+        assert!(!got.contains("l1v3"), "{got}");
+        // An admin sees them whole.
+        let (ann, _) = site.sign_in("ann", "ann-password-1").await;
+        let page = site.ask(Method::GET, "/inbox", &ann, "").await;
+        assert!(
+            page.body.contains("Basic dXNlcjpodW50ZXIy"),
+            "{}",
+            page.body
+        );
+    }
+
+    /// A post to the inbox, as anyone may send one.
+    fn inbox_post(headers: &[(&str, String)], body: Vec<u8>) -> axum::http::Request<Body> {
+        let mut request = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(crate::inbox::PATH);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_inbox_page_stays_small_whatever_was_posted() {
+        let site = site();
+        // 50 posts of 256 KiB of 0xFF (each byte shown as 4 characters), each with 40 headers
+        // of 1 KiB: the page that showed them all was 52.9 MB.
+        let headers: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("x-filler-{i}"), "<".repeat(1024)))
+            .collect();
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        for _ in 0..crate::inbox::KEEP {
+            let post = inbox_post(&headers, vec![0xff; crate::inbox::MAX_BODY]);
+            assert_eq!(site.ask_request(post).await.status, StatusCode::OK);
+        }
+        let kept: usize = site
+            .kept
+            .inbox
+            .newest_first()
+            .iter()
+            .map(|r| r.body.len() + r.headers.iter().map(|h| h.value.len()).sum::<usize>())
+            .sum();
+        assert!(kept <= 50 * (16 + 40) * 1024, "{kept} bytes kept");
+        const BOUND: usize = 256 * 1024;
+        for user in ["ann", "vic"] {
+            let (cookie, _) = site.sign_in(user, &format!("{user}-password-1")).await;
+            let request = axum::http::Request::builder()
+                .uri("/inbox")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(site.router.clone(), request)
+                .await
+                .unwrap();
+            let page = axum::body::to_bytes(response.into_body(), 256 << 20)
+                .await
+                .unwrap();
+            println!("{user}: the inbox page is {} bytes", page.len());
+            assert!(page.len() < BOUND, "{user}: {} bytes", page.len());
+            let page = String::from_utf8_lossy(&page);
+            assert!(page.contains("more bytes"), "a cut is said");
+            assert!(page.contains("Request 50"), "the newest is shown");
+            assert!(page.contains("id=\"request-1\""), "the oldest is listed");
+        }
+    }
+
+    #[tokio::test]
+    async fn signature_checks_run_off_the_server_thread_and_are_bounded() {
+        // 200 webhooks: a signed post is checked against each one's token.
+        let webhooks: String = (1..=200)
+            .map(|i| format!("\n[[webhook]]\nurl = \"http://127.0.0.1:9/h{i}\"\n"))
+            .collect();
+        let site = site_with(&webhooks);
+        let body = vec![0xff; crate::inbox::MAX_BODY];
+        let headers = [("x-exavault-signature", "0".repeat(32))];
+        // What one check costs here and now, on this thread.
+        let signers = inbox::signers(&site.control);
+        assert_eq!(signers.len(), 200);
+        let as_text: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect();
+        let started = std::time::Instant::now();
+        let verdict = crate::inbox::check(&as_text, &body, &signers);
+        let one_check = started.elapsed();
+        assert_eq!(verdict, crate::inbox::Verdict::Invalid);
+        // The runtime serves every web request on one thread, as the daemon's does: a ticker
+        // on it notes the longest it waited for its turn while 50 senders post at once.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = tokio::spawn({
+            let stop = Arc::clone(&stop);
+            async move {
+                let mut longest = std::time::Duration::ZERO;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let asked = std::time::Instant::now();
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    longest = longest.max(asked.elapsed());
+                }
+                longest
+            }
+        });
+        let posts = (0..50).map(|_| site.ask_request(inbox_post(&headers, body.clone())));
+        let answers = futures_util::future::join_all(posts).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let longest = ticker.await.unwrap();
+        println!("one check: {one_check:?}; the server's thread waited at most {longest:?}");
+        assert!(
+            longest < one_check / 2,
+            "the server's thread was held {longest:?}; one check takes {one_check:?}"
+        );
+        let refused: Vec<&Answer> = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+            .collect();
+        let taken = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::OK)
+            .count();
+        assert_eq!(taken + refused.len(), 50);
+        assert!(!refused.is_empty(), "50 senders at once were all let in");
+        assert!(
+            refused[0].body.contains("send this one again in a moment"),
+            "{}",
+            refused[0].body
+        );
+        assert_eq!(site.kept.inbox.last(), taken as u64);
+        // Once the checks are done, a post is let in again.
+        let post = inbox_post(&headers, b"{}".to_vec());
+        assert_eq!(site.ask_request(post).await.status, StatusCode::OK);
+    }
+
     /// The secret a page shows once, and the page after it.
     fn secret_of(html: &str) -> String {
         let mark = "class=\"secret-value\">";
@@ -817,6 +1342,140 @@ mod tests {
             crate::access::user_role(&site.control.store, "ann").unwrap(),
             Some(Role::Admin)
         );
+    }
+
+    #[tokio::test]
+    async fn the_developer_forms_refuse_short_passwords_and_names_no_one_could_sign_in_with() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        for (form, says) in [
+            (
+                "name=bob&role=viewer&password=short",
+                "password: a password has at least 10 characters (this one has 5)",
+            ),
+            (
+                "name=+&role=viewer",
+                "name: a user name must not be only spaces",
+            ),
+            (
+                "name=bob+&role=viewer",
+                "name: a user name must not begin or end with a space",
+            ),
+            (
+                "name=adm%E2%80%AEin&role=viewer",
+                "name: a user name must not hold control or bidirectional control characters",
+            ),
+        ] {
+            let out = site
+                .ask(
+                    Method::POST,
+                    "/developer/users",
+                    &cookie,
+                    &format!("csrf={csrf}&{form}"),
+                )
+                .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER, "{form}");
+            let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+            assert!(page.body.contains(says), "{form}: {}", page.body);
+        }
+        let names: Vec<String> = crate::access::user_list(&site.control.store, &Caller::local())
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
+        assert_eq!(names, ["ann", "vic"]);
+        // A new password is checked the same way; one with spaces at its ends keeps them.
+        let out = site
+            .ask(
+                Method::POST,
+                "/developer/users/vic",
+                &cookie,
+                &format!("csrf={csrf}&role=viewer&password=123456789"),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+        assert!(
+            page.body.contains("a password has at least 10 characters"),
+            "{}",
+            page.body
+        );
+        site.ask(
+            Method::POST,
+            "/developer/users/vic",
+            &cookie,
+            &format!("csrf={csrf}&role=viewer&password=+vic+spaced+"),
+        )
+        .await;
+        assert!(crate::access::check_password(&site.control.store, "vic", " vic spaced ").is_ok());
+    }
+
+    /// The address a browser posts form `which` (0: Save, 1: Remove) of user `name`'s row to:
+    /// the action as written, without the fragment a browser leaves out.
+    fn user_action(html: &str, name: &str, which: usize) -> String {
+        let row = maud::html! { tr data-user=(name) {} }.into_string();
+        let row = row.trim_start_matches("<tr ").trim_end_matches("></tr>");
+        let at = html
+            .find(row)
+            .unwrap_or_else(|| panic!("no row for {name}: {html}"));
+        let action = html[at..]
+            .split("action=\"")
+            .nth(which + 1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        action.split('#').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn each_user_form_acts_on_exactly_the_user_of_its_row() {
+        let site = site();
+        let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
+        for name in ["admin2", "%61dmin2", "admin2#x", "admin2?x", "a b&c"] {
+            crate::access::user_add(
+                &site.control.store,
+                &Caller::local(),
+                name,
+                Role::Viewer,
+                "a-long-password",
+            )
+            .unwrap();
+        }
+        let role = |name: &str| crate::access::user_role(&site.control.store, name).unwrap();
+        // Save on the row of `%61dmin2`, which the router would read as `admin2` unencoded.
+        let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+        for name in ["%61dmin2", "admin2?x", "a b&c"] {
+            let save = user_action(&page.body, name, 0);
+            let out = site
+                .ask(
+                    Method::POST,
+                    &save,
+                    &cookie,
+                    &format!("csrf={csrf}&role=admin"),
+                )
+                .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER, "{save}: {}", out.body);
+            assert_eq!(
+                role(name),
+                Some(Role::Admin),
+                "{name} made an admin by {save}"
+            );
+            assert_eq!(role("admin2"), Some(Role::Viewer), "{save} changed admin2");
+        }
+        // Remove on the row of `admin2#x`, whose `#x/remove` a browser would leave out.
+        for name in ["admin2#x", "%61dmin2"] {
+            let page = site.ask(Method::GET, "/developer", &cookie, "").await;
+            let remove = user_action(&page.body, name, 1);
+            let out = site
+                .ask(Method::POST, &remove, &cookie, &format!("csrf={csrf}"))
+                .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER, "{remove}: {}", out.body);
+            assert_eq!(role(name), None, "{name} is still there after {remove}");
+            assert_eq!(
+                role("admin2"),
+                Some(Role::Viewer),
+                "{remove} removed admin2"
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Signing in to the page: sessions (in memory, ended after `IDLE` without a request, or by
-//! signing out, a restart, or the user's removal), their cookie, the CSRF token each one
-//! carries, and the login and logout forms.
+//! signing out, a restart, the user's removal or a new password), their cookie, the CSRF
+//! token each one carries, and the login and logout forms.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use maud::html;
 use subtle::ConstantTimeEq;
 
 use super::{PageError, PageResult, Posted, State, field, view};
-use crate::access::{self, AuthError};
+use crate::access::{self, AuthError, Identity};
 use crate::api::limit::{Refused, Standing};
 
 /// The session cookie, and the cookie that carries the login form's CSRF token.
@@ -24,6 +24,10 @@ const LOGIN_COOKIE: &str = "sharehook_login";
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// The most sessions kept; past it the one idle longest is ended.
 pub const MAX_SESSIONS: usize = 1024;
+/// The most sessions of one user; past it that user's own session idle longest is ended, so
+/// that one account signing in again and again never ends another's sessions (it would take
+/// `MAX_SESSIONS / MAX_PER_USER` accounts to fill the table).
+pub const MAX_PER_USER: usize = 16;
 
 /// A session's key: the SHA-256 of its cookie (the cookie itself is kept nowhere).
 pub type Key = [u8; 32];
@@ -38,7 +42,8 @@ pub enum Flash {
 }
 
 struct Session {
-    user: String,
+    /// The user, by id and password: not by name, which another user may take later.
+    identity: Identity,
     csrf: String,
     last_seen: Instant,
     flash: Vec<Flash>,
@@ -47,7 +52,7 @@ struct Session {
 /// A session found for a request.
 pub struct Found {
     pub key: Key,
-    pub user: String,
+    pub identity: Identity,
     pub csrf: String,
 }
 
@@ -61,21 +66,36 @@ impl Sessions {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a session for `user`; the answer is the cookie's value.
-    pub fn open(&self, user: &str, now: Instant) -> Result<String, PageError> {
+    /// Opens a session for `identity`; the answer is the cookie's value.
+    pub fn open(&self, identity: Identity, now: Instant) -> Result<String, PageError> {
         let cookie = access::random_hex(32).map_err(PageError::internal)?;
         let csrf = access::random_hex(24).map_err(PageError::internal)?;
         let mut map = self.lock();
         map.retain(|_, s| now.duration_since(s.last_seen) < IDLE);
+        let idlest = |map: &HashMap<Key, Session>, of_user: Option<u32>| {
+            map.iter()
+                .filter(|(_, s)| of_user.is_none_or(|u| s.identity.user == u))
+                .min_by_key(|(_, s)| s.last_seen)
+                .map(|(k, _)| *k)
+        };
+        let own = map
+            .values()
+            .filter(|s| s.identity.user == identity.user)
+            .count();
+        if own >= MAX_PER_USER
+            && let Some(oldest) = idlest(&map, Some(identity.user))
+        {
+            map.remove(&oldest);
+        }
         if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k)
+            && let Some(oldest) = idlest(&map, None)
         {
             map.remove(&oldest);
         }
         map.insert(
             access::sha256(&cookie),
             Session {
-                user: user.to_owned(),
+                identity,
                 csrf,
                 last_seen: now,
                 flash: Vec::new(),
@@ -96,7 +116,7 @@ impl Sessions {
         session.last_seen = now;
         Some(Found {
             key,
-            user: session.user.clone(),
+            identity: session.identity,
             csrf: session.csrf.clone(),
         })
     }
@@ -110,6 +130,14 @@ impl Sessions {
 
     pub fn close(&self, key: &Key) {
         self.lock().remove(key);
+    }
+
+    /// Session `key` now stands for `identity` (its user changed its own password with it:
+    /// it stays signed in, while the user's other sessions end).
+    pub fn renew(&self, key: &Key, identity: Identity) {
+        if let Some(s) = self.lock().get_mut(key) {
+            s.identity = identity;
+        }
     }
 
     pub fn flash(&self, key: &Key, flash: Flash) {
@@ -165,11 +193,6 @@ fn https(request_extensions: &http::Extensions) -> bool {
     request_extensions
         .get::<crate::web::Https>()
         .is_some_and(|h| h.0)
-}
-
-/// Percent-encodes a path for a query value.
-pub fn encode_component(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// Where to go after signing in: a path on this site, never another site.
@@ -293,7 +316,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
             (access::check_password(&store, &name, &password), known)
         })
         .await;
-    let caller = match checked {
+    let (caller, identity) = match checked {
         Err(busy) => {
             // The reserved failure stays counted: a flood that fills the queue pays for it.
             let _ = limiter.failed(reservation, limiter.now());
@@ -326,11 +349,10 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             return Ok(response);
         }
-        Ok((Ok(caller), Ok(_))) => caller,
+        Ok((Ok(signed_in), Ok(_))) => signed_in,
     };
-    let now = limiter.now();
-    limiter.signed_in(reservation, now);
-    let cookie_value = state.kept.sessions.open(&caller.user, now)?;
+    limiter.signed_in(reservation, limiter.now());
+    let cookie_value = state.kept.sessions.open(identity, Instant::now())?;
     log::info!(
         "page: {} ({}) signed in from {ip}",
         crate::event::escape_controls(&caller.user),
@@ -368,12 +390,19 @@ pub async fn logout(posted: Posted) -> Response {
 mod tests {
     use super::*;
 
+    fn who(user: u32) -> Identity {
+        Identity {
+            user,
+            password: [7; 16],
+        }
+    }
+
     #[test]
     fn a_session_ends_after_its_idle_time_and_a_request_keeps_it_open() {
         let sessions = Sessions::default();
         let t0 = Instant::now();
-        let cookie = sessions.open("ann", t0).unwrap();
-        assert_eq!(sessions.find(&cookie, t0).unwrap().user, "ann");
+        let cookie = sessions.open(who(1), t0).unwrap();
+        assert_eq!(sessions.find(&cookie, t0).unwrap().identity, who(1));
         let half = t0 + IDLE / 2;
         assert!(sessions.find(&cookie, half).is_some());
         // Counted from the last request, not from the sign-in.
@@ -391,17 +420,52 @@ mod tests {
     fn sessions_are_bounded_and_the_idlest_goes_first() {
         let sessions = Sessions::default();
         let t0 = Instant::now();
-        let first = sessions.open("a", t0).unwrap();
-        let second = sessions.open("b", t0 + Duration::from_secs(1)).unwrap();
+        let first = sessions.open(who(1), t0).unwrap();
+        let second = sessions.open(who(2), t0 + Duration::from_secs(1)).unwrap();
+        // Many users, a few sessions each, fill the table.
         for i in 0..MAX_SESSIONS {
             sessions
-                .open("c", t0 + Duration::from_secs(2 + i as u64 / 1000))
+                .open(
+                    who(10 + (i / 4) as u32),
+                    t0 + Duration::from_secs(2 + i as u64 / 1000),
+                )
                 .unwrap();
         }
         assert!(sessions.len() <= MAX_SESSIONS);
         let now = t0 + Duration::from_secs(5);
         assert!(sessions.find(&first, now).is_none());
         assert!(sessions.find(&second, now).is_none());
+    }
+
+    #[test]
+    fn one_user_signing_in_again_and_again_ends_only_its_own_oldest_sessions() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let admin = sessions.open(who(1), t0).unwrap();
+        // 1,030 sign-ins of one viewer, each later than the admin's last request.
+        let mut viewer = Vec::new();
+        for i in 0..1030u64 {
+            let at = t0 + Duration::from_millis(1 + i);
+            viewer.push(sessions.open(who(2), at).unwrap());
+        }
+        let now = t0 + Duration::from_secs(2);
+        assert!(
+            sessions.find(&admin, now).is_some(),
+            "the admin was signed out"
+        );
+        assert_eq!(sessions.len(), 1 + MAX_PER_USER);
+        // The viewer's newest are kept, its oldest went.
+        for (i, cookie) in viewer.iter().enumerate() {
+            let kept = i >= viewer.len() - MAX_PER_USER;
+            assert_eq!(sessions.find(cookie, now).is_some(), kept, "sign-in {i}");
+        }
+        // Another identity of the same user (a new password) counts as the same user.
+        let renewed = Identity {
+            user: 2,
+            password: [8; 16],
+        };
+        sessions.open(renewed, now).unwrap();
+        assert_eq!(sessions.len(), 1 + MAX_PER_USER);
     }
 
     #[test]

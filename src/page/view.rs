@@ -1,8 +1,12 @@
 //! The parts every page shares: the frame (head, navigation, messages), times, and the words
 //! for a delivery's status. Everything shown is escaped by the templates; control
-//! characters in names from the disk are escaped before that.
+//! characters in names from the disk are escaped before that, and every page and live piece
+//! is escaped once more as a whole (`safe`), so none reaches a browser raw.
 
-use maud::{DOCTYPE, Markup, html};
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Visitor;
 use super::assets;
@@ -32,13 +36,13 @@ fn head(title: &str) -> Markup {
 
 /// A page without the navigation (sign-in, errors).
 pub fn bare(title: &str, body: Markup) -> Markup {
-    html! {
+    safe(html! {
         (DOCTYPE)
         html lang="en" {
             head { (head(title)) }
             body.bare { main { (body) } }
         }
-    }
+    })
 }
 
 /// A page of the signed-in site. `here` is the navigation entry to mark; `live` names what
@@ -52,7 +56,7 @@ pub fn frame(
 ) -> Markup {
     let messages = visitor.messages();
     let account = &visitor.state.control.config.account_name;
-    html! {
+    safe(html! {
         (DOCTYPE)
         html lang="en" {
             head { (head(title)) }
@@ -81,7 +85,51 @@ pub fn frame(
                 footer { "sharehook " (env!("CARGO_PKG_VERSION")) }
             }
         }
+    })
+}
+
+/// Rendered HTML with every control character (but the line breaks and tabs of the markup)
+/// and every bidirectional control shown as its escape, as `event::escape_controls` writes
+/// it: a name that reached a template unescaped (a user, a share, a header) cannot reorder
+/// what the page shows around it (`evil\u{202e}txt.exe` read as `evilexe.txt`). The last
+/// defence behind the templates' own escaping, as the logger is for the journal.
+pub fn safe(markup: Markup) -> Markup {
+    match safe_text(&markup.0) {
+        Cow::Borrowed(_) => markup,
+        Cow::Owned(text) => PreEscaped(text),
     }
+}
+
+/// `html` as `safe` leaves it.
+pub fn safe_text(html: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| crate::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !html.chars().any(unsafe_char) {
+        return Cow::Borrowed(html);
+    }
+    let mut out = String::with_capacity(html.len() + 16);
+    for c in html.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if u32::from(c) < 0x80 {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` as one segment of a path or one value of a query: every byte but ASCII letters,
+/// digits, `-`, `_` and `~` percent-encoded (`.` too, so that a segment is never `.` or `..`
+/// to a browser). Every piece of data a template puts in a URL goes through here, so that
+/// the router decodes exactly the text that was shown: a user named `%61dmin2` or `admin2#x`
+/// is acted on, not `admin2`.
+pub fn encode(text: &str) -> String {
+    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, KEPT).to_string()
 }
 
 /// The hidden CSRF field every form carries.
@@ -173,10 +221,57 @@ pub fn body_text(body: &[u8]) -> String {
     crate::event::escape_controls(&crate::event::escape_bytes(body)).into_owned()
 }
 
+/// The start of `bytes` as `body_text` shows it, at most about `max` characters: the text,
+/// and how many of the bytes it shows. Costs what it shows, not what `bytes` holds.
+pub fn preview(bytes: &[u8], max: usize) -> (String, usize) {
+    let mut out = String::with_capacity(max.min(bytes.len() * 4) + 8);
+    let mut used = 0;
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if out.len() >= max {
+                return (out, used);
+            }
+            if crate::event::needs_escape(c) {
+                out.push_str(&crate::event::escape_controls(c.encode_utf8(&mut [0; 4])));
+            } else {
+                out.push(c);
+            }
+            used += c.len_utf8();
+        }
+        for b in chunk.invalid() {
+            if out.len() >= max {
+                return (out, used);
+            }
+            let _ = write!(out, "\\x{b:02x}");
+            used += 1;
+        }
+    }
+    (out, used)
+}
+
 /// A path in a share as people read it: with the share's name when there are several, bytes
 /// that are not UTF-8 as `\xNN`, control characters escaped.
 pub fn path(several: bool, share: &str, bytes: &[u8]) -> String {
     crate::event::escape_controls(&crate::attempts::shown_path(several, share, bytes)).into_owned()
+}
+
+/// A URL as `visitor` may see it: whole for an admin, without its secrets for a viewer
+/// (`send::hide_secrets`, the same as the API's).
+pub fn url(visitor: &Visitor, url: &str) -> String {
+    if visitor.admin() {
+        url.to_owned()
+    } else {
+        crate::send::hide_secrets(url)
+    }
+}
+
+/// Text that may quote a URL (an error), as `visitor` may see it.
+pub fn text_with_urls(visitor: &Visitor, text: &str) -> String {
+    if visitor.admin() {
+        text.to_owned()
+    } else {
+        crate::send::hide_secrets_in_text(text).into_owned()
+    }
 }
 
 /// An empty table's line.

@@ -120,6 +120,11 @@ impl Store {
         self.read_all(&self.read()?, USERS, "users", USER_RECORD)
     }
 
+    /// Marked changed after every committed change of users, keys or tokens.
+    pub fn access_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.access_changed.subscribe()
+    }
+
     pub fn api_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.read_all(&self.read()?, API_KEYS, "api_keys", KEY_RECORD)
     }
@@ -297,8 +302,11 @@ impl AccessChange<'_> {
         })
     }
 
+    /// Commits the change, then tells `Store::access_changes`'s receivers.
     pub fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().map_err(self.store.err())
+        self.tx.commit().map_err(self.store.err())?;
+        self.store.access_changed.send_modify(|n| *n += 1);
+        Ok(())
     }
 
     fn all<T: DeserializeOwned>(

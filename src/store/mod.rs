@@ -176,6 +176,10 @@ pub struct Store {
     last_age_prune: Mutex<i64>,
     /// Index entries per share, counted once and then kept by each commit (`figures`).
     index_counts: figures::IndexCounts,
+    /// Counts the committed changes of users, keys and tokens, whoever made them (the API,
+    /// the page, the command line through the control socket): what depends on a user's
+    /// password or role (a page session, a live stream) wakes on it.
+    access_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -211,6 +215,7 @@ impl Store {
             limits: RwLock::new(Limits::default()),
             last_age_prune: Mutex::new(0),
             index_counts: Default::default(),
+            access_changed: tokio::sync::watch::Sender::new(0),
         };
         store.init(fresh)?;
         Ok(store)
@@ -233,6 +238,7 @@ impl Store {
             limits: RwLock::new(Limits::default()),
             last_age_prune: Mutex::new(0),
             index_counts: Default::default(),
+            access_changed: tokio::sync::watch::Sender::new(0),
         })
     }
 

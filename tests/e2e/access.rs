@@ -243,7 +243,7 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
     ok(&nas, &["user", "add", "ana", "--role", "admin"]);
 
     let check = |nas: &Nas| {
-        let cases: [(&[&str], &str); 5] = [
+        let cases: [(&[&str], &str); 8] = [
             (&["user", "rm", "ana"], "user \"ana\" is the last admin"),
             (
                 &["user", "add", "ana", "--role", "viewer"],
@@ -257,6 +257,18 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
             (
                 &["user", "add", "a/b", "--role", "viewer"],
                 "name: a user name must not hold a /",
+            ),
+            (
+                &["user", "add", " ", "--role", "viewer"],
+                "name: a user name must not be only spaces",
+            ),
+            (
+                &["user", "add", "bob ", "--role", "viewer"],
+                "name: a user name must not begin or end with a space",
+            ),
+            (
+                &["user", "add", "adm\u{202e}in", "--role", "viewer"],
+                "name: a user name must not hold control or bidirectional control characters",
             ),
         ];
         for (args, message) in cases {
@@ -272,6 +284,19 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
         let out = with_stdin(nas, &["user", "passwd", "ana", "--password-stdin"], "");
         assert_eq!(out.status.code(), Some(1));
         assert!(text(&out.stderr).contains("password: a password must not be empty"));
+        for args in [
+            &["user", "passwd", "ana", "--password-stdin"][..],
+            &["user", "add", "bob", "--role", "viewer", "--password-stdin"][..],
+        ] {
+            let out = with_stdin(nas, args, "123456789\n");
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert!(
+                text(&out.stderr)
+                    .contains("password: a password has at least 10 characters (this one has 9)"),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+        }
     };
     check(&nas);
     let daemon = nas.start();
@@ -283,4 +308,145 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
 
     let out = nas.cli(&["apikey", "rm", "1", "--password-stdin"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Signs in to the page at `base` through its form; the session cookie (`name=value`).
+fn page_session(base: &str, user: &str, password: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut form = agent.get(format!("{base}/login")).call().unwrap();
+    let login_cookie = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the login form sets its cookie")
+        .to_owned();
+    let html = form.body_mut().read_to_string().unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    let csrf = html[at..].split('"').next().unwrap();
+    let answer = agent
+        .post(format!("{base}/login"))
+        .header("cookie", &login_cookie)
+        .content_type("application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}&username={user}&password={password}"))
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 303, "{user} did not sign in");
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sharehook_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// Where `GET path` with `cookie` is sent: the `Location` of its answer, empty for none.
+fn page_redirect(base: &str, path: &str, cookie: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let answer = agent
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .call()
+        .unwrap();
+    answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A live stream (`GET /events`) open with `cookie`, its answer's head read.
+fn live_stream(base: &str, cookie: &str) -> std::net::TcpStream {
+    use std::io::Read;
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /events?view=inbox HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.set_read_timeout(Some(patience())).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("the stream's head");
+        head.push(byte[0]);
+    }
+    let head = text(&head);
+    assert!(
+        head.starts_with("HTTP/1.1 200") && head.contains("text/event-stream"),
+        "{head}"
+    );
+    stream
+}
+
+#[test]
+fn a_password_set_or_a_user_removed_from_the_command_line_ends_its_sessions_and_live_streams() {
+    use std::io::Read;
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config(&receiver.url(), "1");
+    let daemon = nas.start();
+    let base = daemon.web_url();
+    ok(&nas, &["user", "add", "ana", "--role", "admin"]);
+    for (user, change) in [("vic", "passwd"), ("val", "rm")] {
+        let password = secret(&nas, &["user", "add", user, "--role", "viewer"]);
+        let cookie = page_session(&base, user, &password);
+        assert_eq!(
+            page_redirect(&base, "/", &cookie),
+            "",
+            "{user} is signed in"
+        );
+        let mut stream = live_stream(&base, &cookie);
+        // Through the daemon's control socket, as a person at the box would.
+        let args = [&["user", change, user][..]].concat();
+        ok(&nas, &args);
+        // The stream ends then: nothing more is posted, and its keep-alive would only come
+        // after 15 s.
+        let started = std::time::Instant::now();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => panic!("reading the live stream: {e}"),
+            }
+            assert!(
+                started.elapsed() < patience(),
+                "user {change} {user}: the live stream was still open after {:?}: {:?}",
+                started.elapsed(),
+                text(&rest)
+            );
+        }
+        assert!(
+            page_redirect(&base, "/", &cookie).starts_with("/login"),
+            "user {change} {user}: the session is still open"
+        );
+    }
+    // The other user's session and streams are not touched.
+    let password = secret(&nas, &["user", "passwd", "ana"]);
+    let ana = page_session(&base, "ana", &password);
+    let _open = live_stream(&base, &ana);
+    ok(&nas, &["user", "rm", "vic"]);
+    assert_eq!(page_redirect(&base, "/", &ana), "");
+    assert!(daemon.stop().success());
 }

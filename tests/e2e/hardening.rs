@@ -11,12 +11,16 @@ use crate::support::*;
 
 const FAST: &str = "0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5";
 
-/// A byte a terminal or the journal acts on: C0 controls, DEL, and the C1 controls as UTF-8.
+/// Where `text` holds a character a terminal or the journal acts on (C0 controls, DEL, the C1
+/// controls) or one that reorders the text around it on screen (the bidirectional controls);
+/// the index of that character.
 fn first_control(text: &[u8], keep_newlines: bool) -> Option<usize> {
-    text.iter().enumerate().position(|(i, &b)| {
-        (b < 0x20 && !(keep_newlines && b == b'\n'))
-            || b == 0x7f
-            || (b == 0xc2 && text.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
+    String::from_utf8_lossy(text).chars().position(|c| {
+        (c.is_control() && !(keep_newlines && c == '\n'))
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
     })
 }
 
@@ -37,7 +41,12 @@ fn control_characters_in_names_never_reach_the_journal_or_the_terminal() {
     // Receivers still get the exact name (JSON escapes it).
     assert_eq!(got[0].op().1, format!("/{folder}"));
     assert_eq!(got[1].op().1, format!("/{folder}/{file}"));
-    daemon.wait_log("queued for webhook 1", 2);
+    // A name that shows as `evilexe.txt` where the right-to-left override (U+202E) is obeyed.
+    let disguised = "evil\u{202e}txt.exe";
+    write_file(&nas.share().join(disguised), "boo");
+    let got = receiver.wait_for(3);
+    assert_eq!(got[2].op().1, format!("/{disguised}"));
+    daemon.wait_log("queued for webhook 1", 3);
 
     let log = daemon.log();
     for line in log.lines() {
@@ -59,11 +68,12 @@ fn control_characters_in_names_never_reach_the_journal_or_the_terminal() {
         log.contains(r"evil\x0a<0>event 999: Delete /x\x1b[2J\u{9b}1m\x7f"),
         "the name is shown escaped: {log}"
     );
+    assert!(log.contains(r"/evil\u{202e}txt.exe"), "{log}");
 
     // `sharehook log` prints it for people the same way; its JSON keeps the exact name. (The
     // log entry is written after the receiver answers: wait for both.)
-    wait_for("both attempts in the log", || {
-        (nas.log_entries(&[]).len() >= 2).then_some(())
+    wait_for("the three attempts in the log", || {
+        (nas.log_entries(&[]).len() >= 3).then_some(())
     });
     let out = nas.cli(&["log"]);
     assert!(out.status.success());
@@ -74,11 +84,12 @@ fn control_characters_in_names_never_reach_the_journal_or_the_terminal() {
         String::from_utf8_lossy(&out.stdout)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().count(), 2, "one line per attempt: {text:?}");
+    assert_eq!(text.lines().count(), 3, "one line per attempt: {text:?}");
     assert!(
         text.contains(r"Upload /evil\x0a<0>event 999: Delete /x\x1b[2J"),
         "{text}"
     );
+    assert!(text.contains(r"Upload /evil\u{202e}txt.exe"), "{text}");
     // Its JSON keeps the exact name, with DEL and C1 escaped too (JSON leaves them raw).
     let out = nas.cli(&["log", "--json"]);
     assert_eq!(
@@ -88,14 +99,15 @@ fn control_characters_in_names_never_reach_the_journal_or_the_terminal() {
         String::from_utf8_lossy(&out.stdout)
     );
     let entries = nas.log_entries(&[]);
-    assert_eq!(entries[0]["resourcePath"], format!("/{folder}/{file}"));
+    assert_eq!(entries[0]["resourcePath"], format!("/{disguised}"));
+    assert_eq!(entries[1]["resourcePath"], format!("/{folder}/{file}"));
     assert!(daemon.stop().success());
 }
 
 #[test]
 fn check_shows_a_share_path_with_control_characters_escaped() {
     let nas = Nas::new();
-    let odd = nas.dir.path().join("odd\u{1b}[2J\u{9b}\u{7f}");
+    let odd = nas.dir.path().join("odd\u{1b}[2J\u{9b}\u{7f}\u{202e}");
     std::fs::create_dir(&odd).unwrap();
     let path = odd
         .display()
@@ -123,7 +135,7 @@ fn check_shows_a_share_path_with_control_characters_escaped() {
         String::from_utf8_lossy(&out.stdout)
     );
     let shown = String::from_utf8(out.stdout).unwrap();
-    assert!(shown.contains(r"odd\u001b[2J\u009b\u007f"), "{shown}");
+    assert!(shown.contains(r"odd\u001b[2J\u009b\u007f\u202e"), "{shown}");
 }
 
 #[test]

@@ -170,7 +170,7 @@ fn api_webhooks_take_effect_at_once_and_their_changes_at_the_next_delivery() {
     assert!(view.file.as_ref().unwrap().ends_with("sharehook.toml"));
     assert_eq!(view.resource, "/");
     assert!(view.verification_token.is_some());
-    assert!(view.without_token().verification_token.is_none());
+    assert!(view.for_viewer().verification_token.is_none());
     assert_eq!(
         hooks.delete(&root, 4242).unwrap_err().kind(),
         Kind::NotFound

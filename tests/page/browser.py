@@ -731,6 +731,26 @@ class Page:
         if not self.all("section#tokens tr.token"):
             fail("/developer lists no access token after one was made")
 
+        step("/developer: a user's Remove removes that user, whatever its name holds")
+        # The browser leaves out what follows a # in a form's address: unencoded, the Remove
+        # of "admin2#x" posted to /developer/users/admin2 and removed admin2.
+        for name in ("admin2", "admin2#x", "%61dmin2"):
+            form = self.one("form#user-add")
+            self.one("input[name=name]", form).send_keys(name)
+            self.submit(form)
+            self.expect_path("/developer")
+            self.loaded()
+        users = lambda: [r.get_attribute("data-user") for r in self.all("section#users tr.user")]
+        for name in ("admin2#x", "%61dmin2"):
+            row = next((r for r in self.all("section#users tr.user") if r.get_attribute("data-user") == name), None)
+            if row is None:
+                fail(f"/developer lists no user {name!r}: {users()}")
+            self.submit(self.one("form.remove", row))
+            self.expect_path("/developer")
+            self.loaded()
+            if name in users() or "admin2" not in users():
+                fail(f"the Remove of {name!r} left {users()}")
+
         step("a receiver that cannot be reached: its failed event, Resend all, then Delete")
         self.visit("/webhooks/new")
         form = self.one("form#webhook-form")

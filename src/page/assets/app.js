@@ -72,9 +72,10 @@ function insertRows(tbody, html, keep, byTime) {
 }
 
 function live(view) {
-  // The activity table says the newest log entry it was made with; the feed goes on from there.
-  const table = document.querySelector("table[data-after]");
-  const after = table ? "&after=" + encodeURIComponent(table.dataset.after) : "";
+  // The activity table says the newest log entry it was made with, the inbox the newest
+  // request; the feed goes on from there.
+  const mark = document.querySelector("[data-after]");
+  const after = mark ? "&after=" + encodeURIComponent(mark.dataset.after) : "";
   const source = new EventSource("/events?view=" + encodeURIComponent(view) + after);
   source.addEventListener("open", () => document.body.classList.add("connected"));
   // A page kept in the back/forward cache must not hold its connection: browsers allow few
@@ -97,10 +98,14 @@ function live(view) {
     const note = document.getElementById("empty-note");
     if (note) note.remove();
     for (const article of Array.from(template.content.children)) {
+      if (article.id && document.getElementById(article.id)) continue;
       article.classList.add("fresh");
       list.prepend(article);
       localTimes(article);
     }
+    // No more than the inbox keeps.
+    const keep = Number(list.dataset.keep) || 50;
+    while (list.children.length > keep) list.lastElementChild.remove();
   });
   const replace = (selector) => (e) => {
     const old = document.querySelector(selector);
