@@ -208,13 +208,25 @@ pub fn user_list(store: &Store, caller: &Caller) -> Result<Vec<User>, AccessErro
     Ok(store.users()?.iter().map(user_view).collect())
 }
 
-/// The users `caller` may see: everyone for an admin, itself for a viewer.
-pub fn users_visible(store: &Store, caller: &Caller) -> Result<Vec<User>, AccessError> {
-    Ok(store
-        .users()?
+/// The users `caller` may see (everyone for an admin, itself for a viewer), each with when
+/// it last used one of its access tokens (ms since the epoch; a use is written at most once a
+/// minute), read in one transaction.
+pub fn users_visible_with_last_access(
+    store: &Store,
+    caller: &Caller,
+) -> Result<Vec<(User, Option<i64>)>, AccessError> {
+    let (users, tokens) = store.users_and_tokens()?;
+    Ok(users
         .iter()
         .filter(|u| caller.role == Role::Admin || u.name == caller.user)
-        .map(user_view)
+        .map(|u| {
+            let last = tokens
+                .iter()
+                .filter(|t| t.user == u.id)
+                .filter_map(|t| t.last_used_ms)
+                .max();
+            (user_view(u), last)
+        })
         .collect())
 }
 

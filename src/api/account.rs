@@ -1,7 +1,7 @@
 //! `GET /account` and `GET /users`: the box as one ExaVault account, its users as ExaVault
 //! users (the shape the SDKs require, with sharehook's two roles mapped onto ExaVault's).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
@@ -14,7 +14,6 @@ use std::sync::Arc;
 use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking};
 use crate::access::{self, Role, User};
 use crate::payload::rfc3339;
-use crate::store::Store;
 
 /// The one account a box is.
 pub const ACCOUNT_ID: u64 = 1;
@@ -23,9 +22,10 @@ pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed)
     let config = Arc::clone(&state.control.config);
     let store = Arc::clone(&state.control.store);
     let who = caller.clone();
-    let ((limit, used), users, accessed) = blocking(move || {
-        let users = access::users_visible(&store, &who).map_err(|e| ApiError::from_fault(&e))?;
-        Ok((disk_usage(&config), users, last_access(&store)?))
+    let ((limit, used), users) = blocking(move || {
+        let users = access::users_visible_with_last_access(&store, &who)
+            .map_err(|e| ApiError::from_fault(&e))?;
+        Ok((disk_usage(&config), users))
     })
     .await?;
     let created = rfc3339(state.control.started_ms);
@@ -49,8 +49,8 @@ pub async fn account(AxumState(state): AxumState<State>, Signed(caller): Signed)
     });
     let me: Vec<Value> = users
         .iter()
-        .filter(|u| u.name == caller.user)
-        .map(|u| user_json(&state.control.config.account_name, u, &accessed))
+        .filter(|(u, _)| u.name == caller.user)
+        .map(|(u, last)| user_json(&state.control.config.account_name, u, *last))
         .collect();
     answer(
         StatusCode::OK,
@@ -68,21 +68,21 @@ pub async fn users(
     let username = query.get("username").map(str::to_owned);
     let role = query.get("role").map(str::to_owned);
     let store = Arc::clone(&state.control.store);
-    let (everyone, accessed) = blocking(move || {
-        let users = access::users_visible(&store, &caller).map_err(|e| ApiError::from_fault(&e))?;
-        Ok((users, last_access(&store)?))
+    let everyone = blocking(move || {
+        access::users_visible_with_last_access(&store, &caller)
+            .map_err(|e| ApiError::from_fault(&e))
     })
     .await?;
-    let matching: Vec<&User> = everyone
+    let matching: Vec<&(User, Option<i64>)> = everyone
         .iter()
-        .filter(|u| username.as_deref().is_none_or(|n| u.name == n))
-        .filter(|u| role.as_deref().is_none_or(|r| exavault_role(u.role) == r))
+        .filter(|(u, _)| username.as_deref().is_none_or(|n| u.name == n))
+        .filter(|(u, _)| role.as_deref().is_none_or(|r| exavault_role(u.role) == r))
         .collect();
     let data: Vec<Value> = matching
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|u| user_json(&state.control.config.account_name, u, &accessed))
+        .map(|(u, last)| user_json(&state.control.config.account_name, u, *last))
         .collect();
     answer(
         StatusCode::OK,
@@ -104,20 +104,6 @@ fn exavault_role(role: Role) -> &'static str {
     }
 }
 
-/// When each user (by id) last used one of its access tokens, in milliseconds since the
-/// epoch; users who never did are absent. A token's use is written at most once a minute, so
-/// this is that close.
-fn last_access(store: &Store) -> Result<HashMap<u32, i64>, ApiError> {
-    let mut last = HashMap::new();
-    for token in store.access_tokens()? {
-        if let Some(used) = token.last_used_ms {
-            let at = last.entry(token.user).or_insert(used);
-            *at = (*at).max(used);
-        }
-    }
-    Ok(last)
-}
-
 /// ExaVault's `accessTimestamp`: the last sign-in, which for sharehook is the last use of one
 /// of the user's access tokens (RFC 3339, UTC), or ExaVault's own "never",
 /// `0000-00-00 00:00:00` (its sample scripts test the first four characters for it).
@@ -128,7 +114,7 @@ fn access_timestamp(last_ms: Option<i64>) -> String {
 const NEVER: &str = "0000-00-00 00:00:00";
 
 /// A user as ExaVault's SDKs read one; a viewer has ExaVault's read permissions only.
-fn user_json(account: &str, user: &User, accessed: &HashMap<u32, i64>) -> Value {
+fn user_json(account: &str, user: &User, last_access_ms: Option<i64>) -> Value {
     let admin = user.role == Role::Admin;
     json!({
         "id": user.id,
@@ -138,7 +124,7 @@ fn user_json(account: &str, user: &User, accessed: &HashMap<u32, i64>) -> Value 
             "locked": false,
             "created": user.created,
             "modified": user.modified,
-            "accessTimestamp": access_timestamp(accessed.get(&user.id).copied()),
+            "accessTimestamp": access_timestamp(last_access_ms),
             "accountName": account,
             "username": user.name,
             "nickname": user.name,

@@ -135,6 +135,15 @@ impl Store {
 
     /// The users, API keys and access tokens, as one moment saw them (checking a caller
     /// reads all three on every request).
+    /// Every user and access token (not the keys), read in one transaction.
+    pub fn users_and_tokens(&self) -> Result<(Vec<UserRecord>, Vec<TokenRecord>), StoreError> {
+        let tx = self.read()?;
+        Ok((
+            self.read_all(&tx, USERS, "users", USER_RECORD)?,
+            self.read_all(&tx, TOKENS, "access_tokens", TOKEN_RECORD)?,
+        ))
+    }
+
     pub fn access_snapshot(&self) -> Result<AccessSnapshot, StoreError> {
         let tx = self.read()?;
         Ok(AccessSnapshot {
