@@ -369,15 +369,7 @@ mod tests {
 
     #[test]
     fn patterns_match_as_their_definition_on_random_texts() {
-        let seed = std::env::var("SHAREHOOK_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
-        println!("seed {seed} (SHAREHOOK_SEED={seed} runs it again)");
+        let seed = crate::testing::seed();
         let mut rng = Rng(seed);
         let word = |rng: &mut Rng, alphabet: &[u8], most: u64| -> String {
             (0..rng.below(most + 1))
@@ -578,15 +570,7 @@ mod tests {
 
     #[test]
     fn pages_match_a_model_of_the_whole_log() {
-        let seed = std::env::var("SHAREHOOK_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
-        println!("seed {seed} (SHAREHOOK_SEED={seed} runs it again)");
+        let seed = crate::testing::seed();
         let mut rng = Rng(seed);
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

@@ -1,5 +1,20 @@
 //! Helpers for the unit tests.
 
+/// The seed of a seeded random test: `SHAREHOOK_SEED`, or a new one from the clock; printed,
+/// so that a failure can be run again.
+pub fn seed() -> u64 {
+    let seed = std::env::var("SHAREHOOK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    println!("seed {seed} (SHAREHOOK_SEED={seed} runs it again)");
+    seed
+}
+
 /// A tiny seeded generator (splitmix64), so a failing seed can be run again.
 pub struct Rng(pub u64);
 

@@ -312,38 +312,9 @@ fn refusals_are_the_same_with_and_without_the_daemon() {
 
 /// Signs in to the page at `base` through its form; the session cookie (`name=value`).
 fn page_session(base: &str, user: &str, password: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut form = agent.get(format!("{base}/login")).call().unwrap();
-    let login_cookie = form
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("the login form sets its cookie")
-        .to_owned();
-    let html = form.body_mut().read_to_string().unwrap();
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    let csrf = html[at..].split('"').next().unwrap();
-    let answer = agent
-        .post(format!("{base}/login"))
-        .header("cookie", &login_cookie)
-        .content_type("application/x-www-form-urlencoded")
-        .send(format!("csrf={csrf}&username={user}&password={password}"))
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 303, "{user} did not sign in");
-    answer
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("sharehook_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
+    let signed_in = page_sign_in(base, user, password);
+    assert_eq!(signed_in.status, 303, "{user} did not sign in");
+    signed_in.session.expect("a session cookie")
 }
 
 /// Where `GET path` with `cookie` is sent: the `Location` of its answer, empty for none.

@@ -8,39 +8,6 @@ use std::sync::mpsc;
 
 use crate::support::*;
 
-/// Signs in to the page at `base` through its form: the status and the redirect's target.
-fn sign_in(base: &str, user: &str, password: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut form = agent.get(format!("{base}/login")).call().unwrap();
-    let cookie = form
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("the login form sets its cookie")
-        .to_owned();
-    let html = form.body_mut().read_to_string().unwrap();
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    let csrf = html[at..].split('"').next().unwrap();
-    let answer = agent
-        .post(format!("{base}/login"))
-        .header("cookie", &cookie)
-        .content_type("application/x-www-form-urlencoded")
-        .send(format!("csrf={csrf}&username={user}&password={password}"))
-        .unwrap();
-    let location = answer
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (answer.status().as_u16(), location)
-}
-
 #[test]
 fn demo_prints_each_webhook_with_its_signature_checked() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,10 +44,13 @@ fn demo_prints_each_webhook_with_its_signature_checked() {
         .and_then(|p| p.split_once("/  (user admin, password "))
         .unwrap_or_else(|| panic!("{page}"));
     let password = rest.trim_end_matches(')');
-    let signed_in = sign_in(address, "admin", password);
-    assert_eq!(signed_in.0, 303, "{page}");
-    assert_eq!(signed_in.1, "/", "{page}");
-    assert_eq!(sign_in(address, "admin", "not-the-password").0, 401);
+    let signed_in = page_sign_in(address, "admin", password);
+    assert_eq!(signed_in.status, 303, "{page}");
+    assert_eq!(signed_in.location, "/", "{page}");
+    assert_eq!(
+        page_sign_in(address, "admin", "not-the-password").status,
+        401
+    );
     let share = dir.path().join("sharehook-demo/share");
     write_file(&share.join("hello.txt"), "hello");
     let user = whoami();

@@ -116,27 +116,28 @@ fn file_webhook_id(b: &ApiBox) -> String {
         .unwrap_or_else(|| panic!("the file's webhook is listed: {}", a.body))
 }
 
-#[test]
-fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_delete_automation() {
-    let python = python();
-    let b = start_box(READ_WRITE);
-    let file_hook = file_webhook_id(&b);
+/// Runs the SDK script `name` of tests/api/ with `program` against the box, with the box's
+/// credentials, share and webhook in its environment (and `more`); fails unless it ends "OK".
+fn run_sdk(b: &ApiBox, program: &Path, name: &str, more: &[(&str, &str)], what: &str) -> Run {
+    let file_hook = file_webhook_id(b);
     let share = b.nas.share();
     let patience = patience().as_secs().to_string();
-    let env = [
+    let mut env = vec![
         ("SHAREHOOK_API", b.base.as_str()),
         ("SHAREHOOK_KEY", &b.key),
         ("SHAREHOOK_TOKEN", &b.admin_token),
         ("SHAREHOOK_ADMIN", "ana"),
         ("SHAREHOOK_VIEWER_TOKEN", &b.viewer_token),
+        ("SHAREHOOK_VIEWER", "vic"),
         ("SHAREHOOK_SHARE", share.to_str().unwrap()),
         ("SHAREHOOK_ACCOUNT", "testnas"),
         ("SHAREHOOK_FILE_WEBHOOK", &file_hook),
         ("SHAREHOOK_PATIENCE", &patience),
     ];
-    let path = script("sdk_check.py");
+    env.extend_from_slice(more);
+    let path = script(name);
     let r = run_script(
-        &python,
+        program,
         &[path.to_str().unwrap()],
         &env,
         b.nas.dir.path(),
@@ -144,10 +145,18 @@ fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_de
     );
     assert!(
         r.ok && r.output.lines().last() == Some("OK"),
-        "ExaVault's SDK against sharehook failed:\n{}\n--- daemon log:\n{}",
+        "{what} against sharehook failed:\n{}\n--- daemon log:\n{}",
         r.output,
         b.daemon.log()
     );
+    r
+}
+
+#[test]
+fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_delete_automation() {
+    let python = python();
+    let b = start_box(READ_WRITE);
+    let r = run_sdk(&b, &python, "sdk_check.py", &[], "ExaVault's SDK");
     for step in [
         "wrong token: 401",
         "regenerate-token: the next delivery verifies with the new token",
@@ -184,35 +193,12 @@ fn exavault_python_sdk_manages_webhooks_reads_logs_and_runs_the_download_then_de
 fn exavault_javascript_sdk_reads_every_webhook_log_and_resource_answer_through_its_own_models() {
     let (node, modules) = node_and_modules();
     let b = start_box(READ_WRITE);
-    let file_hook = file_webhook_id(&b);
-    let share = b.nas.share();
-    let patience = patience().as_secs().to_string();
-    let env = [
-        ("NODE_PATH", modules.to_str().unwrap()),
-        ("SHAREHOOK_API", b.base.as_str()),
-        ("SHAREHOOK_KEY", &b.key),
-        ("SHAREHOOK_TOKEN", &b.admin_token),
-        ("SHAREHOOK_ADMIN", "ana"),
-        ("SHAREHOOK_VIEWER_TOKEN", &b.viewer_token),
-        ("SHAREHOOK_VIEWER", "vic"),
-        ("SHAREHOOK_SHARE", share.to_str().unwrap()),
-        ("SHAREHOOK_ACCOUNT", "testnas"),
-        ("SHAREHOOK_FILE_WEBHOOK", &file_hook),
-        ("SHAREHOOK_PATIENCE", &patience),
-    ];
-    let path = script("js/sdk_check.js");
-    let r = run_script(
+    let r = run_sdk(
+        &b,
         &node,
-        &[path.to_str().unwrap()],
-        &env,
-        b.nas.dir.path(),
-        Duration::from_secs(600),
-    );
-    assert!(
-        r.ok && r.output.lines().last() == Some("OK"),
-        "ExaVault's JavaScript SDK against sharehook failed:\n{}\n--- daemon log:\n{}",
-        r.output,
-        b.daemon.log()
+        "js/sdk_check.js",
+        &[("NODE_PATH", modules.to_str().unwrap())],
+        "ExaVault's JavaScript SDK",
     );
     // Every group ran: the script counts at least this many checks when none is skipped.
     let line = r

@@ -1176,3 +1176,57 @@ pub fn run_script(
         output,
     }
 }
+
+/// A sign-in to the page through its form, as a browser makes it.
+pub struct PageSignIn {
+    pub status: u16,
+    /// Where the answer sends the browser (`Location`), empty for none.
+    pub location: String,
+    /// The session cookie it sets (`sharehook_session=...`), when it sets one.
+    pub session: Option<String>,
+}
+
+/// Signs in to the page at `base` (`http://127.0.0.1:PORT`) as `user` with `password`: the
+/// form is fetched for its token and cookie, then sent.
+pub fn page_sign_in(base: &str, user: &str, password: &str) -> PageSignIn {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut form = agent.get(format!("{base}/login")).call().unwrap();
+    let login_cookie = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the login form sets its cookie")
+        .to_owned();
+    let html = form.body_mut().read_to_string().unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    let csrf = html[at..].split('"').next().unwrap();
+    let answer = agent
+        .post(format!("{base}/login"))
+        .header("cookie", &login_cookie)
+        .content_type("application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}&username={user}&password={password}"))
+        .unwrap();
+    let header = |name: &str| {
+        answer
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    PageSignIn {
+        status: answer.status().as_u16(),
+        location: header("location").concat(),
+        session: header("set-cookie")
+            .iter()
+            .find(|v| v.starts_with("sharehook_session="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned),
+    }
+}
