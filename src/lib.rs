@@ -1,47 +1,37 @@
 //! sharehook: watches NAS shares and posts signed, ExaVault-compatible webhooks.
 //!
-//! See ARCHITECTURE.md for how the modules fit together.
+//! The folders are the layers, lowest first; a module uses only its own layer and those
+//! below it (the `tidy` test holds this). See ARCHITECTURE.md for how they fit together.
 
-pub mod access;
-pub mod access_cli;
-pub mod activity;
-pub mod api;
-pub mod apibench;
-pub mod attempts;
-pub mod bench;
-pub mod cli;
+pub mod core;
+
 pub mod config;
-pub mod daemon;
-pub mod deliver;
-pub mod demo;
-pub mod engine;
-pub mod event;
-pub mod fault;
-pub mod hookbench;
-pub mod hooks;
-pub mod ignore;
-pub mod inbox;
-pub mod logging;
-pub mod manual;
-pub mod metrics;
-pub mod netpolicy;
-pub mod owner;
-pub mod page;
-pub mod passwords;
-pub mod payload;
-pub mod receiver;
-pub mod resources;
-pub mod retry;
-pub mod send;
-pub mod service;
-pub mod sign;
-pub mod status;
 pub mod store;
+pub mod tree;
+pub mod watch;
+
+pub mod deliver;
+
+pub mod engine;
+
+pub mod service;
+
+pub mod daemon;
+
+pub mod surface;
+
+pub mod bench;
+
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tidy;
-pub mod tree;
-pub mod treebench;
-pub mod watch;
-pub mod web;
+
+/// The version `--version`, `status` and the API report: the package's and the commit it was
+/// built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SHAREHOOK_COMMIT"),
+    ")"
+);

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::access::{self, Caller, Role};
 use crate::config::{Config, WebSettings};
-use crate::event::{Event, Operation, SharePath};
+use crate::core::event::{Event, Operation, SharePath};
+use crate::service::access::{self, Caller, Role};
 use crate::store::{Flush, LogEntry, Store};
 
 /// Client threads: the machines this runs on have two cores.
@@ -66,20 +66,21 @@ fn bench(
     let key = access::apikey_add(&store, &me, &config.account_name, "bench", "")?.value;
     let token = access::token_add(&store, &me, &key, "bench")?.value;
 
-    let stats: Arc<crate::metrics::Stats> = Arc::default();
-    let hooks = crate::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats))?;
+    let stats: Arc<crate::core::stats::Stats> = Arc::default();
+    let hooks =
+        crate::service::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats))?;
     let rss_before = rss_kb("VmRSS:");
     let runtime = crate::daemon::runtime()?;
-    let bound = runtime.block_on(crate::web::bind(&config.web, state))?;
+    let bound = runtime.block_on(crate::surface::web::bind(&config.web, state))?;
     let Some(base) = bound.info.urls.first().cloned() else {
         bail!("the server did not listen");
     };
-    let control = crate::activity::Control::new(
+    let control = crate::service::activity::Control::new(
         &config,
         Arc::clone(&store),
         Arc::clone(&hooks),
         stats,
-        Arc::new(crate::resources::Resources::new(
+        Arc::new(crate::service::resources::Resources::new(
             &config,
             Arc::clone(&store),
             Arc::default(),
@@ -88,11 +89,11 @@ fn bench(
         bound.info.status(),
     );
     // What the daemon serves: the API with the page beside it, behind the check of names.
-    let kept = Arc::new(crate::page::Kept::default());
-    let site = crate::web::Site::new(crate::web::router(control, &kept));
+    let kept = Arc::new(crate::surface::page::Kept::default());
+    let site = crate::surface::web::Site::new(crate::surface::web::router(control, &kept));
     let server = std::thread::Builder::new()
         .name("bench-server".into())
-        .spawn(move || runtime.block_on(crate::web::serve(bound, site)))?;
+        .spawn(move || runtime.block_on(crate::surface::web::serve(bound, site)))?;
     let _ = server;
 
     let headers = [

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::bench::tree::Daemon;
 use crate::bench::{loopback_receiver, tempdir};
-use crate::treebench::Daemon;
 
 /// Files written to the share in each run.
 const FILES: usize = 5;

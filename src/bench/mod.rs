@@ -4,6 +4,10 @@
 //! of files written to a temporary share watched by a full daemon (`settle_ms = 0`). It prints
 //! both rates, their ratio, and the latency from each file's close to its webhook's arrival.
 
+pub mod api;
+pub mod hooks;
+pub mod tree;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,9 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::config::{Config, WatchMode, WatchSettings};
+use crate::core::retry::Schedule;
 use crate::daemon::Daemon;
-use crate::retry::Schedule;
-use crate::send::{Client, ClientSettings};
+use crate::deliver::send::{Client, ClientSettings};
 
 /// What a loopback receiver saw: each body, and when it arrived.
 #[derive(Default)]
@@ -48,7 +52,7 @@ pub fn run(files: usize) -> anyhow::Result<()> {
     let client = Client::new(&ClientSettings {
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(30),
-        policy: crate::netpolicy::AddressPolicy::default(),
+        policy: crate::core::netpolicy::AddressPolicy::default(),
         ca_file: None,
     })
     .map_err(anyhow::Error::msg)?;

@@ -10,11 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::event::{Event, Operation, SharePath};
-use crate::ignore::Ignore;
-use crate::netpolicy::{self, AddressPolicy};
-use crate::retry::Schedule;
-use crate::sign::{Secret, Token};
+use crate::core::event::{Event, Operation, SharePath};
+use crate::core::ignore::Ignore;
+use crate::core::netpolicy::{self, AddressPolicy};
+use crate::core::retry::Schedule;
+use crate::core::sign::{Secret, Token};
 
 pub const DEFAULT_PATH: &str = "/etc/sharehook/sharehook.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/sharehook";
@@ -268,7 +268,7 @@ impl Config {
         crate::store::Limits {
             queue_limit: self.delivery.queue_limit,
             log_max_entries: self.log.max_entries,
-            log_max_age_ms: crate::retry::millis(self.log.max_age),
+            log_max_age_ms: crate::core::retry::millis(self.log.max_age),
         }
     }
 
@@ -779,7 +779,7 @@ impl Ctx<'_> {
                         "web.hosts",
                         format!(
                             "\"{}\" is not a host name such as \"nas.example.lan\" (no scheme, port or path; IP addresses need no entry; \"*\" answers to any name)",
-                            crate::event::escape_controls(&name)
+                            crate::core::event::escape_controls(&name)
                         ),
                     ));
                 }
@@ -1127,7 +1127,7 @@ impl Ctx<'_> {
             None => None,
             Some(f) => {
                 let path = self.resolve(f.get_ref());
-                crate::send::load_ca_file(&path)
+                crate::deliver::send::load_ca_file(&path)
                     .map_err(|m| self.err(Some(f.span()), key("ca_file"), m))?;
                 Some(path)
             }
@@ -1217,7 +1217,7 @@ fn overlap(given: &Path, share: &Share, earlier: &[Share]) -> Option<String> {
 
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
     // The URL as said back: a password in it is not shown.
-    let shown = crate::send::mask_credentials(url);
+    let shown = crate::deliver::send::mask_credentials(url);
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("\"{shown}\" is not a URL: {e}"))?;
@@ -1438,9 +1438,13 @@ impl Config {
             let _ = writeln!(out, "\n[[webhook]]");
             let _ = writeln!(out, "id = {}", hook.id);
             // Credentials and query strings in a URL may be secrets too.
-            let _ = writeln!(out, "url = {}", q(&crate::send::redact_url(&hook.url)));
+            let _ = writeln!(
+                out,
+                "url = {}",
+                q(&crate::deliver::send::redact_url(&hook.url))
+            );
             let _ = writeln!(out, "share = {}", q(&hook.share));
-            let folder = crate::event::escape_bytes(hook.folder.as_bytes());
+            let folder = crate::core::event::escape_bytes(hook.folder.as_bytes());
             let _ = writeln!(out, "folder = {}", q(&folder));
             let _ = writeln!(out, "format = {}", q(hook.format.name()));
             let triggers: Vec<String> = hook.triggers.iter().map(|t| q(t.trigger())).collect();
@@ -1543,7 +1547,7 @@ fn toml_string(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if crate::event::needs_escape(c) => {
+            c if crate::core::event::needs_escape(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -1583,7 +1587,7 @@ mod tests {
 
     #[test]
     fn the_packaged_example_holds_no_setting_and_every_one_it_shows_is_valid() {
-        let example = include_str!("../systemd/sharehook.toml");
+        let example = include_str!("../../systemd/sharehook.toml");
         let file = Path::new("/etc/sharehook/sharehook.toml");
         // As installed: every setting commented out, so no share (nothing starts).
         let err = parse(example, file).unwrap_err().to_string();

@@ -11,7 +11,7 @@
 //! `JSON_INVALID_UTF8_SUBSTITUTE`: the event is still sent, and every JSON parser reads the
 //! body (a lone surrogate escape would keep the bytes but PHP's and Rust's parsers refuse it).
 
-use crate::event::Event;
+use crate::core::event::Event;
 
 /// The fields of an ExaVault v1 body, in the order they are written.
 #[derive(Clone, Copy, Debug)]
@@ -277,7 +277,7 @@ fn write_u_escape(out: &mut Vec<u8>, unit: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Operation, SharePath};
+    use crate::core::event::{Operation, SharePath};
 
     fn fields<'a>(path: &'a [u8], sourcepath: &'a [u8]) -> V1<'a> {
         V1 {

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::event::{Event, Operation};
-use crate::send::Outcome;
+use crate::core::event::{Event, Operation};
+use crate::deliver::send::Outcome;
 use crate::store::{LogFilter, Store};
 
 /// How many of the newest log entries are read, when the daemon starts (and by `sharehook
@@ -223,7 +223,7 @@ impl ShareStats {
             time_ms: event.time_ms,
             operation: event.op,
             // Exact (invalid UTF-8 bytes as \xNN); people's forms escape control characters.
-            path: crate::event::escape_bytes(event.path.as_bytes()),
+            path: crate::core::event::escape_bytes(event.path.as_bytes()),
         });
     }
 
@@ -726,7 +726,7 @@ mod tests {
             id: 1,
             op: Operation::CreateFolder,
             share: "public".into(),
-            path: crate::event::SharePath::from_config("/a"),
+            path: crate::core::event::SharePath::from_config("/a"),
             source: None,
             is_dir: true,
             username: "alice".into(),

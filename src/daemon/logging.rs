@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::event::escape_controls;
+use crate::core::event::escape_controls;
 
 struct Logger {
     level: LevelFilter,
@@ -52,7 +52,7 @@ impl Log for Logger {
         );
         if self.form == Form::Timed {
             line.insert(0, ' ');
-            line.insert_str(0, &crate::payload::rfc3339(crate::deliver::now_ms()));
+            line.insert_str(0, &crate::core::payload::rfc3339(crate::deliver::now_ms()));
         }
         // One write per line so lines from different threads never interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());

@@ -1,20 +1,23 @@
 //! Starts and stops the running parts in order: the store, one delivery worker per webhook,
 //! and the engine, which sets up the watches and reconciles each share before `start` returns.
 
+pub mod logging;
+pub mod systemd;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Webhook};
+use crate::core::retry;
+use crate::core::sign::Token;
+use crate::core::stats::Stats;
+use crate::deliver::send::{Client, ClientSettings, redact_url};
 use crate::deliver::{Mailbox, Target, now_ms};
 use crate::engine::{Engine, Setup};
-use crate::hooks::Hooks;
-use crate::metrics::Stats;
-use crate::resources::{Attributions, Resources};
-use crate::retry;
-use crate::send::{Client, ClientSettings, redact_url};
-use crate::sign::Token;
+use crate::service::hooks::Hooks;
+use crate::service::resources::{Attributions, Resources};
 use crate::store::{Health, Store};
 
 pub struct Daemon {
@@ -55,7 +58,7 @@ impl Daemon {
         stats: Arc<Stats>,
     ) -> anyhow::Result<Daemon> {
         let shares: Vec<&str> = config.shares.iter().map(|s| s.name.as_str()).collect();
-        let ids: Vec<u32> = crate::hooks::all_webhooks(config, &store)?
+        let ids: Vec<u32> = crate::service::hooks::all_webhooks(config, &store)?
             .iter()
             .map(|w| w.id)
             .collect();
@@ -338,7 +341,7 @@ mod tests {
 
     use super::*;
     use crate::config::WatchMode;
-    use crate::retry::Schedule;
+    use crate::core::retry::Schedule;
 
     /// A file backend whose writes fail with "No space left on device" while `full` is set.
     #[derive(Debug)]

@@ -10,6 +10,7 @@
 //! `webhook-id`.
 
 pub mod pool;
+pub mod send;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,11 +20,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use log::Level;
 
 use crate::config::{Format, SignatureMode};
-use crate::event::Event;
-use crate::payload::{V1, V2};
-use crate::retry::{self, Next, Schedule};
-use crate::send::{Client, Outcome};
-use crate::sign::{self, Keys};
+use crate::core::event::Event;
+use crate::core::payload::{V1, V2};
+use crate::core::retry::{self, Next, Schedule};
+use crate::core::sign::{self, Keys};
+use crate::deliver::send::{Client, Outcome};
 use crate::store::{Disabled, Flush, Flushed, Health, LogEntry, Pending, SetAside, Store};
 
 /// At most this many results are written in one transaction...
@@ -240,7 +241,7 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     pub health: Health,
     /// Where this webhook's figures go (status, metrics).
-    pub stats: Arc<crate::metrics::HookStats>,
+    pub stats: Arc<crate::core::stats::HookStats>,
 }
 
 /// How long an idle worker sleeps before it looks at its queue again anyway.
@@ -634,7 +635,7 @@ pub fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sign::{Secret, Token};
+    use crate::core::sign::{Secret, Token};
 
     #[test]
     fn waits_read_naturally() {
@@ -695,9 +696,9 @@ mod tests {
     fn event() -> Event {
         Event {
             id: 77,
-            op: crate::event::Operation::Upload,
+            op: crate::core::event::Operation::Upload,
             share: "s".into(),
-            path: crate::event::SharePath::from_config("/a"),
+            path: crate::core::event::SharePath::from_config("/a"),
             source: None,
             is_dir: false,
             username: "u".into(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
-use crate::netpolicy::AddressPolicy;
+use crate::core::netpolicy::AddressPolicy;
 
 pub const USER_AGENT: &str = concat!("sharehook/", env!("CARGO_PKG_VERSION"));
 

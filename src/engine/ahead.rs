@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use super::Engine;
 use super::reconcile::Walk;
-use crate::event::SharePath;
-use crate::ignore::Ignore;
+use crate::core::event::SharePath;
+use crate::core::ignore::Ignore;
 use crate::tree::{self, Entries, Entry};
 use crate::watch::{self, AddError, Raw, Watches};
 
@@ -66,7 +66,7 @@ impl Filter {
                     "{}: found in a folder read: ignored: its name matches the ignore pattern \
                      \"{}\" ([watch] ignore)",
                     super::shown(&folder.join(std::ffi::OsStr::from_bytes(name))),
-                    crate::event::escape_controls(pattern)
+                    crate::core::event::escape_controls(pattern)
                 );
             }
             return false;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::Engine;
 use super::ahead::{Look, Step};
 use super::reconcile::Walk;
-use crate::event::SharePath;
+use crate::core::event::SharePath;
 use crate::store::{Batch, ShareRecord, StoreError};
 use crate::tree::{Entries, Entry};
 

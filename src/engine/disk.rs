@@ -10,9 +10,9 @@ use super::ahead::{Filter, Look, look_at};
 use super::rules::{World, innermost};
 use super::trace::{Trace, entry_json, result_json};
 use crate::config::{Share, WatchSettings};
+use crate::core::event::SharePath;
+use crate::core::stats::ShareStats;
 use crate::deliver::human;
-use crate::event::SharePath;
-use crate::metrics::ShareStats;
 use crate::store::Store;
 use crate::tree::{self, Entry};
 use crate::watch::{self, AddError, Raw, Reader, WatchSet};
@@ -431,7 +431,7 @@ impl World for Disk {
 fn runs_as() -> (String, u32) {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    let name = crate::owner::user_name(uid)
+    let name = crate::tree::owner::user_name(uid)
         .ok()
         .flatten()
         .unwrap_or_else(|| uid.to_string());

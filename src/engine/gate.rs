@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::Engine;
 use super::rules::{Change, PAIR_WINDOW};
+use crate::core::event::{Event, Operation, SharePath};
 use crate::deliver::now_ms;
-use crate::event::{Event, Operation, SharePath};
 use crate::store::{Batch, NewEvent, StoreError};
 use crate::tree::{self, Entry};
 

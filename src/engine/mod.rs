@@ -45,15 +45,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use crate::config::{Share, WatchMode, WatchSettings};
+use crate::core::event::SharePath;
+use crate::core::retry::Schedule;
+use crate::core::stats::{self, Stats};
 use crate::deliver::{human, now_ms};
-use crate::event::SharePath;
-use crate::hooks::Routes;
-use crate::metrics::{self, Stats};
-use crate::owner::Owners;
-use crate::resources::Attributions;
-use crate::retry::Schedule;
+use crate::service::hooks::Routes;
+use crate::service::resources::Attributions;
 use crate::store::{Store, StoreError};
 use crate::tree;
+use crate::tree::owner::Owners;
 use crate::watch::{self, Mask, Raw};
 use disk::{Disk, Kernel, ShareState};
 use reconcile::{Walk, Walks, Why};
@@ -315,7 +315,7 @@ impl Engine {
                     shown(&path),
                     kind_of(mask),
                     shown_bytes(name),
-                    crate::event::escape_controls(pattern)
+                    crate::core::event::escape_controls(pattern)
                 );
             }
             return;
@@ -529,7 +529,7 @@ impl Engine {
                         .map(|(p, e)| (p, Some(*e))),
                 )
             };
-            s.stats.set_watching(metrics::Watching {
+            s.stats.set_watching(stats::Watching {
                 polled: s.polled.clone(),
                 folders_watched,
                 over_limit: problem(over_limit),
@@ -647,7 +647,7 @@ fn shown(path: &Path) -> String {
 
 /// A name for a debug line, escaped as `shown` escapes a path.
 fn shown_bytes(bytes: &[u8]) -> String {
-    crate::event::escape_controls(&crate::event::escape_bytes(bytes)).into_owned()
+    crate::core::event::escape_controls(&crate::core::event::escape_bytes(bytes)).into_owned()
 }
 
 /// When `deadline` (an `Instant`, seen at `now`) comes, for a debug line: the wall-clock time
@@ -655,7 +655,11 @@ fn shown_bytes(bytes: &[u8]) -> String {
 fn until(deadline: Instant, now: Instant) -> String {
     let wait = deadline.saturating_duration_since(now);
     let at = now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-    format!("until {} (in {})", crate::payload::rfc3339(at), human(wait))
+    format!(
+        "until {} (in {})",
+        crate::core::payload::rfc3339(at),
+        human(wait)
+    )
 }
 
 /// A kernel event's kind, for a debug line.
@@ -674,8 +678,8 @@ fn kind_of(mask: Mask) -> &'static str {
 }
 
 /// How many folders have a problem, and the first of them with its error.
-fn problem<'a>(folders: impl IntoIterator<Item = (&'a PathBuf, Option<i32>)>) -> metrics::Problem {
-    let mut found = metrics::Problem::default();
+fn problem<'a>(folders: impl IntoIterator<Item = (&'a PathBuf, Option<i32>)>) -> stats::Problem {
+    let mut found = stats::Problem::default();
     for (path, errno) in folders {
         if found.count == 0 {
             found.example = Some(path.display().to_string());
@@ -688,5 +692,5 @@ fn problem<'a>(folders: impl IntoIterator<Item = (&'a PathBuf, Option<i32>)>) ->
 
 /// `d` give or take 10%, so that many boxes do not rescan in step.
 fn jitter(d: Duration) -> Duration {
-    crate::retry::jitter(d, 0.1)
+    crate::core::retry::jitter(d, 0.1)
 }

@@ -16,7 +16,7 @@ use super::Engine;
 use super::ahead::{Ahead, Look, Step};
 use super::baseline::BASELINE_SLICE;
 use super::rules::PAIR_WINDOW;
-use crate::event::SharePath;
+use crate::core::event::SharePath;
 use crate::store::{ShareRecord, StoreError};
 use crate::tree::{self, Entry};
 

@@ -10,7 +10,7 @@ use super::rules::{
     Change, MAX_DELETE_HOLD, PAIR_WINDOW, PLACEHOLDER_WAIT, Rules, World, held_name,
 };
 use super::{shown, until};
-use crate::ignore::PARTIAL_SUFFIXES;
+use crate::core::ignore::PARTIAL_SUFFIXES;
 
 impl Rules {
     /// Adds `change` to what the next commit reports, after any held Create Folder above it.

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use super::holds::{Held, Hold, Holds, upload_hold};
 use super::{shown, until};
+use crate::core::event::SharePath;
+use crate::core::ignore::is_placeholder_folder;
 use crate::deliver::human;
-use crate::event::SharePath;
-use crate::ignore::is_placeholder_folder;
 use crate::tree::{self, Entry, EntryKind};
 
 /// How long the first half of a rename waits for its second half (as Samba waits).

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::rules::{Change, Rules, Seen, World};
-use crate::event::SharePath;
-use crate::ignore::Ignore;
+use crate::core::event::SharePath;
+use crate::core::ignore::Ignore;
 use crate::tree::{Entry, EntryKind};
 
 const ROOT: &str = "/share";

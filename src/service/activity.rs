@@ -20,9 +20,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 
 use crate::config::Config;
+use crate::core::event::{Event, escape_bytes, escape_controls};
+use crate::core::payload::{parse_rfc3339, rfc3339};
 use crate::deliver::{self, Mailbox, now_ms};
-use crate::event::{Event, escape_bytes, escape_controls};
-use crate::payload::{parse_rfc3339, rfc3339};
 use crate::store::{LogEntry, LogFilter, LogStatus, SetAside, Store};
 
 pub const SOCKET: &str = "control.sock";
@@ -112,7 +112,7 @@ pub fn failed_to_line(f: &SetAside) -> String {
 /// `failed` (the attempts of the events set aside as failed; not, as the API's
 /// `status=failed`, every attempt without a 2xx answer).
 pub fn parse_status(text: &str) -> Result<LogStatus, String> {
-    use crate::attempts::StatusFilter;
+    use crate::service::attempts::StatusFilter;
     let parsed = StatusFilter::parse(text).ok_or_else(|| {
         format!(
             "--status: \"{text}\" is not a status: give a number such as 404, a class such as \
@@ -171,7 +171,7 @@ pub fn event_filter(text: &str, filter: &mut LogFilter) -> Result<(), String> {
         return Ok(());
     }
     let name = text.strip_prefix("resources.").unwrap_or(text);
-    match crate::event::Operation::from_trigger(name) {
+    match crate::core::event::Operation::from_trigger(name) {
         Some(op) => {
             filter.event_name = Some(op.v2_name().to_owned());
             Ok(())
@@ -227,45 +227,45 @@ pub fn find_event(
 pub struct Control {
     pub store: Arc<Store>,
     /// The live webhooks, whose workers take the requests.
-    pub hooks: Arc<crate::hooks::Hooks>,
+    pub hooks: Arc<crate::service::hooks::Hooks>,
     pub wait: Duration,
     /// Begins the value of an API key made through `POST /access`.
     pub account_name: String,
     /// The running configuration, the daemon's figures and when it started (`sharehook
     /// status`).
     pub config: Arc<Config>,
-    pub stats: Arc<crate::metrics::Stats>,
+    pub stats: Arc<crate::core::stats::Stats>,
     pub started_ms: i64,
     /// Where the web server listens, when it does.
-    pub web: Option<crate::status::WebStatus>,
+    pub web: Option<crate::service::status::WebStatus>,
     /// The shares' files, as the API reaches them.
-    pub resources: Arc<crate::resources::Resources>,
+    pub resources: Arc<crate::service::resources::Resources>,
 }
 
 impl Control {
     /// The status of the running daemon (reads the state: call it off the async threads).
-    pub fn status(&self) -> crate::status::Status {
-        let running = crate::status::Running {
+    pub fn status(&self) -> crate::service::status::Status {
+        let running = crate::service::status::Running {
             stats: &self.stats,
             started_ms: self.started_ms,
             web: self.web.clone(),
         };
-        crate::status::collect(&self.config, &self.store, Some(running), now_ms())
+        crate::service::status::collect(&self.config, &self.store, Some(running), now_ms())
     }
 
     /// The Prometheus text of the running daemon's figures.
     pub fn metrics(&self) -> String {
-        crate::metrics::render(&self.stats, &self.store, &self.hooks.ids())
+        crate::core::stats::render(&self.stats, &self.store, &self.hooks.ids())
     }
 
     pub fn new(
         config: &Config,
         store: Arc<Store>,
-        hooks: Arc<crate::hooks::Hooks>,
-        stats: Arc<crate::metrics::Stats>,
-        resources: Arc<crate::resources::Resources>,
+        hooks: Arc<crate::service::hooks::Hooks>,
+        stats: Arc<crate::core::stats::Stats>,
+        resources: Arc<crate::service::resources::Resources>,
         started_ms: i64,
-        web: Option<crate::status::WebStatus>,
+        web: Option<crate::service::status::WebStatus>,
     ) -> Arc<Control> {
         Arc::new(Control {
             store,
@@ -292,10 +292,11 @@ pub fn test_control(dir: &Path, webhooks: &str) -> Arc<Control> {
     );
     let config = crate::config::parse(&text, Path::new("/x.toml")).unwrap();
     let store = Arc::new(Store::open(&dir.join("state")).unwrap());
-    let stats: Arc<crate::metrics::Stats> = Arc::default();
+    let stats: Arc<crate::core::stats::Stats> = Arc::default();
     let hooks =
-        crate::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats)).unwrap();
-    let resources = Arc::new(crate::resources::Resources::new(
+        crate::service::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats))
+            .unwrap();
+    let resources = Arc::new(crate::service::resources::Resources::new(
         &config,
         Arc::clone(&store),
         Arc::default(),
@@ -450,7 +451,7 @@ pub async fn resend_now(
 /// attempt's log entry.
 pub async fn resend_entry(
     control: &Control,
-    caller: &crate::access::Caller,
+    caller: &crate::service::access::Caller,
     entry_id: u64,
 ) -> Result<LogEntry, (StatusCode, String)> {
     let store = Arc::clone(&control.store);
@@ -466,7 +467,7 @@ pub async fn resend_entry(
             )
         })?;
     let logged = resend_now(control, entry.webhook, &entry.attempt_id()).await?;
-    crate::access::audit(
+    crate::service::access::audit(
         &control.store,
         caller,
         &format!(
@@ -480,11 +481,11 @@ pub async fn resend_entry(
 /// `test_now` for `caller`, written to the audit trail.
 pub async fn test_as(
     control: &Control,
-    caller: &crate::access::Caller,
+    caller: &crate::service::access::Caller,
     hook: u32,
 ) -> Result<LogEntry, (StatusCode, String)> {
     let logged = test_now(control, hook, &caller.user).await?;
-    crate::access::audit(
+    crate::service::access::audit(
         &control.store,
         caller,
         &format!("sent webhook {hook} a test delivery"),
@@ -495,19 +496,19 @@ pub async fn test_as(
 /// `recover` for `caller`, written to the audit trail.
 pub fn recover_as(
     control: &Control,
-    caller: &crate::access::Caller,
+    caller: &crate::service::access::Caller,
     webhook: Option<u32>,
     since: Option<i64>,
 ) -> Result<u64, (StatusCode, String)> {
     let requeued = recover(control, webhook, since)?;
     let which = webhook.map_or_else(|| "every webhook".to_owned(), |id| format!("webhook {id}"));
-    crate::access::audit(
+    crate::service::access::audit(
         &control.store,
         caller,
         &format!(
             "recovered {requeued} failed events of {which}{}",
             since
-                .map(|s| format!(" since {}", crate::payload::rfc3339(s)))
+                .map(|s| format!(" since {}", crate::core::payload::rfc3339(s)))
                 .unwrap_or_default()
         ),
     );
@@ -537,7 +538,7 @@ pub async fn test_now(
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let event = Event {
         id,
-        op: crate::event::Operation::Upload,
+        op: crate::core::event::Operation::Upload,
         share: webhook.share.clone(),
         path: webhook.folder.join(TEST_FILE),
         source: None,
@@ -624,17 +625,18 @@ async fn access_via(control: &Control, body: Incoming) -> Answer {
     let store = Arc::clone(&control.store);
     let account = control.account_name.clone();
     // Hashing a password takes a while: not on the thread that serves the socket.
-    let done =
-        tokio::task::spawn_blocking(move || crate::access_cli::answer(&store, &account, &body))
-            .await
-            .map_err(|e| {
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the request failed: {e}"),
-                )
-            })?;
+    let done = tokio::task::spawn_blocking(move || {
+        crate::surface::cli::access::answer(&store, &account, &body)
+    })
+    .await
+    .map_err(|e| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request failed: {e}"),
+        )
+    })?;
     let reply = done.map_err(|e| {
-        use crate::fault::{Fault, Kind};
+        use crate::core::fault::{Fault, Kind};
         let status = match e.kind() {
             Kind::Invalid { .. } => StatusCode::BAD_REQUEST,
             Kind::NotFound => StatusCode::NOT_FOUND,
@@ -765,7 +767,7 @@ pub fn resend(
     }
     // No daemon: send it from here, and log it in the state.
     let store = open_for_change(config)?;
-    let hook = crate::hooks::all_webhooks(config, &store)?
+    let hook = crate::service::hooks::all_webhooks(config, &store)?
         .into_iter()
         .find(|w| w.id == hook_id)
         .ok_or_else(|| anyhow!("webhook {hook_id} is no longer configured"))?;
@@ -845,7 +847,7 @@ pub fn resend_failed(
 /// The ids of the configured webhooks and of those made through the API.
 fn known_webhooks(config: &Config) -> anyhow::Result<Vec<u32>> {
     let store = Store::open_read_only(&config.state_dir)?;
-    Ok(crate::hooks::all_webhooks(config, &store)?
+    Ok(crate::service::hooks::all_webhooks(config, &store)?
         .iter()
         .map(|w| w.id)
         .collect())
@@ -853,7 +855,7 @@ fn known_webhooks(config: &Config) -> anyhow::Result<Vec<u32>> {
 
 /// `sharehook status`: from the running daemon, or, with none, from the state alone; `None`
 /// when no daemon runs and there is no state (it never ran with this `state_dir`).
-pub fn status(config: &Config) -> anyhow::Result<Option<crate::status::Status>> {
+pub fn status(config: &Config) -> anyhow::Result<Option<crate::service::status::Status>> {
     if let Some(answer) =
         ask_daemon_with(&config.state_dir, hyper::Method::GET, "/status", Vec::new())?
     {
@@ -865,7 +867,12 @@ pub fn status(config: &Config) -> anyhow::Result<Option<crate::status::Status>> 
         return Ok(None);
     }
     let store = Store::open_read_only(&config.state_dir)?;
-    Ok(Some(crate::status::collect(config, &store, None, now_ms())))
+    Ok(Some(crate::service::status::collect(
+        config,
+        &store,
+        None,
+        now_ms(),
+    )))
 }
 
 /// `sharehook failed`: the failed events of `webhook` (of every webhook without it).
@@ -940,14 +947,16 @@ mod tests {
 
     #[test]
     fn failed_lines_escape_control_characters() {
-        let path =
-            crate::event::SharePath::within(Path::new("/share"), Path::new("/share/a\x1b[2Jb.txt"))
-                .unwrap();
+        let path = crate::core::event::SharePath::within(
+            Path::new("/share"),
+            Path::new("/share/a\x1b[2Jb.txt"),
+        )
+        .unwrap();
         let f = SetAside {
             webhook: 1,
             event: Event {
                 id: 5,
-                op: crate::event::Operation::Upload,
+                op: crate::core::event::Operation::Upload,
                 share: "s".into(),
                 path,
                 source: None,

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use crate::event::escape_bytes;
+use crate::core::event::escape_bytes;
 use crate::store::{LogEntry, Store, StoreError};
 
 /// Which attempts a caller asked for.
@@ -204,7 +204,7 @@ impl LogQuery {
                 .is_none_or(|u| e.event.username == u)
             && self.endpoint.as_ref().is_none_or(|p| {
                 if self.hide_secrets {
-                    p.matches(&crate::send::hide_secrets(&e.url))
+                    p.matches(&crate::deliver::send::hide_secrets(&e.url))
                 } else {
                     p.matches(&e.url)
                 }
@@ -452,7 +452,7 @@ mod tests {
     use crate::testing::Rng;
 
     fn random_entry(rng: &mut Rng, time_ms: i64) -> LogEntry {
-        use crate::event::{Event, Operation, SharePath};
+        use crate::core::event::{Event, Operation, SharePath};
         let op = Operation::ALL[rng.below(Operation::ALL.len() as u64) as usize];
         let (status, transport) = match rng.below(5) {
             0 => (7, true),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::sign::{Secret, Token};
+use crate::core::sign::{Secret, Token};
 
 /// How many requests are kept.
 pub const KEEP: usize = 50;
@@ -156,7 +156,7 @@ pub fn check(headers: &[(String, String)], body: &[u8], signers: &[Signer]) -> V
     }
     for s in signers {
         if let (Some(sig), Some(token)) = (exavault, &s.token)
-            && crate::sign::verify_exavault(token.expose(), body, sig)
+            && crate::core::sign::verify_exavault(token.expose(), body, sig)
         {
             return Verdict::Valid {
                 webhook: s.webhook,
@@ -306,7 +306,7 @@ mod tests {
                 secret: Some(secret.clone()),
             },
         ];
-        let by_t2 = crate::sign::exavault(t2.expose(), body);
+        let by_t2 = crate::core::sign::exavault(t2.expose(), body);
         let by_secret = secret.sign("msg_1", 1_700_000_000, body);
         let cases: Vec<(Vec<(String, String)>, Verdict)> = vec![
             (headers(&[]), Verdict::Unsigned),

@@ -10,11 +10,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::core::event::{Operation, escape_controls};
+use crate::core::payload::rfc3339;
+use crate::core::stats::{self, RESULTS, Stats};
 use crate::deliver::human;
-use crate::event::{Operation, escape_controls};
-use crate::metrics::{self, RESULTS, Stats};
-use crate::payload::rfc3339;
-use crate::send::redact_url;
+use crate::deliver::send::redact_url;
 use crate::store::Store;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -200,7 +200,8 @@ pub fn collect(
 
     // Every webhook, those made through the API too; the file's alone if the state cannot
     // be read.
-    let all = crate::hooks::all_webhooks(config, store).unwrap_or_else(|_| config.webhooks.clone());
+    let all = crate::service::hooks::all_webhooks(config, store)
+        .unwrap_or_else(|_| config.webhooks.clone());
     // The last outcomes: the daemon's, which it took from the log as it started; with no
     // daemon, from the log now.
     let offline;
@@ -268,7 +269,7 @@ pub fn collect(
     Status {
         running: started_at.is_some(),
         daemon: DaemonStatus {
-            version: crate::cli::VERSION.to_owned(),
+            version: crate::surface::cli::VERSION.to_owned(),
             started_at,
             uptime_seconds,
             watches,
@@ -279,7 +280,7 @@ pub fn collect(
     }
 }
 
-fn describe_problem(out: &mut Vec<String>, p: &metrics::Problem, what: &str) {
+fn describe_problem(out: &mut Vec<String>, p: &stats::Problem, what: &str) {
     if p.count == 0 {
         return;
     }
@@ -421,8 +422,8 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::event::{Event, SharePath};
-    use crate::send::Outcome;
+    use crate::core::event::{Event, SharePath};
+    use crate::deliver::send::Outcome;
 
     fn setup() -> (tempfile::TempDir, Config, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -457,9 +458,9 @@ mod tests {
             size: Some(3),
             protocol: None,
         });
-        share.set_watching(metrics::Watching {
+        share.set_watching(stats::Watching {
             folders_watched: 4,
-            over_limit: metrics::Problem {
+            over_limit: stats::Problem {
                 count: 2,
                 example: Some("/srv/public/deep".into()),
                 error: None,

@@ -9,8 +9,8 @@ use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransacti
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, META, Store, StoreError, encode_as};
-use crate::event::Event;
-use crate::sign::{Keys, Secret, Token};
+use crate::core::event::Event;
+use crate::core::sign::{Keys, Secret, Token};
 
 pub(super) const QUEUE: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("queue");
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
@@ -79,10 +79,10 @@ struct PendingV2 {
 #[derive(Deserialize)]
 struct EventV1 {
     id: u64,
-    op: crate::event::Operation,
+    op: crate::core::event::Operation,
     share: String,
-    path: crate::event::SharePath,
-    source: Option<crate::event::SharePath>,
+    path: crate::core::event::SharePath,
+    source: Option<crate::core::event::SharePath>,
     is_dir: bool,
     username: String,
     time_ms: i64,
@@ -1159,7 +1159,7 @@ impl Batch<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Operation, SharePath};
+    use crate::core::event::{Operation, SharePath};
 
     /// An event as records held it before `Event::protocol`: postcard writes a struct as the
     /// tuple of its fields, so this tuple has exactly the old layout.

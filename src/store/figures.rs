@@ -83,7 +83,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::SharePath;
+    use crate::core::event::SharePath;
     use crate::tree::{Entry, EntryKind};
 
     fn entry(kind: EntryKind, ino: u64) -> Entry {

@@ -10,7 +10,7 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{META, Store, StoreError, encode_as};
-use crate::event::{Operation, SharePath};
+use crate::core::event::{Operation, SharePath};
 
 /// id -> `ApiWebhook`.
 const API_WEBHOOKS: TableDefinition<u32, &[u8]> = TableDefinition::new("api_webhooks");
@@ -174,7 +174,7 @@ mod tests {
             1501
         );
         // Nor one the state used for a queue (a configured webhook since removed)...
-        let event = crate::event::Event {
+        let event = crate::core::event::Event {
             id: 0,
             op: Operation::Upload,
             share: "s".into(),

@@ -39,7 +39,7 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::event::SharePath;
+use crate::core::event::SharePath;
 use crate::tree::Entry;
 
 pub use access::{
@@ -1090,8 +1090,8 @@ fn identity_hex(hi: u64, lo: u64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::event::{Event, Operation, SharePath};
-    use crate::sign::{Secret, Token};
+    use crate::core::event::{Event, Operation, SharePath};
+    use crate::core::sign::{Secret, Token};
 
     fn event(path: &str) -> Event {
         Event {

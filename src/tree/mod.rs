@@ -3,6 +3,8 @@
 //! what kind of file system a share lives on). Every read of the disk goes through here, so
 //! that paths longer than the kernel takes in one piece (PATH_MAX) are read like any other.
 
+pub mod owner;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::CString;

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sharehook::access::{Caller, Role};
 use sharehook::config::{Config, WatchMode};
+use sharehook::core::fault::{Fault, Kind};
+use sharehook::core::retry::Schedule;
 use sharehook::daemon::Daemon;
-use sharehook::fault::{Fault, Kind};
-use sharehook::hooks::{Origin, Spec};
-use sharehook::retry::Schedule;
+use sharehook::service::access::{Caller, Role};
+use sharehook::service::hooks::{Origin, Spec};
 use sharehook::store::Store;
 
 use crate::support::*;
@@ -241,9 +241,9 @@ fn api_webhook_in_state(nas: &Nas, url: &str) -> u32 {
         id: 0,
         url: url.to_owned(),
         share: "public".into(),
-        folder: sharehook::event::SharePath::root(),
+        folder: sharehook::core::event::SharePath::root(),
         format: "v1".into(),
-        triggers: sharehook::event::Operation::ALL.to_vec(),
+        triggers: sharehook::core::event::Operation::ALL.to_vec(),
         signature: "exavault".into(),
         created_ms: 0,
         modified_ms: 0,

@@ -8,9 +8,9 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sharehook::access::{Caller, Role};
 use sharehook::config::{Config, Format, ResourceAccess, WatchMode};
 use sharehook::daemon::Daemon;
+use sharehook::service::access::{Caller, Role};
 use sharehook::store::Store;
 
 use crate::support::{Credentials, Nas, Receiver, api, patience, wait_for, whoami};

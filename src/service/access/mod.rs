@@ -14,9 +14,9 @@ use argon2::password_hash::PasswordHasher;
 use serde::{Deserialize, Serialize};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::event::escape_controls;
-use crate::fault::{Fault, Kind};
-use crate::payload::rfc3339;
+use crate::core::event::escape_controls;
+use crate::core::fault::{Fault, Kind};
+use crate::core::payload::rfc3339;
 use crate::store::{
     AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, Store, StoreError, TokenRecord,
     UserRecord,
@@ -115,7 +115,7 @@ pub enum AccessError {
     #[error("cannot {0}")]
     Crypto(String),
     #[error("{0}")]
-    Busy(#[from] crate::passwords::Busy),
+    Busy(#[from] crate::service::passwords::Busy),
 }
 
 impl Fault for AccessError {
@@ -389,7 +389,7 @@ pub fn check_user_name(name: &str) -> Result<(), AccessError> {
             "a user name has at most {NAME_MAX} characters (this one has {n})"
         )));
     }
-    if name.chars().any(crate::event::needs_escape) {
+    if name.chars().any(crate::core::event::needs_escape) {
         return Err(bad(
             "a user name must not hold control or bidirectional control characters",
         ));
@@ -435,7 +435,7 @@ fn check_password_text(password: &str) -> Result<(), AccessError> {
 fn hash_password(password: &str) -> Result<String, AccessError> {
     check_password_text(password)?;
     let password = password.to_owned();
-    crate::passwords::pool()
+    crate::service::passwords::pool()
         .run_blocking(move || {
             Argon2::default()
                 .hash_password(password.as_bytes())
@@ -615,7 +615,7 @@ fn check_key_name(name: &str) -> Result<(), AccessError> {
         "an API key's name must not be empty".to_owned()
     } else if n > KEY_NAME_MAX {
         format!("an API key's name has at most {KEY_NAME_MAX} characters (this one has {n})")
-    } else if name.chars().any(crate::event::needs_escape) {
+    } else if name.chars().any(crate::core::event::needs_escape) {
         "an API key's name must not hold control or bidirectional control characters".to_owned()
     } else {
         return Ok(());
@@ -630,7 +630,7 @@ fn check_description(d: &str) -> Result<(), AccessError> {
     let n = d.chars().count();
     let detail = if n > DESCRIPTION_MAX {
         format!("a description has at most {DESCRIPTION_MAX} characters (this one has {n})")
-    } else if d.chars().any(crate::event::needs_escape) {
+    } else if d.chars().any(crate::core::event::needs_escape) {
         "a description must not hold control or bidirectional control characters".to_owned()
     } else {
         return Ok(());
@@ -862,7 +862,7 @@ pub fn check_password(
         Some(u) => u.password.as_str(),
         None => DUMMY_HASH,
     };
-    let ok = crate::passwords::verify(password.as_bytes(), phc);
+    let ok = crate::service::passwords::verify(password.as_bytes(), phc);
     match found {
         Some(u) if ok => Ok((
             Caller {

@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{self, Caller, Role};
 use crate::config::{Config, Format, Share, SignatureMode, Webhook};
+use crate::core::event::{Operation, SharePath};
+use crate::core::fault::{Fault, Kind};
+use crate::core::sign::Token;
+use crate::deliver::send::redact_url;
 use crate::deliver::{Mailbox, Request, Worker, now_ms};
-use crate::event::{Operation, SharePath};
-use crate::fault::{Fault, Kind};
-use crate::send::redact_url;
-use crate::sign::Token;
+use crate::service::access::{self, Caller, Role};
 use crate::store::{ApiWebhook, Store, StoreError};
 
 /// Where a webhook is defined.
@@ -110,12 +110,12 @@ pub struct Hooks {
     /// Set once the daemon stops: nothing is changed after.
     stopped: AtomicBool,
     /// The figures each worker counts in (status, metrics).
-    stats: Arc<crate::metrics::Stats>,
+    stats: Arc<crate::core::stats::Stats>,
     /// The threads that step every worker.
     pool: crate::deliver::pool::Pool,
     /// The HTTP clients made so far, by their settings: webhooks set up alike share one (its
     /// TLS setup and its idle connections).
-    clients: Mutex<Vec<(String, crate::send::Client)>>,
+    clients: Mutex<Vec<(String, crate::deliver::send::Client)>>,
 }
 
 /// What a webhook made or changed through the API asks for; ExaVault's keys, each optional
@@ -272,7 +272,7 @@ impl View {
     /// without its credentials or secret-looking values (`send::hide_secrets`).
     pub fn for_viewer(mut self) -> View {
         self.verification_token = None;
-        self.endpoint_url = crate::send::hide_secrets(&self.endpoint_url);
+        self.endpoint_url = crate::deliver::send::hide_secrets(&self.endpoint_url);
         self
     }
 }
@@ -329,7 +329,7 @@ impl Hooks {
     pub fn start(
         config: &Config,
         store: Arc<Store>,
-        stats: Arc<crate::metrics::Stats>,
+        stats: Arc<crate::core::stats::Stats>,
     ) -> anyhow::Result<Arc<Hooks>> {
         let made = store.api_webhooks()?;
         for api in &made {
@@ -540,7 +540,7 @@ impl Hooks {
         admin(caller)?;
         let mut live = self.lock_for_change()?;
         let record = self.api_record(&live, id)?;
-        let grace = crate::retry::millis(self.config.delivery.rotation_grace);
+        let grace = crate::core::retry::millis(self.config.delivery.rotation_grace);
         if self.store.rotate_token(id, grace, now_ms())?.is_none() {
             return Err(failed(id, "the state has no token for it"));
         }
@@ -612,7 +612,7 @@ impl Hooks {
 
     /// The HTTP client for `hook`: one made before with the same settings, or a new one.
     /// (A CA file is read again for each webhook that names it, so a changed file counts.)
-    fn client(&self, hook: &Webhook) -> anyhow::Result<crate::send::Client> {
+    fn client(&self, hook: &Webhook) -> anyhow::Result<crate::deliver::send::Client> {
         let settings = crate::daemon::client_settings(&self.config, hook);
         if settings.ca_file.is_some() {
             return crate::daemon::client(&self.config, hook);

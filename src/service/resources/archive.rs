@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::ResourceError;
-use crate::payload::rfc3339;
+use crate::core::payload::rfc3339;
 
 /// A zip being written to an unnamed file in the state folder, within its lease's bounds.
 pub(super) struct Zip {
@@ -323,7 +323,7 @@ impl ZipGate {
                 return Err(ZipRefusal::TooMany(format!(
                     "user {} has {theirs} zip downloads in progress, the most one user may have \
                      at once; try again when one is done (a single file is sent without a zip)",
-                    crate::event::escape_controls(user)
+                    crate::core::event::escape_controls(user)
                 )));
             }
             if *all >= limits.at_once {

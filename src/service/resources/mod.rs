@@ -26,14 +26,14 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::access::{self, Caller, Role};
 use crate::config::{Config, ResourceAccess, Share};
-use crate::event::{Operation, SharePath, escape_bytes};
-use crate::fault::{Fault, Kind};
-use crate::ignore::Ignore;
-use crate::owner::Owners;
-use crate::payload::{resource_id, rfc3339};
+use crate::core::event::{Operation, SharePath, escape_bytes};
+use crate::core::fault::{Fault, Kind};
+use crate::core::ignore::Ignore;
+use crate::core::payload::{resource_id, rfc3339};
+use crate::service::access::{self, Caller, Role};
 use crate::store::{Store, StoreError};
+use crate::tree::owner::Owners;
 
 mod archive;
 
@@ -203,7 +203,7 @@ impl Resources {
                 if out.len() >= limit {
                     return Ok(out);
                 }
-                out.push(crate::hooks::resource_string(
+                out.push(crate::service::hooks::resource_string(
                     &self.shares,
                     &share.name,
                     &folder,
@@ -444,7 +444,7 @@ impl Resources {
         if caller.role != Role::Admin {
             return Err(ResourceError::Forbidden(format!(
                 "user {} may only read; deleting needs an admin",
-                crate::event::escape_controls(&caller.user)
+                crate::core::event::escape_controls(&caller.user)
             )));
         }
         let mut targets = Vec::with_capacity(ids.len());
@@ -579,7 +579,7 @@ impl Resources {
         };
         let matches = |share: &str, path: &[u8]| match &wanted {
             Wanted::Hex(hex) => resource_id(share, path) == *hex,
-            Wanted::Number(n) => crate::payload::resource_number(share, path) == *n,
+            Wanted::Number(n) => crate::core::payload::resource_number(share, path) == *n,
         };
         for share in self
             .shares
@@ -604,7 +604,7 @@ impl Resources {
         }
         Err(ResourceError::NotFound(format!(
             "no resource has the id {}",
-            crate::event::escape_controls(text)
+            crate::core::event::escape_controls(text)
         )))
     }
 
@@ -670,7 +670,7 @@ impl Resources {
             .unwrap_or_else(|p| p.into_inner())
             .name(meta.uid());
         Resource {
-            number: crate::payload::resource_number(&share.name, path.as_bytes()),
+            number: crate::core::payload::resource_number(&share.name, path.as_bytes()),
             hash: id.clone(),
             id,
             name: if path.is_root() {
@@ -1707,7 +1707,7 @@ mod tests {
         assert!(unknown.starts_with("NotFound"), "{unknown}");
         // The number the API gives a resource finds it too; a number no resource has is not
         // found, and what is neither a number nor 32 hex characters is refused.
-        let number = crate::payload::resource_number("s", b"/docs/deep/c.txt");
+        let number = crate::core::payload::resource_number("s", b"/docs/deep/c.txt");
         let by_number = f.resources.info(format!("id:{number}").as_bytes()).unwrap();
         assert_eq!(by_number.path, "/docs/deep/c.txt");
         assert_eq!(by_number.number, number);
@@ -1795,7 +1795,7 @@ mod tests {
     #[test]
     fn a_conflict_is_answered_409() {
         let e = ResourceError::Conflict("changed".into());
-        let api = crate::api::ApiError::from_fault(&e);
+        let api = crate::surface::api::ApiError::from_fault(&e);
         assert_eq!((api.status.as_u16(), api.code), (409, "ERROR_CONFLICT"));
     }
 
@@ -1831,7 +1831,7 @@ mod tests {
                 .unwrap();
         }
         batch.commit().unwrap();
-        let number = crate::payload::resource_number("s", b"/docs/b.txt");
+        let number = crate::core::payload::resource_number("s", b"/docs/b.txt");
         let found = f.resources.info(number.to_string().as_bytes()).unwrap();
         assert_eq!((found.path.as_str(), found.number), ("/docs/b.txt", number));
         // A number no resource has is not found, saying both what was looked for.

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking};
-use crate::access::{self, Role, User};
-use crate::payload::rfc3339;
+use crate::core::payload::rfc3339;
+use crate::service::access::{self, Role, User};
 
 /// The one account a box is.
 pub const ACCOUNT_ID: u64 = 1;

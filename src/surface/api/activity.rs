@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Query, Signed, State, answer, blocking, parse_time};
-use crate::access::{Caller, Role};
-use crate::attempts::{self, LogQuery, PATTERN_MAX, Pattern, SortKey, StatusFilter};
-use crate::event::{Operation, escape_bytes};
-use crate::payload::rfc3339;
+use crate::core::event::{Operation, escape_bytes};
+use crate::core::payload::rfc3339;
+use crate::service::access::{Caller, Role};
+use crate::service::attempts::{self, LogQuery, PATTERN_MAX, Pattern, SortKey, StatusFilter};
 use crate::store::LogEntry;
 
 /// Entries a page has when `limit` is not given, and the most it may ask for.
@@ -132,12 +132,12 @@ pub fn entry_json(state: &State, caller: &Caller, e: &LogEntry, several: bool) -
     let url = if admin {
         e.url.clone()
     } else {
-        crate::send::hide_secrets(&e.url)
+        crate::deliver::send::hide_secrets(&e.url)
     };
     let error = if admin {
         e.message.clone()
     } else {
-        crate::send::hide_secrets_in_text(&e.message).into_owned()
+        crate::deliver::send::hide_secrets_in_text(&e.message).into_owned()
     };
     let mut details = serde_json::from_slice::<Value>(&e.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.body).into_owned()));
@@ -199,7 +199,7 @@ fn v1_details(details: &mut Value, e: &LogEntry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::V1;
+    use crate::core::payload::V1;
 
     #[test]
     fn a_v1_entry_s_details_carry_what_exavault_s_v1_details_read_and_the_body_as_sent() {
@@ -208,10 +208,15 @@ mod tests {
         let sent = entry.body.clone();
         let dir = tempfile::tempdir().unwrap();
         let state = std::sync::Arc::new(super::super::ApiState {
-            control: crate::activity::test_control(dir.path(), ""),
+            control: crate::service::activity::test_control(dir.path(), ""),
             limiter: std::sync::Arc::new(super::super::Limiter::default()),
         });
-        let json = entry_json(&state, &crate::access::Caller::local(), &entry, false);
+        let json = entry_json(
+            &state,
+            &crate::service::access::Caller::local(),
+            &entry,
+            false,
+        );
         let details = &json["attributes"]["details"];
         assert_eq!(details["attemptId"], "42-2", "{details}");
         assert_eq!(details["attemptId"], json["attributes"]["attemptId"]);
@@ -229,7 +234,12 @@ mod tests {
         // A v2 body is shown as it was sent.
         entry.format = "v2".into();
         entry.body = br#"{"attemptId":"42-2","event":"resources.upload"}"#.to_vec();
-        let json = entry_json(&state, &crate::access::Caller::local(), &entry, false);
+        let json = entry_json(
+            &state,
+            &crate::service::access::Caller::local(),
+            &entry,
+            false,
+        );
         assert_eq!(
             json["attributes"]["details"],
             serde_json::json!({"attemptId": "42-2", "event": "resources.upload"})

@@ -45,7 +45,7 @@ const MAX_KEPT: usize = 10_000;
 type NameKey = [u8; 16];
 
 fn name_key(name: &str) -> NameKey {
-    let digest = crate::access::sha256(name);
+    let digest = crate::service::access::sha256(name);
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     key

@@ -24,10 +24,10 @@ use axum::routing::{any, get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::access::{self, AuthError, Caller, Role};
-use crate::fault::{Fault, Kind};
+use crate::core::fault::{Fault, Kind};
+use crate::service::access::{self, AuthError, Caller, Role};
 use crate::store::StoreError;
-use crate::web::Peer;
+use crate::surface::web::Peer;
 
 pub use limit::Limiter;
 
@@ -38,7 +38,7 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct ApiState {
     /// The state, the live webhooks and their workers, the running configuration and figures:
     /// what the control socket serves from too.
-    pub control: Arc<crate::activity::Control>,
+    pub control: Arc<crate::service::activity::Control>,
     pub limiter: Arc<Limiter>,
 }
 
@@ -240,7 +240,7 @@ async fn path_params_are_text(
                     name,
                     format!(
                         "{:?} is not UTF-8 once percent-decoded",
-                        crate::event::escape_controls(raw)
+                        crate::core::event::escape_controls(raw)
                     ),
                 )
                 .into_response();
@@ -631,7 +631,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-pub use crate::payload::resource_number;
+pub use crate::core::payload::resource_number;
 
 /// A JSON body read into `T`; an error names the field at fault. An empty body is `{}` (the
 /// SDKs send one on DELETE, and sometimes none).
@@ -809,7 +809,7 @@ mod tests {
     async fn every_route_served_is_in_the_openapi_document_and_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let state = Arc::new(ApiState {
-            control: crate::activity::test_control(dir.path(), ""),
+            control: crate::service::activity::test_control(dir.path(), ""),
             limiter: Arc::new(Limiter::default()),
         });
         let router = router(state);
@@ -860,7 +860,7 @@ mod tests {
 
     fn test_router(dir: &std::path::Path) -> Router {
         router(Arc::new(ApiState {
-            control: crate::activity::test_control(dir, ""),
+            control: crate::service::activity::test_control(dir, ""),
             limiter: Arc::new(Limiter::default()),
         }))
     }

@@ -1,6 +1,6 @@
 //! `/resources`: a share's files for the automation ExaVault documented (a listener gets the
 //! Upload webhook, downloads the file, then deletes it): info, list, download, delete. The
-//! work is `crate::resources`'; this module reads requests and shapes answers as ExaVault's
+//! work is `crate::service::resources`'; this module reads requests and shapes answers as ExaVault's
 //! SDKs read them (a resource's `id` is a number, taken back alone or as `id:N`; a download
 //! is exactly 200 with `Content-Disposition: attachment; filename*=UTF-8''<name>`, or 413,
 //! 429 or 507 when its zip is over a bound; a delete of several is 207 when its results
@@ -17,8 +17,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, JsonBody, Query, Signed, State, answer, blocking};
-use crate::attempts::Pattern;
-use crate::resources::{Resource, ResourceError, ResourceKind, STALL, ZipLease, ZipRefusal};
+use crate::service::attempts::Pattern;
+use crate::service::resources::{
+    Resource, ResourceError, ResourceKind, STALL, ZipLease, ZipRefusal,
+};
 
 /// What RFC 5987 lets a `filename*` value hold as it is; the rest is percent-encoded.
 const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -184,7 +186,7 @@ async fn list_of(state: &State, folder: Vec<u8>, field: &'static str, query: &Qu
                 "type",
                 format!(
                     "\"{}\" is neither file nor dir",
-                    crate::event::escape_controls(other)
+                    crate::core::event::escape_controls(other)
                 ),
             ));
         }
@@ -251,7 +253,7 @@ pub async fn download(
             .map_err(fault)
     })
     .await?;
-    let mut name = crate::event::escape_bytes(&got.name);
+    let mut name = crate::core::event::escape_bytes(&got.name);
     if got.zip
         && let Some(archive) = archive
     {
@@ -472,7 +474,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::resources::{ZipGate, ZipLimits};
+    use crate::service::resources::{ZipGate, ZipLimits};
 
     /// A zip's lease on a gate of its own, and a file of `len` bytes standing for its zip.
     fn leased_file(dir: &std::path::Path, len: usize) -> (Arc<ZipGate>, ZipLease, std::fs::File) {

@@ -13,9 +13,9 @@ use super::{
     Admin, ApiError, ApiResult, JsonBody, Query, RawBody, Signed, State, answer, blocking,
     parse_time,
 };
-use crate::access::{Caller, Role};
-use crate::hooks::{HookError, Spec, View};
-use crate::payload::rfc3339;
+use crate::core::payload::rfc3339;
+use crate::service::access::{Caller, Role};
+use crate::service::hooks::{HookError, Spec, View};
 
 fn fault(e: HookError) -> ApiError {
     ApiError::from_fault(&e)
@@ -199,7 +199,7 @@ pub async fn resend(
             format!("\"{activity}\" is not an activity id (a whole number)"),
         )
     })?;
-    let logged = crate::activity::resend_entry(&state.control, &caller, entry_id)
+    let logged = crate::service::activity::resend_entry(&state.control, &caller, entry_id)
         .await
         .map_err(worker_error)?;
     let several = state.control.config.shares.len() > 1;
@@ -236,7 +236,8 @@ pub async fn recover(
         .transpose()?;
     let control = Arc::clone(&state.control);
     let requeued = blocking(move || {
-        crate::activity::recover_as(&control, &caller, Some(id), since).map_err(worker_error)
+        crate::service::activity::recover_as(&control, &caller, Some(id), since)
+            .map_err(worker_error)
     })
     .await?;
     answer(
@@ -281,7 +282,7 @@ pub async fn test(
     Path(id): Path<String>,
 ) -> ApiResult {
     let id = id_of("id", &id)?;
-    let logged = crate::activity::test_as(&state.control, &caller, id)
+    let logged = crate::service::activity::test_as(&state.control, &caller, id)
         .await
         .map_err(worker_error)?;
     let several = state.control.config.shares.len() > 1;

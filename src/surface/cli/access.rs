@@ -5,13 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{
+use crate::config::Config;
+use crate::core::event::{escape_controls, json_for_terminal};
+use crate::service::access::{
     self, AccessError, ApiKey, AuditEntry, Caller, NewApiKey, NewToken, Role, Token, User,
 };
-use crate::cli::Output;
-use crate::config::Config;
-use crate::event::{escape_controls, json_for_terminal};
 use crate::store::Store;
+use crate::surface::cli::Output;
 
 /// One command, as the control socket carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,7 +143,7 @@ pub fn parse(
 
 /// How the commands of `sub` are written: its lines of `sharehook --help`.
 pub fn usage(sub: &str) -> String {
-    crate::manual::usage(sub)
+    crate::surface::cli::manual::usage(sub)
 }
 
 /// Does `request` as `caller`; `account_name` begins the value of a new API key.
@@ -274,12 +274,15 @@ pub fn answer(store: &Store, account_name: &str, body: &[u8]) -> Result<Reply, A
 /// runs.
 pub fn run(config: &Config, request: Request) -> anyhow::Result<Reply> {
     let body = serde_json::to_vec(&request)?;
-    if let Some(answer) =
-        crate::activity::ask_daemon_with(&config.state_dir, hyper::Method::POST, "/access", body)?
-    {
+    if let Some(answer) = crate::service::activity::ask_daemon_with(
+        &config.state_dir,
+        hyper::Method::POST,
+        "/access",
+        body,
+    )? {
         return Ok(serde_json::from_value(answer)?);
     }
-    let store = crate::activity::open_for_change(config)?;
+    let store = crate::service::activity::open_for_change(config)?;
     Ok(dispatch(
         &store,
         &config.account_name,
@@ -361,7 +364,7 @@ fn print_json<T: Serialize + ?Sized>(value: &T) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::Fault;
+    use crate::core::fault::Fault;
 
     fn words(w: &[&str]) -> Vec<String> {
         w.iter().map(|s| (*s).to_owned()).collect()
@@ -472,7 +475,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let err = answer(&store, "nas", br#"{"op":"format-disk"}"#).unwrap_err();
-        assert_eq!(err.kind(), crate::fault::Kind::invalid("request"));
+        assert_eq!(err.kind(), crate::core::fault::Kind::invalid("request"));
         let reply = answer(&store, "nas", br#"{"op":"user-list"}"#).unwrap();
         assert_eq!(reply, Reply::Users { users: vec![] });
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::core::retry::Schedule;
 use crate::daemon::Daemon;
-use crate::retry::Schedule;
-use crate::{receiver, service};
+use crate::{daemon::systemd as service, surface::cli::receiver};
 
 pub const DEFAULT_DIR: &str = "sharehook-demo";
 
@@ -101,28 +101,28 @@ async fn serve_page(
     config: &Config,
     daemon: &Daemon,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<(String, String)>)> {
-    let mut bound = crate::web::bind(&config.web, &config.state_dir).await?;
+    let mut bound = crate::surface::web::bind(&config.web, &config.state_dir).await?;
     if bound.info.off.is_some() {
         let mut web = config.web.clone();
         web.listen = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))];
-        bound = crate::web::bind(&web, &config.state_dir).await?;
+        bound = crate::surface::web::bind(&web, &config.state_dir).await?;
     }
     let address = bound.info.urls.first().cloned();
-    let me = crate::access::Caller::local();
-    let password = crate::access::generate_password()?;
-    let known = crate::access::user_role(&daemon.store, "admin")?.is_some();
+    let me = crate::service::access::Caller::local();
+    let password = crate::service::access::generate_password()?;
+    let known = crate::service::access::user_role(&daemon.store, "admin")?.is_some();
     if known {
-        crate::access::user_set_password(&daemon.store, &me, "admin", &password)?;
+        crate::service::access::user_set_password(&daemon.store, &me, "admin", &password)?;
     } else {
-        crate::access::user_add(
+        crate::service::access::user_add(
             &daemon.store,
             &me,
             "admin",
-            crate::access::Role::Admin,
+            crate::service::access::Role::Admin,
             &password,
         )?;
     }
-    let control = crate::activity::Control::new(
+    let control = crate::service::activity::Control::new(
         config,
         std::sync::Arc::clone(&daemon.store),
         std::sync::Arc::clone(&daemon.hooks),
@@ -132,8 +132,8 @@ async fn serve_page(
         bound.info.status(),
     );
     let kept = std::sync::Arc::default();
-    let site = crate::web::Site::new(crate::web::router(control, &kept));
-    let task = tokio::spawn(crate::web::serve(bound, site));
+    let site = crate::surface::web::Site::new(crate::surface::web::router(control, &kept));
+    let task = tokio::spawn(crate::surface::web::serve(bound, site));
     Ok((task, address.map(|a| (a, password))))
 }
 

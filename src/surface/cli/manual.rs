@@ -1533,8 +1533,8 @@ fn fish() -> String {
 mod tests {
     use super::*;
 
-    const CLI: &str = include_str!("cli.rs");
-    const CONFIG_RS: &str = include_str!("config.rs");
+    const CLI: &str = include_str!("mod.rs");
+    const CONFIG_RS: &str = include_str!("../../config/mod.rs");
 
     /// The commands `cli::parse` matches: the quoted words of the arms of its
     /// `match sub.as_deref()`.

@@ -3,6 +3,11 @@
 //! the daemon is not running. What `--help` says is in `manual`, with every option and command
 //! matched here (its tests check).
 
+pub mod access;
+pub mod demo;
+pub mod manual;
+pub mod receiver;
+
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,17 +17,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::core::event::json_for_terminal;
 use crate::daemon::Daemon;
-use crate::event::json_for_terminal;
 use crate::store::LogFilter;
-use crate::{access_cli, activity, config, demo, manual, service, sign};
+use crate::{
+    config, core::sign, daemon::systemd as service, service::activity,
+    surface::cli::access as access_cli,
+};
 
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("SHAREHOOK_COMMIT"),
-    ")"
-);
+pub use crate::VERSION;
 
 /// The exit status of `sharehook status` when the daemon is not running.
 pub const NOT_RUNNING: u8 = 3;
@@ -83,7 +86,7 @@ pub enum Command {
         hooks: usize,
     },
     BenchTree {
-        size: crate::treebench::TreeSize,
+        size: crate::bench::tree::TreeSize,
         dir: Option<PathBuf>,
     },
     Audit {
@@ -150,7 +153,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let (mut json_given, mut array_given) = (false, false);
     let mut files = 5000usize;
     let mut api_bench = false;
-    let mut tree_bench: Option<crate::treebench::TreeSize> = None;
+    let mut tree_bench: Option<crate::bench::tree::TreeSize> = None;
     let mut hooks_bench: Option<usize> = None;
     let mut entries = 100_000usize;
     let mut seconds = 3.0f64;
@@ -358,13 +361,13 @@ fn verify_key(
 }
 
 pub fn main() -> ExitCode {
-    crate::logging::init();
+    crate::daemon::logging::init();
     let command = match parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(e) => {
             eprintln!(
                 "sharehook: {}",
-                crate::event::escape_controls(&e.to_string())
+                crate::core::event::escape_controls(&e.to_string())
             );
             return ExitCode::from(2);
         }
@@ -424,7 +427,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             };
             // A body that cannot be read is an error (2), not a mismatch (1).
             if let Err(e) = read {
-                eprintln!("sharehook: {}", crate::event::escape_controls(&e));
+                eprintln!("sharehook: {}", crate::core::event::escape_controls(&e));
                 return Ok(ExitCode::from(2));
             }
             let matches = match &key {
@@ -569,7 +572,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&serde_json::to_value(&status)?);
             } else {
-                print!("{}", crate::status::to_text(&status));
+                print!("{}", crate::service::status::to_text(&status));
             }
             if !status.running {
                 // As `systemctl status` says of a unit that is not active.
@@ -577,9 +580,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench { files } => crate::bench::run(files)?,
-        Command::BenchApi { entries, seconds } => crate::apibench::run(entries, seconds)?,
-        Command::BenchTree { size, dir } => crate::treebench::run(size, dir)?,
-        Command::BenchHooks { hooks } => crate::hookbench::run(hooks)?,
+        Command::BenchApi { entries, seconds } => crate::bench::api::run(entries, seconds)?,
+        Command::BenchTree { size, dir } => crate::bench::tree::run(size, dir)?,
+        Command::BenchHooks { hooks } => crate::bench::hooks::run(hooks)?,
         Command::Audit {
             config,
             limit,
@@ -589,7 +592,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let store = crate::store::Store::open_read_only(&config.state_dir)?;
             // As for `log`, 0 is every row.
             let limit = if limit == 0 { usize::MAX } else { limit };
-            access_cli::print_audit(&crate::access::audit_list(&store, limit)?, output);
+            access_cli::print_audit(&crate::service::access::audit_list(&store, limit)?, output);
         }
         Command::Access {
             config,
@@ -633,7 +636,7 @@ fn no_such_webhook(
     eprintln!(
         "sharehook: --webhook: there is no webhook {id} (neither in {} nor made through the \
          API nor in the state)",
-        crate::event::escape_controls(&config_path.display().to_string())
+        crate::core::event::escape_controls(&config_path.display().to_string())
     );
     Ok(Some(ExitCode::from(2)))
 }
@@ -666,7 +669,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         for warning in config.warnings(&api_webhook_shares(&daemon.store)) {
             log::warn!("{warning}");
         }
-        let bound = match crate::web::bind(&config.web, &config.state_dir).await {
+        let bound = match crate::surface::web::bind(&config.web, &config.state_dir).await {
             Ok(bound) => bound,
             Err(e) => {
                 daemon.stop(Duration::from_secs(10));
@@ -692,12 +695,12 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
             Arc::clone(&listener),
             control(&daemon, &config),
         ));
-        let kept = Arc::new(crate::page::Kept::default());
+        let kept = Arc::new(crate::surface::page::Kept::default());
         let site_router = |daemon: &Daemon, config: &config::Config| {
-            crate::web::router(control(daemon, config), &kept)
+            crate::surface::web::router(control(daemon, config), &kept)
         };
-        let site = crate::web::Site::new(site_router(&daemon, &config));
-        let web = tokio::spawn(crate::web::serve(bound, Arc::clone(&site)));
+        let site = crate::surface::web::Site::new(site_router(&daemon, &config));
+        let web = tokio::spawn(crate::surface::web::serve(bound, Arc::clone(&site)));
         service::ready();
         log::info!("ready");
         let signal = loop {
@@ -739,7 +742,7 @@ fn control(
     daemon: &Daemon,
     config: &config::Config,
     started_ms: i64,
-    web: &crate::web::WebInfo,
+    web: &crate::surface::web::WebInfo,
 ) -> Arc<activity::Control> {
     activity::Control::new(
         config,
@@ -1048,7 +1051,7 @@ mod tests {
                 config: default.clone(),
                 request: access_cli::Request::UserAdd {
                     name: "ana".into(),
-                    role: crate::access::Role::Admin,
+                    role: crate::service::access::Role::Admin,
                     password: None,
                 },
                 password_stdin: true,

@@ -9,7 +9,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::sign::{self, Token};
+use crate::core::sign::{self, Token};
 
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -53,7 +53,10 @@ async fn handle(req: Request<Incoming>, token: Token) -> Result<Response<Full<By
     };
     let ok = sign::verify_exavault(token.expose(), &body, &signature);
     // The sender chose these bytes: nothing in them may drive the terminal.
-    println!("{}", crate::event::escape_controls(&describe(&body, ok)));
+    println!(
+        "{}",
+        crate::core::event::escape_controls(&describe(&body, ok))
+    );
     Ok(answer(StatusCode::OK, "ok".into()))
 }
 

@@ -11,10 +11,10 @@ use maud::{Markup, html};
 use super::session::Flash;
 use super::view::{self, csrf, time};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
-use crate::api::Query;
-use crate::attempts;
-use crate::event::{Operation, escape_controls};
+use crate::core::event::{Operation, escape_controls};
+use crate::service::attempts;
 use crate::store::LogEntry;
+use crate::surface::api::Query;
 
 /// Entries on one page of the table.
 pub const PAGE_SIZE: usize = 50;
@@ -85,7 +85,7 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
     api.push(("offset".into(), offset.to_string()));
     api.push(("limit".into(), PAGE_SIZE.to_string()));
     let filtered = api.len() > 2;
-    let mut q = crate::api::activity::log_query(&Query(api))
+    let mut q = crate::surface::api::activity::log_query(&Query(api))
         .map_err(|e| PageError::Invalid(format!("A filter is not valid: {}", e.detail)))?;
     q.hide_secrets = !visitor.admin();
     let control = Arc::clone(&visitor.state.control);
@@ -306,9 +306,10 @@ pub async fn resend(posted: Posted) -> PageResult {
         .parse()
         .map_err(|_| PageError::Invalid("The form names no attempt to resend.".into()))?;
     let visitor = posted.visitor;
-    let logged = crate::activity::resend_entry(&visitor.state.control, &visitor.caller, entry)
-        .await
-        .map_err(super::worker_error)?;
+    let logged =
+        crate::service::activity::resend_entry(&visitor.state.control, &visitor.caller, entry)
+            .await
+            .map_err(super::worker_error)?;
     let words = if logged.success() {
         format!("answered {}", logged.status)
     } else if logged.transport {
@@ -345,7 +346,8 @@ pub async fn resend_failed(posted: Posted) -> PageResult {
     let control = Arc::clone(&visitor.state.control);
     let caller = visitor.caller.clone();
     let n = blocking(move || {
-        crate::activity::recover_as(&control, &caller, webhook, None).map_err(super::worker_error)
+        crate::service::activity::recover_as(&control, &caller, webhook, None)
+            .map_err(super::worker_error)
     })
     .await?;
     visitor.tell(Flash::Done(format!(

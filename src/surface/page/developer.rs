@@ -10,7 +10,7 @@ use maud::html;
 use super::session::Flash;
 use super::view::{self, csrf, time_text};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
-use crate::access::{self, AccessError, Caller, Role};
+use crate::service::access::{self, AccessError, Caller, Role};
 use crate::store::Store;
 
 fn fault(e: AccessError) -> PageError {

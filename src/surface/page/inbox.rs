@@ -14,7 +14,7 @@ use maud::{Markup, html};
 
 use super::view::{self, time};
 use super::{PageResult, Posted, State, Visitor, render, see};
-use crate::inbox::{self, Signer, Verdict};
+use crate::service::inbox::{self, Signer, Verdict};
 
 /// The most of a page's requests shown in full, in bytes of HTML: past it the older requests
 /// are listed in a line each, so the page costs little whatever was posted.
@@ -127,7 +127,7 @@ pub fn request_article(r: &inbox::Request, admin: bool) -> Markup {
                 table.headers {
                     tbody {
                         @for h in &r.headers {
-                            @let value = if admin { Cow::Borrowed(h.value.as_str()) } else { crate::send::hide_secret_header(&h.name, &h.value) };
+                            @let value = if admin { Cow::Borrowed(h.value.as_str()) } else { crate::deliver::send::hide_secret_header(&h.name, &h.value) };
                             // What is left of a value shown with its secrets hidden is not told.
                             @let hidden = matches!(value, Cow::Owned(_));
                             @let (value, value_shown) = view::preview(value.as_bytes(), SHOW_VALUE);
@@ -160,7 +160,7 @@ pub async fn clear(posted: Posted) -> PageResult {
 }
 
 /// The keys each webhook signs with now: its current token and secret.
-pub fn signers(control: &crate::activity::Control) -> Vec<Signer> {
+pub fn signers(control: &crate::service::activity::Control) -> Vec<Signer> {
     let routing = control.hooks.routes().current();
     routing
         .webhooks
@@ -178,7 +178,7 @@ pub fn signers(control: &crate::activity::Control) -> Vec<Signer> {
 /// refused with 503 and `Retry-After`, and nothing is kept.
 pub async fn receive(AxumState(state): AxumState<State>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let from = crate::api::peer_ip(&parts).to_string();
+    let from = crate::surface::api::peer_ip(&parts).to_string();
     let raw: Vec<(String, Vec<u8>)> = parts
         .headers
         .iter()

@@ -147,7 +147,7 @@ async fn feed(
     // A change of users wakes the stream at once: a user removed or given a new password is
     // cut off then, not at its next message; a new role counts from then. Checked once first,
     // for a change made since the request was let in.
-    let mut access = crate::access::changes(&control.store);
+    let mut access = crate::service::access::changes(&control.store);
     access.mark_changed();
     let mut seen_event = feed.last();
     // The inbox page says the newest request it listed, the activity page the newest log
@@ -173,7 +173,7 @@ async fn feed(
                 }
                 let store = Arc::clone(&control.store);
                 let identity = visitor.identity;
-                let now = super::blocking(move || Ok(crate::access::signed_in(&store, &identity)?))
+                let now = super::blocking(move || Ok(crate::service::access::signed_in(&store, &identity)?))
                     .await?;
                 let Some(now) = now else {
                     return Err(Ended::Closed);

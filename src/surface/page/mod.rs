@@ -28,10 +28,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 
-use crate::access::{Caller, Role};
-use crate::api::Limiter;
-use crate::fault::{Fault, Kind};
-use crate::inbox::Inbox;
+use crate::core::fault::{Fault, Kind};
+use crate::service::access::{Caller, Role};
+use crate::service::inbox::Inbox;
+use crate::surface::api::Limiter;
 
 pub use live::Streams;
 pub use session::Sessions;
@@ -48,7 +48,7 @@ pub struct Kept {
 
 /// What the page's handlers work with; made again at each reload.
 pub struct PageState {
-    pub control: Arc<crate::activity::Control>,
+    pub control: Arc<crate::service::activity::Control>,
     pub kept: Arc<Kept>,
 }
 
@@ -104,7 +104,7 @@ pub fn router(state: State) -> Router {
         )
         .route("/inbox", get(inbox::page))
         .route("/inbox/clear", post(inbox::clear))
-        .route(crate::inbox::PATH, post(inbox::receive))
+        .route(crate::service::inbox::PATH, post(inbox::receive))
         .route("/assets/{name}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))
         .fallback(not_found)
@@ -138,7 +138,7 @@ async fn headers(request: Request, next: axum::middleware::Next) -> Response {
 
 async fn not_found(request: Request) -> Response {
     if request.uri().path().starts_with("/api/") {
-        return crate::api::ApiError::not_found("no such route").into_response();
+        return crate::surface::api::ApiError::not_found("no such route").into_response();
     }
     PageError::NotFound("There is no page at this address.".into()).into_response()
 }
@@ -172,7 +172,10 @@ pub enum PageError {
 
 impl PageError {
     pub fn internal(what: impl std::fmt::Display) -> PageError {
-        log::error!("page: {}", crate::event::escape_controls(&what.to_string()));
+        log::error!(
+            "page: {}",
+            crate::core::event::escape_controls(&what.to_string())
+        );
         PageError::Internal
     }
 
@@ -275,7 +278,7 @@ pub fn see(to: &str) -> PageResult {
 pub struct Visitor {
     pub caller: Caller,
     /// Who the session stands for: checked against the state at each request.
-    pub identity: crate::access::Identity,
+    pub identity: crate::service::access::Identity,
     pub csrf: String,
     /// The session's key (a hash of the cookie), to leave a message for the next page.
     pub session: session::Key,
@@ -331,7 +334,8 @@ impl FromRequestParts<State> for Visitor {
             .ok_or_else(sign_in)?;
         let store = Arc::clone(&state.control.store);
         let identity = found.identity;
-        let now = blocking(move || Ok(crate::access::signed_in(&store, &identity)?)).await?;
+        let now =
+            blocking(move || Ok(crate::service::access::signed_in(&store, &identity)?)).await?;
         let Some(mut caller) = now else {
             // The user was removed, or its password changed: the session ends with it.
             state.kept.sessions.close(&found.key);
@@ -349,18 +353,18 @@ impl FromRequestParts<State> for Visitor {
 }
 
 fn peer_ip(parts: &Parts) -> IpAddr {
-    crate::api::peer_ip(parts)
+    crate::surface::api::peer_ip(parts)
 }
 
 /// The query string's pairs, read as the API reads them; a value that is not UTF-8 is a page
 /// saying so, not the API's JSON.
-pub struct PageQuery(pub crate::api::Query);
+pub struct PageQuery(pub crate::surface::api::Query);
 
 impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PageQuery, PageError> {
-        crate::api::Query::from_request_parts(parts, state)
+        crate::surface::api::Query::from_request_parts(parts, state)
             .await
             .map(PageQuery)
             .map_err(|e| PageError::Invalid(format!("The address is not valid: {}", e.detail)))
@@ -422,7 +426,7 @@ impl FromRequest<State> for Posted {
             log::warn!(
                 "page: a form from {} for {} had {} CSRF token; refused",
                 visitor.caller.address,
-                crate::event::escape_controls(parts.uri.path()),
+                crate::core::event::escape_controls(parts.uri.path()),
                 if given.is_empty() { "no" } else { "a wrong" }
             );
             return Err(PageError::Csrf);
@@ -448,8 +452,8 @@ pub async fn read_form(body: axum::body::Body) -> Result<Vec<(String, String)>, 
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (Some(name), Some(value)) = (
-            crate::api::form_decode(name),
-            crate::api::form_decode(value),
+            crate::surface::api::form_decode(name),
+            crate::surface::api::form_decode(value),
         ) else {
             return Err(PageError::Invalid("a form field is not UTF-8".into()));
         };
@@ -476,7 +480,7 @@ mod tests {
     struct Site {
         router: Router,
         _dir: tempfile::TempDir,
-        control: Arc<crate::activity::Control>,
+        control: Arc<crate::service::activity::Control>,
         kept: Arc<Kept>,
     }
 
@@ -494,18 +498,25 @@ mod tests {
     /// A site whose configuration file has `webhooks`.
     fn site_with(webhooks: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let control = crate::activity::test_control(dir.path(), webhooks);
+        let control = crate::service::activity::test_control(dir.path(), webhooks);
         let me = Caller::local();
-        crate::access::user_add(&control.store, &me, "ann", Role::Admin, "ann-password-1").unwrap();
-        crate::access::user_add(&control.store, &me, "vic", Role::Viewer, "vic-password-1")
+        crate::service::access::user_add(&control.store, &me, "ann", Role::Admin, "ann-password-1")
             .unwrap();
+        crate::service::access::user_add(
+            &control.store,
+            &me,
+            "vic",
+            Role::Viewer,
+            "vic-password-1",
+        )
+        .unwrap();
         // Sign-in failures are counted on a clock that stands still: ten slow password checks
         // must not refill the bucket before the eleventh.
         let kept = Arc::new(Kept {
             limiter: Arc::new(Limiter::stopped_at(std::time::Instant::now())),
             ..Kept::default()
         });
-        let router = crate::web::router(Arc::clone(&control), &kept);
+        let router = crate::surface::web::router(Arc::clone(&control), &kept);
         Site {
             router,
             _dir: dir,
@@ -686,7 +697,7 @@ mod tests {
             )
             .await;
         assert_eq!(out.status, StatusCode::FORBIDDEN);
-        for _ in 0..crate::api::limit::LIMIT {
+        for _ in 0..crate::surface::api::limit::LIMIT {
             let out = site
                 .ask(
                     Method::POST,
@@ -710,7 +721,7 @@ mod tests {
 
         let site = self::site();
         let (cookie, _) = site.sign_in("vic", "vic-password-1").await;
-        crate::access::user_remove(&site.control.store, &Caller::local(), "vic").unwrap();
+        crate::service::access::user_remove(&site.control.store, &Caller::local(), "vic").unwrap();
         let out = site.ask(Method::GET, "/", &cookie, "").await;
         assert_eq!(out.location, "/login?next=%2F");
     }
@@ -729,7 +740,7 @@ mod tests {
         let after = page.body[at..].split('"').next().unwrap().to_owned();
         // An attempt written after the page was made, before its live stream opens.
         let mut entry = crate::store::tests::log_entry(1, 41, 1, 2);
-        entry.event.path = crate::event::SharePath::from_config("/late.txt");
+        entry.event.path = crate::core::event::SharePath::from_config("/late.txt");
         let flush = crate::store::Flush {
             webhook: 1,
             log: vec![entry],
@@ -764,7 +775,7 @@ mod tests {
     /// and tabs of the markup aside).
     fn raw_control(html: &str) -> Option<char> {
         html.chars()
-            .find(|&c| crate::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
+            .find(|&c| crate::core::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
     }
 
     #[tokio::test]
@@ -772,7 +783,7 @@ mod tests {
         let site = site();
         // A file named to read as `evilexe.txt`, by an owner whose name reverses what follows.
         let mut entry = crate::store::tests::log_entry(1, 41, 1, 2);
-        entry.event.path = crate::event::SharePath::from_config("/evil\u{202e}txt.exe");
+        entry.event.path = crate::core::event::SharePath::from_config("/evil\u{202e}txt.exe");
         entry.event.username = "bob\u{2067}x".into();
         let flush = crate::store::Flush {
             webhook: 1,
@@ -823,7 +834,7 @@ mod tests {
         // not) ends every session of the user.
         let (vic1, _) = site.sign_in("vic", "vic-password-1").await;
         let (vic2, _) = site.sign_in("vic", "vic-password-1").await;
-        crate::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
+        crate::service::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
         for cookie in [&vic1, &vic2] {
             let out = site.ask(Method::GET, "/", cookie, "").await;
             assert!(signed_out(&out), "a session outlived a new password");
@@ -831,8 +842,8 @@ mod tests {
         // A user removed and added again under its name, as an admin, is another user: the
         // old viewer's cookie does not become an admin's.
         let (vic3, _) = site.sign_in("vic", "vic-password-2").await;
-        crate::access::user_remove(store, &me, "vic").unwrap();
-        crate::access::user_add(store, &me, "vic", Role::Admin, "vic-password-2").unwrap();
+        crate::service::access::user_remove(store, &me, "vic").unwrap();
+        crate::service::access::user_add(store, &me, "vic", Role::Admin, "vic-password-2").unwrap();
         let out = site.ask(Method::GET, "/developer", &vic3, "").await;
         assert!(signed_out(&out), "{} {}", out.status, out.body);
         // A new role counts from the next request, and the session goes on.
@@ -841,7 +852,7 @@ mod tests {
             site.ask(Method::GET, "/developer", &vic4, "").await.status,
             StatusCode::OK
         );
-        crate::access::user_set_role(store, &me, "vic", Role::Viewer).unwrap();
+        crate::service::access::user_set_role(store, &me, "vic", Role::Viewer).unwrap();
         let out = site.ask(Method::GET, "/developer", &vic4, "").await;
         assert_eq!(out.status, StatusCode::FORBIDDEN);
         // The session that sets its own new password on the page stays signed in; the
@@ -909,7 +920,9 @@ mod tests {
 
     /// Posts `text` to the inbox, as a sender would (no session).
     async fn deliver(site: &Site, text: &str) {
-        let out = site.ask(Method::POST, crate::inbox::PATH, "", text).await;
+        let out = site
+            .ask(Method::POST, crate::service::inbox::PATH, "", text)
+            .await;
         assert_eq!(out.status, StatusCode::OK, "{}", out.body);
     }
 
@@ -919,10 +932,11 @@ mod tests {
         let changes: [(&str, Change); 2] = [
             ("a new password", |store| {
                 let me = Caller::local();
-                crate::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
+                crate::service::access::user_set_password(store, &me, "vic", "vic-password-2")
+                    .unwrap();
             }),
             ("its removal", |store| {
-                crate::access::user_remove(store, &Caller::local(), "vic").unwrap();
+                crate::service::access::user_remove(store, &Caller::local(), "vic").unwrap();
             }),
         ];
         for (what, change) in changes {
@@ -933,7 +947,8 @@ mod tests {
             // Another user's change leaves the stream as it is.
             let store = Arc::clone(&site.control.store);
             tokio::task::spawn_blocking(move || {
-                crate::access::apikey_add(&store, &Caller::local(), "nas", "app", "").unwrap();
+                crate::service::access::apikey_add(&store, &Caller::local(), "nas", "app", "")
+                    .unwrap();
             })
             .await
             .unwrap();
@@ -994,9 +1009,12 @@ mod tests {
         let who = user.to_owned();
         let (key, token) = tokio::task::spawn_blocking(move || {
             let me = Caller::local();
-            let name = format!("key-{who}-{}", crate::access::random_hex(4).unwrap());
-            let key = crate::access::apikey_add(&store, &me, "nas", &name, "").unwrap();
-            let token = crate::access::token_add(&store, &me, &key.value, &who).unwrap();
+            let name = format!(
+                "key-{who}-{}",
+                crate::service::access::random_hex(4).unwrap()
+            );
+            let key = crate::service::access::apikey_add(&store, &me, "nas", &name, "").unwrap();
+            let token = crate::service::access::token_add(&store, &me, &key.value, &who).unwrap();
             (key.value, token.value)
         })
         .await
@@ -1103,7 +1121,7 @@ mod tests {
         let site = site();
         let request = axum::http::Request::builder()
             .method(Method::POST)
-            .uri(crate::inbox::PATH)
+            .uri(crate::service::inbox::PATH)
             .header(header::AUTHORIZATION, "Basic dXNlcjpodW50ZXIy")
             .header(header::COOKIE, "session=c00k1e")
             .header("ev-api-key", "nas-k3y")
@@ -1123,7 +1141,7 @@ mod tests {
         let (_, mut live) = stream(&site, &vic, "inbox&after=1").await;
         let request = axum::http::Request::builder()
             .method(Method::POST)
-            .uri(crate::inbox::PATH)
+            .uri(crate::service::inbox::PATH)
             .header(header::AUTHORIZATION, "Bearer l1v3")
             .body(Body::from("{}"))
             .unwrap();
@@ -1144,7 +1162,7 @@ mod tests {
     fn inbox_post(headers: &[(&str, String)], body: Vec<u8>) -> axum::http::Request<Body> {
         let mut request = axum::http::Request::builder()
             .method(Method::POST)
-            .uri(crate::inbox::PATH);
+            .uri(crate::service::inbox::PATH);
         for (name, value) in headers {
             request = request.header(*name, value);
         }
@@ -1163,8 +1181,8 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.as_str(), v.clone()))
             .collect();
-        for _ in 0..crate::inbox::KEEP {
-            let post = inbox_post(&headers, vec![0xff; crate::inbox::MAX_BODY]);
+        for _ in 0..crate::service::inbox::KEEP {
+            let post = inbox_post(&headers, vec![0xff; crate::service::inbox::MAX_BODY]);
             assert_eq!(site.ask_request(post).await.status, StatusCode::OK);
         }
         let kept: usize = site
@@ -1205,7 +1223,7 @@ mod tests {
             .map(|i| format!("\n[[webhook]]\nurl = \"http://127.0.0.1:9/h{i}\"\n"))
             .collect();
         let site = site_with(&webhooks);
-        let body = vec![0xff; crate::inbox::MAX_BODY];
+        let body = vec![0xff; crate::service::inbox::MAX_BODY];
         let headers = [("x-exavault-signature", "0".repeat(32))];
         // What one check costs here and now, on this thread.
         let signers = inbox::signers(&site.control);
@@ -1215,9 +1233,9 @@ mod tests {
             .map(|(n, v)| ((*n).to_owned(), v.clone()))
             .collect();
         let started = std::time::Instant::now();
-        let verdict = crate::inbox::check(&as_text, &body, &signers);
+        let verdict = crate::service::inbox::check(&as_text, &body, &signers);
         let one_check = started.elapsed();
-        assert_eq!(verdict, crate::inbox::Verdict::Invalid);
+        assert_eq!(verdict, crate::service::inbox::Verdict::Invalid);
         // The runtime serves every web request on one thread, as the daemon's does: a ticker
         // on it notes the longest it waited for its turn while 50 senders post at once.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1304,7 +1322,7 @@ mod tests {
             "{page}"
         );
         assert_eq!(
-            crate::access::user_role(&site.control.store, "bob").unwrap(),
+            crate::service::access::user_role(&site.control.store, "bob").unwrap(),
             Some(Role::Admin)
         );
         site.sign_in("bob", "bob-new-password").await;
@@ -1324,14 +1342,14 @@ mod tests {
         assert!(page.contains("API key nightly was saved."), "{page}");
         let page = post("/developer/tokens", format!("csrf={csrf}&key=1&user=bob")).await;
         let token = secret_of(&page);
-        assert!(crate::access::authenticate(&site.control.store, &key, &token).is_ok());
+        assert!(crate::service::access::authenticate(&site.control.store, &key, &token).is_ok());
         let page = post("/developer/tokens/1/regenerate", format!("csrf={csrf}")).await;
         let token2 = secret_of(&page);
-        assert!(crate::access::authenticate(&site.control.store, &key, &token).is_err());
-        assert!(crate::access::authenticate(&site.control.store, &key, &token2).is_ok());
+        assert!(crate::service::access::authenticate(&site.control.store, &key, &token).is_err());
+        assert!(crate::service::access::authenticate(&site.control.store, &key, &token2).is_ok());
         let page = post("/developer/tokens/1/remove", format!("csrf={csrf}")).await;
         assert!(page.contains("Access token 1 was deleted."), "{page}");
-        assert!(crate::access::authenticate(&site.control.store, &key, &token2).is_err());
+        assert!(crate::service::access::authenticate(&site.control.store, &key, &token2).is_err());
         let page = post("/developer/keys/1/remove", format!("csrf={csrf}")).await;
         assert!(page.contains("API key nightly was deleted"), "{page}");
         // The last admin cannot be removed: said on the page, nothing changed.
@@ -1339,7 +1357,7 @@ mod tests {
         let page = post("/developer/users/ann/remove", format!("csrf={csrf}")).await;
         assert!(page.contains("is the last admin"), "{page}");
         assert_eq!(
-            crate::access::user_role(&site.control.store, "ann").unwrap(),
+            crate::service::access::user_role(&site.control.store, "ann").unwrap(),
             Some(Role::Admin)
         );
     }
@@ -1378,11 +1396,12 @@ mod tests {
             let page = site.ask(Method::GET, "/developer", &cookie, "").await;
             assert!(page.body.contains(says), "{form}: {}", page.body);
         }
-        let names: Vec<String> = crate::access::user_list(&site.control.store, &Caller::local())
-            .unwrap()
-            .into_iter()
-            .map(|u| u.name)
-            .collect();
+        let names: Vec<String> =
+            crate::service::access::user_list(&site.control.store, &Caller::local())
+                .unwrap()
+                .into_iter()
+                .map(|u| u.name)
+                .collect();
         assert_eq!(names, ["ann", "vic"]);
         // A new password is checked the same way; one with spaces at its ends keeps them.
         let out = site
@@ -1407,7 +1426,10 @@ mod tests {
             &format!("csrf={csrf}&role=viewer&password=+vic+spaced+"),
         )
         .await;
-        assert!(crate::access::check_password(&site.control.store, "vic", " vic spaced ").is_ok());
+        assert!(
+            crate::service::access::check_password(&site.control.store, "vic", " vic spaced ")
+                .is_ok()
+        );
     }
 
     /// The address a browser posts form `which` (0: Save, 1: Remove) of user `name`'s row to:
@@ -1431,7 +1453,7 @@ mod tests {
         let site = site();
         let (cookie, csrf) = site.sign_in("ann", "ann-password-1").await;
         for name in ["admin2", "%61dmin2", "admin2#x", "admin2?x", "a b&c"] {
-            crate::access::user_add(
+            crate::service::access::user_add(
                 &site.control.store,
                 &Caller::local(),
                 name,
@@ -1440,7 +1462,8 @@ mod tests {
             )
             .unwrap();
         }
-        let role = |name: &str| crate::access::user_role(&site.control.store, name).unwrap();
+        let role =
+            |name: &str| crate::service::access::user_role(&site.control.store, name).unwrap();
         // Save on the row of `%61dmin2`, which the router would read as `admin2` unencoded.
         let page = site.ask(Method::GET, "/developer", &cookie, "").await;
         for name in ["%61dmin2", "admin2?x", "a b&c"] {
@@ -1629,7 +1652,7 @@ mod tests {
         // The clock stands still and jumps to the next timer whenever the runtime is idle.
         tokio::time::pause();
         for (path, want) in [
-            (crate::inbox::PATH, StatusCode::REQUEST_TIMEOUT),
+            (crate::service::inbox::PATH, StatusCode::REQUEST_TIMEOUT),
             ("/developer/keys", StatusCode::BAD_REQUEST),
         ] {
             let never =

@@ -8,8 +8,8 @@ use maud::{Markup, html};
 
 use super::view::{self, time, time_text};
 use super::{PageResult, State, Visitor, blocking, render};
-use crate::event::{Event, escape_controls};
-use crate::status::{ShareStatus, Status, WebhookStatus};
+use crate::core::event::{Event, escape_controls};
+use crate::service::status::{ShareStatus, Status, WebhookStatus};
 
 /// How many events the overview lists.
 pub const EVENTS_SHOWN: usize = 25;

@@ -13,8 +13,8 @@ use maud::html;
 use subtle::ConstantTimeEq;
 
 use super::{PageError, PageResult, Posted, State, field, view};
-use crate::access::{self, AuthError, Identity};
-use crate::api::limit::{Refused, Standing};
+use crate::service::access::{self, AuthError, Identity};
+use crate::surface::api::limit::{Refused, Standing};
 
 /// The session cookie, and the cookie that carries the login form's CSRF token.
 pub const COOKIE: &str = "sharehook_session";
@@ -191,7 +191,7 @@ fn set_cookie(name: &str, value: Option<&str>, path: &str, https: bool) -> Heade
 
 fn https(request_extensions: &http::Extensions) -> bool {
     request_extensions
-        .get::<crate::web::Https>()
+        .get::<crate::surface::web::Https>()
         .is_some_and(|h| h.0)
 }
 
@@ -240,7 +240,7 @@ fn login_form(csrf: &str, next: &str, error: Option<&str>, user: &str) -> maud::
 /// `GET /login`: the form, with a fresh token in a cookie of its own (there is no session to
 /// hold it yet).
 pub async fn login_page(AxumState(state): AxumState<State>, request: Request) -> PageResult {
-    let query = crate::api::Query(parse_query(request.uri().query()));
+    let query = crate::surface::api::Query(parse_query(request.uri().query()));
     let next = next_path(query.get("next").unwrap_or("/"));
     if let Some(c) = cookie(request.headers(), COOKIE)
         && state.kept.sessions.find(&c, Instant::now()).is_some()
@@ -267,7 +267,10 @@ fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .filter_map(|pair| {
             let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((crate::api::form_decode(n)?, crate::api::form_decode(v)?))
+            Some((
+                crate::surface::api::form_decode(n)?,
+                crate::surface::api::form_decode(v)?,
+            ))
         })
         .collect()
 }
@@ -310,7 +313,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
     let store = Arc::clone(&state.control.store);
     let name = user.clone();
     // On a password thread: at most two argon2 checks run at once, whatever arrives.
-    let checked = crate::passwords::pool()
+    let checked = crate::service::passwords::pool()
         .run(move || {
             let known = access::user_role(&store, &name).map(|r| r.is_some());
             (access::check_password(&store, &name, &password), known)
@@ -330,7 +333,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
             if let Standing::Limited { .. } = limiter.failed(reservation, limiter.now()) {
                 log::warn!(
                     "page: {ip} made {} failed sign-ins in a row; it waits",
-                    crate::api::limit::LIMIT
+                    crate::surface::api::limit::LIMIT
                 );
             }
             // A name that is no user's may be a password typed into the wrong field: it is
@@ -338,7 +341,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
             if known {
                 log::info!(
                     "page: a sign-in as \"{}\" from {ip} failed: wrong password",
-                    crate::event::escape_controls(&user)
+                    crate::core::event::escape_controls(&user)
                 );
             } else {
                 log::info!("page: a sign-in from {ip} failed: no user has the name given");
@@ -355,7 +358,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
     let cookie_value = state.kept.sessions.open(identity, Instant::now())?;
     log::info!(
         "page: {} ({}) signed in from {ip}",
-        crate::event::escape_controls(&caller.user),
+        crate::core::event::escape_controls(&caller.user),
         caller.role
     );
     let mut response = Redirect::to(&next).into_response();
@@ -377,7 +380,7 @@ pub async fn logout(posted: Posted) -> Response {
     visitor.state.kept.sessions.close(&visitor.session);
     log::info!(
         "page: {} signed out",
-        crate::event::escape_controls(&visitor.caller.user)
+        crate::core::event::escape_controls(&visitor.caller.user)
     );
     let mut response = Redirect::to("/login").into_response();
     response

@@ -11,7 +11,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::Visitor;
 use super::assets;
 use super::session::Flash;
-use crate::payload::rfc3339;
+use crate::core::payload::rfc3339;
 
 /// The navigation: path, label, admins only.
 const NAV: [(&str, &str, bool); 5] = [
@@ -102,7 +102,8 @@ pub fn safe(markup: Markup) -> Markup {
 
 /// `html` as `safe` leaves it.
 pub fn safe_text(html: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| crate::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t');
+    let unsafe_char =
+        |c: char| crate::core::event::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t');
     if !html.chars().any(unsafe_char) {
         return Cow::Borrowed(html);
     }
@@ -218,7 +219,7 @@ pub fn bytes(n: u64) -> String {
 /// A body exactly as it was sent (its bytes are what a signature covers), control
 /// characters and bytes that are not UTF-8 escaped.
 pub fn body_text(body: &[u8]) -> String {
-    crate::event::escape_controls(&crate::event::escape_bytes(body)).into_owned()
+    crate::core::event::escape_controls(&crate::core::event::escape_bytes(body)).into_owned()
 }
 
 /// The start of `bytes` as `body_text` shows it, at most about `max` characters: the text,
@@ -231,8 +232,10 @@ pub fn preview(bytes: &[u8], max: usize) -> (String, usize) {
             if out.len() >= max {
                 return (out, used);
             }
-            if crate::event::needs_escape(c) {
-                out.push_str(&crate::event::escape_controls(c.encode_utf8(&mut [0; 4])));
+            if crate::core::event::needs_escape(c) {
+                out.push_str(&crate::core::event::escape_controls(
+                    c.encode_utf8(&mut [0; 4]),
+                ));
             } else {
                 out.push(c);
             }
@@ -252,7 +255,10 @@ pub fn preview(bytes: &[u8], max: usize) -> (String, usize) {
 /// A path in a share as people read it: with the share's name when there are several, bytes
 /// that are not UTF-8 as `\xNN`, control characters escaped.
 pub fn path(several: bool, share: &str, bytes: &[u8]) -> String {
-    crate::event::escape_controls(&crate::attempts::shown_path(several, share, bytes)).into_owned()
+    crate::core::event::escape_controls(&crate::service::attempts::shown_path(
+        several, share, bytes,
+    ))
+    .into_owned()
 }
 
 /// A URL as `visitor` may see it: whole for an admin, without its secrets for a viewer
@@ -261,7 +267,7 @@ pub fn url(visitor: &Visitor, url: &str) -> String {
     if visitor.admin() {
         url.to_owned()
     } else {
-        crate::send::hide_secrets(url)
+        crate::deliver::send::hide_secrets(url)
     }
 }
 
@@ -270,7 +276,7 @@ pub fn text_with_urls(visitor: &Visitor, text: &str) -> String {
     if visitor.admin() {
         text.to_owned()
     } else {
-        crate::send::hide_secrets_in_text(text).into_owned()
+        crate::deliver::send::hide_secrets_in_text(text).into_owned()
     }
 }
 

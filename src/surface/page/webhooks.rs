@@ -12,8 +12,8 @@ use maud::{Markup, html};
 use super::session::Flash;
 use super::view::{self, csrf, time};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
-use crate::hooks::{HookError, Origin, ResourceChanges, Spec, TriggerChanges, View};
-use crate::send::redact_url;
+use crate::deliver::send::redact_url;
+use crate::service::hooks::{HookError, Origin, ResourceChanges, Spec, TriggerChanges, View};
 
 /// The most folders the form offers for `resource`.
 pub const FOLDERS_OFFERED: usize = 1000;
@@ -45,7 +45,7 @@ pub fn inbox_url(visitor: &Visitor) -> Option<String> {
     let base = base
         .replace("://0.0.0.0:", "://127.0.0.1:")
         .replace("://[::]:", "://[::1]:");
-    Some(format!("{base}{}", crate::inbox::PATH))
+    Some(format!("{base}{}", crate::service::inbox::PATH))
 }
 
 pub async fn page(visitor: Visitor) -> PageResult {
@@ -124,7 +124,7 @@ fn row(visitor: &Visitor, v: &View) -> Markup {
                 @match v.health {
                     "disabled" => {
                         span.badge.bad { "disabled" }
-                        @if let Some(r) = &v.disabled_reason { " " (crate::event::escape_controls(r)) }
+                        @if let Some(r) = &v.disabled_reason { " " (crate::core::event::escape_controls(r)) }
                     }
                     "failing" => {
                         span.badge.warn { "retrying" }
@@ -407,7 +407,7 @@ pub async fn enable(Path(id): Path<String>, posted: Posted) -> PageResult {
 pub async fn test(Path(id): Path<String>, posted: Posted) -> PageResult {
     let visitor = posted.admin()?.visitor;
     let id = id_of(&id)?;
-    let logged = crate::activity::test_as(&visitor.state.control, &visitor.caller, id)
+    let logged = crate::service::activity::test_as(&visitor.state.control, &visitor.caller, id)
         .await
         .map_err(super::worker_error)?;
     let flash = if logged.success() {
@@ -418,7 +418,7 @@ pub async fn test(Path(id): Path<String>, posted: Posted) -> PageResult {
     } else if logged.transport {
         Flash::Failed(format!(
             "Test sent to webhook {id}: no answer ({}).",
-            crate::event::escape_controls(&logged.message)
+            crate::core::event::escape_controls(&logged.message)
         ))
     } else {
         Flash::Failed(format!(

@@ -109,7 +109,7 @@ pub async fn refuse_others(
         // A request without a name (HTTP/1.0) comes from no browser.
         None => return next.run(request).await,
         Some(Ok(host)) if names.allows(host) => return next.run(request).await,
-        Some(Ok(host)) => crate::event::escape_controls(host).into_owned(),
+        Some(Ok(host)) => crate::core::event::escape_controls(host).into_owned(),
         Some(Err(())) => "(not ASCII)".to_owned(),
     };
     if names.should_log() {
@@ -130,7 +130,7 @@ pub async fn refuse_others(
         .iter()
         .any(|p| path.starts_with(p));
     let mut response = if api {
-        crate::api::ApiError::new(
+        crate::surface::api::ApiError::new(
             StatusCode::MISDIRECTED_REQUEST,
             "ERROR_INVALID_HOST",
             detail,

@@ -69,11 +69,11 @@ pub struct WebInfo {
 
 impl WebInfo {
     /// What `sharehook status` says of the server; none when it is off.
-    pub fn status(&self) -> Option<crate::status::WebStatus> {
+    pub fn status(&self) -> Option<crate::service::status::WebStatus> {
         if self.off.is_some() || self.urls.is_empty() {
             return None;
         }
-        Some(crate::status::WebStatus {
+        Some(crate::service::status::WebStatus {
             listen: self.urls.clone(),
             tls: self.urls.iter().any(|u| u.starts_with("https:")),
             fingerprint: self.fingerprint.clone(),
@@ -85,13 +85,16 @@ impl WebInfo {
 /// and the page everywhere else, on one service layer (`control`). `kept` is what outlives a
 /// reload: sign-in failures, sessions and the inbox. Requests for a name the box does not
 /// answer to are refused first (`hosts`).
-pub fn router(control: Arc<crate::activity::Control>, kept: &Arc<crate::page::Kept>) -> Router {
+pub fn router(
+    control: Arc<crate::service::activity::Control>,
+    kept: &Arc<crate::surface::page::Kept>,
+) -> Router {
     let names = Arc::new(hosts::Names::new(&control.config.web));
-    let api = crate::api::router(Arc::new(crate::api::ApiState {
+    let api = crate::surface::api::router(Arc::new(crate::surface::api::ApiState {
         control: Arc::clone(&control),
         limiter: Arc::clone(&kept.limiter),
     }));
-    let page = crate::page::router(Arc::new(crate::page::PageState {
+    let page = crate::surface::page::router(Arc::new(crate::surface::page::PageState {
         control,
         kept: Arc::clone(kept),
     }));
@@ -198,7 +201,7 @@ struct ClientSlot {
 impl Clients {
     /// A slot for a connection from `ip`, unless it holds `MAX_PER_ADDRESS` already.
     fn enter(self: &Arc<Clients>, ip: IpAddr) -> Option<ClientSlot> {
-        let key = crate::api::limit::key(ip);
+        let key = crate::surface::api::limit::key(ip);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(key).or_insert(0);
         if *n >= MAX_PER_ADDRESS {

@@ -1,0 +1,12 @@
+//! The core: what every layer speaks, as pure data and rules with no I/O. Events and paths,
+//! the ignore list, the body bytes, signatures, the retry schedule, the address policy, the
+//! kinds of failure, and the running daemon's figures. Uses nothing else of sharehook.
+
+pub mod event;
+pub mod fault;
+pub mod ignore;
+pub mod netpolicy;
+pub mod payload;
+pub mod retry;
+pub mod sign;
+pub mod stats;
