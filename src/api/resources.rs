@@ -17,7 +17,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, JsonBody, Query, Signed, State, answer, blocking};
-use crate::attempts::Pattern;
 use crate::resources::{Resource, ResourceError, ResourceKind, STALL, ZipLease, ZipRefusal};
 
 /// What RFC 5987 lets a `filename*` value hold as it is; the rest is percent-encoded.
@@ -189,7 +188,7 @@ async fn list_of(state: &State, folder: Vec<u8>, field: &'static str, query: &Qu
             ));
         }
     };
-    let name = query.get("name").map(Pattern::new);
+    let name = super::activity::pattern(query, "name")?;
     let control = Arc::clone(&state.control);
     let (total, page) = blocking(move || {
         let (_, all) = control
