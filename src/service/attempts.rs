@@ -266,7 +266,7 @@ pub fn query(store: &Store, q: &LogQuery, several_shares: bool) -> Result<LogPag
             let key = q
                 .sort
                 .iter()
-                .map(|(k, _)| key_part(*k, &e, several_shares))
+                .map(|(k, _)| key_part(*k, &e, several_shares, q.hide_secrets))
                 .collect();
             keyed.push((key, e.id));
         }
@@ -301,9 +301,14 @@ enum KeyPart {
     Text(String),
 }
 
-fn key_part(k: SortKey, e: &LogEntry, several_shares: bool) -> KeyPart {
+/// An entry's sort key; a viewer's URLs sort as the viewer sees them (`hide_secrets`), so
+/// that the order cannot tell what was hidden.
+fn key_part(k: SortKey, e: &LogEntry, several_shares: bool, hide_secrets: bool) -> KeyPart {
     match k {
         SortKey::Date => KeyPart::Number(e.time_ms),
+        SortKey::EndpointUrl if hide_secrets => {
+            KeyPart::Text(crate::deliver::send::hide_secrets(&e.url))
+        }
         SortKey::EndpointUrl => KeyPart::Text(e.url.clone()),
         SortKey::Event => KeyPart::Text(e.event.op.v2_name().to_owned()),
         SortKey::Status => KeyPart::Number(i64::from(e.status)),
@@ -551,7 +556,12 @@ mod tests {
         let mut m: Vec<&LogEntry> = all.iter().filter(|e| q.matches(e, true)).collect();
         m.sort_by(|a, b| {
             for (k, desc) in &q.sort {
-                let o = key_part(*k, a, true).cmp(&key_part(*k, b, true));
+                let o = key_part(*k, a, true, q.hide_secrets).cmp(&key_part(
+                    *k,
+                    b,
+                    true,
+                    q.hide_secrets,
+                ));
                 let o = if *desc { o.reverse() } else { o };
                 if o != Ordering::Equal {
                     return o;
@@ -566,6 +576,41 @@ mod tests {
             .map(|e| e.id)
             .collect();
         (m.len() as u64, ids)
+    }
+
+    #[test]
+    fn a_viewer_s_urls_sort_as_the_viewer_sees_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // By their passwords these sort y before x; as a viewer sees them, x before y.
+        let mut log = Vec::new();
+        for (n, url) in ["http://u:b@h/x", "http://u:a@h/y"].iter().enumerate() {
+            let mut e = crate::store::tests::log_entry(1, 10 + n as u64, 1, 1_000 + n as i64);
+            e.url = (*url).to_owned();
+            log.push(e);
+        }
+        let flush = crate::store::Flush {
+            webhook: 1,
+            log,
+            ..crate::store::Flush::default()
+        };
+        store.flush(&flush, 0).unwrap();
+        let order = |hide_secrets: bool| -> Vec<String> {
+            let q = LogQuery {
+                limit: 10,
+                sort: SortKey::parse_list("endpointUrl").unwrap(),
+                hide_secrets,
+                ..LogQuery::default()
+            };
+            query(&store, &q, false)
+                .unwrap()
+                .entries
+                .into_iter()
+                .map(|e| e.url)
+                .collect()
+        };
+        assert_eq!(order(false), ["http://u:a@h/y", "http://u:b@h/x"]);
+        assert_eq!(order(true), ["http://u:b@h/x", "http://u:a@h/y"]);
     }
 
     #[test]

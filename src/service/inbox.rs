@@ -32,6 +32,15 @@ pub const WAITING: usize = 8;
 /// Where the inbox is served, under the web server's base URL.
 pub const PATH: &str = "/inbox/receive";
 
+/// Whether webhook URL `url` points at an inbox: its path is `PATH` (on whichever name or
+/// address of the box).
+pub fn points_here(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |at| &rest[at..]);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    path == PATH
+}
+
 /// One request the inbox was sent, as kept.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -215,10 +224,10 @@ impl Place<'_> {
     /// Runs `check` on a blocking thread once one of the `CHECKS` turns is free. The turn is
     /// the check's until it ends, even when the sender hangs up meanwhile (a blocking task
     /// cannot be stopped): hanging up cannot start more than `CHECKS` at once.
-    pub async fn run(
+    pub async fn run<T: Send + 'static>(
         self,
-        check: impl FnOnce() -> Verdict + Send + 'static,
-    ) -> Result<Verdict, tokio::task::JoinError> {
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
         let turn = Arc::clone(&self.0.running)
             .acquire_owned()
             .await
@@ -281,6 +290,21 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_points_at_the_inbox_by_its_path_alone() {
+        for (url, here) in [
+            ("http://127.0.0.1:8080/inbox/receive", true),
+            ("https://nas.example.lan:8443/inbox/receive?h=1", true),
+            ("http://[::1]:8080/inbox/receive#x", true),
+            ("http://127.0.0.1:8080/inbox/receive/more", false),
+            ("http://127.0.0.1:8080/inbox", false),
+            ("http://listener.example/hook?next=/inbox/receive", false),
+            ("http://listener.example", false),
+        ] {
+            assert_eq!(points_here(url), here, "{url}");
+        }
+    }
 
     fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()

@@ -131,26 +131,60 @@ pub fn verify(password: &[u8], phc: &str) -> bool {
         Some(Ok(v)) => v,
         Some(Err(_)) => return false,
     };
-    let blocks = params.block_count();
-    let argon2 = Argon2::new(algorithm, version, params);
     let mut out = vec![0u8; expected.len()];
-    let mut run = |memory: &mut [Block]| {
-        argon2
-            .hash_password_into_with_memory(password, salt.as_ref(), &mut out, memory)
-            .is_ok()
+    let done = argon2_into(
+        &Argon2::new(algorithm, version, params),
+        password,
+        salt.as_ref(),
+        &mut out,
+    );
+    done.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_ref()))
+}
+
+/// A new argon2id PHC string of `password`, with argon2's default parameters and a random
+/// salt, made in this thread's memory.
+pub fn hash(password: &[u8]) -> Result<String, String> {
+    use argon2::password_hash::phc::{Output, ParamsString, Salt};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| format!("get random numbers: {e}"))?;
+    let params = Params::default();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    argon2_into(&argon2, password, &salt, &mut out).map_err(|e| e.to_string())?;
+    let made = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+        salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
     };
-    let done = if blocks <= KEPT_BLOCKS {
-        MEMORY.with(|memory| {
-            let mut memory = memory.borrow_mut();
-            if memory.len() < blocks {
-                memory.resize(blocks, Block::default());
-            }
-            run(&mut memory[..blocks])
-        })
-    } else {
-        run(&mut vec![Block::default(); blocks])
-    };
-    done && bool::from(out.as_slice().ct_eq(expected.as_ref()))
+    Ok(made.to_string())
+}
+
+/// Runs `argon2` over `password` and `salt` into `out`, in the memory this thread keeps for
+/// it (or, past `KEPT_BLOCKS`, in memory of its own, freed after).
+fn argon2_into(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    let blocks = argon2.params().block_count();
+    if blocks > KEPT_BLOCKS {
+        return argon2.hash_password_into_with_memory(
+            password,
+            salt,
+            out,
+            vec![Block::default(); blocks],
+        );
+    }
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
 }
 
 #[cfg(test)]
@@ -199,6 +233,33 @@ mod tests {
         assert!(most.load(Ordering::SeqCst) <= WORKERS);
         // A job after the flood runs.
         assert_eq!(pool.run_blocking(|| 7), Ok(7));
+    }
+
+    #[test]
+    fn a_hash_made_here_is_argon2id_with_its_defaults_and_checks_as_argon2_s_own_does() {
+        use argon2::PasswordVerifier;
+        let made = hash(b"correct horse").unwrap();
+        assert!(
+            made.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{made}"
+        );
+        let parsed = PasswordHash::new(&made).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horsf", &parsed)
+                .is_err()
+        );
+        assert!(verify(b"correct horse", &made));
+        assert_ne!(
+            hash(b"correct horse").unwrap(),
+            made,
+            "each has a salt of its own"
+        );
     }
 
     #[test]

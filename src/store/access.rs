@@ -133,8 +133,6 @@ impl Store {
         self.read_all(&self.read()?, TOKENS, "access_tokens", TOKEN_RECORD)
     }
 
-    /// The users, API keys and access tokens, as one moment saw them (checking a caller
-    /// reads all three on every request).
     /// Every user and access token (not the keys), read in one transaction.
     pub fn users_and_tokens(&self) -> Result<(Vec<UserRecord>, Vec<TokenRecord>), StoreError> {
         let tx = self.read()?;
@@ -144,6 +142,8 @@ impl Store {
         ))
     }
 
+    /// The users, API keys and access tokens, as one moment saw them (checking a caller
+    /// reads all three on every request).
     pub fn access_snapshot(&self) -> Result<AccessSnapshot, StoreError> {
         let tx = self.read()?;
         Ok(AccessSnapshot {

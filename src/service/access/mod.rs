@@ -9,8 +9,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use argon2::Argon2;
-use argon2::password_hash::PasswordHasher;
 use serde::{Deserialize, Serialize};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -270,6 +268,18 @@ pub fn user_set_password(
     name: &str,
     password: &str,
 ) -> Result<User, AccessError> {
+    user_set_password_keeping(store, caller, name, password).map(|(user, _)| user)
+}
+
+/// `user_set_password`, with the identity the new password gives the user, from the record
+/// the change wrote: a session renewed with it stands for this password, not for one set
+/// after it.
+pub fn user_set_password_keeping(
+    store: &Store,
+    caller: &Caller,
+    name: &str,
+    password: &str,
+) -> Result<(User, Identity), AccessError> {
     if caller.user != name {
         require_admin(caller, "set another user's password")?;
     }
@@ -283,7 +293,7 @@ pub fn user_set_password(
         caller,
         &format!("set the password of user \"{name}\""),
     );
-    Ok(user_view(&record))
+    Ok((user_view(&record), Identity::of(&record)))
 }
 
 /// Gives user `name` another role; the last admin stays one.
@@ -436,11 +446,7 @@ fn hash_password(password: &str) -> Result<String, AccessError> {
     check_password_text(password)?;
     let password = password.to_owned();
     crate::service::passwords::pool()
-        .run_blocking(move || {
-            Argon2::default()
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-        })?
+        .run_blocking(move || crate::service::passwords::hash(password.as_bytes()))?
         .map_err(|e| AccessError::Crypto(format!("hash the password: {e}")))
 }
 
@@ -829,11 +835,6 @@ pub fn signed_in(store: &Store, identity: &Identity) -> Result<Option<Caller>, S
         }))
 }
 
-/// The identity of user `id` now, when there is one.
-pub fn identity(store: &Store, id: u32) -> Result<Option<Identity>, StoreError> {
-    Ok(store.users()?.iter().find(|u| u.id == id).map(Identity::of))
-}
-
 /// Wakes each time users, keys or tokens change, through the API, the page or the command
 /// line (the control socket): what stands for a user re-checks it then, not at its next use.
 pub fn changes(store: &Store) -> tokio::sync::watch::Receiver<u64> {
@@ -856,6 +857,26 @@ pub fn check_password(
     user: &str,
     password: &str,
 ) -> Result<(Caller, Identity), AuthError> {
+    match password_check(store, user, password)? {
+        PasswordCheck::Right(caller, identity) => Ok((caller, identity)),
+        PasswordCheck::Wrong { .. } => Err(AuthError::Invalid),
+    }
+}
+
+/// What a password check found, for the sign-in form alone: whether a wrong name was a user's
+/// decides whether it may be written to the journal (a name that is no user's may be a
+/// password typed into the wrong field). Never shown to the person signing in.
+pub enum PasswordCheck {
+    Right(Caller, Identity),
+    Wrong { user_exists: bool },
+}
+
+/// `check_password`, saying whether a wrong name was a user's.
+pub fn password_check(
+    store: &Store,
+    user: &str,
+    password: &str,
+) -> Result<PasswordCheck, StoreError> {
     let users = store.users()?;
     let found = users.iter().find(|u| u.name == user);
     let phc = match found {
@@ -863,17 +884,19 @@ pub fn check_password(
         None => DUMMY_HASH,
     };
     let ok = crate::service::passwords::verify(password.as_bytes(), phc);
-    match found {
-        Some(u) if ok => Ok((
+    Ok(match found {
+        Some(u) if ok => PasswordCheck::Right(
             Caller {
                 user: u.name.clone(),
                 role: u.role,
                 address: String::new(),
             },
             Identity::of(u),
-        )),
-        _ => Err(AuthError::Invalid),
-    }
+        ),
+        _ => PasswordCheck::Wrong {
+            user_exists: found.is_some(),
+        },
+    })
 }
 
 /// A hash of no one's password (a random one, forgotten), with the parameters real ones
@@ -1186,8 +1209,12 @@ mod tests {
         // A new password, even the same one again, is another identity.
         user_set_password(&store, &c, "vic", "pw-vic-long").unwrap();
         assert_eq!(now(&vic), None);
-        let (_, again) = check_password(&store, "vic", "pw-vic-long").unwrap();
-        assert_eq!(identity(&store, again.user).unwrap(), Some(again));
+        let (_, again) = user_set_password_keeping(&store, &c, "vic", "pw-vic-longer").unwrap();
+        assert_eq!(
+            check_password(&store, "vic", "pw-vic-longer").unwrap().1,
+            again
+        );
+        assert_eq!(now(&again), Some(("vic".into(), Role::Admin)));
         // Removed and added again under the same name: another user.
         user_remove(&store, &c, "vic").unwrap();
         access_user(&store, "vic", Role::Admin, "pw-vic-long");

@@ -1,22 +1,22 @@
 //! How many failed sign-ins are allowed, so that guessing costs the guesser time and the box
 //! little, without letting a guesser lock the right people out.
 //!
-//! Failures are counted in buckets that refill continuously: one per client address (an IPv6
-//! client by its /64, which one host usually holds whole) and, for the page's passwords, one
-//! per user name. The two surfaces differ because their secrets do:
+//! Failures are counted in buckets that refill continuously, per client (as `web::client_key`
+//! counts one: an address, or an IPv6 /64 off the box's own LAN) and, for the page's
+//! passwords, per user name. The two surfaces differ because their secrets do:
 //!
 //! - The API's access tokens are 256 random bits, so guessing one is hopeless and checking one
 //!   is cheap: every request's key and token are checked, a right pair is always let in, and a
-//!   wrong one is counted against its address, which answers 429 instead of 401 once its
-//!   bucket is empty. Wrong requests from an address (127.0.0.1 is every SSH-tunnelled admin's)
+//!   wrong one is counted against its client, which answers 429 instead of 401 once its bucket
+//!   is empty. Wrong requests from an address (127.0.0.1 is every SSH-tunnelled admin's)
 //!   therefore never lock out a right token from the same address.
 //! - The page's passwords are chosen by people and checked with argon2 (about 19 MiB and tens
-//!   of milliseconds each). A failure is *reserved* before the check, from the user name's
-//!   bucket and the address's, and given back when the password was right, so concurrent
-//!   tries cannot pass the allowance between the check and the count. A name whose bucket is
-//!   empty is refused whoever asks; an address whose bucket is empty is refused, except for a
-//!   name that signed in from that address before (kept `KNOWN_FOR`): a guesser at an admin's
-//!   address then locks that admin out no faster than its own guesses for that name do.
+//!   of milliseconds each). A failure is *reserved* before the check and given back when the
+//!   password was right, so concurrent tries cannot pass the allowance between the check and
+//!   the count. A name that signed in from a client before (kept `KNOWN_FOR`) is counted there
+//!   in a bucket of its own: neither guessers of other names at that address nor guessers of
+//!   that name elsewhere can lock it out, only guesses of that name from that client. Any
+//!   other try is counted against the user name, from anywhere, and against the client.
 //!   Successful sign-ins are bounded per user too: each costs a password check and a session.
 //!
 //! Pure apart from the lock; the clock is passed in.
@@ -116,7 +116,7 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
             self.map.remove(&k);
         } else {
             if !self.map.contains_key(&k) && self.map.len() >= MAX_KEPT {
-                self.forget_one(now);
+                self.make_room(now);
             }
             self.map.insert(k, b);
         }
@@ -135,25 +135,29 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
         }
     }
 
-    /// Forgets the key with the most tries left (refilled ones first).
-    fn forget_one(&mut self, now: Instant) {
-        let best = self
+    /// Forgets an eighth of the keys, those with the most tries left (refilled ones first):
+    /// one pass for many new keys, so a flood of new clients costs no pass of its own each.
+    fn make_room(&mut self, now: Instant) {
+        let mut lefts: Vec<(f64, K)> = self
             .map
             .keys()
-            .map(|k| (*k, self.get(k, now).left))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(k, _)| k);
-        if let Some(k) = best {
-            self.map.remove(&k);
+            .map(|k| (self.get(k, now).left, *k))
+            .collect();
+        let keep = lefts.len() - lefts.len() / 8;
+        lefts.select_nth_unstable_by(keep.saturating_sub(1), |a, b| a.0.total_cmp(&b.0));
+        for (_, k) in &lefts[keep..] {
+            self.map.remove(k);
         }
     }
 }
 
 struct Books {
-    addresses: Buckets<IpAddr>,
+    clients: Buckets<IpAddr>,
     names: Buckets<NameKey>,
+    /// The failures of a name at a client it signed in from.
+    pairs: Buckets<(IpAddr, NameKey)>,
     sign_ins: Buckets<NameKey>,
-    /// (address, name) → when that name last signed in from that address.
+    /// (client, name) → when that name last signed in from that client.
     known: HashMap<(IpAddr, NameKey), Instant>,
 }
 
@@ -169,8 +173,9 @@ impl Default for Limiter {
     fn default() -> Limiter {
         Limiter {
             books: Mutex::new(Books {
-                addresses: Buckets::new(LIMIT, WINDOW),
+                clients: Buckets::new(LIMIT, WINDOW),
                 names: Buckets::new(LIMIT, WINDOW),
+                pairs: Buckets::new(LIMIT, WINDOW),
                 sign_ins: Buckets::new(SIGN_INS, SIGN_IN_WINDOW),
                 known: HashMap::new(),
             }),
@@ -191,10 +196,12 @@ pub enum Standing {
 /// Why a page sign-in is refused before its password is checked, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Refused {
-    /// Too many failures from this address (and the name never signed in from it).
+    /// Too many failures from this client (and the name never signed in from it).
     Address(Duration),
     /// Too many failures for this user name, from anywhere.
     Name(Duration),
+    /// Too many failures for this user name from this client, which it signed in from.
+    Pair(Duration),
     /// Too many successful sign-ins as this user.
     SignIns(Duration),
 }
@@ -202,19 +209,20 @@ pub enum Refused {
 impl Refused {
     pub fn retry_after(self) -> Duration {
         match self {
-            Refused::Address(d) | Refused::Name(d) | Refused::SignIns(d) => d,
+            Refused::Address(d) | Refused::Name(d) | Refused::Pair(d) | Refused::SignIns(d) => d,
         }
     }
 }
 
-/// A page sign-in let through to its password check, holding one failure of its name's
-/// allowance (and of its address's, when that had one left) until it is known to be right.
+/// A page sign-in let through to its password check, holding one failure until it is known
+/// to be right: of the name's own bucket at a client it signed in from, else of the name's
+/// and the client's.
 #[must_use]
 #[derive(Debug)]
 pub struct Reservation {
-    ip: IpAddr,
+    client: IpAddr,
     name: NameKey,
-    took_address: bool,
+    known: bool,
 }
 
 impl Limiter {
@@ -236,107 +244,100 @@ impl Limiter {
         self.books.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Where address `ip` stands.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Standing {
+    /// Where `client` stands.
+    pub fn check(&self, client: IpAddr, now: Instant) -> Standing {
         let books = self.books();
-        let b = books.addresses.get(&key(ip), now);
-        books.addresses.standing(b)
+        let b = books.clients.get(&client, now);
+        books.clients.standing(b)
     }
 
-    /// Counts a wrong API credential from `ip`. `Err` when the address had no failure left
+    /// Counts a wrong API credential from `client`. `Err` when the client had no failure left
     /// (it is answered 429, and this one is not counted: the bucket refills at its steady
     /// rate); else where it stands after this one.
-    pub fn api_failed(&self, ip: IpAddr, now: Instant) -> Result<Standing, Duration> {
+    pub fn api_failed(&self, client: IpAddr, now: Instant) -> Result<Standing, Duration> {
         let mut books = self.books();
-        let k = key(ip);
-        if !books.addresses.has_room(&k, now) {
-            return Err(books.addresses.wait(&k, now));
+        if !books.clients.has_room(&client, now) {
+            return Err(books.clients.wait(&client, now));
         }
-        Ok(books.addresses.add(k, -1.0, now))
+        Ok(books.clients.add(client, -1.0, now))
     }
 
-    /// Before the password of `name` from `ip` is checked: refused, or one failure reserved.
-    pub fn reserve(&self, ip: IpAddr, name: &str, now: Instant) -> Result<Reservation, Refused> {
+    /// Before the password of `name` from `client` is checked: refused, or one failure
+    /// reserved.
+    pub fn reserve(
+        &self,
+        client: IpAddr,
+        name: &str,
+        now: Instant,
+    ) -> Result<Reservation, Refused> {
         let mut books = self.books();
-        let (ip, name) = (key(ip), name_key(name));
+        let name = name_key(name);
         if !books.sign_ins.has_room(&name, now) {
             return Err(Refused::SignIns(books.sign_ins.wait(&name, now)));
         }
-        if !books.names.has_room(&name, now) {
-            return Err(Refused::Name(books.names.wait(&name, now)));
-        }
-        let address_room = books.addresses.has_room(&ip, now);
-        if !address_room {
-            let known = books
-                .known
-                .get(&(ip, name))
-                .is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_FOR);
-            if !known {
-                return Err(Refused::Address(books.addresses.wait(&ip, now)));
+        let known = books
+            .known
+            .get(&(client, name))
+            .is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_FOR);
+        if known {
+            let pair = (client, name);
+            if !books.pairs.has_room(&pair, now) {
+                return Err(Refused::Pair(books.pairs.wait(&pair, now)));
             }
-        }
-        books.names.add(name, -1.0, now);
-        if address_room {
-            books.addresses.add(ip, -1.0, now);
+            books.pairs.add(pair, -1.0, now);
+        } else {
+            if !books.names.has_room(&name, now) {
+                return Err(Refused::Name(books.names.wait(&name, now)));
+            }
+            if !books.clients.has_room(&client, now) {
+                return Err(Refused::Address(books.clients.wait(&client, now)));
+            }
+            books.names.add(name, -1.0, now);
+            books.clients.add(client, -1.0, now);
         }
         Ok(Reservation {
-            ip,
+            client,
             name,
-            took_address: address_room,
+            known,
         })
     }
 
-    /// The password was right: the reserved failure is given back, the sign-in is counted,
-    /// and the address is known for this name from now on.
-    pub fn signed_in(&self, r: Reservation, now: Instant) {
-        let mut books = self.books();
-        books.names.add(r.name, 1.0, now);
-        if r.took_address {
-            books.addresses.add(r.ip, 1.0, now);
-        }
-        books.sign_ins.add(r.name, -1.0, now);
-        if !books.known.contains_key(&(r.ip, r.name)) && books.known.len() >= MAX_KEPT {
-            let oldest = books
-                .known
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                books.known.remove(&k);
-            }
-        }
-        books.known.insert((r.ip, r.name), now);
-    }
-
-    /// The password could not be checked (the state could not be read): the reserved failure
-    /// is given back, and nothing is counted.
+    /// The password could not be checked (the state could not be read, or too many checks
+    /// were waiting): the reserved failure is given back, and nothing is counted.
     pub fn cancel(&self, r: Reservation, now: Instant) {
         let mut books = self.books();
-        books.names.add(r.name, 1.0, now);
-        if r.took_address {
-            books.addresses.add(r.ip, 1.0, now);
+        Self::give_back(&mut books, &r, now);
+    }
+
+    fn give_back(books: &mut Books, r: &Reservation, now: Instant) {
+        if r.known {
+            books.pairs.add((r.client, r.name), 1.0, now);
+        } else {
+            books.names.add(r.name, 1.0, now);
+            books.clients.add(r.client, 1.0, now);
         }
     }
 
-    /// The password was wrong: the reserved failure stays counted. Where the address stands.
-    pub fn failed(&self, r: Reservation, now: Instant) -> Standing {
-        self.check(r.ip, now)
+    /// The password was right: the reserved failure is given back, the sign-in is counted,
+    /// and the client is known for this name from now on.
+    pub fn signed_in(&self, r: Reservation, now: Instant) {
+        let mut books = self.books();
+        Self::give_back(&mut books, &r, now);
+        books.sign_ins.add(r.name, -1.0, now);
+        if !books.known.contains_key(&(r.client, r.name)) && books.known.len() >= MAX_KEPT {
+            // The oldest eighth goes, in one pass.
+            let mut times: Vec<Instant> = books.known.values().copied().collect();
+            let cut = times.len() / 8;
+            times.select_nth_unstable(cut);
+            let before = times[cut];
+            books.known.retain(|_, at| *at > before);
+        }
+        books.known.insert((r.client, r.name), now);
     }
-}
 
-/// The address a bucket is kept for: IPv4 as is (and IPv4 mapped into IPv6 as IPv4), IPv6 by
-/// its /64.
-pub fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut seg = v6.segments();
-                seg[4..].fill(0);
-                IpAddr::V6(seg.into())
-            }
-        },
+    /// The password was wrong: the reserved failure stays counted. Where the client stands.
+    pub fn failed(&self, r: Reservation, now: Instant) -> Standing {
+        self.check(r.client, now)
     }
 }
 
@@ -387,30 +388,6 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_hosts_count_by_their_64_and_mapped_ipv4_as_ipv4() {
-        let limiter = Limiter::default();
-        let t0 = Instant::now();
-        for _ in 0..LIMIT {
-            let _ = limiter.api_failed(ip("2001:db8:1:2::1"), t0);
-        }
-        assert!(matches!(
-            limiter.check(ip("2001:db8:1:2:ffff::9"), t0),
-            Standing::Limited { .. }
-        ));
-        assert_eq!(
-            limiter.check(ip("2001:db8:1:3::1"), t0),
-            Standing::Allowed { remaining: LIMIT }
-        );
-        for _ in 0..LIMIT {
-            let _ = limiter.api_failed(ip("::ffff:198.51.100.7"), t0);
-        }
-        assert!(matches!(
-            limiter.check(ip("198.51.100.7"), t0),
-            Standing::Limited { .. }
-        ));
-    }
-
-    #[test]
     fn memory_is_bounded_and_the_limited_are_kept() {
         let limiter = Limiter::default();
         let t0 = Instant::now();
@@ -426,7 +403,7 @@ mod tests {
             );
         }
         let books = limiter.books();
-        assert!(books.addresses.map.len() <= MAX_KEPT);
+        assert!(books.clients.map.len() <= MAX_KEPT);
         assert!(books.names.map.len() <= MAX_KEPT);
         drop(books);
         assert!(matches!(
@@ -477,13 +454,13 @@ mod tests {
     }
 
     #[test]
-    fn a_guesser_at_an_address_does_not_lock_out_a_name_that_signed_in_from_it() {
+    fn a_name_known_at_a_client_is_locked_out_only_by_guesses_of_it_from_there() {
         let limiter = Limiter::default();
         let t0 = Instant::now();
-        let tunnel = ip("127.0.0.1");
+        let (tunnel, elsewhere) = (ip("127.0.0.1"), ip("198.51.100.9"));
         let r = limiter.reserve(tunnel, "admin", t0).unwrap();
         limiter.signed_in(r, t0);
-        // A guesser at the same address tries other names until the address is spent.
+        // A guesser at the same address tries other names until the address is spent...
         for n in 0..LIMIT {
             let r = limiter.reserve(tunnel, &format!("guess{n}"), t0).unwrap();
             let _ = limiter.failed(r, t0);
@@ -496,20 +473,29 @@ mod tests {
             limiter.reserve(tunnel, "someone-new", t0),
             Err(Refused::Address(_))
         ));
-        // The admin, known at this address, is still checked...
+        // ...and another spends the name's allowance from elsewhere.
+        for _ in 0..LIMIT {
+            let r = limiter.reserve(elsewhere, "admin", t0).unwrap();
+            let _ = limiter.failed(r, t0);
+        }
+        assert!(matches!(
+            limiter.reserve(ip("203.0.113.1"), "admin", t0),
+            Err(Refused::Name(_))
+        ));
+        // The admin, known at the tunnel, is still checked there...
         let r = limiter.reserve(tunnel, "admin", t0).unwrap();
         limiter.signed_in(r, t0);
-        // ...until its own name has spent its allowance, as a guesser of that name would.
+        // ...until guesses of its name from there spend its own allowance there.
         for _ in 0..LIMIT {
             let r = limiter.reserve(tunnel, "admin", t0).unwrap();
             let _ = limiter.failed(r, t0);
         }
         assert!(matches!(
             limiter.reserve(tunnel, "admin", t0),
-            Err(Refused::Name(_))
+            Err(Refused::Pair(_))
         ));
-        // A known pair is forgotten KNOWN_FOR after its last sign-in: the admin then waits
-        // with everyone else at a spent address.
+        // A known pair is forgotten KNOWN_FOR after its last sign-in: the name then counts
+        // against its own and the client's allowances like any other.
         let later = t0 + KNOWN_FOR + WINDOW;
         for n in 0..LIMIT {
             let r = limiter
@@ -521,5 +507,19 @@ mod tests {
             limiter.reserve(tunnel, "admin", later),
             Err(Refused::Address(_))
         ));
+    }
+
+    #[test]
+    fn a_check_that_could_not_run_gives_its_failure_back() {
+        let limiter = Limiter::default();
+        let t0 = Instant::now();
+        for _ in 0..3 * LIMIT {
+            let r = limiter.reserve(ip("192.0.2.9"), "ann", t0).unwrap();
+            limiter.cancel(r, t0);
+        }
+        assert_eq!(
+            limiter.check(ip("192.0.2.9"), t0),
+            Standing::Allowed { remaining: LIMIT }
+        );
     }
 }

@@ -422,7 +422,10 @@ impl FromRequestParts<State> for Signed {
                     "ERROR_INVALID_CREDENTIALS",
                     "the API key or the access token (headers ev-api-key and ev-access-token) is missing or not valid",
                 );
-                match state.limiter.api_failed(ip, state.limiter.now()) {
+                match state
+                    .limiter
+                    .api_failed(client_key(parts), state.limiter.now())
+                {
                     Ok(limit::Standing::Allowed { remaining }) => {
                         rate_headers(&mut error.headers, remaining);
                     }
@@ -464,6 +467,15 @@ pub(crate) fn peer_ip(parts: &Parts) -> IpAddr {
         .get::<Peer>()
         .map(|p| p.0.ip())
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// What the request's client is counted as for failed sign-ins (`web::client_key`): its
+/// address where the server did not say.
+pub(crate) fn client_key(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<crate::surface::web::Client>()
+        .map_or_else(|| peer_ip(parts), |c| c.0)
 }
 
 fn rate_headers(headers: &mut Vec<(HeaderName, HeaderValue)>, remaining: u32) {

@@ -17,7 +17,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, JsonBody, Query, Signed, State, answer, blocking};
-use crate::service::attempts::Pattern;
 use crate::service::resources::{
     Resource, ResourceError, ResourceKind, STALL, ZipLease, ZipRefusal,
 };
@@ -191,7 +190,7 @@ async fn list_of(state: &State, folder: Vec<u8>, field: &'static str, query: &Qu
             ));
         }
     };
-    let name = query.get("name").map(Pattern::new);
+    let name = super::activity::pattern(query, "name")?;
     let control = Arc::clone(&state.control);
     let (total, page) = blocking(move || {
         let (_, all) = control

@@ -229,12 +229,11 @@ pub async fn user_change(Path(name): Path<String>, posted: Posted) -> PageResult
         }
         let password = p.raw("password");
         if !password.is_empty() {
-            let user = access::user_set_password(store, caller, &name, password)?;
+            let (user, identity) =
+                access::user_set_password_keeping(store, caller, &name, password)?;
             // Every session of the user ends, but the one that set its own new password.
             let visitor = &p.visitor;
-            if user.id == visitor.identity.user
-                && let Some(identity) = access::identity(store, user.id)?
-            {
+            if user.id == visitor.identity.user {
                 visitor
                     .state
                     .kept

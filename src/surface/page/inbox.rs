@@ -159,12 +159,15 @@ pub async fn clear(posted: Posted) -> PageResult {
     see("/inbox")
 }
 
-/// The keys each webhook signs with now: its current token and secret.
+/// The keys each webhook pointed at the inbox signs with now: its current token and secret.
+/// Only those can have sent to it, and checking every webhook would let anyone make the box
+/// hash each post as many times as it has webhooks.
 pub fn signers(control: &crate::service::activity::Control) -> Vec<Signer> {
     let routing = control.hooks.routes().current();
     routing
         .webhooks
         .iter()
+        .filter(|w| inbox::points_here(&w.url))
         .map(|w| Signer {
             webhook: w.id,
             token: control.hooks.token(w.id).ok().flatten(),
@@ -244,17 +247,20 @@ pub async fn receive(AxumState(state): AxumState<State>, request: Request) -> Re
         Some(_) if size > kept.len() => (Verdict::Invalid, kept),
         Some(place) => {
             let control = Arc::clone(&state.control);
-            let body = Arc::new(kept);
-            let checked = Arc::clone(&body);
-            let verdict = place
-                .run(move || inbox::check(&headers, &checked, &signers(&control)))
-                .await
-                .unwrap_or_else(|e| {
+            let checked = place
+                .run(move || {
+                    let verdict = inbox::check(&headers, &kept, &signers(&control));
+                    (verdict, kept)
+                })
+                .await;
+            match checked {
+                Ok(done) => done,
+                Err(e) => {
                     log::error!("page: an inbox check stopped: {e}");
-                    Verdict::Invalid
-                });
-            let body = Arc::try_unwrap(body).unwrap_or_else(|b| (*b).clone());
-            (verdict, body)
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "the check stopped")
+                        .into_response();
+                }
+            }
         }
     };
     let seq = state

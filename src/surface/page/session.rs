@@ -13,7 +13,7 @@ use maud::html;
 use subtle::ConstantTimeEq;
 
 use super::{PageError, PageResult, Posted, State, field, view};
-use crate::service::access::{self, AuthError, Identity};
+use crate::service::access::{self, Identity, PasswordCheck};
 use crate::surface::api::limit::{Refused, Standing};
 
 /// The session cookie, and the cookie that carries the login form's CSRF token.
@@ -281,6 +281,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
     let (parts, body) = request.into_parts();
     let secure = https(&parts.extensions);
     let ip = super::peer_ip(&parts);
+    let client = crate::surface::api::client_key(&parts);
     let fields = super::read_form(body).await?;
     let nonce = cookie(&parts.headers, LOGIN_COOKIE).unwrap_or_default();
     if !same(field(&fields, "csrf"), &nonce) {
@@ -298,11 +299,14 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
     // A failure is reserved before the password is checked, so that tries sent at once cannot
     // all be checked before the first is counted.
     let reservation = limiter
-        .reserve(ip, &user, limiter.now())
+        .reserve(client, &user, limiter.now())
         .map_err(|refused| {
             let why = match refused {
                 Refused::Address(_) => "Too many wrong passwords came from your address.",
                 Refused::Name(_) => "Too many wrong passwords were tried for this user name.",
+                Refused::Pair(_) => {
+                    "Too many wrong passwords were tried for this user name from your address."
+                }
                 Refused::SignIns(_) => "This user signed in too many times in a short while.",
             };
             PageError::Limited {
@@ -314,22 +318,20 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
     let name = user.clone();
     // On a password thread: at most two argon2 checks run at once, whatever arrives.
     let checked = crate::service::passwords::pool()
-        .run(move || {
-            let known = access::user_role(&store, &name).map(|r| r.is_some());
-            (access::check_password(&store, &name, &password), known)
-        })
+        .run(move || access::password_check(&store, &name, &password))
         .await;
     let (caller, identity) = match checked {
         Err(busy) => {
-            // The reserved failure stays counted: a flood that fills the queue pays for it.
-            let _ = limiter.failed(reservation, limiter.now());
+            // No password was checked: nothing was learned, and nothing is counted (the queue
+            // holds a flood back).
+            limiter.cancel(reservation, limiter.now());
             return Err(PageError::Busy(busy.to_string()));
         }
-        Ok((Err(AuthError::Store(e)), _)) | Ok((_, Err(e))) => {
+        Ok(Err(e)) => {
             limiter.cancel(reservation, limiter.now());
             return Err(e.into());
         }
-        Ok((Err(AuthError::Invalid), Ok(known))) => {
+        Ok(Ok(PasswordCheck::Wrong { user_exists })) => {
             if let Standing::Limited { .. } = limiter.failed(reservation, limiter.now()) {
                 log::warn!(
                     "page: {ip} made {} failed sign-ins in a row; it waits",
@@ -338,7 +340,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
             }
             // A name that is no user's may be a password typed into the wrong field: it is
             // not written to the journal.
-            if known {
+            if user_exists {
                 log::info!(
                     "page: a sign-in as \"{}\" from {ip} failed: wrong password",
                     crate::core::event::escape_controls(&user)
@@ -352,7 +354,7 @@ pub async fn login(AxumState(state): AxumState<State>, request: Request) -> Page
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             return Ok(response);
         }
-        Ok((Ok(signed_in), Ok(_))) => signed_in,
+        Ok(Ok(PasswordCheck::Right(caller, identity))) => (caller, identity),
     };
     limiter.signed_in(reservation, limiter.now());
     let cookie_value = state.kept.sessions.open(identity, Instant::now())?;

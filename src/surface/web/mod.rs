@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use axum::Router;
@@ -49,6 +49,35 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(3600);
 /// The address of the client that sent a request (added to every request's extensions).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
+
+/// What a request's client is counted as, for its connections and its failed sign-ins
+/// (`client_key`; added to every request's extensions).
+#[derive(Clone, Copy, Debug)]
+pub struct Client(pub IpAddr);
+
+/// The address a client is counted by. IPv4 as it is (and IPv4 mapped into IPv6 as IPv4).
+/// IPv6 by its /64, which a host on the internet usually holds whole and can pick any address
+/// in, except on the box's own LAN, whose hosts share one /64: a link-local or unique-local
+/// address, or one in the same /64 as the box's own address it reached (`local`), is counted
+/// whole.
+pub fn client_key(peer: IpAddr, local: IpAddr) -> IpAddr {
+    let v6 = match peer {
+        IpAddr::V4(_) => return peer,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => return IpAddr::V4(v4),
+            None => v6,
+        },
+    };
+    let prefix = |a: std::net::Ipv6Addr| {
+        let mut seg = a.segments();
+        seg[4..].fill(0);
+        std::net::Ipv6Addr::from(seg)
+    };
+    let lan = v6.is_unicast_link_local()
+        || v6.is_unique_local()
+        || matches!(local, IpAddr::V6(l) if prefix(l) == prefix(v6));
+    if lan { peer } else { IpAddr::V6(prefix(v6)) }
+}
 
 /// Whether a request came over TLS (added to every request's extensions): the page's cookies
 /// are `Secure` then.
@@ -199,9 +228,8 @@ struct ClientSlot {
 }
 
 impl Clients {
-    /// A slot for a connection from `ip`, unless it holds `MAX_PER_ADDRESS` already.
-    fn enter(self: &Arc<Clients>, ip: IpAddr) -> Option<ClientSlot> {
-        let key = crate::surface::api::limit::key(ip);
+    /// A slot for a connection from client `key`, unless it holds `MAX_PER_ADDRESS` already.
+    fn enter(self: &Arc<Clients>, key: IpAddr) -> Option<ClientSlot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(key).or_insert(0);
         if *n >= MAX_PER_ADDRESS {
@@ -270,6 +298,7 @@ async fn accept_loop(
     // Floods and accept failures are logged when they begin and end, not once per connection.
     let mut turned_away = 0u64;
     let mut failed_accepts = 0u64;
+    let mut crowd_logged: Option<Instant> = None;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -286,9 +315,18 @@ async fn accept_loop(
             log::info!("web: accepting connections again after {failed_accepts} failed tries");
             failed_accepts = 0;
         }
-        let Some(client) = clients.enter(peer.ip()) else {
-            // One client holding many connections is refused alone; it is not logged per
-            // connection (a flood would fill the journal), only when the server is full.
+        let local = stream.local_addr().map_or(peer.ip(), |a| a.ip());
+        let key = client_key(peer.ip(), local);
+        let Some(client) = clients.enter(key) else {
+            // One client holding many connections is refused alone, and said once a minute at
+            // most (a flood would fill the journal).
+            let now = Instant::now();
+            if crowd_logged.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
+                log::warn!(
+                    "web: {key} holds {MAX_PER_ADDRESS} connections; more from it are closed at once"
+                );
+                crowd_logged = Some(now);
+            }
             continue;
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
@@ -311,10 +349,10 @@ async fn accept_loop(
             let _slots = (slot, client);
             let served = async {
                 match tls {
-                    None => connection(stream, peer, site, false).await,
+                    None => connection(stream, peer, key, site, false).await,
                     Some(acceptor) => {
                         match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => connection(stream, peer, site, true).await,
+                            Ok(Ok(stream)) => connection(stream, peer, key, site, true).await,
                             Ok(Err(e)) => log::debug!("web: TLS handshake with {peer}: {e}"),
                             Err(_) => log::debug!("web: TLS handshake with {peer} timed out"),
                         }
@@ -333,7 +371,7 @@ async fn accept_loop(
     }
 }
 
-async fn connection<S>(stream: S, peer: SocketAddr, site: Arc<Site>, https: bool)
+async fn connection<S>(stream: S, peer: SocketAddr, key: IpAddr, site: Arc<Site>, https: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -341,6 +379,7 @@ where
         let router = site.router();
         let mut req = req.map(|body| TimedBody::new(body, BODY_TIMEOUT));
         req.extensions_mut().insert(Peer(peer));
+        req.extensions_mut().insert(Client(key));
         req.extensions_mut().insert(Https(https));
         collapse_slashes(&mut req);
         async move { router.oneshot(req).await }
@@ -556,6 +595,36 @@ mod tests {
         let mut req = hyper::Request::builder().uri(uri).body(()).unwrap();
         collapse_slashes(&mut req);
         req.uri().to_string()
+    }
+
+    #[test]
+    fn a_client_is_an_address_or_an_ipv6_64_off_the_box_s_lan() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let box_v6 = ip("2001:db8:1:2::5");
+        for (peer, local, counted) in [
+            ("192.0.2.7", "192.0.2.1", "192.0.2.7"),
+            ("::ffff:198.51.100.7", "::ffff:198.51.100.1", "198.51.100.7"),
+            // Off the LAN, a host picks any address of its /64.
+            ("2001:db8:9:9::1", "2001:db8:1:2::5", "2001:db8:9:9::"),
+            ("2001:db8:9:9:ffff::9", "2001:db8:1:2::5", "2001:db8:9:9::"),
+            // On the box's LAN its hosts share the box's /64: each counts alone.
+            ("2001:db8:1:2::77", "2001:db8:1:2::5", "2001:db8:1:2::77"),
+            ("fe80::1234", "fe80::1", "fe80::1234"),
+            ("fd12:3456::9", "fd12:3456::1", "fd12:3456::9"),
+            ("::1", "::1", "::1"),
+        ] {
+            let local = if local.contains(':') {
+                ip(local)
+            } else {
+                box_v6
+            };
+            let local = if peer.starts_with("192.") {
+                ip("192.0.2.1")
+            } else {
+                local
+            };
+            assert_eq!(client_key(ip(peer), local), ip(counted), "{peer}");
+        }
     }
 
     #[test]
