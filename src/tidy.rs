@@ -597,4 +597,49 @@ mod tests {
         ];
         assert_eq!(problems(&files), Vec::<String>::new());
     }
+
+    /// sharehook's own layers, lowest first: what each may use is its own and what is below.
+    pub const LAYERS: &[&[&str]] = &[
+        &["core"],
+        &["config", "tree", "store", "watch"],
+        &["deliver"],
+        &["engine"],
+        &["service"],
+        &["daemon"],
+        &["surface"],
+        &["bench"],
+    ];
+
+    fn sources(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<Source>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(Source {
+                    path: path
+                        .strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                    text: std::fs::read_to_string(&path).unwrap(),
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn sharehook_keeps_the_house_rules() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&root, &root, &mut files);
+        assert!(files.len() > 40, "read {} files under {}", files.len(), root.display());
+        let problems = House { layers: LAYERS }.check(&files);
+        assert!(
+            problems.is_empty(),
+            "{} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
 }
