@@ -22,6 +22,8 @@ pub mod surface;
 
 pub mod bench;
 
+pub mod cli;
+
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

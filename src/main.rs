@@ -1,5 +1,5 @@
 //! The `sharehook` binary: everything is in the library; see `cli`.
 
 fn main() -> std::process::ExitCode {
-    sharehook::surface::cli::main()
+    sharehook::cli::main()
 }

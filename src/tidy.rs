@@ -608,6 +608,7 @@ mod tests {
         &["daemon"],
         &["surface"],
         &["bench"],
+        &["cli"],
     ];
 
     fn sources(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<Source>) {
@@ -633,7 +634,12 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files = Vec::new();
         sources(&root, &root, &mut files);
-        assert!(files.len() > 40, "read {} files under {}", files.len(), root.display());
+        assert!(
+            files.len() > 40,
+            "read {} files under {}",
+            files.len(),
+            root.display()
+        );
         let problems = House { layers: LAYERS }.check(&files);
         assert!(
             problems.is_empty(),

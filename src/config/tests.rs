@@ -40,9 +40,9 @@ fn the_packaged_example_holds_no_setting_and_every_one_it_shows_is_valid() {
     let text: String = example
         .lines()
         .filter_map(|line| {
-            let setting = line.strip_prefix('#').filter(|rest| {
-                rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[')
-            })?;
+            let setting = line
+                .strip_prefix('#')
+                .filter(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '['))?;
             taken += 1;
             // Files that must exist, and the token and secret, which are placeholders
             // that no one can take in as they are.
@@ -97,15 +97,11 @@ fn broken_files_name_the_file_the_line_and_the_key() {
     );
     check_error(
         &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\nformat = \"v3\"\n"),
-        &format!(
-            "{f}: line 6: webhook[1].format: unknown format \"v3\" (known: \"v1\", \"v2\")"
-        ),
+        &format!("{f}: line 6: webhook[1].format: unknown format \"v3\" (known: \"v1\", \"v2\")"),
     );
     check_error(
         &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\nshare = \"privat\"\n"),
-        &format!(
-            "{f}: line 6: webhook[1].share: no share is named \"privat\" (shares: public)"
-        ),
+        &format!("{f}: line 6: webhook[1].share: no share is named \"privat\" (shares: public)"),
     );
     check_error(
         &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\ntoken = \"abc\"\n"),
@@ -323,8 +319,8 @@ fn a_key_after_a_table_it_does_not_belong_to_is_pointed_out() {
 #[test]
 fn relative_paths_are_taken_from_the_config_files_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("state_dir = \"state\"\n{SHARE}")
-        .replace("{share}", &dir.path().to_string_lossy());
+    let text =
+        format!("state_dir = \"state\"\n{SHARE}").replace("{share}", &dir.path().to_string_lossy());
     let c = parse(&text, Path::new("/etc/sharehook/x.toml")).unwrap();
     assert_eq!(c.state_dir, Path::new("/etc/sharehook/state"));
     // A file named relative to the working folder: the state is still an absolute path.

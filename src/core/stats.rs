@@ -1,5 +1,6 @@
 //! The running daemon's figures (`Stats`: what the engine and the delivery workers count as
 //! they go, in atomics) and their Prometheus text rendering (format 0.0.4), written by hand.
+//! What the state adds to them is read by the service layer's `metrics`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,13 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::core::event::{Event, Operation};
-use crate::deliver::send::Outcome;
-use crate::store::{LogFilter, Store};
-
-/// How many of the newest log entries are read, when the daemon starts (and by `sharehook
-/// status` with no daemon), for each webhook's last success and failure: enough for a few
-/// webhooks. Finding the newest reads only the start of the other entries' records.
-pub const LOG_LOOKBACK: usize = 1000;
+use crate::core::outcome::Outcome;
 
 /// The upper bounds of the delivery latency histogram, in seconds.
 pub const LATENCY_BUCKETS: [f64; 11] =
@@ -114,42 +109,6 @@ impl Stats {
     pub fn keep_only(&self, shares: &[&str], webhooks: &[u32]) {
         lock(&self.shares).retain(|name, _| shares.contains(&name.as_str()));
         lock(&self.webhooks).retain(|id, _| webhooks.contains(id));
-    }
-
-    /// Sets the last success and failure of `webhooks` that have none yet from the newest
-    /// `LOG_LOOKBACK` log entries, so that they survive a restart.
-    pub fn seed_from_log(&self, store: &Store, webhooks: &[u32]) {
-        let filter = LogFilter {
-            limit: LOG_LOOKBACK,
-            ..LogFilter::default()
-        };
-        let entries = match store.log(&filter) {
-            Ok(entries) => entries,
-            Err(e) => {
-                log::warn!("cannot read the delivery log for the last outcomes: {e}");
-                return;
-            }
-        };
-        for &id in webhooks {
-            let hook = self.webhook(id);
-            let mut mine = entries.iter().filter(|e| e.webhook == id);
-            if hook.last_success_ms().is_none()
-                && let Some(e) = mine.clone().find(|e| e.success())
-            {
-                hook.last_success_ms.store(e.time_ms, Ordering::Relaxed);
-            }
-            let mut failure = lock(&hook.last_failure);
-            if failure.is_none()
-                && let Some(e) = mine.find(|e| !e.success())
-            {
-                *failure = Some(Failure {
-                    time_ms: e.time_ms,
-                    status: e.status,
-                    transport: e.transport,
-                    message: e.message.clone(),
-                });
-            }
-        }
     }
 
     pub fn shares(&self) -> Vec<(String, Arc<ShareStats>)> {
@@ -324,6 +283,20 @@ impl HookStats {
         std::array::from_fn(|i| self.results[i].load(Ordering::Relaxed))
     }
 
+    /// Sets the last success and the last failure, where none is known yet (from the log,
+    /// when the daemon starts).
+    pub fn seed(&self, success_ms: Option<i64>, failure: Option<Failure>) {
+        if let Some(t) = success_ms {
+            let _ =
+                self.last_success_ms
+                    .compare_exchange(0, t, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        let mut last = lock(&self.last_failure);
+        if last.is_none() {
+            *last = failure;
+        }
+    }
+
     pub fn last_success_ms(&self) -> Option<i64> {
         Some(self.last_success_ms.load(Ordering::Relaxed)).filter(|t| *t != 0)
     }
@@ -434,34 +407,6 @@ pub struct HookCounts {
     pub queued: u64,
     pub failed: u64,
     pub disabled: bool,
-}
-
-/// The counts the state holds for `webhooks` (queued, failed, disabled).
-pub fn hook_counts(store: &Store, webhooks: &[u32]) -> Vec<HookCounts> {
-    webhooks
-        .iter()
-        .map(|&id| HookCounts {
-            id,
-            queued: store.pending_count(id).unwrap_or(0),
-            failed: store.failed_count(id).unwrap_or(0),
-            disabled: store.health(id).is_ok_and(|h| h.disabled.is_some()),
-        })
-        .collect()
-}
-
-/// Every metric, in the Prometheus text format 0.0.4. `webhooks` are the ids of the running
-/// webhooks; queue depths, failed counts and index sizes are read from `store` (each is kept
-/// as a count there: nothing is walked).
-pub fn render(stats: &Stats, store: &Store, webhooks: &[u32]) -> String {
-    let shares: Vec<(String, Arc<ShareStats>, Option<u64>)> = stats
-        .shares()
-        .into_iter()
-        .map(|(name, s)| {
-            let entries = store.index_entries(&name).ok();
-            (name, s, entries)
-        })
-        .collect();
-    render_from(stats, &shares, &hook_counts(store, webhooks))
 }
 
 /// `render` with what the state says already read.

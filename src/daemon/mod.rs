@@ -9,16 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Webhook};
-use crate::core::retry;
+use crate::config::Config;
 use crate::core::sign::Token;
 use crate::core::stats::Stats;
-use crate::deliver::send::{Client, ClientSettings, redact_url};
-use crate::deliver::{Mailbox, Target, now_ms};
+use crate::deliver::{Mailbox, now_ms};
+use crate::engine::attributions::Attributions;
 use crate::engine::{Engine, Setup};
 use crate::service::hooks::Hooks;
-use crate::service::resources::{Attributions, Resources};
-use crate::store::{Health, Store};
+use crate::service::resources::Resources;
+use crate::store::Store;
 
 pub struct Daemon {
     engine: Option<JoinHandle<()>>,
@@ -65,7 +64,7 @@ impl Daemon {
         stats.keep_only(&shares, &ids);
         // The last success and failure before this start, for the status; before the
         // workers start, so that what they see is never overwritten with older news.
-        stats.seed_from_log(&store, &ids);
+        crate::service::metrics::seed_from_log(&stats, &store, &ids);
         store.set_limits(config.store_limits());
         log::info!(
             "state {}: identity {}, next event id {}",
@@ -244,75 +243,6 @@ pub fn raise_open_files_limit() {
             std::io::Error::last_os_error()
         ),
     }
-}
-
-/// Webhook `hook` as its worker sees it, with its keys from the state, and how it is doing.
-pub fn target(config: &Config, hook: &Webhook, store: &Store) -> anyhow::Result<(Target, Health)> {
-    let now = now_ms();
-    let state = store.webhook_setup(
-        hook.id,
-        &hook.url,
-        hook.token.as_ref(),
-        hook.secret.as_ref(),
-        retry::millis(config.delivery.rotation_grace),
-        now,
-    )?;
-    if let Some(old) = &state.moved_from {
-        log::warn!(
-            "webhook {}: its URL changed from {} to {}; its queued events go to the new one",
-            hook.id,
-            redact_url(old),
-            redact_url(&hook.url)
-        );
-    }
-    let grace = |what: &str, until: i64| {
-        log::info!(
-            "webhook {}: the replaced {what} keeps signing beside the new one for {}",
-            hook.id,
-            crate::deliver::human(Duration::from_millis(
-                u64::try_from(until - now).unwrap_or(0)
-            ))
-        );
-    };
-    if let Some((_, until)) = &state.keys.previous_token {
-        grace("token", *until);
-    }
-    if let Some((_, until)) = &state.keys.previous_secret {
-        grace("secret", *until);
-    }
-    let target = Target {
-        id: hook.id,
-        url: hook.url.clone(),
-        shown_url: redact_url(&hook.url),
-        format: hook.format,
-        signature: hook.signature,
-        keys: state.keys,
-        account_name: config.account_name.clone(),
-        protocols: config
-            .shares
-            .iter()
-            .map(|s| (s.name.clone(), s.protocol.clone()))
-            .collect(),
-        schedule: config.delivery.schedule.clone(),
-        disable_after: config.delivery.disable_after,
-    };
-    Ok((target, state.health))
-}
-
-/// How webhook `hook`'s HTTP client is set up.
-pub fn client_settings(config: &Config, hook: &Webhook) -> ClientSettings {
-    ClientSettings {
-        connect_timeout: config.delivery.connect_timeout,
-        request_timeout: config.delivery.request_timeout,
-        policy: config.delivery.policy.clone(),
-        ca_file: hook.ca_file.clone(),
-    }
-}
-
-/// The HTTP client for webhook `hook`.
-pub fn client(config: &Config, hook: &Webhook) -> anyhow::Result<Client> {
-    Client::new(&client_settings(config, hook))
-        .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
 }
 
 /// Threads for the blocking work of requests (reads and writes of the state and the shares):

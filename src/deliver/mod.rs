@@ -11,6 +11,7 @@
 
 pub mod pool;
 pub mod send;
+pub mod setup;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,10 +22,11 @@ use log::Level;
 
 use crate::config::{Format, SignatureMode};
 use crate::core::event::Event;
+use crate::core::outcome::Outcome;
 use crate::core::payload::{V1, V2};
 use crate::core::retry::{self, Next, Schedule};
 use crate::core::sign::{self, Keys};
-use crate::deliver::send::{Client, Outcome};
+use crate::deliver::send::Client;
 use crate::store::{Disabled, Flush, Flushed, Health, LogEntry, Pending, SetAside, Store};
 
 /// At most this many results are written in one transaction...

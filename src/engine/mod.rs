@@ -22,12 +22,14 @@ macro_rules! why {
 }
 
 mod ahead;
+pub mod attributions;
 mod baseline;
 mod disk;
 mod gate;
 mod holds;
 mod reconcile;
 mod release;
+pub mod routes;
 pub mod rules;
 #[cfg(test)]
 mod rules_tests;
@@ -49,14 +51,14 @@ use crate::core::event::SharePath;
 use crate::core::retry::Schedule;
 use crate::core::stats::{self, Stats};
 use crate::deliver::{human, now_ms};
-use crate::service::hooks::Routes;
-use crate::service::resources::Attributions;
 use crate::store::{Store, StoreError};
 use crate::tree;
 use crate::tree::owner::Owners;
 use crate::watch::{self, Mask, Raw};
+use attributions::Attributions;
 use disk::{Disk, Kernel, ShareState};
 use reconcile::{Walk, Walks, Why};
+use routes::Routes;
 pub use rules::PAIR_WINDOW;
 use rules::{Rules, Seen};
 

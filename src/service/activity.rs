@@ -255,7 +255,7 @@ impl Control {
 
     /// The Prometheus text of the running daemon's figures.
     pub fn metrics(&self) -> String {
-        crate::core::stats::render(&self.stats, &self.store, &self.hooks.ids())
+        crate::service::metrics::render(&self.stats, &self.store, &self.hooks.ids())
     }
 
     pub fn new(
@@ -609,8 +609,8 @@ pub fn recover(
 /// The largest body `POST /access` reads: a request names a few things and a password.
 const ACCESS_BODY_MAX: usize = 64 * 1024;
 
-/// A `user`, `apikey` or `token` command (`access_cli::Request` as JSON), done as the local
-/// administrator; the answer is its `access_cli::Reply`.
+/// A `user`, `apikey` or `token` command (`access::requests::Request` as JSON), done as the local
+/// administrator; the answer is its `Reply`.
 async fn access_via(control: &Control, body: Incoming) -> Answer {
     let body = http_body_util::Limited::new(body, ACCESS_BODY_MAX)
         .collect()
@@ -626,7 +626,7 @@ async fn access_via(control: &Control, body: Incoming) -> Answer {
     let account = control.account_name.clone();
     // Hashing a password takes a while: not on the thread that serves the socket.
     let done = tokio::task::spawn_blocking(move || {
-        crate::surface::cli::access::answer(&store, &account, &body)
+        crate::service::access::requests::answer(&store, &account, &body)
     })
     .await
     .map_err(|e| {
@@ -772,8 +772,8 @@ pub fn resend(
         .find(|w| w.id == hook_id)
         .ok_or_else(|| anyhow!("webhook {hook_id} is no longer configured"))?;
     let hook = &hook;
-    let (target, _) = crate::daemon::target(config, hook, &store)?;
-    let client = crate::daemon::client(config, hook)?;
+    let (target, _) = crate::deliver::setup::target(config, hook, &store)?;
+    let client = crate::deliver::setup::client(config, hook)?;
     let attempt = store.next_attempt(hook.id, event.id)?;
     let (outcome, mut logged) = target.attempt(&client, &event, attempt, true);
     let written = store.flush(

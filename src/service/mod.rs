@@ -7,6 +7,7 @@ pub mod activity;
 pub mod attempts;
 pub mod hooks;
 pub mod inbox;
+pub mod metrics;
 pub mod passwords;
 pub mod resources;
 pub mod status;

@@ -210,7 +210,7 @@ pub fn collect(
         None => {
             offline = Stats::default();
             let ids: Vec<u32> = all.iter().map(|w| w.id).collect();
-            offline.seed_from_log(store, &ids);
+            crate::service::metrics::seed_from_log(&offline, store, &ids);
             &offline
         }
     };
@@ -269,7 +269,7 @@ pub fn collect(
     Status {
         running: started_at.is_some(),
         daemon: DaemonStatus {
-            version: crate::surface::cli::VERSION.to_owned(),
+            version: crate::VERSION.to_owned(),
             started_at,
             uptime_seconds,
             watches,
@@ -423,7 +423,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::core::event::{Event, SharePath};
-    use crate::deliver::send::Outcome;
+    use crate::core::outcome::Outcome;
 
     fn setup() -> (tempfile::TempDir, Config, Store) {
         let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{META, Store, StoreError, encode_as};
-use crate::service::access::Role;
+use crate::core::role::Role;
 
 const USERS: TableDefinition<u32, &[u8]> = TableDefinition::new("users");
 const API_KEYS: TableDefinition<u32, &[u8]> = TableDefinition::new("api_keys");

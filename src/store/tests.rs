@@ -337,9 +337,7 @@ fn a_second_process_is_refused_and_only_a_broken_state_is_named_damaged() {
                 && err.contains("is damaged")
                 && err.contains("move it aside")
                 && err.contains("index is rebuilt from the disk")
-                && err.contains(
-                    "undelivered events and the delivery log in the old file are lost"
-                ),
+                && err.contains("undelivered events and the delivery log in the old file are lost"),
             "{err}"
         );
     }

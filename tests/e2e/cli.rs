@@ -357,7 +357,7 @@ fn help_and_manual_show_every_command_and_option_of_the_table() {
     let page = run(&["manual"]);
     assert!(page.status.success(), "{}", text(&page.stderr));
     let page = text(&page.stdout);
-    for cmd in sharehook::surface::cli::manual::COMMANDS {
+    for cmd in sharehook::cli::manual::COMMANDS {
         for usage in cmd.usage {
             for line in usage.lines {
                 assert!(help.contains(line.trim()), "--help lacks {line:?}");
@@ -377,7 +377,7 @@ fn help_and_manual_show_every_command_and_option_of_the_table() {
         .split("\n.SH CONFIGURATION\n")
         .nth(1)
         .expect("CONFIGURATION");
-    for key in sharehook::surface::cli::manual::KEYS {
+    for key in sharehook::cli::manual::KEYS {
         let key = key.key.replace('-', "\\-");
         assert!(config.contains(&format!("\n\\fB{key}\\fR = ")), "{key}");
     }

@@ -1,6 +1,7 @@
 //! The tests of `stats`.
 
 use super::*;
+use crate::service::metrics::render;
 
 fn answered(status: u16) -> Outcome {
     Outcome::Answered {
@@ -84,9 +85,7 @@ fn the_latency_histogram_is_cumulative_with_inf_sum_and_count() {
     for (line, (le, n)) in buckets.iter().zip(expected) {
         assert_eq!(
             line,
-            &format!(
-                "sharehook_delivery_latency_seconds_bucket{{webhook=\"3\",le=\"{le}\"}} {n}"
-            )
+            &format!("sharehook_delivery_latency_seconds_bucket{{webhook=\"3\",le=\"{le}\"}} {n}")
         );
     }
     assert!(text.contains("sharehook_delivery_latency_seconds_count{webhook=\"3\"} 5\n"));
@@ -120,9 +119,7 @@ fn each_family_has_help_and_type_once_and_events_count_by_operation() {
     stats.watches.store(12, Ordering::Relaxed);
     let text = render_from(&stats, &[("public".into(), share, Some(40))], &[]);
     assert!(
-        text.contains(
-            "sharehook_events_total{share=\"public\",operation=\"createFolder\"} 2\n"
-        )
+        text.contains("sharehook_events_total{share=\"public\",operation=\"createFolder\"} 2\n")
     );
     assert!(text.contains("sharehook_events_total{share=\"public\",operation=\"upload\"} 0\n"));
     assert!(text.contains("sharehook_rescans_total{share=\"public\",reason=\"start\"} 1\n"));

@@ -6,11 +6,12 @@
 //! Secrets are shown once, when they are made, and kept only as hashes: SHA-256 for keys and
 //! tokens (random values, so a fast hash suffices), argon2id for passwords (chosen by people).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
+
+pub mod requests;
+
+pub use crate::core::role::{Role, UnknownRole};
 
 use crate::core::event::escape_controls;
 use crate::core::fault::{Fault, Kind};
@@ -36,45 +37,6 @@ const PASSWORD_MAX: usize = 1024;
 pub const PASSWORD_MIN: usize = 10;
 /// A token's last use is written at most this often.
 const LAST_USED_COARSE_MS: i64 = 60_000;
-
-/// What a user may do: `admin` everything, `viewer` only read status, webhooks (without their
-/// tokens) and logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Viewer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Viewer => "viewer",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = AccessError;
-
-    fn from_str(s: &str) -> Result<Role, AccessError> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "viewer" => Ok(Role::Viewer),
-            other => Err(AccessError::Invalid {
-                field: "role",
-                detail: format!("\"{}\" is neither admin nor viewer", escape_controls(other)),
-            }),
-        }
-    }
-}
 
 /// Who asks for something: the user, its role, and the client's address (for the audit).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +76,15 @@ pub enum AccessError {
     Crypto(String),
     #[error("{0}")]
     Busy(#[from] crate::service::passwords::Busy),
+}
+
+impl From<UnknownRole> for AccessError {
+    fn from(e: UnknownRole) -> AccessError {
+        AccessError::Invalid {
+            field: "role",
+            detail: format!("\"{}\" is neither admin nor viewer", escape_controls(&e.0)),
+        }
+    }
 }
 
 impl Fault for AccessError {

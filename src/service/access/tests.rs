@@ -364,7 +364,7 @@ fn errors_say_their_kind() {
         ),
         (
             "bad role",
-            "boss".parse::<Role>().map(drop),
+            "boss".parse::<Role>().map(drop).map_err(AccessError::from),
             Kind::invalid("role"),
         ),
     ];

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -22,57 +22,10 @@ use crate::core::fault::{Fault, Kind};
 use crate::core::sign::Token;
 use crate::deliver::send::redact_url;
 use crate::deliver::{Mailbox, Request, Worker, now_ms};
+pub use crate::engine::routes::Origin;
+use crate::engine::routes::{Routes, Routing};
 use crate::service::access::{self, Caller, Role};
 use crate::store::{ApiWebhook, Store, StoreError};
-
-/// Where a webhook is defined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// A `[[webhook]]` table of the configuration file: changed only there.
-    File,
-    /// Made through the management API, kept in the state.
-    Api,
-}
-
-/// The set of webhooks at one moment: what the engine routes a batch with, and whose bells it
-/// rings. Never changed: a change publishes a new one.
-#[derive(Default)]
-pub struct Routing {
-    pub webhooks: Vec<Webhook>,
-    pub mailboxes: Vec<(u32, Arc<Mailbox>)>,
-    /// Beside `webhooks`, in the same order: where each is defined (and, for the API's, its
-    /// stored settings).
-    made: Vec<(Origin, Option<ApiWebhook>)>,
-}
-
-impl Routing {
-    pub fn mailbox(&self, id: u32) -> Option<&Arc<Mailbox>> {
-        self.mailboxes
-            .iter()
-            .find(|(hook, _)| *hook == id)
-            .map(|(_, m)| m)
-    }
-
-    pub fn ids(&self) -> Vec<u32> {
-        self.webhooks.iter().map(|w| w.id).collect()
-    }
-}
-
-/// The current `Routing`, shared by the engine and `Hooks`. Reading it takes a lock only for
-/// the time it takes to clone an `Arc`.
-#[derive(Clone, Default)]
-pub struct Routes(Arc<RwLock<Arc<Routing>>>);
-
-impl Routes {
-    pub fn current(&self) -> Arc<Routing> {
-        Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn set(&self, routing: Routing) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routing);
-    }
-}
 
 /// One webhook with its running worker.
 struct Live {
@@ -613,16 +566,16 @@ impl Hooks {
     /// The HTTP client for `hook`: one made before with the same settings, or a new one.
     /// (A CA file is read again for each webhook that names it, so a changed file counts.)
     fn client(&self, hook: &Webhook) -> anyhow::Result<crate::deliver::send::Client> {
-        let settings = crate::daemon::client_settings(&self.config, hook);
+        let settings = crate::deliver::setup::client_settings(&self.config, hook);
         if settings.ca_file.is_some() {
-            return crate::daemon::client(&self.config, hook);
+            return crate::deliver::setup::client(&self.config, hook);
         }
         let key = format!("{settings:?}");
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
             return Ok(client.clone());
         }
-        let client = crate::daemon::client(&self.config, hook)?;
+        let client = crate::deliver::setup::client(&self.config, hook)?;
         clients.push((key, client.clone()));
         Ok(client)
     }
@@ -659,7 +612,7 @@ impl Hooks {
         hook: Webhook,
         api: Option<ApiWebhook>,
     ) -> anyhow::Result<()> {
-        let (target, health) = crate::daemon::target(&self.config, &hook, &self.store)?;
+        let (target, health) = crate::deliver::setup::target(&self.config, &hook, &self.store)?;
         let client = self.client(&hook)?;
         let (queued, dropped) = self.store.queue_counts(hook.id)?;
         let triggers: Vec<&str> = hook.triggers.iter().map(|t| t.trigger()).collect();

@@ -20,9 +20,8 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -31,6 +30,7 @@ use crate::core::event::{Operation, SharePath, escape_bytes};
 use crate::core::fault::{Fault, Kind};
 use crate::core::ignore::Ignore;
 use crate::core::payload::{resource_id, rfc3339};
+use crate::engine::attributions::Attributions;
 use crate::service::access::{self, Caller, Role};
 use crate::store::{Store, StoreError};
 use crate::tree::owner::Owners;
@@ -1141,84 +1141,6 @@ fn compare(order: &[(Key, bool)], a: &Resource, b: &Resource) -> std::cmp::Order
         }
     }
     a.name.cmp(&b.name)
-}
-
-// ----- attribution -----
-
-/// Changes made through the API, waiting for the engine to report them: the engine takes the
-/// user and protocol of a change it reports from here instead of the file's owner and the
-/// share's protocol. Kept in memory only, for a short while: a restart, or an engine so far
-/// behind that the attribution expired, reports the change as if made on the disk.
-#[derive(Default)]
-pub struct Attributions {
-    list: Mutex<Vec<Attribution>>,
-    next: AtomicU64,
-}
-
-#[derive(Debug)]
-struct Attribution {
-    id: u64,
-    share: String,
-    path: SharePath,
-    op: Operation,
-    user: String,
-    protocol: String,
-    until: Instant,
-}
-
-impl Attributions {
-    /// Says that `user` is making change `op` at `path` in `share` through `protocol`, for the
-    /// next `hold`. Returns its handle, for `withdraw`.
-    pub fn record(
-        &self,
-        share: &str,
-        path: &SharePath,
-        op: Operation,
-        user: &str,
-        protocol: &str,
-        hold: Duration,
-    ) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
-        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        list.retain(|a| a.until > now);
-        list.push(Attribution {
-            id,
-            share: share.to_owned(),
-            path: path.clone(),
-            op,
-            user: user.to_owned(),
-            protocol: protocol.to_owned(),
-            until: now + hold,
-        });
-        id
-    }
-
-    /// Takes back an attribution whose change was not made.
-    pub fn withdraw(&self, id: u64) {
-        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        list.retain(|a| a.id != id);
-    }
-
-    /// The user and protocol of change `op` at `path` in `share`, when it was made through
-    /// the API. An event at the attributed path itself uses it up; one below it (inside a
-    /// deleted folder) only reads it.
-    pub fn take(&self, share: &str, op: Operation, path: &SharePath) -> Option<(String, String)> {
-        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        if list.is_empty() {
-            return None;
-        }
-        let now = Instant::now();
-        list.retain(|a| a.until > now);
-        let i = list
-            .iter()
-            .rposition(|a| a.share == share && a.op == op && path.is_within(&a.path))?;
-        let found = (list[i].user.clone(), list[i].protocol.clone());
-        if list[i].path == *path {
-            list.remove(i);
-        }
-        Some(found)
-    }
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ async fn act(
 }
 
 fn role(text: &str) -> Result<Role, AccessError> {
-    text.parse()
+    Ok(text.parse()?)
 }
 
 pub async fn user_add(posted: Posted) -> PageResult {

@@ -29,14 +29,8 @@ fn site_with(webhooks: &str) -> Site {
     let me = Caller::local();
     crate::service::access::user_add(&control.store, &me, "ann", Role::Admin, "ann-password-1")
         .unwrap();
-    crate::service::access::user_add(
-        &control.store,
-        &me,
-        "vic",
-        Role::Viewer,
-        "vic-password-1",
-    )
-    .unwrap();
+    crate::service::access::user_add(&control.store, &me, "vic", Role::Viewer, "vic-password-1")
+        .unwrap();
     // Sign-in failures are counted on a clock that stands still: ten slow password checks
     // must not refill the bucket before the eleventh.
     let kept = Arc::new(Kept {
@@ -408,11 +402,7 @@ async fn a_session_stands_for_one_user_and_its_password() {
 
 /// Opens `GET /events?view=…` with `cookie`: its answer's status and, while it lasts,
 /// its stream.
-async fn stream(
-    site: &Site,
-    cookie: &str,
-    view: &str,
-) -> (StatusCode, axum::body::BodyDataStream) {
+async fn stream(site: &Site, cookie: &str, view: &str) -> (StatusCode, axum::body::BodyDataStream) {
     let request = axum::http::Request::builder()
         .uri(format!("/events?view={view}"))
         .header(header::COOKIE, cookie)
@@ -434,9 +424,7 @@ async fn read_until(body: &mut axum::body::BodyDataStream, want: Option<&str>) -
         }
         let next = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
             .await
-            .unwrap_or_else(|_| {
-                panic!("after 10 s the stream still waits for {want:?}: {got:?}")
-            });
+            .unwrap_or_else(|_| panic!("after 10 s the stream still waits for {want:?}: {got:?}"));
         match next {
             Some(chunk) => got.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
             None if want.is_none() => return got,
@@ -459,8 +447,7 @@ async fn a_live_stream_ends_as_soon_as_its_user_is_removed_or_given_a_new_passwo
     let changes: [(&str, Change); 2] = [
         ("a new password", |store| {
             let me = Caller::local();
-            crate::service::access::user_set_password(store, &me, "vic", "vic-password-2")
-                .unwrap();
+            crate::service::access::user_set_password(store, &me, "vic", "vic-password-2").unwrap();
         }),
         ("its removal", |store| {
             crate::service::access::user_remove(store, &Caller::local(), "vic").unwrap();
@@ -474,8 +461,7 @@ async fn a_live_stream_ends_as_soon_as_its_user_is_removed_or_given_a_new_passwo
         // Another user's change leaves the stream as it is.
         let store = Arc::clone(&site.control.store);
         tokio::task::spawn_blocking(move || {
-            crate::service::access::apikey_add(&store, &Caller::local(), "nas", "app", "")
-                .unwrap();
+            crate::service::access::apikey_add(&store, &Caller::local(), "nas", "app", "").unwrap();
         })
         .await
         .unwrap();
@@ -957,8 +943,7 @@ async fn the_developer_forms_refuse_short_passwords_and_names_no_one_could_sign_
     )
     .await;
     assert!(
-        crate::service::access::check_password(&site.control.store, "vic", " vic spaced ")
-            .is_ok()
+        crate::service::access::check_password(&site.control.store, "vic", " vic spaced ").is_ok()
     );
 }
 
@@ -992,8 +977,7 @@ async fn each_user_form_acts_on_exactly_the_user_of_its_row() {
         )
         .unwrap();
     }
-    let role =
-        |name: &str| crate::service::access::user_role(&site.control.store, name).unwrap();
+    let role = |name: &str| crate::service::access::user_role(&site.control.store, name).unwrap();
     // Save on the row of `%61dmin2`, which the router would read as `admin2` unencoded.
     let page = site.ask(Method::GET, "/developer", &cookie, "").await;
     for name in ["%61dmin2", "admin2?x", "a b&c"] {
@@ -1161,7 +1145,9 @@ async fn hostile_addresses_and_filters_get_a_page_saying_what_is_wrong() {
             Method::POST,
             "/webhooks",
             &cookie,
-            &format!("csrf={csrf}&endpointUrl=ftp%3A%2F%2Fx&resource=%2F&responseVersion=v1&upload=true"),
+            &format!(
+                "csrf={csrf}&endpointUrl=ftp%3A%2F%2Fx&resource=%2F&responseVersion=v1&upload=true"
+            ),
         )
         .await;
     assert_eq!(out.status, StatusCode::BAD_REQUEST);
@@ -1185,8 +1171,7 @@ async fn a_body_that_never_ends_is_given_up_after_the_body_timeout() {
         (crate::service::inbox::PATH, StatusCode::REQUEST_TIMEOUT),
         ("/developer/keys", StatusCode::BAD_REQUEST),
     ] {
-        let never =
-            futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+        let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
         let request = axum::http::Request::builder()
             .method(Method::POST)
             .uri(path)

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::core::retry::Schedule;
 use crate::daemon::Daemon;
-use crate::{daemon::systemd as service, surface::cli::receiver};
+use crate::{cli::receiver, daemon::systemd as service};
 
 pub const DEFAULT_DIR: &str = "sharehook-demo";
 

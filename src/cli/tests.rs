@@ -174,13 +174,11 @@ fn log_statuses_parse_and_output_is_one_form() {
                 one JSON array)";
     for command in ["log", "failed", "audit"] {
         assert_eq!(
-            parse([command, "--json", "--array"].map(OsString::from))
-                .map_err(|e| e.to_string()),
+            parse([command, "--json", "--array"].map(OsString::from)).map_err(|e| e.to_string()),
             Err(both.to_owned())
         );
         assert_eq!(
-            parse([command, "--array", "--json"].map(OsString::from))
-                .map_err(|e| e.to_string()),
+            parse([command, "--array", "--json"].map(OsString::from)).map_err(|e| e.to_string()),
             Err(both.to_owned())
         );
     }
@@ -232,7 +230,7 @@ fn access_commands_parse() {
         &["user", "add", "ana", "--role", "admin", "--password-stdin"],
         Ok(Command::Access {
             config: default.clone(),
-            request: access_cli::Request::UserAdd {
+            request: crate::service::access::requests::Request::UserAdd {
                 name: "ana".into(),
                 role: crate::service::access::Role::Admin,
                 password: None,
@@ -245,7 +243,7 @@ fn access_commands_parse() {
         &["token", "list", "--json", "--config", "/x.toml"],
         Ok(Command::Access {
             config: "/x.toml".into(),
-            request: access_cli::Request::TokenList,
+            request: crate::service::access::requests::Request::TokenList,
             password_stdin: false,
             output: Output::JsonLines,
         }),

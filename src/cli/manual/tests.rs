@@ -3,7 +3,7 @@
 use super::*;
 
 const CLI: &str = include_str!("../mod.rs");
-const CONFIG_RS: &str = include_str!("../../../config/mod.rs");
+const CONFIG_RS: &str = include_str!("../../config/mod.rs");
 
 /// The commands `cli::parse` matches: the quoted words of the arms of its
 /// `match sub.as_deref()`.
@@ -53,9 +53,10 @@ fn every_command_parse_accepts_is_in_the_table_the_help_and_the_page() {
     let help = help();
     let page = man_page();
     for name in parsed_commands() {
-        let cmd = COMMANDS.iter().find(|c| c.name == name).unwrap_or_else(|| {
-            panic!("cli.rs accepts \"{name}\" but manual.rs has no Cmd for it")
-        });
+        let cmd = COMMANDS
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("cli.rs accepts \"{name}\" but manual.rs has no Cmd for it"));
         let shown = if name == "help" {
             "sharehook --version | --help".to_owned()
         } else {
@@ -154,7 +155,9 @@ fn help_keeps_its_layout() {
          [--limit N] [--json | --array]\n                                    the delivery log"
     ));
     assert!(help.contains("\n  sharehook bench --webhooks N      threads"));
-    assert!(help.ends_with("--version | --help\n\nThe log goes to standard error; SHAREHOOK_LOG=debug shows more.\n"));
+    assert!(help.ends_with(
+        "--version | --help\n\nThe log goes to standard error; SHAREHOOK_LOG=debug shows more.\n"
+    ));
     for line in help.lines() {
         assert!(line.len() <= 100, "too long: {line}");
         assert_eq!(line.trim_end(), line, "trailing blanks: {line:?}");

@@ -21,11 +21,10 @@ use crate::core::event::json_for_terminal;
 use crate::daemon::Daemon;
 use crate::store::LogFilter;
 use crate::{
-    config, core::sign, daemon::systemd as service, service::activity,
-    surface::cli::access as access_cli,
+    cli::access as access_cli, config, core::sign, daemon::systemd as service, service::activity,
 };
 
-pub use crate::VERSION;
+use crate::VERSION;
 
 /// The exit status of `sharehook status` when the daemon is not running.
 pub const NOT_RUNNING: u8 = 3;
@@ -97,7 +96,7 @@ pub enum Command {
     /// `user`, `apikey` and `token`.
     Access {
         config: PathBuf,
-        request: access_cli::Request,
+        request: crate::service::access::requests::Request,
         password_stdin: bool,
         output: Output,
     },
