@@ -1,5 +1,6 @@
 //! The tests of `config`.
 
+use super::show::toml_string;
 use super::*;
 
 /// Parses `body` (with `{share}` replaced by an existing folder) and returns the error text.

@@ -8,6 +8,7 @@ pub mod ignore;
 pub mod netpolicy;
 pub mod outcome;
 pub mod payload;
+pub mod redact;
 pub mod retry;
 pub mod role;
 pub mod sign;

@@ -5,7 +5,7 @@
 //! file) begins each line with its UTC time and its level's name instead.
 //! Control characters never reach the journal or a terminal: every line is escaped here.
 //! Nothing here knows about secrets: callers never pass a token, a secret or a URL's
-//! credentials to a log line (see `send::redact_url`).
+//! credentials to a log line (see `redact::redact_url`).
 
 use std::io::{IsTerminal, Write};
 

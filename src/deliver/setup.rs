@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use crate::config::{Config, Webhook};
+use crate::core::redact::redact_url;
 use crate::core::retry;
-use crate::deliver::send::{Client, ClientSettings, redact_url};
+use crate::deliver::send::{Client, ClientSettings};
 use crate::deliver::{Target, human, now_ms};
 use crate::store::{Health, Store};
 

@@ -25,7 +25,7 @@ pub struct LogQuery {
     pub limit: usize,
     /// Sort keys in order, each ascending unless `true`; empty is newest first.
     pub sort: Vec<(SortKey, bool)>,
-    /// `endpoint` matches the URL as a viewer sees it (`send::hide_secrets`): a pattern must
+    /// `endpoint` matches the URL as a viewer sees it (`redact::hide_secrets`): a pattern must
     /// not find out, a character at a time, the password it is not shown.
     pub hide_secrets: bool,
 }
@@ -204,7 +204,7 @@ impl LogQuery {
                 .is_none_or(|u| e.event.username == u)
             && self.endpoint.as_ref().is_none_or(|p| {
                 if self.hide_secrets {
-                    p.matches(&crate::deliver::send::hide_secrets(&e.url))
+                    p.matches(&crate::core::redact::hide_secrets(&e.url))
                 } else {
                     p.matches(&e.url)
                 }
@@ -307,7 +307,7 @@ fn key_part(k: SortKey, e: &LogEntry, several_shares: bool, hide_secrets: bool) 
     match k {
         SortKey::Date => KeyPart::Number(e.time_ms),
         SortKey::EndpointUrl if hide_secrets => {
-            KeyPart::Text(crate::deliver::send::hide_secrets(&e.url))
+            KeyPart::Text(crate::core::redact::hide_secrets(&e.url))
         }
         SortKey::EndpointUrl => KeyPart::Text(e.url.clone()),
         SortKey::Event => KeyPart::Text(e.event.op.v2_name().to_owned()),

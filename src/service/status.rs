@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::core::event::{Operation, escape_controls};
 use crate::core::payload::rfc3339;
+use crate::core::redact::redact_url;
 use crate::core::stats::{self, RESULTS, Stats};
 use crate::deliver::human;
-use crate::deliver::send::redact_url;
 use crate::store::Store;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Format, Share, SignatureMode, Webhook};
 use crate::core::event::{Operation, SharePath};
 use crate::core::fault::{Fault, Kind};
+use crate::core::redact::redact_url;
 use crate::core::sign::Token;
-use crate::deliver::send::redact_url;
 use crate::deliver::{Mailbox, Request, Worker, now_ms};
 pub use crate::engine::routes::Origin;
 use crate::engine::routes::{Routes, Routing};
@@ -222,10 +222,10 @@ pub struct View {
 
 impl View {
     /// The view for someone who may not read secrets (a viewer): no token, and the URL
-    /// without its credentials or secret-looking values (`send::hide_secrets`).
+    /// without its credentials or secret-looking values (`redact::hide_secrets`).
     pub fn for_viewer(mut self) -> View {
         self.verification_token = None;
-        self.endpoint_url = crate::deliver::send::hide_secrets(&self.endpoint_url);
+        self.endpoint_url = crate::core::redact::hide_secrets(&self.endpoint_url);
         self
     }
 }

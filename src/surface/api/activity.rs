@@ -132,12 +132,12 @@ pub fn entry_json(state: &State, caller: &Caller, e: &LogEntry, several: bool) -
     let url = if admin {
         e.url.clone()
     } else {
-        crate::deliver::send::hide_secrets(&e.url)
+        crate::core::redact::hide_secrets(&e.url)
     };
     let error = if admin {
         e.message.clone()
     } else {
-        crate::deliver::send::hide_secrets_in_text(&e.message).into_owned()
+        crate::core::redact::hide_secrets_in_text(&e.message).into_owned()
     };
     let mut details = serde_json::from_slice::<Value>(&e.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.body).into_owned()));

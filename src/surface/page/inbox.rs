@@ -127,7 +127,7 @@ pub fn request_article(r: &inbox::Request, admin: bool) -> Markup {
                 table.headers {
                     tbody {
                         @for h in &r.headers {
-                            @let value = if admin { Cow::Borrowed(h.value.as_str()) } else { crate::deliver::send::hide_secret_header(&h.name, &h.value) };
+                            @let value = if admin { Cow::Borrowed(h.value.as_str()) } else { crate::core::redact::hide_secret_header(&h.name, &h.value) };
                             // What is left of a value shown with its secrets hidden is not told.
                             @let hidden = matches!(value, Cow::Owned(_));
                             @let (value, value_shown) = view::preview(value.as_bytes(), SHOW_VALUE);

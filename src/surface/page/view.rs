@@ -262,12 +262,12 @@ pub fn path(several: bool, share: &str, bytes: &[u8]) -> String {
 }
 
 /// A URL as `visitor` may see it: whole for an admin, without its secrets for a viewer
-/// (`send::hide_secrets`, the same as the API's).
+/// (`redact::hide_secrets`, the same as the API's).
 pub fn url(visitor: &Visitor, url: &str) -> String {
     if visitor.admin() {
         url.to_owned()
     } else {
-        crate::deliver::send::hide_secrets(url)
+        crate::core::redact::hide_secrets(url)
     }
 }
 
@@ -276,7 +276,7 @@ pub fn text_with_urls(visitor: &Visitor, text: &str) -> String {
     if visitor.admin() {
         text.to_owned()
     } else {
-        crate::deliver::send::hide_secrets_in_text(text).into_owned()
+        crate::core::redact::hide_secrets_in_text(text).into_owned()
     }
 }
 

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use super::session::Flash;
 use super::view::{self, csrf, time};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
-use crate::deliver::send::redact_url;
+use crate::core::redact::redact_url;
 use crate::service::hooks::{HookError, Origin, ResourceChanges, Spec, TriggerChanges, View};
 
 /// The most folders the form offers for `resource`.
