@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use super::ahead::{Look, Step};
-use super::reconcile::Walk;
+use super::ahead::Look;
+use super::walk::{Step, Walk};
 use crate::core::event::SharePath;
 use crate::store::{Batch, ShareRecord, StoreError};
 use crate::tree::{Entries, Entry};

@@ -38,6 +38,7 @@ mod tests;
 mod trace;
 #[cfg(test)]
 mod trace_tests;
+mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -57,10 +58,10 @@ use crate::tree::owner::Owners;
 use crate::watch::{self, Mask, Raw};
 use attributions::Attributions;
 use disk::{Disk, Kernel, ShareState};
-use reconcile::{Walk, Walks, Why};
 use routes::Routes;
 pub use rules::PAIR_WINDOW;
 use rules::{Rules, Seen};
+use walk::{Walk, Walks, Why};
 
 /// At most this many kernel events are read before holds are looked at and committed.
 const MAX_BATCH: usize = 4096;

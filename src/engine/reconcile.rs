@@ -8,133 +8,18 @@
 //! again then (a live event may have handled it meanwhile), and renames read meanwhile move
 //! the folders it has still to read.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use super::ahead::{Ahead, Look, Step};
+use super::ahead::Look;
 use super::baseline::BASELINE_SLICE;
 use super::rules::PAIR_WINDOW;
+use super::walk::{Step, Walk, Why};
 use crate::core::event::SharePath;
 use crate::store::{ShareRecord, StoreError};
 use crate::tree::{self, Entry};
-
-/// Why a walk runs: the start's catch-up (or first baseline) of a share, a safety rescan, or
-/// anything else (an overflow, a poll, a retry, a folder to look inside).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Why {
-    Start,
-    Safety,
-    Other,
-}
-
-/// A reconcile or a baseline under way.
-pub(super) struct Walk {
-    pub(super) si: usize,
-    pub(super) top: SharePath,
-    pub(super) why: Why,
-    /// A baseline indexes what it finds and reports nothing.
-    pub(super) baseline: bool,
-    /// Folders still to read.
-    pub(super) folders: Vec<SharePath>,
-    appeared: Vec<(SharePath, Entry)>,
-    vanished: Vec<(SharePath, Entry)>,
-    changed: Vec<SharePath>,
-    /// Entries indexed by a baseline.
-    pub(super) indexed: u64,
-    /// The slices it took: live events were handled between them.
-    slices: u32,
-    /// The folders it took so far.
-    pub(super) taken: u64,
-    started: Instant,
-    /// The thread reading ahead of a walk of a whole share, until it has read everything.
-    pub(super) ahead: Option<Ahead>,
-    /// While a thread reads ahead: the folders the walk wants from it (`folders` holds those
-    /// it must read itself, once the thread is done).
-    pub(super) expected: HashSet<SharePath>,
-    /// Kernel events were handled during the walk (those of folders read ahead).
-    pub(super) replayed: bool,
-    /// A folder of its share moved during the walk: what was read ahead may show it where it
-    /// was, so the walk reads the rest itself.
-    pub(super) moves_seen: bool,
-}
-
-impl Walk {
-    pub(super) fn new(si: usize, top: SharePath, why: Why, baseline: bool) -> Walk {
-        Walk {
-            si,
-            folders: vec![top.clone()],
-            top,
-            why,
-            baseline,
-            appeared: Vec::new(),
-            vanished: Vec::new(),
-            changed: Vec::new(),
-            indexed: 0,
-            slices: 0,
-            taken: 0,
-            started: Instant::now(),
-            ahead: None,
-            expected: HashSet::new(),
-            replayed: false,
-            moves_seen: false,
-        }
-    }
-
-    /// Folder `folder` is to be taken by the walk.
-    pub(super) fn queue(&mut self, folder: SharePath) {
-        if self.ahead.is_some() {
-            self.expected.insert(folder);
-        } else {
-            self.folders.push(folder);
-        }
-    }
-
-    /// Folder `from` of its share is now at `to`: what the walk has still to read, and what
-    /// it found below `from`, are there now.
-    pub(super) fn moved(&mut self, si: usize, from: &SharePath, to: &SharePath) {
-        if si != self.si {
-            return;
-        }
-        self.moves_seen = true;
-        let follow = |p: &mut SharePath| {
-            if let Some(q) = p.rebase(from, to) {
-                *p = q;
-            }
-        };
-        follow(&mut self.top);
-        self.folders.iter_mut().for_each(follow);
-        if self.expected.iter().any(|p| p.is_within(from)) {
-            self.expected = std::mem::take(&mut self.expected)
-                .into_iter()
-                .map(|mut p| {
-                    follow(&mut p);
-                    p
-                })
-                .collect();
-        }
-        self.changed.iter_mut().for_each(follow);
-        self.appeared.iter_mut().for_each(|(p, _)| follow(p));
-        self.vanished.iter_mut().for_each(|(p, _)| follow(p));
-    }
-
-    /// The same walk from its beginning (what it found is forgotten).
-    pub(super) fn restart(self) -> Walk {
-        Walk::new(self.si, self.top, self.why, self.baseline)
-    }
-
-    /// Whether threads read ahead of this walk and are done reading.
-    #[cfg(test)]
-    pub(super) fn read_ahead(&self) -> bool {
-        self.ahead.as_ref().is_some_and(Ahead::finished)
-    }
-
-    /// Whether this walk covers all of share `si`.
-    pub(super) fn whole(&self, si: usize) -> bool {
-        self.si == si && self.top.is_root()
-    }
-}
 
 impl Engine {
     /// Queues the start's walk of share `si`: the catch-up with its index, or, the first time
@@ -553,6 +438,3 @@ impl Engine {
         found
     }
 }
-
-/// The walks queued and under way, oldest first.
-pub(super) type Walks = VecDeque<Walk>;

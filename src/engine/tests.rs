@@ -49,10 +49,10 @@ fn gate(engine: &mut Engine, change: Change) -> Vec<String> {
 
 /// Queues a reconcile of the whole share, not started.
 fn queue_share_walk(e: &mut Engine) {
-    e.walks.push_back(reconcile::Walk::new(
+    e.walks.push_back(walk::Walk::new(
         0,
         SharePath::root(),
-        reconcile::Why::Other,
+        walk::Why::Other,
         false,
     ));
 }

@@ -1,7 +1,7 @@
 //! How many failed sign-ins are allowed, so that guessing costs the guesser time and the box
 //! little, without letting a guesser lock the right people out.
 //!
-//! Failures are counted in buckets that refill continuously, per client (as `web::client_key`
+//! Failures are counted in buckets that refill continuously, per client (as `web::conn::client_key`
 //! counts one: an address, or an IPv6 /64 off the box's own LAN) and, for the page's
 //! passwords, per user name. The two surfaces differ because their secrets do:
 //!

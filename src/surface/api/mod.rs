@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::core::fault::{Fault, Kind};
 use crate::service::access::{self, AuthError, Caller, Role};
 use crate::store::StoreError;
-use crate::surface::web::Peer;
+use crate::surface::web::conn::Peer;
 
 pub use limit::Limiter;
 
@@ -469,12 +469,12 @@ pub(crate) fn peer_ip(parts: &Parts) -> IpAddr {
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-/// What the request's client is counted as for failed sign-ins (`web::client_key`): its
+/// What the request's client is counted as for failed sign-ins (`web::conn::client_key`): its
 /// address where the server did not say.
 pub(crate) fn client_key(parts: &Parts) -> IpAddr {
     parts
         .extensions
-        .get::<crate::surface::web::Client>()
+        .get::<crate::surface::web::conn::Client>()
         .map_or_else(|| peer_ip(parts), |c| c.0)
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::Path;
 use maud::{Markup, html};
 
-use super::session::Flash;
+use super::view::Flash;
 use super::view::{self, csrf, time};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
 use crate::core::event::{Operation, escape_controls};

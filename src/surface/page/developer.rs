@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::Path;
 use maud::html;
 
-use super::session::Flash;
+use super::view::Flash;
 use super::view::{self, csrf, time_text};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
 use crate::service::access::{self, AccessError, Caller, Role};

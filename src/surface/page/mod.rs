@@ -300,12 +300,12 @@ impl Visitor {
     }
 
     /// Leaves `text` for the next page this visitor sees.
-    pub fn tell(&self, flash: session::Flash) {
+    pub fn tell(&self, flash: view::Flash) {
         self.state.kept.sessions.flash(&self.session, flash);
     }
 
     /// The messages left for this page, taken.
-    pub fn messages(&self) -> Vec<session::Flash> {
+    pub fn messages(&self) -> Vec<view::Flash> {
         self.state.kept.sessions.take_flash(&self.session)
     }
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use subtle::ConstantTimeEq;
 
+use super::view::Flash;
 use super::{PageError, PageResult, Posted, State, field, view};
 use crate::service::access::{self, Identity, PasswordCheck};
 use crate::surface::api::limit::{Refused, Standing};
@@ -31,15 +32,6 @@ pub const MAX_PER_USER: usize = 16;
 
 /// A session's key: the SHA-256 of its cookie (the cookie itself is kept nowhere).
 pub type Key = [u8; 32];
-
-/// A message for the next page a visitor sees.
-#[derive(Clone, Debug)]
-pub enum Flash {
-    Done(String),
-    Failed(String),
-    /// A secret shown this once: what it is, and its value.
-    Secret(String, String),
-}
 
 struct Session {
     /// The user, by id and password: not by name, which another user may take later.
@@ -191,7 +183,7 @@ fn set_cookie(name: &str, value: Option<&str>, path: &str, https: bool) -> Heade
 
 fn https(request_extensions: &http::Extensions) -> bool {
     request_extensions
-        .get::<crate::surface::web::Https>()
+        .get::<crate::surface::web::conn::Https>()
         .is_some_and(|h| h.0)
 }
 

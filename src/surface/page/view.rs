@@ -10,8 +10,16 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Visitor;
 use super::assets;
-use super::session::Flash;
 use crate::core::payload::rfc3339;
+
+/// A message for the next page a visitor sees.
+#[derive(Clone, Debug)]
+pub enum Flash {
+    Done(String),
+    Failed(String),
+    /// A secret shown this once: what it is, and its value.
+    Secret(String, String),
+}
 
 /// The navigation: path, label, admins only.
 const NAV: [(&str, &str, bool); 5] = [

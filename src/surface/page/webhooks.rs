@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 
-use super::session::Flash;
+use super::view::Flash;
 use super::view::{self, csrf, time};
 use super::{PageError, PageResult, Posted, Visitor, blocking, render, see};
 use crate::core::redact::redact_url;

@@ -6,6 +6,7 @@
 //! configuration names, or with a self-signed certificate made on the first start and kept in
 //! the state folder (its SHA-256 fingerprint is logged and shown by `sharehook status`).
 
+pub mod conn;
 mod hosts;
 
 use std::collections::HashMap;
@@ -17,6 +18,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
+
+use conn::{Client, Https, Peer, client_key};
 
 use anyhow::{Context, bail};
 use axum::Router;
@@ -45,44 +48,6 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one connection may live, however busy (a download of a large file included).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// The address of the client that sent a request (added to every request's extensions).
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
-
-/// What a request's client is counted as, for its connections and its failed sign-ins
-/// (`client_key`; added to every request's extensions).
-#[derive(Clone, Copy, Debug)]
-pub struct Client(pub IpAddr);
-
-/// The address a client is counted by. IPv4 as it is (and IPv4 mapped into IPv6 as IPv4).
-/// IPv6 by its /64, which a host on the internet usually holds whole and can pick any address
-/// in, except on the box's own LAN, whose hosts share one /64: a link-local or unique-local
-/// address, or one in the same /64 as the box's own address it reached (`local`), is counted
-/// whole.
-pub fn client_key(peer: IpAddr, local: IpAddr) -> IpAddr {
-    let v6 = match peer {
-        IpAddr::V4(_) => return peer,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => return IpAddr::V4(v4),
-            None => v6,
-        },
-    };
-    let prefix = |a: std::net::Ipv6Addr| {
-        let mut seg = a.segments();
-        seg[4..].fill(0);
-        std::net::Ipv6Addr::from(seg)
-    };
-    let lan = v6.is_unicast_link_local()
-        || v6.is_unique_local()
-        || matches!(local, IpAddr::V6(l) if prefix(l) == prefix(v6));
-    if lan { peer } else { IpAddr::V6(prefix(v6)) }
-}
-
-/// Whether a request came over TLS (added to every request's extensions): the page's cookies
-/// are `Secure` then.
-#[derive(Clone, Copy, Debug)]
-pub struct Https(pub bool);
 
 /// What the server is doing, for `status` and the log.
 #[derive(Clone, Debug, Default, serde::Serialize)]
