@@ -74,7 +74,7 @@ pub fn usage(sub: &str) -> String {
 /// runs.
 pub fn run(config: &Config, request: Request) -> anyhow::Result<Reply> {
     let body = serde_json::to_vec(&request)?;
-    if let Some(answer) = crate::service::activity::ask_daemon_with(
+    if let Some(answer) = crate::service::activity::control::ask_daemon_with(
         &config.state_dir,
         hyper::Method::POST,
         "/access",

@@ -4,360 +4,32 @@
 //! matched here (its tests check).
 
 pub mod access;
+mod args;
 pub mod demo;
 pub mod manual;
 pub mod receiver;
 
-use std::ffi::OsString;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::core::event::json_for_terminal;
-use crate::daemon::Daemon;
-use crate::store::LogFilter;
-use crate::{
-    cli::access as access_cli, config, core::sign, daemon::systemd as service, service::activity,
-};
+pub use args::{Command, Output, VerifyKey, parse};
 
 use crate::VERSION;
+use crate::config;
+use crate::core::event::{escape_controls, json_for_terminal};
+use crate::core::payload::rfc3339;
+use crate::core::sign;
+use crate::daemon::{Daemon, systemd};
+use crate::service::activity;
+use crate::store::{LogEntry, SetAside};
 
 /// The exit status of `sharehook status` when the daemon is not running.
-pub const NOT_RUNNING: u8 = 3;
-
-#[derive(Debug, PartialEq)]
-pub enum Command {
-    Run {
-        config: PathBuf,
-    },
-    Check {
-        config: PathBuf,
-    },
-    Demo {
-        dir: PathBuf,
-    },
-    Verify {
-        key: VerifyKey,
-        signature: String,
-        input: Option<PathBuf>,
-    },
-    Log {
-        config: PathBuf,
-        filter: LogFilter,
-        output: Output,
-    },
-    Resend {
-        config: PathBuf,
-        attempt_id: String,
-        webhook: Option<u32>,
-    },
-    /// `resend --failed`.
-    ResendFailed {
-        config: PathBuf,
-        webhook: Option<u32>,
-        since_ms: Option<i64>,
-    },
-    Failed {
-        config: PathBuf,
-        webhook: Option<u32>,
-        output: Output,
-    },
-    Enable {
-        config: PathBuf,
-        webhook: u32,
-    },
-    Status {
-        config: PathBuf,
-        json: bool,
-    },
-    Bench {
-        files: usize,
-    },
-    BenchApi {
-        entries: usize,
-        seconds: f64,
-    },
-    BenchHooks {
-        hooks: usize,
-    },
-    BenchTree {
-        size: crate::bench::tree::TreeSize,
-        dir: Option<PathBuf>,
-    },
-    Audit {
-        config: PathBuf,
-        limit: usize,
-        output: Output,
-    },
-    /// `user`, `apikey` and `token`.
-    Access {
-        config: PathBuf,
-        request: crate::service::access::requests::Request,
-        password_stdin: bool,
-        output: Output,
-    },
-    /// `manual`: the man page.
-    Manual,
-    Completion {
-        shell: manual::Shell,
-    },
-    Version,
-    Help,
-}
-
-/// What `sharehook verify` checks a body with.
-#[derive(Debug, PartialEq)]
-pub enum VerifyKey {
-    /// ExaVault: `md5(token || body)`.
-    Token(String),
-    /// Standard Webhooks: HMAC-SHA256 of `id.timestamp.body`.
-    Secret {
-        secret: sign::Secret,
-        id: String,
-        timestamp: i64,
-    },
-}
-
-/// How `sharehook log` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
-    Text,
-    /// One JSON object per line.
-    JsonLines,
-    /// One JSON array.
-    JsonArray,
-}
-
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut sub: Option<String> = None;
-    let mut config: Option<PathBuf> = None;
-    let mut dir: Option<PathBuf> = None;
-    let mut token = None;
-    let mut secret: Option<String> = None;
-    let mut message_id: Option<String> = None;
-    let mut timestamp: Option<String> = None;
-    let mut signature = None;
-    let mut input = None;
-    let mut filter = LogFilter {
-        limit: 100,
-        ..LogFilter::default()
-    };
-    let mut output = Output::Text;
-    let (mut json_given, mut array_given) = (false, false);
-    let mut files = 5000usize;
-    let mut api_bench = false;
-    let mut tree_bench: Option<crate::bench::tree::TreeSize> = None;
-    let mut hooks_bench: Option<usize> = None;
-    let mut entries = 100_000usize;
-    let mut seconds = 3.0f64;
-    let mut positional: Option<String> = None;
-    let mut all_failed = false;
-    let mut words: Vec<String> = Vec::new();
-    let (mut role, mut description, mut key, mut user) = (None, None, None, None);
-    let mut password_stdin = false;
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Short('V') | Long("version") => return Ok(Command::Version),
-            Short('h') | Long("help") => return Ok(Command::Help),
-            Short('c') | Long("config") => config = Some(parser.value()?.into()),
-            Long("dir") => dir = Some(parser.value()?.into()),
-            Long("token") => token = Some(parser.value()?.string()?),
-            Long("signature") => signature = Some(parser.value()?.string()?),
-            Long("secret") => secret = Some(parser.value()?.string()?),
-            Long("id") => message_id = Some(parser.value()?.string()?),
-            Long("timestamp") => timestamp = Some(parser.value()?.string()?),
-            Long("webhook") => filter.webhook = Some(parser.value()?.parse()?),
-            Long("status") => {
-                filter.status = Some(activity::parse_status(&parser.value()?.string()?)?)
-            }
-            Long("event") => activity::event_filter(&parser.value()?.string()?, &mut filter)?,
-            Long("since") => {
-                filter.since_ms = Some(activity::parse_since(
-                    &parser.value()?.string()?,
-                    crate::deliver::now_ms(),
-                )?)
-            }
-            Long("limit") => filter.limit = parser.value()?.parse()?,
-            Long("json") => {
-                output = Output::JsonLines;
-                json_given = true;
-            }
-            Long("array") => {
-                output = Output::JsonArray;
-                array_given = true;
-            }
-            Long("files") => files = parser.value()?.parse()?,
-            Long("api") => api_bench = true,
-            Long("tree") => tree_bench = Some(parser.value()?.string()?.parse()?),
-            Long("webhooks") => hooks_bench = Some(parser.value()?.parse()?),
-            Long("entries") => entries = parser.value()?.parse()?,
-            Long("seconds") => seconds = parser.value()?.parse()?,
-            Long("failed") if sub.as_deref() == Some("resend") => all_failed = true,
-            Long("role") => role = Some(parser.value()?.string()?),
-            Long("description") => description = Some(parser.value()?.string()?),
-            Long("key") => key = Some(parser.value()?.string()?),
-            Long("user") => user = Some(parser.value()?.string()?),
-            Long("password-stdin") => password_stdin = true,
-            Value(v) if matches!(sub.as_deref(), Some("user" | "apikey" | "token")) => {
-                words.push(v.string()?)
-            }
-            Value(v) if sub.is_none() => sub = Some(v.string()?),
-            Value(v) if sub.as_deref() == Some("verify") && input.is_none() => {
-                input = Some(PathBuf::from(v))
-            }
-            Value(v)
-                if matches!(sub.as_deref(), Some("resend" | "enable" | "completion"))
-                    && positional.is_none() =>
-            {
-                positional = Some(v.string()?)
-            }
-            _ => return Err(arg.unexpected()),
-        }
-    }
-    if json_given && array_given {
-        return Err(
-            "--json and --array: give one of them (--json: one object per line, --array: one \
-             JSON array)"
-                .into(),
-        );
-    }
-    let config = config.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
-    let command = match sub.as_deref() {
-        None | Some("help") => Command::Help,
-        Some("run") => Command::Run { config },
-        Some("check") => Command::Check { config },
-        Some("demo") => Command::Demo {
-            dir: dir.unwrap_or_else(|| PathBuf::from(demo::DEFAULT_DIR)),
-        },
-        Some("verify") => Command::Verify {
-            key: verify_key(token, secret, message_id, timestamp)?,
-            signature: signature.ok_or("verify needs --signature SIG")?,
-            input: input.filter(|p| p.as_os_str() != "-"),
-        },
-        Some("log") => Command::Log {
-            config,
-            filter,
-            output,
-        },
-        Some("resend") if all_failed => {
-            if positional.is_some() {
-                return Err("resend takes either an ATTEMPT_ID or --failed, not both".into());
-            }
-            Command::ResendFailed {
-                config,
-                webhook: filter.webhook,
-                since_ms: filter.since_ms,
-            }
-        }
-        Some("resend") => Command::Resend {
-            config,
-            attempt_id: positional.ok_or(
-                "resend needs the ATTEMPT_ID (see sharehook log), or --failed for every failed event",
-            )?,
-            webhook: filter.webhook,
-        },
-        Some("failed") => Command::Failed {
-            config,
-            webhook: filter.webhook,
-            output,
-        },
-        Some("enable") => Command::Enable {
-            config,
-            webhook: positional
-                .ok_or("enable needs the WEBHOOK_ID")?
-                .parse()
-                .map_err(|_| "WEBHOOK_ID is a number")?,
-        },
-        Some("bench") if api_bench => Command::BenchApi { entries, seconds },
-        Some("bench") if hooks_bench.is_some() => Command::BenchHooks {
-            hooks: hooks_bench.unwrap_or(2000),
-        },
-        Some("bench") if tree_bench.is_some() => Command::BenchTree {
-            size: tree_bench.expect("checked"),
-            dir,
-        },
-        Some("status") => Command::Status {
-            config,
-            json: output != Output::Text,
-        },
-        Some("bench") => Command::Bench { files },
-        Some("audit") => Command::Audit {
-            config,
-            limit: filter.limit,
-            output,
-        },
-        Some("manual") => Command::Manual,
-        Some("completion") => Command::Completion {
-            shell: positional
-                .ok_or("completion needs the shell: bash, zsh or fish")?
-                .parse()?,
-        },
-        Some(s @ ("user" | "apikey" | "token")) => {
-            let request = access_cli::parse(s, &words, role, description, key, user)?;
-            if password_stdin && !request.takes_password() {
-                return Err("--password-stdin is for user add and user passwd".into());
-            }
-            Command::Access {
-                config,
-                request,
-                password_stdin,
-                output,
-            }
-        }
-        Some(other) => {
-            return Err(format!("unknown command \"{other}\" (see sharehook --help)").into());
-        }
-    };
-    Ok(command)
-}
-
-/// The key of `verify`: `--token`, or `--secret` with `--id` and `--timestamp`.
-fn verify_key(
-    token: Option<String>,
-    secret: Option<String>,
-    id: Option<String>,
-    timestamp: Option<String>,
-) -> Result<VerifyKey, String> {
-    match (token, secret) {
-        (Some(_), Some(_)) => Err(
-            "verify takes either --token (ExaVault) or --secret (Standard \
-                                   Webhooks), not both"
-                .into(),
-        ),
-        (None, None) => Err(
-            "verify needs --token TOKEN (ExaVault) or --secret SECRET (Standard \
-                             Webhooks)"
-                .into(),
-        ),
-        (Some(token), None) => {
-            if id.is_some() || timestamp.is_some() {
-                return Err("--id and --timestamp go with --secret, not --token".into());
-            }
-            Ok(VerifyKey::Token(token))
-        }
-        (None, Some(secret)) => {
-            // The error says what is wrong with the secret, never the secret itself.
-            let secret = sign::Secret::parse(&secret).map_err(|e| format!("--secret: {e}"))?;
-            let id = id.ok_or("verify --secret needs --id (the webhook-id header)")?;
-            let timestamp = timestamp
-                .ok_or("verify --secret needs --timestamp (the webhook-timestamp header)")?;
-            let timestamp = timestamp.trim().parse::<i64>().map_err(|_| {
-                format!("--timestamp: \"{timestamp}\" is not a time in seconds since 1970")
-            })?;
-            Ok(VerifyKey::Secret {
-                secret,
-                id,
-                timestamp,
-            })
-        }
-    }
-}
+const NOT_RUNNING: u8 = 3;
 
 pub fn main() -> ExitCode {
     crate::daemon::logging::init();
@@ -465,7 +137,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                         .collect();
                     for e in &entries {
                         let set_aside = failed.contains(&(e.webhook, e.event.id));
-                        println!("{}", activity::to_line(e, set_aside));
+                        println!("{}", to_line(e, set_aside));
                     }
                 }
                 Output::JsonLines => {
@@ -531,7 +203,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             match output {
                 Output::Text => {
                     for f in &failed {
-                        println!("{}", activity::failed_to_line(f));
+                        println!("{}", failed_to_line(f));
                     }
                 }
                 Output::JsonLines => {
@@ -591,7 +263,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let store = crate::store::Store::open_read_only(&config.state_dir)?;
             // As for `log`, 0 is every row.
             let limit = if limit == 0 { usize::MAX } else { limit };
-            access_cli::print_audit(&crate::service::access::audit_list(&store, limit)?, output);
+            access::print_audit(&crate::service::access::audit_list(&store, limit)?, output);
         }
         Command::Access {
             config,
@@ -603,8 +275,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if password_stdin {
                 request.set_password(read_password()?);
             }
-            let reply = access_cli::run(&config, request)?;
-            access_cli::print(&reply, output);
+            let reply = access::run(&config, request)?;
+            access::print(&reply, output);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -661,8 +333,8 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
     crate::daemon::raise_open_files_limit();
     let runtime = crate::daemon::runtime()?;
     runtime.block_on(async {
-        let mut signals = service::StopSignals::install()?;
-        let mut hup = service::ReloadSignal::install()?;
+        let mut signals = systemd::StopSignals::install()?;
+        let mut hup = systemd::ReloadSignal::install()?;
         let started_ms = crate::deliver::now_ms();
         let mut daemon = Daemon::start(&config)?;
         for warning in config.warnings(&api_webhook_shares(&daemon.store)) {
@@ -676,7 +348,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
             }
         };
         let web_info = bound.info.clone();
-        let socket = activity::socket_path(&config.state_dir);
+        let socket = activity::control::socket_path(&config.state_dir);
         let _ = std::fs::remove_file(&socket);
         let listener = match tokio::net::UnixListener::bind(&socket)
             .with_context(|| format!("cannot listen on {}", socket.display()))
@@ -690,7 +362,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         let control = |daemon: &Daemon, config: &config::Config| {
             control(daemon, config, started_ms, &web_info)
         };
-        let mut server = tokio::spawn(activity::serve(
+        let mut server = tokio::spawn(activity::control::serve(
             Arc::clone(&listener),
             control(&daemon, &config),
         ));
@@ -700,13 +372,13 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         };
         let site = crate::surface::web::Site::new(site_router(&daemon, &config));
         let web = tokio::spawn(crate::surface::web::serve(bound, Arc::clone(&site)));
-        service::ready();
+        systemd::ready();
         log::info!("ready");
         let signal = loop {
-            match service::until_stopped_or_reload(&daemon, &mut signals, &mut hup).await {
-                service::Wake::Stop(signal) => break signal,
-                service::Wake::Reload => {
-                    service::reloading();
+            match systemd::until_stopped_or_reload(&daemon, &mut signals, &mut hup).await {
+                systemd::Wake::Stop(signal) => break signal,
+                systemd::Wake::Reload => {
+                    systemd::reloading();
                     log::info!("SIGHUP: reading {} again", path.display());
                     let web_before = config.web.clone();
                     (daemon, config) = reload(path, daemon, config).await?;
@@ -717,16 +389,16 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
                     }
                     site.replace(site_router(&daemon, &config));
                     server.abort();
-                    server = tokio::spawn(activity::serve(
+                    server = tokio::spawn(activity::control::serve(
                         Arc::clone(&listener),
                         control(&daemon, &config),
                     ));
-                    service::ready();
+                    systemd::ready();
                 }
             }
         };
         log::info!("{signal}: stopping");
-        service::stopping();
+        systemd::stopping();
         server.abort();
         web.abort();
         let _ = std::fs::remove_file(&socket);
@@ -788,7 +460,7 @@ async fn reload(
     // A worker may be in the middle of an attempt: it must be done before another worker
     // for the same webhook starts, or both would deliver its queue.
     let grace = running.delivery.connect_timeout + running.delivery.request_timeout;
-    let restarted = service::with_watchdog(tokio::task::spawn_blocking(move || {
+    let restarted = systemd::with_watchdog(tokio::task::spawn_blocking(move || {
         while !daemon.stop(grace + Duration::from_secs(5)) {
             log::warn!("still waiting for the running parts to stop before reloading");
         }
@@ -812,6 +484,43 @@ async fn reload(
     }))
     .await;
     restarted.context("the reload stopped unexpectedly")?
+}
+
+/// One log entry as a line for people (control characters escaped, as in the daemon's log);
+/// `failed` when its event is set aside as failed now, which the line ends by saying.
+pub fn to_line(e: &LogEntry, failed: bool) -> String {
+    let status = if e.transport {
+        format!("error {} ({})", e.status, e.message)
+    } else {
+        format!("HTTP {}", e.status)
+    };
+    let line = format!(
+        "{}  webhook {}  {}  {} {}  {status}  {} ms{}{}",
+        rfc3339(e.time_ms),
+        e.webhook,
+        e.attempt_id(),
+        e.event.op.v1_name(),
+        e.event.path,
+        e.duration_ms,
+        if e.resend { "  (resend)" } else { "" },
+        if failed { "  (failed)" } else { "" }
+    );
+    escape_controls(&line).into_owned()
+}
+
+/// One failed event as a line for people (control characters escaped).
+pub fn failed_to_line(f: &SetAside) -> String {
+    let line = format!(
+        "{}  webhook {}  event {}  {} {}  {} attempts, the last: {}",
+        rfc3339(f.failed_ms),
+        f.webhook,
+        f.event.id,
+        f.event.op.v1_name(),
+        f.event.path,
+        f.attempts,
+        f.last_result
+    );
+    escape_controls(&line).into_owned()
 }
 
 #[cfg(test)]

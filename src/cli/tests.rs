@@ -1,5 +1,8 @@
 //! The tests of `cli`.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
+
 use super::*;
 
 fn check(args: &[&str], expected: Result<Command, &str>) {
@@ -260,7 +263,10 @@ fn access_commands_parse() {
             output: Output::JsonArray,
         }),
     );
-    check(&["user", "delete", "ana"], Err(&access_cli::usage("user")));
+    check(
+        &["user", "delete", "ana"],
+        Err(&super::access::usage("user")),
+    );
 }
 
 #[test]

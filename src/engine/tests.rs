@@ -1,3 +1,5 @@
+//! The engine's tests: scenarios of live events, walks and reloads on a real folder.
+
 use super::holds::Held;
 use super::rules::Change;
 use super::*;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const CLI: &str = include_str!("../mod.rs");
+const CLI: &str = include_str!("../args.rs");
 const CONFIG_RS: &str = include_str!("../../config/read.rs");
 
 /// The commands `cli::parse` matches: the quoted words of the arms of its

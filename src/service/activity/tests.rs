@@ -1,6 +1,9 @@
 //! The tests of `activity`.
 
+use std::path::Path;
+
 use super::*;
+use crate::cli::failed_to_line;
 
 #[test]
 fn since_reads_dates_and_times_ago() {
