@@ -21,9 +21,11 @@
 //!   (by opening it for writing, or by the daemon that holds it) and reads it.
 
 mod access;
+mod batch;
 mod delivery;
 mod figures;
 mod hooks;
+mod open;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -32,10 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redb::backends::FileBackend;
-use redb::{
-    Database, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition, TableError,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -45,11 +44,13 @@ use crate::tree::Entry;
 pub use access::{
     AccessChange, AccessSnapshot, AuditRecord, IdOf, KeyRecord, TokenRecord, UserRecord,
 };
+pub use batch::Batch;
 pub use delivery::{
     Disabled, Flush, Flushed, Health, LOG_RESPONSE_BYTES, LogEntry, LogFilter, LogStatus, NewEvent,
     Pending, Pruned, SetAside, WebhookState,
 };
 pub use hooks::{ApiWebhook, FIRST_API_WEBHOOK_ID};
+use open::*;
 
 pub const FILE_NAME: &str = "sharehook.redb";
 
@@ -654,231 +655,7 @@ impl Store {
     }
 }
 
-/// A write transaction over the index and the queues. Nothing of it is seen by readers, or
-/// survives a crash, until `commit`.
-pub struct Batch<'s> {
-    tx: redb::WriteTransaction,
-    store: &'s Store,
-    next_event_id: Option<u64>,
-    limits: Limits,
-    dropped: Vec<(u32, u64)>,
-    /// How many index entries each share gained (less what it lost) in this batch.
-    grown: figures::Growth,
-}
-
-impl Batch<'_> {
-    pub fn entry(&self, share: &str, path: &SharePath) -> Result<Option<Entry>, StoreError> {
-        let table = self.tx.open_table(INDEX).map_err(self.store.err())?;
-        self.store.entry_in(&table, share, path)
-    }
-
-    pub fn put(&mut self, share: &str, path: &SharePath, entry: &Entry) -> Result<(), StoreError> {
-        let mut table = self.tx.open_table(INDEX).map_err(self.store.err())?;
-        let (dir, name) = split(path);
-        let new = table
-            .insert((share, dir.as_bytes(), name), encode(entry).as_slice())
-            .map_err(self.store.err())?
-            .is_none();
-        if new {
-            self.grown.add(share, 1);
-        }
-        Ok(())
-    }
-
-    /// Puts the entries of folder `folder` (a baseline's read of it), with one opening of
-    /// the table and no allocation per entry; returns how many were new.
-    pub fn put_children<'e>(
-        &mut self,
-        share: &str,
-        folder: &SharePath,
-        entries: impl IntoIterator<Item = (&'e [u8], &'e Entry)>,
-    ) -> Result<u64, StoreError> {
-        let mut table = self.tx.open_table(INDEX).map_err(self.store.err())?;
-        let mut buf = [0u8; 64];
-        let mut new = 0;
-        for (name, entry) in entries {
-            buf[0] = 1;
-            let used = postcard::to_slice(entry, &mut buf[1..])
-                .expect("an entry encodes in 63 bytes")
-                .len();
-            let was = table
-                .insert((share, folder.as_bytes(), name), &buf[..=used])
-                .map_err(self.store.err())?;
-            new += u64::from(was.is_none());
-        }
-        self.grown.add(share, new as i64);
-        Ok(new)
-    }
-
-    /// Removes `path` and, for a folder, everything below it; returns what `path` was.
-    pub fn remove_tree(
-        &mut self,
-        share: &str,
-        path: &SharePath,
-    ) -> Result<Option<Entry>, StoreError> {
-        let store = self.store;
-        let mut table = self.tx.open_table(INDEX).map_err(|e| store.fail(e))?;
-        let (dir, name) = split(path);
-        let removed = match table
-            .remove((share, dir.as_bytes(), name))
-            .map_err(|e| store.fail(e))?
-        {
-            Some(v) => self.store.decode::<Entry>("index", v.value())?,
-            None => return Ok(None),
-        };
-        let mut gone = 1;
-        if removed.is_dir() {
-            let mut folders = vec![path.clone()];
-            while let Some(folder) = folders.pop() {
-                for (name, entry) in store.folder_entries(&table, share, &folder)? {
-                    table
-                        .remove((share, folder.as_bytes(), name.as_slice()))
-                        .map_err(|e| store.fail(e))?;
-                    gone += 1;
-                    if entry.is_dir() {
-                        folders.push(folder.join(&name));
-                    }
-                }
-            }
-        }
-        self.grown.add(share, -gone);
-        Ok(Some(removed))
-    }
-
-    /// Moves `from` (and, for a folder, everything below it) to `to`, replacing what was
-    /// there. Returns false when the index has no `from`.
-    pub fn move_tree(
-        &mut self,
-        share: &str,
-        from: &SharePath,
-        to: &SharePath,
-    ) -> Result<bool, StoreError> {
-        let Some(moved) = self.entry(share, from)? else {
-            return Ok(false);
-        };
-        self.remove_tree(share, to)?;
-        let store = self.store;
-        let mut table = self.tx.open_table(INDEX).map_err(|e| store.fail(e))?;
-        let (dir, name) = split(from);
-        table
-            .remove((share, dir.as_bytes(), name))
-            .map_err(|e| store.fail(e))?;
-        let (dir, name) = split(to);
-        table
-            .insert((share, dir.as_bytes(), name), encode(&moved).as_slice())
-            .map_err(|e| store.fail(e))?;
-        if moved.is_dir() {
-            let mut folders = vec![from.clone()];
-            while let Some(folder) = folders.pop() {
-                let target = folder
-                    .rebase(from, to)
-                    .expect("every folder visited lies below the moved one");
-                for (name, entry) in store.folder_entries(&table, share, &folder)? {
-                    table
-                        .remove((share, folder.as_bytes(), name.as_slice()))
-                        .map_err(|e| store.fail(e))?;
-                    table
-                        .insert(
-                            (share, target.as_bytes(), name.as_slice()),
-                            encode(&entry).as_slice(),
-                        )
-                        .map_err(|e| store.fail(e))?;
-                    if entry.is_dir() {
-                        folders.push(folder.join(&name));
-                    }
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Forgets everything the index has of `share`, and the share itself.
-    pub fn drop_share(&mut self, share: &str) -> Result<(), StoreError> {
-        let store = self.store;
-        {
-            let mut table = self.tx.open_table(INDEX).map_err(|e| store.fail(e))?;
-            let mut next = share.to_owned();
-            next.push('\0');
-            table
-                .retain_in(
-                    (share, &b""[..], &b""[..])..(next.as_str(), &b""[..], &b""[..]),
-                    |_, _| false,
-                )
-                .map_err(|e| store.fail(e))?;
-        }
-        self.tx
-            .open_table(SHARES)
-            .map_err(|e| store.fail(e))?
-            .remove(share)
-            .map_err(|e| store.fail(e))?;
-        self.grown.dropped(share);
-        Ok(())
-    }
-
-    pub fn set_share(&mut self, name: &str, record: &ShareRecord) -> Result<(), StoreError> {
-        self.tx
-            .open_table(SHARES)
-            .map_err(self.store.err())?
-            .insert(name, encode(record).as_slice())
-            .map_err(self.store.err())?;
-        Ok(())
-    }
-
-    /// Commits; returns, per webhook, how many of its oldest events were dropped to keep its
-    /// queue within the limit.
-    pub fn commit(self) -> Result<Vec<(u32, u64)>, StoreError> {
-        let store = self.store;
-        store
-            .index_counts
-            .commit(self.grown, || self.tx.commit().map_err(store.err()))?;
-        Ok(self.dropped)
-    }
-}
-
-/// A boxed backend is a backend (so that `Opener` can make any kind).
-#[derive(Debug)]
-struct Boxed(Box<dyn StorageBackend>);
-
 type Bound = std::ops::Bound<u64>;
-
-impl StorageBackend for Boxed {
-    fn len(&self) -> std::io::Result<u64> {
-        self.0.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        self.0.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn sync_data(&self) -> std::io::Result<()> {
-        self.0.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.0.write(offset, data)
-    }
-    fn close(&self) -> std::io::Result<()> {
-        self.0.close()
-    }
-    fn try_lock_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
-        self.0.try_lock_range(a, b)
-    }
-    fn try_lock_shared_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
-        self.0.try_lock_shared_range(a, b)
-    }
-    fn lock_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
-        self.0.lock_range(a, b)
-    }
-    fn lock_shared_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
-        self.0.lock_shared_range(a, b)
-    }
-    fn unlock_range(&self, a: Bound, b: Bound) -> Result<(), redb::BackendError> {
-        self.0.unlock_range(a, b)
-    }
-    fn query_lock_range(&self, a: Bound, b: Bound) -> Result<bool, redb::BackendError> {
-        self.0.query_lock_range(a, b)
-    }
-}
 
 /// The index key parts of `path`: its folder and its name.
 fn split(path: &SharePath) -> (SharePath, &[u8]) {
@@ -896,195 +673,10 @@ fn encode_as<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
     out
 }
 
-/// Only true corruption is "damaged": a file not closed cleanly needs a repair, a locked one
-/// is in use, and an I/O error is the disk's or the permissions' doing, not the file's.
-fn classify_open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
-    let path = path.to_owned();
-    match e.into() {
-        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
-            StoreError::InUse { path }
-        }
-        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            StoreError::InUse { path }
-        }
-        redb::Error::Corrupted(detail) => StoreError::Damaged { path, detail },
-        redb::Error::RepairAborted => StoreError::NeedsRepair {
-            path,
-            detail: "it was not closed cleanly".into(),
-        },
-        redb::Error::Io(source) => StoreError::Open { path, source },
-        other => StoreError::Storage {
-            path,
-            detail: other.to_string(),
-        },
-    }
-}
-
-/// Opens the file at `path` for a `Store` that writes it.
-fn file_opener(path: &Path) -> Opener {
-    let path = path.to_owned();
-    Box::new(move || {
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        let backend = FileBackend::new(file).map_err(|e| match e {
-            redb::DatabaseError::Storage(redb::StorageError::Io(io)) => io,
-            other => std::io::Error::other(other.to_string()),
-        })?;
-        Ok(Box::new(backend) as Box<dyn StorageBackend>)
-    })
-}
-
-/// Refuses what cannot be a state before redb sees it: an empty file, or one that is not redb.
-fn check_file(path: &Path) -> Result<(), StoreError> {
-    use std::io::Read;
-    let open_err = |source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(open_err)?;
-    let mut head = [0u8; REDB_MAGIC.len()];
-    let mut got = 0;
-    while got < head.len() {
-        match file.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(open_err(e)),
-        }
-    }
-    if got == 0 {
-        return Err(StoreError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    if got < head.len() || head != REDB_MAGIC {
-        return Err(StoreError::Foreign {
-            path: path.to_owned(),
-            what: "it is not a redb database".into(),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a redb file that sharehook did not make: one without its meta and format.
-fn check_meta(path: &Path, tx: &redb::ReadTransaction) -> Result<(), StoreError> {
-    let foreign = |what: &str| StoreError::Foreign {
-        path: path.to_owned(),
-        what: what.to_owned(),
-    };
-    let meta = match tx.open_table(META) {
-        Ok(meta) => meta,
-        Err(TableError::TableDoesNotExist(_)) => {
-            return Err(foreign(
-                "it is a redb database without sharehook's format and identity",
-            ));
-        }
-        Err(e) => return Err(classify_open_error(path, e)),
-    };
-    let format = meta
-        .get("format")
-        .map_err(|e| classify_open_error(path, e))?
-        .map(|v| v.value());
-    match format {
-        None => Err(foreign(
-            "it is a redb database without sharehook's format and identity",
-        )),
-        Some(layout) if layout > FORMAT => Err(StoreError::Newer {
-            path: path.to_owned(),
-            layout,
-        }),
-        Some(_) => Ok(()),
-    }
-}
-
-fn read_only(path: &Path) -> Result<redb::ReadOnlyDatabase, redb::DatabaseError> {
-    Database::builder()
-        .set_cache_size(CACHE_BYTES)
-        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
-        .open_read_only(path)
-}
-
-/// Opens `path` read-only. redb refuses that for a file that was not closed cleanly (after a
-/// crash or a SIGKILL) unless its writer is alive: a live daemon repaired the file when it
-/// started. So: with no daemon holding it, the file is opened for writing once, which
-/// repairs it; with one holding it, the read is tried again while the daemon starts.
-fn read_only_repairing(path: &Path) -> Result<redb::ReadOnlyDatabase, StoreError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match read_only(path) {
-            Err(redb::DatabaseError::RepairAborted) => {}
-            other => return other.map_err(|e| classify_open_error(path, e)),
-        }
-        let repaired = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
-            .open(path);
-        match repaired {
-            Ok(db) => {
-                drop(db);
-                log::info!(
-                    "the state file {} was not closed cleanly; repaired it",
-                    path.display()
-                );
-                continue;
-            }
-            // A daemon holds it: it repaired the file at its start (or is doing so now).
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
-            // Not closed cleanly and damaged too: a start of the daemon would not help.
-            Err(e @ redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))) => {
-                return Err(classify_open_error(path, e));
-            }
-            Err(e) => {
-                return Err(StoreError::NeedsRepair {
-                    path: path.to_owned(),
-                    detail: format!("opening it to repair it: {e}"),
-                });
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(StoreError::NeedsRepair {
-                path: path.to_owned(),
-                detail: "another sharehook process holds it and has not repaired it".into(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// The first event id of a state made at `now_us`: that time, so that ids grow across states
-/// too (unless a state made more than one event per microsecond on average). With a clock
-/// that is clearly not set, a random id in [2^52, 2^53 - 2^40) instead, far from any time id
-/// of this century, with room for 2^40 events below 2^53.
-fn first_event_id(now_us: u64) -> u64 {
-    if (CLOCK_SET_US..MAX_EVENT_ID - ID_ROOM).contains(&now_us) {
-        return now_us;
-    }
-    let mut b = [0u8; 8];
-    let r = match getrandom::fill(&mut b) {
-        Ok(()) => u64::from_le_bytes(b),
-        // No random numbers either: the time still differs from state to state.
-        Err(_) => now_us,
-    };
-    let span = MAX_EVENT_ID - ID_ROOM - (1 << 52);
-    (1 << 52) + r % span
-}
-
-/// 128 random bits, as two halves.
-fn new_identity() -> Result<[u64; 2], getrandom::Error> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b)?;
-    let (hi, lo) = b.split_at(8);
-    let half = |s: &[u8]| u64::from_be_bytes(s.try_into().expect("8 bytes"));
-    Ok([half(hi), half(lo)])
-}
-
-fn identity_hex(hi: u64, lo: u64) -> String {
-    format!("{hi:016x}{lo:016x}")
 }
 
 #[cfg(test)]
