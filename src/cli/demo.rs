@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::cli::receiver;
 use crate::config::Config;
 use crate::core::retry::Schedule;
 use crate::daemon::Daemon;
-use crate::{cli::receiver, daemon::systemd as service};
+use crate::daemon::systemd;
 
 pub const DEFAULT_DIR: &str = "sharehook-demo";
 
@@ -23,7 +24,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         std::fs::canonicalize(&share).with_context(|| format!("cannot use {}", share.display()))?;
     let runtime = crate::daemon::runtime()?;
     runtime.block_on(async {
-        let mut signals = service::StopSignals::install()?;
+        let mut signals = systemd::StopSignals::install()?;
         let listener = bind_receiver(&state).await?;
         let url = format!("http://{}/webhook", listener.local_addr()?);
         let config = demo_config(&share_path, &state, &url);
@@ -38,7 +39,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
             }
         };
         print_instructions(&share, &url, page);
-        let signal = service::until_stopped(&daemon, &mut signals).await;
+        let signal = systemd::until_stopped(&daemon, &mut signals).await;
         println!("\n{signal}: stopping");
         daemon.stop(Duration::from_secs(5));
         server.abort();
