@@ -1,5 +1,5 @@
 //! How the shares and webhooks are doing, in one `Status`: from the running daemon's figures
-//! (`metrics::Stats`) and from the state (queued and failed counts, health, index sizes), or
+//! (`core::stats::Stats`) and from the state (queued and failed counts, health, index sizes), or
 //! from the state alone when no daemon runs. `sharehook status` prints it for people, or as
 //! JSON; the API serves the same JSON.
 

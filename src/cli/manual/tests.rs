@@ -164,7 +164,7 @@ fn help_keeps_its_layout() {
     }
 }
 
-/// The `Raw*` structs of config.rs: name and fields (name, type).
+/// The `Raw*` structs of config/read.rs: name and fields (name, type).
 fn raw_structs() -> Vec<(String, Vec<(String, String)>)> {
     let mut structs = Vec::new();
     for chunk in CONFIG_RS.split("\nstruct ").skip(1) {
@@ -194,7 +194,7 @@ fn raw_structs() -> Vec<(String, Vec<(String, String)>)> {
     structs
 }
 
-/// Every key config.rs accepts, as (section, key).
+/// Every key config/read.rs accepts, as (section, key).
 fn accepted_keys() -> Vec<(String, String)> {
     let structs = raw_structs();
     let fields = |name: &str| {
