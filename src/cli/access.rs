@@ -74,15 +74,12 @@ pub fn usage(sub: &str) -> String {
 /// runs.
 pub fn run(config: &Config, request: Request) -> anyhow::Result<Reply> {
     let body = serde_json::to_vec(&request)?;
-    if let Some(answer) = crate::service::activity::control::ask_daemon_with(
-        &config.state_dir,
-        hyper::Method::POST,
-        "/access",
-        body,
-    )? {
+    if let Some(answer) =
+        super::daemon::ask_daemon_with(&config.state_dir, hyper::Method::POST, "/access", body)?
+    {
         return Ok(serde_json::from_value(answer)?);
     }
-    let store = crate::service::activity::open_for_change(config)?;
+    let store = super::daemon::open_for_change(config)?;
     Ok(dispatch(
         &store,
         &config.account_name,

@@ -5,9 +5,11 @@
 
 pub mod access;
 mod args;
+pub mod daemon;
 pub mod demo;
 pub mod manual;
 pub mod receiver;
+pub mod status;
 
 use std::io::Read;
 use std::path::Path;
@@ -158,7 +160,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             webhook,
         } => {
             let config = config::load(&config)?;
-            let v = activity::resend(&config, &attempt_id, webhook)?;
+            let v = daemon::resend(&config, &attempt_id, webhook)?;
             print_json(&v);
             let status = v["status"].as_u64().unwrap_or(0);
             if v["statusKind"] != "http" || !(200..300).contains(&status) {
@@ -171,7 +173,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             since_ms,
         } => {
             let config = config::load(&config)?;
-            let done = activity::resend_failed(&config, webhook, since_ms)?;
+            let done = daemon::resend_failed(&config, webhook, since_ms)?;
             let n = done.count;
             let (events, they) = if n == 1 {
                 ("event", "it is")
@@ -199,7 +201,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(code);
             }
             drop(store);
-            let failed = activity::failed(&config, webhook)?;
+            let failed = daemon::failed(&config, webhook)?;
             match output {
                 Output::Text => {
                     for f in &failed {
@@ -220,7 +222,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Enable { config, webhook } => {
             let config = config::load(&config)?;
-            if activity::enable(&config, webhook)? {
+            if daemon::enable(&config, webhook)? {
                 println!("webhook {webhook} is enabled again");
             } else {
                 println!("webhook {webhook} was not disabled");
@@ -228,7 +230,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Status { config, json } => {
             let config = config::load(&config)?;
-            let Some(status) = activity::status(&config)? else {
+            let Some(status) = daemon::status(&config)? else {
                 if json {
                     print_json(&serde_json::json!({ "running": false }));
                 } else {
@@ -243,7 +245,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&serde_json::to_value(&status)?);
             } else {
-                print!("{}", crate::service::status::to_text(&status));
+                print!("{}", status::to_text(&status));
             }
             if !status.running {
                 // As `systemctl status` says of a unit that is not active.
@@ -348,7 +350,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
             }
         };
         let web_info = bound.info.clone();
-        let socket = activity::control::socket_path(&config.state_dir);
+        let socket = crate::surface::control::socket_path(&config.state_dir);
         let _ = std::fs::remove_file(&socket);
         let listener = match tokio::net::UnixListener::bind(&socket)
             .with_context(|| format!("cannot listen on {}", socket.display()))
@@ -362,7 +364,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
         let control = |daemon: &Daemon, config: &config::Config| {
             control(daemon, config, started_ms, &web_info)
         };
-        let mut server = tokio::spawn(activity::control::serve(
+        let mut server = tokio::spawn(crate::surface::control::serve(
             Arc::clone(&listener),
             control(&daemon, &config),
         ));
@@ -389,7 +391,7 @@ fn run(path: &Path, mut config: config::Config) -> anyhow::Result<()> {
                     }
                     site.replace(site_router(&daemon, &config));
                     server.abort();
-                    server = tokio::spawn(activity::control::serve(
+                    server = tokio::spawn(crate::surface::control::serve(
                         Arc::clone(&listener),
                         control(&daemon, &config),
                     ));

@@ -1,19 +1,18 @@
-//! The local control socket (`state_dir/control.sock`, 0600, HTTP/1.1): the daemon's side,
-//! which serves resends, tests, recoveries, access requests and the status through the
-//! activity service, and the command line's side, which asks a running daemon.
+//! The local control socket (`state_dir/control.sock`, 0600, HTTP/1.1), the daemon's side:
+//! resends, recoveries, enables, access requests and the status, each done by the service
+//! layer. The command line's side is `cli::daemon`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 
-use super::*;
+use crate::service::activity::{ActivityError, Control, enable_now, recover, resend_now, to_json};
 
 pub const SOCKET: &str = "control.sock";
 
@@ -124,10 +123,24 @@ async fn handle(req: Request<Incoming>, control: Arc<Control>) -> Response<Full<
     response
 }
 
-pub(super) type Answer = Result<serde_json::Value, (StatusCode, String)>;
+type Answer = Result<serde_json::Value, (StatusCode, String)>;
+
+/// A failed action as the socket answers it.
+fn refused(e: ActivityError) -> (StatusCode, String) {
+    let status = match e {
+        ActivityError::NotFound(_) => StatusCode::NOT_FOUND,
+        ActivityError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ActivityError::NoAnswer => StatusCode::GATEWAY_TIMEOUT,
+    };
+    (status, e.to_string())
+}
 
 async fn resend_via(control: &Control, hook: u32, attempt_id: &str) -> Answer {
-    Ok(to_json(&resend_now(control, hook, attempt_id).await?))
+    Ok(to_json(
+        &resend_now(control, hook, attempt_id)
+            .await
+            .map_err(refused)?,
+    ))
 }
 
 /// Puts failed events back into their queues (`webhook=N`, `since=<ms>` narrow them) and wakes
@@ -147,7 +160,7 @@ fn resend_failed_via(control: &Control, query: &str) -> Answer {
             _ => return Err(bad(format!("unknown parameter {pair}"))),
         }
     }
-    let requeued = recover(control, webhook, since)?;
+    let requeued = recover(control, webhook, since).map_err(refused)?;
     Ok(json!({ "requeued": requeued }))
 }
 
@@ -208,72 +221,6 @@ async fn status_via(control: &Arc<Control>) -> Answer {
 }
 
 async fn enable_via(control: &Control, hook: u32) -> Answer {
-    let mailbox = mailbox(control, hook)?;
-    let request = |reply| deliver::Request::Enable { reply };
-    let was_disabled = ask_worker(&mailbox, request, Duration::from_secs(30)).await?;
+    let was_disabled = enable_now(control, hook).await.map_err(refused)?;
     Ok(json!({ "webhookId": hook, "wasDisabled": was_disabled }))
-}
-
-/// POSTs `path` to the control socket of a running daemon; `None` when none is running.
-pub(super) fn ask_daemon(
-    state_dir: &Path,
-    path: &str,
-) -> anyhow::Result<Option<serde_json::Value>> {
-    ask_daemon_with(state_dir, hyper::Method::POST, path, Vec::new())
-}
-
-/// Sends `body` to `path` with `method` on the control socket of a running daemon; `None`
-/// when none is running.
-pub(crate) fn ask_daemon_with(
-    state_dir: &Path,
-    method: hyper::Method,
-    path: &str,
-    body: Vec<u8>,
-) -> anyhow::Result<Option<serde_json::Value>> {
-    let socket = socket_path(state_dir);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let stream = match tokio::net::UnixStream::connect(&socket).await {
-            Ok(stream) => stream,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(anyhow!(
-                    "cannot reach the daemon at {}: {e}",
-                    socket.display()
-                ));
-            }
-        };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("control socket handshake")?;
-        tokio::spawn(conn);
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "sharehook")
-            .body(Full::new(Bytes::from(body)))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .with_context(|| format!("the daemon's answer is not JSON ({status})"))?;
-        if !status.is_success() {
-            bail!(
-                "{}",
-                value["error"]
-                    .as_str()
-                    .unwrap_or("the daemon refused the request")
-            );
-        }
-        Ok(Some(value))
-    })
 }

@@ -1,27 +1,22 @@
-//! The delivery log and the failed events as people and programs read them: `sharehook log`,
-//! `sharehook failed`, `sharehook resend` and `sharehook enable`, which reach a running daemon
-//! through its local control socket (`control`).
+//! The delivery log and the failed events as people and programs read them, and what is done
+//! with them: a resend, a test delivery, failed events recovered, a webhook enabled. `Control`
+//! is the running daemon's handle that the API, the page and the control socket all hold.
 //!
-//! `log` and `failed` read the state directly (redb lets them read beside the daemon that
-//! writes). `resend` and `enable` act through the daemon's worker for that webhook, so that
-//! its receiver still sees one delivery at a time; with no daemon running they act on the
-//! state themselves.
+//! A resend, a test and an enable go through the webhook's worker, so that its receiver still
+//! sees one delivery at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
-use hyper::StatusCode;
+use anyhow::bail;
 use serde_json::json;
-
-pub mod control;
 
 use crate::config::Config;
 use crate::core::event::{Event, escape_bytes};
+use crate::core::fault::{Fault, Kind};
 use crate::core::payload::{parse_rfc3339, rfc3339};
 use crate::deliver::{self, Mailbox, now_ms};
 use crate::store::{LogEntry, LogFilter, LogStatus, SetAside, Store};
-use control::{ask_daemon, ask_daemon_with};
 
 /// One log entry as JSON: the fields of an ExaVault webhook activity entry.
 pub fn to_json(e: &LogEntry) -> serde_json::Value {
@@ -261,11 +256,13 @@ pub fn test_control(dir: &std::path::Path, webhooks: &str) -> Arc<Control> {
     Control::new(&config, store, hooks, stats, resources, 0, None)
 }
 
-fn mailbox(control: &Control, hook: u32) -> Result<Arc<Mailbox>, (StatusCode, String)> {
-    control.hooks.mailbox(hook).ok_or((
-        StatusCode::NOT_FOUND,
-        format!("webhook {hook} is not configured"),
-    ))
+fn mailbox(control: &Control, hook: u32) -> Result<Arc<Mailbox>, ActivityError> {
+    control
+        .hooks
+        .mailbox(hook)
+        .ok_or(ActivityError::NotFound(format!(
+            "webhook {hook} is not configured"
+        )))
 }
 
 /// Sends the event of attempt `attempt_id` to webhook `hook` again now, through its worker;
@@ -274,9 +271,9 @@ pub async fn resend_now(
     control: &Control,
     hook: u32,
     attempt_id: &str,
-) -> Result<LogEntry, (StatusCode, String)> {
+) -> Result<LogEntry, ActivityError> {
     let mailbox = mailbox(control, hook)?;
-    let bad = |e: anyhow::Error| (StatusCode::NOT_FOUND, format!("{e:#}"));
+    let bad = |e: anyhow::Error| ActivityError::NotFound(format!("{e:#}"));
     let (_, event) = find_event(&control.store, attempt_id, Some(hook)).map_err(bad)?;
     let attempt = control
         .store
@@ -297,19 +294,14 @@ pub async fn resend_entry(
     control: &Control,
     caller: &crate::service::access::Caller,
     entry_id: u64,
-) -> Result<LogEntry, (StatusCode, String)> {
+) -> Result<LogEntry, ActivityError> {
     let store = Arc::clone(&control.store);
     let entry = tokio::task::spawn_blocking(move || store.log_entries(&[entry_id]))
         .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ActivityError::Internal(e.to_string()))?
+        .map_err(|e| ActivityError::Internal(e.to_string()))?
         .pop()
-        .ok_or_else(|| {
-            (
-                StatusCode::NOT_FOUND,
-                format!("no webhook activity has id {entry_id}"),
-            )
-        })?;
+        .ok_or_else(|| ActivityError::NotFound(format!("no webhook activity has id {entry_id}")))?;
     let logged = resend_now(control, entry.webhook, &entry.attempt_id()).await?;
     crate::service::access::audit(
         &control.store,
@@ -327,7 +319,7 @@ pub async fn test_as(
     control: &Control,
     caller: &crate::service::access::Caller,
     hook: u32,
-) -> Result<LogEntry, (StatusCode, String)> {
+) -> Result<LogEntry, ActivityError> {
     let logged = test_now(control, hook, &caller.user).await?;
     crate::service::access::audit(
         &control.store,
@@ -343,7 +335,7 @@ pub fn recover_as(
     caller: &crate::service::access::Caller,
     webhook: Option<u32>,
     since: Option<i64>,
-) -> Result<u64, (StatusCode, String)> {
+) -> Result<u64, ActivityError> {
     let requeued = recover(control, webhook, since)?;
     let which = webhook.map_or_else(|| "every webhook".to_owned(), |id| format!("webhook {id}"));
     crate::service::access::audit(
@@ -369,17 +361,20 @@ pub async fn test_now(
     control: &Control,
     hook: u32,
     username: &str,
-) -> Result<LogEntry, (StatusCode, String)> {
+) -> Result<LogEntry, ActivityError> {
     let mailbox = mailbox(control, hook)?;
     let routing = control.hooks.routes().current();
-    let webhook = routing.webhooks.iter().find(|w| w.id == hook).ok_or((
-        StatusCode::NOT_FOUND,
-        format!("webhook {hook} is not configured"),
-    ))?;
+    let webhook = routing
+        .webhooks
+        .iter()
+        .find(|w| w.id == hook)
+        .ok_or(ActivityError::NotFound(format!(
+            "webhook {hook} is not configured"
+        )))?;
     let id = control
         .store
         .reserve_event_id()
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ActivityError::Internal(e.to_string()))?;
     let event = Event {
         id,
         op: crate::core::event::Operation::Upload,
@@ -402,7 +397,7 @@ pub fn recover(
     control: &Control,
     webhook: Option<u32>,
     since: Option<i64>,
-) -> Result<u64, (StatusCode, String)> {
+) -> Result<u64, ActivityError> {
     if let Some(hook) = webhook {
         mailbox(control, hook)?;
     }
@@ -415,7 +410,7 @@ pub fn recover(
     let moved = control
         .store
         .requeue_failed(&hooks, since, now_ms())
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ActivityError::Internal(e.to_string()))?;
     for (hook, n) in &moved {
         if *n > 0 {
             log::info!(
@@ -434,180 +429,44 @@ async fn ask_worker<T>(
     mailbox: &Mailbox,
     request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> deliver::Request,
     wait: Duration,
-) -> Result<T, (StatusCode, String)> {
+) -> Result<T, ActivityError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     mailbox.send(request(tx));
     match tokio::time::timeout(wait, rx).await {
         Ok(Ok(answer)) => Ok(answer),
-        _ => Err((
-            StatusCode::GATEWAY_TIMEOUT,
-            "the webhook's worker did not answer in time".to_owned(),
-        )),
+        _ => Err(ActivityError::NoAnswer),
     }
 }
 
-/// `sharehook resend`: through the running daemon, or directly when none runs. Returns the
-/// new attempt's log entry as JSON.
-pub fn resend(
-    config: &Config,
-    attempt_id: &str,
-    webhook: Option<u32>,
-) -> anyhow::Result<serde_json::Value> {
-    let (hook_id, event) = find_event(
-        &Store::open_read_only(&config.state_dir)?,
-        attempt_id,
-        webhook,
-    )?;
-    let path = format!("/resend/{hook_id}/{attempt_id}");
-    if let Some(answer) = ask_daemon(&config.state_dir, &path)? {
-        return Ok(answer);
-    }
-    // No daemon: send it from here, and log it in the state.
-    let store = open_for_change(config)?;
-    let hook = crate::service::hooks::all_webhooks(config, &store)?
-        .into_iter()
-        .find(|w| w.id == hook_id)
-        .ok_or_else(|| anyhow!("webhook {hook_id} is no longer configured"))?;
-    let hook = &hook;
-    let (target, _) = crate::deliver::setup::target(config, hook, &store)?;
-    let client = crate::deliver::setup::client(config, hook)?;
-    let attempt = store.next_attempt(hook.id, event.id)?;
-    let (outcome, mut logged) = target.attempt(&client, &event, attempt, true);
-    let written = store.flush(
-        &crate::store::Flush {
-            webhook: hook.id,
-            log: vec![logged.clone()],
-            // No longer failed, if it was.
-            resolved: if outcome.is_success() {
-                vec![event.id]
-            } else {
-                Vec::new()
-            },
-            ..Default::default()
-        },
-        now_ms(),
-    )?;
-    logged.id = written.log_ids.first().copied().unwrap_or(0);
-    Ok(to_json(&logged))
+/// Turns webhook `hook` back on (it was disabled by failures or a 410), through its worker;
+/// whether it was disabled.
+pub async fn enable_now(control: &Control, hook: u32) -> Result<bool, ActivityError> {
+    let mailbox = mailbox(control, hook)?;
+    let request = |reply| deliver::Request::Enable { reply };
+    ask_worker(&mailbox, request, Duration::from_secs(30)).await
 }
 
-/// What `sharehook resend --failed` did: how many events went back into their queues, and
-/// whether a running daemon took them (else they go out when it starts).
-pub struct Requeued {
-    pub count: u64,
-    pub by_daemon: bool,
+/// Why an action of the activity service was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivityError {
+    /// The webhook, the attempt or the entry named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The state could not be read or written.
+    #[error("{0}")]
+    Internal(String),
+    /// The webhook's worker did not answer in time.
+    #[error("the webhook's worker did not answer in time")]
+    NoAnswer,
 }
 
-/// `sharehook resend --failed`: puts the failed events of `webhook` (of every configured one
-/// without it) that failed at or after `since_ms` back into their queues; through the
-/// running daemon, or directly in the state when none runs.
-pub fn resend_failed(
-    config: &Config,
-    webhook: Option<u32>,
-    since_ms: Option<i64>,
-) -> anyhow::Result<Requeued> {
-    let known = known_webhooks(config)?;
-    if let Some(w) = webhook
-        && !known.contains(&w)
-    {
-        bail!("webhook {w} is not configured");
+impl Fault for ActivityError {
+    fn kind(&self) -> Kind {
+        match self {
+            ActivityError::NotFound(_) => Kind::NotFound,
+            ActivityError::Internal(_) | ActivityError::NoAnswer => Kind::Internal,
+        }
     }
-    let mut path = "/resend-failed".to_owned();
-    let mut params = Vec::new();
-    if let Some(w) = webhook {
-        params.push(format!("webhook={w}"));
-    }
-    if let Some(t) = since_ms {
-        params.push(format!("since={t}"));
-    }
-    if !params.is_empty() {
-        path = format!("{path}?{}", params.join("&"));
-    }
-    if let Some(answer) = ask_daemon(&config.state_dir, &path)? {
-        return Ok(Requeued {
-            count: answer["requeued"].as_u64().unwrap_or(0),
-            by_daemon: true,
-        });
-    }
-    let store = open_for_change(config)?;
-    let hooks: Vec<u32> = known
-        .into_iter()
-        .filter(|id| webhook.is_none_or(|w| w == *id))
-        .collect();
-    let moved = store.requeue_failed(&hooks, since_ms, now_ms())?;
-    Ok(Requeued {
-        count: moved.iter().map(|(_, n)| n).sum(),
-        by_daemon: false,
-    })
-}
-
-/// The ids of the configured webhooks and of those made through the API.
-fn known_webhooks(config: &Config) -> anyhow::Result<Vec<u32>> {
-    let store = Store::open_read_only(&config.state_dir)?;
-    Ok(crate::service::hooks::all_webhooks(config, &store)?
-        .iter()
-        .map(|w| w.id)
-        .collect())
-}
-
-/// `sharehook status`: from the running daemon, or, with none, from the state alone; `None`
-/// when no daemon runs and there is no state (it never ran with this `state_dir`).
-pub fn status(config: &Config) -> anyhow::Result<Option<crate::service::status::Status>> {
-    if let Some(answer) =
-        ask_daemon_with(&config.state_dir, hyper::Method::GET, "/status", Vec::new())?
-    {
-        let status = serde_json::from_value(answer)
-            .context("the daemon's status is not in the expected shape")?;
-        return Ok(Some(status));
-    }
-    if !config.state_dir.join(crate::store::FILE_NAME).exists() {
-        return Ok(None);
-    }
-    let store = Store::open_read_only(&config.state_dir)?;
-    Ok(Some(crate::service::status::collect(
-        config,
-        &store,
-        None,
-        now_ms(),
-    )))
-}
-
-/// `sharehook failed`: the failed events of `webhook` (of every webhook without it).
-pub fn failed(config: &Config, webhook: Option<u32>) -> anyhow::Result<Vec<SetAside>> {
-    let store = Store::open_read_only(&config.state_dir)?;
-    Ok(store.failed_events(webhook)?)
-}
-
-/// The state, for a change made from the command line while no daemon runs. A missing state
-/// is an error: a command never makes one (a state made by `sudo sharehook enable` would be
-/// root's, and the daemon's first start, as its own user, must make it).
-pub(crate) fn open_for_change(config: &Config) -> anyhow::Result<Store> {
-    drop(Store::open_read_only(&config.state_dir)?);
-    let store = Store::open(&config.state_dir)?;
-    store.set_limits(config.store_limits());
-    Ok(store)
-}
-
-/// `sharehook enable`: through the running daemon, or directly when none runs.
-pub fn enable(config: &Config, webhook: u32) -> anyhow::Result<bool> {
-    if !known_webhooks(config)?.contains(&webhook) {
-        bail!("webhook {webhook} is not configured");
-    }
-    if let Some(answer) = ask_daemon(&config.state_dir, &format!("/enable/{webhook}"))? {
-        return Ok(answer["wasDisabled"].as_bool().unwrap_or(false));
-    }
-    let store = open_for_change(config)?;
-    let health = store.health(webhook)?;
-    let was = health.disabled.is_some();
-    store.flush(
-        &crate::store::Flush {
-            webhook,
-            health: Some(crate::store::Health::default()),
-            ..Default::default()
-        },
-        now_ms(),
-    )?;
-    Ok(was)
 }
 
 #[cfg(test)]

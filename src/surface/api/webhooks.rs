@@ -15,6 +15,7 @@ use super::{
 };
 use crate::core::payload::rfc3339;
 use crate::service::access::{Caller, Role};
+use crate::service::activity::ActivityError;
 use crate::service::hooks::{HookError, Spec, View};
 
 fn fault(e: HookError) -> ApiError {
@@ -179,11 +180,10 @@ pub async fn regenerate_token(
 }
 
 /// The error of a request a webhook's worker answers, by the status the control layer gave.
-fn worker_error((status, detail): (StatusCode, String)) -> ApiError {
-    match status {
-        StatusCode::NOT_FOUND => ApiError::not_found(detail),
-        StatusCode::BAD_REQUEST => ApiError::invalid("request", detail),
-        _ => ApiError::internal(detail),
+fn worker_error(e: ActivityError) -> ApiError {
+    match e {
+        ActivityError::NotFound(detail) => ApiError::not_found(detail),
+        other => ApiError::internal(other.to_string()),
     }
 }
 

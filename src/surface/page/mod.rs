@@ -462,12 +462,11 @@ pub async fn read_form(body: axum::body::Body) -> Result<Vec<(String, String)>, 
     Ok(fields)
 }
 
-/// The error of a request a webhook's worker answered, by the status the control layer gave.
-pub fn worker_error((status, detail): (StatusCode, String)) -> PageError {
-    match status {
-        StatusCode::NOT_FOUND => PageError::NotFound(detail),
-        StatusCode::BAD_REQUEST => PageError::Invalid(detail),
-        _ => PageError::internal(detail),
+/// An action the activity service did not do, as the page says it.
+pub fn worker_error(e: crate::service::activity::ActivityError) -> PageError {
+    match e {
+        crate::service::activity::ActivityError::NotFound(detail) => PageError::NotFound(detail),
+        other => PageError::internal(other.to_string()),
     }
 }
 
