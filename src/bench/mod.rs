@@ -3,6 +3,8 @@
 //! (1) plain sequential POSTs from the same HTTP client sharehook uses, then (2) the webhooks
 //! of files written to a temporary share watched by a full daemon (`settle_ms = 0`). It prints
 //! both rates, their ratio, and the latency from each file's close to its webhook's arrival.
+//!
+//! Layer 8: uses the surfaces, the daemon and every layer below (see `lib.rs`).
 
 pub mod api;
 pub mod hooks;

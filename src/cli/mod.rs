@@ -2,6 +2,8 @@
 //! that `main` runs. Exit codes: 0 done, 1 failed, 2 the command line was wrong, 3 (`status`)
 //! the daemon is not running. What `--help` says is in `manual`, with every option and command
 //! matched here (its tests check).
+//!
+//! Layer 9, the top: may use every layer (see `lib.rs`).
 
 pub mod access;
 mod args;

@@ -1,5 +1,7 @@
 //! The configuration: the TOML file as written (raw), then one checked `Config` that the rest
 //! of the program trusts. Every error names the file, the line and the key at fault.
+//!
+//! Layer 2: uses `core` (see `lib.rs`).
 
 use std::collections::HashSet;
 use std::fmt;

@@ -1,5 +1,7 @@
 //! Starts and stops the running parts in order: the store, one delivery worker per webhook,
 //! and the engine, which sets up the watches and reconciles each share before `start` returns.
+//!
+//! Layer 6: uses the service layer and every layer below (see `lib.rs`).
 
 pub mod logging;
 pub mod systemd;

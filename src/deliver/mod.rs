@@ -8,6 +8,8 @@
 //! (at most `GROUP` results or `GROUP_WAIT`), before the worker looks at its queue again. After
 //! a crash, a group not yet written is delivered again, and receivers drop the repeats by
 //! `webhook-id`.
+//!
+//! Layer 3: uses `core`, `config` and `store` (see `lib.rs`).
 
 pub mod pool;
 pub mod send;

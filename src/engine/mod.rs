@@ -9,6 +9,9 @@
 //! the kernel, a folder scan or a rescan (`reconcile`) saw it first, and a crash at any point
 //! loses nothing a restart's reconcile cannot find again. `disk` holds the watches and reads
 //! folders; this module wires the parts into one loop.
+//!
+//! Layer 4 (see `lib.rs`): uses `deliver` (its mailboxes), `config`, `tree`, `store`, `watch`
+//! and `core`.
 
 /// A debug line saying why a kernel event did or did not become an operation (ignored, held,
 /// folded, paired, found unchanged), for `SHAREHOOK_LOG=debug`. Nothing is formatted unless

@@ -1,6 +1,8 @@
 //! The service layer: the one set of functions the command line, the control socket, the API
 //! and the page all call, so that the four never disagree. Each checks its caller's role and
 //! writes the audit trail; none knows HTTP or the terminal.
+//!
+//! Layer 5: uses the engine, the deliverer and every layer below (see `lib.rs`).
 
 pub mod access;
 pub mod activity;

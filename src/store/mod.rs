@@ -19,6 +19,8 @@
 //!   can be (the time it was made, in microseconds), so ids are unique across states;
 //! - a reader never calls a file damaged because it was not closed cleanly: it has it repaired
 //!   (by opening it for writing, or by the daemon that holds it) and reads it.
+//!
+//! Layer 2: uses `core` (see `lib.rs`).
 
 mod access;
 mod batch;

@@ -2,6 +2,8 @@
 //! and the small file-system questions the watcher asks (a folder's entries in name order,
 //! what kind of file system a share lives on). Every read of the disk goes through here, so
 //! that paths longer than the kernel takes in one piece (PATH_MAX) are read like any other.
+//!
+//! Layer 2: uses `core` (see `lib.rs`).
 
 pub mod owner;
 

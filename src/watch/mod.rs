@@ -4,6 +4,8 @@
 //!
 //! The kernel is asked for creations, deletions, renames, data writes and close-after-write;
 //! never for opens, reads or attribute changes, which on a busy share would flood the queue.
+//!
+//! Layer 2: uses `core` (see `lib.rs`).
 
 use std::ffi::OsString;
 use std::io;
