@@ -6,6 +6,7 @@
 pub mod core;
 
 pub mod config;
+pub mod evidence;
 pub mod store;
 pub mod tree;
 pub mod watch;

@@ -601,7 +601,7 @@ mod tests {
     /// sharehook's own layers, lowest first: what each may use is its own and what is below.
     pub const LAYERS: &[&[&str]] = &[
         &["core"],
-        &["config", "tree", "store", "watch"],
+        &["config", "evidence", "tree", "store", "watch"],
         &["deliver"],
         &["engine"],
         &["service"],

@@ -233,6 +233,8 @@ fn fill_log(store: &Store, n: usize) -> anyhow::Result<()> {
                         time_ms,
                         size: Some(123_456),
                         protocol: None,
+                        address: String::new(),
+                        attribution: crate::core::event::Attribution::Owner,
                     },
                 }
             })

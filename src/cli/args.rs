@@ -79,6 +79,10 @@ pub enum Command {
     },
     /// `manual`: the man page.
     Manual,
+    /// `setup samba`: the smb.conf lines that make Samba record who did what.
+    SetupSamba {
+        audit_log: PathBuf,
+    },
     Completion {
         shell: manual::Shell,
     },
@@ -138,6 +142,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut words: Vec<String> = Vec::new();
     let (mut role, mut description, mut key, mut user) = (None, None, None, None);
     let mut password_stdin = false;
+    let mut audit_log: Option<PathBuf> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -181,6 +186,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("key") => key = Some(parser.value()?.string()?),
             Long("user") => user = Some(parser.value()?.string()?),
             Long("password-stdin") => password_stdin = true,
+            Long("audit-log") => audit_log = Some(PathBuf::from(parser.value()?)),
             Value(v) if matches!(sub.as_deref(), Some("user" | "apikey" | "token")) => {
                 words.push(v.string()?)
             }
@@ -189,8 +195,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 input = Some(PathBuf::from(v))
             }
             Value(v)
-                if matches!(sub.as_deref(), Some("resend" | "enable" | "completion"))
-                    && positional.is_none() =>
+                if matches!(
+                    sub.as_deref(),
+                    Some("resend" | "enable" | "completion" | "setup")
+                ) && positional.is_none() =>
             {
                 positional = Some(v.string()?)
             }
@@ -270,6 +278,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             output,
         },
         Some("manual") => Command::Manual,
+        Some("setup") => setup(positional, audit_log)?,
         Some("completion") => Command::Completion {
             shell: positional
                 .ok_or("completion needs the shell: bash, zsh or fish")?
@@ -292,6 +301,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
         }
     };
     Ok(command)
+}
+
+/// `setup WHAT`: what there is to set up.
+fn setup(what: Option<String>, audit_log: Option<PathBuf>) -> Result<Command, String> {
+    match what.as_deref() {
+        Some("samba") => Ok(Command::SetupSamba {
+            audit_log: audit_log
+                .unwrap_or_else(|| PathBuf::from(crate::evidence::samba::DEFAULT_LOG)),
+        }),
+        _ => Err("setup needs what to set up: samba".into()),
+    }
 }
 
 /// The key of `verify`: `--token`, or `--secret` with `--id` and `--timestamp`.

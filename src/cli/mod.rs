@@ -59,6 +59,9 @@ pub fn main() -> ExitCode {
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Help => print!("{}", manual::help()),
+        Command::SetupSamba { audit_log } => {
+            print!("{}", crate::evidence::samba::setup_lines(&audit_log));
+        }
         Command::Manual => print!("{}", manual::man_page()),
         Command::Completion { shell } => print!("{}", manual::completion(shell)),
         Command::Version => println!("sharehook {VERSION}"),

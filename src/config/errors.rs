@@ -82,6 +82,7 @@ const TABLE_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("[log]", &["max_entries", "max_age_days"]),
+    ("[attribution]", &["samba_audit", "samba_prefix"]),
     (
         "[watch]",
         &[

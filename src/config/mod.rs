@@ -40,6 +40,16 @@ pub struct Config {
     pub log: LogSettings,
     pub watch: WatchSettings,
     pub web: WebSettings,
+    pub attribution: AttributionSettings,
+}
+
+/// Where the file servers' records of who did what are read (`[attribution]`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttributionSettings {
+    /// Samba's `vfs_full_audit` log file.
+    pub samba_audit: Option<PathBuf>,
+    /// Its `full_audit:prefix` (Samba's default `%u|%I`).
+    pub samba_prefix: String,
 }
 
 /// The management API's HTTP server (`[web]`).
@@ -310,6 +320,7 @@ impl Config {
             log: LogSettings::default(),
             watch: WatchSettings::default(),
             web: WebSettings::default(),
+            attribution: AttributionSettings::default(),
         }
     }
 }
@@ -432,6 +443,7 @@ impl Config {
         for (table, changed) in [
             ("[delivery]", self.delivery != old.delivery),
             ("[log]", self.log != old.log),
+            ("[attribution]", self.attribution != old.attribution),
             ("[watch]", self.watch != old.watch),
             ("[web]", self.web != old.web),
         ] {

@@ -17,6 +17,14 @@ struct RawConfig {
     log: Option<RawLog>,
     watch: Option<RawWatch>,
     web: Option<RawWeb>,
+    attribution: Option<RawAttribution>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttribution {
+    samba_audit: Option<Spanned<String>>,
+    samba_prefix: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +230,10 @@ impl Ctx<'_> {
             None => WebSettings::default(),
             Some(w) => self.check_web(w)?,
         };
+        let attribution = match raw.attribution {
+            None => AttributionSettings::default(),
+            Some(a) => self.check_attribution(a)?,
+        };
         Ok(Config {
             source: Some(self.file.to_owned()),
             account_name,
@@ -232,7 +244,29 @@ impl Ctx<'_> {
             log,
             watch,
             web,
+            attribution,
         })
+    }
+
+    fn check_attribution(&self, raw: RawAttribution) -> Result<AttributionSettings, ConfigError> {
+        let mut out = AttributionSettings {
+            samba_prefix: "%u|%I".to_owned(),
+            ..AttributionSettings::default()
+        };
+        if let Some(path) = raw.samba_audit {
+            let given = Path::new(path.get_ref());
+            if !given.is_absolute() {
+                let msg = "the absolute path of Samba's full_audit log file";
+                return Err(self.err(Some(path.span()), "attribution.samba_audit", msg));
+            }
+            out.samba_audit = Some(given.to_owned());
+        }
+        if let Some(prefix) = raw.samba_prefix {
+            crate::evidence::samba::Prefix::parse(prefix.get_ref())
+                .map_err(|m| self.err(Some(prefix.span()), "attribution.samba_prefix", m))?;
+            out.samba_prefix = prefix.into_inner();
+        }
+        Ok(out)
     }
 
     fn check_web(&self, raw: RawWeb) -> Result<WebSettings, ConfigError> {

@@ -93,6 +93,17 @@ impl Config {
             self.log.max_entries,
             self.log.max_age.as_secs_f64() / 86_400.0
         );
+        let a = &self.attribution;
+        let _ = writeln!(out, "\n[attribution]");
+        if let Some(path) = &a.samba_audit {
+            let _ = writeln!(out, "samba_audit = {}", q(&path.to_string_lossy()));
+        }
+        let prefix = if a.samba_prefix.is_empty() {
+            "%u|%I"
+        } else {
+            &a.samba_prefix
+        };
+        let _ = writeln!(out, "samba_prefix = {}", q(prefix));
         let w = &self.watch;
         let _ = writeln!(out, "\n[watch]\nsettle_ms = {}", w.settle.as_millis());
         let _ = writeln!(

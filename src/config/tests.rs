@@ -650,6 +650,8 @@ fn event(op: Operation, path: &str, source: Option<&str>, is_dir: bool) -> Event
         time_ms: 0,
         size: None,
         protocol: None,
+        address: String::new(),
+        attribution: crate::core::event::Attribution::Owner,
     }
 }
 

@@ -273,9 +273,46 @@ pub struct Event {
     /// The size in bytes of an uploaded file, when known.
     pub size: Option<u64>,
     /// The protocol the change came by, when sharehook knows it (`api`: made through the
-    /// management API); `None` for a change seen on the disk, which carries the share's
-    /// `protocol` label.
+    /// management API; `smb` from Samba's audit); `None` for a change seen on the disk with no
+    /// evidence of who made it, which carries the share's `protocol` label.
     pub protocol: Option<String>,
+    /// The client's address, when the evidence names it; empty when unknown.
+    pub address: String,
+    /// How `username`, `protocol` and `address` were found.
+    pub attribution: Attribution,
+}
+
+/// Who made a change, as the evidence says: the user, the protocol, the client's address
+/// (empty when unknown), and what said so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Who {
+    pub user: String,
+    pub protocol: String,
+    pub address: String,
+    pub how: Attribution,
+}
+
+/// How the user, protocol and address of an event were found (the v2 body's `attribution`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attribution {
+    /// Nothing says who made it: the user is the file's owner, the protocol the share's label.
+    #[default]
+    Owner,
+    /// Made through sharehook's management API, by its signed-in user.
+    Api,
+    /// Samba's `vfs_full_audit` record of the session that made it.
+    Audit,
+}
+
+impl Attribution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::Owner => "owner",
+            Attribution::Api => "api",
+            Attribution::Audit => "audit",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -65,7 +65,8 @@ impl<'a> V1<'a> {
 }
 
 /// An ExaVault v2 body: the event nested as one resource, with sharehook's extensions
-/// (`sourcePath` on the resource, `share` at the top). Written with the same escaping as v1,
+/// (`sourcePath` on the resource; `share`, and `attribution`, how the user, protocol and
+/// address were found, at the top). Written with the same escaping as v1,
 /// so a listener that hashes or compares raw bytes sees what ExaVault would have sent.
 #[derive(Clone, Copy, Debug)]
 pub struct V2<'a> {
@@ -85,7 +86,7 @@ impl V2<'_> {
         obj.text("attemptId", format!("{}-{}", e.id, self.attempt).as_bytes());
         obj.text("event", e.op.v2_name().as_bytes());
         obj.text("eventTimestamp", when.as_bytes());
-        obj.text("ipAddress", b"");
+        obj.text("ipAddress", e.address.as_bytes());
         obj.text("protocol", self.protocol.as_bytes());
         obj.text("username", e.username.as_bytes());
         obj.key("eventData");
@@ -118,6 +119,7 @@ impl V2<'_> {
         data.text("transferStatus", b"success");
         data.close();
         obj.text("share", e.share.as_bytes());
+        obj.text("attribution", e.attribution.as_str().as_bytes());
         obj.close();
         out
     }
@@ -364,6 +366,8 @@ mod tests {
             time_ms: 1_795_338_303_042,
             size: Some(12),
             protocol: None,
+            address: String::new(),
+            attribution: crate::core::event::Attribution::Owner,
         };
         let bytes = V2 {
             event: &event,
@@ -406,6 +410,8 @@ mod tests {
             time_ms: 0,
             size: None,
             protocol: None,
+            address: String::new(),
+            attribution: crate::core::event::Attribution::Owner,
         };
         let body = V1::of(&event, "nas01", "nfs", 3).to_bytes();
         assert_eq!(

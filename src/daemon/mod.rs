@@ -118,6 +118,21 @@ impl Daemon {
             }
         }
 
+        let evidence = match &config.attribution.samba_audit {
+            Some(path) => {
+                let prefix =
+                    crate::evidence::samba::Prefix::parse(&config.attribution.samba_prefix)
+                        .unwrap_or_default();
+                let (dev, ino, offset) = store.evidence_position("samba")?;
+                let at = crate::evidence::Position { dev, ino, offset };
+                log::info!(
+                    "attribution: reading Samba's audit log {} from offset {offset}",
+                    crate::core::event::escape_controls(&path.to_string_lossy())
+                );
+                Some(Arc::new(crate::evidence::Evidence::samba(path, prefix, at)))
+            }
+            None => None,
+        };
         let engine = Engine::start(Setup {
             shares: config.shares.clone(),
             routes: hooks.routes(),
@@ -128,6 +143,7 @@ impl Daemon {
             heartbeat,
             stats: Arc::clone(&daemon.stats),
             attributions,
+            evidence,
         });
         let mut engine = match engine {
             Ok(engine) => engine,

@@ -709,6 +709,8 @@ mod tests {
             time_ms: 0,
             size: Some(1),
             protocol: None,
+            address: String::new(),
+            attribution: crate::core::event::Attribution::Owner,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use crate::core::event::Who;
 use crate::core::event::{Operation, SharePath};
 
 /// Changes made through the API, waiting for the engine to report them: the engine takes the
@@ -23,21 +24,19 @@ struct Attribution {
     share: String,
     path: SharePath,
     op: Operation,
-    user: String,
-    protocol: String,
+    who: Who,
     until: Instant,
 }
 
 impl Attributions {
-    /// Says that `user` is making change `op` at `path` in `share` through `protocol`, for the
-    /// next `hold`. Returns its handle, for `withdraw`.
+    /// Says that `who` is making change `op` at `path` in `share`, for the next `hold`.
+    /// Returns its handle, for `withdraw`.
     pub fn record(
         &self,
         share: &str,
         path: &SharePath,
         op: Operation,
-        user: &str,
-        protocol: &str,
+        who: Who,
         hold: Duration,
     ) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -49,8 +48,7 @@ impl Attributions {
             share: share.to_owned(),
             path: path.clone(),
             op,
-            user: user.to_owned(),
-            protocol: protocol.to_owned(),
+            who,
             until: now + hold,
         });
         id
@@ -62,10 +60,10 @@ impl Attributions {
         list.retain(|a| a.id != id);
     }
 
-    /// The user and protocol of change `op` at `path` in `share`, when it was made through
-    /// the API. An event at the attributed path itself uses it up; one below it (inside a
-    /// deleted folder) only reads it.
-    pub fn take(&self, share: &str, op: Operation, path: &SharePath) -> Option<(String, String)> {
+    /// Who made change `op` at `path` in `share`, when it was made through the API. An event
+    /// at the attributed path itself uses it up; one below it (inside a deleted folder) only
+    /// reads it.
+    pub fn take(&self, share: &str, op: Operation, path: &SharePath) -> Option<Who> {
         let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
         if list.is_empty() {
             return None;
@@ -75,7 +73,7 @@ impl Attributions {
         let i = list
             .iter()
             .rposition(|a| a.share == share && a.op == op && path.is_within(&a.path))?;
-        let found = (list[i].user.clone(), list[i].protocol.clone());
+        let found = list[i].who.clone();
         if list[i].path == *path {
             list.remove(i);
         }

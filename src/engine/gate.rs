@@ -16,6 +16,12 @@ use crate::tree::{self, Entry};
 /// The least time between two commits of events: in a burst, each commit (a page write and an
 /// fsync) then carries many events; an event after a quiet spell is committed at once.
 const COMMIT_GAP: Duration = Duration::from_millis(10);
+/// With a file server's records read: how long changes wait after the last became ready, for
+/// the server to write its record of them (Samba writes it as the call returns, after the
+/// kernel has told of the change)...
+pub(super) const EVIDENCE_WAIT: Duration = Duration::from_millis(50);
+/// ...and at most, under a steady stream of changes.
+const EVIDENCE_WAIT_MAX: Duration = Duration::from_millis(200);
 
 impl Engine {
     // ----- committing -----
@@ -25,6 +31,21 @@ impl Engine {
     pub(super) fn commit(&mut self) {
         if self.rules.ready.is_empty() || Instant::now() < self.next_commit {
             return;
+        }
+        if self.evidence.is_some() && !self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            // Changes wait a moment for the file server's record of them.
+            let now = Instant::now();
+            let (first, len, last) = self.ready_seen.get_or_insert((now, 0, now));
+            if self.rules.ready.len() != *len {
+                *len = self.rules.ready.len();
+                *last = now;
+            }
+            let due = (*last + EVIDENCE_WAIT).min(*first + EVIDENCE_WAIT_MAX);
+            if now < due {
+                self.next_commit = due;
+                return;
+            }
+            self.ready_seen = None;
         }
         self.next_commit = Instant::now() + COMMIT_GAP;
         let changes = std::mem::take(&mut self.rules.ready);
@@ -67,6 +88,12 @@ impl Engine {
         let now = now_ms();
         let store = Arc::clone(&self.disk.store);
         let mut batch = store.batch()?;
+        // What the file server recorded up to now: the changes below happened before it was
+        // read. Where reading stands is committed with the events it attributed.
+        if let Some(evidence) = &self.evidence {
+            let at = evidence.catch_up();
+            batch.set_evidence_position("samba", (at.dev, at.ino, at.offset))?;
+        }
         let mut done = Vec::new();
         let mut seen = Vec::new();
         // The set as it is now; a webhook made or changed meanwhile counts from the next batch.
@@ -348,10 +375,22 @@ impl Engine {
         now: i64,
     ) -> Event {
         let share = &self.disk.shares[si].share.name;
-        // A change made through the API is reported as its user's, by protocol `api`.
-        let (username, protocol) = match self.attributions.take(share, op, &path) {
-            Some((user, protocol)) => (user, Some(protocol)),
-            None => (self.owners.name(entry.uid), None),
+        // A change made through the API is reported as its user's, by protocol `api`; one a
+        // file server's records tell of, as theirs; any other as the file owner's.
+        let who = self.attributions.take(share, op, &path).or_else(|| {
+            let root = &self.disk.shares[si].share.path;
+            self.evidence
+                .as_ref()?
+                .take(root, op, &path, source.as_ref())
+        });
+        let (username, protocol, address, attribution) = match who {
+            Some(w) => (w.user, Some(w.protocol), w.address, w.how),
+            None => (
+                self.owners.name(entry.uid),
+                None,
+                String::new(),
+                crate::core::event::Attribution::Owner,
+            ),
         };
         Event {
             id: 0,
@@ -365,6 +404,8 @@ impl Engine {
             size: (entry.kind == tree::EntryKind::File && op != Operation::Delete)
                 .then_some(entry.size),
             protocol,
+            address,
+            attribution,
         }
     }
 }

@@ -55,6 +55,7 @@ use crate::core::event::SharePath;
 use crate::core::retry::Schedule;
 use crate::core::stats::{self, Stats};
 use crate::deliver::{human, now_ms};
+use crate::evidence::Evidence;
 use crate::store::{Store, StoreError};
 use crate::tree;
 use crate::tree::owner::Owners;
@@ -90,6 +91,8 @@ pub struct Setup {
     pub stats: Arc<Stats>,
     /// Who made the changes made through the API (their events name that user).
     pub attributions: Arc<Attributions>,
+    /// What a file server recorded of who made the changes on the disk, when it is read.
+    pub evidence: Option<Arc<Evidence>>,
 }
 
 pub struct Engine {
@@ -100,6 +103,10 @@ pub struct Engine {
     stop: Arc<AtomicBool>,
     heartbeat: Arc<AtomicI64>,
     attributions: Arc<Attributions>,
+    evidence: Option<Arc<Evidence>>,
+    /// While changes wait for the file server's records: when the first became ready, how
+    /// many were ready when last looked at, and when that number last grew.
+    ready_seen: Option<(Instant, usize, Instant)>,
     owners: Owners,
     /// When the folders kept aside (no watch, unreadable) are read again.
     next_unwatched_poll: Instant,
@@ -165,6 +172,8 @@ impl Engine {
             stop: setup.stop,
             heartbeat: setup.heartbeat,
             attributions: setup.attributions,
+            evidence: setup.evidence,
+            ready_seen: None,
             owners: Owners::new(),
             next_unwatched_poll: now,
             walks: Walks::new(),

@@ -28,6 +28,7 @@ fn engine(dir: &Path) -> (Engine, PathBuf) {
         heartbeat: Arc::new(AtomicI64::new(0)),
         stats: Arc::default(),
         attributions: Arc::new(Attributions::default()),
+        evidence: None,
     })
     .unwrap();
     engine.walk_all().unwrap();

@@ -497,6 +497,8 @@ mod tests {
                 time_ms,
                 size: None,
                 protocol: None,
+                address: String::new(),
+                attribution: crate::core::event::Attribution::Owner,
             },
             body: b"{}".to_vec(),
         }

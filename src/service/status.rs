@@ -332,6 +332,8 @@ mod tests {
             time_ms: 1_795_338_303_042,
             size: Some(3),
             protocol: None,
+            address: String::new(),
+            attribution: crate::core::event::Attribution::Owner,
         });
         share.set_watching(stats::Watching {
             folders_watched: 4,

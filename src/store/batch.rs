@@ -178,6 +178,21 @@ impl Batch<'_> {
 
     /// Commits; returns, per webhook, how many of its oldest events were dropped to keep its
     /// queue within the limit.
+    /// Sets where reading evidence log `name` stands, committed with the events it attributed
+    /// (so that a restart neither reads a record twice nor skips one).
+    pub fn set_evidence_position(
+        &mut self,
+        name: &str,
+        (dev, ino, offset): (u64, u64, u64),
+    ) -> Result<(), StoreError> {
+        let mut meta = self.tx.open_table(META).map_err(self.store.err())?;
+        for (part, value) in [("dev", dev), ("ino", ino), ("offset", offset)] {
+            let key = format!("evidence.{name}.{part}");
+            meta.insert(key.as_str(), value).map_err(self.store.err())?;
+        }
+        Ok(())
+    }
+
     pub fn commit(self) -> Result<Vec<(u32, u64)>, StoreError> {
         let store = self.store;
         store

@@ -185,6 +185,8 @@ mod tests {
             time_ms: 0,
             size: None,
             protocol: None,
+            address: String::new(),
+            attribution: crate::core::event::Attribution::Owner,
         };
         store
             .enqueue(&[NewEvent {

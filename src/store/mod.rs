@@ -473,6 +473,21 @@ impl Store {
         }
     }
 
+    /// Where reading evidence log `name` stood when the last batch was committed: (device,
+    /// inode, offset), or zeros when it was never read.
+    pub fn evidence_position(&self, name: &str) -> Result<(u64, u64, u64), StoreError> {
+        let tx = self.read()?;
+        let meta = tx.open_table(META).map_err(self.err())?;
+        let get = |part: &str| -> Result<u64, StoreError> {
+            let key = format!("evidence.{name}.{part}");
+            Ok(meta
+                .get(key.as_str())
+                .map_err(self.err())?
+                .map_or(0, |v| v.value()))
+        };
+        Ok((get("dev")?, get("ino")?, get("offset")?))
+    }
+
     /// The id the next event will get.
     pub fn next_event_id(&self) -> Result<u64, StoreError> {
         let tx = self.read()?;

@@ -16,6 +16,8 @@ fn event(path: &str) -> Event {
         time_ms: 5,
         size: Some(3),
         protocol: None,
+        address: String::new(),
+        attribution: crate::core::event::Attribution::Owner,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod access;
 mod api;
+mod attribution;
 mod cli;
 mod clients;
 mod delivery;

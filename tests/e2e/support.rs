@@ -766,6 +766,67 @@ pub struct Smbd {
 
 impl Smbd {
     pub fn start(share: &Path) -> Smbd {
+        Smbd::start_with(
+            share,
+            "",
+            "  map to guest = Bad User\n",
+            "  guest ok = yes\n  force user = root\n",
+        )
+    }
+
+    /// A server whose share `public` records every change in Samba's `vfs_full_audit` log
+    /// `audit` (with the lines `sharehook setup samba` prints), for `users` (name, password):
+    /// system accounts that exist on any Debian (`daemon`, `bin`), given Samba passwords in
+    /// this server's own password database. Each writes as itself, in a share all may change.
+    pub fn start_audited(share: &Path, audit: &Path, users: &[(&str, &str)]) -> Smbd {
+        let setup = Command::new(env!("CARGO_BIN_EXE_sharehook"))
+            .args(["setup", "samba", "--audit-log"])
+            .arg(audit)
+            .output()
+            .expect("run sharehook setup samba");
+        assert!(
+            setup.status.success(),
+            "{}",
+            String::from_utf8_lossy(&setup.stderr)
+        );
+        let text = String::from_utf8(setup.stdout).unwrap();
+        let (global, share_lines) = text
+            .split_once("[your share]\n")
+            .expect("setup samba prints a [global] part and a share part");
+        let global: String = global
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut mode = std::fs::metadata(share).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o777);
+        std::fs::set_permissions(share, mode).unwrap();
+        let share_lines = format!("{share_lines}  create mask = 0666\n  directory mask = 0777\n");
+        let smbd = Smbd::start_with(share, &global, "", &share_lines);
+        let smbpasswd = need("smbpasswd", "samba-common-bin");
+        for (user, password) in users {
+            let mut child = Command::new(&smbpasswd)
+                .args(["-c"])
+                .arg(smbd.dir.path().join("smb.conf"))
+                .args(["-s", "-a", user])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write as _;
+            write!(child.stdin.take().unwrap(), "{password}\n{password}\n").unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "smbpasswd -a {user}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        smbd
+    }
+
+    fn start_with(share: &Path, global_lines: &str, guests: &str, share_lines: &str) -> Smbd {
         let smbd = need("smbd", "samba");
         need("smbclient", "smbclient");
         let dir = tempfile::tempdir().unwrap();
@@ -778,10 +839,9 @@ impl Smbd {
             "[global]\n  server role = standalone server\n  smb ports = {port}\n  interfaces = 127.0.0.1\n  \
              bind interfaces only = yes\n  private dir = {d}/private\n  lock directory = {d}/lock\n  \
              state directory = {d}/state\n  cache directory = {d}/cache\n  pid directory = {d}/pid\n  \
-             ncalrpc dir = {d}/lock/ncalrpc\n  log file = {d}/log\n  map to guest = Bad User\n  \
+             ncalrpc dir = {d}/lock/ncalrpc\n  log file = {d}/log\n  passdb backend = tdbsam:{d}/private/passdb.tdb\n{guests}  \
              load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n  \
-             server min protocol = SMB2\n[public]\n  path = {share}\n  read only = no\n  guest ok = yes\n  \
-             force user = root\n",
+             server min protocol = SMB2\n{global_lines}[public]\n  path = {share}\n  read only = no\n{share_lines}",
             share = share.display()
         );
         std::fs::write(dir.path().join("smb.conf"), conf).unwrap();
@@ -801,9 +861,19 @@ impl Smbd {
 
     /// Runs smbclient commands (`put a b; mkdir c`) against the share, from folder `cwd`.
     pub fn client(&self, cwd: &Path, commands: &str) {
+        self.client_as(None, cwd, commands);
+    }
+
+    /// `client` signed in as `user` (name, password), or as a guest.
+    pub fn client_as(&self, user: Option<(&str, &str)>, cwd: &Path, commands: &str) {
+        let credentials = match user {
+            Some((name, password)) => vec!["-U".to_owned(), format!("{name}%{password}")],
+            None => vec!["-N".to_owned()],
+        };
         let out = Command::new("smbclient")
             .arg("//127.0.0.1/public")
-            .args(["-N", "-p", &self.port.to_string(), "-s"])
+            .args(&credentials)
+            .args(["-p", &self.port.to_string(), "-s"])
             .arg(self.dir.path().join("smb.conf"))
             .args(["-c", commands])
             .current_dir(cwd)

@@ -158,8 +158,14 @@ fn v2_bodies_have_the_exavault_shape_for_each_operation() {
             "username",
             "eventData",
             "share",
+            "attribution",
         ];
         assert_fields_in_order(&v, &r.body, &top);
+        // Nothing said who made these changes on the disk: the owner, with no address.
+        assert_eq!(
+            (&v["attribution"], &v["ipAddress"]),
+            (&"owner".into(), &"".into())
+        );
         assert_eq!(v["accountName"], "testnas");
         assert_eq!(v["event"], event, "{v}");
         assert_eq!(v["protocol"], "nfs");

@@ -497,6 +497,27 @@ pub const COMMANDS: &[Cmd] = &[
         file_operand: false,
     },
     Cmd {
+        name: "setup",
+        summary: "print what another program needs to work with sharehook",
+        usage: &[Usage {
+            lines: &["setup samba [--audit-log PATH]"],
+            what: &[
+                "the smb.conf lines that make Samba record who made each",
+                "change and from where, in the log [attribution] samba_audit",
+                "names",
+            ],
+        }],
+        options: &[Opt {
+            long: "--audit-log",
+            short: None,
+            value: Some("PATH"),
+            complete: Complete::File,
+            what: "where Samba writes the audit log (default /var/log/samba/audit.log)",
+        }],
+        words: &["samba"],
+        file_operand: false,
+    },
+    Cmd {
         name: "completion",
         summary: "print a completion script for bash, zsh or fish",
         usage: &[Usage {

@@ -34,6 +34,11 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
         "[log]",
         "How long the delivery log keeps its entries.",
     ),
+    (
+        "attribution",
+        "[attribution]",
+        "Where the file servers' own records of who did what are read (see Who did it in the README).",
+    ),
     ("watch", "[watch]", "How the shares are watched."),
     (
         "web",
@@ -232,6 +237,20 @@ pub const KEYS: &[Key] = &[
         kind: "days",
         default: Some("30"),
         what: "entries older than this are removed",
+    },
+    Key {
+        section: "attribution",
+        key: "samba_audit",
+        kind: "path",
+        default: None,
+        what: "Samba's vfs_full_audit log file (sharehook setup samba prints the smb.conf lines); each change made over SMB names its session's user and address, protocol smb",
+    },
+    Key {
+        section: "attribution",
+        key: "samba_prefix",
+        kind: "text",
+        default: Some("%u|%I"),
+        what: "the full_audit:prefix the log is written with; it must have %u in a field of its own, and %I for the address",
     },
     Key {
         section: "watch",

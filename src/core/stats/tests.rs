@@ -112,6 +112,8 @@ fn each_family_has_help_and_type_once_and_events_count_by_operation() {
         time_ms: 5,
         size: None,
         protocol: None,
+        address: String::new(),
+        attribution: crate::core::event::Attribution::Owner,
     };
     share.reported(&event);
     share.reported(&event);

@@ -40,6 +40,8 @@ pub fn to_json(e: &LogEntry) -> serde_json::Value {
         "sourcePath": e.event.source.as_ref().map(|s| escape_bytes(s.as_bytes())),
         "share": e.event.share,
         "username": e.event.username,
+        "ipAddress": e.event.address,
+        "attribution": e.event.attribution.as_str(),
         "durationMs": e.duration_ms,
         "body": String::from_utf8_lossy(&e.body),
     })
@@ -386,6 +388,8 @@ pub async fn test_now(
         time_ms: now_ms(),
         size: Some(0),
         protocol: Some("api".to_owned()),
+        address: String::new(),
+        attribution: crate::core::event::Attribution::Owner,
     };
     let request = |reply| deliver::Request::Test { event, reply };
     ask_worker(&mailbox, request, control.wait).await

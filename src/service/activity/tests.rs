@@ -53,6 +53,8 @@ fn failed_lines_escape_control_characters() {
             time_ms: 0,
             size: None,
             protocol: None,
+            address: String::new(),
+            attribution: crate::core::event::Attribution::Owner,
         },
         attempts: 3,
         failed_ms: 0,

@@ -35,6 +35,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::{Config, ResourceAccess, Share};
+use crate::core::event::{Attribution, Who};
 use crate::core::event::{Operation, SharePath, escape_bytes};
 use crate::core::fault::{Fault, Kind};
 use crate::core::ignore::Ignore;
@@ -494,8 +495,12 @@ impl Resources {
             &share.name,
             path,
             Operation::Delete,
-            &caller.user,
-            PROTOCOL,
+            Who {
+                user: caller.user.clone(),
+                protocol: PROTOCOL.to_owned(),
+                address: caller.address.clone(),
+                how: Attribution::Api,
+            },
             self.hold,
         );
         let done = if is_dir {

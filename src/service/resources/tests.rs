@@ -505,8 +505,22 @@ fn ids_and_hashes_from_webhooks_find_their_resource() {
     assert_eq!(
         f.attributions
             .take("s", Operation::Delete, &SharePath::from_config("/a.txt")),
-        Some(("root".into(), "api".into()))
+        Some(Who {
+            user: "root".into(),
+            protocol: "api".into(),
+            address: "local".into(),
+            how: Attribution::Api,
+        })
     );
+}
+
+fn ann() -> Who {
+    Who {
+        user: "ann".into(),
+        protocol: "api".into(),
+        address: "198.18.0.5".into(),
+        how: Attribution::Api,
+    }
 }
 
 #[test]
@@ -514,7 +528,7 @@ fn an_attribution_covers_its_path_and_below_once_and_expires() {
     let a = Attributions::default();
     let p = SharePath::from_config;
     let hour = Duration::from_secs(3600);
-    a.record("s", &p("/docs"), Operation::Delete, "ann", "api", hour);
+    a.record("s", &p("/docs"), Operation::Delete, ann(), hour);
     assert_eq!(a.take("s", Operation::Upload, &p("/docs")), None);
     assert_eq!(a.take("t", Operation::Delete, &p("/docs")), None);
     assert_eq!(a.take("s", Operation::Delete, &p("/docsx")), None);
@@ -522,17 +536,10 @@ fn an_attribution_covers_its_path_and_below_once_and_expires() {
     assert!(a.take("s", Operation::Delete, &p("/docs/x")).is_some());
     assert!(a.take("s", Operation::Delete, &p("/docs")).is_some());
     assert_eq!(a.take("s", Operation::Delete, &p("/docs")), None);
-    let id = a.record("s", &p("/f"), Operation::Delete, "ann", "api", hour);
+    let id = a.record("s", &p("/f"), Operation::Delete, ann(), hour);
     a.withdraw(id);
     assert_eq!(a.take("s", Operation::Delete, &p("/f")), None);
-    a.record(
-        "s",
-        &p("/g"),
-        Operation::Delete,
-        "ann",
-        "api",
-        Duration::ZERO,
-    );
+    a.record("s", &p("/g"), Operation::Delete, ann(), Duration::ZERO);
     assert_eq!(a.take("s", Operation::Delete, &p("/g")), None);
 }
 

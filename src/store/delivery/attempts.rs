@@ -5,9 +5,8 @@ use super::*;
 
 impl Store {
     pub(super) fn log_record(&self, bytes: &[u8]) -> Result<LogEntry, StoreError> {
-        if bytes.first() == Some(&1) {
-            let old: LogEntry<EventV1> = self.decode("log", bytes)?;
-            return Ok(LogEntry {
+        fn upgrade<E: Into<Event>>(old: LogEntry<E>) -> LogEntry {
+            LogEntry {
                 id: old.id,
                 time_ms: old.time_ms,
                 webhook: old.webhook,
@@ -23,9 +22,15 @@ impl Store {
                 duration_ms: old.duration_ms,
                 event: old.event.into(),
                 body: old.body,
-            });
+            }
         }
-        self.decode_as("log", bytes, LOG_RECORD)
+        match bytes.first() {
+            Some(1) => Ok(upgrade(self.decode::<LogEntry<EventV1>>("log", bytes)?)),
+            Some(2) => Ok(upgrade(
+                self.decode_as::<LogEntry<EventV2>>("log", bytes, 2)?,
+            )),
+            _ => self.decode_as("log", bytes, LOG_RECORD),
+        }
     }
 
     pub(super) fn append_log(
@@ -194,9 +199,11 @@ impl Store {
     pub(super) fn log_head(&self, bytes: &[u8]) -> Result<LogHead, StoreError> {
         match bytes.split_first() {
             // Postcard writes a struct's fields in order, as a tuple's: id, time_ms, webhook.
-            Some((&(1 | LOG_RECORD), rest)) => postcard::take_from_bytes::<(u64, i64, u32)>(rest)
-                .map(|((_, time_ms, webhook), _)| LogHead { time_ms, webhook })
-                .map_err(|e| self.damaged(format!("a record in table log is unreadable: {e}"))),
+            Some((&(1 | 2 | LOG_RECORD), rest)) => {
+                postcard::take_from_bytes::<(u64, i64, u32)>(rest)
+                    .map(|((_, time_ms, webhook), _)| LogHead { time_ms, webhook })
+                    .map_err(|e| self.damaged(format!("a record in table log is unreadable: {e}")))
+            }
             _ => Err(self.damaged("a record in table log has an unknown version".to_owned())),
         }
     }

@@ -29,11 +29,11 @@ const LOG_TIME: TableDefinition<(i64, u64), u32> = TableDefinition::new("log_tim
 /// The version byte of `WebhookRecord` (1 was token and URL only).
 const WEBHOOK_RECORD: u8 = 2;
 /// The version byte of `Pending` (1 had no `resend` and `round_start`; 1 and 2 hold an
-/// `EventV1`).
-const PENDING_RECORD: u8 = 3;
-/// The version byte of `SetAside` and `LogEntry` (1 holds an `EventV1`).
-const SET_ASIDE_RECORD: u8 = 2;
-const LOG_RECORD: u8 = 2;
+/// `EventV1`, 3 an `EventV2`).
+const PENDING_RECORD: u8 = 4;
+/// The version byte of `SetAside` and `LogEntry` (1 holds an `EventV1`, 2 an `EventV2`).
+const SET_ASIDE_RECORD: u8 = 3;
+const LOG_RECORD: u8 = 3;
 
 /// How much of a receiver's answer the log keeps.
 pub const LOG_RESPONSE_BYTES: usize = 1024;
@@ -77,6 +77,68 @@ struct PendingV2 {
     round_start: u32,
 }
 
+#[derive(Deserialize)]
+struct PendingV3 {
+    webhook: u32,
+    event: EventV2,
+    attempts: u32,
+    due_ms: i64,
+    last_result: Option<String>,
+    resend: bool,
+    round_start: u32,
+}
+
+/// An `Event` as records before its `address` and `attribution` (when only API changes were
+/// attributed).
+#[derive(Deserialize)]
+struct EventV2 {
+    id: u64,
+    op: crate::core::event::Operation,
+    share: String,
+    path: crate::core::event::SharePath,
+    source: Option<crate::core::event::SharePath>,
+    is_dir: bool,
+    username: String,
+    time_ms: i64,
+    size: Option<u64>,
+    protocol: Option<String>,
+}
+
+impl From<EventV2> for Event {
+    fn from(e: EventV2) -> Event {
+        let attribution = match e.protocol.as_deref() {
+            Some("api") => crate::core::event::Attribution::Api,
+            _ => crate::core::event::Attribution::Owner,
+        };
+        Event {
+            id: e.id,
+            op: e.op,
+            share: e.share,
+            path: e.path,
+            source: e.source,
+            is_dir: e.is_dir,
+            username: e.username,
+            time_ms: e.time_ms,
+            size: e.size,
+            protocol: e.protocol,
+            address: String::new(),
+            attribution,
+        }
+    }
+}
+
+impl<E: Into<Event>> SetAside<E> {
+    fn upgrade(self) -> SetAside {
+        SetAside {
+            webhook: self.webhook,
+            event: self.event.into(),
+            attempts: self.attempts,
+            failed_ms: self.failed_ms,
+            last_result: self.last_result,
+        }
+    }
+}
+
 /// An `Event` as records before the event's own `protocol` held it (postcard writes fields
 /// in order with no names, so a record keeps the layout it was written with).
 #[derive(Deserialize)]
@@ -105,6 +167,8 @@ impl From<EventV1> for Event {
             time_ms: e.time_ms,
             size: e.size,
             protocol: None,
+            address: String::new(),
+            attribution: crate::core::event::Attribution::Owner,
         }
     }
 }
@@ -394,22 +458,30 @@ impl Store {
                     round_start: old.round_start,
                 })
             }
+            Some(3) => {
+                let old: PendingV3 = self.decode_as("queue", bytes, 3)?;
+                Ok(Pending {
+                    webhook: old.webhook,
+                    event: old.event.into(),
+                    attempts: old.attempts,
+                    due_ms: old.due_ms,
+                    last_result: old.last_result,
+                    resend: old.resend,
+                    round_start: old.round_start,
+                })
+            }
             _ => self.decode_as("queue", bytes, PENDING_RECORD),
         }
     }
 
     fn set_aside_record(&self, bytes: &[u8]) -> Result<SetAside, StoreError> {
-        if bytes.first() == Some(&1) {
-            let old: SetAside<EventV1> = self.decode("failed", bytes)?;
-            return Ok(SetAside {
-                webhook: old.webhook,
-                event: old.event.into(),
-                attempts: old.attempts,
-                failed_ms: old.failed_ms,
-                last_result: old.last_result,
-            });
+        match bytes.first() {
+            Some(1) => Ok(self.decode::<SetAside<EventV1>>("failed", bytes)?.upgrade()),
+            Some(2) => Ok(self
+                .decode_as::<SetAside<EventV2>>("failed", bytes, 2)?
+                .upgrade()),
+            _ => self.decode_as("failed", bytes, SET_ASIDE_RECORD),
         }
-        self.decode_as("failed", bytes, SET_ASIDE_RECORD)
     }
 
     /// The queued record of `event_id` at `webhook`, if it is queued.

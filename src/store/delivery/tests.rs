@@ -106,6 +106,86 @@ fn records_written_before_events_had_a_protocol_still_read() {
     assert_eq!(head.event.protocol.as_deref(), Some("api"));
 }
 
+#[test]
+fn records_written_before_events_had_an_address_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // An event as records held it before `address` and `attribution`.
+    let v2 = |id: u64, protocol: Option<&str>| {
+        let (a, b, c, d, e, f, g, h, i) = old_event(id);
+        ((a, b, c, d), (e, f, g, h, i, protocol.map(str::to_owned)))
+    };
+    let tx = store.begin().unwrap();
+    {
+        let pending = (
+            1u32,
+            v2(7, Some("api")),
+            2u32,
+            99i64,
+            Some("500"),
+            false,
+            0u32,
+        );
+        tx.open_table(QUEUE)
+            .unwrap()
+            .insert((1, 7), encode_as(&pending, 3).as_slice())
+            .unwrap();
+        let failed = (1u32, v2(6, None), 8u32, 42i64, "503");
+        tx.open_table(FAILED)
+            .unwrap()
+            .insert((1, 6), encode_as(&failed, 2).as_slice())
+            .unwrap();
+        let url = "http://h/";
+        let entry = (3u64, 40i64, 1u32, "v1", 8u32, false, url, 503u32, false, "");
+        let rest = (0u64, Vec::<u8>::new(), 9u64, v2(6, None), b"{}".to_vec());
+        tx.open_table(LOG)
+            .unwrap()
+            .insert(3, encode_as(&(entry, rest), 2).as_slice())
+            .unwrap();
+        // The log's index by time is made again at the next opening.
+        tx.open_table(META).unwrap().remove("log_time").unwrap();
+    }
+    tx.commit().unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let head = store.head(1).unwrap().unwrap();
+    assert_eq!(
+        (
+            head.event.protocol.as_deref(),
+            head.event.address.as_str(),
+            head.event.attribution
+        ),
+        (Some("api"), "", crate::core::event::Attribution::Api)
+    );
+    let failed = store.failed_events(None).unwrap();
+    assert_eq!(
+        failed[0].event.attribution,
+        crate::core::event::Attribution::Owner
+    );
+    let log = store.log(&LogFilter::default()).unwrap();
+    assert_eq!(
+        (log[0].event.username.as_str(), log[0].status),
+        ("ann", 503)
+    );
+
+    // New records carry the address and how it was found.
+    let mut e = head.event.clone();
+    e.id = 8;
+    e.address = "198.18.0.2".into();
+    e.attribution = crate::core::event::Attribution::Audit;
+    let mut batch = store.batch().unwrap();
+    batch
+        .enqueue(&NewEvent {
+            deliveries: vec![(2, e.clone(), 0)],
+            event: e.clone(),
+        })
+        .unwrap();
+    batch.commit().unwrap();
+    let mut read = store.head(2).unwrap().unwrap().event;
+    read.id = e.id;
+    assert_eq!(read, e);
+}
+
 /// (time, webhook) of every entry `store` lists, newest first.
 fn listed(store: &Store, since_ms: Option<i64>, webhook: Option<u32>) -> Vec<(i64, u32)> {
     let mut out = Vec::new();

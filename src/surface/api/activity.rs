@@ -163,7 +163,7 @@ pub fn entry_json(state: &State, caller: &Caller, e: &LogEntry, several: bool) -
             "endpointUrl": url,
             "event": e.event.op.v2_name(),
             "status": e.status,
-            "ipAddress": "",
+            "ipAddress": e.event.address,
             "response": String::from_utf8_lossy(&e.response),
             "webhookPath": webhook_path,
             "resourcePath": attempts::shown_path(several, &e.event.share, e.event.path.as_bytes()),
@@ -178,6 +178,7 @@ pub fn entry_json(state: &State, caller: &Caller, e: &LogEntry, several: bool) -
             "share": e.event.share,
             "sourcePath": e.event.source.as_ref().map(|s| escape_bytes(s.as_bytes())),
             "eventId": e.event.id,
+            "attribution": e.event.attribution.as_str(),
         },
     })
 }

@@ -1,0 +1,181 @@
+//! The tests of `evidence`: a real log file followed through rotation, truncation and a
+//! restart, and records matched to changes.
+
+use std::io::Write;
+
+use super::*;
+
+/// A header as Samba writes it, each with a time of its own.
+fn header() -> String {
+    static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let us = CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1_000_000;
+    format!("[2026/12/07 11:58:16.{us:06},  1] ../../source3/modules/vfs_full_audit.c:643(do_log)")
+}
+
+fn append(path: &Path, messages: &[&str]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for m in messages {
+        writeln!(f, "{}\n  {m}", header()).unwrap();
+    }
+    // The header that shows the last record is whole.
+    writeln!(f, "{}", header()).unwrap();
+}
+
+fn sp(s: &str) -> SharePath {
+    SharePath::from_config(s)
+}
+
+fn user_of(e: &Evidence, op: Operation, path: &str, source: Option<&str>) -> Option<String> {
+    let source = source.map(sp);
+    e.take(Path::new("/srv/s"), op, &sp(path), source.as_ref())
+        .map(|w| format!("{}@{}", w.user, w.address))
+}
+
+#[test]
+fn records_attribute_the_changes_they_tell_of_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    append(
+        &log,
+        &[
+            "alice|198.18.0.2|openat|ok|w|/srv/s/a.txt",
+            "bob|198.18.0.3|renameat|ok|/srv/s/a.txt|/srv/s/b.txt",
+            "bob|198.18.0.3|unlinkat|ok|/srv/s/b.txt",
+            "alice|198.18.0.2|mkdirat|ok|/srv/s/d",
+        ],
+    );
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    e.catch_up();
+    assert_eq!(
+        user_of(&e, Operation::Upload, "/a.txt", None).as_deref(),
+        Some("alice@198.18.0.2")
+    );
+    assert_eq!(
+        user_of(&e, Operation::Upload, "/a.txt", None),
+        None,
+        "used up"
+    );
+    assert_eq!(
+        user_of(&e, Operation::Rename, "/b.txt", Some("/a.txt")).as_deref(),
+        Some("bob@198.18.0.3")
+    );
+    assert_eq!(
+        user_of(&e, Operation::Delete, "/b.txt", None).as_deref(),
+        Some("bob@198.18.0.3")
+    );
+    assert_eq!(
+        user_of(&e, Operation::Delete, "/d", None),
+        None,
+        "a mkdir is no delete"
+    );
+    assert_eq!(
+        user_of(&e, Operation::CreateFolder, "/d", None).as_deref(),
+        Some("alice@198.18.0.2")
+    );
+    // A path of another share's folder, or outside any, matches nothing here.
+    assert_eq!(user_of(&e, Operation::Upload, "/other", None), None);
+}
+
+#[test]
+fn two_sessions_claiming_one_change_attribute_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    append(
+        &log,
+        &[
+            "alice|198.18.0.2|unlinkat|ok|/srv/s/x",
+            "bob|198.18.0.3|unlinkat|ok|/srv/s/x",
+            "alice|198.18.0.2|openat|ok|w|/srv/s/y",
+            "alice|198.18.0.2|openat|ok|w|/srv/s/y",
+        ],
+    );
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    e.catch_up();
+    assert_eq!(user_of(&e, Operation::Delete, "/x", None), None);
+    assert_eq!(
+        user_of(&e, Operation::Upload, "/y", None).as_deref(),
+        Some("alice@198.18.0.2")
+    );
+}
+
+#[test]
+fn the_log_is_followed_through_rotation_truncation_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    append(&log, &["alice|198.18.0.2|unlinkat|ok|/srv/s/1"]);
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    let at = e.catch_up();
+    assert!(user_of(&e, Operation::Delete, "/1", None).is_some());
+
+    // A restart resumes where the last run stopped: the record read before is not read
+    // again, the new one is.
+    append(&log, &["alice|198.18.0.2|unlinkat|ok|/srv/s/2"]);
+    let e = Evidence::samba(&log, Prefix::default(), at);
+    e.catch_up();
+    assert_eq!(user_of(&e, Operation::Delete, "/1", None), None);
+    assert!(user_of(&e, Operation::Delete, "/2", None).is_some());
+
+    // Rotated: a new file at the path is read from its start.
+    std::fs::rename(&log, dir.path().join("audit.log.1")).unwrap();
+    append(&log, &["bob|198.18.0.3|unlinkat|ok|/srv/s/3"]);
+    e.catch_up();
+    assert_eq!(
+        user_of(&e, Operation::Delete, "/3", None).as_deref(),
+        Some("bob@198.18.0.3")
+    );
+
+    // Truncated in place: read from its start again.
+    std::fs::write(&log, "").unwrap();
+    append(&log, &["ann|198.18.0.4|unlinkat|ok|/srv/s/4"]);
+    e.catch_up();
+    assert_eq!(
+        user_of(&e, Operation::Delete, "/4", None).as_deref(),
+        Some("ann@198.18.0.4")
+    );
+}
+
+#[test]
+fn a_missing_or_unreadable_log_is_said_and_attributes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    e.catch_up();
+    let status = e.status();
+    let trouble = status.trouble.expect("a missing log is a trouble");
+    assert!(trouble.contains("audit.log"), "{trouble}");
+    assert!(trouble.contains("No such file"), "{trouble}");
+    // Once the file is there, it is read, and the trouble is gone.
+    append(&log, &["alice|198.18.0.2|unlinkat|ok|/srv/s/1"]);
+    e.catch_up();
+    assert_eq!(e.status().trouble, None);
+    assert!(user_of(&e, Operation::Delete, "/1", None).is_some());
+}
+
+#[test]
+fn records_that_match_no_change_are_bounded_in_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let lines: Vec<String> = (0..MAX_RECORDS + 10)
+        .map(|i| format!("alice|198.18.0.2|unlinkat|ok|/srv/s/{i}"))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    append(&log, &refs);
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    e.catch_up();
+    assert_eq!(e.status().kept, MAX_RECORDS);
+    // The oldest went first.
+    assert_eq!(user_of(&e, Operation::Delete, "/0", None), None);
+    assert!(
+        user_of(
+            &e,
+            Operation::Delete,
+            &format!("/{}", MAX_RECORDS + 9),
+            None
+        )
+        .is_some()
+    );
+}
