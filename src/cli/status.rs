@@ -35,6 +35,21 @@ pub fn to_text(s: &Status) -> String {
         }
         o.push('\n');
     }
+    if let Some(a) = &s.attribution {
+        let _ = write!(
+            o,
+            "attribution: Samba's audit log {}: {} records read",
+            escape_controls(&a.log),
+            a.records
+        );
+        if let Some(at) = &a.last_record_at {
+            let _ = write!(o, ", the last at {at}");
+        }
+        if let Some(p) = &a.problem {
+            let _ = write!(o, "\n  {}", escape_controls(p));
+        }
+        o.push('\n');
+    }
     for share in &s.shares {
         let _ = writeln!(o, "\nshare {}  {}", share.name, share.path);
         match (share.watch_mode.as_deref(), &share.watch_reason) {

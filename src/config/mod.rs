@@ -331,6 +331,15 @@ impl Config {
     /// `api_shares`: the share of each webhook made through the API (kept in the state).
     pub fn warnings(&self, api_shares: &[String]) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(log) = &self.attribution.samba_audit
+            && let Err(e) = std::fs::File::open(log)
+        {
+            out.push(format!(
+                "attribution.samba_audit: cannot read {}: {e}; changes are reported with their \
+                 files' owners until it can be (see sharehook setup samba)",
+                crate::core::event::escape_controls(&log.to_string_lossy())
+            ));
+        }
         let holds_secrets = self
             .webhooks
             .iter()

@@ -24,6 +24,24 @@ pub struct Stats {
     webhooks: Mutex<BTreeMap<u32, Arc<HookStats>>>,
     /// The newest events and a signal of every event and attempt, for the page's live view.
     pub feed: Arc<Feed>,
+    /// How reading a file server's records of who did what goes, when it is read.
+    pub attribution: Mutex<Option<AttributionFigures>>,
+}
+
+/// How reading Samba's audit log goes (`[attribution] samba_audit`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttributionFigures {
+    pub log: String,
+    /// Records read since the daemon started.
+    pub records: u64,
+    /// Lines that were not part of a record read without doubt.
+    pub doubtful: u64,
+    /// Records waiting for the change they tell of.
+    pub waiting: u64,
+    /// When the last record was read (ms since the epoch).
+    pub last_record_ms: Option<i64>,
+    /// Why the log cannot be read, when it cannot.
+    pub trouble: Option<String>,
 }
 
 /// How many of the newest events the feed keeps.

@@ -93,6 +93,7 @@ impl Engine {
         if let Some(evidence) = &self.evidence {
             let at = evidence.catch_up();
             batch.set_evidence_position("samba", (at.dev, at.ino, at.offset))?;
+            self.attribution_figures(evidence);
         }
         let mut done = Vec::new();
         let mut seen = Vec::new();
@@ -363,6 +364,27 @@ impl Engine {
             out.push(self.event(Operation::CreateFolder, si, folder, None, &entry, now));
         }
         Ok(true)
+    }
+
+    /// Tells the figures how reading the file server's records goes.
+    pub(super) fn attribution_figures(&self, evidence: &crate::evidence::Evidence) {
+        let st = evidence.status();
+        let now = now_ms();
+        let figures = crate::core::stats::AttributionFigures {
+            log: st.path.display().to_string(),
+            records: st.records,
+            doubtful: st.doubtful,
+            waiting: st.kept as u64,
+            last_record_ms: st
+                .since_last
+                .map(|d| now - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            trouble: st.trouble,
+        };
+        *self
+            .stats
+            .attribution
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(figures);
     }
 
     pub(super) fn event(

@@ -19,6 +19,8 @@ pub struct LogQuery {
     /// Matched against the path as it is shown (see `shown_path`).
     pub resource: Option<Pattern>,
     pub username: Option<String>,
+    /// The client's address, as the event carries it.
+    pub address: Option<String>,
     pub webhook: Option<u32>,
     pub offset: usize,
     /// At most this many entries (0: none, only the total).
@@ -202,6 +204,7 @@ impl LogQuery {
                 .username
                 .as_deref()
                 .is_none_or(|u| e.event.username == u)
+            && self.address.as_deref().is_none_or(|a| e.event.address == a)
             && self.endpoint.as_ref().is_none_or(|p| {
                 if self.hide_secrets {
                     p.matches(&crate::core::redact::hide_secrets(&e.url))

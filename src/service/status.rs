@@ -24,6 +24,21 @@ pub struct Status {
     pub web: Option<WebStatus>,
     pub shares: Vec<ShareStatus>,
     pub webhooks: Vec<WebhookStatus>,
+    /// How reading Samba's audit log goes, when the daemon runs with `[attribution]
+    /// samba_audit`.
+    pub attribution: Option<AttributionStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributionStatus {
+    pub log: String,
+    pub records: u64,
+    pub doubtful_lines: u64,
+    pub waiting: u64,
+    pub last_record_at: Option<String>,
+    /// What is wrong, said for people: the log cannot be read, or no record came yet.
+    pub problem: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -263,7 +278,35 @@ pub fn collect(
         ),
         None => (None, None, None, None),
     };
+    let attribution = stats.and_then(|s| {
+        let figures = s
+            .attribution
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let configured = config.attribution.samba_audit.as_ref()?;
+        let f = figures.unwrap_or_else(|| crate::core::stats::AttributionFigures {
+            log: configured.display().to_string(),
+            ..Default::default()
+        });
+        let problem = f.trouble.clone().or_else(|| {
+            (f.records == 0).then(|| {
+                "no audit record seen since the daemon started: is full_audit configured (see \
+                 sharehook setup samba)?"
+                    .to_owned()
+            })
+        });
+        Some(AttributionStatus {
+            log: f.log,
+            records: f.records,
+            doubtful_lines: f.doubtful,
+            waiting: f.waiting,
+            last_record_at: f.last_record_ms.map(rfc3339),
+            problem,
+        })
+    });
     Status {
+        attribution,
         running: started_at.is_some(),
         daemon: DaemonStatus {
             version: crate::VERSION.to_owned(),

@@ -131,7 +131,46 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
         ),
         (&"bin".into(), &"127.0.0.1".into(), &"audit".into())
     );
+    // The status says the records arrive.
+    let out = nas.cli(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &status["attribution"];
+    assert!(a["records"].as_u64().unwrap() >= 5, "{a}");
+    assert_eq!(a["problem"], serde_json::Value::Null, "{a}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.received().len(), 5, "nothing more");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_missing_audit_log_is_said_by_check_and_status_and_changes_go_out_with_their_owner() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    let audit = nas.dir.path().join("no-such-audit.log");
+    nas.write_config_text(&format!(
+        "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nformat = \"v2\"\n\n[attribution]\nsamba_audit = \"{}\"\n",
+        receiver.url(),
+        audit.display()
+    ));
+    let out = nas.cli(&["check"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("attribution.samba_audit: cannot read") && said.contains("no-such-audit.log"),
+        "{said}"
+    );
+    let daemon = nas.start();
+    std::fs::write(nas.share().join("a.txt"), "x").unwrap();
+    let got: Vec<_> = receiver.wait_for(1).iter().map(who).collect();
+    assert_eq!(
+        got[0],
+        row("resources.upload", "/a.txt", "root", "", "nfs", "owner")
+    );
+    let out = nas.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no-such-audit.log") && text.contains("No such file"),
+        "{text}"
+    );
     assert!(daemon.stop().success());
 }

@@ -82,6 +82,7 @@ pub fn log_query(query: &Query) -> Result<LogQuery, ApiError> {
     q.endpoint = pattern(query, "endpointUrl")?;
     q.resource = pattern(query, "resourcePath")?;
     q.username = query.get("username").map(str::to_owned);
+    q.address = query.get("ipAddress").map(str::to_owned);
     if let Some(event) = query.get("event") {
         let known =
             Operation::ALL.iter().any(|op| op.v2_name() == event) || OTHER_EVENTS.contains(&event);
