@@ -50,7 +50,10 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
     let share = nas.share();
     let audit = nas.dir.path().join("audit.log");
     let (alice, bob) = (("daemon", "alice-pw-123"), ("bin", "bob-pw-4567"));
-    let smb = Smbd::start_audited(&share, &audit, &[alice, bob]);
+    // Each from a machine of their own: a network namespace with its own address.
+    let (alice_net, bob_net) = (Netns::new(1), Netns::new(2));
+    let smb = Smbd::start_audited(&share, &audit, &[alice, bob], &[&alice_net, &bob_net]);
+    let (a_ip, b_ip) = (alice_net.client.as_str(), bob_net.client.as_str());
     nas.write_config_text(&format!(
         "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nformat = \"v2\"\n\n[attribution]\nsamba_audit = \"{}\"\n",
         receiver.url(),
@@ -60,44 +63,40 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
     let local = tempfile::tempdir().unwrap();
     std::fs::write(local.path().join("hello.txt"), "hello over SMB").unwrap();
 
-    smb.client_as(Some(alice), local.path(), "put hello.txt a.txt; mkdir docs");
+    smb.client_from(
+        Some(&alice_net),
+        Some(alice),
+        local.path(),
+        "put hello.txt a.txt; mkdir docs",
+    );
     let got: Vec<_> = receiver.wait_for(2).iter().map(who).collect();
     assert_eq!(
         got,
         vec![
-            row(
-                "resources.upload",
-                "/a.txt",
-                "daemon",
-                "127.0.0.1",
-                "smb",
-                "audit"
-            ),
+            row("resources.upload", "/a.txt", "daemon", a_ip, "smb", "audit"),
             row(
                 "resources.createFolder",
                 "/docs",
                 "daemon",
-                "127.0.0.1",
+                a_ip,
                 "smb",
                 "audit"
             ),
         ]
     );
     // Bob renames and deletes alice's file: he is named, not its owner.
-    smb.client_as(Some(bob), local.path(), r"rename a.txt docs\b.txt");
+    smb.client_from(
+        Some(&bob_net),
+        Some(bob),
+        local.path(),
+        r"rename a.txt docs\b.txt",
+    );
     let got: Vec<_> = receiver.wait_for(3).iter().map(who).collect();
     assert_eq!(
         got[2],
-        row(
-            "resources.move",
-            "/docs/b.txt",
-            "bin",
-            "127.0.0.1",
-            "smb",
-            "audit"
-        )
+        row("resources.move", "/docs/b.txt", "bin", b_ip, "smb", "audit")
     );
-    smb.client_as(Some(bob), local.path(), r"del docs\b.txt");
+    smb.client_from(Some(&bob_net), Some(bob), local.path(), r"del docs\b.txt");
     let got: Vec<_> = receiver.wait_for(4).iter().map(who).collect();
     assert_eq!(
         got[3],
@@ -105,7 +104,7 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
             "resources.delete",
             "/docs/b.txt",
             "bin",
-            "127.0.0.1",
+            b_ip,
             "smb",
             "audit"
         )
@@ -129,7 +128,7 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
             &newest_smb["ipAddress"],
             &newest_smb["attribution"]
         ),
-        (&"bin".into(), &"127.0.0.1".into(), &"audit".into())
+        (&"bin".into(), &b_ip.into(), &"audit".into())
     );
     // The status says the records arrive.
     let out = nas.cli(&["status", "--json"]);

@@ -771,6 +771,7 @@ impl Smbd {
             "",
             "  map to guest = Bad User\n",
             "  guest ok = yes\n  force user = root\n",
+            &[],
         )
     }
 
@@ -778,8 +779,14 @@ impl Smbd {
     /// `audit` (with the lines `sharehook setup samba` prints), for `users` (name, password):
     /// system accounts that exist on any Debian (`daemon`, `bin`), given Samba passwords in
     /// this server's own password database. Each writes as itself, in a share all may change.
-    pub fn start_audited(share: &Path, audit: &Path, users: &[(&str, &str)]) -> Smbd {
-        let setup = Command::new(env!("CARGO_BIN_EXE_sharehook"))
+    /// It also listens on the host's address of each of `networks`.
+    pub fn start_audited(
+        share: &Path,
+        audit: &Path,
+        users: &[(&str, &str)],
+        networks: &[&Netns],
+    ) -> Smbd {
+        let setup = sharehook()
             .args(["setup", "samba", "--audit-log"])
             .arg(audit)
             .output()
@@ -802,7 +809,8 @@ impl Smbd {
         std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o777);
         std::fs::set_permissions(share, mode).unwrap();
         let share_lines = format!("{share_lines}  create mask = 0666\n  directory mask = 0777\n");
-        let smbd = Smbd::start_with(share, &global, "", &share_lines);
+        let hosts: Vec<&str> = networks.iter().map(|n| n.host.as_str()).collect();
+        let smbd = Smbd::start_with(share, &global, "", &share_lines, &hosts);
         let smbpasswd = need("smbpasswd", "samba-common-bin");
         for (user, password) in users {
             let mut child = Command::new(&smbpasswd)
@@ -826,7 +834,13 @@ impl Smbd {
         smbd
     }
 
-    fn start_with(share: &Path, global_lines: &str, guests: &str, share_lines: &str) -> Smbd {
+    fn start_with(
+        share: &Path,
+        global_lines: &str,
+        guests: &str,
+        share_lines: &str,
+        hosts: &[&str],
+    ) -> Smbd {
         let smbd = need("smbd", "samba");
         need("smbclient", "smbclient");
         let dir = tempfile::tempdir().unwrap();
@@ -836,13 +850,14 @@ impl Smbd {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         let conf = format!(
-            "[global]\n  server role = standalone server\n  smb ports = {port}\n  interfaces = 127.0.0.1\n  \
+            "[global]\n  server role = standalone server\n  smb ports = {port}\n  interfaces = 127.0.0.1 {hosts}\n  \
              bind interfaces only = yes\n  private dir = {d}/private\n  lock directory = {d}/lock\n  \
              state directory = {d}/state\n  cache directory = {d}/cache\n  pid directory = {d}/pid\n  \
              ncalrpc dir = {d}/lock/ncalrpc\n  log file = {d}/log\n  passdb backend = tdbsam:{d}/private/passdb.tdb\n{guests}  \
              load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n  \
              server min protocol = SMB2\n{global_lines}[public]\n  path = {share}\n  read only = no\n{share_lines}",
-            share = share.display()
+            share = share.display(),
+            hosts = hosts.join(" ")
         );
         std::fs::write(dir.path().join("smb.conf"), conf).unwrap();
         let child = Command::new(smbd)
@@ -866,12 +881,36 @@ impl Smbd {
 
     /// `client` signed in as `user` (name, password), or as a guest.
     pub fn client_as(&self, user: Option<(&str, &str)>, cwd: &Path, commands: &str) {
+        self.client_from(None, user, cwd, commands);
+    }
+
+    /// `client_as`, run in network namespace `network` (the client has its address there) or
+    /// on this host.
+    pub fn client_from(
+        &self,
+        network: Option<&Netns>,
+        user: Option<(&str, &str)>,
+        cwd: &Path,
+        commands: &str,
+    ) {
         let credentials = match user {
             Some((name, password)) => vec!["-U".to_owned(), format!("{name}%{password}")],
             None => vec!["-N".to_owned()],
         };
-        let out = Command::new("smbclient")
-            .arg("//127.0.0.1/public")
+        let mut command = match network {
+            Some(n) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &n.name, "smbclient"])
+                    .arg(format!("//{}/public", n.host));
+                c
+            }
+            None => {
+                let mut c = Command::new("smbclient");
+                c.arg("//127.0.0.1/public");
+                c
+            }
+        };
+        let out = command
             .args(&credentials)
             .args(["-p", &self.port.to_string(), "-s"])
             .arg(self.dir.path().join("smb.conf"))
@@ -885,6 +924,70 @@ impl Smbd {
             out.status.success() && !text.contains("NT_STATUS_"),
             "smbclient -c {commands:?} failed:\n{text}"
         );
+    }
+}
+
+/// A network namespace joined to this host by a veth pair: the host has `host`, a process run
+/// in it (`ip netns exec`) has `client`, both in 198.18.0.0/15. Removed when dropped.
+pub struct Netns {
+    pub name: String,
+    veth: String,
+    pub host: String,
+    pub client: String,
+}
+
+impl Netns {
+    /// Namespace number `n` of this test process (each gets 198.18.`n`.0/30).
+    pub fn new(n: u8) -> Netns {
+        let ip = need("ip", "iproute2");
+        let tag = std::process::id() % 100_000;
+        let name = format!("shk{tag}n{n}");
+        let veth = format!("shk{tag}v{n}");
+        let (host, client) = (format!("198.18.{n}.1"), format!("198.18.{n}.2"));
+        let run = |args: &[&str]| {
+            let out = Command::new(&ip).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "ip {}: {} (network namespaces need root and iproute2)",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let peer = format!("{veth}p");
+        run(&["netns", "add", &name]);
+        let netns = Netns {
+            name: name.clone(),
+            veth: veth.clone(),
+            host: host.clone(),
+            client: client.clone(),
+        };
+        run(&["link", "add", &veth, "type", "veth", "peer", "name", &peer]);
+        run(&["link", "set", &peer, "netns", &name]);
+        run(&["addr", "add", &format!("{host}/30"), "dev", &veth]);
+        run(&["link", "set", &veth, "up"]);
+        run(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{client}/30"),
+            "dev",
+            &peer,
+        ]);
+        run(&["-n", &name, "link", "set", &peer, "up"]);
+        run(&["-n", &name, "link", "set", "lo", "up"]);
+        netns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
