@@ -69,7 +69,7 @@ fn bench(
     let stats: Arc<crate::core::stats::Stats> = Arc::default();
     let hooks =
         crate::service::hooks::Hooks::start(&config, Arc::clone(&store), Arc::clone(&stats))?;
-    let rss_before = rss_kb("VmRSS:");
+    let rss_before = super::rss_kb("VmRSS:");
     let runtime = crate::daemon::runtime()?;
     let bound = runtime.block_on(crate::surface::web::bind(&config.web, state))?;
     let Some(base) = bound.info.urls.first().cloned() else {
@@ -138,7 +138,7 @@ fn bench(
             rate / base_rate
         );
     }
-    let (rss_after, peak) = (rss_kb("VmRSS:"), rss_kb("VmHWM:"));
+    let (rss_after, peak) = (super::rss_kb("VmRSS:"), super::rss_kb("VmHWM:"));
     if let (Some(before), Some(after), Some(peak)) = (rss_before, rss_after, peak) {
         println!(
             "  memory: {:.1} MiB resident before the server started, {:.1} MiB after the requests \
@@ -250,10 +250,4 @@ fn fill_log(store: &Store, n: usize) -> anyhow::Result<()> {
         written += chunk;
     }
     Ok(())
-}
-
-fn rss_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

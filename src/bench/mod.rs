@@ -7,6 +7,7 @@
 //! Layer 8: uses the surfaces, the daemon and every layer below (see `lib.rs`).
 
 pub mod api;
+pub mod attribution;
 pub mod hooks;
 pub mod tree;
 
@@ -367,5 +368,11 @@ fn peak_rss_kb() -> Option<u64> {
 pub fn status_field(pid: &str, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+/// A line of /proc/self/status (`VmRSS:`, `VmHWM:`), in KiB.
+pub fn rss_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

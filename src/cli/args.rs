@@ -58,6 +58,9 @@ pub enum Command {
         entries: usize,
         seconds: f64,
     },
+    BenchAttribution {
+        records: usize,
+    },
     BenchHooks {
         hooks: usize,
     },
@@ -133,6 +136,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let (mut json_given, mut array_given) = (false, false);
     let mut files = 5000usize;
     let mut api_bench = false;
+    let mut attribution_bench = false;
     let mut tree_bench: Option<crate::bench::tree::TreeSize> = None;
     let mut hooks_bench: Option<usize> = None;
     let mut entries = 100_000usize;
@@ -176,6 +180,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             }
             Long("files") => files = parser.value()?.parse()?,
             Long("api") => api_bench = true,
+            Long("attribution") => attribution_bench = true,
             Long("tree") => tree_bench = Some(parser.value()?.string()?.parse()?),
             Long("webhooks") => hooks_bench = Some(parser.value()?.parse()?),
             Long("entries") => entries = parser.value()?.parse()?,
@@ -260,6 +265,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
                 .map_err(|_| "WEBHOOK_ID is a number")?,
         },
         Some("bench") if api_bench => Command::BenchApi { entries, seconds },
+        Some("bench") if attribution_bench => Command::BenchAttribution { records: entries },
         Some("bench") if hooks_bench.is_some() => Command::BenchHooks {
             hooks: hooks_bench.unwrap_or(2000),
         },

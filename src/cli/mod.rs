@@ -261,6 +261,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::BenchApi { entries, seconds } => crate::bench::api::run(entries, seconds)?,
         Command::BenchTree { size, dir } => crate::bench::tree::run(size, dir)?,
         Command::BenchHooks { hooks } => crate::bench::hooks::run(hooks)?,
+        Command::BenchAttribution { records } => crate::bench::attribution::run(records)?,
         Command::Audit {
             config,
             limit,

@@ -397,6 +397,20 @@ impl Engine {
         now: i64,
     ) -> Event {
         let share = &self.disk.shares[si].share.name;
+        if self.evidence.is_some()
+            && [Some(&path), source.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|p| p.as_bytes().contains(&b'\n'))
+        {
+            log::warn!(
+                "share {share}: {}: a name holding a newline; once it is opened over SMB, Samba's \
+                 audit log holds its name across lines, which could be shaped to look like \
+                 another session's record: keep such names off shares whose changes are \
+                 attributed",
+                crate::core::event::escape_bytes(path.as_bytes())
+            );
+        }
         // A change made through the API is reported as its user's, by protocol `api`; one a
         // file server's records tell of, as theirs; any other as the file owner's.
         let who = self.attributions.take(share, op, &path).or_else(|| {

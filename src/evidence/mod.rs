@@ -26,7 +26,7 @@ use samba::{Act, Prefix, Reader, Record};
 /// How long a record waits for the change it tells of.
 pub const KEEP: Duration = Duration::from_secs(120);
 /// The most records kept; the oldest go first.
-pub const MAX_RECORDS: usize = 100_000;
+pub const MAX_RECORDS: usize = 20_000;
 /// The most read from the log at one time (the rest is read at once after it).
 const READ_MAX: usize = 8 << 20;
 /// How many of the last bytes read are kept to tell a file rewritten in place.

@@ -362,6 +362,10 @@ pub const COMMANDS: &[Cmd] = &[
                 what: &["measure the management API on a log of N entries"],
             },
             Usage {
+                lines: &["bench --attribution [--entries N]"],
+                what: &["read a Samba audit log of N records, beside wc -l"],
+            },
+            Usage {
                 lines: &["bench --webhooks N"],
                 what: &["threads and memory with N webhooks, beside 1 in the same run"],
             },
@@ -389,11 +393,18 @@ pub const COMMANDS: &[Cmd] = &[
                 what: "measure the management API",
             },
             Opt {
+                long: "--attribution",
+                short: None,
+                value: None,
+                complete: Complete::Nothing,
+                what: "measure reading Samba's audit log",
+            },
+            Opt {
                 long: "--entries",
                 short: None,
                 value: Some("N"),
                 complete: Complete::Nothing,
-                what: "with --api: the delivery log's size (default 100000)",
+                what: "with --api: the delivery log's size; with --attribution: the audit log's records (default 100000)",
             },
             Opt {
                 long: "--seconds",
