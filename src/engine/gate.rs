@@ -29,10 +29,23 @@ impl Engine {
     /// Checks each ready change against the index and commits the ones that are news, with
     /// the index updates and the queued events, in one transaction.
     pub(super) fn commit(&mut self) {
+        self.commit_waiting(true);
+    }
+
+    /// Commits what is ready now, whatever the gap since the last commit and without waiting
+    /// for the file server's records (what they say by now is still read): before a walk
+    /// starts, and when the engine stops.
+    pub(super) fn commit_at_once(&mut self) {
+        self.next_commit = Instant::now();
+        self.ready_seen = None;
+        self.commit_waiting(false);
+    }
+
+    fn commit_waiting(&mut self, for_evidence: bool) {
         if self.rules.ready.is_empty() || Instant::now() < self.next_commit {
             return;
         }
-        if self.evidence.is_some() && !self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.evidence.is_some() && for_evidence {
             // Changes wait a moment for the file server's record of them.
             let now = Instant::now();
             let (first, len, last) = self.ready_seen.get_or_insert((now, 0, now));

@@ -432,8 +432,7 @@ impl Engine {
             self.heartbeat.store(now_ms(), Ordering::Relaxed);
             if self.stop.load(Ordering::SeqCst) {
                 // What is ready is committed now, whatever the gap since the last commit.
-                self.next_commit = Instant::now();
-                self.commit();
+                self.commit_at_once();
                 return;
             }
             if self.paused() {

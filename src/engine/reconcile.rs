@@ -105,8 +105,7 @@ impl Engine {
             // Before a walk starts, the index must include everything already decided (what
             // an earlier walk just handed over included), however recent the last commit.
             if self.walks.front().is_some_and(|w| w.slices == 0) {
-                self.next_commit = Instant::now();
-                self.commit();
+                self.commit_at_once();
                 if self.paused() {
                     return Ok(false);
                 }

@@ -790,11 +790,16 @@ impl<'r> Run<'r> {
         receiver.clear();
         let nas = Nas::new();
         let url_path = format!("/oracle-{label}");
+        // Attribution on, as a NAS reading Samba's audit log runs: every batch reads the log
+        // and waits for records (none come: the work is local), and nothing may be lost.
+        let audit = nas.dir.path().join("audit.log");
+        std::fs::write(&audit, "").expect("write the oracle's audit log");
         let text = format!(
             "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\n\
              path = \"{share}\"\nprotocol = \"nfs\"\n\n[[webhook]]\nurl = \"http://127.0.0.1:{port}{url_path}\"\n\
              token = \"{TOKEN}\"\nformat = \"v2\"\n\n[delivery]\nretry_delays = [0, 0.5, 0.5, 0.5]\n\n\
-             [watch]\nsettle_ms = {settle}\n",
+             [watch]\nsettle_ms = {settle}\n\n[attribution]\nsamba_audit = \"{audit}\"\n",
+            audit = audit.display(),
             state = nas.dir.path().join("state").display(),
             share = nas.share().display(),
             port = receiver.port,
