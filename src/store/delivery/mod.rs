@@ -66,10 +66,11 @@ struct PendingV1 {
     last_result: Option<String>,
 }
 
+/// `Pending` as versions 2 (`E` = `EventV1`) and 3 (`E` = `EventV2`) wrote it.
 #[derive(Deserialize)]
-struct PendingV2 {
+struct PendingOf<E> {
     webhook: u32,
-    event: EventV1,
+    event: E,
     attempts: u32,
     due_ms: i64,
     last_result: Option<String>,
@@ -77,15 +78,18 @@ struct PendingV2 {
     round_start: u32,
 }
 
-#[derive(Deserialize)]
-struct PendingV3 {
-    webhook: u32,
-    event: EventV2,
-    attempts: u32,
-    due_ms: i64,
-    last_result: Option<String>,
-    resend: bool,
-    round_start: u32,
+impl<E: Into<Event>> PendingOf<E> {
+    fn upgrade(self) -> Pending {
+        Pending {
+            webhook: self.webhook,
+            event: self.event.into(),
+            attempts: self.attempts,
+            due_ms: self.due_ms,
+            last_result: self.last_result,
+            resend: self.resend,
+            round_start: self.round_start,
+        }
+    }
 }
 
 /// An `Event` as records before its `address` and `attribution` (when only API changes were
@@ -446,30 +450,12 @@ impl Store {
                     round_start: 0,
                 })
             }
-            Some(2) => {
-                let old: PendingV2 = self.decode_as("queue", bytes, 2)?;
-                Ok(Pending {
-                    webhook: old.webhook,
-                    event: old.event.into(),
-                    attempts: old.attempts,
-                    due_ms: old.due_ms,
-                    last_result: old.last_result,
-                    resend: old.resend,
-                    round_start: old.round_start,
-                })
-            }
-            Some(3) => {
-                let old: PendingV3 = self.decode_as("queue", bytes, 3)?;
-                Ok(Pending {
-                    webhook: old.webhook,
-                    event: old.event.into(),
-                    attempts: old.attempts,
-                    due_ms: old.due_ms,
-                    last_result: old.last_result,
-                    resend: old.resend,
-                    round_start: old.round_start,
-                })
-            }
+            Some(2) => Ok(self
+                .decode_as::<PendingOf<EventV1>>("queue", bytes, 2)?
+                .upgrade()),
+            Some(3) => Ok(self
+                .decode_as::<PendingOf<EventV2>>("queue", bytes, 3)?
+                .upgrade()),
             _ => self.decode_as("queue", bytes, PENDING_RECORD),
         }
     }
