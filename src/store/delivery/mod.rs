@@ -160,7 +160,7 @@ struct EventV1 {
 
 impl From<EventV1> for Event {
     fn from(e: EventV1) -> Event {
-        Event {
+        EventV2 {
             id: e.id,
             op: e.op,
             share: e.share,
@@ -171,9 +171,8 @@ impl From<EventV1> for Event {
             time_ms: e.time_ms,
             size: e.size,
             protocol: None,
-            address: String::new(),
-            attribution: crate::core::event::Attribution::Owner,
         }
+        .into()
     }
 }
 
