@@ -22,13 +22,15 @@ pub const PAGE_SIZE: usize = 50;
 pub const FAILED_SHOWN: usize = 100;
 
 /// The filters the form has, as (form name, API name).
-const FILTERS: [(&str, &str); 6] = [
+const FILTERS: [(&str, &str); 8] = [
     ("startDate", "startDate"),
     ("endDate", "endDate"),
     ("webhookId", "webhookId"),
     ("event", "event"),
     ("status", "statusCode"),
     ("path", "resourcePath"),
+    ("user", "username"),
+    ("address", "ipAddress"),
 ];
 
 const STATUSES: [(&str, &str); 6] = [
@@ -148,6 +150,14 @@ pub async fn page(visitor: Visitor, super::PageQuery(query): super::PageQuery) -
                 div {
                     label for="path" { "Path (* matches any text)" }
                     input #path name="path" type="search" placeholder="/reports/*.pdf" value=(filter_value(&query, "path"));
+                }
+                div {
+                    label for="user" { "User" }
+                    input #user name="user" type="search" value=(filter_value(&query, "user"));
+                }
+                div {
+                    label for="address" { "Address" }
+                    input #address name="address" type="search" placeholder="198.18.0.2" value=(filter_value(&query, "address"));
                 }
                 div.buttons {
                     button.primary type="submit" { "Filter" }
@@ -273,7 +283,11 @@ pub async fn details(visitor: Visitor, Path(id): Path<String>) -> PageResult {
                 @if let Some(s) = &e.event.source {
                     dt { "From" } dd { code { (view::path(several, &e.event.share, s.as_bytes())) } }
                 }
-                dt { "By" } dd { (escape_controls(&e.event.username)) }
+                dt { "By" } dd {
+                    (escape_controls(&e.event.username))
+                    @if !e.event.address.is_empty() { " from " (escape_controls(&e.event.address)) }
+                    " (" (e.event.attribution.as_str()) ")"
+                }
                 dt { "Status" } dd { (view::status_badge(e.status, e.transport, &view::text_with_urls(&visitor, &e.message))) }
                 @if e.transport { dt { "Error" } dd { (escape_controls(&view::text_with_urls(&visitor, &e.message))) } }
                 dt { "Took" } dd { (e.duration_ms) " ms" }

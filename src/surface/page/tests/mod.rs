@@ -124,6 +124,52 @@ fn csrf_of(html: &str) -> String {
 }
 
 #[tokio::test]
+async fn the_activity_list_filters_by_user_and_address() {
+    let site = site();
+    let entry = |user: &str, address: &str, path: &str, time: i64| {
+        let mut e = crate::store::tests::log_entry(1, time as u64, 1, time);
+        e.event.username = user.into();
+        e.event.address = address.into();
+        e.event.attribution = crate::core::event::Attribution::Audit;
+        e.event.path = crate::core::event::SharePath::from_config(path);
+        e
+    };
+    site.control
+        .store
+        .flush(
+            &crate::store::Flush {
+                webhook: 1,
+                log: vec![
+                    entry("alice", "198.18.1.2", "/by-alice.txt", 1),
+                    entry("bob", "198.18.2.2", "/by-bob.txt", 2),
+                ],
+                ..crate::store::Flush::default()
+            },
+            3,
+        )
+        .unwrap();
+    let (cookie, _) = site.sign_in("ann", "ann-password-1").await;
+    for (query, shown, hidden) in [
+        ("user=bob", "by-bob.txt", "by-alice.txt"),
+        ("address=198.18.1.2", "by-alice.txt", "by-bob.txt"),
+    ] {
+        let page = site
+            .ask(Method::GET, &format!("/activity?{query}"), &cookie, "")
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains(shown), "{query}: {}", page.body);
+        assert!(!page.body.contains(hidden), "{query}");
+    }
+    // An attempt's details say who, from where, and how that was found.
+    let page = site.ask(Method::GET, "/activity/2", &cookie, "").await;
+    assert!(
+        page.body.contains("bob from 198.18.2.2 (audit)"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
 async fn pages_need_a_session_and_forms_need_its_token() {
     let site = site();
     let out = site.ask(Method::GET, "/activity?status=5xx", "", "").await;
