@@ -44,12 +44,21 @@ pub struct Config {
 }
 
 /// Where the file servers' records of who did what are read (`[attribution]`).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AttributionSettings {
     /// Samba's `vfs_full_audit` log file.
     pub samba_audit: Option<PathBuf>,
     /// Its `full_audit:prefix` (Samba's default `%u|%I`).
     pub samba_prefix: String,
+}
+
+impl Default for AttributionSettings {
+    fn default() -> AttributionSettings {
+        AttributionSettings {
+            samba_audit: None,
+            samba_prefix: crate::evidence::samba::DEFAULT_PREFIX.to_owned(),
+        }
+    }
 }
 
 /// The management API's HTTP server (`[web]`).

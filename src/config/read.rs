@@ -249,10 +249,7 @@ impl Ctx<'_> {
     }
 
     fn check_attribution(&self, raw: RawAttribution) -> Result<AttributionSettings, ConfigError> {
-        let mut out = AttributionSettings {
-            samba_prefix: "%u|%I".to_owned(),
-            ..AttributionSettings::default()
-        };
+        let mut out = AttributionSettings::default();
         if let Some(path) = raw.samba_audit {
             let given = Path::new(path.get_ref());
             if !given.is_absolute() {

@@ -98,12 +98,7 @@ impl Config {
         if let Some(path) = &a.samba_audit {
             let _ = writeln!(out, "samba_audit = {}", q(&path.to_string_lossy()));
         }
-        let prefix = if a.samba_prefix.is_empty() {
-            "%u|%I"
-        } else {
-            &a.samba_prefix
-        };
-        let _ = writeln!(out, "samba_prefix = {}", q(prefix));
+        let _ = writeln!(out, "samba_prefix = {}", q(&a.samba_prefix));
         let w = &self.watch;
         let _ = writeln!(out, "\n[watch]\nsettle_ms = {}", w.settle.as_millis());
         let _ = writeln!(

@@ -68,7 +68,6 @@ struct Inner {
     /// The last bytes read (at most `TAIL`): a file cut short and written again past where
     /// reading stood no longer holds them there.
     tail: Vec<u8>,
-    read: u64,
 }
 
 /// What `Evidence::status` says of the log.
@@ -96,7 +95,6 @@ impl Evidence {
                 trouble: None,
                 last_record: None,
                 tail: Vec::new(),
-                read: 0,
             }),
         }
     }
@@ -250,7 +248,6 @@ impl Inner {
     }
 
     fn keep(&mut self, r: Record, now: Instant) {
-        self.read += 1;
         self.last_record = Some(now);
         let key = match r.act {
             Act::Write(p) => Key::Write(p),
@@ -303,11 +300,11 @@ impl Inner {
     }
 }
 
-/// The name of the user this process runs as.
+/// The name of the user this process runs as (its uid when it has none).
 fn current_user() -> String {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    crate::core::event::escape_controls(&format!("uid {uid}")).into_owned()
+    crate::tree::owner::Owners::new().name(uid)
 }
 
 #[cfg(test)]

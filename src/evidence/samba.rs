@@ -53,6 +53,9 @@ pub const OPERATIONS: &[&str] = &[
     "pread_recv",
 ];
 
+/// Samba's own default `full_audit:prefix`: the session's user and the client's address.
+pub const DEFAULT_PREFIX: &str = "%u|%I";
+
 /// Where `sharehook setup samba` has Samba write its audit log unless told otherwise.
 pub const DEFAULT_LOG: &str = "/var/log/samba/audit.log";
 
@@ -79,7 +82,7 @@ pub fn setup_lines(log: &Path) -> String {
          # share:\n\
          [your share]\n\
          \x20 vfs objects = full_audit\n\
-         \x20 full_audit:prefix = %u|%I\n\
+         \x20 full_audit:prefix = {DEFAULT_PREFIX}\n\
          \x20 full_audit:success = {ops}\n\
          \x20 full_audit:failure = none\n\
          \x20 full_audit:syslog = false\n",
@@ -189,11 +192,7 @@ impl Prefix {
 
 impl Default for Prefix {
     fn default() -> Prefix {
-        Prefix {
-            fields: 2,
-            user: 0,
-            address: Some(1),
-        }
+        Prefix::parse(DEFAULT_PREFIX).expect("Samba's default prefix names the user")
     }
 }
 
