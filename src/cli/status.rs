@@ -35,10 +35,15 @@ pub fn to_text(s: &Status) -> String {
         }
         o.push('\n');
     }
-    if let Some(a) = &s.attribution {
+    for a in &s.attribution {
+        let what = if a.source == "samba" {
+            "Samba's audit log"
+        } else {
+            "the SFTP log"
+        };
         let _ = write!(
             o,
-            "attribution: Samba's audit log {}: {} records read",
+            "attribution: {what} {}: {} records read",
             escape_controls(&a.log),
             a.records
         );

@@ -82,7 +82,17 @@ const TABLE_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("[log]", &["max_entries", "max_age_days"]),
-    ("[attribution]", &["samba_audit", "samba_prefix"]),
+    (
+        "[attribution]",
+        &[
+            "samba_audit",
+            "samba_prefix",
+            "sftp_log",
+            "download_min_bytes",
+            "download_window",
+            "download_ignore_users",
+        ],
+    ),
     (
         "[watch]",
         &[

@@ -43,21 +43,50 @@ pub struct Config {
     pub attribution: AttributionSettings,
 }
 
-/// Where the file servers' records of who did what are read (`[attribution]`).
+/// Where the file servers' records of who did what are read, and what counts as a download
+/// (`[attribution]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttributionSettings {
     /// Samba's `vfs_full_audit` log file.
     pub samba_audit: Option<PathBuf>,
     /// Its `full_audit:prefix` (Samba's default `%u|%I`).
     pub samba_prefix: String,
+    /// The file syslog writes OpenSSH's SFTP server log to.
+    pub sftp_log: Option<PathBuf>,
+    /// A read of a file counts as a download when it read the whole file or at least this
+    /// many bytes (where the log says how many: SFTP's does, Samba's does not).
+    pub download_min_bytes: u64,
+    /// The same user reading the same file again within this time is one download.
+    pub download_window: Duration,
+    /// Users whose reads are never downloads (backups, antivirus, indexers).
+    pub download_ignore_users: Vec<String>,
 }
+
+/// The default of `download_min_bytes`: 1 MiB.
+pub const DOWNLOAD_MIN_BYTES: u64 = 1 << 20;
+/// The default of `download_window`: 10 minutes.
+pub const DOWNLOAD_WINDOW: Duration = Duration::from_secs(600);
 
 impl Default for AttributionSettings {
     fn default() -> AttributionSettings {
         AttributionSettings {
             samba_audit: None,
             samba_prefix: crate::evidence::samba::DEFAULT_PREFIX.to_owned(),
+            sftp_log: None,
+            download_min_bytes: DOWNLOAD_MIN_BYTES,
+            download_window: DOWNLOAD_WINDOW,
+            download_ignore_users: Vec::new(),
         }
+    }
+}
+
+impl AttributionSettings {
+    /// The logs read, each by its source's name (`samba`, `sftp`).
+    pub fn logs(&self) -> Vec<(&'static str, PathBuf)> {
+        [("samba", &self.samba_audit), ("sftp", &self.sftp_log)]
+            .into_iter()
+            .filter_map(|(name, path)| Some((name, path.clone()?)))
+            .collect()
     }
 }
 
@@ -319,7 +348,7 @@ impl Config {
                 share: account.to_owned(),
                 folder: SharePath::root(),
                 format: Format::V1,
-                triggers: Operation::ALL.to_vec(),
+                triggers: Operation::CHANGES.to_vec(),
                 token: None,
                 secret: None,
                 signature: SignatureMode::Exavault,
@@ -340,14 +369,15 @@ impl Config {
     /// `api_shares`: the share of each webhook made through the API (kept in the state).
     pub fn warnings(&self, api_shares: &[String]) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(log) = &self.attribution.samba_audit
-            && let Err(e) = std::fs::File::open(log)
-        {
-            out.push(format!(
-                "attribution.samba_audit: cannot read {}: {e}; changes are reported with their \
-                 files' owners until it can be (see sharehook setup samba)",
-                crate::core::event::escape_controls(&log.to_string_lossy())
-            ));
+        for (source, log) in self.attribution.logs() {
+            if let Err(e) = std::fs::File::open(&log) {
+                let key = if source == "samba" { "samba_audit" } else { "sftp_log" };
+                out.push(format!(
+                    "attribution.{key}: cannot read {}: {e}; changes are reported with their \
+                     files' owners until it can be (see sharehook setup {source})",
+                    crate::core::event::escape_controls(&log.to_string_lossy())
+                ));
+            }
         }
         let holds_secrets = self
             .webhooks

@@ -25,6 +25,10 @@ struct RawConfig {
 struct RawAttribution {
     samba_audit: Option<Spanned<String>>,
     samba_prefix: Option<Spanned<String>>,
+    sftp_log: Option<Spanned<String>>,
+    download_min_bytes: Option<Spanned<i64>>,
+    download_window: Option<Spanned<f64>>,
+    download_ignore_users: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -257,6 +261,25 @@ impl Ctx<'_> {
                 return Err(self.err(Some(path.span()), "attribution.samba_audit", msg));
             }
             out.samba_audit = Some(given.to_owned());
+        }
+        if let Some(path) = raw.sftp_log {
+            let given = Path::new(path.get_ref());
+            if !given.is_absolute() {
+                let msg = "the absolute path of the file syslog writes the SFTP server's log to";
+                return Err(self.err(Some(path.span()), "attribution.sftp_log", msg));
+            }
+            out.sftp_log = Some(given.to_owned());
+        }
+        if let Some(n) = raw.download_min_bytes {
+            out.download_min_bytes =
+                self.count(&n, "attribution.download_min_bytes", 0, i64::MAX)?;
+        }
+        if let Some(secs) = raw.download_window {
+            out.download_window =
+                self.seconds(&secs, "attribution.download_window", 0.0, 604_800.0, "")?;
+        }
+        if let Some(users) = raw.download_ignore_users {
+            out.download_ignore_users = users;
         }
         if let Some(prefix) = raw.samba_prefix {
             crate::evidence::samba::Prefix::parse(prefix.get_ref())
@@ -583,7 +606,7 @@ impl Ctx<'_> {
             },
         };
         let triggers = match raw.triggers {
-            None => Operation::ALL.to_vec(),
+            None => Operation::CHANGES.to_vec(),
             Some(list) => {
                 let mut ops = Vec::new();
                 for name in list.get_ref() {

@@ -99,6 +99,13 @@ impl Config {
             let _ = writeln!(out, "samba_audit = {}", q(&path.to_string_lossy()));
         }
         let _ = writeln!(out, "samba_prefix = {}", q(&a.samba_prefix));
+        if let Some(path) = &a.sftp_log {
+            let _ = writeln!(out, "sftp_log = {}", q(&path.to_string_lossy()));
+        }
+        let _ = writeln!(out, "download_min_bytes = {}", a.download_min_bytes);
+        let _ = writeln!(out, "download_window = {}", a.download_window.as_secs_f64());
+        let users: Vec<String> = a.download_ignore_users.iter().map(|u| q(u)).collect();
+        let _ = writeln!(out, "download_ignore_users = [{}]", users.join(", "));
         let w = &self.watch;
         let _ = writeln!(out, "\n[watch]\nsettle_ms = {}", w.settle.as_millis());
         let _ = writeln!(

@@ -90,10 +90,10 @@ fn broken_files_name_the_file_the_line_and_the_key() {
     );
     check_error(
         &format!(
-            "{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"download\"]\n"
+            "{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"copy\"]\n"
         ),
         &format!(
-            "{f}: line 6: webhook[1].triggers: unknown trigger \"download\" (known: upload, delete, move, rename, createFolder)"
+            "{f}: line 6: webhook[1].triggers: unknown trigger \"copy\" (known: upload, delete, move, rename, createFolder, download)"
         ),
     );
     check_error(
@@ -519,7 +519,8 @@ fn defaults_fill_what_is_left_out() {
         (1, "public", Format::V1)
     );
     assert_eq!(w.folder, SharePath::root());
-    assert_eq!(w.triggers, Operation::ALL);
+    // Downloads are heard only when asked for.
+    assert_eq!(w.triggers, Operation::CHANGES);
     assert!(w.token.is_none());
     assert_eq!(c.delivery.schedule, Schedule::default());
 }

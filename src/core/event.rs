@@ -16,10 +16,24 @@ pub enum Operation {
     Move,
     Rename,
     CreateFolder,
+    /// A person read a file (over SMB or SFTP, as the file server's records show, or through
+    /// the resources API): nothing changed on the disk.
+    Download,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 6] = [
+        Operation::Upload,
+        Operation::Delete,
+        Operation::Move,
+        Operation::Rename,
+        Operation::CreateFolder,
+        Operation::Download,
+    ];
+
+    /// The operations a webhook hears when its triggers are not given: the changes. A
+    /// Download is heard only by a webhook that asks for it.
+    pub const CHANGES: [Operation; 5] = [
         Operation::Upload,
         Operation::Delete,
         Operation::Move,
@@ -35,6 +49,7 @@ impl Operation {
             Operation::Move => "Move",
             Operation::Rename => "Rename",
             Operation::CreateFolder => "Create Folder",
+            Operation::Download => "Download",
         }
     }
 
@@ -46,6 +61,7 @@ impl Operation {
             Operation::Move => "move",
             Operation::Rename => "rename",
             Operation::CreateFolder => "createFolder",
+            Operation::Download => "download",
         }
     }
 
@@ -61,6 +77,7 @@ impl Operation {
             Operation::Move => "resources.move",
             Operation::Rename => "resources.rename",
             Operation::CreateFolder => "resources.createFolder",
+            Operation::Download => "resources.download",
         }
     }
 
@@ -284,7 +301,7 @@ pub struct Event {
 
 /// Who made a change, as the evidence says: the user, the protocol, the client's address
 /// (empty when unknown), and what said so.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Who {
     pub user: String,
     pub protocol: String,
@@ -293,7 +310,7 @@ pub struct Who {
 }
 
 /// How the user, protocol and address of an event were found (the v2 body's `attribution`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Attribution {
     /// Nothing says who made it: the user is the file's owner, the protocol the share's label.
@@ -303,6 +320,8 @@ pub enum Attribution {
     Api,
     /// Samba's `vfs_full_audit` record of the session that made it.
     Audit,
+    /// OpenSSH's `sftp-server` log of the session that made it.
+    SftpLog,
 }
 
 impl Attribution {
@@ -311,6 +330,7 @@ impl Attribution {
             Attribution::Owner => "owner",
             Attribution::Api => "api",
             Attribution::Audit => "audit",
+            Attribution::SftpLog => "sftp-log",
         }
     }
 }

@@ -24,13 +24,15 @@ pub struct Stats {
     webhooks: Mutex<BTreeMap<u32, Arc<HookStats>>>,
     /// The newest events and a signal of every event and attempt, for the page's live view.
     pub feed: Arc<Feed>,
-    /// How reading a file server's records of who did what goes, when it is read.
-    pub attribution: Mutex<Option<AttributionFigures>>,
+    /// How reading each file server's records of who did what goes, when they are read.
+    pub attribution: Mutex<Vec<AttributionFigures>>,
 }
 
-/// How reading Samba's audit log goes (`[attribution] samba_audit`).
+/// How reading a file server's log goes (`[attribution] samba_audit`, `sftp_log`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AttributionFigures {
+    /// `samba` or `sftp`.
+    pub source: String,
     pub log: String,
     /// Records read since the daemon started.
     pub records: u64,
@@ -178,7 +180,7 @@ pub struct LastEvent {
 /// One share's figures.
 #[derive(Default)]
 pub struct ShareStats {
-    events: [AtomicU64; 5],
+    events: [AtomicU64; Operation::ALL.len()],
     pub overflows: AtomicU64,
     rescans: Mutex<BTreeMap<&'static str, u64>>,
     last_event: Mutex<Option<LastEvent>>,

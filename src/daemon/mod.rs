@@ -118,21 +118,26 @@ impl Daemon {
             }
         }
 
-        let evidence = match &config.attribution.samba_audit {
-            Some(path) => {
-                let prefix =
+        let mut logs = Vec::new();
+        for (name, path) in config.attribution.logs() {
+            let source = if name == "samba" {
+                crate::evidence::Source::Samba(
                     crate::evidence::samba::Prefix::parse(&config.attribution.samba_prefix)
-                        .unwrap_or_default();
-                let (dev, ino, offset) = store.evidence_position("samba")?;
-                let at = crate::evidence::Position { dev, ino, offset };
-                log::info!(
-                    "attribution: reading Samba's audit log {} from offset {offset}",
-                    crate::core::event::escape_controls(&path.to_string_lossy())
-                );
-                Some(Arc::new(crate::evidence::Evidence::samba(path, prefix, at)))
-            }
-            None => None,
-        };
+                        .unwrap_or_default(),
+                )
+            } else {
+                crate::evidence::Source::Sftp
+            };
+            let (dev, ino, offset) = store.evidence_position(name)?;
+            log::info!(
+                "attribution: reading the {name} log {} from offset {offset}",
+                crate::core::event::escape_controls(&path.to_string_lossy())
+            );
+            let at = crate::evidence::Position { dev, ino, offset };
+            logs.push((source, path, at));
+        }
+        let evidence =
+            (!logs.is_empty()).then(|| Arc::new(crate::evidence::Evidence::new(logs)));
         let engine = Engine::start(Setup {
             shares: config.shares.clone(),
             routes: hooks.routes(),
@@ -144,6 +149,7 @@ impl Daemon {
             stats: Arc::clone(&daemon.stats),
             attributions,
             evidence,
+            attribution: config.attribution.clone(),
         });
         let mut engine = match engine {
             Ok(engine) => engine,

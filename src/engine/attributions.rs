@@ -1,5 +1,6 @@
 //! Who made the changes sharehook made itself: the management API says so here before it
-//! writes, and the engine reads it back when it reports the change.
+//! writes, and the engine reads it back when it reports the change. The files the API gave
+//! out are told here too, for the engine to report as Downloads.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,12 @@ use crate::core::event::{Operation, SharePath};
 pub struct Attributions {
     list: Mutex<Vec<Attribution>>,
     next: AtomicU64,
+    /// Files and folders given out through the API, waiting for the engine: share, path, who.
+    downloads: Mutex<std::collections::VecDeque<(String, SharePath, Who)>>,
 }
+
+/// The most downloads waiting for the engine; past it, the oldest are dropped.
+const MAX_DOWNLOADS: usize = 10_000;
 
 #[derive(Debug)]
 struct Attribution {
@@ -52,6 +58,21 @@ impl Attributions {
             until: now + hold,
         });
         id
+    }
+
+    /// Says that `who` downloaded `path` of `share` through the API.
+    pub fn downloaded(&self, share: &str, path: &SharePath, who: Who) {
+        let mut list = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+        if list.len() >= MAX_DOWNLOADS {
+            list.pop_front();
+        }
+        list.push_back((share.to_owned(), path.clone(), who));
+    }
+
+    /// The downloads told since the last call, oldest first.
+    pub fn take_downloads(&self) -> Vec<(String, SharePath, Who)> {
+        let mut list = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+        list.drain(..).collect()
     }
 
     /// Takes back an attribution whose change was not made.

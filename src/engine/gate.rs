@@ -42,10 +42,11 @@ impl Engine {
     }
 
     fn commit_waiting(&mut self, for_evidence: bool) {
-        if self.rules.ready.is_empty() || Instant::now() < self.next_commit {
+        let nothing = self.rules.ready.is_empty() && self.downloads.pending.is_empty();
+        if nothing || Instant::now() < self.next_commit {
             return;
         }
-        if self.evidence.is_some() && for_evidence {
+        if self.evidence.is_some() && for_evidence && !self.rules.ready.is_empty() {
             // Changes wait a moment for the file server's record of them.
             let now = Instant::now();
             let (first, len, last) = self.ready_seen.get_or_insert((now, 0, now));
@@ -81,7 +82,9 @@ impl Engine {
             Err(e) => {
                 // Nothing was written, and the index still says what receivers were told: a
                 // reconcile once the state can be written finds these changes again, and
-                // whatever happens meanwhile. Until then nothing is held in memory.
+                // whatever happens meanwhile. Until then nothing is held in memory (the
+                // downloads of this batch are lost: no log position was committed for them,
+                // but the reads the logs told of are not read again before a restart).
                 log::error!(
                     "cannot record {} changes: {e}; watching pauses until the state can be \
                      written again, then every share is reconciled",
@@ -104,16 +107,25 @@ impl Engine {
         // What the file server recorded up to now: the changes below happened before it was
         // read. Where reading stands is committed with the events it attributed.
         if let Some(evidence) = &self.evidence {
-            let at = evidence.catch_up();
-            batch.set_evidence_position("samba", (at.dev, at.ino, at.offset))?;
+            for (name, at) in evidence.catch_up() {
+                batch.set_evidence_position(name, (at.dev, at.ino, at.offset))?;
+            }
             self.attribution_figures(evidence);
         }
         let mut done = Vec::new();
         let mut seen = Vec::new();
         // The set as it is now; a webhook made or changed meanwhile counts from the next batch.
         let routing = self.routes.current();
+        let mut events = Vec::new();
         for change in changes {
-            for event in self.gate(&mut batch, change, now)? {
+            events.extend(self.gate(&mut batch, change, now)?);
+        }
+        // The reads told of up to now, after the changes (a file written then read).
+        for read in std::mem::take(&mut self.downloads.pending) {
+            events.extend(self.download(read, now));
+        }
+        {
+            for event in events {
                 seen.push(event.clone());
                 let deliveries: Vec<(u32, Event, i64)> = routing
                     .webhooks
@@ -381,23 +393,27 @@ impl Engine {
 
     /// Tells the figures how reading the file server's records goes.
     pub(super) fn attribution_figures(&self, evidence: &crate::evidence::Evidence) {
-        let st = evidence.status();
         let now = now_ms();
-        let figures = crate::core::stats::AttributionFigures {
-            log: st.path.display().to_string(),
-            records: st.records,
-            doubtful: st.doubtful,
-            waiting: st.kept as u64,
-            last_record_ms: st
-                .since_last
-                .map(|d| now - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-            trouble: st.trouble,
-        };
+        let figures = evidence
+            .status()
+            .into_iter()
+            .map(|st| crate::core::stats::AttributionFigures {
+                source: st.source.to_owned(),
+                log: st.path.display().to_string(),
+                records: st.records,
+                doubtful: st.doubtful,
+                waiting: st.kept as u64,
+                last_record_ms: st
+                    .since_last
+                    .map(|d| now - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                trouble: st.trouble,
+            })
+            .collect();
         *self
             .stats
             .attribution
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(figures);
+            .unwrap_or_else(|p| p.into_inner()) = figures;
     }
 
     pub(super) fn event(

@@ -28,6 +28,7 @@ mod ahead;
 pub mod attributions;
 mod baseline;
 mod disk;
+mod downloads;
 mod gate;
 mod holds;
 mod reconcile;
@@ -76,6 +77,8 @@ const TICK: Duration = Duration::from_millis(500);
 const WALK_SLICE: Duration = Duration::from_millis(20);
 /// How often the watch figures (folders watched, problems) are given to the status.
 const FIGURES_EVERY: Duration = Duration::from_secs(1);
+/// How often the file servers' logs and the API are asked for the reads they saw.
+const READS_EVERY: Duration = Duration::from_millis(250);
 
 /// What the engine needs from the daemon.
 pub struct Setup {
@@ -93,6 +96,8 @@ pub struct Setup {
     pub attributions: Arc<Attributions>,
     /// What a file server recorded of who made the changes on the disk, when it is read.
     pub evidence: Option<Arc<Evidence>>,
+    /// What counts as a download.
+    pub attribution: crate::config::AttributionSettings,
 }
 
 pub struct Engine {
@@ -107,6 +112,10 @@ pub struct Engine {
     /// While changes wait for the file server's records: when the first became ready, how
     /// many were ready when last looked at, and when that number last grew.
     ready_seen: Option<(Instant, usize, Instant)>,
+    /// Reads waiting to be reported as Downloads, and who read what lately.
+    downloads: downloads::Downloads,
+    /// When the file servers' logs and the API are next asked for reads.
+    next_reads: Instant,
     owners: Owners,
     /// When the folders kept aside (no watch, unreadable) are read again.
     next_unwatched_poll: Instant,
@@ -174,6 +183,8 @@ impl Engine {
             attributions: setup.attributions,
             evidence: setup.evidence,
             ready_seen: None,
+            downloads: downloads::Downloads::new(setup.attribution),
+            next_reads: now,
             owners: Owners::new(),
             next_unwatched_poll: now,
             walks: Walks::new(),
@@ -501,6 +512,10 @@ impl Engine {
             }
             self.trace_in(now, "release", serde_json::json!([]));
             self.rules.release_due(now, &mut self.disk);
+            if now >= self.next_reads {
+                self.next_reads = now + READS_EVERY;
+                self.collect_reads();
+            }
             self.commit();
             if now >= self.next_figures {
                 self.next_figures = now + FIGURES_EVERY;
@@ -560,9 +575,10 @@ impl Engine {
         if let Some(d) = self.rules.next_deadline() {
             at = at.min(d);
         }
-        if !self.rules.ready.is_empty() {
+        if !self.rules.ready.is_empty() || !self.downloads.pending.is_empty() {
             at = at.min(self.next_commit);
         }
+        at = at.min(self.next_reads);
         if !self.rules.rescan_folders.is_empty() || !self.walks.is_empty() {
             // A reconcile goes one folder level per turn: the next level at once, so that a
             // rename read meanwhile finds as little as possible waiting at old paths.

@@ -29,6 +29,7 @@ fn engine(dir: &Path) -> (Engine, PathBuf) {
         stats: Arc::default(),
         attributions: Arc::new(Attributions::default()),
         evidence: None,
+        attribution: Default::default(),
     })
     .unwrap();
     engine.walk_all().unwrap();

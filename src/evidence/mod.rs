@@ -1,43 +1,123 @@
 //! What the file servers already record of who did what: an input beside the kernel's events.
 //! The disk stays the truth of *what* happened; the evidence says *who* and *from where*. The
-//! engine asks here, as it reports a change, whether a record names the session that made it.
+//! engine asks here, as it reports a change, whether a record names the session that made it,
+//! and takes the reads of whole files that sessions made (its Download events).
 //!
-//! Samba's `vfs_full_audit` log (`samba.rs`) is read from where it was left: the file is
-//! followed through rotation (a new file at the path) and truncation, and the position reached
-//! is the caller's to keep (the engine keeps it in the state, so that a restart resumes where
-//! it stopped and no record is used twice). Records are kept for `KEEP` at most, and at most
-//! `MAX_RECORDS` of them: evidence that matches no change is forgotten.
+//! Two logs are read: Samba's `vfs_full_audit` log (`samba.rs`) and OpenSSH's SFTP server log
+//! as syslog writes it (`sftp.rs`). Each is followed from where it was left (`follow.rs`):
+//! through rotation and truncation, and the position reached is the caller's to keep (the
+//! engine keeps it in the state, so that a restart resumes where it stopped and no record is
+//! used twice). Records are kept for `KEEP` at most, and at most `MAX_RECORDS` of them:
+//! evidence that matches no change is forgotten.
 //!
 //! Layer 2 (see `lib.rs`): uses `core`.
 
+pub mod follow;
 pub mod samba;
+pub mod sftp;
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::core::event::{Attribution, Operation, SharePath, Who};
-use samba::{Act, Prefix, Reader, Record};
+pub use follow::Position;
+use follow::{Follow, Restart, Step};
 
 /// How long a record waits for the change it tells of.
 pub const KEEP: Duration = Duration::from_secs(120);
 /// The most records kept; the oldest go first.
 pub const MAX_RECORDS: usize = 20_000;
-/// The most read from the log at one time (the rest is read at once after it).
-const READ_MAX: usize = 8 << 20;
-/// How many of the last bytes read are kept to tell a file rewritten in place.
-const TAIL: usize = 64;
+/// A file a Samba session read from and did not close is taken as read whole this long after
+/// its last read (clients keep handles open a while).
+pub const READ_IDLE: Duration = Duration::from_secs(20);
+/// The most files being read at once that are followed; past it, the oldest is taken as done.
+pub const MAX_OPEN_READS: usize = 4096;
+/// The most reads waiting for the engine to take them; past it, the oldest are dropped.
+const MAX_READS: usize = 20_000;
 
-/// Where reading a log stands: the file (device and inode) and the offset reached.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Position {
-    pub dev: u64,
-    pub ino: u64,
-    pub offset: u64,
+/// What one record says a session did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub user: String,
+    pub address: String,
+    pub act: Act,
+}
+
+/// The operations sharehook reads, with their absolute paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// A file opened for writing, or created.
+    Write(PathBuf),
+    /// A folder made.
+    Mkdir(PathBuf),
+    /// A file or folder removed.
+    Remove(PathBuf),
+    /// A rename or move: from, to.
+    Rename(PathBuf, PathBuf),
+    /// Bytes read from an open file, how many not said (Samba's `pread_recv`, `pread`).
+    Read(PathBuf),
+    /// A file handle closed (Samba's `close`): a read of it is over.
+    Close(PathBuf),
+    /// A file closed after this many bytes were read from it and none written (SFTP).
+    Fetched(PathBuf, u64),
+}
+
+/// Which server writes a log, and how its records are read.
+pub enum Source {
+    /// Samba's `vfs_full_audit`, with its `full_audit:prefix`.
+    Samba(samba::Prefix),
+    /// OpenSSH's SFTP server, through syslog.
+    Sftp,
+}
+
+impl Source {
+    /// The name the position is kept under in the state, and shown in the status.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Samba(_) => "samba",
+            Source::Sftp => "sftp",
+        }
+    }
+
+    fn protocol(&self) -> &'static str {
+        match self {
+            Source::Samba(_) => "smb",
+            Source::Sftp => "sftp",
+        }
+    }
+
+    fn how(&self) -> Attribution {
+        match self {
+            Source::Samba(_) => Attribution::Audit,
+            Source::Sftp => Attribution::SftpLog,
+        }
+    }
+
+    /// What the log is, for messages.
+    fn what(&self) -> &'static str {
+        match self {
+            Source::Samba(_) => "the Samba audit log",
+            Source::Sftp => "the SFTP log",
+        }
+    }
+
+    fn fix(&self) -> &'static str {
+        match self {
+            Source::Samba(_) => "see `sharehook setup samba`",
+            Source::Sftp => "see `sharehook setup sftp`",
+        }
+    }
+}
+
+/// A read of a file by a session, over: a Download, if the engine's rules agree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Read {
+    pub path: PathBuf,
+    pub who: Who,
+    /// How many bytes were read, when the log says (SFTP does; Samba does not).
+    pub bytes: Option<u64>,
 }
 
 /// What kind of change a record can attribute, and where.
@@ -49,30 +129,41 @@ enum Key {
     Rename(PathBuf, PathBuf),
 }
 
-/// The evidence read so far, and the log it comes from.
+/// The evidence read so far, and the logs it comes from.
 pub struct Evidence {
     inner: Mutex<Inner>,
 }
 
-struct Inner {
-    path: PathBuf,
-    reader: Reader,
-    position: Position,
-    records: HashMap<Key, VecDeque<(Instant, Who)>>,
-    /// Every record kept, oldest first, for forgetting them in order.
-    order: VecDeque<(Instant, Key)>,
+struct Log {
+    source: Source,
+    follow: Follow,
+    parser: Parser,
     /// What went wrong reading the log, said once until it reads again.
     trouble: Option<String>,
     /// When the last record was read.
     last_record: Option<Instant>,
-    /// The last bytes read (at most `TAIL`): a file cut short and written again past where
-    /// reading stood no longer holds them there.
-    tail: Vec<u8>,
 }
 
-/// What `Evidence::status` says of the log.
+enum Parser {
+    Samba(samba::Reader),
+    Sftp(sftp::Reader),
+}
+
+struct Inner {
+    logs: Vec<Log>,
+    records: HashMap<Key, VecDeque<(Instant, Who)>>,
+    /// Every record kept, oldest first, for forgetting them in order.
+    order: VecDeque<(Instant, Key)>,
+    /// Files Samba sessions are reading: when the first and last read was seen.
+    open_reads: HashMap<(Who, PathBuf), (Instant, Instant)>,
+    /// Reads that are over, for the engine to take.
+    reads: VecDeque<Read>,
+}
+
+/// What `Evidence::status` says of each log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
+    pub source: &'static str,
     pub path: PathBuf,
     pub records: u64,
     pub doubtful: u64,
@@ -82,33 +173,52 @@ pub struct Status {
 }
 
 impl Evidence {
-    /// Reads the audit log at `path` with `prefix`, from `position` (where a former run
-    /// stopped; the start of the file when it is another file now).
-    pub fn samba(path: &Path, prefix: Prefix, position: Position) -> Evidence {
-        Evidence {
-            inner: Mutex::new(Inner {
-                path: path.to_owned(),
-                reader: Reader::new(prefix),
-                position,
-                records: HashMap::new(),
-                order: VecDeque::new(),
+    /// Reads each log (its server, its path, and where a former run stopped: the start of the
+    /// file when it is another file now).
+    pub fn new(logs: Vec<(Source, PathBuf, Position)>) -> Evidence {
+        let logs = logs
+            .into_iter()
+            .map(|(source, path, position)| Log {
+                parser: match &source {
+                    Source::Samba(prefix) => Parser::Samba(samba::Reader::new(prefix.clone())),
+                    Source::Sftp => Parser::Sftp(sftp::Reader::new(Box::new(sftp::home_of))),
+                },
+                source,
+                follow: Follow::new(path, position),
                 trouble: None,
                 last_record: None,
-                tail: Vec::new(),
+            })
+            .collect();
+        Evidence {
+            inner: Mutex::new(Inner {
+                logs,
+                records: HashMap::new(),
+                order: VecDeque::new(),
+                open_reads: HashMap::new(),
+                reads: VecDeque::new(),
             }),
         }
+    }
+
+    /// Samba's audit log alone.
+    pub fn samba(path: &Path, prefix: samba::Prefix, position: Position) -> Evidence {
+        Evidence::new(vec![(Source::Samba(prefix), path.to_owned(), position)])
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads what the log gained since the last call; returns where reading stands now, for
-    /// the state.
-    pub fn catch_up(&self) -> Position {
+    /// Reads what the logs gained since the last call; returns where reading each stands now
+    /// (by its source's name), for the state.
+    pub fn catch_up(&self) -> Vec<(&'static str, Position)> {
         let mut inner = self.lock();
         inner.catch_up();
-        inner.position
+        inner
+            .logs
+            .iter()
+            .map(|l| (l.source.name(), l.follow.position))
+            .collect()
     }
 
     /// Who made change `op` at `path` of the share whose folder is `root` (`source`: a move's
@@ -127,6 +237,7 @@ impl Evidence {
             Operation::CreateFolder => Key::Mkdir(abs),
             Operation::Delete => Key::Remove(abs),
             Operation::Move | Operation::Rename => Key::Rename(source?.on(root), abs),
+            Operation::Download => return None,
         };
         let mut inner = self.lock();
         inner.forget_old(Instant::now());
@@ -139,128 +250,151 @@ impl Evidence {
             .then_some(newest)
     }
 
-    pub fn status(&self) -> Status {
-        let inner = self.lock();
-        Status {
-            path: inner.path.clone(),
-            records: inner.reader.records,
-            doubtful: inner.reader.doubtful,
-            kept: inner.order.len(),
-            since_last: inner.last_record.map(|t| t.elapsed()),
-            trouble: inner.trouble.clone(),
+    /// The reads that are over (closed, or idle for `READ_IDLE`), oldest first.
+    pub fn reads(&self) -> Vec<Read> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let idle: Vec<(Who, PathBuf)> = inner
+            .open_reads
+            .iter()
+            .filter(|(_, (_, last))| now.duration_since(*last) >= READ_IDLE)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in idle {
+            inner.read_over(&key);
         }
+        inner.reads.drain(..).collect()
+    }
+
+    pub fn status(&self) -> Vec<Status> {
+        let inner = self.lock();
+        inner
+            .logs
+            .iter()
+            .map(|l| {
+                let (records, doubtful) = match &l.parser {
+                    Parser::Samba(r) => (r.records, r.doubtful),
+                    Parser::Sftp(r) => (r.records, r.doubtful),
+                };
+                Status {
+                    source: l.source.name(),
+                    path: l.follow.path.clone(),
+                    records,
+                    doubtful,
+                    kept: inner.order.len(),
+                    since_last: l.last_record.map(|t| t.elapsed()),
+                    trouble: l.trouble.clone(),
+                }
+            })
+            .collect()
     }
 }
 
 impl Inner {
     fn catch_up(&mut self) {
-        match self.read_more() {
-            Ok(()) => {
-                if self.trouble.take().is_some() {
-                    log::info!(
-                        "attribution: the Samba audit log {} is read again",
-                        self.path.display()
-                    );
-                }
-            }
-            Err(e) => {
-                let message = format!(
-                    "attribution: cannot read the Samba audit log {}: {e} (sharehook runs as \
-                     user {}; the file must be readable by it: see `sharehook setup samba`); \
-                     changes are reported with their files' owners meanwhile",
-                    crate::core::event::escape_controls(&self.path.to_string_lossy()),
-                    current_user()
-                );
-                if self.trouble.as_deref() != Some(message.as_str()) {
-                    log::warn!("{message}");
-                    self.trouble = Some(message);
-                }
-            }
-        }
-    }
-
-    fn read_more(&mut self) -> std::io::Result<()> {
-        let mut file = File::open(&self.path)?;
-        let meta = file.metadata()?;
-        let same = meta.dev() == self.position.dev && meta.ino() == self.position.ino;
-        let rewritten =
-            same && meta.len() >= self.position.offset && !self.tail_still_there(&mut file)?;
-        if !same || meta.len() < self.position.offset || rewritten {
-            // Another file at the path (rotated), or this one cut short (truncated): read it
-            // from its start; a record held for its next line is given up.
-            if self.position != Position::default() {
-                log::info!(
-                    "attribution: the Samba audit log {} was {}; reading it from its start",
-                    self.path.display(),
-                    if same { "cut short" } else { "replaced" }
-                );
-            }
-            self.reader.reset();
-            self.tail.clear();
-            self.position = Position {
-                dev: meta.dev(),
-                ino: meta.ino(),
-                offset: 0,
-            };
-        }
-        file.seek(SeekFrom::Start(self.position.offset))?;
-        // In pieces of at most READ_MAX, so that a log that grew much while nothing was read
-        // is read in bounded memory.
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            (&mut file).take(READ_MAX as u64).read_to_end(&mut buf)?;
-            self.position.offset += buf.len() as u64;
-            let keep_from = buf.len().saturating_sub(TAIL);
-            if buf.len() >= TAIL {
-                self.tail.clear();
-            }
-            self.tail.extend_from_slice(&buf[keep_from..]);
-            let excess = self.tail.len().saturating_sub(TAIL);
-            self.tail.drain(..excess);
-            let now = Instant::now();
+        for i in 0..self.logs.len() {
             let mut found = Vec::new();
-            self.reader.feed(&buf, &mut |r| found.push(r));
-            let done = buf.len() < READ_MAX;
-            if done {
-                self.reader.end_of_data(&mut |r| found.push(r));
+            let log = &mut self.logs[i];
+            let result = {
+                let Log {
+                    follow,
+                    parser,
+                    source,
+                    ..
+                } = log;
+                let what = source.what();
+                let shown = follow_path_shown(&follow.path);
+                follow.read_more(&mut |step| match step {
+                    Step::Restarted(how) => {
+                        log::info!(
+                            "attribution: {what} {shown} was {}; reading it from its start",
+                            match how {
+                                Restart::CutShort => "cut short",
+                                Restart::Replaced => "replaced",
+                            }
+                        );
+                        parser.reset();
+                    }
+                    Step::Piece(bytes, done) => parser.feed(bytes, done, &mut found),
+                })
+            };
+            let now = Instant::now();
+            match result {
+                Ok(()) => {
+                    if log.trouble.take().is_some() {
+                        log::info!(
+                            "attribution: {} {} is read again",
+                            log.source.what(),
+                            follow_path_shown(&log.follow.path)
+                        );
+                    }
+                }
+                Err(e) => {
+                    let message = format!(
+                        "attribution: cannot read {} {}: {e} (sharehook runs as user {}; the \
+                         file must be readable by it: {}); changes are reported with their \
+                         files' owners meanwhile",
+                        log.source.what(),
+                        follow_path_shown(&log.follow.path),
+                        current_user(),
+                        log.source.fix()
+                    );
+                    if log.trouble.as_deref() != Some(message.as_str()) {
+                        log::warn!("{message}");
+                        log.trouble = Some(message);
+                    }
+                }
             }
+            if !found.is_empty() {
+                log.last_record = Some(now);
+            }
+            let (protocol, how) = (log.source.protocol(), log.source.how());
             for r in found {
-                self.keep(r, now);
-            }
-            if done {
-                return Ok(());
+                let who = Who {
+                    user: r.user,
+                    protocol: protocol.to_owned(),
+                    address: r.address,
+                    how,
+                };
+                self.keep(who, r.act, now);
             }
         }
     }
 
-    /// Whether the bytes before where reading stands are still the last ones read (unknown
-    /// after a restart: taken as yes).
-    fn tail_still_there(&self, file: &mut File) -> std::io::Result<bool> {
-        if self.tail.is_empty() {
-            return Ok(true);
-        }
-        let start = self.position.offset - self.tail.len() as u64;
-        file.seek(SeekFrom::Start(start))?;
-        let mut now = vec![0; self.tail.len()];
-        file.read_exact(&mut now)?;
-        Ok(now == self.tail)
-    }
-
-    fn keep(&mut self, r: Record, now: Instant) {
-        self.last_record = Some(now);
-        let key = match r.act {
+    fn keep(&mut self, who: Who, act: Act, now: Instant) {
+        let key = match act {
             Act::Write(p) => Key::Write(p),
             Act::Mkdir(p) => Key::Mkdir(p),
             Act::Remove(p) => Key::Remove(p),
             Act::Rename(a, b) => Key::Rename(a, b),
-            Act::Read(_) => return,
-        };
-        let who = Who {
-            user: r.user,
-            protocol: "smb".to_owned(),
-            address: r.address,
-            how: Attribution::Audit,
+            Act::Read(p) => {
+                let key = (who, p);
+                if !self.open_reads.contains_key(&key) && self.open_reads.len() >= MAX_OPEN_READS
+                {
+                    let oldest = self
+                        .open_reads
+                        .iter()
+                        .min_by_key(|(_, (first, _))| *first)
+                        .map(|(k, _)| k.clone());
+                    if let Some(oldest) = oldest {
+                        self.read_over(&oldest);
+                    }
+                }
+                self.open_reads.entry(key).or_insert((now, now)).1 = now;
+                return;
+            }
+            Act::Close(p) => {
+                self.read_over(&(who, p));
+                return;
+            }
+            Act::Fetched(path, bytes) => {
+                self.push_read(Read {
+                    path,
+                    who,
+                    bytes: Some(bytes),
+                });
+                return;
+            }
         };
         let list = self.records.entry(key.clone()).or_default();
         // A file written many times by one session is one record.
@@ -273,6 +407,24 @@ impl Inner {
         while self.order.len() > MAX_RECORDS {
             self.drop_oldest();
         }
+    }
+
+    /// A Samba session's read of a file is over: it is a read to report.
+    fn read_over(&mut self, key: &(Who, PathBuf)) {
+        if self.open_reads.remove(key).is_some() {
+            self.push_read(Read {
+                path: key.1.clone(),
+                who: key.0.clone(),
+                bytes: None,
+            });
+        }
+    }
+
+    fn push_read(&mut self, read: Read) {
+        if self.reads.len() >= MAX_READS {
+            self.reads.pop_front();
+        }
+        self.reads.push_back(read);
     }
 
     fn forget_old(&mut self, now: Instant) {
@@ -298,6 +450,32 @@ impl Inner {
             }
         }
     }
+}
+
+impl Parser {
+    fn feed(&mut self, bytes: &[u8], done: bool, found: &mut Vec<Record>) {
+        match self {
+            Parser::Samba(r) => {
+                r.feed(bytes, &mut |rec| found.push(rec));
+                if done {
+                    r.end_of_data(&mut |rec| found.push(rec));
+                }
+            }
+            Parser::Sftp(r) => r.feed(bytes, &mut |rec| found.push(rec)),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Parser::Samba(r) => r.reset(),
+            Parser::Sftp(r) => r.reset(),
+        }
+    }
+}
+
+/// A log's path for the journal, control characters escaped.
+fn follow_path_shown(path: &Path) -> String {
+    crate::core::event::escape_controls(&path.to_string_lossy()).into_owned()
 }
 
 /// The name of the user this process runs as (its uid when it has none).

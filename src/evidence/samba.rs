@@ -18,29 +18,7 @@ use std::path::{Path, PathBuf};
 
 use std::os::unix::ffi::OsStringExt;
 
-/// What one record says a session did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub user: String,
-    pub address: String,
-    pub act: Act,
-}
-
-/// The operations sharehook reads, with their absolute paths.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Act {
-    /// A file opened for writing, or created (`openat` with `w`, `create_file` of a file with
-    /// a disposition that creates or overwrites).
-    Write(PathBuf),
-    /// A folder made (`mkdirat`, or `create_file` of a folder with `create`).
-    Mkdir(PathBuf),
-    /// A file or folder removed (`unlinkat`).
-    Remove(PathBuf),
-    /// A rename or move (`renameat`): from, to.
-    Rename(PathBuf, PathBuf),
-    /// Bytes read from a file (`pread_recv`, `pread`).
-    Read(PathBuf),
-}
+pub use super::{Act, Record};
 
 /// The operations `sharehook setup samba` asks Samba to record (the names of Samba 4.17 and
 /// later; an unknown name makes Samba refuse the share).
@@ -51,6 +29,8 @@ pub const OPERATIONS: &[&str] = &[
     "renameat",
     "unlinkat",
     "pread_recv",
+    "pread",
+    "close",
 ];
 
 /// Samba's own default `full_audit:prefix`: the session's user and the client's address.
@@ -160,6 +140,7 @@ pub fn parse_message(line: &[u8], prefix: &Prefix) -> Option<Record> {
         (b"unlinkat", [p]) => Act::Remove(path(p)?),
         (b"renameat", [from, to]) => Act::Rename(path(from)?, path(to)?),
         (b"pread_recv" | b"pread", [p]) => Act::Read(path(p)?),
+        (b"close", [p]) => Act::Close(path(p)?),
         _ => return None,
     };
     Some(Record { user, address, act })

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use super::*;
+use samba::Prefix;
 
 /// A header as Samba writes it, each with a time of its own.
 fn header() -> String {
@@ -114,7 +115,7 @@ fn the_log_is_followed_through_rotation_truncation_and_a_restart() {
     // A restart resumes where the last run stopped: the record read before is not read
     // again, the new one is.
     append(&log, &["alice|198.18.0.2|unlinkat|ok|/srv/s/2"]);
-    let e = Evidence::samba(&log, Prefix::default(), at);
+    let e = Evidence::samba(&log, Prefix::default(), at[0].1);
     e.catch_up();
     assert_eq!(user_of(&e, Operation::Delete, "/1", None), None);
     assert!(user_of(&e, Operation::Delete, "/2", None).is_some());
@@ -144,14 +145,14 @@ fn a_missing_or_unreadable_log_is_said_and_attributes_nothing() {
     let log = dir.path().join("audit.log");
     let e = Evidence::samba(&log, Prefix::default(), Position::default());
     e.catch_up();
-    let status = e.status();
+    let status = e.status().remove(0);
     let trouble = status.trouble.expect("a missing log is a trouble");
     assert!(trouble.contains("audit.log"), "{trouble}");
     assert!(trouble.contains("No such file"), "{trouble}");
     // Once the file is there, it is read, and the trouble is gone.
     append(&log, &["alice|198.18.0.2|unlinkat|ok|/srv/s/1"]);
     e.catch_up();
-    assert_eq!(e.status().trouble, None);
+    assert_eq!(e.status()[0].trouble, None);
     assert!(user_of(&e, Operation::Delete, "/1", None).is_some());
 }
 
@@ -166,7 +167,7 @@ fn records_that_match_no_change_are_bounded_in_number() {
     append(&log, &refs);
     let e = Evidence::samba(&log, Prefix::default(), Position::default());
     e.catch_up();
-    assert_eq!(e.status().kept, MAX_RECORDS);
+    assert_eq!(e.status()[0].kept, MAX_RECORDS);
     // The oldest went first.
     assert_eq!(user_of(&e, Operation::Delete, "/0", None), None);
     assert!(
@@ -178,4 +179,70 @@ fn records_that_match_no_change_are_bounded_in_number() {
         )
         .is_some()
     );
+}
+
+#[test]
+fn a_samba_session_that_read_a_file_and_closed_it_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    append(
+        &log,
+        &[
+            "bob|198.18.0.3|openat|ok|r|/srv/s/a.txt",
+            "bob|198.18.0.3|pread_recv|ok|/srv/s/a.txt",
+            "bob|198.18.0.3|pread_recv|ok|/srv/s/a.txt",
+            "bob|198.18.0.3|close|ok|/srv/s/a.txt",
+            // Opened and closed without a read: a look at it, not a read.
+            "alice|198.18.0.2|openat|ok|r|/srv/s/b.txt",
+            "alice|198.18.0.2|close|ok|/srv/s/b.txt",
+            // Read, not closed yet.
+            "alice|198.18.0.2|pread|ok|/srv/s/c.txt",
+        ],
+    );
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    e.catch_up();
+    let reads = e.reads();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].path, Path::new("/srv/s/a.txt"));
+    assert_eq!(reads[0].who.user, "bob");
+    assert_eq!(reads[0].who.address, "198.18.0.3");
+    assert_eq!(reads[0].who.protocol, "smb");
+    assert_eq!(reads[0].bytes, None);
+    assert!(e.reads().is_empty(), "taken once");
+    append(&log, &["alice|198.18.0.2|close|ok|/srv/s/c.txt"]);
+    e.catch_up();
+    let reads = e.reads();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].who.user, "alice");
+}
+
+#[test]
+fn an_sftp_log_names_the_session_of_each_change_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sftp.log");
+    let lines = [
+        "Dec  7 14:00:00 nas internal-sftp[42]: session opened for local user carol from [198.18.3.2]",
+        "Dec  7 14:00:01 nas internal-sftp[42]: open \"/srv/s/a.txt\" flags WRITE,CREATE,TRUNCATE mode 0666",
+        "Dec  7 14:00:01 nas internal-sftp[42]: close \"/srv/s/a.txt\" bytes read 0 written 6",
+        "Dec  7 14:00:01 nas internal-sftp[42]: open \"/srv/s/b.txt\" flags READ mode 0666",
+        "Dec  7 14:00:01 nas internal-sftp[42]: close \"/srv/s/b.txt\" bytes read 10 written 0",
+        "",
+    ];
+    std::fs::write(&log, lines.join("\n")).unwrap();
+    let e = Evidence::new(vec![(Source::Sftp, log.clone(), Position::default())]);
+    let at = e.catch_up();
+    assert_eq!(at[0].0, "sftp");
+    assert_eq!(at[0].1.offset, std::fs::metadata(&log).unwrap().len());
+    let who = e
+        .take(Path::new("/srv/s"), Operation::Upload, &sp("/a.txt"), None)
+        .unwrap();
+    assert_eq!(
+        (who.user.as_str(), who.address.as_str(), who.protocol.as_str(), who.how),
+        ("carol", "198.18.3.2", "sftp", Attribution::SftpLog)
+    );
+    let reads = e.reads();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].path, Path::new("/srv/s/b.txt"));
+    assert_eq!(reads[0].bytes, Some(10));
+    assert_eq!(e.status()[0].records, 2);
 }

@@ -24,14 +24,16 @@ pub struct Status {
     pub web: Option<WebStatus>,
     pub shares: Vec<ShareStatus>,
     pub webhooks: Vec<WebhookStatus>,
-    /// How reading Samba's audit log goes, when the daemon runs with `[attribution]
-    /// samba_audit`.
-    pub attribution: Option<AttributionStatus>,
+    /// How reading each file server's log goes, when the daemon runs with `[attribution]
+    /// samba_audit` or `sftp_log`.
+    pub attribution: Vec<AttributionStatus>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttributionStatus {
+    /// `samba` or `sftp`.
+    pub source: String,
     pub log: String,
     pub records: u64,
     pub doubtful_lines: u64,
@@ -278,32 +280,47 @@ pub fn collect(
         ),
         None => (None, None, None, None),
     };
-    let attribution = stats.and_then(|s| {
+    let attribution = stats.map_or_else(Vec::new, |s| {
         let figures = s
             .attribution
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let configured = config.attribution.samba_audit.as_ref()?;
-        let f = figures.unwrap_or_else(|| crate::core::stats::AttributionFigures {
-            log: configured.display().to_string(),
-            ..Default::default()
-        });
-        let problem = f.trouble.clone().or_else(|| {
-            (f.records == 0).then(|| {
-                "no audit record seen since the daemon started: is full_audit configured (see \
-                 sharehook setup samba)?"
-                    .to_owned()
+        config
+            .attribution
+            .logs()
+            .into_iter()
+            .map(|(source, path)| {
+                let f = figures
+                    .iter()
+                    .find(|f| f.source == source)
+                    .cloned()
+                    .unwrap_or_else(|| crate::core::stats::AttributionFigures {
+                        source: source.to_owned(),
+                        log: path.display().to_string(),
+                        ..Default::default()
+                    });
+                let problem = f.trouble.clone().or_else(|| {
+                    (f.records == 0).then(|| match source {
+                        "samba" => "no audit record seen since the daemon started: is \
+                                    full_audit configured (see sharehook setup samba)?"
+                            .to_owned(),
+                        _ => "no SFTP record seen since the daemon started: does the SFTP \
+                              server log at INFO to this file (see sharehook setup sftp)?"
+                            .to_owned(),
+                    })
+                });
+                AttributionStatus {
+                    source: f.source,
+                    log: f.log,
+                    records: f.records,
+                    doubtful_lines: f.doubtful,
+                    waiting: f.waiting,
+                    last_record_at: f.last_record_ms.map(rfc3339),
+                    problem,
+                }
             })
-        });
-        Some(AttributionStatus {
-            log: f.log,
-            records: f.records,
-            doubtful_lines: f.doubtful,
-            waiting: f.waiting,
-            last_record_at: f.last_record_ms.map(rfc3339),
-            problem,
-        })
+            .collect()
     });
     Status {
         attribution,

@@ -30,7 +30,9 @@ fn event_filters_take_ids_and_names() {
     assert_eq!(f.event_name.as_deref(), Some("resources.createFolder"));
     event_filter("42", &mut f).unwrap();
     assert_eq!(f.event_id, Some(42));
-    assert!(event_filter("download", &mut f).is_err());
+    event_filter("download", &mut f).unwrap();
+    assert_eq!(f.event_name.as_deref(), Some("resources.download"));
+    assert!(event_filter("copy", &mut f).is_err());
 }
 
 #[test]

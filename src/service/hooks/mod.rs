@@ -277,8 +277,8 @@ impl Hooks {
     }
 
     /// Makes a webhook and starts its worker: what happens on its folder from now on is
-    /// delivered to it. Without `triggers`, it hears all five operations; with them, the ones
-    /// set true. Without `resource`, the whole share (when there is one share).
+    /// delivered to it. Without `triggers`, it hears the five changes (not Download); with
+    /// them, the ones set true. Without `resource`, the whole share (when there is one share).
     pub fn create(&self, caller: &Caller, spec: Spec) -> Result<View, HookError> {
         admin(caller)?;
         let url = spec
@@ -295,7 +295,7 @@ impl Hooks {
             triggers: if spec.triggers.is_some() {
                 Vec::new()
             } else {
-                Operation::ALL.to_vec()
+                Operation::CHANGES.to_vec()
             },
             signature: SignatureMode::Exavault.name().to_owned(),
             created_ms: now,

@@ -113,6 +113,7 @@ impl Triggers {
                 rename: has(Operation::Rename),
                 moved: has(Operation::Move),
                 create_folder: has(Operation::CreateFolder),
+                download: has(Operation::Download),
                 ..ResourceTriggers::default()
             },
             shares: ShareTriggers::default(),
@@ -196,7 +197,6 @@ pub(super) fn merge_triggers(
 ) -> Result<Vec<Operation>, HookError> {
     let r = &t.resources;
     for (name, value, what) in [
-        ("download", r.download, "downloads"),
         ("copy", r.copy, "copies made on the server"),
         ("compress", r.compress, "archives made on the server"),
         ("extract", r.extract, "archives extracted on the server"),
@@ -221,6 +221,7 @@ pub(super) fn merge_triggers(
         (Operation::Move, r.moved),
         (Operation::Rename, r.rename),
         (Operation::CreateFolder, r.create_folder),
+        (Operation::Download, r.download),
     ] {
         if change.unwrap_or_else(|| ops.contains(&op)) {
             out.push(op);

@@ -88,7 +88,8 @@ fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
             Operation::Delete,
             Operation::Move,
             Operation::Rename,
-            Operation::CreateFolder
+            Operation::CreateFolder,
+            Operation::Download
         ]
     );
     let merged = merge_triggers(
@@ -97,14 +98,15 @@ fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
     )
     .unwrap();
     assert_eq!(merged, [Operation::Move, Operation::CreateFolder]);
+    let merged = merge_triggers(&merged, &changes(r#"{"resources":{"download":true}}"#)).unwrap();
+    assert_eq!(
+        merged,
+        [Operation::Move, Operation::CreateFolder, Operation::Download]
+    );
     // Accepted as false, refused as true, naming the trigger.
-    let ok = r#"{"resources":{"download":false,"copy":false,"compress":false,"extract":false},"shares":{"formSubmit":false}}"#;
+    let ok = r#"{"resources":{"copy":false,"compress":false,"extract":false},"shares":{"formSubmit":false}}"#;
     assert_eq!(merge_triggers(&all, &changes(ok)).unwrap(), all);
     for (json, field) in [
-        (
-            r#"{"resources":{"download":true}}"#,
-            "triggers.resources.download",
-        ),
         (r#"{"resources":{"copy":true}}"#, "triggers.resources.copy"),
         (
             r#"{"resources":{"compress":true}}"#,
@@ -128,6 +130,8 @@ fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
     assert_eq!(json["resources"]["createFolder"], true);
     assert_eq!(json["resources"]["move"], false);
     assert_eq!(json["resources"]["download"], false);
+    let shown = Triggers::of(&[Operation::Download]);
+    assert_eq!(serde_json::to_value(&shown).unwrap()["resources"]["download"], true);
     assert_eq!(json["shares"]["formSubmit"], false);
 }
 

@@ -322,15 +322,36 @@ impl Resources {
         Ok(out)
     }
 
-    /// One file as it is, or several (or a folder, whole) as a zip for `user`, within the
+    /// One file as it is, or several (or a folder, whole) as a zip for `caller`, within the
     /// bounds of zips: folders are walked without following links, and links, ignored names
-    /// and special files are left out.
-    pub fn download(&self, user: &str, ids: &[&[u8]]) -> Result<Download, ResourceError> {
-        self.download_of(user, ids)
-            .map_err(|e| e.in_field("resources"))
+    /// and special files are left out. Each resource given out is a Download by the caller
+    /// (one per resource named: a folder is one Download).
+    pub fn download(&self, caller: &Caller, ids: &[&[u8]]) -> Result<Download, ResourceError> {
+        let mut given = Vec::new();
+        let got = self
+            .download_of(&caller.user, ids, &mut given)
+            .map_err(|e| e.in_field("resources"))?;
+        for (share, path) in given {
+            self.attributions.downloaded(
+                &share,
+                &path,
+                Who {
+                    user: caller.user.clone(),
+                    protocol: PROTOCOL.to_owned(),
+                    address: caller.address.clone(),
+                    how: Attribution::Api,
+                },
+            );
+        }
+        Ok(got)
     }
 
-    fn download_of(&self, user: &str, ids: &[&[u8]]) -> Result<Download, ResourceError> {
+    fn download_of(
+        &self,
+        user: &str,
+        ids: &[&[u8]],
+        given: &mut Vec<(String, SharePath)>,
+    ) -> Result<Download, ResourceError> {
         if ids.is_empty() {
             return Err(ResourceError::invalid(
                 "name at least one resource to download",
@@ -340,6 +361,7 @@ impl Resources {
         for id in ids {
             items.push(self.resolve(id, ResourceAccess::Read)?);
         }
+        given.extend(items.iter().map(|(s, p)| (s.name.clone(), p.clone())));
         if let [(share, path)] = items.as_slice()
             && !path.is_root()
         {

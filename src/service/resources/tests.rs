@@ -196,7 +196,7 @@ fn links_are_never_followed_in_or_out_of_the_share() {
         assert!(info.starts_with("Invalid"), "info {shown}: {info}");
         let list = outcome(r.list(name, 0, 0, None));
         assert!(list.starts_with("Invalid"), "list {shown}: {list}");
-        let download = outcome(r.download("ann", &[name]));
+        let download = outcome(r.download(&by("ann"), &[name]));
         assert!(
             download.starts_with("Invalid"),
             "download {shown}: {download}"
@@ -217,7 +217,7 @@ fn links_are_never_followed_in_or_out_of_the_share() {
     // An absolute path is a path in the share, never the disk's.
     let abs = f.outside.join("passwd");
     for name in [abs.as_os_str().as_bytes(), b"/etc/passwd"] {
-        let got = outcome(r.download("ann", &[name]));
+        let got = outcome(r.download(&by("ann"), &[name]));
         assert!(got.starts_with("NotFound"), "{got}");
     }
     assert_eq!(
@@ -323,7 +323,7 @@ fn with_several_shares_a_path_starts_with_the_share() {
 fn a_folder_or_several_files_download_as_a_zip_and_one_file_as_it_is() {
     let f = fixture(ResourceAccess::Read);
     let r = &f.resources;
-    let mut one = r.download("ann", &[b"/docs/b.txt"]).unwrap();
+    let mut one = r.download(&by("ann"), &[b"/docs/b.txt"]).unwrap();
     let mut text = String::new();
     one.file.read_to_string(&mut text).unwrap();
     assert_eq!(
@@ -344,7 +344,7 @@ fn a_folder_or_several_files_download_as_a_zip_and_one_file_as_it_is() {
         out.sort();
         out
     };
-    let folder = r.download("ann", &[b"/docs"]).unwrap();
+    let folder = r.download(&by("ann"), &[b"/docs"]).unwrap();
     assert_eq!(folder.name, b"docs.zip");
     assert_eq!(
         read_zip(folder),
@@ -356,7 +356,7 @@ fn a_folder_or_several_files_download_as_a_zip_and_one_file_as_it_is() {
         ]
     );
     let several = r
-        .download("ann", &[b"/a.txt", b"/docs/deep", b"/docs/deep/c.txt"])
+        .download(&by("ann"), &[b"/a.txt", b"/docs/deep", b"/docs/deep/c.txt"])
         .unwrap();
     assert_eq!(several.name, b"a.txt.zip");
     assert_eq!(
@@ -369,7 +369,7 @@ fn a_folder_or_several_files_download_as_a_zip_and_one_file_as_it_is() {
         ]
     );
     // The whole share: links inside and ignored names are left out.
-    let all = read_zip(r.download("ann", &[b"/"]).unwrap());
+    let all = read_zip(r.download(&by("ann"), &[b"/"]).unwrap());
     assert!(all.contains(&"s/a.txt=alpha".to_owned()), "{all:?}");
     assert!(
         !all.iter()
@@ -384,7 +384,7 @@ fn a_folder_or_several_files_download_as_a_zip_and_one_file_as_it_is() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".download"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert!(outcome(r.download("ann", &[])).starts_with("Invalid { field: \"resources\" }"));
+    assert!(outcome(r.download(&by("ann"), &[])).starts_with("Invalid { field: \"resources\" }"));
 }
 
 #[test]
@@ -443,7 +443,7 @@ fn delete_removes_files_and_trees_only_where_the_share_allows_it() {
     for got in [
         outcome(off.resources.info(b"/a.txt")),
         outcome(off.resources.list(b"/", 0, 0, None)),
-        outcome(off.resources.download("ann", &[b"/a.txt"])),
+        outcome(off.resources.download(&by("ann"), &[b"/a.txt"])),
         outcome(off.resources.delete(&Caller::local(), &[b"/a.txt"])),
     ] {
         assert!(
@@ -591,7 +591,7 @@ fn a_name_too_long_is_refused_naming_it_before_the_disk_is_asked() {
     for got in [
         outcome(f.resources.info(name.as_bytes())),
         outcome(f.resources.list(name.as_bytes(), 0, 0, None)),
-        outcome(f.resources.download("ann", &[name.as_bytes()])),
+        outcome(f.resources.download(&by("ann"), &[name.as_bytes()])),
         outcome(f.resources.delete(&Caller::local(), &[name.as_bytes()])),
     ] {
         assert!(
@@ -646,22 +646,22 @@ fn zips_at_once_are_bounded_in_all_and_per_user_and_given_back_when_their_downlo
     };
     let f = fixture_with(ResourceAccess::Read, limits);
     let r = &f.resources;
-    let a1 = r.download("ann", &[b"/docs"]).unwrap();
-    let a2 = r.download("ann", &[b"/a.txt", b"/docs"]).unwrap();
-    let got = outcome(r.download("ann", &[b"/docs"]));
+    let a1 = r.download(&by("ann"), &[b"/docs"]).unwrap();
+    let a2 = r.download(&by("ann"), &[b"/a.txt", b"/docs"]).unwrap();
+    let got = outcome(r.download(&by("ann"), &[b"/docs"]));
     assert!(
         got.starts_with("Conflict") && got.contains("user ann has 2 zip downloads"),
         "{got}"
     );
     // One file is sent as it is: no zip, no bound.
-    assert!(!r.download("ann", &[b"/a.txt"]).unwrap().zip);
-    let b1 = r.download("bob", &[b"/docs"]).unwrap();
-    let got = outcome(r.download("bob", &[b"/docs"]));
+    assert!(!r.download(&by("ann"), &[b"/a.txt"]).unwrap().zip);
+    let b1 = r.download(&by("bob"), &[b"/docs"]).unwrap();
+    let got = outcome(r.download(&by("bob"), &[b"/docs"]));
     assert!(got.contains("3 zip downloads are in progress"), "{got}");
     assert_eq!(in_use(r).0, 3);
     // A download's end (its file and lease dropped) gives its place back.
     drop(a1);
-    let a3 = r.download("ann", &[b"/docs"]).unwrap();
+    let a3 = r.download(&by("ann"), &[b"/docs"]).unwrap();
     drop((a2, a3, b1));
     assert_eq!(in_use(r), (0, 0));
 }
@@ -675,14 +675,14 @@ fn a_zip_past_its_bound_is_refused_413_and_takes_nothing_after() {
     let f = fixture_with(ResourceAccess::Read, limits);
     std::fs::create_dir(f.share.join("big")).unwrap();
     std::fs::write(f.share.join("big/noise.bin"), noise(300 << 10, 7)).unwrap();
-    let e = f.resources.download("ann", &[b"/big"]).unwrap_err();
+    let e = f.resources.download(&by("ann"), &[b"/big"]).unwrap_err();
     assert!(
         matches!(&e, ResourceError::Zip(ZipRefusal::TooLarge(d)) if d.contains("100 KiB")),
         "{e:?}"
     );
     assert_eq!(in_use(&f.resources), (0, 0));
     // What fits is made.
-    assert!(f.resources.download("ann", &[b"/docs"]).unwrap().zip);
+    assert!(f.resources.download(&by("ann"), &[b"/docs"]).unwrap().zip);
 }
 
 #[test]
@@ -696,17 +696,17 @@ fn the_room_zips_take_at_once_is_bounded_507() {
         std::fs::create_dir(f.share.join(dir)).unwrap();
         std::fs::write(f.share.join(dir).join("noise.bin"), noise(150 << 10, 3)).unwrap();
     }
-    let one = f.resources.download("ann", &[b"/one"]).unwrap();
+    let one = f.resources.download(&by("ann"), &[b"/one"]).unwrap();
     assert!(one.size > 150 << 10);
     assert_eq!(in_use(&f.resources).1, one.size);
-    let e = f.resources.download("bob", &[b"/two"]).unwrap_err();
+    let e = f.resources.download(&by("bob"), &[b"/two"]).unwrap_err();
     assert!(
         matches!(&e, ResourceError::Zip(ZipRefusal::NoRoom(d)) if d.contains("250 KiB")),
         "{e:?}"
     );
     assert_eq!(in_use(&f.resources), (1, one.size));
     drop(one);
-    let two = f.resources.download("bob", &[b"/two"]).unwrap();
+    let two = f.resources.download(&by("bob"), &[b"/two"]).unwrap();
     assert_eq!(in_use(&f.resources), (1, two.size));
 }
 
@@ -718,7 +718,7 @@ fn a_zip_leaves_the_state_folder_s_disk_its_room() {
         ..ZipLimits::default()
     };
     let f = fixture_with(ResourceAccess::Read, limits);
-    let e = f.resources.download("ann", &[b"/docs"]).unwrap_err();
+    let e = f.resources.download(&by("ann"), &[b"/docs"]).unwrap_err();
     assert!(
         matches!(&e, ResourceError::Zip(ZipRefusal::NoRoom(d)) if d.contains("free")),
         "{e:?}"
@@ -738,4 +738,38 @@ fn temporary_zips_left_by_an_earlier_run_are_removed_at_start() {
     let _again = Resources::new(&config, Arc::clone(&f.store), Arc::clone(&f.attributions));
     assert!(!old.exists());
     assert!(mine.exists());
+}
+
+/// An admin of the API, signed in from a test address.
+fn by(user: &str) -> Caller {
+    Caller {
+        user: user.into(),
+        role: Role::Admin,
+        address: "198.18.0.5".into(),
+    }
+}
+
+#[test]
+fn each_resource_given_out_is_a_download_by_its_caller() {
+    let f = fixture(ResourceAccess::ReadWrite);
+    f.resources.download(&by("ann"), &[b"/a.txt"]).unwrap();
+    f.resources
+        .download(&by("ann"), &[b"/docs", b"/a.txt"])
+        .unwrap();
+    assert!(f.resources.download(&by("ann"), &[b"/nothing"]).is_err());
+    let got: Vec<String> = f
+        .attributions
+        .take_downloads()
+        .into_iter()
+        .map(|(share, path, who)| format!("{share}:{path} {}@{} {}", who.user, who.address, who.protocol))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "s:/a.txt ann@198.18.0.5 api",
+            "s:/docs ann@198.18.0.5 api",
+            "s:/a.txt ann@198.18.0.5 api"
+        ]
+    );
+    assert!(f.attributions.take_downloads().is_empty());
 }

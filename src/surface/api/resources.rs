@@ -248,7 +248,7 @@ pub async fn download(
         let ids: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
         control
             .resources
-            .download(&caller.user, &ids)
+            .download(&caller, &ids)
             .map_err(fault)
     })
     .await?;

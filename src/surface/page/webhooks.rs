@@ -19,12 +19,13 @@ use crate::service::hooks::{HookError, Origin, ResourceChanges, Spec, TriggerCha
 pub const FOLDERS_OFFERED: usize = 1000;
 
 /// The trigger checkboxes: form name, label.
-const TRIGGERS: [(&str, &str); 5] = [
+const TRIGGERS: [(&str, &str); 6] = [
     ("upload", "Upload"),
     ("delete", "Delete"),
     ("move", "Move"),
     ("rename", "Rename"),
     ("createFolder", "Create folder"),
+    ("download", "Download"),
 ];
 
 fn fault(e: HookError) -> PageError {
@@ -176,13 +177,25 @@ impl FormValues {
             endpoint_url: String::new(),
             resource: "/".into(),
             response_version: "v1".into(),
-            triggers: TRIGGERS.iter().map(|(n, _)| *n).collect(),
+            // A new webhook hears the changes; downloads are asked for.
+            triggers: TRIGGERS
+                .iter()
+                .map(|(n, _)| *n)
+                .filter(|n| *n != "download")
+                .collect(),
         }
     }
 
     fn of(v: &View) -> FormValues {
         let t = &v.triggers.resources;
-        let on = [t.upload, t.delete, t.moved, t.rename, t.create_folder];
+        let on = [
+            t.upload,
+            t.delete,
+            t.moved,
+            t.rename,
+            t.create_folder,
+            t.download,
+        ];
         FormValues {
             endpoint_url: v.endpoint_url.clone(),
             resource: v.resource.clone(),
@@ -222,6 +235,7 @@ impl FormValues {
                     moved: on("move"),
                     rename: on("rename"),
                     create_folder: on("createFolder"),
+                    download: on("download"),
                     ..ResourceChanges::default()
                 },
                 ..TriggerChanges::default()

@@ -1,0 +1,388 @@
+//! OpenSSH's SFTP server log (`sftp-server` or `internal-sftp` with `-l INFO`), as syslog
+//! writes it to a file: one line per message, `TIME HOST TAG[PID]: MESSAGE`, where the time is
+//! either `Dec  7 14:00:00` (the traditional format) or RFC 3339.
+//!
+//! ```text
+//! Dec  7 14:00:00 nas internal-sftp[4242]: session opened for local user carol from [198.18.3.2]
+//! Dec  7 14:00:01 nas internal-sftp[4242]: open "/srv/s/a.txt" flags WRITE,CREATE,TRUNCATE mode 0666
+//! Dec  7 14:00:01 nas internal-sftp[4242]: close "/srv/s/a.txt" bytes read 0 written 6
+//! Dec  7 14:00:02 nas internal-sftp[4242]: rename old "/srv/s/a.txt" new "/srv/s/b.txt"
+//! ```
+//!
+//! The process id is the session: its `session opened` line names the user and the client's
+//! address, and each later line of that process is that session's. OpenSSH escapes control
+//! characters and bytes that are not ASCII in a name as `\ooo` (and leaves `\` as it is), so a
+//! name can neither start a line nor hold a newline here; a name holding a `\` followed by
+//! three octal digits cannot be told from an escape and attributes nothing. A `"` in a name is
+//! not escaped: each message is read from both ends, and a rename whose names hold `" new "`
+//! attributes nothing.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::{Act, Record};
+
+/// The tags OpenSSH's SFTP servers log under.
+const TAGS: &[&str] = &["internal-sftp", "sftp-server"];
+/// The most sessions kept at once (the oldest is forgotten past it).
+const MAX_SESSIONS: usize = 4096;
+/// The longest line kept.
+const LINE_MAX: usize = 64 * 1024;
+
+/// Finds a user's home folder (where an SFTP session starts, and relative paths begin).
+pub type Homes = Box<dyn Fn(&str) -> Option<PathBuf> + Send>;
+
+/// Reads SFTP records from the bytes of the log, line by line.
+pub struct Reader {
+    partial: Vec<u8>,
+    /// Each session's user and address, by process id, and when it was opened (for
+    /// forgetting the oldest).
+    sessions: HashMap<u32, (String, String, u64)>,
+    opened: u64,
+    homes: Homes,
+    pub records: u64,
+    pub doubtful: u64,
+}
+
+impl Reader {
+    pub fn new(homes: Homes) -> Reader {
+        Reader {
+            partial: Vec::new(),
+            sessions: HashMap::new(),
+            opened: 0,
+            homes,
+            records: 0,
+            doubtful: 0,
+        }
+    }
+
+    pub fn feed(&mut self, bytes: &[u8], found: &mut dyn FnMut(Record)) {
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let piece = &rest[..end];
+            rest = &rest[end + 1..];
+            if self.partial.is_empty() {
+                self.line(piece, found);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                if line.len() + piece.len() <= LINE_MAX {
+                    line.extend_from_slice(piece);
+                    self.line(&line, found);
+                }
+            }
+        }
+        if self.partial.len() + rest.len() <= LINE_MAX {
+            self.partial.extend_from_slice(rest);
+        } else {
+            self.partial = b"\x00".to_vec();
+        }
+    }
+
+    /// The line being written is given up (the log was rotated or cut short).
+    pub fn reset(&mut self) {
+        self.partial.clear();
+    }
+
+    fn line(&mut self, line: &[u8], found: &mut dyn FnMut(Record)) {
+        let Some((pid, message)) = split_line(line) else {
+            return;
+        };
+        if let Some(rest) = message.strip_prefix("session opened for local user ") {
+            match session(rest) {
+                Some((user, address)) => {
+                    if self.sessions.len() >= MAX_SESSIONS
+                        && let Some(oldest) = self
+                            .sessions
+                            .iter()
+                            .min_by_key(|(_, s)| s.2)
+                            .map(|(pid, _)| *pid)
+                    {
+                        self.sessions.remove(&oldest);
+                    }
+                    self.opened += 1;
+                    self.sessions.insert(pid, (user, address, self.opened));
+                }
+                None => self.doubtful += 1,
+            }
+            return;
+        }
+        if message.starts_with("session closed for local user ") {
+            self.sessions.remove(&pid);
+            return;
+        }
+        let Some((user, address, _)) = self.sessions.get(&pid) else {
+            // A session opened before reading began (or forgotten): who it is, is not known.
+            return;
+        };
+        let home = || (self.homes)(user);
+        let act = match parse_message(message, &home) {
+            Ok(Some(act)) => act,
+            Ok(None) => return,
+            Err(Doubt) => {
+                self.doubtful += 1;
+                return;
+            }
+        };
+        self.records += 1;
+        found(Record {
+            user: user.clone(),
+            address: address.clone(),
+            act,
+        });
+    }
+}
+
+/// The process id and message of a line logged by an SFTP server, `None` for any other line.
+fn split_line(line: &[u8]) -> Option<(u32, &str)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let end = line.find("]: ")?;
+    let head = &line[..end];
+    let tag_at = head.rfind(' ')? + 1;
+    let (tag, pid) = head[tag_at..].split_once('[')?;
+    if !TAGS.contains(&tag) || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((pid.parse().ok()?, &line[end + 3..]))
+}
+
+/// `USER from [ADDR]` of a `session opened` line.
+fn session(rest: &str) -> Option<(String, String)> {
+    let (user, address) = rest.rsplit_once(" from [")?;
+    let address = address.strip_suffix(']')?;
+    let plain = |s: &str| !s.is_empty() && !s.contains(|c: char| c.is_control() || c == ' ');
+    (plain(user) && plain(address)).then(|| (user.to_owned(), address.to_owned()))
+}
+
+/// A line of an operation sharehook reads that cannot be read without doubt.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Doubt;
+
+/// Reads one message of a known session; `home` gives the folder relative names start in.
+/// `Ok(None)`: a message that tells nothing sharehook reports (a read-only open, a close
+/// after writing, any other message).
+pub fn parse_message(
+    message: &str,
+    home: &dyn Fn() -> Option<PathBuf>,
+) -> Result<Option<Act>, Doubt> {
+    let path = |name: &str| resolve(name, home).ok_or(Doubt);
+    if let Some(rest) = message.strip_prefix("open \"") {
+        let (name, tail) = rest.rsplit_once("\" flags ").ok_or(Doubt)?;
+        let (flags, mode) = tail.split_once(" mode 0").ok_or(Doubt)?;
+        if !flags.bytes().all(|b| b.is_ascii_uppercase() || b == b',') || !octal(mode) {
+            return Err(Doubt);
+        }
+        let writes = flags
+            .split(',')
+            .any(|f| matches!(f, "WRITE" | "CREATE" | "TRUNCATE" | "APPEND"));
+        return if writes {
+            Ok(Some(Act::Write(path(name)?)))
+        } else {
+            Ok(None)
+        };
+    }
+    if let Some(rest) = message.strip_prefix("close \"") {
+        let (name, tail) = rest.rsplit_once("\" bytes read ").ok_or(Doubt)?;
+        let (read, written) = tail.split_once(" written ").ok_or(Doubt)?;
+        let number = |t: &str| t.parse::<u64>().map_err(|_| Doubt);
+        let (read, written) = (number(read)?, number(written)?);
+        return if read > 0 && written == 0 {
+            Ok(Some(Act::Fetched(path(name)?, read)))
+        } else {
+            Ok(None)
+        };
+    }
+    for prefix in ["remove name \"", "rmdir name \""] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let name = rest.strip_suffix('"').ok_or(Doubt)?;
+            return Ok(Some(Act::Remove(path(name)?)));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("mkdir name \"") {
+        let (name, mode) = rest.rsplit_once("\" mode 0").ok_or(Doubt)?;
+        if !octal(mode) {
+            return Err(Doubt);
+        }
+        return Ok(Some(Act::Mkdir(path(name)?)));
+    }
+    let Some(rest) = message
+        .strip_prefix("rename old \"")
+        .or_else(|| message.strip_prefix("posix-rename old \""))
+    else {
+        return Ok(None);
+    };
+    let rest = rest.strip_suffix('"').ok_or(Doubt)?;
+    // Each name may hold a `"`: where the two meet is known only if it is said once.
+    if rest.matches("\" new \"").count() != 1 {
+        return Err(Doubt);
+    }
+    let (from, to) = rest.split_once("\" new \"").ok_or(Doubt)?;
+    Ok(Some(Act::Rename(path(from)?, path(to)?)))
+}
+
+fn octal(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| (b'0'..=b'7').contains(&b))
+}
+
+/// The absolute path of `name` as the client sent it: relative to the home folder when it
+/// does not start with `/`. `None` when it cannot be known without doubt: a `\ooo` that may be
+/// an escape or the name itself, a `..`, or a relative name of a user with no home folder.
+fn resolve(name: &str, home: &dyn Fn() -> Option<PathBuf>) -> Option<PathBuf> {
+    let bytes = name.as_bytes();
+    let escape_like = bytes
+        .windows(4)
+        .any(|w| w[0] == b'\\' && w[1..].iter().all(|b| (b'0'..=b'7').contains(b)));
+    if name.is_empty() || escape_like {
+        return None;
+    }
+    let given = PathBuf::from(OsString::from_vec(bytes.to_vec()));
+    let full = if given.is_absolute() {
+        given
+    } else {
+        home()?.join(given)
+    };
+    let mut out = PathBuf::new();
+    for part in full.components() {
+        match part {
+            Component::RootDir => out.push("/"),
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The home folder of `user` in the system user database.
+pub fn home_of(user: &str) -> Option<PathBuf> {
+    let name = std::ffi::CString::new(user).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, and buf outlives the use of pw's fields.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
+    };
+    if rc != 0 || out.is_null() || pw.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: pw_dir points into buf, a NUL-terminated string written by getpwnam_r.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) };
+    let dir = Path::new(std::ffi::OsStr::from_bytes(dir.to_bytes()));
+    dir.is_absolute().then(|| dir.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(lines: &[&str]) -> (Vec<Record>, u64) {
+        let mut reader = Reader::new(Box::new(|u| Some(PathBuf::from(format!("/home/{u}")))));
+        let mut out = Vec::new();
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        reader.feed(text.as_bytes(), &mut |r| out.push(r));
+        (out, reader.doubtful)
+    }
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    const OPEN: &str = "Dec  7 14:00:00 nas internal-sftp[42]: session opened for local user carol from [198.18.3.2]";
+
+    #[test]
+    fn a_session_names_its_user_and_address_in_each_record() {
+        let (got, doubtful) = read(&[
+            OPEN,
+            "Dec  7 14:00:01 nas internal-sftp[42]: open \"/srv/s/a.txt\" flags WRITE,CREATE,TRUNCATE mode 0666",
+            "Dec  7 14:00:01 nas internal-sftp[42]: close \"/srv/s/a.txt\" bytes read 0 written 6",
+            "Dec  7 14:00:01 nas internal-sftp[42]: open \"/srv/s/a.txt\" flags READ mode 0666",
+            "Dec  7 14:00:01 nas internal-sftp[42]: close \"/srv/s/a.txt\" bytes read 6 written 0",
+            "2026-12-07T14:00:02.123456+00:00 nas internal-sftp[42]: rename old \"/srv/s/a.txt\" new \"/srv/s/b.txt\"",
+            "Dec  7 14:00:02 nas internal-sftp[42]: posix-rename old \"b.txt\" new \"c.txt\"",
+            "Dec  7 14:00:03 nas internal-sftp[42]: mkdir name \"/srv/s/d\" mode 0777",
+            "Dec  7 14:00:03 nas internal-sftp[42]: rmdir name \"/srv/s/d\"",
+            "Dec  7 14:00:03 nas internal-sftp[42]: remove name \"/srv/s/./c.txt\"",
+            "Dec  7 14:00:04 nas internal-sftp[42]: session closed for local user carol from [198.18.3.2]",
+            // After the session closed, its process id names nobody.
+            "Dec  7 14:00:05 nas internal-sftp[42]: remove name \"/srv/s/x\"",
+            // Another program's line, and another session's, unknown.
+            "Dec  7 14:00:05 nas sshd[41]: remove name \"/srv/s/y\"",
+            "Dec  7 14:00:05 nas sftp-server[43]: remove name \"/srv/s/z\"",
+        ]);
+        let acts: Vec<Act> = got.iter().map(|r| r.act.clone()).collect();
+        assert_eq!(
+            acts,
+            vec![
+                Act::Write(p("/srv/s/a.txt")),
+                Act::Fetched(p("/srv/s/a.txt"), 6),
+                Act::Rename(p("/srv/s/a.txt"), p("/srv/s/b.txt")),
+                Act::Rename(p("/home/carol/b.txt"), p("/home/carol/c.txt")),
+                Act::Mkdir(p("/srv/s/d")),
+                Act::Remove(p("/srv/s/d")),
+                Act::Remove(p("/srv/s/c.txt")),
+            ]
+        );
+        assert!(got.iter().all(|r| r.user == "carol" && r.address == "198.18.3.2"));
+        assert_eq!(doubtful, 0);
+    }
+
+    #[test]
+    fn names_that_cannot_be_read_without_doubt_attribute_nothing() {
+        let (got, doubtful) = read(&[
+            OPEN,
+            // A quote in a name: read from both ends, still one meaning.
+            "Dec  7 14:00:01 nas internal-sftp[42]: open \"/srv/s/a\" flags READ mode 0666\" flags WRITE mode 0666",
+            // A rename whose names may meet in two places.
+            "Dec  7 14:00:01 nas internal-sftp[42]: rename old \"/srv/s/a\" new \"/srv/s/b\" new \"/srv/s/c\"",
+            // An escape, or a name holding `\012`: not known.
+            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/x\\012Dec\"",
+            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/../etc/passwd\"",
+            // A line forged into a name cannot start a line: it stays inside the message.
+            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/q]: session opened for local user root from [1.2.3.4]\"",
+        ]);
+        let acts: Vec<Act> = got.iter().map(|r| r.act.clone()).collect();
+        assert_eq!(
+            acts,
+            vec![
+                Act::Write(p("/srv/s/a\" flags READ mode 0666")),
+                Act::Remove(p(
+                    "/srv/s/q]: session opened for local user root from [1.2.3.4]"
+                )),
+            ]
+        );
+        assert!(got.iter().all(|r| r.user == "carol"));
+        assert_eq!(doubtful, 3);
+    }
+
+    #[test]
+    fn a_line_cut_by_the_end_of_what_was_written_is_read_when_it_ends() {
+        let mut reader = Reader::new(Box::new(|_| None));
+        let mut out = Vec::new();
+        let text = format!("{OPEN}\nDec  7 14:00:03 nas internal-sftp[42]: mkdir name \"/srv/s/d\" mode 0777\n");
+        let (a, b) = text.split_at(text.len() - 10);
+        reader.feed(a.as_bytes(), &mut |r| out.push(r));
+        assert!(out.is_empty());
+        reader.feed(b.as_bytes(), &mut |r| out.push(r));
+        assert_eq!(out.len(), 1);
+        // A relative name of a user without a home folder: not known.
+        let mut reader = Reader::new(Box::new(|_| None));
+        let text = format!("{OPEN}\nDec  7 14:00:03 nas internal-sftp[42]: mkdir name \"d\" mode 0777\n");
+        reader.feed(text.as_bytes(), &mut |r| out.push(r));
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn the_home_folder_comes_from_the_user_database() {
+        assert_eq!(home_of("root"), Some(PathBuf::from("/root")));
+        assert_eq!(home_of("no-such-user-here"), None);
+    }
+}
