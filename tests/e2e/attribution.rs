@@ -1,7 +1,8 @@
 //! Who did it: a real Samba server recording its sessions with `vfs_full_audit` (set up with
-//! the lines `sharehook setup samba` prints), two users changing one share, and the receiver
-//! told each change by the user who made it, with the client's address, over `smb`; a change
-//! no record tells of is the file owner's, as before.
+//! the lines `sharehook setup samba` prints), two users changing and reading one share, and
+//! the receivers (v1 and v2) told each change and each download by the user who made it,
+//! with the client's address, over `smb`; a change no record tells of is the file owner's, as
+//! before.
 
 use std::time::Duration;
 
@@ -43,9 +44,27 @@ fn row(
     )
 }
 
+/// What a v1 body says: operation, path, source path, user, protocol.
+fn v1(r: &Received) -> String {
+    let v = r.json();
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    format!(
+        "{} {} {} by {} over {}",
+        s("operation"),
+        s("path"),
+        s("sourcepath"),
+        s("username"),
+        s("protocol")
+    )
+}
+
+const EVERY_TRIGGER: &str =
+    "triggers = [\"upload\", \"delete\", \"move\", \"rename\", \"createFolder\", \"download\"]";
+
 #[test]
 fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
     let receiver = Receiver::start();
+    let old = Receiver::start();
     let nas = Nas::new();
     let share = nas.share();
     let audit = nas.dir.path().join("audit.log");
@@ -55,8 +74,11 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
     let smb = Smbd::start_audited(&share, &audit, &[alice, bob], &[&alice_net, &bob_net]);
     let (a_ip, b_ip) = (alice_net.client.as_str(), bob_net.client.as_str());
     nas.write_config_text(&format!(
-        "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nformat = \"v2\"\n\n[attribution]\nsamba_audit = \"{}\"\n",
+        "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nformat = \"v2\"\n{EVERY_TRIGGER}\n\n\
+         [[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n{EVERY_TRIGGER}\n\n\
+         [attribution]\nsamba_audit = \"{}\"\n",
         receiver.url(),
+        old.url(),
         audit.display()
     ));
     let daemon = nas.start();
@@ -84,22 +106,25 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
             ),
         ]
     );
-    // Bob renames and deletes alice's file: he is named, not its owner.
+    // Bob renames, moves and deletes alice's file: he is named, not its owner.
     smb.client_from(
         Some(&bob_net),
         Some(bob),
         local.path(),
-        r"rename a.txt docs\b.txt",
+        r"rename a.txt b.txt; rename b.txt docs\b.txt",
     );
-    let got: Vec<_> = receiver.wait_for(3).iter().map(who).collect();
-    assert_eq!(
-        got[2],
-        row("resources.move", "/docs/b.txt", "bin", b_ip, "smb", "audit")
-    );
-    smb.client_from(Some(&bob_net), Some(bob), local.path(), r"del docs\b.txt");
     let got: Vec<_> = receiver.wait_for(4).iter().map(who).collect();
     assert_eq!(
-        got[3],
+        got[2..],
+        [
+            row("resources.rename", "/b.txt", "bin", b_ip, "smb", "audit"),
+            row("resources.move", "/docs/b.txt", "bin", b_ip, "smb", "audit")
+        ]
+    );
+    smb.client_from(Some(&bob_net), Some(bob), local.path(), r"del docs\b.txt");
+    let got: Vec<_> = receiver.wait_for(5).iter().map(who).collect();
+    assert_eq!(
+        got[4],
         row(
             "resources.delete",
             "/docs/b.txt",
@@ -111,10 +136,42 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
     );
     // A change on the disk that no session made: the owner, the share's label, no address.
     std::fs::write(share.join("local.txt"), "made here").unwrap();
-    let got: Vec<_> = receiver.wait_for(5).iter().map(who).collect();
+    let got: Vec<_> = receiver.wait_for(6).iter().map(who).collect();
     assert_eq!(
-        got[4],
+        got[5],
         row("resources.upload", "/local.txt", "root", "", "nfs", "owner")
+    );
+    // Bob downloads it; alice lists a folder and looks at the file's details: only bob's read
+    // is a Download.
+    smb.client_from(Some(&bob_net), Some(bob), local.path(), "get local.txt got.txt");
+    assert_eq!(
+        std::fs::read_to_string(local.path().join("got.txt")).unwrap(),
+        "made here"
+    );
+    smb.client_from(
+        Some(&alice_net),
+        Some(alice),
+        local.path(),
+        "ls; ls docs; allinfo local.txt",
+    );
+    let got: Vec<_> = receiver.wait_for(7).iter().map(who).collect();
+    assert_eq!(
+        got[6],
+        row("resources.download", "/local.txt", "bin", b_ip, "smb", "audit")
+    );
+    // The same, in ExaVault's v1 bodies.
+    let said: Vec<String> = old.wait_for(7).iter().map(v1).collect();
+    assert_eq!(
+        said,
+        [
+            "Upload /a.txt  by daemon over smb",
+            "Create Folder /docs  by daemon over smb",
+            "Rename /b.txt /a.txt by bin over smb",
+            "Move /docs/b.txt /b.txt by bin over smb",
+            "Delete /docs/b.txt  by bin over smb",
+            "Upload /local.txt  by root over nfs",
+            "Download /local.txt  by bin over smb",
+        ]
     );
     // The log says who, too.
     let entries = nas.log_entries(&[]);
@@ -133,11 +190,15 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
     // The status says the records arrive.
     let out = nas.cli(&["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let a = &status["attribution"];
-    assert!(a["records"].as_u64().unwrap() >= 5, "{a}");
+    let a = &status["attribution"][0];
+    assert_eq!(a["source"], "samba", "{a}");
+    assert!(a["records"].as_u64().unwrap() >= 7, "{a}");
     assert_eq!(a["problem"], serde_json::Value::Null, "{a}");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(receiver.received().len(), 5, "nothing more");
+    // Nothing more: the listing and the look at its details were no download. (A read is
+    // reported within a second of its close.)
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(receiver.received().len(), 7, "nothing more");
+    assert_eq!(old.received().len(), 7, "nothing more");
     assert!(daemon.stop().success());
 }
 

@@ -1,6 +1,7 @@
 //! Files deleted through the management API's service (`Resources::delete`) reach receivers
 //! as Deletes by the API user, with protocol `api`, while a delete made on the disk keeps the
-//! owner and the share's protocol. In process: the real daemon parts, a real share and a
+//! owner and the share's protocol; a file given out is a Download by the API user, once per
+//! window. In process: the real daemon parts, a real share and a
 //! real HTTP receiver.
 
 use std::io::{Read, Write};
@@ -22,7 +23,7 @@ fn a_delete_through_the_api_names_the_api_user_and_protocol() {
     let state = dir.path().join("state");
     std::fs::create_dir_all(share.join("docs/deep")).unwrap();
     std::fs::create_dir(&state).unwrap();
-    for file in ["a.txt", "keep.txt", "docs/x.txt", "docs/deep/y.txt"] {
+    for file in ["a.txt", "keep.txt", "get.txt", "docs/x.txt", "docs/deep/y.txt"] {
         std::fs::write(share.join(file), file).unwrap();
     }
     let receiver = Receiver::start();
@@ -35,7 +36,12 @@ fn a_delete_through_the_api_names_the_api_user_and_protocol() {
     let mut v2 = config.webhooks[0].clone();
     v2.id = 2;
     v2.format = Format::V2;
-    config.webhooks.push(v2);
+    config.webhooks.push(v2.clone());
+    // Downloads only: a webhook hears them when it asks.
+    let mut reads = v2;
+    reads.id = 3;
+    reads.triggers = vec![sharehook::core::event::Operation::Download];
+    config.webhooks.push(reads);
     let store = Arc::new(Store::open(&state).unwrap());
     let mut daemon = Daemon::start_with(&config, store).unwrap();
 
@@ -50,6 +56,10 @@ fn a_delete_through_the_api_names_the_api_user_and_protocol() {
         .unwrap();
     assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
     std::fs::remove_file(share.join("keep.txt")).unwrap();
+    // Read twice within the window: one Download.
+    for _ in 0..2 {
+        daemon.resources.download(&carol, &[b"/get.txt"]).unwrap();
+    }
 
     // (format, operation, path, username, protocol) of each delivery.
     let seen = |n: usize| {
@@ -87,15 +97,27 @@ fn a_delete_through_the_api_names_the_api_user_and_protocol() {
         "v2 resources.delete /a.txt carol api".to_owned(),
         "v2 resources.delete /docs carol api".to_owned(),
         format!("v2 resources.delete /keep.txt {me} nfs"),
+        "v2 resources.download /get.txt carol api".to_owned(),
     ];
-    let got = wait_for("six deliveries", || {
-        let got = seen(6);
-        (got.len() >= 6).then_some(got)
+    let got = wait_for("seven deliveries", || {
+        let got = seen(7);
+        (got.len() >= 7).then_some(got)
     });
     assert_eq!(got, expected);
-    // Nothing more comes: what was inside the deleted folder is not reported apart.
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(receiver.received().len(), 6, "{:#?}", seen(6));
+    let download = receiver
+        .received()
+        .into_iter()
+        .find(|r| r.json()["event"] == "resources.download")
+        .unwrap()
+        .json();
+    assert_eq!(
+        (&download["ipAddress"], &download["attribution"]),
+        (&"127.0.0.1".into(), &"api".into())
+    );
+    // Nothing more comes: what was inside the deleted folder is not reported apart, and the
+    // second read was within the window.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(receiver.received().len(), 7, "{:#?}", seen(7));
     assert!(daemon.stop(Duration::from_secs(5)));
 }
 
