@@ -22,6 +22,10 @@ command -v smbclient >/dev/null 2>&1 || need+=(smbclient)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v bindfs >/dev/null 2>&1 || need+=(bindfs)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# Who did it over SFTP: a real sshd whose SFTP sessions log through a real rsyslog.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v sftp >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 # The Standard Webhooks reference implementation (from PyPI) runs in a Python virtual
 # environment; a private CA for the HTTPS receiver is made with openssl.
 command -v python3 >/dev/null 2>&1 || need+=(python3)

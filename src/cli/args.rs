@@ -82,6 +82,11 @@ pub enum Command {
     },
     /// `manual`: the man page.
     Manual,
+    /// `setup sftp`: the sshd and rsyslog lines that make the SFTP server's log reach sharehook.
+    SetupSftp {
+        log: PathBuf,
+        chroot: Option<String>,
+    },
     /// `setup samba`: the smb.conf lines that make Samba record who did what.
     SetupSamba {
         audit_log: PathBuf,
@@ -147,6 +152,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let (mut role, mut description, mut key, mut user) = (None, None, None, None);
     let mut password_stdin = false;
     let mut audit_log: Option<PathBuf> = None;
+    let (mut sftp_log, mut chroot): (Option<PathBuf>, Option<String>) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -192,6 +198,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("user") => user = Some(parser.value()?.string()?),
             Long("password-stdin") => password_stdin = true,
             Long("audit-log") => audit_log = Some(PathBuf::from(parser.value()?)),
+            Long("log") => sftp_log = Some(PathBuf::from(parser.value()?)),
+            Long("chroot") => chroot = Some(parser.value()?.string()?),
             Value(v) if matches!(sub.as_deref(), Some("user" | "apikey" | "token")) => {
                 words.push(v.string()?)
             }
@@ -284,7 +292,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             output,
         },
         Some("manual") => Command::Manual,
-        Some("setup") => setup(positional, audit_log)?,
+        Some("setup") => setup(positional, audit_log, sftp_log, chroot)?,
         Some("completion") => Command::Completion {
             shell: positional
                 .ok_or("completion needs the shell: bash, zsh or fish")?
@@ -310,13 +318,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
 }
 
 /// `setup WHAT`: what there is to set up.
-fn setup(what: Option<String>, audit_log: Option<PathBuf>) -> Result<Command, String> {
+fn setup(
+    what: Option<String>,
+    audit_log: Option<PathBuf>,
+    sftp_log: Option<PathBuf>,
+    chroot: Option<String>,
+) -> Result<Command, String> {
     match what.as_deref() {
         Some("samba") => Ok(Command::SetupSamba {
             audit_log: audit_log
                 .unwrap_or_else(|| PathBuf::from(crate::evidence::samba::DEFAULT_LOG)),
         }),
-        _ => Err("setup needs what to set up: samba".into()),
+        Some("sftp") => Ok(Command::SetupSftp {
+            log: sftp_log.unwrap_or_else(|| PathBuf::from(crate::evidence::sftp::DEFAULT_LOG)),
+            chroot,
+        }),
+        _ => Err("setup needs what to set up: samba or sftp".into()),
     }
 }
 

@@ -59,6 +59,12 @@ pub fn main() -> ExitCode {
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Help => print!("{}", manual::help()),
+        Command::SetupSftp { log, chroot } => {
+            print!(
+                "{}",
+                crate::evidence::sftp::setup_lines(&log, chroot.as_deref())
+            );
+        }
         Command::SetupSamba { audit_log } => {
             print!("{}", crate::evidence::samba::setup_lines(&audit_log));
         }

@@ -88,6 +88,7 @@ const TABLE_KEYS: &[(&str, &[&str])] = &[
             "samba_audit",
             "samba_prefix",
             "sftp_log",
+            "sftp_chroot",
             "download_min_bytes",
             "download_window",
             "download_ignore_users",

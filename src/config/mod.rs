@@ -53,6 +53,9 @@ pub struct AttributionSettings {
     pub samba_prefix: String,
     /// The file syslog writes OpenSSH's SFTP server log to.
     pub sftp_log: Option<PathBuf>,
+    /// sshd's `ChrootDirectory` for SFTP sessions (`%u`: the user's name): the log's paths are
+    /// inside it.
+    pub sftp_chroot: Option<String>,
     /// A read of a file counts as a download when it read the whole file or at least this
     /// many bytes (where the log says how many: SFTP's does, Samba's does not).
     pub download_min_bytes: u64,
@@ -73,6 +76,7 @@ impl Default for AttributionSettings {
             samba_audit: None,
             samba_prefix: crate::evidence::samba::DEFAULT_PREFIX.to_owned(),
             sftp_log: None,
+            sftp_chroot: None,
             download_min_bytes: DOWNLOAD_MIN_BYTES,
             download_window: DOWNLOAD_WINDOW,
             download_ignore_users: Vec::new(),
@@ -371,7 +375,11 @@ impl Config {
         let mut out = Vec::new();
         for (source, log) in self.attribution.logs() {
             if let Err(e) = std::fs::File::open(&log) {
-                let key = if source == "samba" { "samba_audit" } else { "sftp_log" };
+                let key = if source == "samba" {
+                    "samba_audit"
+                } else {
+                    "sftp_log"
+                };
                 out.push(format!(
                     "attribution.{key}: cannot read {}: {e}; changes are reported with their \
                      files' owners until it can be (see sharehook setup {source})",

@@ -26,6 +26,7 @@ struct RawAttribution {
     samba_audit: Option<Spanned<String>>,
     samba_prefix: Option<Spanned<String>>,
     sftp_log: Option<Spanned<String>>,
+    sftp_chroot: Option<Spanned<String>>,
     download_min_bytes: Option<Spanned<i64>>,
     download_window: Option<Spanned<f64>>,
     download_ignore_users: Option<Vec<String>>,
@@ -269,6 +270,13 @@ impl Ctx<'_> {
                 return Err(self.err(Some(path.span()), "attribution.sftp_log", msg));
             }
             out.sftp_log = Some(given.to_owned());
+        }
+        if let Some(chroot) = raw.sftp_chroot {
+            if !chroot.get_ref().starts_with('/') {
+                let msg = "the absolute path of sshd's ChrootDirectory for SFTP (%u: the user)";
+                return Err(self.err(Some(chroot.span()), "attribution.sftp_chroot", msg));
+            }
+            out.sftp_chroot = Some(chroot.into_inner());
         }
         if let Some(n) = raw.download_min_bytes {
             out.download_min_bytes =

@@ -102,6 +102,9 @@ impl Config {
         if let Some(path) = &a.sftp_log {
             let _ = writeln!(out, "sftp_log = {}", q(&path.to_string_lossy()));
         }
+        if let Some(chroot) = &a.sftp_chroot {
+            let _ = writeln!(out, "sftp_chroot = {}", q(chroot));
+        }
         let _ = writeln!(out, "download_min_bytes = {}", a.download_min_bytes);
         let _ = writeln!(out, "download_window = {}", a.download_window.as_secs_f64());
         let users: Vec<String> = a.download_ignore_users.iter().map(|u| q(u)).collect();

@@ -89,9 +89,7 @@ fn broken_files_name_the_file_the_line_and_the_key() {
         ),
     );
     check_error(
-        &format!(
-            "{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"copy\"]\n"
-        ),
+        &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"copy\"]\n"),
         &format!(
             "{f}: line 6: webhook[1].triggers: unknown trigger \"copy\" (known: upload, delete, move, rename, createFolder, download)"
         ),

@@ -126,7 +126,7 @@ impl Daemon {
                         .unwrap_or_default(),
                 )
             } else {
-                crate::evidence::Source::Sftp
+                crate::evidence::Source::Sftp(config.attribution.sftp_chroot.clone())
             };
             let (dev, ino, offset) = store.evidence_position(name)?;
             log::info!(
@@ -136,8 +136,7 @@ impl Daemon {
             let at = crate::evidence::Position { dev, ino, offset };
             logs.push((source, path, at));
         }
-        let evidence =
-            (!logs.is_empty()).then(|| Arc::new(crate::evidence::Evidence::new(logs)));
+        let evidence = (!logs.is_empty()).then(|| Arc::new(crate::evidence::Evidence::new(logs)));
         let engine = Engine::start(Setup {
             shares: config.shares.clone(),
             routes: hooks.routes(),

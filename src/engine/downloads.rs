@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Engine;
 use crate::config::AttributionSettings;
@@ -23,6 +23,9 @@ use crate::tree;
 const MAX_PENDING: usize = 20_000;
 /// The most (file, user) pairs remembered for `download_window`; past it, the oldest go.
 const MAX_REMEMBERED: usize = 50_000;
+/// A read of a file whose change is still held (an Upload waiting for its quiet time) waits
+/// for that change to be reported first, this long at most.
+const WAIT_FOR_CHANGE: Duration = Duration::from_secs(60);
 
 /// Where a read was made.
 #[derive(Clone, Debug)]
@@ -40,6 +43,8 @@ pub(super) struct Pending {
     pub who: Who,
     /// How many bytes were read, when known.
     pub bytes: Option<u64>,
+    /// When sharehook learnt of it.
+    pub since: Instant,
 }
 
 /// The reads waiting, and who read what lately.
@@ -98,6 +103,7 @@ impl Downloads {
 impl Engine {
     /// Takes the reads the file servers' logs and the API told of since the last call.
     pub(super) fn collect_reads(&mut self) {
+        let since = Instant::now();
         if let Some(evidence) = &self.evidence {
             evidence.catch_up();
             for read in evidence.reads() {
@@ -105,6 +111,7 @@ impl Engine {
                     place: Place::Path(read.path),
                     who: read.who,
                     bytes: read.bytes,
+                    since,
                 });
             }
         }
@@ -113,8 +120,35 @@ impl Engine {
                 place: Place::Share(share, path),
                 who,
                 bytes: None,
+                since,
             });
         }
+    }
+
+    /// Whether `read` waits: its file has a change held (written and not yet reported), which
+    /// goes out first.
+    pub(super) fn read_waits(&self, read: &Pending, now: Instant) -> bool {
+        if now.duration_since(read.since) >= WAIT_FOR_CHANGE {
+            return false;
+        }
+        let abs = match &read.place {
+            Place::Path(abs) => abs.clone(),
+            Place::Share(name, sp) => {
+                match self.disk.shares.iter().find(|s| s.share.name == *name) {
+                    Some(s) => sp.on(&s.share.path),
+                    None => return false,
+                }
+            }
+        };
+        self.rules.holds.get(&abs).is_some() || self.rules.ready.iter().any(|c| c.path() == abs)
+    }
+
+    /// Whether a read is ready to be reported now.
+    pub(super) fn reads_ready(&self, now: Instant) -> bool {
+        self.downloads
+            .pending
+            .iter()
+            .any(|r| !self.read_waits(r, now))
     }
 
     /// The Download event of `read`, when the rules say it is one.
@@ -122,7 +156,11 @@ impl Engine {
         let (si, sp) = match &read.place {
             Place::Path(abs) => self.disk.locate(abs)?,
             Place::Share(name, sp) => {
-                let si = self.disk.shares.iter().position(|s| s.share.name == *name)?;
+                let si = self
+                    .disk
+                    .shares
+                    .iter()
+                    .position(|s| s.share.name == *name)?;
                 (si, sp.clone())
             }
         };
@@ -130,7 +168,9 @@ impl Engine {
         let share = self.disk.shares[si].share.name.clone();
         let user = &read.who.user;
         if self.downloads.settings.download_ignore_users.contains(user) {
-            why!("share {share}: {sp}: read by {user}: not a download ([attribution] download_ignore_users)");
+            why!(
+                "share {share}: {sp}: read by {user}: not a download ([attribution] download_ignore_users)"
+            );
             return None;
         }
         let entry = match tree::lstat(&abs) {
@@ -160,7 +200,9 @@ impl Engine {
             return None;
         }
         if self.downloads.again(&share, &sp, user, Instant::now()) {
-            why!("share {share}: {sp}: read by {user} again: not a download ([attribution] download_window)");
+            why!(
+                "share {share}: {sp}: read by {user} again: not a download ([attribution] download_window)"
+            );
             return None;
         }
         Some(Event {

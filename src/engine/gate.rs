@@ -42,7 +42,7 @@ impl Engine {
     }
 
     fn commit_waiting(&mut self, for_evidence: bool) {
-        let nothing = self.rules.ready.is_empty() && self.downloads.pending.is_empty();
+        let nothing = self.rules.ready.is_empty() && !self.reads_ready(Instant::now());
         if nothing || Instant::now() < self.next_commit {
             return;
         }
@@ -120,9 +120,15 @@ impl Engine {
         for change in changes {
             events.extend(self.gate(&mut batch, change, now)?);
         }
-        // The reads told of up to now, after the changes (a file written then read).
+        // The reads told of up to now, after the changes (a file written then read); a read of
+        // a file whose change is still held waits for it.
+        let at = Instant::now();
         for read in std::mem::take(&mut self.downloads.pending) {
-            events.extend(self.download(read, now));
+            if self.read_waits(&read, at) {
+                self.downloads.pending.push_back(read);
+            } else {
+                events.extend(self.download(read, now));
+            }
         }
         {
             for event in events {

@@ -575,7 +575,7 @@ impl Engine {
         if let Some(d) = self.rules.next_deadline() {
             at = at.min(d);
         }
-        if !self.rules.ready.is_empty() || !self.downloads.pending.is_empty() {
+        if !self.rules.ready.is_empty() || self.reads_ready(now) {
             at = at.min(self.next_commit);
         }
         at = at.min(self.next_reads);

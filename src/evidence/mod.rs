@@ -68,8 +68,9 @@ pub enum Act {
 pub enum Source {
     /// Samba's `vfs_full_audit`, with its `full_audit:prefix`.
     Samba(samba::Prefix),
-    /// OpenSSH's SFTP server, through syslog.
-    Sftp,
+    /// OpenSSH's SFTP server, through syslog, with the chroot its sessions are locked in
+    /// (`%u` for the user's name), if any.
+    Sftp(Option<String>),
 }
 
 impl Source {
@@ -77,21 +78,21 @@ impl Source {
     pub fn name(&self) -> &'static str {
         match self {
             Source::Samba(_) => "samba",
-            Source::Sftp => "sftp",
+            Source::Sftp(_) => "sftp",
         }
     }
 
     fn protocol(&self) -> &'static str {
         match self {
             Source::Samba(_) => "smb",
-            Source::Sftp => "sftp",
+            Source::Sftp(_) => "sftp",
         }
     }
 
     fn how(&self) -> Attribution {
         match self {
             Source::Samba(_) => Attribution::Audit,
-            Source::Sftp => Attribution::SftpLog,
+            Source::Sftp(_) => Attribution::SftpLog,
         }
     }
 
@@ -99,14 +100,14 @@ impl Source {
     fn what(&self) -> &'static str {
         match self {
             Source::Samba(_) => "the Samba audit log",
-            Source::Sftp => "the SFTP log",
+            Source::Sftp(_) => "the SFTP log",
         }
     }
 
     fn fix(&self) -> &'static str {
         match self {
             Source::Samba(_) => "see `sharehook setup samba`",
-            Source::Sftp => "see `sharehook setup sftp`",
+            Source::Sftp(_) => "see `sharehook setup sftp`",
         }
     }
 }
@@ -181,7 +182,9 @@ impl Evidence {
             .map(|(source, path, position)| Log {
                 parser: match &source {
                     Source::Samba(prefix) => Parser::Samba(samba::Reader::new(prefix.clone())),
-                    Source::Sftp => Parser::Sftp(sftp::Reader::new(Box::new(sftp::home_of))),
+                    Source::Sftp(chroot) => {
+                        Parser::Sftp(sftp::Reader::new(Box::new(sftp::home_of), chroot.clone()))
+                    }
                 },
                 source,
                 follow: Follow::new(path, position),
@@ -369,8 +372,7 @@ impl Inner {
             Act::Rename(a, b) => Key::Rename(a, b),
             Act::Read(p) => {
                 let key = (who, p);
-                if !self.open_reads.contains_key(&key) && self.open_reads.len() >= MAX_OPEN_READS
-                {
+                if !self.open_reads.contains_key(&key) && self.open_reads.len() >= MAX_OPEN_READS {
                     let oldest = self
                         .open_reads
                         .iter()

@@ -31,12 +31,56 @@ const MAX_SESSIONS: usize = 4096;
 /// The longest line kept.
 const LINE_MAX: usize = 64 * 1024;
 
+/// Where `sharehook setup sftp` has syslog write the SFTP log unless told otherwise.
+pub const DEFAULT_LOG: &str = "/var/log/sftp.log";
+
+/// The lines that make OpenSSH's SFTP server log who did what, and rsyslog write it where
+/// sharehook reads it: for sshd_config, for rsyslog, and for sharehook's configuration.
+pub fn setup_lines(log: &Path, chroot: Option<&str>) -> String {
+    let log = log.display();
+    let mut out = format!(
+        "# sharehook setup sftp: the lines that make OpenSSH's SFTP server record each change and\n\
+         # download with its session's user and client address, and rsyslog write it where\n\
+         # sharehook reads it. In sharehook's configuration:\n\
+         #   [attribution]\n\
+         #   sftp_log = \"{log}\"\n"
+    );
+    if let Some(c) = chroot {
+        out += &format!("#   sftp_chroot = \"{c}\"\n");
+    }
+    out += "#\n\
+            # In /etc/ssh/sshd_config (sessions opened after sshd reloads it are recorded; with\n\
+            # the separate server, the line is Subsystem sftp /usr/lib/openssh/sftp-server -l INFO):\n\
+            Subsystem sftp internal-sftp -l INFO\n";
+    if let Some(c) = chroot {
+        out += &format!(
+            "ChrootDirectory {c}\n\
+             # A chrooted session logs through a /dev/log inside its chroot, which rsyslog makes\n\
+             # below (with %u in the chroot, one input line per user's folder).\n"
+        );
+    }
+    out += "#\n# In /etc/rsyslog.d/sharehook-sftp.conf (then restart rsyslog):\n";
+    if let Some(c) = chroot {
+        out += &format!("input(type=\"imuxsock\" Socket=\"{c}/dev/log\" CreatePath=\"on\")\n");
+    }
+    out += &format!(
+        "if $programname == \"internal-sftp\" or $programname == \"sftp-server\" then {{\n\
+         \x20 action(type=\"omfile\" file=\"{log}\" template=\"RSYSLOG_TraditionalFileFormat\")\n\
+         \x20 stop\n\
+         }}\n"
+    );
+    out
+}
+
 /// Finds a user's home folder (where an SFTP session starts, and relative paths begin).
 pub type Homes = Box<dyn Fn(&str) -> Option<PathBuf> + Send>;
 
 /// Reads SFTP records from the bytes of the log, line by line.
 pub struct Reader {
     partial: Vec<u8>,
+    /// The folder sessions are locked in (sshd's `ChrootDirectory`, `%u` for the user's name):
+    /// the paths logged are inside it.
+    chroot: Option<String>,
     /// Each session's user and address, by process id, and when it was opened (for
     /// forgetting the oldest).
     sessions: HashMap<u32, (String, String, u64)>,
@@ -47,9 +91,10 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new(homes: Homes) -> Reader {
+    pub fn new(homes: Homes, chroot: Option<String>) -> Reader {
         Reader {
             partial: Vec::new(),
+            chroot,
             sessions: HashMap::new(),
             opened: 0,
             homes,
@@ -116,8 +161,23 @@ impl Reader {
             // A session opened before reading began (or forgotten): who it is, is not known.
             return;
         };
-        let home = || (self.homes)(user);
-        let act = match parse_message(message, &home) {
+        let root = self
+            .chroot
+            .as_ref()
+            .map(|c| PathBuf::from(c.replace("%u", user)));
+        // Where a session starts: its home folder (inside the chroot, if it is there; else
+        // the chroot's top, as sshd does).
+        let home = || {
+            let home = (self.homes)(user)?;
+            match &root {
+                None => Some(home),
+                Some(r) => {
+                    let inside = r.join(home.strip_prefix("/").unwrap_or(&home));
+                    Some(if inside.is_dir() { inside } else { r.clone() })
+                }
+            }
+        };
+        let act = match parse_message(message, &home, root.as_deref()) {
             Ok(Some(act)) => act,
             Ok(None) => return,
             Err(Doubt) => {
@@ -165,8 +225,9 @@ pub struct Doubt;
 pub fn parse_message(
     message: &str,
     home: &dyn Fn() -> Option<PathBuf>,
+    root: Option<&Path>,
 ) -> Result<Option<Act>, Doubt> {
-    let path = |name: &str| resolve(name, home).ok_or(Doubt);
+    let path = |name: &str| resolve(name, home, root).ok_or(Doubt);
     if let Some(rest) = message.strip_prefix("open \"") {
         let (name, tail) = rest.rsplit_once("\" flags ").ok_or(Doubt)?;
         let (flags, mode) = tail.split_once(" mode 0").ok_or(Doubt)?;
@@ -226,9 +287,10 @@ fn octal(text: &str) -> bool {
 }
 
 /// The absolute path of `name` as the client sent it: relative to the home folder when it
-/// does not start with `/`. `None` when it cannot be known without doubt: a `\ooo` that may be
-/// an escape or the name itself, a `..`, or a relative name of a user with no home folder.
-fn resolve(name: &str, home: &dyn Fn() -> Option<PathBuf>) -> Option<PathBuf> {
+/// does not start with `/`, and inside `root` (the chroot) when there is one. `None` when it
+/// cannot be known without doubt: a `\ooo` that may be an escape or the name itself, a `..`,
+/// or a relative name of a user with no home folder.
+fn resolve(name: &str, home: &dyn Fn() -> Option<PathBuf>, root: Option<&Path>) -> Option<PathBuf> {
     let bytes = name.as_bytes();
     let escape_like = bytes
         .windows(4)
@@ -238,7 +300,10 @@ fn resolve(name: &str, home: &dyn Fn() -> Option<PathBuf>) -> Option<PathBuf> {
     }
     let given = PathBuf::from(OsString::from_vec(bytes.to_vec()));
     let full = if given.is_absolute() {
-        given
+        match root {
+            Some(r) => r.join(given.strip_prefix("/").ok()?),
+            None => given,
+        }
     } else {
         home()?.join(given)
     };
@@ -285,7 +350,10 @@ mod tests {
     use super::*;
 
     fn read(lines: &[&str]) -> (Vec<Record>, u64) {
-        let mut reader = Reader::new(Box::new(|u| Some(PathBuf::from(format!("/home/{u}")))));
+        let mut reader = Reader::new(
+            Box::new(|u| Some(PathBuf::from(format!("/home/{u}")))),
+            None,
+        );
         let mut out = Vec::new();
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         reader.feed(text.as_bytes(), &mut |r| out.push(r));
@@ -331,7 +399,10 @@ mod tests {
                 Act::Remove(p("/srv/s/c.txt")),
             ]
         );
-        assert!(got.iter().all(|r| r.user == "carol" && r.address == "198.18.3.2"));
+        assert!(
+            got.iter()
+                .all(|r| r.user == "carol" && r.address == "198.18.3.2")
+        );
         assert_eq!(doubtful, 0);
     }
 
@@ -365,17 +436,20 @@ mod tests {
 
     #[test]
     fn a_line_cut_by_the_end_of_what_was_written_is_read_when_it_ends() {
-        let mut reader = Reader::new(Box::new(|_| None));
+        let mut reader = Reader::new(Box::new(|_| None), None);
         let mut out = Vec::new();
-        let text = format!("{OPEN}\nDec  7 14:00:03 nas internal-sftp[42]: mkdir name \"/srv/s/d\" mode 0777\n");
+        let text = format!(
+            "{OPEN}\nDec  7 14:00:03 nas internal-sftp[42]: mkdir name \"/srv/s/d\" mode 0777\n"
+        );
         let (a, b) = text.split_at(text.len() - 10);
         reader.feed(a.as_bytes(), &mut |r| out.push(r));
         assert!(out.is_empty());
         reader.feed(b.as_bytes(), &mut |r| out.push(r));
         assert_eq!(out.len(), 1);
         // A relative name of a user without a home folder: not known.
-        let mut reader = Reader::new(Box::new(|_| None));
-        let text = format!("{OPEN}\nDec  7 14:00:03 nas internal-sftp[42]: mkdir name \"d\" mode 0777\n");
+        let mut reader = Reader::new(Box::new(|_| None), None);
+        let text =
+            format!("{OPEN}\nDec  7 14:00:03 nas internal-sftp[42]: mkdir name \"d\" mode 0777\n");
         reader.feed(text.as_bytes(), &mut |r| out.push(r));
         assert_eq!(out.len(), 1);
     }
@@ -384,5 +458,33 @@ mod tests {
     fn the_home_folder_comes_from_the_user_database() {
         assert_eq!(home_of("root"), Some(PathBuf::from("/root")));
         assert_eq!(home_of("no-such-user-here"), None);
+    }
+}
+
+#[cfg(test)]
+mod chroot_tests {
+    use super::*;
+
+    #[test]
+    fn a_chrooted_session_s_paths_are_inside_its_chroot() {
+        let jail = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(jail.path().join("carol/home/carol")).unwrap();
+        let chroot = format!("{}/%u", jail.path().display());
+        let mut reader = Reader::new(
+            Box::new(|u| Some(PathBuf::from(format!("/home/{u}")))),
+            Some(chroot),
+        );
+        let mut out = Vec::new();
+        let text = "Dec  7 14:00:00 nas internal-sftp[7]: session opened for local user carol from [198.18.3.2]\n\
+                    Dec  7 14:00:01 nas internal-sftp[7]: mkdir name \"/share/d\" mode 0777\n\
+                    Dec  7 14:00:01 nas internal-sftp[7]: mkdir name \"e\" mode 0777\n";
+        reader.feed(text.as_bytes(), &mut |r| out.push(r.act));
+        assert_eq!(
+            out,
+            vec![
+                Act::Mkdir(jail.path().join("carol/share/d")),
+                Act::Mkdir(jail.path().join("carol/home/carol/e")),
+            ]
+        );
     }
 }

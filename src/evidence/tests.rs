@@ -229,7 +229,7 @@ fn an_sftp_log_names_the_session_of_each_change_and_read() {
         "",
     ];
     std::fs::write(&log, lines.join("\n")).unwrap();
-    let e = Evidence::new(vec![(Source::Sftp, log.clone(), Position::default())]);
+    let e = Evidence::new(vec![(Source::Sftp(None), log.clone(), Position::default())]);
     let at = e.catch_up();
     assert_eq!(at[0].0, "sftp");
     assert_eq!(at[0].1.offset, std::fs::metadata(&log).unwrap().len());
@@ -237,7 +237,12 @@ fn an_sftp_log_names_the_session_of_each_change_and_read() {
         .take(Path::new("/srv/s"), Operation::Upload, &sp("/a.txt"), None)
         .unwrap();
     assert_eq!(
-        (who.user.as_str(), who.address.as_str(), who.protocol.as_str(), who.how),
+        (
+            who.user.as_str(),
+            who.address.as_str(),
+            who.protocol.as_str(),
+            who.how
+        ),
         ("carol", "198.18.3.2", "sftp", Attribution::SftpLog)
     );
     let reads = e.reads();

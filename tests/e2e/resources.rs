@@ -23,7 +23,13 @@ fn a_delete_through_the_api_names_the_api_user_and_protocol() {
     let state = dir.path().join("state");
     std::fs::create_dir_all(share.join("docs/deep")).unwrap();
     std::fs::create_dir(&state).unwrap();
-    for file in ["a.txt", "keep.txt", "get.txt", "docs/x.txt", "docs/deep/y.txt"] {
+    for file in [
+        "a.txt",
+        "keep.txt",
+        "get.txt",
+        "docs/x.txt",
+        "docs/deep/y.txt",
+    ] {
         std::fs::write(share.join(file), file).unwrap();
     }
     let receiver = Receiver::start();

@@ -510,22 +510,48 @@ pub const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "setup",
         summary: "print what another program needs to work with sharehook",
-        usage: &[Usage {
-            lines: &["setup samba [--audit-log PATH]"],
-            what: &[
-                "the smb.conf lines that make Samba record who made each",
-                "change and from where, in the log [attribution] samba_audit",
-                "names",
-            ],
-        }],
-        options: &[Opt {
-            long: "--audit-log",
-            short: None,
-            value: Some("PATH"),
-            complete: Complete::File,
-            what: "where Samba writes the audit log (default /var/log/samba/audit.log)",
-        }],
-        words: &["samba"],
+        usage: &[
+            Usage {
+                lines: &["setup samba [--audit-log PATH]"],
+                what: &[
+                    "the smb.conf lines that make Samba record who made each",
+                    "change and from where, in the log [attribution] samba_audit",
+                    "names",
+                ],
+            },
+            Usage {
+                lines: &["setup sftp [--log PATH] [--chroot DIR]"],
+                what: &[
+                    "the sshd_config and rsyslog lines that make OpenSSH's SFTP",
+                    "server record who made each change and download, in the log",
+                    "[attribution] sftp_log names",
+                ],
+            },
+        ],
+        options: &[
+            Opt {
+                long: "--audit-log",
+                short: None,
+                value: Some("PATH"),
+                complete: Complete::File,
+                what: "where Samba writes the audit log (default /var/log/samba/audit.log)",
+            },
+            Opt {
+                long: "--log",
+                short: None,
+                value: Some("PATH"),
+                complete: Complete::File,
+                what: "where rsyslog writes the SFTP log (default /var/log/sftp.log)",
+            },
+            Opt {
+                long: "--chroot",
+                short: None,
+                value: Some("DIR"),
+                complete: Complete::File,
+                what: "sshd's ChrootDirectory for SFTP sessions, if they are locked in one",
+            },
+        ],
+        words: &["samba", "sftp"],
         file_operand: false,
     },
     Cmd {

@@ -261,6 +261,13 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         section: "attribution",
+        key: "sftp_chroot",
+        kind: "path",
+        default: None,
+        what: "sshd's ChrootDirectory for SFTP sessions (%u for the user's name): the paths in the SFTP log are inside it",
+    },
+    Key {
+        section: "attribution",
         key: "download_min_bytes",
         kind: "bytes",
         default: Some("1048576"),

@@ -101,7 +101,11 @@ fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
     let merged = merge_triggers(&merged, &changes(r#"{"resources":{"download":true}}"#)).unwrap();
     assert_eq!(
         merged,
-        [Operation::Move, Operation::CreateFolder, Operation::Download]
+        [
+            Operation::Move,
+            Operation::CreateFolder,
+            Operation::Download
+        ]
     );
     // Accepted as false, refused as true, naming the trigger.
     let ok = r#"{"resources":{"copy":false,"compress":false,"extract":false},"shares":{"formSubmit":false}}"#;
@@ -131,7 +135,10 @@ fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
     assert_eq!(json["resources"]["move"], false);
     assert_eq!(json["resources"]["download"], false);
     let shown = Triggers::of(&[Operation::Download]);
-    assert_eq!(serde_json::to_value(&shown).unwrap()["resources"]["download"], true);
+    assert_eq!(
+        serde_json::to_value(&shown).unwrap()["resources"]["download"],
+        true
+    );
     assert_eq!(json["shares"]["formSubmit"], false);
 }
 

@@ -761,7 +761,12 @@ fn each_resource_given_out_is_a_download_by_its_caller() {
         .attributions
         .take_downloads()
         .into_iter()
-        .map(|(share, path, who)| format!("{share}:{path} {}@{} {}", who.user, who.address, who.protocol))
+        .map(|(share, path, who)| {
+            format!(
+                "{share}:{path} {}@{} {}",
+                who.user, who.address, who.protocol
+            )
+        })
         .collect();
     assert_eq!(
         got,

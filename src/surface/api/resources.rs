@@ -246,10 +246,7 @@ pub async fn download(
     let control = Arc::clone(&state.control);
     let got = blocking(move || {
         let ids: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
-        control
-            .resources
-            .download(&caller, &ids)
-            .map_err(fault)
+        control.resources.download(&caller, &ids).map_err(fault)
     })
     .await?;
     let mut name = crate::core::event::escape_bytes(&got.name);
