@@ -94,10 +94,17 @@ pub fn run(files: usize) -> anyhow::Result<()> {
     log::set_max_level(log::LevelFilter::Warn);
     let mut daemon = Daemon::start(&config)?;
     let cpu_before = thread_cpu();
-    let burst = drop_files(&share, &seen, "f", files, Duration::ZERO)?;
+    let burst = drop_files(&share, &seen, "f", files, Duration::ZERO, &mut |_| Ok(()))?;
     let cpu_after = thread_cpu();
     // (3) Latency when the daemon is not busy: files one at a time, 10 ms apart.
-    let paced = drop_files(&share, &seen, "p", 300, Duration::from_millis(10))?;
+    let paced = drop_files(
+        &share,
+        &seen,
+        "p",
+        300,
+        Duration::from_millis(10),
+        &mut |_| Ok(()),
+    )?;
     daemon.stop(Duration::from_secs(10));
     log::set_max_level(level);
 
@@ -145,7 +152,7 @@ pub fn run(files: usize) -> anyhow::Result<()> {
 }
 
 /// What one batch of files showed.
-struct Run {
+pub(crate) struct Run {
     /// From the first file's close to the last webhook's arrival.
     span_secs: f64,
     /// From the first webhook's arrival to the last one's.
@@ -155,20 +162,21 @@ struct Run {
 }
 
 impl Run {
-    fn percentile(&self, p: f64) -> f64 {
+    pub(crate) fn percentile(&self, p: f64) -> f64 {
         let i = ((self.latencies.len().saturating_sub(1)) as f64 * p).round() as usize;
         self.latencies.get(i).copied().unwrap_or(f64::NAN)
     }
 }
 
-/// Creates `n` files named `<prefix>NNNNNN.dat` in `share`, `gap` apart, and waits until the
-/// receiver has a webhook for each.
-fn drop_files(
+/// Creates `n` files named `<prefix>NNNNNN.dat` in `share`, `gap` apart (calling `after` with
+/// each one's path once it is closed), and waits until the receiver has a webhook for each.
+pub(crate) fn drop_files(
     share: &std::path::Path,
     seen: &Mutex<Seen>,
     prefix: &str,
     n: usize,
     gap: Duration,
+    after: &mut dyn FnMut(&std::path::Path) -> std::io::Result<()>,
 ) -> anyhow::Result<Run> {
     let before = seen
         .lock()
@@ -178,10 +186,12 @@ fn drop_files(
     let mut closed: HashMap<String, Instant> = HashMap::with_capacity(n);
     for i in 0..n {
         let name = format!("{prefix}{i:06}.dat");
-        let mut f = std::fs::File::create(share.join(&name))?;
+        let path = share.join(&name);
+        let mut f = std::fs::File::create(&path)?;
         f.write_all(b"sharehook bench\n")?;
         drop(f);
         closed.insert(format!("/{name}"), Instant::now());
+        after(&path)?;
         if !gap.is_zero() {
             std::thread::sleep(gap);
         }
@@ -238,7 +248,7 @@ fn drop_files(
     })
 }
 
-fn bench_config(share: &std::path::Path, state: &std::path::Path, url: &str) -> Config {
+pub(crate) fn bench_config(share: &std::path::Path, state: &std::path::Path, url: &str) -> Config {
     let mut config = Config::one_share("bench", share, state, url);
     config.shares[0].watch = WatchMode::Inotify;
     config.delivery.schedule = Schedule::new(vec![Duration::ZERO, Duration::from_secs(1)]);

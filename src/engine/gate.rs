@@ -20,8 +20,11 @@ const COMMIT_GAP: Duration = Duration::from_millis(10);
 /// the server to write its record of them (Samba writes it as the call returns, after the
 /// kernel has told of the change)...
 pub(super) const EVIDENCE_WAIT: Duration = Duration::from_millis(50);
-/// ...and at most, under a steady stream of changes.
+/// ...and at most, under a steady stream of changes. Once every change waiting has its record,
+/// none waits longer.
 const EVIDENCE_WAIT_MAX: Duration = Duration::from_millis(200);
+/// While changes wait for records, how often the logs are read again.
+const EVIDENCE_POLL: Duration = Duration::from_millis(5);
 
 impl Engine {
     // ----- committing -----
@@ -46,17 +49,22 @@ impl Engine {
         if nothing || Instant::now() < self.next_commit {
             return;
         }
-        if self.evidence.is_some() && for_evidence && !self.rules.ready.is_empty() {
-            // Changes wait a moment for the file server's record of them.
+        if let Some(evidence) = self.evidence.as_ref().filter(|_| for_evidence)
+            && !self.rules.ready.is_empty()
+        {
+            // Changes wait a moment for the file server's record of them, unless every one
+            // has it already.
             let now = Instant::now();
+            evidence.catch_up();
+            let all_known = self.rules.ready.iter().all(|c| evidence.knows(c.path()));
             let (first, len, last) = self.ready_seen.get_or_insert((now, 0, now));
             if self.rules.ready.len() != *len {
                 *len = self.rules.ready.len();
                 *last = now;
             }
             let due = (*last + EVIDENCE_WAIT).min(*first + EVIDENCE_WAIT_MAX);
-            if now < due {
-                self.next_commit = due;
+            if now < due && !all_known {
+                self.next_commit = due.min(now + EVIDENCE_POLL);
                 return;
             }
             self.ready_seen = None;

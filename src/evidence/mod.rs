@@ -130,6 +130,15 @@ enum Key {
     Rename(PathBuf, PathBuf),
 }
 
+impl Key {
+    /// Where the change it tells of is reported.
+    fn target(&self) -> &Path {
+        match self {
+            Key::Write(p) | Key::Mkdir(p) | Key::Remove(p) | Key::Rename(_, p) => p,
+        }
+    }
+}
+
 /// The evidence read so far, and the logs it comes from.
 pub struct Evidence {
     inner: Mutex<Inner>,
@@ -152,11 +161,23 @@ enum Parser {
 
 struct Inner {
     logs: Vec<Log>,
+    kept: Kept,
+}
+
+/// What the logs said that is kept for the engine.
+#[derive(Default)]
+struct Kept {
     records: HashMap<Key, VecDeque<(Instant, Who)>>,
+    /// How many records are kept for each path a change would be reported at (a rename's
+    /// new path), to tell whether a change's record has come.
+    targets: HashMap<PathBuf, usize>,
     /// Every record kept, oldest first, for forgetting them in order.
     order: VecDeque<(Instant, Key)>,
     /// Files Samba sessions are reading: when the first and last read was seen.
     open_reads: HashMap<(Who, PathBuf), (Instant, Instant)>,
+    /// The same, oldest first, for taking the oldest as done when there are too many (an
+    /// entry whose read is over meanwhile is skipped).
+    open_order: VecDeque<(Instant, (Who, PathBuf))>,
     /// Reads that are over, for the engine to take.
     reads: VecDeque<Read>,
 }
@@ -195,10 +216,7 @@ impl Evidence {
         Evidence {
             inner: Mutex::new(Inner {
                 logs,
-                records: HashMap::new(),
-                order: VecDeque::new(),
-                open_reads: HashMap::new(),
-                reads: VecDeque::new(),
+                kept: Kept::default(),
             }),
         }
     }
@@ -243,8 +261,10 @@ impl Evidence {
             Operation::Download => return None,
         };
         let mut inner = self.lock();
-        inner.forget_old(Instant::now());
-        let found = inner.records.remove(&key)?;
+        let kept = &mut inner.kept;
+        kept.forget_old(Instant::now());
+        let found = kept.records.remove(&key)?;
+        kept.untarget(&key, found.len());
         let newest = found.back()?.1.clone();
         // Sessions that disagree: nothing is said rather than the wrong one.
         found
@@ -253,9 +273,16 @@ impl Evidence {
             .then_some(newest)
     }
 
+    /// Whether a record kept tells of a change at `path` (a write, a folder made, a removal,
+    /// or a rename to it): the change need not wait for its record.
+    pub fn knows(&self, path: &Path) -> bool {
+        self.lock().kept.targets.contains_key(path)
+    }
+
     /// The reads that are over (closed, or idle for `READ_IDLE`), oldest first.
     pub fn reads(&self) -> Vec<Read> {
         let mut inner = self.lock();
+        let inner = &mut inner.kept;
         let now = Instant::now();
         let idle: Vec<(Who, PathBuf)> = inner
             .open_reads
@@ -284,7 +311,7 @@ impl Evidence {
                     path: l.follow.path.clone(),
                     records,
                     doubtful,
-                    kept: inner.order.len(),
+                    kept: inner.kept.order.len(),
                     since_last: l.last_record.map(|t| t.elapsed()),
                     trouble: l.trouble.clone(),
                 }
@@ -295,9 +322,11 @@ impl Evidence {
 
 impl Inner {
     fn catch_up(&mut self) {
-        for i in 0..self.logs.len() {
+        for log in &mut self.logs {
             let mut found = Vec::new();
-            let log = &mut self.logs[i];
+            let (protocol, how) = (log.source.protocol(), log.source.how());
+            let kept = &mut self.kept;
+            let mut any = false;
             let result = {
                 let Log {
                     follow,
@@ -318,7 +347,21 @@ impl Inner {
                         );
                         parser.reset();
                     }
-                    Step::Piece(bytes, done) => parser.feed(bytes, done, &mut found),
+                    Step::Piece(bytes, done) => {
+                        // Kept piece by piece: a log that grew much is read in bounded memory.
+                        parser.feed(bytes, done, &mut found);
+                        let now = Instant::now();
+                        any |= !found.is_empty();
+                        for r in found.drain(..) {
+                            let who = Who {
+                                user: r.user,
+                                protocol: protocol.to_owned(),
+                                address: r.address,
+                                how,
+                            };
+                            kept.keep(who, r.act, now);
+                        }
+                    }
                 })
             };
             let now = Instant::now();
@@ -348,22 +391,14 @@ impl Inner {
                     }
                 }
             }
-            if !found.is_empty() {
+            if any {
                 log.last_record = Some(now);
-            }
-            let (protocol, how) = (log.source.protocol(), log.source.how());
-            for r in found {
-                let who = Who {
-                    user: r.user,
-                    protocol: protocol.to_owned(),
-                    address: r.address,
-                    how,
-                };
-                self.keep(who, r.act, now);
             }
         }
     }
+}
 
+impl Kept {
     fn keep(&mut self, who: Who, act: Act, now: Instant) {
         let key = match act {
             Act::Write(p) => Key::Write(p),
@@ -372,17 +407,26 @@ impl Inner {
             Act::Rename(a, b) => Key::Rename(a, b),
             Act::Read(p) => {
                 let key = (who, p);
-                if !self.open_reads.contains_key(&key) && self.open_reads.len() >= MAX_OPEN_READS {
-                    let oldest = self
-                        .open_reads
-                        .iter()
-                        .min_by_key(|(_, (first, _))| *first)
-                        .map(|(k, _)| k.clone());
-                    if let Some(oldest) = oldest {
+                if let Some(times) = self.open_reads.get_mut(&key) {
+                    times.1 = now;
+                    return;
+                }
+                while self.open_reads.len() >= MAX_OPEN_READS {
+                    let Some((first, oldest)) = self.open_order.pop_front() else {
+                        break;
+                    };
+                    if self.open_reads.get(&oldest).is_some_and(|t| t.0 == first) {
                         self.read_over(&oldest);
                     }
                 }
-                self.open_reads.entry(key).or_insert((now, now)).1 = now;
+                if self.open_order.len() >= 2 * MAX_OPEN_READS {
+                    // Reads over meanwhile leave their entries here: dropped now and then.
+                    let current = &self.open_reads;
+                    self.open_order
+                        .retain(|(first, k)| current.get(k).is_some_and(|t| t.0 == *first));
+                }
+                self.open_reads.insert(key.clone(), (now, now));
+                self.open_order.push_back((now, key));
                 return;
             }
             Act::Close(p) => {
@@ -404,6 +448,7 @@ impl Inner {
             list.back_mut().expect("not empty").0 = now;
         } else {
             list.push_back((now, who));
+            *self.targets.entry(key.target().to_owned()).or_default() += 1;
         }
         self.order.push_back((now, key));
         while self.order.len() > MAX_RECORDS {
@@ -444,11 +489,28 @@ impl Inner {
             return;
         };
         if let Some(list) = self.records.get_mut(&key) {
+            let before = list.len();
             while list.front().is_some_and(|(at, _)| *at <= t) {
                 list.pop_front();
             }
+            let gone = before - list.len();
             if list.is_empty() {
                 self.records.remove(&key);
+            }
+            self.untarget(&key, gone);
+        }
+    }
+
+    /// `n` records of `key` are no longer kept.
+    fn untarget(&mut self, key: &Key, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let target = key.target();
+        if let Some(count) = self.targets.get_mut(target) {
+            *count = count.saturating_sub(n);
+            if *count == 0 {
+                self.targets.remove(target);
             }
         }
     }

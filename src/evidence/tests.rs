@@ -251,3 +251,31 @@ fn an_sftp_log_names_the_session_of_each_change_and_read() {
     assert_eq!(reads[0].bytes, Some(10));
     assert_eq!(e.status()[0].records, 2);
 }
+
+#[test]
+fn files_being_read_are_bounded_in_number_the_oldest_taken_as_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let lines: Vec<String> = (0..MAX_OPEN_READS + 10)
+        .map(|i| format!("bob|198.18.0.3|pread_recv|ok|/srv/s/{i}"))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    append(&log, &refs);
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    e.catch_up();
+    let reads = e.reads();
+    // The ten oldest were taken as read whole to make room; the others are still open.
+    let paths: Vec<String> = reads.iter().map(|r| r.path.display().to_string()).collect();
+    let oldest: Vec<String> = (0..10).map(|i| format!("/srv/s/{i}")).collect();
+    assert_eq!(paths, oldest);
+    // A close of one still open ends its read.
+    append(
+        &log,
+        &[&format!(
+            "bob|198.18.0.3|close|ok|/srv/s/{}",
+            MAX_OPEN_READS + 9
+        )],
+    );
+    e.catch_up();
+    assert_eq!(e.reads().len(), 1);
+}

@@ -169,17 +169,22 @@ changed = webhooks.update_webhook(KEY, TOKEN, hook_id, body=exavault.UpdateWebho
     triggers=Triggers(resources=Resources(rename=True)))).data[0]
 check(changed.attributes.triggers.resources.rename, "rename turned on")
 check(changed.attributes.triggers.resources.upload, "upload kept: triggers merge per key")
+for on in (True, False):
+    changed = webhooks.update_webhook(KEY, TOKEN, hook_id, body=exavault.UpdateWebhookRequestBody(
+        triggers=Triggers(resources=Resources(download=on)))).data[0]
+    check(changed.attributes.triggers.resources.download is on, f"download set to {on}: {changed}")
+    check(changed.attributes.triggers.resources.rename, "rename kept")
 detail = refused(
     lambda: webhooks.update_webhook(KEY, TOKEN, hook_id, body=exavault.UpdateWebhookRequestBody(
-        triggers=Triggers(resources=Resources(download=True)))),
+        triggers=Triggers(resources=Resources(copy=True)))),
     400, "ERROR_INVALID_PARAMETER")
-check("download" in detail, f"the refusal names the trigger: {detail}")
+check("copy" in detail, f"the refusal names the trigger: {detail}")
 detail = refused(
     lambda: webhooks.update_webhook(KEY, TOKEN, FILE_WEBHOOK, body=exavault.UpdateWebhookRequestBody(
         endpoint_url=LISTENER_URL)),
     403, "ERROR_INSUFFICIENT_PRIVILEGES")
 check("file" in detail, f"the refusal says the webhook is in the file: {detail}")
-step("list, get, update (merged triggers), download=true refused, the file's webhook read-only")
+step("list, get, update (merged triggers), download on and off, copy=true refused, the file's webhook read-only")
 
 # ----- deliveries, signatures and regeneration -----
 
