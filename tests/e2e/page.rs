@@ -168,3 +168,66 @@ fn live_attempt_rows_stay_in_time_order_when_a_slow_receiver_s_attempt_is_writte
     );
     println!("{output}");
 }
+
+#[test]
+fn the_overview_names_the_people_active_lately_and_charts_their_events_per_hour() {
+    need("chromium", "chromium");
+    need("chromedriver", "chromium-driver");
+    let python = venv_python(&["selenium"]);
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(&receiver.url(), "0", "resources = \"read-write\"\n", "");
+    let daemon = nas.start();
+    let admin = user(&nas, "ana", "admin");
+    let carol = nas.credentials("carol", "admin");
+    let share = nas.share();
+    // A file written on the disk (its owner's Upload), then deleted through the API by carol,
+    // from the loopback address: a user with an address, as the People table shows them.
+    write_file(&share.join("by-carol.txt"), "deleted through the API");
+    receiver.wait_for(1);
+    let deleted = api(
+        "DELETE",
+        &format!("{}/api/v2/resources/%2Fby-carol.txt", daemon.web_url()),
+        &carol.headers(),
+        Some("{}"),
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let got = receiver.wait_for(2);
+    assert_eq!(got[1].json()["username"], "carol", "{:?}", got[1].json());
+    let logged = nas.log_entries(&["--limit", "0"]);
+    assert!(
+        logged
+            .iter()
+            .any(|e| e["username"] == "carol" && e["ipAddress"] == "127.0.0.1"),
+        "the log has no attempt of carol's Delete from 127.0.0.1: {logged:?}"
+    );
+    let folder = match std::env::var("SHAREHOOK_RUNNER") {
+        Ok(runner) if !runner.is_empty() => format!("target/page-screenshots-people-{runner}"),
+        _ => "target/page-screenshots-people".to_owned(),
+    };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let (ok, output) = browse(
+        &python,
+        &[
+            "--base",
+            &daemon.web_url(),
+            "--share",
+            share.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--shots",
+            shots.to_str().unwrap(),
+            "--people",
+            "carol",
+            "127.0.0.1",
+        ],
+        nas.dir.path(),
+        patience() * 3,
+    );
+    assert!(
+        ok,
+        "the overview's People and chart in headless Chromium:\n{output}\n--- daemon log:\n{}",
+        daemon.log()
+    );
+    println!("{output}");
+}

@@ -14,12 +14,12 @@ use crate::service::recent::{HOUR_MS, Hour, Recent};
 
 /// The drawing's size in its own units; the stylesheet scales it to the page's width.
 const WIDTH: f64 = 720.0;
-const HEIGHT: f64 = 220.0;
+const HEIGHT: f64 = 160.0;
 /// Room for the scale on the left, the hours below, and a little above and to the right.
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 12.0;
-const BOTTOM: f64 = 34.0;
+const BOTTOM: f64 = 32.0;
 /// The share of an hour's width its bar takes.
 const BAR: f64 = 0.72;
 
