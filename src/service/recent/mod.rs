@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::core::event::Operation;
-use crate::store::{LogEntry, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How many hours the figures cover: the current hour and the 23 before it.
 pub const WINDOW_HOURS: usize = 24;
@@ -134,13 +134,12 @@ pub fn collect_capped(
     let mut seen: HashMap<u64, Seen> = HashMap::new();
     let mut read = 0usize;
     let mut complete = true;
-    store.log_visit_by_time(Some(since_ms), None, |entry: LogEntry| {
+    store.log_events_by_time(Some(since_ms), |_, e| {
         if read == cap {
             complete = false;
             return false;
         }
         read += 1;
-        let e = entry.event;
         if e.time_ms < since_ms {
             // An attempt in the window of an event from before it (a retry, a resend).
             return true;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::core::event::{Attribution, SharePath};
-use crate::store::Flush;
+use crate::store::{Flush, LogEntry};
 
 /// 2026-11-22T09:05:03.042Z: five minutes into an hour.
 const NOW: i64 = 1_795_338_303_042;
