@@ -201,6 +201,40 @@ fn the_overview_names_the_people_active_lately_and_charts_their_events_per_hour(
             .any(|e| e["username"] == "carol" && e["ipAddress"] == "127.0.0.1"),
         "the log has no attempt of carol's Delete from 127.0.0.1: {logged:?}"
     );
+    // The API gives the same figures.
+    let recent = api(
+        "GET",
+        &format!("{}/api/v2/status/recent", daemon.web_url()),
+        &carol.headers(),
+        None,
+    );
+    assert_eq!(recent.status, 200, "{}", recent.body);
+    let data = &recent.body["data"];
+    let people = data["people"].as_array().unwrap();
+    assert!(
+        people.iter().any(|p| p["username"] == "carol"
+            && p["addresses"] == serde_json::json!(["127.0.0.1"])
+            && p["protocols"] == serde_json::json!(["api"])
+            && p["events"] == 1),
+        "{data}"
+    );
+    let hours = data["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 24, "{data}");
+    let summed: u64 = hours.iter().map(|h| h["total"].as_u64().unwrap()).sum();
+    assert_eq!(
+        (summed, &data["events"]),
+        (2, &serde_json::json!(2)),
+        "{data}"
+    );
+    let deletes: u64 = hours
+        .iter()
+        .map(|h| h["events"]["delete"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        (deletes, &data["totals"]["delete"]),
+        (1, &serde_json::json!(1)),
+        "{data}"
+    );
     let folder = match std::env::var("SHAREHOOK_RUNNER") {
         Ok(runner) if !runner.is_empty() => format!("target/page-screenshots-people-{runner}"),
         _ => "target/page-screenshots-people".to_owned(),

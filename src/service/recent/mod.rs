@@ -22,8 +22,11 @@
 
 use std::collections::HashMap;
 
+use serde_json::{Value, json};
+
 use crate::config::Config;
 use crate::core::event::Operation;
+use crate::core::payload::rfc3339;
 use crate::store::{Store, StoreError};
 
 /// How many hours the figures cover: the current hour and the 23 before it.
@@ -98,6 +101,38 @@ impl Recent {
             .map(|(i, op)| (*op, self.hours.iter().map(|h| h.counts[i].1).sum()))
             .collect()
     }
+}
+
+/// `r` as JSON, for the API (`GET /api/v2/status/recent`): times in RFC 3339, each hour's
+/// events by trigger name (`upload`, `createFolder`...).
+pub fn to_json(r: &Recent) -> Value {
+    let by_op = |counts: &[(Operation, u64)]| -> serde_json::Map<String, Value> {
+        counts
+            .iter()
+            .map(|(op, n)| (op.trigger().to_owned(), json!(n)))
+            .collect()
+    };
+    json!({
+        "since": rfc3339(r.since_ms),
+        "events": r.events,
+        "complete": r.complete,
+        "readCap": READ_CAP,
+        "totals": by_op(&r.totals()),
+        "people": r.people.iter().map(|p| json!({
+            "username": p.user,
+            "events": p.events,
+            "addresses": p.addresses,
+            "moreAddresses": p.more_addresses,
+            "protocols": p.protocols,
+            "lastSeen": rfc3339(p.last_seen_ms),
+        })).collect::<Vec<_>>(),
+        "morePeople": r.more_people,
+        "hours": r.hours.iter().map(|h| json!({
+            "start": rfc3339(h.start_ms),
+            "total": h.total(),
+            "events": by_op(&h.counts),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// What one event adds: read from the first of its entries, the operation possibly replaced.
