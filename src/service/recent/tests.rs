@@ -139,6 +139,9 @@ fn each_event_counts_once_in_the_hour_it_happened_and_older_ones_not_at_all() {
     assert_eq!(r.totals().len(), Operation::ALL.len());
 }
 
+/// A person as the test compares them: user, events, addresses, protocols, last seen.
+type Row<'a> = (&'a str, u64, Vec<&'a str>, Vec<&'a str>, i64);
+
 #[test]
 fn users_are_added_up_with_their_addresses_and_protocols_newest_first() {
     let c = case();
@@ -178,7 +181,7 @@ fn users_are_added_up_with_their_addresses_and_protocols_newest_first() {
         ),
     ]);
     let r = c.recent(READ_CAP);
-    let shown: Vec<(&str, u64, Vec<&str>, Vec<&str>, i64)> = r
+    let shown: Vec<Row> = r
         .people
         .iter()
         .map(|p| {
