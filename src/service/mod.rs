@@ -11,5 +11,6 @@ pub mod hooks;
 pub mod inbox;
 pub mod metrics;
 pub mod passwords;
+pub mod recent;
 pub mod resources;
 pub mod status;

@@ -168,3 +168,100 @@ fn live_attempt_rows_stay_in_time_order_when_a_slow_receiver_s_attempt_is_writte
     );
     println!("{output}");
 }
+
+#[test]
+fn the_overview_names_the_people_active_lately_and_charts_their_events_per_hour() {
+    need("chromium", "chromium");
+    need("chromedriver", "chromium-driver");
+    let python = venv_python(&["selenium"]);
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    nas.write_config_with(&receiver.url(), "0", "resources = \"read-write\"\n", "");
+    let daemon = nas.start();
+    let admin = user(&nas, "ana", "admin");
+    let carol = nas.credentials("carol", "admin");
+    let share = nas.share();
+    // A file written on the disk (its owner's Upload), then deleted through the API by carol,
+    // from the loopback address: a user with an address, as the People table shows them.
+    write_file(&share.join("by-carol.txt"), "deleted through the API");
+    receiver.wait_for(1);
+    let deleted = api(
+        "DELETE",
+        &format!("{}/api/v2/resources/%2Fby-carol.txt", daemon.web_url()),
+        &carol.headers(),
+        Some("{}"),
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let got = receiver.wait_for(2);
+    assert_eq!(got[1].json()["username"], "carol", "{:?}", got[1].json());
+    let logged = nas.log_entries(&["--limit", "0"]);
+    assert!(
+        logged
+            .iter()
+            .any(|e| e["username"] == "carol" && e["ipAddress"] == "127.0.0.1"),
+        "the log has no attempt of carol's Delete from 127.0.0.1: {logged:?}"
+    );
+    // The API gives the same figures.
+    let recent = api(
+        "GET",
+        &format!("{}/api/v2/status/recent", daemon.web_url()),
+        &carol.headers(),
+        None,
+    );
+    assert_eq!(recent.status, 200, "{}", recent.body);
+    let data = &recent.body["data"];
+    let people = data["people"].as_array().unwrap();
+    assert!(
+        people.iter().any(|p| p["username"] == "carol"
+            && p["addresses"] == serde_json::json!(["127.0.0.1"])
+            && p["protocols"] == serde_json::json!(["api"])
+            && p["events"] == 1),
+        "{data}"
+    );
+    let hours = data["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 24, "{data}");
+    let summed: u64 = hours.iter().map(|h| h["total"].as_u64().unwrap()).sum();
+    assert_eq!(
+        (summed, &data["events"]),
+        (2, &serde_json::json!(2)),
+        "{data}"
+    );
+    let deletes: u64 = hours
+        .iter()
+        .map(|h| h["events"]["delete"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        (deletes, &data["totals"]["delete"]),
+        (1, &serde_json::json!(1)),
+        "{data}"
+    );
+    let folder = match std::env::var("SHAREHOOK_RUNNER") {
+        Ok(runner) if !runner.is_empty() => format!("target/page-screenshots-people-{runner}"),
+        _ => "target/page-screenshots-people".to_owned(),
+    };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let (ok, output) = browse(
+        &python,
+        &[
+            "--base",
+            &daemon.web_url(),
+            "--share",
+            share.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--shots",
+            shots.to_str().unwrap(),
+            "--people",
+            "carol",
+            "127.0.0.1",
+        ],
+        nas.dir.path(),
+        patience() * 3,
+    );
+    assert!(
+        ok,
+        "the overview's People and chart in headless Chromium:\n{output}\n--- daemon log:\n{}",
+        daemon.log()
+    );
+    println!("{output}");
+}

@@ -4,6 +4,7 @@ sharehook. Signs in, makes a webhook to the page's own inbox through the form, w
 the share and watches their rows arrive without a reload, resends, regenerates the token,
 checks what a viewer may not do, the CSRF token, signing out, the browser console of every
 page and sideways scrolling at phone width (390 x 844). Saves a screenshot of every page.
+With --people, only the overview's People table and its chart of events per hour instead.
 
 Prints each step; the first failure ends it with a message and status 1. The last line is OK
 when everything passed.
@@ -13,6 +14,7 @@ import argparse
 import html
 import json
 import os
+import pwd
 import re
 import shutil
 import sys
@@ -447,6 +449,67 @@ class Page:
         times = [t for _, t, _ in shown]
         if times != sorted(times, reverse=True):
             fail(f"/activity: the live rows are not newest first by time: {times}")
+
+    def person(self, user):
+        """The overview's People row of `user`, or None."""
+        for row in self.all("table#people-table tr.person"):
+            if row.get_attribute("data-user") == user:
+                return row
+        return None
+
+    def person_cells(self, row):
+        return {td.get_attribute("data-label"): td.text.strip() for td in self.all("td", row)}
+
+    def run_people(self, user, address):
+        """The overview after changes were made: its People table names `user` with `address`,
+        and its chart (an inline SVG drawn by the server) has at least one bar the browser draws.
+        Then a file written on the share counts for its owner without a reload (live feed)."""
+        self.start_browser()
+        self.visit("/")
+        self.sign_in(self.admin, "/")
+        step(f"the People table names {user} from {address}")
+        row = self.until_reloaded("/", f"a People row for {user}", lambda: self.person(user))
+        cells = self.person_cells(row)
+        if address not in cells.get("Addresses", "").split():
+            fail(f"the People row of {user} does not name {address}: {cells}")
+        if not cells.get("Events", "").isdigit() or int(cells["Events"]) < 1:
+            fail(f"the People row of {user} counts no event: {cells}")
+        if not cells.get("Protocols") or not self.all("time", row):
+            fail(f"the People row of {user} has no protocol or no last seen: {cells}")
+        step("the chart: an accessible inline SVG with at least one drawn bar")
+        chart = self.one("section#people svg#hours-chart")
+        label = chart.get_attribute("aria-label") or ""
+        if chart.get_attribute("role") != "img" or " in all " not in label:
+            fail(f"the chart is not an image saying its totals: role {chart.get_attribute('role')!r}, {label!r}")
+        if not self.all("title", chart):
+            fail("the chart has no <title>")
+        bars = self.all("rect.bar", chart)
+        if not bars:
+            fail(f"the chart has no bar though {cells['Events']} events were counted: {label!r}")
+        drawn = [b.size for b in bars]
+        if not any(size["height"] > 0 and size["width"] > 0 for size in drawn):
+            fail(f"the chart's bars are not drawn: {drawn}")
+        if len(self.all("ul.legend li")) < 5:
+            fail("the chart's legend does not name every operation")
+        if self.driver.execute_script("return typeof window.Chart + typeof window.d3") != "undefinedundefined":
+            fail("a chart library was loaded")
+        self.console()
+        self.driver.execute_script("document.getElementById('people').scrollIntoView()")
+        self.shoot("overview-people")
+        step("a file written on the share counts for its owner without a reload")
+        owner = pwd.getpwuid(os.getuid()).pw_name
+        before = self.person(owner)
+        count = int(self.person_cells(before)["Events"]) if before else 0
+        self.mark()
+        self.write_file(f"people-{os.getpid()}.txt")
+
+        def counted():
+            row = self.person(owner)
+            return row and int(self.person_cells(row)["Events"]) > count
+
+        self.wait(f"the People row of {owner} counting more than {count} events", lambda d: counted())
+        self.still_marked("the People row")
+        self.console()
 
     def run(self):
         self.start_browser()
@@ -908,14 +971,23 @@ def main():
         "check the ROWS live rows of /activity are newest first by time",
     )
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between the two files")
+    parser.add_argument(
+        "--people",
+        nargs=2,
+        metavar=("USER", "ADDRESS"),
+        help="instead of the whole walk: check the overview's People table names USER from "
+        "ADDRESS and its chart draws bars, then that a file written counts live",
+    )
     args = parser.parse_args()
-    if not args.live_order and (args.viewer == ":" or not args.shots):
+    if not args.live_order and not args.people and (args.viewer == ":" or not args.shots):
         parser.error("the whole walk needs --viewer and --shots")
     page = Page(args)
     started = time.monotonic()
     try:
         if args.live_order:
             page.run_live_order(args.gap, args.live_order)
+        elif args.people:
+            page.run_people(*args.people)
         else:
             page.run()
     except Failure as e:

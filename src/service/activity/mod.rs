@@ -207,6 +207,12 @@ impl Control {
         crate::service::status::collect(&self.config, &self.store, Some(running), now_ms())
     }
 
+    /// Who was active in the last 24 hours and the events of each hour (reads the state: call
+    /// it off the async threads).
+    pub fn recent(&self) -> Result<crate::service::recent::Recent, crate::store::StoreError> {
+        crate::service::recent::collect(&self.store, &self.config, now_ms())
+    }
+
     /// The Prometheus text of the running daemon's figures.
     pub fn metrics(&self) -> String {
         crate::service::metrics::render(&self.stats, &self.store, &self.hooks.ids())

@@ -3,6 +3,28 @@
 
 use super::*;
 
+/// A `LogEntry` record (`LOG_RECORD`) read up to its event, its text and bytes borrowed from
+/// the record: postcard writes a struct's fields in order with no names, so these are
+/// `LogEntry`'s first fields, in its order (`log_events_by_time` is tested against records
+/// `flush` wrote), and the body after the event is left unread.
+#[derive(Deserialize)]
+struct LogEventView<'a> {
+    _id: u64,
+    time_ms: i64,
+    _webhook: u32,
+    _format: &'a str,
+    _attempt: u32,
+    _resend: bool,
+    _url: &'a str,
+    _status: u32,
+    _transport: bool,
+    _message: &'a str,
+    _response_size: u64,
+    _response: &'a [u8],
+    _duration_ms: u64,
+    event: Event,
+}
+
 impl Store {
     pub(super) fn log_record(&self, bytes: &[u8]) -> Result<LogEntry, StoreError> {
         fn upgrade<E: Into<Event>>(old: LogEntry<E>) -> LogEntry {
@@ -156,11 +178,52 @@ impl Store {
         webhook: Option<u32>,
         mut visit: impl FnMut(LogEntry) -> bool,
     ) -> Result<(), StoreError> {
+        self.log_records_by_time(tx, since_ms, webhook, |bytes| {
+            Ok(visit(self.log_record(bytes)?))
+        })
+    }
+
+    /// Hands the event of each log entry made at `since_ms` or later to `visit`, with the time
+    /// of its attempt, in the order of `log_visit_by_time`, until it returns false. Reads each
+    /// record only up to its event: the body sent and the answer, most of a record, are
+    /// neither copied nor decoded.
+    pub fn log_events_by_time(
+        &self,
+        since_ms: Option<i64>,
+        mut visit: impl FnMut(i64, Event) -> bool,
+    ) -> Result<(), StoreError> {
+        let tx = self.read()?;
+        self.log_records_by_time(&tx, since_ms, None, |bytes| {
+            let (time_ms, event) = match bytes.split_first() {
+                Some((&LOG_RECORD, rest)) => postcard::take_from_bytes::<LogEventView>(rest)
+                    .map(|(v, _)| (v.time_ms, v.event))
+                    .map_err(|e| {
+                        self.damaged(format!("a record in table log is unreadable: {e}"))
+                    })?,
+                // Older layouts hold older events: read whole, as `log` reads them.
+                _ => {
+                    let entry = self.log_record(bytes)?;
+                    (entry.time_ms, entry.event)
+                }
+            };
+            Ok(visit(time_ms, event))
+        })
+    }
+
+    /// Hands the record of each log entry made at `since_ms` or later for `webhook` (all: None)
+    /// to `visit`, in the order of `log_visit_by_time`, until it returns false.
+    fn log_records_by_time(
+        &self,
+        tx: &redb::ReadTransaction,
+        since_ms: Option<i64>,
+        webhook: Option<u32>,
+        mut visit: impl FnMut(&[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
         let log = tx.open_table(LOG).map_err(self.err())?;
         let wanted = |w: u32| webhook.is_none_or(|want| want == w);
         let mut step = |id: u64| -> Result<bool, StoreError> {
             match log.get(id).map_err(self.err())? {
-                Some(value) => Ok(visit(self.log_record(value.value())?)),
+                Some(value) => visit(value.value()),
                 None => Ok(true),
             }
         };

@@ -235,7 +235,8 @@ pub struct WebhookState {
     pub moved_from: Option<String>,
 }
 
-/// One delivery attempt, as the log keeps it.
+/// One delivery attempt, as the log keeps it. `LogEventView` mirrors its fields up to `event`:
+/// a field added or moved before `event` is a new `LOG_RECORD` version, and changes both.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry<E = Event> {
     /// Given when the entry is stored; increasing.

@@ -90,6 +90,7 @@ fn records_written_before_events_had_a_protocol_still_read() {
     let log = store.log(&LogFilter::default()).unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].event.clone(), log[0].status), (old(6), 503));
+    assert_eq!(events(&store, None), [(40, old(6))]);
 
     // New records carry the protocol, and read back with it.
     let mut e = old(8);
@@ -167,6 +168,7 @@ fn records_written_before_events_had_an_address_still_read() {
         (log[0].event.username.as_str(), log[0].status),
         ("ann", 503)
     );
+    assert_eq!(events(&store, None), [(40, log[0].event.clone())]);
 
     // New records carry the address and how it was found.
     let mut e = head.event.clone();
@@ -184,6 +186,64 @@ fn records_written_before_events_had_an_address_still_read() {
     let mut read = store.head(2).unwrap().unwrap().event;
     read.id = e.id;
     assert_eq!(read, e);
+}
+
+/// (attempt time, event) of every entry made at `since_ms` or later, as
+/// `log_events_by_time` reads them.
+fn events(store: &Store, since_ms: Option<i64>) -> Vec<(i64, Event)> {
+    let mut out = Vec::new();
+    store
+        .log_events_by_time(since_ms, |t, e| {
+            out.push((t, e));
+            true
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn events_read_alone_are_the_events_of_the_whole_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut log = Vec::new();
+    for (n, t) in [30, 10, 20].into_iter().enumerate() {
+        let mut e = crate::store::tests::log_entry(1 + n as u32 % 2, 10 + n as u64, 2, t);
+        // Every field before the event holds something, of several bytes.
+        e.format = "v2".into();
+        e.resend = true;
+        e.url = "http://u:p@h/x?y=1".into();
+        e.transport = true;
+        e.message = "connection refused é".into();
+        e.response_size = 70_000;
+        e.response = vec![0xff; 300];
+        e.duration_ms = 1_234_567;
+        e.body = vec![b'{'; 900];
+        e.event.username = format!("user{n}");
+        e.event.address = "198.18.0.1".into();
+        e.event.protocol = Some("smb".into());
+        e.event.op = Operation::Move;
+        e.event.source = Some(SharePath::from_config("/from"));
+        e.event.time_ms = t - 1;
+        log.push(e);
+    }
+    let flush = Flush {
+        webhook: 1,
+        log,
+        ..Flush::default()
+    };
+    store.flush(&flush, 0).unwrap();
+    let whole: Vec<(i64, Event)> = store
+        .log(&LogFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.time_ms, e.event))
+        .collect();
+    assert_eq!(
+        whole.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        [30, 20, 10]
+    );
+    assert_eq!(events(&store, None), whole);
+    assert_eq!(events(&store, Some(20)), whole[..2]);
 }
 
 /// (time, webhook) of every entry `store` lists, newest first.

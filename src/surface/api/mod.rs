@@ -65,6 +65,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/webhooks/{id}/enable"),
     ("POST", "/webhooks/{id}/test"),
     ("GET", "/status"),
+    ("GET", "/status/recent"),
     ("GET", "/metrics"),
     ("GET", "/resources/download"),
     ("GET", "/resources/list"),
@@ -127,6 +128,7 @@ pub fn router(state: State) -> Router {
         .route("/webhooks/{id}/enable", post(webhooks::enable))
         .route("/webhooks/{id}/test", post(webhooks::test))
         .route("/status", get(status))
+        .route("/status/recent", get(recent))
         .route("/resources/download", get(resources::download))
         .route("/resources/list", get(resources::list))
         .route("/resources/list/{id}", get(resources::list_contents))
@@ -166,6 +168,17 @@ async fn status(AxumState(state): AxumState<State>, _: Signed) -> ApiResult {
     answer(
         StatusCode::OK,
         json!({ "responseStatus": 200, "data": status }),
+    )
+}
+
+/// `GET /api/v2/status/recent`: who was active in the last 24 hours and the events of each
+/// hour by operation, as the overview shows them, for any signed-in user.
+async fn recent(AxumState(state): AxumState<State>, _: Signed) -> ApiResult {
+    let control = Arc::clone(&state.control);
+    let recent = blocking(move || Ok(control.recent()?)).await?;
+    answer(
+        StatusCode::OK,
+        json!({ "responseStatus": 200, "data": crate::service::recent::to_json(&recent) }),
     )
 }
 

@@ -1,7 +1,8 @@
 //! `GET /events`: the page's live updates as server-sent events. Each message is a piece of
 //! the page, rendered by the same template as the page itself: `event` (a row of the latest
-//! events), `attempt` (a row of the activity table), `shares` and `webhooks` (the overview's
-//! tables, when their figures changed) and `request` (a request the inbox got). The stream
+//! events), `attempt` (a row of the activity table), `shares`, `webhooks` and `people` (the
+//! overview's tables and its chart, when their figures changed) and `request` (a request the
+//! inbox got). The stream
 //! wakes on the daemon's feed, not on a timer, and on every change of users: a stream stands
 //! for its session's user and ends when that user is removed or given a new password. Streams
 //! are bounded in all and per user.
@@ -26,6 +27,32 @@ pub const MAX_STREAMS_PER_USER: usize = 8;
 
 /// How long after a change the log is read again, for attempts logged just after it.
 const SETTLE: Duration = Duration::from_secs(3);
+/// How often, at most, a live overview reads who was active lately while changes keep coming
+/// (and once more when they stop): each read is up to `recent::READ_CAP` log entries.
+const PEOPLE_EVERY: Duration = Duration::from_secs(10);
+/// How long the figures of who was active lately are shared between live pages: every stream
+/// wakes on the same change, and one read serves them all.
+const PEOPLE_SHARED: Duration = Duration::from_secs(2);
+
+/// The figures of who was active lately as a live page last read them, for the others.
+#[derive(Default)]
+pub struct RecentCache(Mutex<Option<(Instant, Arc<crate::service::recent::Recent>)>>);
+
+impl RecentCache {
+    /// The figures read less than `PEOPLE_SHARED` ago, or read now.
+    async fn get(&self, state: &State) -> Result<Arc<crate::service::recent::Recent>, Ended> {
+        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, recent)) = lock().as_ref()
+            && at.elapsed() < PEOPLE_SHARED
+        {
+            return Ok(Arc::clone(recent));
+        }
+        let control = Arc::clone(&state.control);
+        let recent = Arc::new(super::blocking(move || Ok(control.recent()?)).await?);
+        *lock() = Some((Instant::now(), Arc::clone(&recent)));
+        Ok(recent)
+    }
+}
 
 /// The live streams open, by user id.
 #[derive(Default)]
@@ -165,6 +192,9 @@ async fn feed(
     };
     let several = control.config.shares.len() > 1;
     let (mut sent_shares, mut sent_webhooks) = (String::new(), String::new());
+    // Who was active lately: read again after a change, at most every `PEOPLE_EVERY` while
+    // changes keep coming, and when they stop.
+    let (mut sent_people, mut people_read, mut people_stale) = (String::new(), None, false);
     loop {
         tokio::select! {
             changed = access.changed() => {
@@ -186,6 +216,7 @@ async fn feed(
                     return Err(Ended::Closed);
                 }
                 settle_until = Some(Instant::now() + SETTLE);
+                people_stale = true;
             }
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
@@ -208,7 +239,8 @@ async fn feed(
             continue;
         }
         let Some(until) = settle_until else { continue };
-        if Instant::now() > until {
+        let settled = Instant::now() > until;
+        if settled {
             settle_until = None;
         }
         let store = Arc::clone(&control.store);
@@ -238,6 +270,17 @@ async fn feed(
             if table != sent_webhooks {
                 send(&tx, "webhooks", table.clone()).await?;
                 sent_webhooks = table;
+            }
+            let due = people_read.is_none_or(|at: Instant| at.elapsed() >= PEOPLE_EVERY);
+            if people_stale && (due || settled) {
+                people_stale = false;
+                people_read = Some(Instant::now());
+                let recent = state.kept.recent.get(&state).await?;
+                let people = super::overview::people(&recent).into_string();
+                if people != sent_people {
+                    send(&tx, "people", people.clone()).await?;
+                    sent_people = people;
+                }
             }
         }
         if entries.is_empty() {

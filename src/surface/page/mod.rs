@@ -8,6 +8,7 @@
 
 mod activity;
 mod assets;
+mod chart;
 mod developer;
 mod inbox;
 mod live;
@@ -37,13 +38,14 @@ pub use live::Streams;
 pub use session::Sessions;
 
 /// What outlives a reload: sign-in failures (shared with the API), sessions, live streams,
-/// the inbox.
+/// the inbox, the figures of who was active lately that live pages share.
 #[derive(Default)]
 pub struct Kept {
     pub limiter: Arc<Limiter>,
     pub sessions: Arc<Sessions>,
     pub streams: Arc<Streams>,
     pub inbox: Arc<Inbox>,
+    pub recent: Arc<live::RecentCache>,
 }
 
 /// What the page's handlers work with; made again at each reload.

@@ -1,6 +1,7 @@
 //! `/`: the box at a glance. Each share (how it is watched, its index, its last event, its
 //! problems in words), each webhook (its state in words, its queue, its last success and
-//! failure), and the latest events, kept up to date by the live feed.
+//! failure), the people active in the last 24 hours with a chart of events per hour
+//! (`chart`), and the latest events, kept up to date by the live feed.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use maud::{Markup, html};
 use super::view::{self, time, time_text};
 use super::{PageResult, State, Visitor, blocking, render};
 use crate::core::event::{Event, escape_controls};
+use crate::service::recent::{ADDRESSES_SHOWN, PEOPLE_SHOWN, READ_CAP, Recent};
 use crate::service::status::{ShareStatus, Status, WebhookStatus};
 
 /// How many events the overview lists.
@@ -17,7 +19,7 @@ pub const EVENTS_SHOWN: usize = 25;
 pub async fn page(visitor: Visitor) -> PageResult {
     let state: State = Arc::clone(&visitor.state);
     let control = Arc::clone(&state.control);
-    let status = blocking(move || Ok(control.status())).await?;
+    let (status, recent) = blocking(move || Ok((control.status(), control.recent()?))).await?;
     let several = state.control.config.shares.len() > 1;
     let events = state.control.stats.feed.since(0);
     render(view::frame(
@@ -36,6 +38,10 @@ pub async fn page(visitor: Visitor) -> PageResult {
                 h2 #webhooks-h { "Webhooks" }
                 (webhook_table(&status.webhooks))
             }
+            section #people aria-labelledby="people-h" {
+                h2 #people-h { "People, last 24 hours" }
+                (people(&recent))
+            }
             section #events aria-labelledby="events-h" {
                 h2 #events-h { "Latest events " span.live-dot title="Updated as they happen" {} }
                 table #events.cards {
@@ -52,6 +58,69 @@ pub async fn page(visitor: Visitor) -> PageResult {
             }
         },
     ))
+}
+
+/// The users active in the last 24 hours and the chart of events per hour (the live feed
+/// sends it again as it changes).
+pub fn people(r: &Recent) -> Markup {
+    html! {
+        div #people-body {
+            (super::chart::chart(r))
+            table #people-table.cards {
+                thead { tr {
+                    th { "User" } th.num { "Events" } th { "Addresses" } th { "Protocols" } th { "Last seen" }
+                } }
+                tbody {
+                    @for p in &r.people {
+                        tr.person data-user=(escape_controls(&p.user)) {
+                            td data-label="User" { strong { (escape_controls(&p.user)) } }
+                            td.num data-label="Events" { (p.events) }
+                            td data-label="Addresses" {
+                                @for (i, a) in p.addresses.iter().enumerate() {
+                                    @if i > 0 { " " }
+                                    code.address { (escape_controls(a)) }
+                                }
+                                @if p.more_addresses > 0 { " " span.muted { "and " (p.more_addresses) " more" } }
+                                @if p.addresses.is_empty() { span.muted { "not known" } }
+                            }
+                            td data-label="Protocols" { (escape_controls(&p.protocols.join(", "))) }
+                            td data-label="Last seen" { (time(p.last_seen_ms)) }
+                        }
+                    }
+                    @if r.people.is_empty() {
+                        (view::empty_row(5, "Nobody was active in the last 24 hours."))
+                    }
+                }
+            }
+            @if r.more_people > 0 {
+                p.muted { (r.more_people) " more users were active; the " (PEOPLE_SHOWN) " seen last are listed." }
+            }
+            @if !r.complete {
+                p.flash.error role="status" {
+                    "More than " (grouped(READ_CAP)) " delivery attempts were made in the last 24 hours: "
+                    "these figures count the events of the newest " (grouped(READ_CAP)) " only."
+                }
+            }
+            p.hint {
+                "From the delivery log: each event once, however many webhooks and attempts it took "
+                "(events no webhook took are not counted). Addresses are known for changes made over "
+                "Samba with its audit log read, or through the API; at most " (ADDRESSES_SHOWN) " are listed per user."
+            }
+        }
+    }
+}
+
+/// `20000` as people read it: `20,000`.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One line of what is going on, in words.

@@ -117,6 +117,7 @@ function live(view) {
   };
   source.addEventListener("shares", replace("#share-rows"));
   source.addEventListener("webhooks", replace("#webhooks table"));
+  source.addEventListener("people", replace("#people-body"));
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -170,6 +170,63 @@ async fn the_activity_list_filters_by_user_and_address() {
 }
 
 #[tokio::test]
+async fn the_overview_names_the_people_active_lately_and_charts_their_events() {
+    let site = site();
+    let (cookie, _) = site.sign_in("ann", "ann-password-1").await;
+    let page = site.ask(Method::GET, "/", &cookie, "").await;
+    assert!(
+        page.body
+            .contains("Nobody was active in the last 24 hours.")
+            && page.body.contains("No events in the last 24 hours"),
+        "{}",
+        page.body
+    );
+    let now = crate::deliver::now_ms();
+    let entry = |id: u64, user: &str, address: &str| {
+        let mut e = crate::store::tests::log_entry(1, id, 1, now);
+        e.event.time_ms = now;
+        e.event.username = user.into();
+        e.event.address = address.into();
+        e.event.protocol = Some("smb".into());
+        e.event.attribution = crate::core::event::Attribution::Audit;
+        e
+    };
+    site.control
+        .store
+        .flush(
+            &crate::store::Flush {
+                webhook: 1,
+                log: vec![
+                    entry(1, "alice", "198.18.1.2"),
+                    entry(2, "mallory\u{202e}txt.exe\x1b[2J", "198.18.6.6\n"),
+                ],
+                ..crate::store::Flush::default()
+            },
+            now,
+        )
+        .unwrap();
+    let page = site.ask(Method::GET, "/", &cookie, "").await;
+    let people = &page.body[page.body.find("id=\"people-body\"").unwrap()..];
+    assert!(
+        people.contains("data-user=\"alice\"")
+            && people.contains("<code class=\"address\">198.18.1.2</code>"),
+        "{people}"
+    );
+    // Names and addresses are shown with their control characters escaped.
+    assert!(
+        people.contains("mallory\\u{202e}txt.exe\\x1b[2J") && people.contains("198.18.6.6\\x0a"),
+        "{people}"
+    );
+    assert!(!people.contains('\u{202e}') && !people.contains('\x1b'));
+    assert_eq!(
+        people.matches("<rect class=\"bar op-upload\"").count(),
+        1,
+        "{people}"
+    );
+    assert!(people.contains("2 events in all (2 Upload)"), "{people}");
+}
+
+#[tokio::test]
 async fn pages_need_a_session_and_forms_need_its_token() {
     let site = site();
     let out = site.ask(Method::GET, "/activity?status=5xx", "", "").await;
