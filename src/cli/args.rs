@@ -90,6 +90,8 @@ pub enum Command {
     /// `setup samba`: the smb.conf lines that make Samba record who did what.
     SetupSamba {
         audit_log: PathBuf,
+        /// The secret field of the prefix (hex), new at each run.
+        secret: String,
     },
     Completion {
         shell: manual::Shell,
@@ -326,6 +328,11 @@ fn setup(
 ) -> Result<Command, String> {
     match what.as_deref() {
         Some("samba") => Ok(Command::SetupSamba {
+            secret: {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes).map_err(|e| format!("get random numbers: {e}"))?;
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            },
             audit_log: audit_log
                 .unwrap_or_else(|| PathBuf::from(crate::evidence::samba::DEFAULT_LOG)),
         }),

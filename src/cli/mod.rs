@@ -65,8 +65,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 crate::evidence::sftp::setup_lines(&log, chroot.as_deref())
             );
         }
-        Command::SetupSamba { audit_log } => {
-            print!("{}", crate::evidence::samba::setup_lines(&audit_log));
+        Command::SetupSamba { audit_log, secret } => {
+            let prefix = crate::evidence::samba::secret_prefix(&format!("sh{secret}"));
+            print!(
+                "{}",
+                crate::evidence::samba::setup_lines(&audit_log, &prefix)
+            );
         }
         Command::Manual => print!("{}", manual::man_page()),
         Command::Completion { shell } => print!("{}", manual::completion(shell)),

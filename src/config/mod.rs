@@ -373,6 +373,17 @@ impl Config {
     /// `api_shares`: the share of each webhook made through the API (kept in the state).
     pub fn warnings(&self, api_shares: &[String]) -> Vec<String> {
         let mut out = Vec::new();
+        if self.attribution.samba_audit.is_some()
+            && !crate::evidence::samba::Prefix::parse(&self.attribution.samba_prefix)
+                .is_ok_and(|p| p.has_secret())
+        {
+            out.push(
+                "attribution.samba_prefix has no secret field: a file name holding a newline can \
+                 make a line that reads as another session's record (sharehook setup samba \
+                 prints a prefix with one)"
+                    .to_owned(),
+            );
+        }
         for (source, log) in self.attribution.logs() {
             if let Err(e) = std::fs::File::open(&log) {
                 let key = if source == "samba" {

@@ -39,9 +39,18 @@ pub const DEFAULT_PREFIX: &str = "%u|%I";
 /// Where `sharehook setup samba` has Samba write its audit log unless told otherwise.
 pub const DEFAULT_LOG: &str = "/var/log/samba/audit.log";
 
+/// The `full_audit:prefix` `sharehook setup samba` prints: Samba's default fields, then
+/// `secret` as a field of its own. File names reach the log as they are, newlines included;
+/// a record whose prefix lacks the secret is not read, so people who can name files but
+/// cannot read the configuration cannot write a record sharehook believes.
+pub fn secret_prefix(secret: &str) -> String {
+    format!("{DEFAULT_PREFIX}|{secret}")
+}
+
 /// The lines that make Samba record who did what where sharehook reads it: for `[global]`,
-/// for each share watched, and for sharehook's configuration.
-pub fn setup_lines(log: &Path) -> String {
+/// for each share watched, and for sharehook's configuration. `prefix` is the
+/// `full_audit:prefix` (see `secret_prefix`).
+pub fn setup_lines(log: &Path, prefix: &str) -> String {
     let log = log.display();
     format!(
         "# sharehook setup samba: the lines that make Samba 4.17 or later record each change\n\
@@ -49,6 +58,12 @@ pub fn setup_lines(log: &Path) -> String {
          # In sharehook's configuration:\n\
          #   [attribution]\n\
          #   samba_audit = \"{log}\"\n\
+         #   samba_prefix = \"{prefix}\"\n\
+         # The last field of the prefix is a secret made for this setup: a record without it is\n\
+         # not believed, so a file name holding a newline and a made-up record attributes\n\
+         # nothing. Keep it from the people who use the shares: smb.conf is often readable by\n\
+         # everyone on the machine (chmod 640 /etc/samba/smb.conf, or put the share lines in an\n\
+         # `include = ` file of mode 600), and the audit log should be mode 640.\n\
          # Samba applies a changed smb.conf to new connections. The log grows: rotate it (a new\n\
          # file at the same path, or cut short in place; sharehook follows both).\n\
          #\n\
@@ -62,7 +77,7 @@ pub fn setup_lines(log: &Path) -> String {
          # share:\n\
          [your share]\n\
          \x20 vfs objects = full_audit\n\
-         \x20 full_audit:prefix = {DEFAULT_PREFIX}\n\
+         \x20 full_audit:prefix = {prefix}\n\
          \x20 full_audit:success = {ops}\n\
          \x20 full_audit:failure = none\n\
          \x20 full_audit:syslog = false\n",
@@ -101,6 +116,13 @@ pub fn parse_message(line: &[u8], prefix: &Prefix) -> Option<Record> {
     let fields: Vec<&[u8]> = line.split(|&b| b == b'|').collect();
     let n = prefix.fields;
     if fields.len() < n + 2 {
+        return None;
+    }
+    if prefix
+        .literals
+        .iter()
+        .any(|(i, text)| fields[*i] != text.as_slice())
+    {
         return None;
     }
     let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
@@ -146,12 +168,14 @@ pub fn parse_message(line: &[u8], prefix: &Prefix) -> Option<Record> {
     Some(Record { user, address, act })
 }
 
-/// Where the user and the address are in `full_audit:prefix`.
+/// Where the user and the address are in `full_audit:prefix`, and the fields that are fixed
+/// text (a secret, say), which a record must hold as they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prefix {
     pub fields: usize,
     pub user: usize,
     pub address: Option<usize>,
+    pub literals: Vec<(usize, Vec<u8>)>,
 }
 
 impl Prefix {
@@ -163,11 +187,23 @@ impl Prefix {
             format!("\"{text}\" does not name the user as a field of its own (%u)")
         })?;
         let address = parts.iter().position(|p| *p == "%I");
+        let literals = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.contains('%'))
+            .map(|(i, p)| (i, p.as_bytes().to_vec()))
+            .collect();
         Ok(Prefix {
             fields: parts.len(),
             user,
             address,
+            literals,
         })
+    }
+
+    /// Whether the prefix holds fixed text (a secret) that a forged record would lack.
+    pub fn has_secret(&self) -> bool {
+        self.literals.iter().any(|(_, text)| text.len() >= 8)
     }
 }
 
@@ -420,6 +456,45 @@ mod tests {
             "  b\u{7}ob|198.18.0.3|unlinkat|ok|/srv/s/a",
         ]));
         assert_eq!(got, vec![]);
+    }
+
+    #[test]
+    fn with_a_secret_in_the_prefix_a_name_holding_a_forged_header_and_record_names_no_one() {
+        let prefix = Prefix::parse(&secret_prefix("sh0123456789abcdef")).unwrap();
+        assert!(prefix.has_secret());
+        assert!(!Prefix::default().has_secret());
+        let read = |text: &str| {
+            let mut reader = Reader::new(prefix.clone());
+            let mut out = Vec::new();
+            reader.feed(text.as_bytes(), &mut |r| out.push(r));
+            reader.end_of_data(&mut |r| out.push(r));
+            out
+        };
+        // Mallory names a file with a newline, a header of the right shape, and a record of
+        // bob's: the lines read as two records. The first is mallory's own (its path cut at
+        // the newline); the forged one lacks the secret and is not read.
+        let name = format!("/srv/s/x\n{HEADER}\n  bob|198.18.0.3|renameat|ok|/srv/s/q|/srv/s/r");
+        let text = format!(
+            "{HEADER}\n  mallory|198.18.0.9|sh0123456789abcdef|unlinkat|ok|{name}\n{HEADER}\n"
+        );
+        let got = read(&text);
+        assert_eq!(
+            got,
+            vec![rec("mallory", "198.18.0.9", Act::Remove(p("/srv/s/x")))]
+        );
+        // With the secret guessed wrong, or left out: nothing.
+        for forged in [
+            "  bob|198.18.0.3|sh0000000000000000|unlinkat|ok|/srv/s/a",
+            "  bob|198.18.0.3|unlinkat|ok|/srv/s/a|b",
+        ] {
+            assert_eq!(read(&format!("{HEADER}\n{forged}\n{HEADER}\n")), vec![]);
+        }
+        // The real thing is read.
+        let real = format!("{HEADER}\n  bob|198.18.0.3|sh0123456789abcdef|unlinkat|ok|/srv/s/a\n");
+        assert_eq!(
+            read(&real),
+            vec![rec("bob", "198.18.0.3", Act::Remove(p("/srv/s/a")))]
+        );
     }
 
     #[test]

@@ -76,10 +76,11 @@ fn samba_sessions_name_their_users_and_address_and_other_changes_their_owner() {
     nas.write_config_text(&format!(
         "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nformat = \"v2\"\n{EVERY_TRIGGER}\n\n\
          [[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n{EVERY_TRIGGER}\n\n\
-         [attribution]\nsamba_audit = \"{}\"\n",
+         [attribution]\nsamba_audit = \"{}\"\nsamba_prefix = \"{}\"\n",
         receiver.url(),
         old.url(),
-        audit.display()
+        audit.display(),
+        smb.audit_prefix
     ));
     let daemon = nas.start();
     let local = tempfile::tempdir().unwrap();

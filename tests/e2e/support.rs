@@ -762,6 +762,9 @@ pub struct Smbd {
     child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// The `full_audit:prefix` of an audited server (`sharehook setup samba`'s, with its
+    /// secret), for sharehook's `samba_prefix`; empty otherwise.
+    pub audit_prefix: String,
 }
 
 impl Smbd {
@@ -797,6 +800,12 @@ impl Smbd {
             String::from_utf8_lossy(&setup.stderr)
         );
         let text = String::from_utf8(setup.stdout).unwrap();
+        let audit_prefix = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#   samba_prefix = \""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .expect("setup samba prints the samba_prefix line")
+            .to_owned();
         let (global, share_lines) = text
             .split_once("[your share]\n")
             .expect("setup samba prints a [global] part and a share part");
@@ -810,7 +819,8 @@ impl Smbd {
         std::fs::set_permissions(share, mode).unwrap();
         let share_lines = format!("{share_lines}  create mask = 0666\n  directory mask = 0777\n");
         let hosts: Vec<&str> = networks.iter().map(|n| n.host.as_str()).collect();
-        let smbd = Smbd::start_with(share, &global, "", &share_lines, &hosts);
+        let mut smbd = Smbd::start_with(share, &global, "", &share_lines, &hosts);
+        smbd.audit_prefix = audit_prefix;
         let smbpasswd = need("smbpasswd", "samba-common-bin");
         for (user, password) in users {
             let mut child = Command::new(&smbpasswd)
@@ -867,7 +877,12 @@ impl Smbd {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let smbd = Smbd { child, port, dir };
+        let smbd = Smbd {
+            child,
+            port,
+            dir,
+            audit_prefix: String::new(),
+        };
         wait_for("smbd to listen", || {
             TcpStream::connect(("127.0.0.1", port)).ok()
         });
