@@ -89,6 +89,7 @@ const TABLE_KEYS: &[(&str, &[&str])] = &[
             "samba_prefix",
             "sftp_log",
             "sftp_chroot",
+            "fanotify",
             "download_min_bytes",
             "download_window",
             "download_ignore_users",

@@ -56,6 +56,9 @@ pub struct AttributionSettings {
     /// sshd's `ChrootDirectory` for SFTP sessions (`%u`: the user's name): the log's paths are
     /// inside it.
     pub sftp_chroot: Option<String>,
+    /// Name the process (its user, local or NFS) of changes no server's log tells of, with
+    /// the kernel's fanotify (root only).
+    pub fanotify: bool,
     /// A read of a file counts as a download when it read the whole file or at least this
     /// many bytes (where the log says how many: SFTP's does, Samba's does not).
     pub download_min_bytes: u64,
@@ -77,6 +80,7 @@ impl Default for AttributionSettings {
             samba_prefix: crate::evidence::samba::DEFAULT_PREFIX.to_owned(),
             sftp_log: None,
             sftp_chroot: None,
+            fanotify: false,
             download_min_bytes: DOWNLOAD_MIN_BYTES,
             download_window: DOWNLOAD_WINDOW,
             download_ignore_users: Vec::new(),
@@ -381,6 +385,14 @@ impl Config {
                 "attribution.samba_prefix has no secret field: a file name holding a newline can \
                  make a line that reads as another session's record (sharehook setup samba \
                  prints a prefix with one)"
+                    .to_owned(),
+            );
+        }
+        // SAFETY: geteuid cannot fail.
+        if self.attribution.fanotify && unsafe { libc::geteuid() } != 0 {
+            out.push(
+                "attribution.fanotify: fanotify needs root; sharehook runs as another user, so \
+                 changes no server's log tells of are reported with their files' owners"
                     .to_owned(),
             );
         }

@@ -27,6 +27,7 @@ struct RawAttribution {
     samba_prefix: Option<Spanned<String>>,
     sftp_log: Option<Spanned<String>>,
     sftp_chroot: Option<Spanned<String>>,
+    fanotify: Option<bool>,
     download_min_bytes: Option<Spanned<i64>>,
     download_window: Option<Spanned<f64>>,
     download_ignore_users: Option<Vec<String>>,
@@ -277,6 +278,9 @@ impl Ctx<'_> {
                 return Err(self.err(Some(chroot.span()), "attribution.sftp_chroot", msg));
             }
             out.sftp_chroot = Some(chroot.into_inner());
+        }
+        if let Some(on) = raw.fanotify {
+            out.fanotify = on;
         }
         if let Some(n) = raw.download_min_bytes {
             out.download_min_bytes =

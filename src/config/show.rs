@@ -105,6 +105,7 @@ impl Config {
         if let Some(chroot) = &a.sftp_chroot {
             let _ = writeln!(out, "sftp_chroot = {}", q(chroot));
         }
+        let _ = writeln!(out, "fanotify = {}", a.fanotify);
         let _ = writeln!(out, "download_min_bytes = {}", a.download_min_bytes);
         let _ = writeln!(out, "download_window = {}", a.download_window.as_secs_f64());
         let users: Vec<String> = a.download_ignore_users.iter().map(|u| q(u)).collect();

@@ -322,6 +322,8 @@ pub enum Attribution {
     Audit,
     /// OpenSSH's `sftp-server` log of the session that made it.
     SftpLog,
+    /// The kernel's fanotify: the process that made it (its user and program).
+    Process,
 }
 
 impl Attribution {
@@ -331,6 +333,7 @@ impl Attribution {
             Attribution::Api => "api",
             Attribution::Audit => "audit",
             Attribution::SftpLog => "sftp-log",
+            Attribution::Process => "process",
         }
     }
 }

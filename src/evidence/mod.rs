@@ -12,6 +12,7 @@
 //!
 //! Layer 2 (see `lib.rs`): uses `core`.
 
+pub mod fanotify;
 pub mod follow;
 pub mod samba;
 pub mod sftp;
@@ -180,6 +181,8 @@ struct Kept {
     open_order: VecDeque<(Instant, (Who, PathBuf))>,
     /// Reads that are over, for the engine to take.
     reads: VecDeque<Read>,
+    /// Changes fanotify named a process for.
+    processes: u64,
 }
 
 /// What `Evidence::status` says of each log.
@@ -219,6 +222,58 @@ impl Evidence {
                 kept: Kept::default(),
             }),
         }
+    }
+
+    /// Starts reading which process made each change under `roots` (fanotify; root only).
+    /// Changes made by the servers named in `left_to_logs` (`smb`, `sftp`: their logs are
+    /// read, and say more) are left to them. The reading stops when the evidence is dropped.
+    pub fn watch_processes(
+        self: &std::sync::Arc<Self>,
+        roots: &[PathBuf],
+        left_to_logs: Vec<&'static str>,
+    ) -> Result<(), String> {
+        let fan = fanotify::Fanotify::open(roots)?;
+        let weak = std::sync::Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("fanotify".into())
+            .spawn(move || {
+                let mut owners = crate::tree::owner::Owners::new();
+                loop {
+                    let mut found = Vec::new();
+                    if let Err(e) = fan.read(500, &mut |actor, act| found.push((actor, act))) {
+                        log::error!("attribution: reading fanotify failed, it stops: {e}");
+                        return;
+                    }
+                    let Some(evidence) = weak.upgrade() else {
+                        return;
+                    };
+                    if found.is_empty() {
+                        continue;
+                    }
+                    let now = Instant::now();
+                    let mut inner = evidence.lock();
+                    for (actor, act) in found {
+                        if left_to_logs.contains(&actor.protocol) {
+                            continue;
+                        }
+                        let who = Who {
+                            user: owners.name(actor.uid),
+                            protocol: actor.protocol.to_owned(),
+                            address: String::new(),
+                            how: Attribution::Process,
+                        };
+                        inner.kept.processes += 1;
+                        inner.kept.keep(who, act, now);
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the fanotify thread: {e}"))?;
+        Ok(())
+    }
+
+    /// Changes fanotify named a process for, since the start.
+    pub fn process_records(&self) -> u64 {
+        self.lock().kept.processes
     }
 
     /// Samba's audit log alone.

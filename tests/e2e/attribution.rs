@@ -518,3 +518,81 @@ fn sftp_sessions_name_their_user_and_address_for_each_change_and_download() {
     assert_eq!(receiver.received().len(), 5, "nothing more");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn fanotify_names_a_local_process_s_user_for_what_no_server_recorded() {
+    let receiver = Receiver::start();
+    let nas = Nas::new();
+    let share = nas.share();
+    let mut mode = std::fs::metadata(&share).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o777);
+    std::fs::set_permissions(&share, mode).unwrap();
+    // Root's file, deleted below by another user.
+    std::fs::write(share.join("roots.txt"), "root's").unwrap();
+    nas.write_config_text(&format!(
+        "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nformat = \"v2\"\n\n[attribution]\nfanotify = true\n",
+        receiver.url(),
+    ));
+    let daemon = nas.start();
+    let setpriv = need("setpriv", "util-linux");
+    // A program running as `daemon` (uid 1) writes a file, makes a folder, and deletes root's
+    // file, then lives on a while (as a file server does: a program gone before sharehook
+    // looks at it names nobody).
+    let mut program = std::process::Command::new(setpriv)
+        .args(["--reuid=1", "--regid=1", "--clear-groups", "perl", "-e"])
+        .arg(
+            "open(F, '>', 'made.txt') or die; print F 'hi'; close(F); mkdir('dir') or die; \
+             unlink('roots.txt') or die; sleep(30);",
+        )
+        .current_dir(&share)
+        .spawn()
+        .unwrap();
+    let mut got: Vec<_> = receiver.wait_for(3).iter().map(who).collect();
+    program.kill().unwrap();
+    program.wait().unwrap();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            row(
+                "resources.createFolder",
+                "/dir",
+                "daemon",
+                "",
+                "local",
+                "process"
+            ),
+            row(
+                "resources.delete",
+                "/roots.txt",
+                "daemon",
+                "",
+                "local",
+                "process"
+            ),
+            row(
+                "resources.upload",
+                "/made.txt",
+                "daemon",
+                "",
+                "local",
+                "process"
+            ),
+        ]
+    );
+    // This test's own write (a program of root's, still running) is root's.
+    std::fs::write(share.join("mine.txt"), "x").unwrap();
+    let got: Vec<_> = receiver.wait_for(4).iter().map(who).collect();
+    assert_eq!(
+        got[3],
+        row(
+            "resources.upload",
+            "/mine.txt",
+            "root",
+            "",
+            "local",
+            "process"
+        )
+    );
+    assert!(daemon.stop().success());
+}

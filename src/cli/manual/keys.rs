@@ -268,6 +268,13 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         section: "attribution",
+        key: "fanotify",
+        kind: "boolean",
+        default: Some("false"),
+        what: "name the process of each change no server's log tells of, with the kernel's fanotify (root only; marks the whole file system of each share): a local program is protocol local with its user, the NFS server protocol nfs with the uid the client asserted; attribution process",
+    },
+    Key {
+        section: "attribution",
         key: "download_min_bytes",
         kind: "bytes",
         default: Some("1048576"),
