@@ -563,6 +563,18 @@ impl Webhook {
         let inside_now = event.path.is_within(&self.folder);
         let inside_before = event.source.as_ref().map(|s| s.is_within(&self.folder));
         let mut routed = event.clone();
+        if event.op == Operation::Copy {
+            // A copy is news where it lands; one from outside the folder, or to a webhook
+            // that does not ask for copies, is the Upload of the copy.
+            if !inside_now {
+                return None;
+            }
+            if inside_before == Some(false) || !self.triggers.contains(&Operation::Copy) {
+                routed.op = Operation::Upload;
+                routed.source = None;
+            }
+            return self.triggers.contains(&routed.op).then_some(routed);
+        }
         match (inside_now, inside_before) {
             (true, None | Some(true)) => {}
             (true, Some(false)) => {

@@ -89,9 +89,11 @@ fn broken_files_name_the_file_the_line_and_the_key() {
         ),
     );
     check_error(
-        &format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"copy\"]\n"),
         &format!(
-            "{f}: line 6: webhook[1].triggers: unknown trigger \"copy\" (known: upload, delete, move, rename, createFolder, download)"
+            "{SHARE}[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"compress\"]\n"
+        ),
+        &format!(
+            "{f}: line 6: webhook[1].triggers: unknown trigger \"compress\" (known: upload, delete, move, rename, createFolder, download, copy)"
         ),
     );
     check_error(
@@ -711,6 +713,24 @@ fn routing_follows_share_folder_and_triggers() {
         r(Operation::Move, "/out/a", Some("/in/a"), false).as_deref(),
         Some("Delete /in/a None")
     );
+    // A copy: an Upload to a webhook that does not ask for copies; a Copy to one that does,
+    // when its source is in the folder too; nothing when it lands outside.
+    assert_eq!(
+        r(Operation::Copy, "/in/b", Some("/in/a"), false).as_deref(),
+        Some("Upload /in/b None")
+    );
+    let mut copies = hook.clone();
+    copies.triggers.push(Operation::Copy);
+    let c = |path, src| show(copies.route(&event(Operation::Copy, path, src, false)));
+    assert_eq!(
+        c("/in/b", Some("/in/a")).as_deref(),
+        Some("Copy /in/b Some(\"/in/a\")")
+    );
+    assert_eq!(
+        c("/in/b", Some("/out/a")).as_deref(),
+        Some("Upload /in/b None")
+    );
+    assert_eq!(c("/out/b", Some("/in/a")), None);
     let mut other = event(Operation::Upload, "/in/a", None, false);
     other.share = "private".into();
     assert!(hook.route(&other).is_none());

@@ -19,20 +19,25 @@ pub enum Operation {
     /// A person read a file (over SMB or SFTP, as the file server's records show, or through
     /// the resources API): nothing changed on the disk.
     Download,
+    /// A file copied on the server (SMB's server-side copy, as Samba's records show), with
+    /// the path it was copied from. A webhook that does not ask for copies hears an Upload.
+    Copy,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 7] = [
         Operation::Upload,
         Operation::Delete,
         Operation::Move,
         Operation::Rename,
         Operation::CreateFolder,
         Operation::Download,
+        Operation::Copy,
     ];
 
     /// The operations a webhook hears when its triggers are not given: the changes. A
-    /// Download is heard only by a webhook that asks for it.
+    /// Download is heard only by a webhook that asks for it; a Copy, by one that does not, as
+    /// the Upload of the copy.
     pub const CHANGES: [Operation; 5] = [
         Operation::Upload,
         Operation::Delete,
@@ -50,6 +55,7 @@ impl Operation {
             Operation::Rename => "Rename",
             Operation::CreateFolder => "Create Folder",
             Operation::Download => "Download",
+            Operation::Copy => "Copy",
         }
     }
 
@@ -62,6 +68,7 @@ impl Operation {
             Operation::Rename => "rename",
             Operation::CreateFolder => "createFolder",
             Operation::Download => "download",
+            Operation::Copy => "copy",
         }
     }
 
@@ -78,12 +85,13 @@ impl Operation {
             Operation::Rename => "resources.rename",
             Operation::CreateFolder => "resources.createFolder",
             Operation::Download => "resources.download",
+            Operation::Copy => "resources.copy",
         }
     }
 
     /// Whether the operation carries a source path (the old path of a Move or Rename).
     pub fn has_source(self) -> bool {
-        matches!(self, Operation::Move | Operation::Rename)
+        matches!(self, Operation::Move | Operation::Rename | Operation::Copy)
     }
 }
 

@@ -439,6 +439,17 @@ impl Engine {
         entry: &Entry,
         now: i64,
     ) -> Event {
+        // An Upload that a file server's records show was a copy made on the server, from a
+        // file of the same share: a Copy, with its source.
+        let root = &self.disk.shares[si].share.path;
+        let (op, source) = match self.evidence.as_ref() {
+            Some(evidence) if op == Operation::Upload => evidence
+                .copy_source(&path.on(root))
+                .and_then(|from| SharePath::within(root, &from))
+                .filter(|from| !from.is_root())
+                .map_or((op, source), |from| (Operation::Copy, Some(from))),
+            _ => (op, source),
+        };
         let share = &self.disk.shares[si].share.name;
         if self.evidence.is_some()
             && [Some(&path), source.as_ref()]

@@ -63,6 +63,13 @@ pub enum Act {
     Close(PathBuf),
     /// A file closed after this many bytes were read from it and none written (SFTP).
     Fetched(PathBuf, u64),
+    /// A file opened to be read (Samba's `create_file` of an existing file).
+    Opened(PathBuf),
+    /// A server-side copy began reading from the file the session last opened to read
+    /// (Samba's `offload_read_send`)...
+    CopyFrom,
+    /// ...and wrote into the file it last opened to write (`offload_write_send`).
+    CopyTo,
 }
 
 /// Which server writes a log, and how its records are read.
@@ -183,7 +190,22 @@ struct Kept {
     reads: VecDeque<Read>,
     /// Changes fanotify named a process for.
     processes: u64,
+    /// Each session's (user, address) server-side copy under way: the file it last opened to
+    /// read, the copy's source once it began, the file it last opened to write.
+    copying: HashMap<(String, String), Copying>,
+    /// Files copied on the server: the copy's path, its source and when it was seen.
+    copies: HashMap<PathBuf, (PathBuf, Instant)>,
 }
+
+#[derive(Default)]
+struct Copying {
+    opened: Option<PathBuf>,
+    from: Option<PathBuf>,
+    written: Option<PathBuf>,
+}
+
+/// The most sessions whose copies are followed, and copies kept, at once.
+const MAX_COPIES: usize = 4096;
 
 /// What `Evidence::status` says of each log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -309,7 +331,7 @@ impl Evidence {
     ) -> Option<Who> {
         let abs = path.on(root);
         let key = match op {
-            Operation::Upload => Key::Write(abs),
+            Operation::Upload | Operation::Copy => Key::Write(abs),
             Operation::CreateFolder => Key::Mkdir(abs),
             Operation::Delete => Key::Remove(abs),
             Operation::Move | Operation::Rename => Key::Rename(source?.on(root), abs),
@@ -326,6 +348,14 @@ impl Evidence {
             .iter()
             .all(|(_, w)| w.user == newest.user && w.address == newest.address)
             .then_some(newest)
+    }
+
+    /// The file `path` was copied from on the server, when a record says so (taken once, and
+    /// kept for `KEEP` at most).
+    pub fn copy_source(&self, path: &Path) -> Option<PathBuf> {
+        let mut inner = self.lock();
+        let (from, at) = inner.kept.copies.remove(path)?;
+        (at.elapsed() < KEEP).then_some(from)
     }
 
     /// Whether a record kept tells of a change at `path` (a write, a folder made, a removal,
@@ -455,7 +485,36 @@ impl Inner {
 
 impl Kept {
     fn keep(&mut self, who: Who, act: Act, now: Instant) {
+        let session = || (who.user.clone(), who.address.clone());
+        if matches!(
+            act,
+            Act::Write(_) | Act::Opened(_) | Act::CopyFrom | Act::CopyTo
+        ) {
+            if self.copying.len() >= MAX_COPIES && !self.copying.contains_key(&session()) {
+                self.copying.clear();
+            }
+            let c = self.copying.entry(session()).or_default();
+            match &act {
+                Act::Opened(p) => c.opened = Some(p.clone()),
+                Act::Write(p) => c.written = Some(p.clone()),
+                Act::CopyFrom => c.from = c.opened.clone(),
+                Act::CopyTo => {
+                    if let (Some(from), Some(to)) = (c.from.clone(), c.written.clone()) {
+                        if self.copies.len() >= MAX_COPIES {
+                            self.copies
+                                .retain(|_, (_, at)| now.duration_since(*at) < KEEP);
+                            if self.copies.len() >= MAX_COPIES {
+                                self.copies.clear();
+                            }
+                        }
+                        self.copies.insert(to, (from, now));
+                    }
+                }
+                _ => {}
+            }
+        }
         let key = match act {
+            Act::Opened(_) | Act::CopyFrom | Act::CopyTo => return,
             Act::Write(p) => Key::Write(p),
             Act::Mkdir(p) => Key::Mkdir(p),
             Act::Remove(p) => Key::Remove(p),

@@ -31,6 +31,8 @@ pub const OPERATIONS: &[&str] = &[
     "pread_recv",
     "pread",
     "close",
+    "offload_read_send",
+    "offload_write_send",
 ];
 
 /// Samba's own default `full_audit:prefix`: the session's user and the client's address.
@@ -154,6 +156,7 @@ pub fn parse_message(line: &[u8], prefix: &Prefix) -> Option<Record> {
             );
             match (*kind, creates) {
                 (b"file", true) => Act::Write(path(p)?),
+                (b"file", false) if *disposition == b"open" => Act::Opened(path(p)?),
                 (b"dir", true) if *disposition == b"create" => Act::Mkdir(path(p)?),
                 _ => return None,
             }
@@ -163,6 +166,8 @@ pub fn parse_message(line: &[u8], prefix: &Prefix) -> Option<Record> {
         (b"renameat", [from, to]) => Act::Rename(path(from)?, path(to)?),
         (b"pread_recv" | b"pread", [p]) => Act::Read(path(p)?),
         (b"close", [p]) => Act::Close(path(p)?),
+        (b"offload_read_send", [b""]) => Act::CopyFrom,
+        (b"offload_write_send", [b""]) => Act::CopyTo,
         _ => return None,
     };
     Some(Record { user, address, act })

@@ -279,3 +279,50 @@ fn files_being_read_are_bounded_in_number_the_oldest_taken_as_done() {
     e.catch_up();
     assert_eq!(e.reads().len(), 1);
 }
+
+#[test]
+fn a_server_side_copy_names_its_source_for_the_copy_s_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    append(
+        &log,
+        &[
+            "carol|198.18.0.4|create_file|ok|0x89|file|open|/srv/s/report.pdf",
+            "carol|198.18.0.4|offload_read_send|ok|",
+            "carol|198.18.0.4|create_file|ok|0x112|file|overwrite_if|/srv/s/copy.pdf",
+            // Another session's open in between changes nothing of carol's copy.
+            "dave|198.18.0.5|create_file|ok|0x89|file|open|/srv/s/other.pdf",
+            "carol|198.18.0.4|offload_write_send|ok|",
+        ],
+    );
+    let e = Evidence::samba(&log, Prefix::default(), Position::default());
+    e.catch_up();
+    assert_eq!(
+        e.copy_source(Path::new("/srv/s/copy.pdf")),
+        Some(PathBuf::from("/srv/s/report.pdf"))
+    );
+    assert_eq!(
+        e.copy_source(Path::new("/srv/s/copy.pdf")),
+        None,
+        "taken once"
+    );
+    // The copy's write is carol's, as any write.
+    assert_eq!(
+        user_of(&e, Operation::Copy, "/copy.pdf", None).as_deref(),
+        Some("carol@198.18.0.4")
+    );
+    // A second copy from the same source (a client may use the source's key again, without
+    // a new offload_read_send) names it too.
+    append(
+        &log,
+        &[
+            "carol|198.18.0.4|create_file|ok|0x112|file|overwrite_if|/srv/s/new.pdf",
+            "carol|198.18.0.4|offload_write_send|ok|",
+        ],
+    );
+    e.catch_up();
+    assert_eq!(
+        e.copy_source(Path::new("/srv/s/new.pdf")),
+        Some(PathBuf::from("/srv/s/report.pdf"))
+    );
+}

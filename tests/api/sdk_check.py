@@ -176,15 +176,15 @@ for on in (True, False):
     check(changed.attributes.triggers.resources.rename, "rename kept")
 detail = refused(
     lambda: webhooks.update_webhook(KEY, TOKEN, hook_id, body=exavault.UpdateWebhookRequestBody(
-        triggers=Triggers(resources=Resources(copy=True)))),
+        triggers=Triggers(resources=Resources(compress=True)))),
     400, "ERROR_INVALID_PARAMETER")
-check("copy" in detail, f"the refusal names the trigger: {detail}")
+check("compress" in detail, f"the refusal names the trigger: {detail}")
 detail = refused(
     lambda: webhooks.update_webhook(KEY, TOKEN, FILE_WEBHOOK, body=exavault.UpdateWebhookRequestBody(
         endpoint_url=LISTENER_URL)),
     403, "ERROR_INSUFFICIENT_PRIVILEGES")
 check("file" in detail, f"the refusal says the webhook is in the file: {detail}")
-step("list, get, update (merged triggers), download on and off, copy=true refused, the file's webhook read-only")
+step("list, get, update (merged triggers), download on and off, compress=true refused, the file's webhook read-only")
 
 # ----- deliveries, signatures and regeneration -----
 

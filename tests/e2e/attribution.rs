@@ -596,3 +596,75 @@ fn fanotify_names_a_local_process_s_user_for_what_no_server_recorded() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_server_side_copy_is_a_copy_with_its_source_or_an_upload_to_who_does_not_ask() {
+    let copies = Receiver::start();
+    let uploads = Receiver::start();
+    let nas = Nas::new();
+    let share = nas.share();
+    let audit = nas.dir.path().join("audit.log");
+    let carol = ("daemon", "carol-pw-8910");
+    let network = Netns::new(4);
+    let smb = Smbd::start_audited(&share, &audit, &[carol], &[&network]);
+    std::fs::write(share.join("report.pdf"), "the report").unwrap();
+    nas.write_config_text(&format!(
+        "[[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nformat = \"v2\"\n\
+         triggers = [\"upload\", \"copy\"]\n\n\
+         [[webhook]]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n\
+         [attribution]\nsamba_audit = \"{}\"\nsamba_prefix = \"{}\"\n",
+        copies.url(),
+        uploads.url(),
+        audit.display(),
+        smb.audit_prefix
+    ));
+    let daemon = nas.start();
+    // smbprotocol's copyfile asks the server to copy (FSCTL_SRV_COPYCHUNK_WRITE), as Windows
+    // Explorer does between folders of one share: the bytes never cross the network.
+    let python = std::env::var("SHAREHOOK_PYTHON")
+        .expect("SHAREHOOK_PYTHON: the tests' Python (tests/api/venv.sh) with smbprotocol");
+    let script = format!(
+        "import smbclient\n\
+         smbclient.register_session('{host}', username='{user}', password='{pw}', port={port})\n\
+         smbclient.copyfile(r'\\\\{host}\\public\\report.pdf', r'\\\\{host}\\public\\copy.pdf', port={port})\n",
+        host = network.host,
+        user = carol.0,
+        pw = carol.1,
+        port = smb.port
+    );
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &network.name])
+        .arg(&python)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "smbprotocol copyfile: {out:?}");
+    assert_eq!(
+        std::fs::read(share.join("copy.pdf")).unwrap(),
+        b"the report"
+    );
+    let got = copies.wait_for(1)[0].json();
+    assert_eq!(
+        (
+            got["event"].as_str(),
+            got["eventData"]["resources"][0]["path"].as_str(),
+            got["eventData"]["resources"][0]["sourcePath"].as_str(),
+            got["username"].as_str(),
+            got["ipAddress"].as_str(),
+            got["protocol"].as_str(),
+        ),
+        (
+            Some("resources.copy"),
+            Some("/copy.pdf"),
+            Some("/report.pdf"),
+            Some("daemon"),
+            Some(network.client.as_str()),
+            Some("smb")
+        )
+    );
+    let said: Vec<String> = uploads.wait_for(1).iter().map(v1).collect();
+    assert_eq!(said, ["Upload /copy.pdf  by daemon over smb"]);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!((copies.received().len(), uploads.received().len()), (1, 1));
+    assert!(daemon.stop().success());
+}

@@ -133,7 +133,7 @@ pub fn event_filter(text: &str, filter: &mut LogFilter) -> Result<(), String> {
             Ok(())
         }
         None => Err(format!(
-            "\"{text}\" is neither an event id nor an event (upload, delete, move, rename, createFolder, download)"
+            "\"{text}\" is neither an event id nor an event (upload, delete, move, rename, createFolder, download, copy)"
         )),
     }
 }

@@ -32,7 +32,7 @@ fn event_filters_take_ids_and_names() {
     assert_eq!(f.event_id, Some(42));
     event_filter("download", &mut f).unwrap();
     assert_eq!(f.event_name.as_deref(), Some("resources.download"));
-    assert!(event_filter("copy", &mut f).is_err());
+    assert!(event_filter("compress", &mut f).is_err());
 }
 
 #[test]

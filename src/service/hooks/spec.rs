@@ -114,6 +114,7 @@ impl Triggers {
                 moved: has(Operation::Move),
                 create_folder: has(Operation::CreateFolder),
                 download: has(Operation::Download),
+                copy: has(Operation::Copy),
                 ..ResourceTriggers::default()
             },
             shares: ShareTriggers::default(),
@@ -197,7 +198,6 @@ pub(super) fn merge_triggers(
 ) -> Result<Vec<Operation>, HookError> {
     let r = &t.resources;
     for (name, value, what) in [
-        ("copy", r.copy, "copies made on the server"),
         ("compress", r.compress, "archives made on the server"),
         ("extract", r.extract, "archives extracted on the server"),
     ] {
@@ -222,6 +222,7 @@ pub(super) fn merge_triggers(
         (Operation::Rename, r.rename),
         (Operation::CreateFolder, r.create_folder),
         (Operation::Download, r.download),
+        (Operation::Copy, r.copy),
     ] {
         if change.unwrap_or_else(|| ops.contains(&op)) {
             out.push(op);

@@ -89,7 +89,8 @@ fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
             Operation::Move,
             Operation::Rename,
             Operation::CreateFolder,
-            Operation::Download
+            Operation::Download,
+            Operation::Copy
         ]
     );
     let merged = merge_triggers(
@@ -108,10 +109,9 @@ fn triggers_merge_key_by_key_and_refuse_what_a_watcher_cannot_see() {
         ]
     );
     // Accepted as false, refused as true, naming the trigger.
-    let ok = r#"{"resources":{"copy":false,"compress":false,"extract":false},"shares":{"formSubmit":false}}"#;
+    let ok = r#"{"resources":{"compress":false,"extract":false},"shares":{"formSubmit":false}}"#;
     assert_eq!(merge_triggers(&all, &changes(ok)).unwrap(), all);
     for (json, field) in [
-        (r#"{"resources":{"copy":true}}"#, "triggers.resources.copy"),
         (
             r#"{"resources":{"compress":true}}"#,
             "triggers.resources.compress",

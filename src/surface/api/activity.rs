@@ -17,8 +17,7 @@ pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 1000;
 
 /// Events ExaVault could report; those a watcher never sees are accepted and match nothing.
-const OTHER_EVENTS: [&str; 4] = [
-    "resources.copy",
+const OTHER_EVENTS: [&str; 3] = [
     "resources.compress",
     "resources.extract",
     "shares.formSubmit",

@@ -19,13 +19,14 @@ use crate::service::hooks::{HookError, Origin, ResourceChanges, Spec, TriggerCha
 pub const FOLDERS_OFFERED: usize = 1000;
 
 /// The trigger checkboxes: form name, label.
-const TRIGGERS: [(&str, &str); 6] = [
+const TRIGGERS: [(&str, &str); 7] = [
     ("upload", "Upload"),
     ("delete", "Delete"),
     ("move", "Move"),
     ("rename", "Rename"),
     ("createFolder", "Create folder"),
     ("download", "Download"),
+    ("copy", "Copy"),
 ];
 
 fn fault(e: HookError) -> PageError {
@@ -181,7 +182,7 @@ impl FormValues {
             triggers: TRIGGERS
                 .iter()
                 .map(|(n, _)| *n)
-                .filter(|n| *n != "download")
+                .filter(|n| !matches!(*n, "download" | "copy"))
                 .collect(),
         }
     }
@@ -195,6 +196,7 @@ impl FormValues {
             t.rename,
             t.create_folder,
             t.download,
+            t.copy,
         ];
         FormValues {
             endpoint_url: v.endpoint_url.clone(),
@@ -236,6 +238,7 @@ impl FormValues {
                     rename: on("rename"),
                     create_folder: on("createFolder"),
                     download: on("download"),
+                    copy: on("copy"),
                     ..ResourceChanges::default()
                 },
                 ..TriggerChanges::default()

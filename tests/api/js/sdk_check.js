@@ -257,9 +257,9 @@ async function main() {
     check('updateWebhook: triggers merge key by key', !changed.error && changed.data.data[0].attributes.triggers.resources.rename === true
       && changed.data.data[0].attributes.triggers.resources.upload === true, () => errorOf(changed).text);
     const bad = new ExaVault.UpdateWebhookRequestBody();
-    bad.triggers = triggers({ copy: true });
+    bad.triggers = triggers({ compress: true });
     refused('updateWebhook: a trigger sharehook cannot see is 400', await call(webhooks, 'updateWebhook', state.v1, KEY, TOKEN, { body: bad }),
-      400, 'ERROR_INVALID_PARAMETER', 'copy');
+      400, 'ERROR_INVALID_PARAMETER', 'compress');
     const file = new ExaVault.UpdateWebhookRequestBody();
     file.endpointUrl = LISTENER_URL;
     refused('updateWebhook: the file\'s webhook is read-only', await call(webhooks, 'updateWebhook', FILE_WEBHOOK, KEY, TOKEN, { body: file }),
