@@ -397,6 +397,9 @@ impl Config {
             );
         }
         for (source, log) in self.attribution.logs() {
+            if crate::evidence::journal::parse(&log).is_some() {
+                continue;
+            }
             if let Err(e) = std::fs::File::open(&log) {
                 let key = if source == "samba" {
                     "samba_audit"

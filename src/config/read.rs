@@ -266,8 +266,13 @@ impl Ctx<'_> {
         }
         if let Some(path) = raw.sftp_log {
             let given = Path::new(path.get_ref());
-            if !given.is_absolute() {
-                let msg = "the absolute path of the file syslog writes the SFTP server's log to";
+            let journal = crate::evidence::journal::parse(given);
+            if !given.is_absolute()
+                && !journal.is_some_and(|dir| dir.is_none_or(|d| d.is_absolute()))
+            {
+                let msg = "the absolute path of the file syslog writes the SFTP server's log to, \
+                           or \"journal\" (the system journal), or \"journal:DIR\" (the journal \
+                           files in folder DIR)";
                 return Err(self.err(Some(path.span()), "attribution.sftp_log", msg));
             }
             out.sftp_log = Some(given.to_owned());

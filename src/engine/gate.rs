@@ -16,13 +16,10 @@ use crate::tree::{self, Entry};
 /// The least time between two commits of events: in a burst, each commit (a page write and an
 /// fsync) then carries many events; an event after a quiet spell is committed at once.
 const COMMIT_GAP: Duration = Duration::from_millis(10);
-/// With a file server's records read: how long changes wait after the last became ready, for
-/// the server to write its record of them (Samba writes it as the call returns, after the
-/// kernel has told of the change)...
-pub(super) const EVIDENCE_WAIT: Duration = Duration::from_millis(50);
-/// ...and at most, under a steady stream of changes. Once every change waiting has its record,
-/// none waits longer.
-const EVIDENCE_WAIT_MAX: Duration = Duration::from_millis(200);
+// With a file server's records read, changes wait for the server to write its record of them
+// (Samba writes it as the call returns, after the kernel has told of the change): a while
+// after the last became ready, and at most a longer while under a steady stream of changes
+// (`Evidence::waits`). Once every change waiting has its record, none waits longer.
 /// While changes wait for records, how often the logs are read again.
 const EVIDENCE_POLL: Duration = Duration::from_millis(5);
 
@@ -62,7 +59,8 @@ impl Engine {
                 *len = self.rules.ready.len();
                 *last = now;
             }
-            let due = (*last + EVIDENCE_WAIT).min(*first + EVIDENCE_WAIT_MAX);
+            let (wait, wait_max) = evidence.waits();
+            let due = (*last + wait).min(*first + wait_max);
             if now < due && !all_known {
                 self.next_commit = due.min(now + EVIDENCE_POLL);
                 return;

@@ -14,6 +14,7 @@
 
 pub mod fanotify;
 pub mod follow;
+pub mod journal;
 pub mod samba;
 pub mod sftp;
 
@@ -152,9 +153,39 @@ pub struct Evidence {
     inner: Mutex<Inner>,
 }
 
+/// Where a log's lines come from: a file, or the systemd journal.
+enum Input {
+    File(Follow),
+    Journal(journal::Journal),
+}
+
+impl Input {
+    fn position(&self) -> Position {
+        match self {
+            Input::File(f) => f.position,
+            Input::Journal(j) => j.position,
+        }
+    }
+
+    /// The file's path, or what journal, for messages.
+    fn shown(&self) -> String {
+        match self {
+            Input::File(f) => follow_path_shown(&f.path),
+            Input::Journal(j) => j.shown(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        match self {
+            Input::File(f) => f.path.clone(),
+            Input::Journal(j) => PathBuf::from(j.shown()),
+        }
+    }
+}
+
 struct Log {
     source: Source,
-    follow: Follow,
+    input: Input,
     parser: Parser,
     /// What went wrong reading the log, said once until it reads again.
     trouble: Option<String>,
@@ -232,8 +263,13 @@ impl Evidence {
                         Parser::Sftp(sftp::Reader::new(Box::new(sftp::home_of), chroot.clone()))
                     }
                 },
+                input: match (&source, journal::parse(&path)) {
+                    (Source::Sftp(_), Some(dir)) => {
+                        Input::Journal(journal::Journal::new(dir, position))
+                    }
+                    _ => Input::File(Follow::new(path, position)),
+                },
                 source,
-                follow: Follow::new(path, position),
                 trouble: None,
                 last_record: None,
             })
@@ -298,6 +334,32 @@ impl Evidence {
         self.lock().kept.processes
     }
 
+    /// Runs `program` instead of journalctl for the logs read from the journal (tests).
+    pub fn set_journal_program(&self, program: &Path) {
+        for log in &mut self.lock().logs {
+            if let Input::Journal(j) = &mut log.input {
+                j.program = program.to_owned();
+            }
+        }
+    }
+
+    /// How long a change waits for its record after the last change became ready, and at
+    /// most: 50 and 200 ms for logs read from files, 1.2 and 1.5 s when a log comes through
+    /// the journal (journald tells its readers of new entries in batches, a quarter of a
+    /// second or more apart, and journalctl adds its own).
+    pub fn waits(&self) -> (Duration, Duration) {
+        let journal = self
+            .lock()
+            .logs
+            .iter()
+            .any(|l| matches!(l.input, Input::Journal(_)));
+        if journal {
+            (Duration::from_millis(1200), Duration::from_millis(1500))
+        } else {
+            (Duration::from_millis(50), Duration::from_millis(200))
+        }
+    }
+
     /// Samba's audit log alone.
     pub fn samba(path: &Path, prefix: samba::Prefix, position: Position) -> Evidence {
         Evidence::new(vec![(Source::Samba(prefix), path.to_owned(), position)])
@@ -315,7 +377,7 @@ impl Evidence {
         inner
             .logs
             .iter()
-            .map(|l| (l.source.name(), l.follow.position))
+            .map(|l| (l.source.name(), l.input.position()))
             .collect()
     }
 
@@ -393,7 +455,7 @@ impl Evidence {
                 };
                 Status {
                     source: l.source.name(),
-                    path: l.follow.path.clone(),
+                    path: l.input.path(),
                     records,
                     doubtful,
                     kept: inner.kept.order.len(),
@@ -414,14 +476,14 @@ impl Inner {
             let mut any = false;
             let result = {
                 let Log {
-                    follow,
+                    input,
                     parser,
                     source,
                     ..
                 } = log;
                 let what = source.what();
-                let shown = follow_path_shown(&follow.path);
-                follow.read_more(&mut |step| match step {
+                let shown = input.shown();
+                let mut step = |step: Step<'_>| match step {
                     Step::Restarted(how) => {
                         log::info!(
                             "attribution: {what} {shown} was {}; reading it from its start",
@@ -447,7 +509,13 @@ impl Inner {
                             kept.keep(who, r.act, now);
                         }
                     }
-                })
+                };
+                match input {
+                    Input::File(follow) => follow.read_more(&mut step),
+                    Input::Journal(journal) => {
+                        journal.read().map(|lines| step(Step::Piece(&lines, true)))
+                    }
+                }
             };
             let now = Instant::now();
             match result {
@@ -456,7 +524,7 @@ impl Inner {
                         log::info!(
                             "attribution: {} {} is read again",
                             log.source.what(),
-                            follow_path_shown(&log.follow.path)
+                            log.input.shown()
                         );
                     }
                 }
@@ -466,7 +534,7 @@ impl Inner {
                          file must be readable by it: {}); changes are reported with their \
                          files' owners meanwhile",
                         log.source.what(),
-                        follow_path_shown(&log.follow.path),
+                        log.input.shown(),
                         current_user(),
                         log.source.fix()
                     );

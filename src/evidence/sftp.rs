@@ -37,10 +37,16 @@ pub const DEFAULT_LOG: &str = "/var/log/sftp.log";
 /// The lines that make OpenSSH's SFTP server log who did what, and rsyslog write it where
 /// sharehook reads it: for sshd_config, for rsyslog, and for sharehook's configuration.
 pub fn setup_lines(log: &Path, chroot: Option<&str>) -> String {
+    let journal = super::journal::parse(log).is_some();
     let log = log.display();
+    let writer = if journal {
+        "in the journal, where"
+    } else {
+        "and rsyslog write it where"
+    };
     let mut out = format!(
         "# sharehook setup sftp: the lines that make OpenSSH's SFTP server record each change and\n\
-         # download with its session's user and client address, and rsyslog write it where\n\
+         # download with its session's user and client address, {writer}\n\
          # sharehook reads it. In sharehook's configuration:\n\
          #   [attribution]\n\
          #   sftp_log = \"{log}\"\n"
@@ -53,11 +59,26 @@ pub fn setup_lines(log: &Path, chroot: Option<&str>) -> String {
             # the separate server, the line is Subsystem sftp /usr/lib/openssh/sftp-server -l INFO):\n\
             Subsystem sftp internal-sftp -l INFO\n";
     if let Some(c) = chroot {
-        out += &format!(
-            "ChrootDirectory {c}\n\
-             # A chrooted session logs through a /dev/log inside its chroot, which rsyslog makes\n\
+        out += &format!("ChrootDirectory {c}\n");
+        out += if journal {
+            "# A chrooted session logs through a /dev/log inside its chroot: see below.\n"
+        } else {
+            "# A chrooted session logs through a /dev/log inside its chroot, which rsyslog makes\n\
              # below (with %u in the chroot, one input line per user's folder).\n"
-        );
+        };
+    }
+    if journal {
+        // The journal takes the SFTP server's messages as they are; a chrooted session needs
+        // the journal's socket inside its chroot.
+        if let Some(c) = chroot {
+            out += &format!(
+                "#\n# The journal's socket inside the chroot (as root; a systemd mount unit can\n\
+                 # do it at boot):\n\
+                 #   mkdir -p {c}/dev && touch {c}/dev/log\n\
+                 #   mount --bind /run/systemd/journal/dev-log {c}/dev/log\n"
+            );
+        }
+        return out;
     }
     out += "#\n# In /etc/rsyslog.d/sharehook-sftp.conf (then restart rsyslog):\n";
     if let Some(c) = chroot {

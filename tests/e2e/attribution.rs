@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::*;
 
 /// The fields of a v2 body that say who did it.
-fn who(r: &Received) -> (String, String, String, String, String, String) {
+pub fn who(r: &Received) -> (String, String, String, String, String, String) {
     let v = r.json();
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
     let path = v["eventData"]["resources"][0]["path"]
@@ -26,7 +26,7 @@ fn who(r: &Received) -> (String, String, String, String, String, String) {
     )
 }
 
-fn row(
+pub fn row(
     event: &str,
     path: &str,
     user: &str,
@@ -58,7 +58,7 @@ fn v1(r: &Received) -> String {
     )
 }
 
-const EVERY_TRIGGER: &str =
+pub const EVERY_TRIGGER: &str =
     "triggers = [\"upload\", \"delete\", \"move\", \"rename\", \"createFolder\", \"download\"]";
 
 #[test]
@@ -245,277 +245,6 @@ fn a_missing_audit_log_is_said_by_check_and_status_and_changes_go_out_with_their
         text.contains("no-such-audit.log") && text.contains("No such file"),
         "{text}"
     );
-    assert!(daemon.stop().success());
-}
-
-/// A real OpenSSH server whose SFTP sessions are locked in a chroot and log at INFO through a
-/// real rsyslog, both set up with the lines `sharehook setup sftp` prints. The chroot lies
-/// under /run (sshd wants every folder above a chroot to be root's and writable by no one
-/// else, which /tmp is not); removed when dropped.
-struct Sftpd {
-    dir: std::path::PathBuf,
-    key: std::path::PathBuf,
-    port: u16,
-    children: Vec<std::process::Child>,
-}
-
-/// The account the SFTP client signs in as: a system account every Debian has.
-const SFTP_USER: &str = "sys";
-
-impl Sftpd {
-    fn start(network: &Netns) -> Sftpd {
-        use std::process::{Command, Stdio};
-        let sshd = need("sshd", "openssh-server");
-        let rsyslogd = need("rsyslogd", "rsyslog");
-        let keygen = need("ssh-keygen", "openssh-client");
-        need("sftp", "openssh-client");
-        let dir = std::path::PathBuf::from(format!("/run/shk-sftp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let jail = dir.join("jail");
-        std::fs::create_dir_all(jail.join("share")).unwrap();
-        std::fs::create_dir_all(dir.join("work")).unwrap();
-        let mode = |p: &std::path::Path, m: u32| {
-            std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap()
-        };
-        mode(&dir, 0o755);
-        mode(&jail, 0o755);
-        mode(&jail.join("share"), 0o777);
-        for key in ["host", "user"] {
-            let out = Command::new(&keygen)
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(dir.join(key))
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-        }
-        std::fs::copy(dir.join("user.pub"), dir.join("authorized_keys")).unwrap();
-        let setup = sharehook()
-            .args(["setup", "sftp", "--log"])
-            .arg(dir.join("sftp.log"))
-            .arg("--chroot")
-            .arg(&jail)
-            .output()
-            .unwrap();
-        assert!(setup.status.success(), "{setup:?}");
-        let text = String::from_utf8(setup.stdout).unwrap();
-        let (head, rsyslog) = text
-            .split_once("# In /etc/rsyslog.d/sharehook-sftp.conf (then restart rsyslog):\n")
-            .expect("setup sftp prints rsyslog lines");
-        let sshd_lines = head
-            .split_once("# In /etc/ssh/sshd_config")
-            .expect("setup sftp prints sshd_config lines")
-            .1;
-        let lines = |t: &str| -> String {
-            t.lines()
-                .filter(|l| !l.starts_with('#') && !l.starts_with(' ') && !l.is_empty())
-                .map(|l| format!("{l}\n"))
-                .collect()
-        };
-        let port = Receiver::free_port();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("sshd_config"),
-            format!(
-                "Port {port}\nListenAddress {}\nHostKey {d}/host\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
-                 PasswordAuthentication no\n{}",
-                network.host,
-                lines(sshd_lines)
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("rsyslog.conf"),
-            format!(
-                "global(workDirectory=\"{d}/work\")\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\n{}",
-                rsyslog
-            ),
-        )
-        .unwrap();
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let rsyslog = Command::new(rsyslogd)
-            .args(["-n", "-f"])
-            .arg(dir.join("rsyslog.conf"))
-            .arg("-i")
-            .arg(dir.join("rsyslog.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for("rsyslog's socket in the chroot", || {
-            jail.join("dev/log").exists().then_some(())
-        });
-        let server = Command::new(sshd)
-            .args(["-D", "-f"])
-            .arg(dir.join("sshd_config"))
-            .arg("-E")
-            .arg(dir.join("sshd.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let host = network.host.clone();
-        wait_for("sshd to listen", || {
-            std::net::TcpStream::connect((host.as_str(), port)).ok()
-        });
-        Sftpd {
-            key: dir.join("user"),
-            dir,
-            port,
-            children: vec![rsyslog, server],
-        }
-    }
-
-    fn jail(&self) -> std::path::PathBuf {
-        self.dir.join("jail")
-    }
-
-    /// Runs `sftp -b` with `commands` from `network`, as `SFTP_USER`.
-    fn client(&self, network: &Netns, commands: &str) {
-        let batch = self.dir.join("batch");
-        std::fs::write(&batch, commands).unwrap();
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &network.name, "sftp", "-b"])
-            .arg(&batch)
-            .arg("-i")
-            .arg(&self.key)
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-P",
-                &self.port.to_string(),
-            ])
-            .arg(format!("{SFTP_USER}@{}", network.host))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "sftp {commands:?}: {}\nsshd: {}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
-        );
-    }
-}
-
-impl Drop for Sftpd {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[test]
-fn sftp_sessions_name_their_user_and_address_for_each_change_and_download() {
-    let receiver = Receiver::start();
-    let nas = Nas::new();
-    let network = Netns::new(3);
-    let sftp = Sftpd::start(&network);
-    let jail = sftp.jail();
-    let share = jail.join("share");
-    std::fs::write(
-        nas.config_path(),
-        format!(
-            "account_name = \"testnas\"\nstate_dir = \"{state}\"\n\n[[share]]\nname = \"public\"\n\
-             path = \"{share}\"\nprotocol = \"nfs\"\n\n[[webhook]]\nurl = \"{url}\"\n\
-             token = \"{TOKEN}\"\nformat = \"v2\"\n{EVERY_TRIGGER}\n\n[attribution]\n\
-             sftp_log = \"{log}\"\nsftp_chroot = \"{jail}\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n\
-             [watch]\nsettle_ms = 200\n",
-            state = nas.dir.path().join("state").display(),
-            share = share.display(),
-            url = receiver.url(),
-            log = sftp.dir.join("sftp.log").display(),
-            jail = jail.display(),
-        ),
-    )
-    .unwrap();
-    let daemon = nas.start();
-    let local = tempfile::tempdir().unwrap();
-    let l = local.path().display();
-    std::fs::write(local.path().join("up.txt"), "hello over SFTP").unwrap();
-    let ip = network.client.as_str();
-    let steps = [
-        (
-            format!("put {l}/up.txt /share/up.txt"),
-            row(
-                "resources.upload",
-                "/up.txt",
-                SFTP_USER,
-                ip,
-                "sftp",
-                "sftp-log",
-            ),
-        ),
-        (
-            format!("get /share/up.txt {l}/down.txt"),
-            row(
-                "resources.download",
-                "/up.txt",
-                SFTP_USER,
-                ip,
-                "sftp",
-                "sftp-log",
-            ),
-        ),
-        (
-            "rename /share/up.txt /share/r.txt".to_owned(),
-            row(
-                "resources.rename",
-                "/r.txt",
-                SFTP_USER,
-                ip,
-                "sftp",
-                "sftp-log",
-            ),
-        ),
-        (
-            "mkdir /share/d".to_owned(),
-            row(
-                "resources.createFolder",
-                "/d",
-                SFTP_USER,
-                ip,
-                "sftp",
-                "sftp-log",
-            ),
-        ),
-        (
-            "rm /share/r.txt".to_owned(),
-            row(
-                "resources.delete",
-                "/r.txt",
-                SFTP_USER,
-                ip,
-                "sftp",
-                "sftp-log",
-            ),
-        ),
-    ];
-    for (n, (commands, expected)) in steps.iter().enumerate() {
-        sftp.client(&network, commands);
-        let got: Vec<_> = receiver.wait_for(n + 1).iter().map(who).collect();
-        assert_eq!(&got[n], expected, "after {commands}");
-    }
-    assert_eq!(
-        std::fs::read_to_string(local.path().join("down.txt")).unwrap(),
-        "hello over SFTP"
-    );
-    // A listing is no download; the status says the log is read.
-    sftp.client(&network, "ls -l /share");
-    let out = nas.cli(&["status", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let a = &status["attribution"][0];
-    assert_eq!(a["source"], "sftp", "{a}");
-    assert!(a["records"].as_u64().unwrap() >= 5, "{a}");
-    assert_eq!(a["problem"], serde_json::Value::Null, "{a}");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(receiver.received().len(), 5, "nothing more");
     assert!(daemon.stop().success());
 }
 

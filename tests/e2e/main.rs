@@ -17,6 +17,7 @@ mod races;
 mod resources;
 mod scale;
 mod sdk;
+mod sftp;
 mod siege;
 mod state;
 mod status;

@@ -257,7 +257,7 @@ pub const KEYS: &[Key] = &[
         key: "sftp_log",
         kind: "path",
         default: None,
-        what: "the file syslog writes OpenSSH's SFTP server log to (sftp-server or internal-sftp with -l INFO; sharehook setup sftp prints the lines); each change and download made over SFTP names its session's user and address, protocol sftp",
+        what: "the file syslog writes OpenSSH's SFTP server log to (sftp-server or internal-sftp with -l INFO; sharehook setup sftp prints the lines), or \"journal\" for the systemd journal, or \"journal:DIR\" for the journal files in DIR; each change and download made over SFTP names its session's user and address, protocol sftp",
     },
     Key {
         section: "attribution",
