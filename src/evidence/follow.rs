@@ -115,3 +115,55 @@ impl Follow {
         Ok(now == self.tail)
     }
 }
+
+/// The longest line kept: a longer one is no record (paths are at most a few KiB), and its
+/// bytes are not kept.
+pub const LINE_MAX: usize = 64 * 1024;
+
+/// What a line too long to keep is given as: no record's shape.
+pub const TOO_LONG: &[u8] = b"\x00too long";
+
+/// Cuts what a log gained into lines, keeping a line not yet ended for the next piece.
+#[derive(Default)]
+pub struct Lines {
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    /// Gives `line` each line that `bytes` ends (without its newline; `TOO_LONG` for one
+    /// longer than `LINE_MAX`).
+    pub fn feed(&mut self, bytes: &[u8], line: &mut dyn FnMut(&[u8])) {
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let piece = &rest[..end];
+            rest = &rest[end + 1..];
+            if self.partial.is_empty() {
+                line(piece);
+            } else {
+                let mut whole = std::mem::take(&mut self.partial);
+                if whole.len() + piece.len() <= LINE_MAX {
+                    whole.extend_from_slice(piece);
+                    line(&whole);
+                } else {
+                    line(TOO_LONG);
+                }
+            }
+        }
+        if self.partial.len() + rest.len() <= LINE_MAX {
+            self.partial.extend_from_slice(rest);
+        } else {
+            // Kept as a marker only: the line is too long to be a record.
+            self.partial = b"\x00".to_vec();
+        }
+    }
+
+    /// Whether a line is begun and not ended.
+    pub fn pending(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
+    /// The line begun is given up (the log was rotated or cut short).
+    pub fn reset(&mut self) {
+        self.partial.clear();
+    }
+}

@@ -228,7 +228,7 @@ impl Default for Prefix {
 pub struct Reader {
     prefix: Prefix,
     /// The bytes of a line not yet ended.
-    partial: Vec<u8>,
+    lines: super::follow::Lines,
     state: State,
     /// Lines that were not part of a record read without doubt.
     pub doubtful: u64,
@@ -249,10 +249,6 @@ enum State {
     Doubt,
 }
 
-/// The longest line kept: a longer one is not a record sharehook reads (paths are at most a few
-/// KiB), and its bytes are not kept.
-const LINE_MAX: usize = 64 * 1024;
-
 impl Reader {
     pub fn new(prefix: Prefix) -> Reader {
         Reader {
@@ -264,28 +260,9 @@ impl Reader {
     /// Reads `bytes` (what came next in the log), calling `found` for each record read
     /// without doubt.
     pub fn feed(&mut self, bytes: &[u8], found: &mut impl FnMut(Record)) {
-        let mut rest = bytes;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            let piece = &rest[..end];
-            rest = &rest[end + 1..];
-            if self.partial.is_empty() {
-                self.line(piece, found);
-            } else {
-                let mut line = std::mem::take(&mut self.partial);
-                if line.len() + piece.len() <= LINE_MAX {
-                    line.extend_from_slice(piece);
-                    self.line(&line, found);
-                } else {
-                    self.line(b"\x00too long", found);
-                }
-            }
-        }
-        if self.partial.len() + rest.len() <= LINE_MAX {
-            self.partial.extend_from_slice(rest);
-        } else {
-            // Kept as a marker only: the line is too long to be a record.
-            self.partial = b"\x00".to_vec();
-        }
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.feed(bytes, &mut |line| self.line(line, found));
+        self.lines = lines;
     }
 
     fn line(&mut self, line: &[u8], found: &mut impl FnMut(Record)) {
@@ -316,7 +293,7 @@ impl Reader {
     /// All that was written so far has been fed: a record whose message line ended is read
     /// now.
     pub fn end_of_data(&mut self, found: &mut impl FnMut(Record)) {
-        if !self.partial.is_empty() {
+        if self.lines.pending() {
             return;
         }
         if !matches!(self.state, State::Message(_)) {
@@ -332,7 +309,7 @@ impl Reader {
     /// The record waiting for the line after it, given up (the log was rotated or truncated:
     /// what follows it is not known).
     pub fn reset(&mut self) {
-        self.partial.clear();
+        self.lines.reset();
         self.state = State::Idle;
     }
 }

@@ -28,8 +28,6 @@ use super::{Act, Record};
 const TAGS: &[&str] = &["internal-sftp", "sftp-server"];
 /// The most sessions kept at once (the oldest is forgotten past it).
 const MAX_SESSIONS: usize = 4096;
-/// The longest line kept.
-const LINE_MAX: usize = 64 * 1024;
 
 /// Where `sharehook setup sftp` has syslog write the SFTP log unless told otherwise.
 pub const DEFAULT_LOG: &str = "/var/log/sftp.log";
@@ -98,7 +96,7 @@ pub type Homes = Box<dyn Fn(&str) -> Option<PathBuf> + Send>;
 
 /// Reads SFTP records from the bytes of the log, line by line.
 pub struct Reader {
-    partial: Vec<u8>,
+    lines: super::follow::Lines,
     /// The folder sessions are locked in (sshd's `ChrootDirectory`, `%u` for the user's name):
     /// the paths logged are inside it.
     chroot: Option<String>,
@@ -114,7 +112,7 @@ pub struct Reader {
 impl Reader {
     pub fn new(homes: Homes, chroot: Option<String>) -> Reader {
         Reader {
-            partial: Vec::new(),
+            lines: super::follow::Lines::default(),
             chroot,
             sessions: HashMap::new(),
             opened: 0,
@@ -125,30 +123,14 @@ impl Reader {
     }
 
     pub fn feed(&mut self, bytes: &[u8], found: &mut dyn FnMut(Record)) {
-        let mut rest = bytes;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            let piece = &rest[..end];
-            rest = &rest[end + 1..];
-            if self.partial.is_empty() {
-                self.line(piece, found);
-            } else {
-                let mut line = std::mem::take(&mut self.partial);
-                if line.len() + piece.len() <= LINE_MAX {
-                    line.extend_from_slice(piece);
-                    self.line(&line, found);
-                }
-            }
-        }
-        if self.partial.len() + rest.len() <= LINE_MAX {
-            self.partial.extend_from_slice(rest);
-        } else {
-            self.partial = b"\x00".to_vec();
-        }
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.feed(bytes, &mut |line| self.line(line, found));
+        self.lines = lines;
     }
 
     /// The line being written is given up (the log was rotated or cut short).
     pub fn reset(&mut self) {
-        self.partial.clear();
+        self.lines.reset();
     }
 
     fn line(&mut self, line: &[u8], found: &mut dyn FnMut(Record)) {
