@@ -40,6 +40,7 @@ pub async fn page(visitor: Visitor) -> PageResult {
             }
             section #people aria-labelledby="people-h" {
                 h2 #people-h { "People, last 24 hours" }
+                (evidence(&status))
                 (people(&recent))
             }
             section #events aria-labelledby="events-h" {
@@ -105,6 +106,28 @@ pub fn people(r: &Recent) -> Markup {
                 "From the delivery log: each event once, however many webhooks and attempts it took "
                 "(events no webhook took are not counted). Addresses are known for changes made over "
                 "Samba with its audit log read, or through the API; at most " (ADDRESSES_SHOWN) " are listed per user."
+            }
+        }
+    }
+}
+
+/// How reading each file server's log goes: records read and the last one's time, or what is
+/// wrong (the log cannot be read, or nothing came since the start).
+fn evidence(s: &Status) -> Markup {
+    html! {
+        @if !s.attribution.is_empty() {
+            ul #evidence.plain {
+                @for a in &s.attribution {
+                    li.evidence data-source=(a.source) {
+                        @if a.problem.is_some() { span.badge.warn { "no records" } } @else { span.badge.good { "reading" } }
+                        " "
+                        (if a.source == "samba" { "Samba's audit log " } else { "The SFTP log " })
+                        code { (escape_controls(&a.log)) }
+                        ": " (a.records) " records read"
+                        @if let Some(at) = &a.last_record_at { ", the last at " (escape_controls(at)) }
+                        @if let Some(p) = &a.problem { br; span.muted { (escape_controls(p)) } }
+                    }
+                }
             }
         }
     }

@@ -621,3 +621,32 @@ async fn live_streams_are_bounded_per_user() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_overview_says_whether_the_file_servers_logs_are_read() {
+    let site = site_with(
+        "\n[[webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n\n[attribution]\nsamba_audit = \"/var/log/samba/audit\\u001b[2J.log\"\nsftp_log = \"journal\"\n",
+    );
+    let (cookie, _) = site.sign_in("ann", "ann-password-1").await;
+    *site.control.stats.attribution.lock().unwrap() =
+        vec![crate::core::stats::AttributionFigures {
+            source: "samba".into(),
+            log: "/var/log/samba/audit\u{1b}[2J.log".into(),
+            records: 7,
+            last_record_ms: Some(1_796_000_000_000),
+            ..Default::default()
+        }];
+    let page = site.ask(Method::GET, "/", &cookie, "").await;
+    let body = &page.body;
+    assert!(
+        body.contains("Samba&#39;s audit log <code>/var/log/samba/audit\\x1b[2J.log</code>: 7 records read, the last at")
+            || body.contains("Samba's audit log <code>/var/log/samba/audit\\x1b[2J.log</code>: 7 records read, the last at"),
+        "{body}"
+    );
+    assert!(
+        body.contains("The SFTP log <code>journal</code>: 0 records read")
+            && body.contains("no SFTP record seen since the daemon started"),
+        "{body}"
+    );
+    assert!(!body.contains('\u{1b}'), "control characters are escaped");
+}
