@@ -154,6 +154,23 @@ fn a_missing_or_unreadable_log_is_said_and_attributes_nothing() {
     e.catch_up();
     assert_eq!(e.status()[0].trouble, None);
     assert!(user_of(&e, Operation::Delete, "/1", None).is_some());
+    // Something at the path that cannot be read as a log (root reads any file, so a folder
+    // stands for an unreadable one here): said, naming the path and the user sharehook runs
+    // as, and nothing is attributed.
+    let odd = dir.path().join("odd.log");
+    std::fs::create_dir(&odd).unwrap();
+    let e = Evidence::samba(&odd, Prefix::default(), Position::default());
+    e.catch_up();
+    let trouble = e.status()[0]
+        .trouble
+        .clone()
+        .expect("a folder cannot be read as a log");
+    assert!(
+        trouble.contains("odd.log")
+            && trouble.contains("Is a directory")
+            && trouble.contains("runs as user"),
+        "{trouble}"
+    );
 }
 
 #[test]
