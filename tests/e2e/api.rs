@@ -243,8 +243,8 @@ fn an_admin_makes_a_webhook_that_delivers_at_once_and_a_viewer_only_reads() {
     for (body, field) in [
         (r#"{"endpointUrl":"ftp://x"}"#, "endpointUrl"),
         (
-            r#"{"endpointUrl":"http://h/","triggers":{"resources":{"copy":true}}}"#,
-            "triggers.resources.copy",
+            r#"{"endpointUrl":"http://h/","triggers":{"resources":{"compress":true}}}"#,
+            "triggers.resources.compress",
         ),
         (
             r#"{"endpointUrl":"http://h/","responseVersion":"v3"}"#,

@@ -62,9 +62,9 @@ fn each_broken_config_is_refused_with_file_line_and_key() {
             "webhook[1].url: \"ftp://10.0.0.5/hook\" is not an http:// or https:// URL",
         ),
         (
-            "[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"copy\"]\n",
+            "[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"compress\"]\n",
             "line 6",
-            "webhook[1].triggers: unknown trigger \"copy\"",
+            "webhook[1].triggers: unknown trigger \"compress\"",
         ),
         (
             "[[webhook]]\nurl = \"http://h/\"\nformat = \"xml\"\n",
