@@ -98,7 +98,19 @@ impl Config {
         if let Some(path) = &a.samba_audit {
             let _ = writeln!(out, "samba_audit = {}", q(&path.to_string_lossy()));
         }
-        let _ = writeln!(out, "samba_prefix = {}", q(&a.samba_prefix));
+        // The prefix's secret field is not shown: this output is pasted into questions.
+        let prefix: Vec<&str> = a
+            .samba_prefix
+            .split('|')
+            .map(|f| {
+                if !f.contains('%') && f.len() >= 8 {
+                    "***"
+                } else {
+                    f
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "samba_prefix = {}", q(&prefix.join("|")));
         if let Some(path) = &a.sftp_log {
             let _ = writeln!(out, "sftp_log = {}", q(&path.to_string_lossy()));
         }

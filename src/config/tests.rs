@@ -529,13 +529,19 @@ fn defaults_fill_what_is_left_out() {
 fn check_output_never_shows_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let token = "efb7e0030e6cef1b45d3d74a67881a2b";
-    let text = format!("{SHARE}[[webhook]]\nurl = \"http://h/\"\ntoken = \"{token}\"\n")
-        .replace("{share}", &dir.path().to_string_lossy());
+    let text = format!(
+        "{SHARE}[[webhook]]\nurl = \"http://h/\"\ntoken = \"{token}\"\n\n[attribution]\n\
+         samba_audit = \"/var/log/samba/audit.log\"\nsamba_prefix = \"%u|%I|sh0123456789abcdef\"\n"
+    )
+    .replace("{share}", &dir.path().to_string_lossy());
     let shown = parse(&text, Path::new("/x.toml"))
         .unwrap()
         .to_toml_redacted();
     assert!(!shown.contains(token), "{shown}");
     assert!(shown.contains("token = \"<redacted>\""), "{shown}");
+    // Nor the secret of Samba's audit prefix.
+    assert!(!shown.contains("sh0123456789abcdef"), "{shown}");
+    assert!(shown.contains("samba_prefix = \"%u|%I|***\""), "{shown}");
 }
 
 #[test]

@@ -133,7 +133,11 @@ impl Daemon {
                 "attribution: reading the {name} log {} from offset {offset}",
                 crate::core::event::escape_controls(&path.to_string_lossy())
             );
-            let at = crate::evidence::Position { dev, ino, offset };
+            // Never read before: from the end of what the log holds now.
+            let at = match (dev, ino, offset) {
+                (0, 0, 0) => crate::evidence::Position::END,
+                _ => crate::evidence::Position { dev, ino, offset },
+            };
             logs.push((source, path, at));
         }
         let fanotify = config.attribution.fanotify;

@@ -2,10 +2,11 @@
 //! holding the shares are marked whole (`FAN_MARK_FILESYSTEM`), each event names its folder
 //! (a file handle, turned back into a path) and entry (`FAN_REPORT_DFID_NAME`), and the pid
 //! that acted. The pid's user (its file-system uid, the one the kernel checks access with) and
-//! program say who and over what: `nfsd` acts for an NFS client (`nfs`, the uid the client
-//! asserted), `smbd` for an SMB session (`smb`), `sshd`/`sftp-server` for an SFTP session
-//! (`sftp`), anything else is a local process (`local`). Those whose server's own log is read
-//! are left to it (it knows the client's address too). Sharehook's own changes are skipped.
+//! program file say who and over what: `smbd` under /usr for an SMB session (`smb`),
+//! `sshd`/`sftp-server` under /usr for an SFTP session (`sftp`), anything else a local process
+//! (`local`). Kernel threads (the kernel's NFS server) name nobody. Those whose server's own log
+//! is read are left to it (it knows the client's address too). Sharehook's own changes are
+//! skipped.
 //!
 //! A pid gone before it is looked up names nobody; the change then goes to the next source.
 
@@ -250,11 +251,29 @@ impl Fanotify {
     }
 }
 
-/// Who process `pid` is: its file-system uid and what its program says of the protocol.
-/// `None` when it is gone.
+/// Who process `pid` is: its file-system uid, and the protocol its program serves, known by the
+/// program's file (`/proc/PID/exe`: a program cannot rename what it runs from, as it can its
+/// `comm`). `None` when it is gone, or a kernel thread: the kernel's NFS server acts with the
+/// client's credentials only for the moment of each call, so what /proc shows of an `nfsd`
+/// thread later is not who the client said it was (its change keeps the file's owner, which
+/// for a file it made is the uid the client asserted).
 pub fn actor_of(pid: i32) -> Option<Actor> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the program's name (which may hold spaces and parentheses): the
+    // seventh is the flags.
+    let flags: u64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(6)?
+        .parse()
+        .ok()?;
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    if flags & PF_KTHREAD != 0 {
+        return None;
+    }
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     // Uid: real, effective, saved, file system.
     let uid = status
         .lines()
@@ -265,17 +284,20 @@ pub fn actor_of(pid: i32) -> Option<Actor> {
         .ok()?;
     Some(Actor {
         uid,
-        protocol: protocol_of(comm.trim_end()),
+        protocol: protocol_of(&exe),
     })
 }
 
-/// The protocol a program serves.
-pub fn protocol_of(comm: &str) -> &'static str {
-    match comm {
-        "nfsd" => "nfs",
-        "smbd" | "smbd[.]" => "smb",
+/// The protocol the program at `exe` serves: a file server installed under /usr (which only
+/// root can put there), or a local program.
+pub fn protocol_of(exe: &Path) -> &'static str {
+    let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if !exe.starts_with("/usr/") {
+        return "local";
+    }
+    match name {
+        "smbd" => "smb",
         "sshd" | "sftp-server" => "sftp",
-        c if c.starts_with("smbd") => "smb",
         _ => "local",
     }
 }
@@ -290,12 +312,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn programs_say_their_protocol() {
-        assert_eq!(protocol_of("nfsd"), "nfs");
-        assert_eq!(protocol_of("smbd"), "smb");
-        assert_eq!(protocol_of("smbd[198.18.0.2]"), "smb");
-        assert_eq!(protocol_of("sftp-server"), "sftp");
-        assert_eq!(protocol_of("cp"), "local");
+    fn programs_say_their_protocol_by_the_file_they_run() {
+        let p = |s: &str| protocol_of(Path::new(s));
+        assert_eq!(p("/usr/sbin/smbd"), "smb");
+        assert_eq!(p("/usr/sbin/sshd"), "sftp");
+        assert_eq!(p("/usr/lib/openssh/sftp-server"), "sftp");
+        assert_eq!(p("/usr/bin/cp"), "local");
+        // A copy of a server's program outside /usr is a local program.
+        assert_eq!(p("/home/eve/smbd"), "local");
+        assert_eq!(p("/tmp/sshd"), "local");
+    }
+
+    #[test]
+    fn a_program_that_calls_itself_a_server_is_still_a_local_program() {
+        // perl renames its comm to `smbd`; what it runs from stays /usr/bin/perl.
+        let mut child = std::process::Command::new("perl")
+            .args(["-e", "$0 = 'smbd'; sleep 30"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap();
+        let actor = actor_of(child.id() as i32);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(comm.trim(), "smbd", "perl named itself");
+        assert_eq!(actor.unwrap().protocol, "local");
+        // A kernel thread (kthreadd, pid 2) names nobody.
+        assert_eq!(actor_of(2), None);
     }
 
     #[test]

@@ -20,6 +20,16 @@ pub struct Position {
     pub offset: u64,
 }
 
+impl Position {
+    /// A log never read before: from its end (what it already holds happened before sharehook
+    /// read it, and is not news).
+    pub const END: Position = Position {
+        dev: 0,
+        ino: 0,
+        offset: u64::MAX,
+    };
+}
+
 /// One log file and where reading it stands.
 pub struct Follow {
     pub path: PathBuf,
@@ -59,8 +69,24 @@ impl Follow {
     /// Reads what the file gained, telling `step` of each piece read (and first, when the file
     /// is read from its start again).
     pub fn read_more(&mut self, step: &mut dyn FnMut(Step<'_>)) -> std::io::Result<()> {
-        let mut file = File::open(&self.path)?;
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) => {
+                // Not there yet: all it will hold is news.
+                if self.position == Position::END && e.kind() == std::io::ErrorKind::NotFound {
+                    self.position = Position::default();
+                }
+                return Err(e);
+            }
+        };
         let meta = file.metadata()?;
+        if self.position == Position::END {
+            self.position = Position {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                offset: meta.len(),
+            };
+        }
         let same = meta.dev() == self.position.dev && meta.ino() == self.position.ino;
         let rewritten =
             same && meta.len() >= self.position.offset && !self.tail_still_there(&mut file)?;

@@ -40,7 +40,15 @@ pub struct Journal {
     lines: Option<Receiver<String>>,
     /// The time (µs since the epoch) and sequence number of the last message read.
     pub position: Position,
+    /// The uid each session's process runs as, from its `session opened` line (whose user
+    /// the journal's `_UID` must be): a later line of that process must come from that uid.
+    sessions: std::collections::HashMap<u32, u32>,
+    /// When journalctl was last started: it is not started again sooner than `RESTART`.
+    started: Option<std::time::Instant>,
 }
+
+/// The least time between two starts of journalctl.
+const RESTART: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Journal {
     pub fn new(dir: Option<PathBuf>, position: Position) -> Journal {
@@ -63,6 +71,8 @@ impl Journal {
             child: None,
             lines: None,
             position,
+            sessions: std::collections::HashMap::new(),
+            started: None,
         }
     }
 
@@ -113,6 +123,10 @@ impl Journal {
     /// the next call).
     pub fn read(&mut self) -> std::io::Result<Vec<u8>> {
         if self.lines.is_none() {
+            if self.started.is_some_and(|t| t.elapsed() < RESTART) {
+                return Ok(Vec::new());
+            }
+            self.started = Some(std::time::Instant::now());
             self.start()?;
         }
         let mut out = Vec::new();
@@ -120,7 +134,7 @@ impl Journal {
             let next = self.lines.as_ref().expect("started").try_recv();
             match next {
                 Ok(line) => {
-                    if let Some((text, at)) = message_line(&line)
+                    if let Some((text, at)) = message_line(&line, &mut self.sessions)
                         && (at.0, at.1) > (self.position.offset, self.position.ino)
                     {
                         out.extend_from_slice(text.as_bytes());
@@ -163,8 +177,18 @@ impl Drop for Journal {
 }
 
 /// One journal entry (journalctl's JSON) as a line of the SFTP log, with its time and
-/// sequence number; `None` for an entry not written by an SFTP server installed under /usr.
-pub fn message_line(json: &str) -> Option<(String, (u64, u64))> {
+/// sequence number; `None` for an entry not written by an SFTP server installed under /usr, or
+/// not by the user its session signed in as. `sessions`: each session's process id and uid.
+///
+/// A session's server runs as the user who signed in (sshd drops to that user before the SFTP
+/// server starts), and the journal records the uid of whoever wrote each message (`_UID`): a
+/// `session opened for local user U` line is believed only from U's uid, and the lines after it
+/// only from the same uid. Someone else running an sshd or sftp-server binary can then only
+/// speak for themselves.
+pub fn message_line(
+    json: &str,
+    sessions: &mut std::collections::HashMap<u32, u32>,
+) -> Option<(String, (u64, u64))> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
     let field = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
     let exe = Path::new(field("_EXE")?);
@@ -173,6 +197,7 @@ pub fn message_line(json: &str) -> Option<(String, (u64, u64))> {
         return None;
     }
     let pid: u32 = field("_PID")?.parse().ok()?;
+    let uid: u32 = field("_UID")?.parse().ok()?;
     let tag = field("SYSLOG_IDENTIFIER")?;
     if !matches!(tag, "internal-sftp" | "sftp-server") {
         return None;
@@ -181,6 +206,21 @@ pub fn message_line(json: &str) -> Option<(String, (u64, u64))> {
     let message = field("MESSAGE")?;
     if message.contains('\n') {
         return None;
+    }
+    if let Some(rest) = message.strip_prefix("session opened for local user ") {
+        let user = rest.rsplit_once(" from [")?.0;
+        if super::sftp::uid_of(user)? != uid {
+            return None;
+        }
+        if sessions.len() >= 4096 && !sessions.contains_key(&pid) {
+            sessions.clear();
+        }
+        sessions.insert(pid, uid);
+    } else if sessions.get(&pid) != Some(&uid) {
+        return None;
+    }
+    if message.starts_with("session closed for local user ") {
+        sessions.remove(&pid);
     }
     let at = field("__REALTIME_TIMESTAMP")?.parse().ok()?;
     let seq = field("__SEQNUM").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -192,49 +232,58 @@ mod tests {
     use super::*;
 
     fn entry(exe: &str, pid: &str, tag: &str, message: &str) -> String {
+        entry_as(exe, pid, "0", tag, message)
+    }
+
+    fn entry_as(exe: &str, pid: &str, uid: &str, tag: &str, message: &str) -> String {
         serde_json::json!({
-            "_EXE": exe, "_PID": pid, "SYSLOG_IDENTIFIER": tag, "SYSLOG_PID": "1",
+            "_EXE": exe, "_PID": pid, "_UID": uid, "SYSLOG_IDENTIFIER": tag, "SYSLOG_PID": "1",
             "MESSAGE": message, "__REALTIME_TIMESTAMP": "1796657721042788", "__SEQNUM": "346",
         })
         .to_string()
     }
 
     #[test]
-    fn only_an_sftp_server_installed_under_usr_is_read_by_its_own_pid() {
-        let (line, at) = message_line(&entry(
-            "/usr/sbin/sshd",
-            "4242",
-            "internal-sftp",
-            "remove name \"/srv/s/a\"",
-        ))
-        .unwrap();
+    fn only_an_sftp_server_installed_under_usr_is_read_as_the_user_it_signed_in() {
+        let mut sessions = std::collections::HashMap::new();
+        let mut read = |json: String| message_line(&json, &mut sessions);
+        // root (uid 0) signs in: believed.
+        let opened = "session opened for local user root from [198.18.0.2]";
+        assert!(read(entry("/usr/sbin/sshd", "4242", "internal-sftp", opened)).is_some());
+        let removed = "remove name \"/srv/s/a\"";
+        let (line, at) = read(entry("/usr/sbin/sshd", "4242", "internal-sftp", removed)).unwrap();
         assert_eq!(
             line,
             "journal - internal-sftp[4242]: remove name \"/srv/s/a\""
         );
         assert_eq!(at, (1_796_657_721_042_788, 346));
-        assert!(
-            message_line(&entry(
-                "/usr/lib/openssh/sftp-server",
-                "7",
-                "sftp-server",
-                "x"
-            ))
-            .is_some()
+        // A session claimed by another uid than its user's (eve running sshd herself, with a
+        // preloaded library that writes what she likes): not believed, nor what follows.
+        let forged = "session opened for local user root from [203.0.113.7]";
+        let sshd = "/usr/sbin/sshd";
+        assert_eq!(
+            read(entry_as(sshd, "77", "1000", "internal-sftp", forged)),
+            None
+        );
+        assert_eq!(
+            read(entry_as(sshd, "77", "1000", "internal-sftp", removed)),
+            None
+        );
+        // A line of a known session's process from another uid (the pid used again): not read.
+        assert_eq!(
+            read(entry_as(sshd, "4242", "1000", "internal-sftp", removed)),
+            None
         );
         // A user's own program, or one that is not an SFTP server, tagged as one: not read.
         for exe in ["/home/eve/sshd", "/tmp/sftp-server", "/usr/bin/logger"] {
             assert_eq!(
-                message_line(&entry(exe, "9", "internal-sftp", "x")),
+                read(entry(exe, "4242", "internal-sftp", "x")),
                 None,
                 "{exe}"
             );
         }
-        assert_eq!(
-            message_line(&entry("/usr/sbin/sshd", "9", "sshd", "x")),
-            None
-        );
-        assert_eq!(message_line("not json"), None);
+        assert_eq!(read(entry(sshd, "4242", "sshd", "x")), None);
+        assert_eq!(read("not json".into()), None);
     }
 
     #[test]
@@ -243,14 +292,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let program = dir.path().join("journalctl");
         let lines: Vec<String> = [
-            "session opened for local user carol from [198.18.3.2]",
+            "session opened for local user sys from [198.18.3.2]",
             "mkdir name \"/srv/s/d\" mode 0777",
         ]
         .iter()
         .enumerate()
         .map(|(i, m)| {
             serde_json::json!({
-                "_EXE": "/usr/sbin/sshd", "_PID": "42", "SYSLOG_IDENTIFIER": "internal-sftp",
+                "_EXE": "/usr/sbin/sshd", "_PID": "42", "_UID": "3", "SYSLOG_IDENTIFIER": "internal-sftp",
                 "MESSAGE": m, "__REALTIME_TIMESTAMP": format!("{}", u64::MAX / 2 + i as u64),
             })
             .to_string()
@@ -290,7 +339,7 @@ mod tests {
         let who = who.expect("the journal's record attributes the folder");
         assert_eq!(
             (who.user.as_str(), who.address.as_str()),
-            ("carol", "198.18.3.2")
+            ("sys", "198.18.3.2")
         );
         assert_eq!(e.catch_up()[0].1.offset, u64::MAX / 2 + 1);
     }

@@ -10,12 +10,12 @@
 //! ```
 //!
 //! The process id is the session: its `session opened` line names the user and the client's
-//! address, and each later line of that process is that session's. OpenSSH escapes control
-//! characters and bytes that are not ASCII in a name as `\ooo` (and leaves `\` as it is), so a
-//! name can neither start a line nor hold a newline here; a name holding a `\` followed by
-//! three octal digits cannot be told from an escape and attributes nothing. A `"` in a name is
-//! not escaped: each message is read from both ends, and a rename whose names hold `" new "`
-//! attributes nothing.
+//! address, and each later line of that process is that session's. OpenSSH writes each message
+//! through vis(3) (C style, octal): a `\` is written `\\`, a newline `\n`, a tab `\t`, and the
+//! other control characters and every byte that is not ASCII as `\ooo`, so a name can neither
+//! start a line nor hold a newline here, and each name is read back exactly (`caf\303\251` is
+//! `café`). A `"` in a name is not escaped: each message is read from both ends, and a rename
+//! whose names hold `" new "` attributes nothing.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -289,19 +289,56 @@ fn octal(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| (b'0'..=b'7').contains(&b))
 }
 
-/// The absolute path of `name` as the client sent it: relative to the home folder when it
-/// does not start with `/`, and inside `root` (the chroot) when there is one. `None` when it
-/// cannot be known without doubt: a `\ooo` that may be an escape or the name itself, a `..`,
-/// or a relative name of a user with no home folder.
+/// The bytes of a name as vis(3) wrote it (C style, octal): `\\`, `\n`, `\t`, `\r`, `\b`,
+/// `\a`, `\v`, `\f` and `\ooo` read back; anything else after a `\`, or a NUL, is not a
+/// name.
+pub fn unvis(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let c = *bytes.get(i)?;
+        i += 1;
+        let byte = match c {
+            b'\\' => b'\\',
+            b'n' => b'\n',
+            b't' => b'\t',
+            b'r' => b'\r',
+            b'b' => 8,
+            b'a' => 7,
+            b'v' => 11,
+            b'f' => 12,
+            b'0'..=b'3' => {
+                let digits = bytes.get(i..i + 2)?;
+                if !digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                    return None;
+                }
+                i += 2;
+                (c - b'0') * 64 + (digits[0] - b'0') * 8 + (digits[1] - b'0')
+            }
+            _ => return None,
+        };
+        out.push(byte);
+    }
+    (!out.contains(&0)).then_some(out)
+}
+
+/// The absolute path of `name` as the client sent it (escapes read back): relative to the
+/// home folder when it does not start with `/`, and inside `root` (the chroot) when there is
+/// one. `None` when it cannot be known without doubt: an escape vis(3) does not write, a
+/// `..`, or a relative name of a user with no home folder.
 fn resolve(name: &str, home: &dyn Fn() -> Option<PathBuf>, root: Option<&Path>) -> Option<PathBuf> {
-    let bytes = name.as_bytes();
-    let escape_like = bytes
-        .windows(4)
-        .any(|w| w[0] == b'\\' && w[1..].iter().all(|b| (b'0'..=b'7').contains(b)));
-    if name.is_empty() || escape_like {
+    let bytes = unvis(name)?;
+    if bytes.is_empty() {
         return None;
     }
-    let given = PathBuf::from(OsString::from_vec(bytes.to_vec()));
+    let given = PathBuf::from(OsString::from_vec(bytes));
     let full = if given.is_absolute() {
         match root {
             Some(r) => r.join(given.strip_prefix("/").ok()?),
@@ -322,8 +359,18 @@ fn resolve(name: &str, home: &dyn Fn() -> Option<PathBuf>, root: Option<&Path>) 
     Some(out)
 }
 
+/// The uid of `user` in the system user database.
+pub fn uid_of(user: &str) -> Option<u32> {
+    passwd(user).map(|(uid, _)| uid)
+}
+
 /// The home folder of `user` in the system user database.
 pub fn home_of(user: &str) -> Option<PathBuf> {
+    passwd(user).and_then(|(_, home)| home)
+}
+
+/// `user`'s uid and home folder.
+fn passwd(user: &str) -> Option<(u32, Option<PathBuf>)> {
     let name = std::ffi::CString::new(user).ok()?;
     let mut buf = vec![0u8; 16 * 1024];
     // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
@@ -339,13 +386,16 @@ pub fn home_of(user: &str) -> Option<PathBuf> {
             &mut out,
         )
     };
-    if rc != 0 || out.is_null() || pw.pw_dir.is_null() {
+    if rc != 0 || out.is_null() {
         return None;
+    }
+    if pw.pw_dir.is_null() {
+        return Some((pw.pw_uid, None));
     }
     // SAFETY: pw_dir points into buf, a NUL-terminated string written by getpwnam_r.
     let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) };
     let dir = Path::new(std::ffi::OsStr::from_bytes(dir.to_bytes()));
-    dir.is_absolute().then(|| dir.to_owned())
+    Some((pw.pw_uid, dir.is_absolute().then(|| dir.to_owned())))
 }
 
 #[cfg(test)]
@@ -417,8 +467,12 @@ mod tests {
             "Dec  7 14:00:01 nas internal-sftp[42]: open \"/srv/s/a\" flags READ mode 0666\" flags WRITE mode 0666",
             // A rename whose names may meet in two places.
             "Dec  7 14:00:01 nas internal-sftp[42]: rename old \"/srv/s/a\" new \"/srv/s/b\" new \"/srv/s/c\"",
-            // An escape, or a name holding `\012`: not known.
-            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/x\\012Dec\"",
+            // Escapes read back: a newline, a backslash, bytes that are not ASCII.
+            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/x\\nDec\"",
+            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/a\\\\b\"",
+            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/caf\\303\\251\"",
+            // An escape vis(3) does not write, and a `..`: not known.
+            "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/x\\q\"",
             "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/../etc/passwd\"",
             // A line forged into a name cannot start a line: it stays inside the message.
             "Dec  7 14:00:01 nas internal-sftp[42]: remove name \"/srv/s/q]: session opened for local user root from [1.2.3.4]\"",
@@ -428,6 +482,9 @@ mod tests {
             acts,
             vec![
                 Act::Write(p("/srv/s/a\" flags READ mode 0666")),
+                Act::Remove(p("/srv/s/x\nDec")),
+                Act::Remove(p("/srv/s/a\\b")),
+                Act::Remove(p("/srv/s/café")),
                 Act::Remove(p(
                     "/srv/s/q]: session opened for local user root from [1.2.3.4]"
                 )),

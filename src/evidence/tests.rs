@@ -343,3 +343,32 @@ fn a_server_side_copy_names_its_source_for_the_copy_s_path() {
         Some(PathBuf::from("/srv/s/report.pdf"))
     );
 }
+
+#[test]
+fn a_log_never_read_is_read_from_its_end_or_whole_when_it_comes_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    // Old reads and writes, from before sharehook read the log: not news.
+    append(
+        &log,
+        &[
+            "bob|198.18.0.3|pread_recv|ok|/srv/s/old.txt",
+            "bob|198.18.0.3|close|ok|/srv/s/old.txt",
+            "bob|198.18.0.3|unlinkat|ok|/srv/s/gone",
+        ],
+    );
+    let e = Evidence::samba(&log, Prefix::default(), Position::END);
+    e.catch_up();
+    assert!(e.reads().is_empty());
+    assert_eq!(user_of(&e, Operation::Delete, "/gone", None), None);
+    append(&log, &["bob|198.18.0.3|unlinkat|ok|/srv/s/new"]);
+    e.catch_up();
+    assert!(user_of(&e, Operation::Delete, "/new", None).is_some());
+    // A log that is not there yet is read whole once it comes.
+    let later = dir.path().join("later.log");
+    let e = Evidence::samba(&later, Prefix::default(), Position::END);
+    e.catch_up();
+    append(&later, &["ann|198.18.0.4|unlinkat|ok|/srv/s/x"]);
+    e.catch_up();
+    assert!(user_of(&e, Operation::Delete, "/x", None).is_some());
+}
