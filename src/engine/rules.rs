@@ -488,6 +488,15 @@ impl Rules {
             });
         self.ready = rest;
         for change in carried {
+            // A hold at the same path came from a later event (a delete while the change
+            // waited to be committed): it says what is true now, and stays.
+            if self.holds.get(change.path()).is_some() {
+                why!(
+                    "{}: its released change is dropped: a later event's hold is there",
+                    shown(change.path())
+                );
+                continue;
+            }
             match change {
                 Change::Upload { path, data } => self.hold_upload(path, data, now),
                 Change::Folder { path } => self.hold_folder(path, now),

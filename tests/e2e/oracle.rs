@@ -49,6 +49,10 @@ const REGRESSION: &[u64] = &[
     // Folders, released but not committed, were committed at the old path, found gone and
     // dropped (`mkdir -p a/b/n/m; mv a x` in a burst lost `x/b/n` and `x/b/n/m`).
     604_068_076,
+    // A folder's Delete lost: its Create Folder, released again and waiting for Samba's
+    // record, was carried by a rename of the folder above and took the place of the Delete
+    // held at the same path (`rm -rf d8/d12; mv d8 d23` left `/d23/d12` with the receiver).
+    780_884_934,
 ];
 
 /// The kernel queue size (`fs.inotify.max_queued_events`) of a run that wants overflows.
