@@ -209,7 +209,7 @@ pub fn message_line(
     }
     if let Some(rest) = message.strip_prefix("session opened for local user ") {
         let user = rest.rsplit_once(" from [")?.0;
-        if super::sftp::uid_of(user)? != uid {
+        if crate::tree::owner::uid_of(user)? != uid {
             return None;
         }
         if sessions.len() >= 4096 && !sessions.contains_key(&pid) {

@@ -103,6 +103,47 @@ fn lookup(uid: u32) -> Result<Option<String>, std::io::Error> {
     }
 }
 
+/// The uid of `user` in the system user database.
+pub fn uid_of(user: &str) -> Option<u32> {
+    passwd(user).map(|(uid, _)| uid)
+}
+
+/// The home folder of `user` in the system user database.
+pub fn home_of(user: &str) -> Option<std::path::PathBuf> {
+    passwd(user).and_then(|(_, home)| home)
+}
+
+/// `user`'s uid and home folder.
+fn passwd(user: &str) -> Option<(u32, Option<std::path::PathBuf>)> {
+    let name = std::ffi::CString::new(user).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, and buf outlives the use of pw's fields.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
+    };
+    if rc != 0 || out.is_null() {
+        return None;
+    }
+    if pw.pw_dir.is_null() {
+        return Some((pw.pw_uid, None));
+    }
+    // SAFETY: pw_dir points into buf, a NUL-terminated string written by getpwnam_r.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) };
+    let dir = std::path::Path::new(
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(dir.to_bytes()),
+    );
+    Some((pw.pw_uid, dir.is_absolute().then(|| dir.to_owned())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
