@@ -280,33 +280,46 @@ fn fanotify_names_a_local_process_s_user_for_what_no_server_recorded() {
     program.kill().unwrap();
     program.wait().unwrap();
     got.sort();
+    if std::env::var_os("SHAREHOOK_RUNNER").is_some() {
+        // Under qemu-user (the ARM legs) the emulator has no fanotify: the daemon says so,
+        // once, and changes go out with their owners as without it.
+        let log = daemon.log();
+        assert!(
+            log.contains("attribution: fanotify cannot be used: fanotify_init"),
+            "{log}"
+        );
+        assert_eq!(
+            got,
+            vec![
+                row(
+                    "resources.createFolder",
+                    "/dir",
+                    "daemon",
+                    "",
+                    "nfs",
+                    "owner"
+                ),
+                row("resources.delete", "/roots.txt", "root", "", "nfs", "owner"),
+                row(
+                    "resources.upload",
+                    "/made.txt",
+                    "daemon",
+                    "",
+                    "nfs",
+                    "owner"
+                ),
+            ]
+        );
+        assert!(daemon.stop().success());
+        return;
+    }
+    let process = |op: &str, path: &str| row(op, path, "daemon", "", "local", "process");
     assert_eq!(
         got,
         vec![
-            row(
-                "resources.createFolder",
-                "/dir",
-                "daemon",
-                "",
-                "local",
-                "process"
-            ),
-            row(
-                "resources.delete",
-                "/roots.txt",
-                "daemon",
-                "",
-                "local",
-                "process"
-            ),
-            row(
-                "resources.upload",
-                "/made.txt",
-                "daemon",
-                "",
-                "local",
-                "process"
-            ),
+            process("resources.createFolder", "/dir"),
+            process("resources.delete", "/roots.txt"),
+            process("resources.upload", "/made.txt"),
         ]
     );
     // This test's own write (a program of root's, still running) is root's.
