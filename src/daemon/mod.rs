@@ -141,19 +141,12 @@ impl Daemon {
             logs.push((source, path, at));
         }
         let fanotify = config.attribution.fanotify;
-        let left_to_logs: Vec<&'static str> = logs
-            .iter()
-            .map(|(source, _, _)| match source {
-                crate::evidence::Source::Samba(_) => "smb",
-                crate::evidence::Source::Sftp(_) => "sftp",
-            })
-            .collect();
         let evidence =
             (!logs.is_empty() || fanotify).then(|| Arc::new(crate::evidence::Evidence::new(logs)));
         if let Some(evidence) = evidence.as_ref().filter(|_| fanotify) {
             let roots: Vec<std::path::PathBuf> =
                 config.shares.iter().map(|s| s.path.clone()).collect();
-            match evidence.watch_processes(&roots, left_to_logs) {
+            match evidence.watch_processes(&roots) {
                 Ok(()) => log::info!(
                     "attribution: fanotify names the process of changes no server's log tells of"
                 ),

@@ -151,6 +151,8 @@ impl Key {
 /// The evidence read so far, and the logs it comes from.
 pub struct Evidence {
     inner: Mutex<Inner>,
+    /// Whether a log comes through the journal (fixed at the start).
+    journal: bool,
 }
 
 /// Where a log's lines come from: a file, or the systemd journal.
@@ -254,7 +256,7 @@ impl Evidence {
     /// Reads each log (its server, its path, and where a former run stopped: the start of the
     /// file when it is another file now).
     pub fn new(logs: Vec<(Source, PathBuf, Position)>) -> Evidence {
-        let logs = logs
+        let logs: Vec<Log> = logs
             .into_iter()
             .map(|(source, path, position)| Log {
                 parser: match &source {
@@ -275,6 +277,7 @@ impl Evidence {
             })
             .collect();
         Evidence {
+            journal: logs.iter().any(|l| matches!(l.input, Input::Journal(_))),
             inner: Mutex::new(Inner {
                 logs,
                 kept: Kept::default(),
@@ -283,13 +286,15 @@ impl Evidence {
     }
 
     /// Starts reading which process made each change under `roots` (fanotify; root only).
-    /// Changes made by the servers named in `left_to_logs` (`smb`, `sftp`: their logs are
-    /// read, and say more) are left to them. The reading stops when the evidence is dropped.
-    pub fn watch_processes(
-        self: &std::sync::Arc<Self>,
-        roots: &[PathBuf],
-        left_to_logs: Vec<&'static str>,
-    ) -> Result<(), String> {
+    /// Changes made by the servers whose logs are read here (they say more) are left to them.
+    /// The reading stops when the evidence is dropped.
+    pub fn watch_processes(self: &std::sync::Arc<Self>, roots: &[PathBuf]) -> Result<(), String> {
+        let left_to_logs: Vec<&'static str> = self
+            .lock()
+            .logs
+            .iter()
+            .map(|l| l.source.protocol())
+            .collect();
         let fan = fanotify::Fanotify::open(roots)?;
         let weak = std::sync::Arc::downgrade(self);
         std::thread::Builder::new()
@@ -348,12 +353,7 @@ impl Evidence {
     /// the journal (journald tells its readers of new entries in batches, a quarter of a
     /// second or more apart, and journalctl adds its own).
     pub fn waits(&self) -> (Duration, Duration) {
-        let journal = self
-            .lock()
-            .logs
-            .iter()
-            .any(|l| matches!(l.input, Input::Journal(_)));
-        if journal {
+        if self.journal {
             (Duration::from_millis(1200), Duration::from_millis(1500))
         } else {
             (Duration::from_millis(50), Duration::from_millis(200))
