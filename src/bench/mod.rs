@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod attribution;
+pub mod brokers;
 pub mod hooks;
 pub mod tree;
 
@@ -57,6 +58,7 @@ pub fn run(files: usize) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(30),
         policy: crate::core::netpolicy::AddressPolicy::default(),
         ca_file: None,
+        credentials: None,
     })
     .map_err(anyhow::Error::msg)?;
     let raw_cpu_before = thread_cpu();

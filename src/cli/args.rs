@@ -64,6 +64,11 @@ pub enum Command {
     BenchHooks {
         hooks: usize,
     },
+    /// `bench --nats URL` or `--mqtt URL`: delivery to a broker beside raw publishes.
+    BenchBroker {
+        url: String,
+        files: usize,
+    },
     BenchTree {
         size: crate::bench::tree::TreeSize,
         dir: Option<PathBuf>,
@@ -86,6 +91,12 @@ pub enum Command {
     SetupSftp {
         log: PathBuf,
         chroot: Option<String>,
+    },
+    /// `setup nats`: the JetStream stream definition the NATS webhooks publish into.
+    SetupNats {
+        stream: String,
+        subjects: Vec<String>,
+        replicas: u32,
     },
     /// `setup samba`: the smb.conf lines that make Samba record who did what.
     SetupSamba {
@@ -144,6 +155,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
     let mut files = 5000usize;
     let mut api_bench = false;
     let mut attribution_bench = false;
+    let mut broker_bench: Option<String> = None;
+    let (mut stream, mut subjects, mut replicas) = (None, Vec::new(), None);
     let mut tree_bench: Option<crate::bench::tree::TreeSize> = None;
     let mut hooks_bench: Option<usize> = None;
     let mut entries = 100_000usize;
@@ -189,6 +202,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             Long("files") => files = parser.value()?.parse()?,
             Long("api") => api_bench = true,
             Long("attribution") => attribution_bench = true,
+            Long("nats") | Long("mqtt") => broker_bench = Some(parser.value()?.string()?),
+            Long("stream") => stream = Some(parser.value()?.string()?),
+            Long("subject") => subjects.push(parser.value()?.string()?),
+            Long("replicas") => replicas = Some(parser.value()?.parse()?),
             Long("tree") => tree_bench = Some(parser.value()?.string()?.parse()?),
             Long("webhooks") => hooks_bench = Some(parser.value()?.parse()?),
             Long("entries") => entries = parser.value()?.parse()?,
@@ -276,6 +293,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
         },
         Some("bench") if api_bench => Command::BenchApi { entries, seconds },
         Some("bench") if attribution_bench => Command::BenchAttribution { records: entries },
+        Some("bench") if broker_bench.is_some() => Command::BenchBroker {
+            url: broker_bench.unwrap_or_default(),
+            files,
+        },
         Some("bench") if hooks_bench.is_some() => Command::BenchHooks {
             hooks: hooks_bench.unwrap_or(2000),
         },
@@ -294,6 +315,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt
             output,
         },
         Some("manual") => Command::Manual,
+        Some("setup") if positional.as_deref() == Some("nats") => Command::SetupNats {
+            stream: stream.unwrap_or_else(|| "FILES".to_owned()),
+            subjects: if subjects.is_empty() {
+                vec!["files.>".to_owned()]
+            } else {
+                subjects
+            },
+            replicas: replicas.unwrap_or(3),
+        },
         Some("setup") => setup(positional, audit_log, sftp_log, chroot)?,
         Some("completion") => Command::Completion {
             shell: positional
@@ -340,7 +370,7 @@ fn setup(
             log: sftp_log.unwrap_or_else(|| PathBuf::from(crate::evidence::sftp::DEFAULT_LOG)),
             chroot,
         }),
-        _ => Err("setup needs what to set up: samba or sftp".into()),
+        _ => Err("setup needs what to set up: nats, samba or sftp".into()),
     }
 }
 

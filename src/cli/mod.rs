@@ -65,6 +65,22 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 crate::evidence::sftp::setup_lines(&log, chroot.as_deref())
             );
         }
+        Command::SetupNats {
+            stream,
+            subjects,
+            replicas,
+        } => {
+            eprintln!(
+                "# The JetStream stream sharehook's nats:// webhooks publish into. Save this as\n\
+                 # stream.json and create the stream once with the nats CLI:\n\
+                 #   nats stream add --config stream.json"
+            );
+            println!(
+                "{}",
+                crate::deliver::broker::nats::stream_definition(&stream, &subjects, replicas)
+                    .map_err(anyhow::Error::msg)?
+            );
+        }
         Command::SetupSamba { audit_log, secret } => {
             let prefix = crate::evidence::samba::secret_prefix(&format!("sh{secret}"));
             print!(
@@ -268,6 +284,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench { files } => crate::bench::run(files)?,
+        Command::BenchBroker { url, files } => crate::bench::brokers::run(&url, files)?,
         Command::BenchApi { entries, seconds } => crate::bench::api::run(entries, seconds)?,
         Command::BenchTree { size, dir } => crate::bench::tree::run(size, dir)?,
         Command::BenchHooks { hooks } => crate::bench::hooks::run(hooks)?,
@@ -509,6 +526,9 @@ async fn reload(
 pub fn to_line(e: &LogEntry, failed: bool) -> String {
     let status = if e.transport {
         format!("error {} ({})", e.status, e.message)
+    } else if !e.message.is_empty() {
+        // A broker's acknowledgement: what it said.
+        e.message.clone()
     } else {
         format!("HTTP {}", e.status)
     };

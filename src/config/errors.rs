@@ -66,6 +66,7 @@ const TABLE_KEYS: &[(&str, &[&str])] = &[
             "secret",
             "signature",
             "ca_file",
+            "credentials_file",
         ],
     ),
     (

@@ -12,11 +12,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod checks;
 mod errors;
 mod read;
 mod show;
 
-pub use read::{check_url, load, parse};
+pub use checks::check_url;
+pub use read::{load, parse};
 
 use crate::core::event::{Event, Operation, SharePath};
 use crate::core::ignore::Ignore;
@@ -295,6 +297,8 @@ pub struct Webhook {
     pub signature: SignatureMode,
     /// Extra certificate authorities (PEM) for an HTTPS receiver with a private CA.
     pub ca_file: Option<PathBuf>,
+    /// A NATS `.creds` or NKey seed file, for a `nats://` or `tls://` webhook.
+    pub credentials: Option<PathBuf>,
 }
 
 /// How deliveries are made (`[delivery]`).
@@ -361,6 +365,7 @@ impl Config {
                 secret: None,
                 signature: SignatureMode::Exavault,
                 ca_file: None,
+                credentials: None,
             }],
             delivery: Delivery::default(),
             log: LogSettings::default(),
@@ -550,6 +555,7 @@ impl Webhook {
             ("secret", self.secret != old.secret),
             ("signature", self.signature != old.signature),
             ("ca_file", self.ca_file != old.ca_file),
+            ("credentials_file", self.credentials != old.credentials),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))

@@ -1,6 +1,7 @@
 //! The configuration file as written (the `Raw*` structs, with where each value was), read
 //! and checked into one `Config`: every error names the file, the line and the key at fault.
 
+use super::checks::{check_url, overlap};
 use super::errors::*;
 use super::*;
 
@@ -91,6 +92,7 @@ struct RawWebhook {
     secret: Option<Spanned<String>>,
     signature: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
+    credentials_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -697,6 +699,24 @@ impl Ctx<'_> {
                 Some(path)
             }
         };
+        let credentials = match &raw.credentials_file {
+            None => None,
+            Some(f) => {
+                let path = self.resolve(f.get_ref());
+                let fault = |m: String| self.err(Some(f.span()), key("credentials_file"), m);
+                if crate::core::endpoint::broker_of(url)
+                    != Some(crate::core::endpoint::Broker::Nats)
+                {
+                    return Err(fault(
+                        "is for a nats:// or tls:// webhook (a NATS .creds or NKey seed file)"
+                            .to_owned(),
+                    ));
+                }
+                std::fs::metadata(&path)
+                    .map_err(|e| fault(format!("cannot read {}: {e}", path.display())))?;
+                Some(path)
+            }
+        };
         Ok(Webhook {
             id,
             url: url.to_owned(),
@@ -708,6 +728,7 @@ impl Ctx<'_> {
             secret,
             signature,
             ca_file,
+            credentials,
         })
     }
 
@@ -746,52 +767,4 @@ impl Ctx<'_> {
         };
         std::path::absolute(&joined).unwrap_or(joined)
     }
-}
-
-/// Why `share` (configured as `given`) may not sit beside `earlier`, if it may not: one folder
-/// in two shares, or one share inside another, would report each change to one of them only
-/// (the watch of a folder belongs to one share). Paths are compared canonical, so `..` and
-/// symbolic links hide nothing.
-fn overlap(given: &Path, share: &Share, earlier: &[Share]) -> Option<String> {
-    let real = &share.path;
-    let shown = if given == real.as_path() {
-        given.display().to_string()
-    } else {
-        format!("{} (which is {})", given.display(), real.display())
-    };
-    const RULE: &str = "shares must not overlap";
-    earlier.iter().find_map(|other| {
-        let (name, path) = (&other.name, other.path.display());
-        if *real == other.path {
-            Some(format!(
-                "{shown} is the same folder as share \"{name}\" ({path}): {RULE}"
-            ))
-        } else if real.starts_with(&other.path) {
-            Some(format!(
-                "{shown} lies inside share \"{name}\" ({path}): {RULE} (a webhook's folder picks part of a share)"
-            ))
-        } else if other.path.starts_with(real) {
-            Some(format!(
-                "{shown} holds share \"{name}\" ({path}): {RULE} (a webhook's folder picks part of a share)"
-            ))
-        } else {
-            None
-        }
-    })
-}
-
-pub fn check_url(url: &str) -> Result<(), String> {
-    // The URL as said back: a password in it is not shown.
-    let shown = crate::core::redact::mask_credentials(url);
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("\"{shown}\" is not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err(format!("\"{shown}\" is not an http:// or https:// URL")),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("\"{shown}\" has no host"));
-    }
-    Ok(())
 }

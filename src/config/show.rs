@@ -51,6 +51,9 @@ impl Config {
             if let Some(ca) = &hook.ca_file {
                 let _ = writeln!(out, "ca_file = {}", q(&ca.to_string_lossy()));
             }
+            if let Some(creds) = &hook.credentials {
+                let _ = writeln!(out, "credentials_file = {}", q(&creds.to_string_lossy()));
+            }
         }
         let delays: Vec<String> = self
             .delivery

@@ -85,7 +85,7 @@ fn broken_files_name_the_file_the_line_and_the_key() {
     check_error(
         &format!("{SHARE}[[webhook]]\nurl = \"ftp://example.net/x\"\n"),
         &format!(
-            "{f}: line 5: webhook[1].url: \"ftp://example.net/x\" is not an http:// or https:// URL"
+            "{f}: line 5: webhook[1].url: \"ftp://example.net/x\" is not an http://, https://, nats://, tls://, mqtt:// or mqtts:// URL"
         ),
     );
     check_error(
@@ -680,6 +680,7 @@ fn routing_follows_share_folder_and_triggers() {
         secret: None,
         signature: SignatureMode::Exavault,
         ca_file: None,
+        credentials: None,
     };
     let show = |e: Option<Event>| {
         e.map(|e| {

@@ -4,6 +4,7 @@
 //!
 //! Layer 1: uses nothing else of sharehook (see `lib.rs`).
 
+pub mod endpoint;
 pub mod event;
 pub mod fault;
 pub mod ignore;

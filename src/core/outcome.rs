@@ -1,4 +1,5 @@
-//! What came of one POST of a webhook: the receiver's answer, or why there was none.
+//! What came of one POST of a webhook (or one publish to a broker): the receiver's answer, or
+//! why there was none.
 
 /// What came of one POST.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,8 +14,12 @@ pub enum Outcome {
     },
     /// No answer: `code` is the curl-style error number (6 host not resolved, 7 connect
     /// failed, 28 timeout, 35 TLS handshake, 52 empty reply, 56 receive failure, 60
-    /// certificate rejected), `message` says what happened.
+    /// certificate rejected; from a broker also 9 not allowed to publish there, 67 sign-in
+    /// refused, 78 no stream takes the subject), `message` says what happened.
     Failed { code: u32, message: String },
+    /// A broker took the message: `answer` is what it said (`stream EVENTS seq 1234`,
+    /// `... duplicate`, `PUBACK`). Logged as status 200 with the answer as its message.
+    Acknowledged { answer: String },
 }
 
 impl Outcome {
@@ -24,7 +29,7 @@ impl Outcome {
             Outcome::Answered {
                 status: 200..=299,
                 ..
-            }
+            } | Outcome::Acknowledged { .. }
         )
     }
 }
@@ -34,6 +39,7 @@ impl std::fmt::Display for Outcome {
         match self {
             Outcome::Answered { status, .. } => write!(f, "HTTP {status}"),
             Outcome::Failed { code, message } => write!(f, "{message} (error {code})"),
+            Outcome::Acknowledged { answer } => f.write_str(answer),
         }
     }
 }

@@ -5,6 +5,10 @@
 /// `url` for logs and `check`: a password in it shown as `***` (`https://user:***@host/`),
 /// and its query (which may carry secrets) as `?…`.
 pub fn redact_url(url: &str) -> String {
+    // A broker's URL has no query, and its subject (which may hold braces) is shown as written.
+    if crate::core::endpoint::broker_of(url).is_some() {
+        return mask_credentials(url);
+    }
     match url.parse::<http::Uri>() {
         Ok(uri) => {
             let scheme = uri.scheme_str().unwrap_or("http");
@@ -180,6 +184,11 @@ mod tests {
 
     #[test]
     fn urls_in_logs_lose_credentials_and_queries() {
+        assert_eq!(
+            redact_url("nats://box:pw@n1,n2:4223/files.{account}.{event}"),
+            "nats://box:***@n1,n2:4223/files.{account}.{event}"
+        );
+        assert_eq!(redact_url("tls://t0ken@n1/ev"), "tls://***@n1/ev");
         assert_eq!(
             redact_url("http://10.0.0.5:9000/hook"),
             "http://10.0.0.5:9000/hook"

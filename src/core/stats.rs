@@ -273,6 +273,7 @@ impl HookStats {
                 _ => 1,
             },
             Outcome::Failed { .. } => 3,
+            Outcome::Acknowledged { .. } => 0,
         };
         self.results[class].fetch_add(1, Ordering::Relaxed);
         if let Some(feed) = &self.feed {
@@ -289,6 +290,7 @@ impl HookStats {
         let (status, transport, message) = match outcome {
             Outcome::Answered { status, .. } => (u32::from(*status), false, String::new()),
             Outcome::Failed { code, message } => (*code, true, message.clone()),
+            Outcome::Acknowledged { .. } => return,
         };
         *lock(&self.last_failure) = Some(Failure {
             time_ms: now_ms,

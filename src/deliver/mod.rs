@@ -11,23 +11,24 @@
 //!
 //! Layer 3: uses `core`, `config` and `store` (see `lib.rs`).
 
+pub mod broker;
 pub mod pool;
 pub mod send;
+pub mod settings;
 pub mod setup;
+pub mod target;
 
-use std::collections::HashMap;
+pub use target::Target;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::Level;
 
-use crate::config::{Format, SignatureMode};
 use crate::core::event::Event;
 use crate::core::outcome::Outcome;
-use crate::core::payload::{V1, V2};
-use crate::core::retry::{self, Next, Schedule};
-use crate::core::sign::{self, Keys};
+use crate::core::retry::{self, Next};
 use crate::deliver::send::Client;
 use crate::store::{Disabled, Flush, Flushed, Health, LogEntry, Pending, SetAside, Store};
 
@@ -112,131 +113,6 @@ impl Mailbox {
     }
 }
 
-/// What a worker needs to know about its webhook.
-pub struct Target {
-    pub id: u32,
-    pub url: String,
-    /// `url` without credentials or query, as the log shows it.
-    pub shown_url: String,
-    pub format: Format,
-    pub signature: SignatureMode,
-    pub keys: Keys,
-    pub account_name: String,
-    /// The protocol label of each share, by share name.
-    pub protocols: HashMap<String, String>,
-    pub schedule: Schedule,
-    /// How long it may fail without a success before it is disabled (zero: never).
-    pub disable_after: Duration,
-}
-
-impl Target {
-    /// The body and headers of attempt `attempt` of `event`, signed as configured.
-    pub fn request(
-        &self,
-        event: &Event,
-        attempt: u32,
-        now_ms: i64,
-    ) -> (Vec<u8>, Vec<(String, String)>) {
-        // A change made through the API says so; one seen on the disk carries its share's label.
-        let protocol = match &event.protocol {
-            Some(protocol) => protocol.as_str(),
-            None => self
-                .protocols
-                .get(&event.share)
-                .map_or("smb", String::as_str),
-        };
-        let body = match self.format {
-            Format::V1 => V1::of(event, &self.account_name, protocol, attempt).to_bytes(),
-            Format::V2 => V2 {
-                event,
-                account_name: &self.account_name,
-                protocol,
-                attempt,
-            }
-            .to_bytes(),
-        };
-        let mut headers = Vec::new();
-        let k = &self.keys;
-        if self.signature.exavault() {
-            headers.push((
-                "X-Exavault-Signature".to_owned(),
-                sign::exavault(k.token.expose(), &body),
-            ));
-            if let Some(old) = k.old_token(now_ms) {
-                headers.push((
-                    "X-Exavault-Signature-Previous".to_owned(),
-                    sign::exavault(old.expose(), &body),
-                ));
-            }
-        }
-        if let (true, Some(secret)) = (self.signature.standard(), &k.secret) {
-            let id = event.id.to_string();
-            let timestamp = now_ms.div_euclid(1000);
-            let mut signature = secret.sign(&id, timestamp, &body);
-            if let Some(old) = k.old_secret(now_ms) {
-                signature.push(' ');
-                signature.push_str(&old.sign(&id, timestamp, &body));
-            }
-            headers.push(("webhook-id".to_owned(), id));
-            headers.push(("webhook-timestamp".to_owned(), timestamp.to_string()));
-            headers.push(("webhook-signature".to_owned(), signature));
-        }
-        (body, headers)
-    }
-
-    /// Posts attempt `attempt` of `event`; returns what came of it and its log entry.
-    pub fn attempt(
-        &self,
-        client: &Client,
-        event: &Event,
-        attempt: u32,
-        resend: bool,
-    ) -> (Outcome, LogEntry) {
-        let now = now_ms();
-        let (body, headers) = self.request(event, attempt, now);
-        let header_refs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let started = Instant::now();
-        let outcome = client.post(&self.url, &header_refs, &body);
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (status, transport, message, response_size, response) = match &outcome {
-            Outcome::Answered {
-                status,
-                size,
-                excerpt,
-                ..
-            } => (
-                u32::from(*status),
-                false,
-                String::new(),
-                *size,
-                excerpt[..excerpt.len().min(crate::store::LOG_RESPONSE_BYTES)].to_vec(),
-            ),
-            Outcome::Failed { code, message } => (*code, true, message.clone(), 0, Vec::new()),
-        };
-        let entry = LogEntry {
-            id: 0,
-            time_ms: now,
-            webhook: self.id,
-            format: self.format.name().to_owned(),
-            attempt,
-            resend,
-            url: self.shown_url.clone(),
-            status,
-            transport,
-            message,
-            response_size,
-            response,
-            duration_ms,
-            event: event.clone(),
-            body,
-        };
-        (outcome, entry)
-    }
-}
-
 pub struct Worker {
     pub target: Target,
     pub store: Arc<Store>,
@@ -312,6 +188,10 @@ impl Worker {
     /// Attempts the due events of `front` in order, until one fails or one is not yet due,
     /// or a group is full; writes their results in one transaction.
     fn deliver_run(&mut self, front: Vec<Pending>) {
+        if let Client::Broker(link) = &self.client {
+            let link = Arc::clone(link);
+            return self.publish_run(&link, front);
+        }
         let mut group = self.new_group();
         let started = Instant::now();
         for pending in front {
@@ -342,11 +222,70 @@ impl Worker {
         }
     }
 
+    /// Publishes the due events of `front` to the broker in one batch, all sent before the
+    /// first acknowledgement is awaited, and writes their results in one transaction. Each
+    /// leaves the queue on its own acknowledgement; the first that fails blocks the queue as a
+    /// failed POST does. Those after it that failed too go again after it (they are not
+    /// counted as attempts: they were sent behind a failure); one after it that the broker
+    /// took is delivered, and said to have overtaken it.
+    fn publish_run(&mut self, link: &broker::Link, front: Vec<Pending>) {
+        let now = now_ms();
+        let due: Vec<Pending> = front.into_iter().take_while(|p| p.due_ms <= now).collect();
+        if due.is_empty() || self.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let items: Vec<(&Event, u32, bool)> = due
+            .iter()
+            .map(|p| (&p.event, p.attempts + 1, p.resend))
+            .collect();
+        let results = self.target.publish(link, &items);
+        let mut group = self.new_group();
+        let mut blocked_by = None;
+        for (pending, (outcome, entry)) in due.into_iter().zip(results) {
+            match blocked_by {
+                None => {
+                    let id = pending.event.id;
+                    if self.record(pending, outcome, entry, &mut group) {
+                        blocked_by = Some(id);
+                    }
+                }
+                Some(head) if outcome.is_success() => {
+                    group.say(
+                        Level::Warn,
+                        format!(
+                            "webhook {}: event {} was taken by the broker ahead of event {head}, \
+                             which failed and goes again",
+                            self.target.id, pending.event.id
+                        ),
+                    );
+                    self.record(pending, outcome, entry, &mut group);
+                }
+                Some(_) => {}
+            }
+        }
+        self.write(group);
+    }
+
     /// One attempt of the head; returns true when the queue is blocked behind it (it failed).
-    fn attempt(&mut self, mut pending: Pending, group: &mut Group) -> bool {
+    fn attempt(&mut self, pending: Pending, group: &mut Group) -> bool {
+        let attempt = pending.attempts + 1;
+        let (outcome, entry) =
+            self.target
+                .attempt(&self.client, &pending.event, attempt, pending.resend);
+        self.record(pending, outcome, entry, group)
+    }
+
+    /// Records what came of an attempt of `pending`: delivered, or when it is due again (or
+    /// set aside, or the webhook disabled); returns true when it failed.
+    fn record(
+        &mut self,
+        mut pending: Pending,
+        outcome: Outcome,
+        entry: LogEntry,
+        group: &mut Group,
+    ) -> bool {
         let t = &self.target;
         let attempt = pending.attempts + 1;
-        let (outcome, entry) = t.attempt(&self.client, &pending.event, attempt, pending.resend);
         let what = || {
             format!(
                 "webhook {}: event {} ({} {}) attempt {attempt}",
@@ -382,7 +321,7 @@ impl Worker {
                 retry_after,
                 ..
             } => (Some(*status), retry_after.as_deref()),
-            Outcome::Failed { .. } => (None, None),
+            Outcome::Failed { .. } | Outcome::Acknowledged { .. } => (None, None),
         };
         let failing_since = *self.health.failing_since_ms.get_or_insert(now);
         flush.health = Some(self.health.clone());
@@ -605,6 +544,7 @@ fn short(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Answered { status, .. } => status.to_string(),
         Outcome::Failed { code, .. } => format!("error {code}"),
+        Outcome::Acknowledged { .. } => "200".to_owned(),
     }
 }
 
@@ -639,6 +579,10 @@ pub fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Format, SignatureMode};
+    use crate::core::retry::Schedule;
+    use crate::core::sign::{self, Keys};
+    use std::collections::HashMap;
     use crate::core::sign::{Secret, Token};
 
     #[test]

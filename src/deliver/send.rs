@@ -1,11 +1,11 @@
 //! The only module that does HTTP out: one POST, and what came of it. Redirects are never
 //! followed, no proxy is taken from the environment, connections are kept alive between
 //! posts, at most 64 KiB of an answer is read, and every new connection's resolved address
-//! is checked against the address policy first.
+//! is checked against the address policy first. A webhook whose URL names a broker has a
+//! broker link instead (see `broker`).
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
@@ -13,6 +13,8 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use crate::config::load_ca_file;
 use crate::core::netpolicy::AddressPolicy;
 use crate::core::redact::{hide_password, redact_url};
+use crate::deliver::broker::Link;
+pub use crate::deliver::settings::ClientSettings;
 
 pub const USER_AGENT: &str = concat!("sharehook/", env!("CARGO_PKG_VERSION"));
 
@@ -21,23 +23,32 @@ pub const MAX_RESPONSE: u64 = 64 * 1024;
 
 pub use crate::core::outcome::Outcome;
 
-/// How a webhook's client connects.
-#[derive(Clone, Debug)]
-pub struct ClientSettings {
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    pub policy: AddressPolicy,
-    /// Trust the certificate authorities in this PEM file instead of the public ones.
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-/// An HTTP client for one webhook; cheap to clone, sharing its idle connections.
+/// A webhook's way out: an HTTP client (cheap to clone, sharing its idle connections), or
+/// its own link to a broker.
 #[derive(Clone)]
-pub struct Client {
-    agent: ureq::Agent,
+pub enum Client {
+    Http(ureq::Agent),
+    Broker(Arc<Link>),
 }
 
 impl Client {
+    /// The client for `url`: a broker link for a broker's URL, else an HTTP client.
+    pub fn for_url(
+        url: &str,
+        hook: u32,
+        account: &str,
+        settings: &ClientSettings,
+    ) -> Result<Client, String> {
+        if crate::core::endpoint::broker_of(url).is_some() {
+            if let Some(ca) = &settings.ca_file {
+                load_ca_file(ca)?;
+            }
+            return Link::new(url, hook, account, settings).map(|l| Client::Broker(Arc::new(l)));
+        }
+        Client::new(settings)
+    }
+
+    /// An HTTP client.
     pub fn new(settings: &ClientSettings) -> Result<Client, String> {
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &settings.ca_file {
@@ -58,15 +69,21 @@ impl Client {
             inner: DefaultResolver::default(),
         };
         let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), resolver);
-        Ok(Client { agent })
+        Ok(Client::Http(agent))
     }
 
-    /// POSTs `body` as JSON to `url` with extra `headers`.
+    /// POSTs `body` as JSON to `url` with extra `headers` (an HTTP client only).
     pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Outcome {
-        let mut request = self
-            .agent
-            .post(url)
-            .header("Content-Type", "application/json");
+        let agent = match self {
+            Client::Http(agent) => agent,
+            Client::Broker(_) => {
+                return Outcome::Failed {
+                    code: 3,
+                    message: "a broker's link cannot post".to_owned(),
+                };
+            }
+        };
+        let mut request = agent.post(url).header("Content-Type", "application/json");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -206,6 +223,7 @@ impl Resolver for PolicyResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn settings(policy: AddressPolicy) -> ClientSettings {
         ClientSettings {
@@ -213,6 +231,7 @@ mod tests {
             request_timeout: Duration::from_secs(5),
             policy,
             ca_file: None,
+            credentials: None,
         }
     }
 

@@ -70,11 +70,17 @@ pub fn client_settings(config: &Config, hook: &Webhook) -> ClientSettings {
         request_timeout: config.delivery.request_timeout,
         policy: config.delivery.policy.clone(),
         ca_file: hook.ca_file.clone(),
+        credentials: hook.credentials.clone(),
     }
 }
 
-/// The HTTP client for webhook `hook`.
+/// The client for webhook `hook`: HTTP, or its own link to its broker.
 pub fn client(config: &Config, hook: &Webhook) -> anyhow::Result<Client> {
-    Client::new(&client_settings(config, hook))
-        .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
+    Client::for_url(
+        &hook.url,
+        hook.id,
+        &config.account_name,
+        &client_settings(config, hook),
+    )
+    .map_err(|m| anyhow::anyhow!("webhook {}: {m}", hook.id))
 }

@@ -15,7 +15,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
     # Checked before the stamp is written, so a half-made environment is made again.
-    "$venv/bin/python" -c "import exavault, schemathesis, selenium, standardwebhooks" >&2
+    "$venv/bin/python" -c "import exavault, schemathesis, selenium, standardwebhooks, nats, paho.mqtt.client" >&2
     echo "$want" >"$stamp"
 fi
 echo "$venv/bin/python"

@@ -59,7 +59,7 @@ fn each_broken_config_is_refused_with_file_line_and_key() {
         (
             "[[webhook]]\nurl = \"ftp://10.0.0.5/hook\"\n",
             "line 5",
-            "webhook[1].url: \"ftp://10.0.0.5/hook\" is not an http:// or https:// URL",
+            "webhook[1].url: \"ftp://10.0.0.5/hook\" is not an http://, https://, nats://, tls://, mqtt:// or mqtts:// URL",
         ),
         (
             "[[webhook]]\nurl = \"http://h/\"\ntriggers = [\"upload\", \"compress\"]\n",
@@ -219,7 +219,7 @@ fn check_says_type_errors_misplaced_keys_and_bad_ignore_patterns_in_words() {
         ),
         (
             "[[webhook]]\nurl = \"ftp://me:Secr3t-Pass@10.0.0.5/hook\"\n",
-            "line 5: webhook[1].url: \"ftp://me:***@10.0.0.5/hook\" is not an http:// or https:// URL",
+            "line 5: webhook[1].url: \"ftp://me:***@10.0.0.5/hook\" is not an http://, https://, nats://, tls://, mqtt:// or mqtts:// URL",
         ),
     ];
     for (extra, expected) in cases {

@@ -366,6 +366,13 @@ pub const COMMANDS: &[Cmd] = &[
                 what: &["read a Samba audit log of N records, beside wc -l"],
             },
             Usage {
+                lines: &["bench --nats URL | --mqtt URL [--files N]"],
+                what: &[
+                    "measure delivery to a broker beside a raw loop of publishes,",
+                    "each awaiting its acknowledgement, to the same broker",
+                ],
+            },
+            Usage {
                 lines: &["bench --webhooks N"],
                 what: &["threads and memory with N webhooks, beside 1 in the same run"],
             },
@@ -398,6 +405,20 @@ pub const COMMANDS: &[Cmd] = &[
                 value: None,
                 complete: Complete::Nothing,
                 what: "measure reading Samba's audit log",
+            },
+            Opt {
+                long: "--nats",
+                short: None,
+                value: Some("URL"),
+                complete: Complete::Nothing,
+                what: "measure delivery to this nats:// URL's stream (which must exist)",
+            },
+            Opt {
+                long: "--mqtt",
+                short: None,
+                value: Some("URL"),
+                complete: Complete::Nothing,
+                what: "measure delivery to this mqtt:// URL's broker",
             },
             Opt {
                 long: "--entries",
@@ -512,6 +533,13 @@ pub const COMMANDS: &[Cmd] = &[
         summary: "print what another program needs to work with sharehook",
         usage: &[
             Usage {
+                lines: &["setup nats [--stream NAME] [--subject S]... [--replicas N]"],
+                what: &[
+                    "the JetStream stream definition (JSON, as `nats stream add",
+                    "--config` takes it) that nats:// webhooks publish into",
+                ],
+            },
+            Usage {
                 lines: &["setup samba [--audit-log PATH]"],
                 what: &[
                     "the smb.conf lines that make Samba record who made each",
@@ -529,6 +557,27 @@ pub const COMMANDS: &[Cmd] = &[
             },
         ],
         options: &[
+            Opt {
+                long: "--stream",
+                short: None,
+                value: Some("NAME"),
+                complete: Complete::Nothing,
+                what: "setup nats: the stream's name (default FILES)",
+            },
+            Opt {
+                long: "--subject",
+                short: None,
+                value: Some("S"),
+                complete: Complete::Nothing,
+                what: "setup nats: a subject the stream takes, wildcards allowed; again for more (default files.>)",
+            },
+            Opt {
+                long: "--replicas",
+                short: None,
+                value: Some("N"),
+                complete: Complete::Nothing,
+                what: "setup nats: how many servers keep each message (default 3; 1 for a single server)",
+            },
             Opt {
                 long: "--audit-log",
                 short: None,
@@ -551,7 +600,7 @@ pub const COMMANDS: &[Cmd] = &[
                 what: "sshd's ChrootDirectory for SFTP sessions, if they are locked in one",
             },
         ],
-        words: &["samba", "sftp"],
+        words: &["nats", "samba", "sftp"],
         file_operand: false,
     },
     Cmd {

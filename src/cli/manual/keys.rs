@@ -103,7 +103,7 @@ pub const KEYS: &[Key] = &[
         key: "url",
         kind: "string",
         default: None,
-        what: "where to post: an http:// or https:// URL",
+        what: "where to send: an http:// or https:// URL, or a broker: nats://, tls:// (JetStream), mqtt://, mqtts://",
     },
     Key {
         section: "webhook",
@@ -159,7 +159,14 @@ pub const KEYS: &[Key] = &[
         key: "ca_file",
         kind: "path",
         default: Some("the public roots"),
-        what: "trust only the CAs in this PEM file for this webhook's HTTPS",
+        what: "trust only the CAs in this PEM file for this webhook's HTTPS (or its broker's TLS)",
+    },
+    Key {
+        section: "webhook",
+        key: "credentials_file",
+        kind: "path",
+        default: None,
+        what: "for a nats:// or tls:// webhook: a NATS .creds file (user JWT and NKey seed) or a file holding a user NKey seed",
     },
     Key {
         section: "webhook",

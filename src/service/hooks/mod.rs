@@ -455,7 +455,8 @@ impl Hooks {
     /// (A CA file is read again for each webhook that names it, so a changed file counts.)
     fn client(&self, hook: &Webhook) -> anyhow::Result<crate::deliver::send::Client> {
         let settings = crate::deliver::setup::client_settings(&self.config, hook);
-        if settings.ca_file.is_some() {
+        // A broker's link is the webhook's own connection.
+        if settings.ca_file.is_some() || crate::core::endpoint::broker_of(&hook.url).is_some() {
             return crate::deliver::setup::client(&self.config, hook);
         }
         let key = format!("{settings:?}");

@@ -153,6 +153,7 @@ pub(super) fn to_webhook(api: &ApiWebhook) -> Webhook {
         secret: None,
         signature: SignatureMode::Exavault,
         ca_file: None,
+        credentials: None,
     }
 }
 

@@ -1,0 +1,297 @@
+//! JetStream publishing: each message is published with a reply subject, and counts as
+//! delivered only when the stream's acknowledgement comes back (`stream EVENTS seq 1234`, or
+//! `duplicate` when the stream had it already: `Nats-Msg-Id` is the event's `webhook-id`, so a
+//! repeat within the stream's duplicate window is dropped by the stream).
+//!
+//! The connection learns the cluster's other servers from the one it reaches and reconnects by
+//! itself; messages published while it is away wait in the client until it is back, or until
+//! their acknowledgement's time runs out.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_nats::jetstream::context::{Context, ContextBuilder, PublishErrorKind};
+use async_nats::{ConnectErrorKind, ConnectOptions, HeaderMap};
+
+use super::{Message, Result, all_failed, check_policy};
+use crate::core::endpoint::BrokerUrl;
+use crate::core::outcome::Outcome;
+use crate::deliver::settings::ClientSettings;
+
+/// How many publishes may wait for their acknowledgements at once.
+const IN_FLIGHT: usize = 1024;
+
+pub struct Nats {
+    servers: Vec<String>,
+    seeds: Vec<(String, u16)>,
+    tls: bool,
+    auth: Auth,
+    name: String,
+    settings: ClientSettings,
+    connection: Mutex<Option<Context>>,
+    /// What the server last said was wrong (`-ERR`), such as a publish it does not allow.
+    trouble: Arc<Mutex<Option<String>>>,
+}
+
+enum Auth {
+    None,
+    Token(String),
+    Password(String, String),
+    /// A `.creds` file (a user JWT and its NKey seed) or a file holding an NKey seed.
+    File(std::path::PathBuf),
+}
+
+impl Nats {
+    pub fn new(
+        url: &BrokerUrl,
+        hook: u32,
+        account: &str,
+        settings: &ClientSettings,
+    ) -> std::result::Result<Nats, String> {
+        let scheme = if url.tls { "tls" } else { "nats" };
+        let auth = match (&url.user, &url.password, &settings.credentials) {
+            (Some(_), _, Some(_)) => {
+                return Err(
+                    "has a user in its URL and a credentials file: give one of them".to_owned(),
+                );
+            }
+            (_, _, Some(file)) => Auth::File(file.clone()),
+            (Some(user), Some(pass), None) => Auth::Password(user.clone(), pass.clone()),
+            (Some(token), None, None) => Auth::Token(token.clone()),
+            (None, _, None) => Auth::None,
+        };
+        Ok(Nats {
+            servers: url
+                .servers
+                .iter()
+                .map(|(h, p)| format!("{scheme}://{h}:{p}"))
+                .collect(),
+            seeds: url.servers.clone(),
+            tls: url.tls,
+            auth,
+            name: format!("sharehook {account} webhook {hook}"),
+            settings: settings.clone(),
+            connection: Mutex::new(None),
+            trouble: Arc::default(),
+        })
+    }
+
+    pub async fn publish(&self, batch: Vec<Message>, started: Instant) -> Vec<Result> {
+        let n = batch.len();
+        let js = match self.connected().await {
+            Ok(js) => js,
+            Err((code, message)) => return all_failed(n, code, message, started),
+        };
+        // Every message is handed to the connection before the first acknowledgement is
+        // awaited; all of them wait until the same deadline.
+        let deadline = tokio::time::Instant::now() + self.settings.request_timeout;
+        let mut sent = Vec::with_capacity(n);
+        for m in batch {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", m.id.as_str());
+            for (name, value) in &m.headers {
+                headers.insert(name.as_str(), value.as_str());
+            }
+            let publish = js.publish_with_headers(m.subject.clone(), headers, m.body.into());
+            let ack = tokio::time::timeout_at(deadline, publish).await;
+            sent.push((m.subject, ack));
+        }
+        let mut results = Vec::with_capacity(n);
+        for (subject, ack) in sent {
+            let outcome = match ack {
+                Err(_) => self.failure(PublishErrorKind::TimedOut, "", &subject),
+                Ok(Err(e)) => self.failure(e.kind(), &e.to_string(), &subject),
+                Ok(Ok(ack)) => match tokio::time::timeout_at(deadline, ack).await {
+                    Err(_) => self.failure(PublishErrorKind::TimedOut, "", &subject),
+                    Ok(Err(e)) => self.failure(e.kind(), &e.to_string(), &subject),
+                    Ok(Ok(ack)) => {
+                        *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        Outcome::Acknowledged {
+                            answer: format!(
+                                "stream {} seq {}{}",
+                                ack.stream,
+                                ack.sequence,
+                                if ack.duplicate { " duplicate" } else { "" }
+                            ),
+                        }
+                    }
+                },
+            };
+            results.push(Result {
+                outcome,
+                took: started.elapsed(),
+            });
+        }
+        results
+    }
+
+    /// The JetStream context of this link's connection, made now if there is none.
+    async fn connected(&self) -> std::result::Result<Context, (u32, String)> {
+        if let Some(js) = self.lock().clone() {
+            return Ok(js);
+        }
+        check_policy(&self.seeds, &self.settings.policy).await?;
+        let trouble = Arc::clone(&self.trouble);
+        let mut options = ConnectOptions::new()
+            .name(&self.name)
+            .connection_timeout(self.settings.connect_timeout)
+            .require_tls(self.tls)
+            .max_reconnects(None)
+            .event_callback(move |event| {
+                let trouble = Arc::clone(&trouble);
+                async move {
+                    if let async_nats::Event::ServerError(e) = event {
+                        *trouble.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    }
+                }
+            });
+        if let Some(ca) = &self.settings.ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        options = match &self.auth {
+            Auth::None => options,
+            Auth::Token(t) => options.token(t.clone()),
+            Auth::Password(u, p) => options.user_and_password(u.clone(), p.clone()),
+            Auth::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| (67, format!("cannot read {}: {e}", path.display())))?;
+                if text.contains("-----BEGIN NATS USER JWT-----") {
+                    options.credentials(&text).map_err(|e| {
+                        (
+                            67,
+                            format!("{} is not a NATS credentials file: {e}", path.display()),
+                        )
+                    })?
+                } else {
+                    let seed = text
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| l.starts_with("SU"))
+                        .ok_or_else(|| {
+                            (
+                                67,
+                                format!(
+                                    "{} holds neither a user JWT and seed (.creds) nor a user NKey seed (SU...)",
+                                    path.display()
+                                ),
+                            )
+                        })?;
+                    options.nkey(seed.to_owned())
+                }
+            }
+        };
+        let client = async_nats::connect_with_options(self.servers.clone(), options)
+            .await
+            .map_err(|e| {
+                let code = match e.kind() {
+                    ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                        67
+                    }
+                    ConnectErrorKind::TimedOut => 28,
+                    ConnectErrorKind::Tls => 35,
+                    ConnectErrorKind::Dns => 6,
+                    _ => 7,
+                };
+                let what = match code {
+                    67 => "the broker refused to sign in",
+                    _ => "cannot connect to the broker",
+                };
+                (code, format!("{what}: {e}"))
+            })?;
+        let js = ContextBuilder::new()
+            .timeout(self.settings.request_timeout)
+            .max_ack_inflight(IN_FLIGHT)
+            .build(client);
+        *self.lock() = Some(js.clone());
+        Ok(js)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Context>> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A failed publish as an outcome, naming what is at fault.
+    fn failure(&self, kind: PublishErrorKind, said: &str, subject: &str) -> Outcome {
+        let (code, message) = match kind {
+            PublishErrorKind::StreamNotFound => (
+                78,
+                format!(
+                    "no stream takes the subject \"{subject}\" (`sharehook setup nats` prints one that does)"
+                ),
+            ),
+            PublishErrorKind::TimedOut => {
+                let trouble = self
+                    .trouble
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                match trouble {
+                    Some(t) if t.contains(subject) || t.to_lowercase().contains("permission") => {
+                        (9, format!("the broker refuses: {t}"))
+                    }
+                    _ => (
+                        28,
+                        format!(
+                            "no acknowledgement from the stream within {}",
+                            crate::deliver::human(self.settings.request_timeout)
+                        ),
+                    ),
+                }
+            }
+            PublishErrorKind::BrokenPipe => (
+                56,
+                "the connection to the broker was lost before the acknowledgement".to_owned(),
+            ),
+            _ => (56, format!("the stream refused the message: {said}")),
+        };
+        Outcome::Failed { code, message }
+    }
+}
+
+/// How long the stream remembers a message id, dropping a second message with the same one.
+/// It covers a restart after a crash (whose unwritten results are sent again at once) and the
+/// first retries of the default schedule (5 s, 5 min, 30 min).
+pub const DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The stream definition `sharehook setup nats` prints, as `nats stream add --config` takes
+/// it (and as JetStream's `STREAM.CREATE` takes it): file storage, kept 30 days by limits,
+/// the oldest discarded first, a one-hour duplicate window.
+pub fn stream_definition(
+    name: &str,
+    subjects: &[String],
+    replicas: u32,
+) -> std::result::Result<String, String> {
+    if name.is_empty() || name.contains(|c: char| ".*> \t/\\".contains(c) || c.is_control()) {
+        return Err(format!(
+            "\"{name}\" cannot name a stream (no dots, wildcards, spaces or slashes)"
+        ));
+    }
+    if !(1..=5).contains(&replicas) {
+        return Err(format!("a stream has 1 to 5 replicas, not {replicas}"));
+    }
+    for s in subjects {
+        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("\"{s}\" is not a subject"));
+        }
+    }
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let definition = serde_json::json!({
+        "name": name,
+        "subjects": subjects,
+        "retention": "limits",
+        "max_consumers": -1,
+        "max_msgs_per_subject": -1,
+        "max_msgs": -1,
+        "max_bytes": -1,
+        "max_age": nanos(std::time::Duration::from_secs(30 * 86_400)),
+        "max_msg_size": -1,
+        "storage": "file",
+        "discard": "old",
+        "num_replicas": replicas,
+        "duplicate_window": nanos(DUPLICATE_WINDOW),
+        "allow_direct": true,
+        "deny_delete": true,
+        "deny_purge": false,
+    });
+    serde_json::to_string_pretty(&definition).map_err(|e| e.to_string())
+}
