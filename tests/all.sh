@@ -43,6 +43,9 @@ command -v fish >/dev/null 2>&1 || need+=(fish)
 # The web page is tested in a real browser, driven by Selenium through chromedriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# Brokers the NATS and MQTT webhooks publish to: a JetStream cluster and mosquitto.
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${need[*]}"

@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod attribution;
+mod brokers;
 mod cli;
 mod clients;
 mod delivery;
