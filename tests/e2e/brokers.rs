@@ -121,6 +121,23 @@ impl Nats {
     }
 
     fn restart(&mut self, i: usize) {
+        let path = self.write_conf(i);
+        let port = self.ports[i].0;
+        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server");
+        self.children[i] = Some(child);
+        wait_for("nats-server to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+
+    fn write_conf(&self, i: usize) -> PathBuf {
         let (port, cluster) = self.ports[i];
         let store = self.dir.join(format!("n{i}"));
         let mut conf = format!(
@@ -143,18 +160,17 @@ impl Nats {
         }
         let path = self.dir.join(format!("n{i}.conf"));
         std::fs::write(&path, conf).unwrap();
-        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
-        let child = Command::new("nats-server")
-            .arg("-c")
-            .arg(&path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start nats-server");
-        self.children[i] = Some(child);
-        wait_for("nats-server to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+        path
+    }
+
+    /// Writes server `i`'s configuration again and has it read it (SIGHUP).
+    fn reload(&mut self, i: usize) {
+        let child = self.children[i].take();
+        self.write_conf(i);
+        if let Some(c) = &child {
+            unsafe { libc::kill(c.id() as i32, libc::SIGHUP) };
+        }
+        self.children[i] = child;
     }
 
     fn kill(&mut self, i: usize) {
@@ -641,4 +657,46 @@ print("OK")
     let (messages, got) = dump(dir.path(), &nats.py_url(), "sdk", 1);
     assert_eq!(messages, 1);
     assert_eq!(got[0]["subject"], "files.testnas.public.upload");
+}
+
+#[test]
+fn a_subject_the_account_may_not_publish_to_is_named_and_its_events_go_once_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let allow = |subjects: &str| {
+        format!(
+            "authorization {{ users = [ {{ user: box, password: pw, permissions: {{ publish: {{ allow: [{subjects}, \"$JS.API.>\"] }} }} }} ] }}"
+        )
+    };
+    let mut nats = Nats::start(dir.path(), 1, &allow("\"files.box1.upload\""));
+    let py = nats.py_url().replace("nats://", "nats://box:pw@");
+    let out = sharehook()
+        .args(["setup", "nats", "--replicas", "1"])
+        .output()
+        .unwrap();
+    std::fs::write(dir.path().join("stream.json"), &out.stdout).unwrap();
+    nats_py(
+        dir.path(),
+        &["create", &py, dir.path().join("stream.json").to_str().unwrap(), "30"],
+    );
+    let nas = Nas::new();
+    let url = format!("nats://box:pw@{}/files.{{account}}.{{event}}", nats.url());
+    nats_config(&nas, "box1", &url, "");
+    let daemon = nas.start();
+    // A folder's Create Folder may not be published; the Upload behind it waits its turn.
+    std::fs::create_dir(nas.share().join("docs")).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    write_wave(&nas.share(), 0, 1);
+    daemon.wait_log("Permissions Violation for Publish to \"files.box1.createFolder\"", 1);
+    assert!(nas.log_entries(&["--status", "2xx"]).is_empty());
+    let status = String::from_utf8(nas.cli(&["status"]).stdout).unwrap();
+    assert!(status.contains("Permissions Violation"), "{status}");
+    // Allowed now (the server reads its configuration again): both go, in order, once.
+    nats.extra = allow("\"files.>\"");
+    nats.reload(0);
+    wait_acks(&nas, 2, patience());
+    drop(daemon);
+    let (messages, got) = dump(dir.path(), &py, "allowed", 2);
+    assert_eq!(messages, 2);
+    assert_eq!(got[0]["subject"], "files.box1.createFolder");
+    assert_eq!(got[1]["subject"], "files.box1.upload");
 }
