@@ -526,9 +526,8 @@ async fn reload(
 pub fn to_line(e: &LogEntry, failed: bool) -> String {
     let status = if e.transport {
         format!("error {} ({})", e.status, e.message)
-    } else if !e.message.is_empty() {
-        // A broker's acknowledgement: what it said.
-        e.message.clone()
+    } else if let Some(answer) = e.broker_answer() {
+        answer.to_owned()
     } else {
         format!("HTTP {}", e.status)
     };

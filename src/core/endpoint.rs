@@ -278,7 +278,10 @@ mod tests {
         assert!(!debug.contains("p@ss") && !debug.contains("box"), "{debug}");
         let t = BrokerUrl::parse("tls://s3cret@h/ev").unwrap();
         assert!(t.tls);
-        assert_eq!((t.user.as_deref(), t.password.as_deref()), (Some("s3cret"), None));
+        assert_eq!(
+            (t.user.as_deref(), t.password.as_deref()),
+            (Some("s3cret"), None)
+        );
         assert_eq!(t.subject("a", "b", Operation::Upload), "ev");
     }
 

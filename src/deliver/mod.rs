@@ -582,8 +582,8 @@ mod tests {
     use crate::config::{Format, SignatureMode};
     use crate::core::retry::Schedule;
     use crate::core::sign::{self, Keys};
-    use std::collections::HashMap;
     use crate::core::sign::{Secret, Token};
+    use std::collections::HashMap;
 
     #[test]
     fn waits_read_naturally() {

@@ -198,6 +198,11 @@ impl Nats {
 
     /// Creates the stream `sharehook setup nats` describes.
     fn create_stream(&self, replicas: u32) {
+        self.create_stream_as(&self.py_url(), replicas);
+    }
+
+    /// The same, signed in through `url` (which carries a user and password).
+    fn create_stream_as(&self, url: &str, replicas: u32) {
         let out = sharehook()
             .args(["setup", "nats", "--replicas", &replicas.to_string()])
             .output()
@@ -205,11 +210,11 @@ impl Nats {
         assert!(out.status.success(), "{out:?}");
         let file = self.dir.join("stream.json");
         std::fs::write(&file, &out.stdout).unwrap();
-        let said = nats_py(
-            &self.dir,
-            &["create", &self.py_url(), file.to_str().unwrap(), "60"],
+        let said = nats_py(&self.dir, &["create", url, file.to_str().unwrap(), "60"]);
+        assert!(
+            said.contains("created FILES") || said.contains("exists FILES"),
+            "{said}"
         );
-        assert!(said.contains("created FILES") || said.contains("exists FILES"), "{said}");
     }
 }
 
@@ -226,9 +231,10 @@ fn nats_config(nas: &Nas, account: &str, url: &str, extra_hook: &str) {
         "[[webhook]]\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n{extra_hook}\n\
          [delivery]\nretry_delays = [0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nrequest_timeout = 3\nconnect_timeout = 2\n"
     ));
-    let text = std::fs::read_to_string(nas.config_path())
-        .unwrap()
-        .replace("account_name = \"testnas\"", &format!("account_name = \"{account}\""));
+    let text = std::fs::read_to_string(nas.config_path()).unwrap().replace(
+        "account_name = \"testnas\"",
+        &format!("account_name = \"{account}\""),
+    );
     std::fs::write(nas.config_path(), text).unwrap();
 }
 
@@ -276,7 +282,10 @@ fn a_three_node_cluster_holds_each_of_5000_events_once_in_order_through_a_leader
     let nas = Nas::new();
     let mut cluster = Nats::start(nas.dir.path(), 3, "");
     cluster.create_stream(3);
-    let url = format!("nats://{}/files.{{account}}.{{share}}.{{event}}", cluster.url());
+    let url = format!(
+        "nats://{}/files.{{account}}.{{share}}.{{event}}",
+        cluster.url()
+    );
     nats_config(&nas, "box1", &url, "");
     let share = nas.share();
     let total = 5000;
@@ -285,7 +294,11 @@ fn a_three_node_cluster_holds_each_of_5000_events_once_in_order_through_a_leader
     write_wave(&share, 0, 1000);
     // The leader dies while events go out, and comes back later.
     let leader = nats_py(nas.dir.path(), &["leader", &cluster.py_url(), "FILES"]);
-    let leader = leader.trim().trim_start_matches('n').parse::<usize>().unwrap_or(0);
+    let leader = leader
+        .trim()
+        .trim_start_matches('n')
+        .parse::<usize>()
+        .unwrap_or(0);
     std::thread::sleep(Duration::from_millis(300));
     cluster.kill(leader);
     write_wave(&share, 1000, 2000);
@@ -299,11 +312,17 @@ fn a_three_node_cluster_holds_each_of_5000_events_once_in_order_through_a_leader
     daemon = nas.start();
     write_wave(&share, 4000, total);
     wait_acks(&nas, total, scaled(Duration::from_secs(300)));
-    let duplicates = nas
-        .log_entries(&["--limit", "100000"])
+    let entries = nas.log_entries(&["--limit", "100000"]);
+    let duplicates = entries
         .iter()
         .filter(|e| e.to_string().contains("duplicate"))
         .count();
+    let mut failures: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in entries.iter().filter(|e| e["statusKind"] == "transport") {
+        *failures
+            .entry(e["error"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
     drop(daemon);
 
     let (messages, got) = dump(nas.dir.path(), &cluster.py_url(), "check", total);
@@ -316,13 +335,17 @@ fn a_three_node_cluster_holds_each_of_5000_events_once_in_order_through_a_leader
         got.iter().map(|m| m["path"].as_str().unwrap()).collect();
     eprintln!(
         "cluster: {total} events, leader n{leader} killed and restarted, sharehook killed once; \
-         the stream holds {messages}; {duplicates} repeats dropped by the stream's duplicate window"
+         the stream holds {messages}; {duplicates} repeats dropped by the stream's duplicate window; \
+         failed attempts: {failures:?}"
     );
     assert_eq!(messages, total as u64, "the stream holds each event once");
     assert_eq!(distinct.len(), total, "no event twice");
     assert_eq!(paths.len(), total, "every file once");
     for m in &got {
-        assert_eq!(m["id"], m["webhook_id"], "Nats-Msg-Id is the webhook-id: {m}");
+        assert_eq!(
+            m["id"], m["webhook_id"],
+            "Nats-Msg-Id is the webhook-id: {m}"
+        );
         assert_eq!(m["subject"], "files.box1.public.upload");
     }
     // In event order (one subject here): ids rise with the stream's sequence.
@@ -335,7 +358,10 @@ fn two_boxes_publish_into_one_stream_and_a_durable_consumer_reads_both() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path(), 1, "");
     nats.create_stream(1);
-    let url = format!("nats://{}/files.{{account}}.{{share}}.{{event}}", nats.url());
+    let url = format!(
+        "nats://{}/files.{{account}}.{{share}}.{{event}}",
+        nats.url()
+    );
     let boxes: Vec<Nas> = (0..2).map(|_| Nas::new()).collect();
     let daemons: Vec<Daemon> = boxes
         .iter()
@@ -371,7 +397,12 @@ fn a_refusing_broker_is_named_in_the_log_and_the_status_and_events_go_once_it_is
     let nats = Nats::start(dir.path(), 1, auth);
     let nas = Nas::new();
     // A wrong password first.
-    let url = |pass: &str| format!("nats://box:{pass}@{}/files.{{account}}.{{event}}", nats.url());
+    let url = |pass: &str| {
+        format!(
+            "nats://box:{pass}@{}/files.{{account}}.{{event}}",
+            nats.url()
+        )
+    };
     nats_config(&nas, "box1", &url("wrong"), "");
     let daemon = nas.start();
     write_wave(&nas.share(), 0, 3);
@@ -389,20 +420,7 @@ fn a_refusing_broker_is_named_in_the_log_and_the_status_and_events_go_once_it_is
     assert!(nas.log_entries(&["--status", "2xx"]).is_empty());
     // The stream is made: everything kept goes, once.
     let py = nats.py_url().replace("nats://", "nats://box:right@");
-    let out = sharehook()
-        .args(["setup", "nats", "--replicas", "1"])
-        .output()
-        .unwrap();
-    std::fs::write(dir.path().join("stream.json"), &out.stdout).unwrap();
-    nats_py(
-        dir.path(),
-        &[
-            "create",
-            &py,
-            dir.path().join("stream.json").to_str().unwrap(),
-            "30",
-        ],
-    );
+    nats.create_stream_as(&py, 1);
     wait_acks(&nas, 3, patience());
     drop(daemon);
     let (messages, _) = dump(dir.path(), &py, "fixed", 3);
@@ -513,22 +531,27 @@ fn mosquitto_with_persistence_gets_every_event_with_its_webhook_id_across_a_rest
     let script = dir.path().join("mqtt_reader.py");
     std::fs::write(&script, PAHO).unwrap();
     let out = dir.path().join("seen.json");
-    // The reader's session is made first (so the broker keeps its messages), then it leaves.
-    let r = run_script(
-        &python(),
-        &[
-            script.to_str().unwrap(),
-            &broker.port.to_string(),
-            "nas/#",
-            "0",
-            "1",
-            out.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-        scaled(Duration::from_secs(60)),
-    );
-    assert!(r.ok, "{}", r.output);
+    // The reader: a persistent session that waits for `want` messages at most `secs` s.
+    let port = broker.port.to_string();
+    let read = |want: &str, secs: &str| {
+        let r = run_script(
+            &python(),
+            &[
+                script.to_str().unwrap(),
+                &port,
+                "nas/#",
+                want,
+                secs,
+                out.to_str().unwrap(),
+            ],
+            &[],
+            dir.path(),
+            scaled(Duration::from_secs(90)),
+        );
+        assert!(r.ok, "{}", r.output);
+    };
+    // Its session is made first (so the broker keeps its messages), then it leaves.
+    read("0", "1");
     let nas = Nas::new();
     nas.write_config_text(&format!(
         "[[webhook]]\nurl = \"mqtt://127.0.0.1:{}/nas/{{account}}/{{share}}/{{event}}\"\ntoken = \"{TOKEN}\"\n\
@@ -546,21 +569,7 @@ fn mosquitto_with_persistence_gets_every_event_with_its_webhook_id_across_a_rest
     wait_acks(&nas, 40, patience());
     drop(daemon);
     // The reader comes back to its session: the broker kept all 40 for it, across its restart.
-    let r = run_script(
-        &python(),
-        &[
-            script.to_str().unwrap(),
-            &broker.port.to_string(),
-            "nas/#",
-            "40",
-            "30",
-            out.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-        scaled(Duration::from_secs(90)),
-    );
-    assert!(r.ok, "{}", r.output);
+    read("40", "30");
     let seen: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or("[]".into())).unwrap();
     let ids: std::collections::BTreeSet<String> = seen
@@ -572,7 +581,10 @@ fn mosquitto_with_persistence_gets_every_event_with_its_webhook_id_across_a_rest
         .map(|m| m["path"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(paths.len(), 40, "every event reached the reader: {seen:?}");
-    assert!(ids.iter().all(|id| !id.is_empty()), "each has its webhook-id");
+    assert!(
+        ids.iter().all(|id| !id.is_empty()),
+        "each has its webhook-id"
+    );
     assert_eq!(ids.len(), 40);
 }
 
@@ -599,7 +611,10 @@ fn exavaults_python_sdk_makes_a_nats_webhook_and_reads_its_log() {
     line(&["user", "add", "ana", "--role", "admin"]);
     let key = line(&["apikey", "add", "sdk"]);
     let token = line(&["token", "add", "--key", &key, "--user", "ana"]);
-    let endpoint = format!("nats://{}/files.{{account}}.{{share}}.{{event}}", nats.url());
+    let endpoint = format!(
+        "nats://{}/files.{{account}}.{{share}}.{{event}}",
+        nats.url()
+    );
     let script = dir.path().join("sdk_nats.py");
     std::fs::write(
         &script,
@@ -669,15 +684,7 @@ fn a_subject_the_account_may_not_publish_to_is_named_and_its_events_go_once_allo
     };
     let mut nats = Nats::start(dir.path(), 1, &allow("\"files.box1.upload\""));
     let py = nats.py_url().replace("nats://", "nats://box:pw@");
-    let out = sharehook()
-        .args(["setup", "nats", "--replicas", "1"])
-        .output()
-        .unwrap();
-    std::fs::write(dir.path().join("stream.json"), &out.stdout).unwrap();
-    nats_py(
-        dir.path(),
-        &["create", &py, dir.path().join("stream.json").to_str().unwrap(), "30"],
-    );
+    nats.create_stream_as(&py, 1);
     let nas = Nas::new();
     let url = format!("nats://box:pw@{}/files.{{account}}.{{event}}", nats.url());
     nats_config(&nas, "box1", &url, "");
@@ -686,7 +693,10 @@ fn a_subject_the_account_may_not_publish_to_is_named_and_its_events_go_once_allo
     std::fs::create_dir(nas.share().join("docs")).unwrap();
     std::thread::sleep(Duration::from_millis(400));
     write_wave(&nas.share(), 0, 1);
-    daemon.wait_log("Permissions Violation for Publish to \"files.box1.createFolder\"", 1);
+    daemon.wait_log(
+        "Permissions Violation for Publish to \"files.box1.createFolder\"",
+        1,
+    );
     assert!(nas.log_entries(&["--status", "2xx"]).is_empty());
     let status = String::from_utf8(nas.cli(&["status"]).stdout).unwrap();
     assert!(status.contains("Permissions Violation"), "{status}");

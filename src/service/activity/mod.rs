@@ -33,7 +33,8 @@ pub fn to_json(e: &LogEntry) -> serde_json::Value {
         "eventId": e.event.id,
         "status": e.status,
         "statusKind": if e.transport { "transport" } else { "http" },
-        "error": e.message,
+        // A broker's acknowledgement is its answer (`response`), not an error.
+        "error": if e.transport { e.message.as_str() } else { "" },
         "responseSize": e.response_size,
         "response": String::from_utf8_lossy(&e.response),
         "resourcePath": escape_bytes(e.event.path.as_bytes()),

@@ -271,6 +271,12 @@ impl LogEntry {
     pub fn success(&self) -> bool {
         !self.transport && (200..300).contains(&self.status)
     }
+
+    /// What a broker said when it took the message (`stream FILES seq 12`, `PUBACK`); `None`
+    /// for an HTTP answer or a failure.
+    pub fn broker_answer(&self) -> Option<&str> {
+        (!self.transport && !self.message.is_empty()).then_some(self.message.as_str())
+    }
 }
 
 /// Which attempts `LogFilter::status` keeps.

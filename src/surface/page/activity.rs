@@ -324,7 +324,9 @@ pub async fn resend(posted: Posted) -> PageResult {
         crate::service::activity::resend_entry(&visitor.state.control, &visitor.caller, entry)
             .await
             .map_err(super::worker_error)?;
-    let words = if logged.success() {
+    let words = if let Some(answer) = logged.broker_answer() {
+        format!("acknowledged: {}", escape_controls(answer))
+    } else if logged.success() {
         format!("answered {}", logged.status)
     } else if logged.transport {
         format!("no answer: {}", escape_controls(&logged.message))

@@ -189,6 +189,9 @@ pub fn time_text(rfc: &str) -> Markup {
 pub fn status_badge(status: u32, transport: bool, message: &str) -> Markup {
     let (class, words) = if transport {
         ("bad", format!("no answer ({})", short(message, 60)))
+    } else if (200..300).contains(&status) && !message.is_empty() {
+        // A broker's acknowledgement, in its words.
+        ("good", short(message, 60))
     } else if (200..300).contains(&status) {
         ("good", format!("{status} OK"))
     } else {

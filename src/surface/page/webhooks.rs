@@ -276,9 +276,12 @@ async fn form(
             form #webhook-form.stack method="post" action=(action) {
                 (csrf(visitor))
                 label for="endpointUrl" { "Endpoint URL" }
-                input #endpointUrl name="endpointUrl" type="url" required
+                // Text, not `url`: a browser refuses a NATS URL with several servers
+                // (`nats://n1:4222,n2:4222/...`); the server checks every URL.
+                input #endpointUrl name="endpointUrl" type="text" inputmode="url" required
                     placeholder="https://receiver.example/hook" value=(values.endpoint_url)
                     autocomplete="off" spellcheck="false";
+                p.hint { "Or a broker: nats://host:4222/files.{account}.{share}.{event}, mqtt://host/topic" }
                 @if let Some(url) = &inbox {
                     p.hint {
                         "No receiver yet? Use this box's own inbox: "
@@ -427,7 +430,12 @@ pub async fn test(Path(id): Path<String>, posted: Posted) -> PageResult {
     let logged = crate::service::activity::test_as(&visitor.state.control, &visitor.caller, id)
         .await
         .map_err(super::worker_error)?;
-    let flash = if logged.success() {
+    let flash = if let Some(answer) = logged.broker_answer() {
+        Flash::Done(format!(
+            "Test sent to webhook {id}: the broker acknowledged it ({}).",
+            crate::core::event::escape_controls(answer)
+        ))
+    } else if logged.success() {
         Flash::Done(format!(
             "Test sent to webhook {id}: the receiver answered {}.",
             logged.status
