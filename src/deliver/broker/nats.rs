@@ -10,7 +10,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use async_nats::jetstream::context::{Context, ContextBuilder, PublishErrorKind};
+use async_nats::jetstream::context::{
+    Context, ContextBuilder, GetStreamByNameErrorKind, PublishErrorKind,
+};
 use async_nats::{ConnectErrorKind, ConnectOptions, HeaderMap};
 
 use super::{Message, Result, all_failed, check_policy};
@@ -86,6 +88,7 @@ impl Nats {
         // awaited; all of them wait until the same deadline.
         let deadline = tokio::time::Instant::now() + self.settings.request_timeout;
         let mut sent = Vec::with_capacity(n);
+        let subjects: Vec<String> = batch.iter().map(|m| m.subject.clone()).collect();
         for m in batch {
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", m.id.as_str());
@@ -122,7 +125,57 @@ impl Nats {
                 took: started.elapsed(),
             });
         }
+        self.explain_no_responders(&js, &mut results, &subjects)
+            .await;
         results
+    }
+
+    /// "No responders" means no stream server took the subject: either no stream takes it,
+    /// or the one that does has no leader now (its servers are electing one). The JetStream
+    /// API tells which, once per batch.
+    async fn explain_no_responders(
+        &self,
+        js: &Context,
+        results: &mut [Result],
+        subjects: &[String],
+    ) {
+        let Some(first) = results
+            .iter()
+            .position(|r| matches!(r.outcome, Outcome::Failed { code: 78, .. }))
+        else {
+            return;
+        };
+        let subject = &subjects[first];
+        let lookup = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            js.stream_by_subject(subject.as_str()),
+        )
+        .await;
+        let (code, message) = match lookup {
+            Ok(Err(e)) if e.kind() == GetStreamByNameErrorKind::NotFound => return,
+            Ok(Ok(stream)) => (
+                56,
+                format!(
+                    "the stream {stream}, which takes the subject \"{subject}\", did not answer: \
+                     it has no leader now (its servers are electing one, or too few are up)"
+                ),
+            ),
+            _ => (
+                56,
+                format!(
+                    "no stream answered for the subject \"{subject}\" (none takes it, or the \
+                     cluster has no leader now; the JetStream API did not say which)"
+                ),
+            ),
+        };
+        for r in results.iter_mut() {
+            if matches!(r.outcome, Outcome::Failed { code: 78, .. }) {
+                r.outcome = Outcome::Failed {
+                    code,
+                    message: message.clone(),
+                };
+            }
+        }
     }
 
     /// The JetStream context of this link's connection, made now if there is none.
