@@ -710,3 +710,87 @@ fn a_subject_the_account_may_not_publish_to_is_named_and_its_events_go_once_allo
     assert_eq!(got[0]["subject"], "files.box1.createFolder");
     assert_eq!(got[1]["subject"], "files.box1.upload");
 }
+
+#[test]
+fn tls_brokers_with_a_private_ca_deliver_with_its_ca_file_and_are_refused_without() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::webhooks::private_ca(dir.path());
+    let (ca, cert, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("server.pem"),
+        dir.path().join("server.key"),
+    );
+    let nats = Nats::start(
+        dir.path(),
+        1,
+        &format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let program = need("mosquitto", "mosquitto");
+    let mqtt_port = Receiver::free_port();
+    let conf = dir.path().join("mosquitto-tls.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {mqtt_port} 127.0.0.1\nallow_anonymous true\nuser root\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            ca.display(),
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let mut mosquitto = Command::new(program)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("mosquitto over TLS to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", mqtt_port)).ok()
+    });
+    let nas = Nas::new();
+    let hook = |id: u32, url: &str, ca_line: &str| {
+        format!("[[webhook]]\nid = {id}\nurl = \"{url}\"\ntoken = \"{TOKEN}\"\n{ca_line}\n")
+    };
+    let ca_line = format!("ca_file = \"{}\"", ca.display());
+    let nats_url = format!("tls://{}/files.{{account}}.{{event}}", nats.url());
+    let mqtt_url = format!("mqtts://127.0.0.1:{mqtt_port}/nas/{{event}}");
+    nas.write_config_text(&format!(
+        "{}{}{}{}\n[delivery]\nretry_delays = [0.5, 60]\nrequest_timeout = 3\n",
+        hook(1, &nats_url, &ca_line),
+        hook(2, &nats_url, ""),
+        hook(3, &mqtt_url, &ca_line),
+        hook(4, &mqtt_url, ""),
+    ));
+    let daemon = nas.start();
+    write_wave(&nas.share(), 0, 1);
+    let last = |id: &str| {
+        wait_for(&format!("webhook {id}'s first attempt"), || {
+            nas.log_entries(&["--webhook", id]).into_iter().next()
+        })
+    };
+    // Without the CA: the certificate is refused, by the NATS client and the MQTT one.
+    for id in ["2", "4"] {
+        let refused = last(id);
+        assert_eq!(refused["status"], 60, "{refused}");
+        assert!(
+            refused["error"].as_str().unwrap().contains("certificate"),
+            "{refused}"
+        );
+    }
+    // With it: JetStream has no stream yet (it answered over TLS), MQTT took the message.
+    let nats_said = last("1");
+    assert_eq!(nats_said["status"], 78, "{nats_said}");
+    let mqtt_said = last("3");
+    assert_eq!(
+        mqtt_said["response"], "PUBACK (no subscribers)",
+        "{mqtt_said}"
+    );
+    drop(daemon);
+    let _ = mosquitto.kill();
+    let _ = mosquitto.wait();
+}

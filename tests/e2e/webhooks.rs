@@ -548,7 +548,9 @@ impl Drop for TlsReceiver {
     }
 }
 
-fn private_ca(dir: &std::path::Path) {
+/// A private CA and a certificate for 127.0.0.1 that it signed (ca.pem, server.pem and
+/// server.key in `dir`), made with openssl.
+pub fn private_ca(dir: &std::path::Path) {
     let openssl = need("openssl", "openssl");
     sh(
         dir,

@@ -236,7 +236,10 @@ impl Nats {
         let client = async_nats::connect_with_options(self.servers.clone(), options)
             .await
             .map_err(|e| {
+                // rustls's refusal reaches here as an I/O error.
+                let certificate = e.to_string().contains("invalid peer certificate");
                 let code = match e.kind() {
+                    _ if certificate => 60,
                     ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
                         67
                     }
@@ -247,6 +250,7 @@ impl Nats {
                 };
                 let what = match code {
                     67 => "the broker refused to sign in",
+                    60 => "the broker's certificate is refused",
                     _ => "cannot connect to the broker",
                 };
                 (code, format!("{what}: {e}"))
