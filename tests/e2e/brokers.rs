@@ -794,3 +794,42 @@ fn tls_brokers_with_a_private_ca_deliver_with_its_ca_file_and_are_refused_withou
     let _ = mosquitto.kill();
     let _ = mosquitto.wait();
 }
+
+#[test]
+fn a_nats_user_nkey_in_a_credentials_file_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let nats = Nats::start(
+        dir.path(),
+        1,
+        &format!(
+            "authorization {{ users = [ {{ nkey: {} }} ] }}",
+            user.public_key()
+        ),
+    );
+    let seed_file = dir.path().join("box1.nk");
+    std::fs::write(&seed_file, format!("{}\n", user.seed().unwrap())).unwrap();
+    let nas = Nas::new();
+    let url = format!("nats://{}/files.{{account}}.{{event}}", nats.url());
+    nats_config(
+        &nas,
+        "box1",
+        &url,
+        &format!("credentials_file = \"{}\"", seed_file.display()),
+    );
+    let daemon = nas.start();
+    write_wave(&nas.share(), 0, 1);
+    // Signed in: the server's answer is about the stream, which is not there yet.
+    daemon.wait_log("no stream takes the subject \"files.box1.upload\"", 1);
+    let log = daemon.log();
+    assert!(!log.contains("refused to sign in"), "{log}");
+    assert!(
+        !log.contains(&user.seed().unwrap()),
+        "the seed is never logged"
+    );
+    // Without the key, the same server refuses.
+    drop(daemon);
+    nats_config(&nas, "box1", &url, "");
+    let daemon = nas.start();
+    daemon.wait_log("the broker refused to sign in", 1);
+}

@@ -575,4 +575,96 @@ mod tests {
         assert_eq!(old[0], 0x32);
         assert!(!String::from_utf8_lossy(&old).contains("webhook-id"));
     }
+
+    /// A broker of MQTT 3.1.1 only: refuses a version 5 CONNECT with return code 1 and closes,
+    /// takes a 3.1.1 one, and acknowledges each publish; says what each CONNECT asked for.
+    fn old_broker() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut versions = Vec::new();
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.unwrap();
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(Some((kind, start, len))) = frame(&buffer) else {
+                        let n = stream.read(&mut chunk).unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                        continue;
+                    };
+                    let body = buffer[start..start + len].to_vec();
+                    buffer.drain(..start + len);
+                    match kind >> 4 {
+                        1 => {
+                            let version = body[6];
+                            versions.push(version);
+                            let code = if version == 5 { 1 } else { 0 };
+                            stream.write_all(&[0x20, 2, 0, code]).unwrap();
+                            if version == 5 {
+                                break;
+                            }
+                        }
+                        3 => {
+                            // No properties in 3.1.1: the id follows the topic.
+                            let topic = usize::from(u16::from_be_bytes([body[0], body[1]]));
+                            let id = &body[2 + topic..4 + topic];
+                            stream.write_all(&[0x40, 2, id[0], id[1]]).unwrap();
+                            return versions;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            versions
+        });
+        (port, server)
+    }
+
+    #[test]
+    fn a_broker_of_mqtt_3_1_1_only_is_spoken_to_in_3_1_1() {
+        let (port, server) = old_broker();
+        let settings = ClientSettings {
+            connect_timeout: std::time::Duration::from_secs(5),
+            request_timeout: std::time::Duration::from_secs(5),
+            policy: crate::core::netpolicy::AddressPolicy::default(),
+            ca_file: None,
+            credentials: None,
+        };
+        let link =
+            super::super::Link::new(&format!("mqtt://127.0.0.1:{port}/t"), 1, "nas", &settings)
+                .unwrap();
+        let result = link
+            .publish(vec![Message {
+                subject: "t".into(),
+                id: "9".into(),
+                headers: Vec::new(),
+                body: b"{}".to_vec(),
+            }])
+            .pop()
+            .unwrap();
+        assert_eq!(
+            result.outcome,
+            Outcome::Acknowledged {
+                answer: "PUBACK".into()
+            }
+        );
+        assert_eq!(server.join().unwrap(), [5, 4]);
+    }
+
+    #[test]
+    fn refusals_name_their_cause() {
+        assert_eq!(connack_refusal(0x86, true).0, 67);
+        assert!(
+            connack_refusal(4, false)
+                .1
+                .contains("bad user name or password")
+        );
+        assert!(matches!(puback(0x87), Outcome::Failed { code: 9, .. }));
+        assert!(puback(0x10).to_string().contains("no subscribers"));
+    }
 }
