@@ -42,6 +42,8 @@ struct Connection {
     /// Bytes read and not yet taken as a packet.
     buffer: Vec<u8>,
     used: Instant,
+    /// The TCP socket under the stream (under TLS too), for `TCP_QUICKACK`.
+    fd: std::os::fd::RawFd,
 }
 
 pub struct Mqtt {
@@ -201,6 +203,7 @@ impl Mqtt {
                 )
             })?;
             let _ = tcp.set_nodelay(true);
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
             let stream: Box<dyn Stream> = match &self.tls_config {
                 None => Box::new(tcp),
                 Some(config) => {
@@ -238,6 +241,7 @@ impl Mqtt {
                 v5,
                 buffer: Vec::new(),
                 used: Instant::now(),
+                fd,
             };
             let mut packet = Vec::new();
             encode_connect(
@@ -408,6 +412,7 @@ async fn next_packet(connection: &mut Connection) -> std::io::Result<(u8, Vec<u8
             return Ok((kind, body));
         }
         let mut chunk = [0u8; 4096];
+        quick_ack(connection.fd);
         let n = connection.stream.read(&mut chunk).await?;
         if n == 0 {
             return Err(std::io::Error::new(
@@ -416,6 +421,23 @@ async fn next_packet(connection: &mut Connection) -> std::io::Result<(u8, Vec<u8
             ));
         }
         connection.buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Acknowledges what arrives at once rather than after the kernel's delayed-ACK wait. A broker
+/// that leaves Nagle's algorithm on (mosquitto does unless `set_tcp_nodelay true`) holds each
+/// PUBACK after the first until the last is acknowledged: 40 ms a batch, measured, without this.
+fn quick_ack(fd: std::os::fd::RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid option value for a socket the connection owns; failure changes nothing.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 

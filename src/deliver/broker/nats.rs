@@ -208,28 +208,19 @@ impl Nats {
             Auth::File(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| (67, format!("cannot read {}: {e}", path.display())))?;
-                if text.contains("-----BEGIN NATS USER JWT-----") {
-                    options.credentials(&text).map_err(|e| {
-                        (
-                            67,
-                            format!("{} is not a NATS credentials file: {e}", path.display()),
-                        )
-                    })?
-                } else {
-                    let seed = text
-                        .lines()
-                        .map(str::trim)
-                        .find(|l| l.starts_with("SU"))
-                        .ok_or_else(|| {
-                            (
-                                67,
-                                format!(
-                                    "{} holds neither a user JWT and seed (.creds) nor a user NKey seed (SU...)",
-                                    path.display()
-                                ),
-                            )
-                        })?;
-                    options.nkey(seed.to_owned())
+                let bad = |what: &str| (67, format!("{}: {what}", path.display()));
+                let (jwt, seed) = read_credentials(&text).map_err(|w| bad(&w))?;
+                let key = Arc::new(
+                    nkeys::KeyPair::from_seed(&seed)
+                        .map_err(|e| bad(&format!("its seed is not a user NKey seed: {e}")))?,
+                );
+                let sign = move |nonce: Vec<u8>| {
+                    let key = Arc::clone(&key);
+                    async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
+                };
+                match jwt {
+                    Some(jwt) => options.jwt(jwt, sign),
+                    None => options.nkey(seed),
                 }
             }
         };
@@ -305,6 +296,30 @@ impl Nats {
     }
 }
 
+/// A `.creds` file's user JWT and NKey seed, or a file holding just a user seed (`SU...`).
+fn read_credentials(text: &str) -> std::result::Result<(Option<String>, String), String> {
+    // The value between a `-----BEGIN ...-----` line naming `what` and the next dashed line.
+    let block = |what: &str| -> Option<String> {
+        let mut lines = text.lines().map(str::trim);
+        lines.find(|l| l.starts_with("---") && l.contains(what))?;
+        lines
+            .take_while(|l| !l.starts_with("---"))
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+    };
+    let seed = block("NKEY SEED")
+        .or_else(|| {
+            text.lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("SU"))
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| {
+            "holds neither a user JWT and seed (.creds) nor a user NKey seed (SU...)".to_owned()
+        })?;
+    Ok((block("USER JWT"), seed))
+}
+
 /// How long the stream remembers a message id, dropping a second message with the same one.
 /// It covers a restart after a crash (whose unwritten results are sent again at once) and the
 /// first retries of the default schedule (5 s, 5 min, 30 min).
@@ -351,4 +366,47 @@ pub fn stream_definition(
         "deny_purge": false,
     });
     serde_json::to_string_pretty(&definition).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_creds_file_and_a_seed_file_are_read() {
+        // The layout `nsc` writes (values shortened).
+        let creds = "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.x.y\n------END NATS USER JWT------\n\n\
+                     ************************* IMPORTANT *************************\nNKEY Seed printed below can be used to sign and prove identity.\n\n\
+                     -----BEGIN USER NKEY SEED-----\nSUAIO3FHUX5PNV2LQIIP7TZ3N4L7TX3W53MQGEIVYFIGA635OZCKEYHFLM\n------END USER NKEY SEED------\n";
+        let (jwt, seed) = read_credentials(creds).unwrap();
+        assert_eq!(
+            jwt.as_deref(),
+            Some("eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.x.y")
+        );
+        assert_eq!(
+            seed,
+            "SUAIO3FHUX5PNV2LQIIP7TZ3N4L7TX3W53MQGEIVYFIGA635OZCKEYHFLM"
+        );
+        assert!(nkeys::KeyPair::from_seed(&seed).is_ok());
+        let (jwt, seed) =
+            read_credentials("  SUAIO3FHUX5PNV2LQIIP7TZ3N4L7TX3W53MQGEIVYFIGA635OZCKEYHFLM\n")
+                .unwrap();
+        assert_eq!((jwt, seed.len()), (None, 58));
+        assert!(
+            read_credentials("user=box\n")
+                .unwrap_err()
+                .contains("neither")
+        );
+    }
+
+    #[test]
+    fn the_stream_definition_is_what_the_nats_cli_takes() {
+        let text = stream_definition("FILES", &["files.>".into()], 3).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["subjects"][0], "files.>");
+        assert_eq!(v["num_replicas"], 3);
+        assert_eq!(v["duplicate_window"], 3_600_000_000_000u64);
+        assert!(stream_definition("a.b", &[], 3).is_err());
+        assert!(stream_definition("FILES", &[], 7).is_err());
+    }
 }
