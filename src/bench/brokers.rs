@@ -62,16 +62,21 @@ pub fn run(url: &str, files: usize) -> anyhow::Result<()> {
         names.push(format!("/{name}"));
     }
     let deadline = Instant::now() + Duration::from_secs(300);
+    let mut first_ack = None;
     while stats.results()[0] < files as u64 {
+        if first_ack.is_none() && stats.results()[0] > 0 {
+            first_ack = Some(Instant::now());
+        }
         if Instant::now() > deadline {
             bail!(
                 "the broker acknowledged {} of {files} events within 300 s",
                 stats.results()[0]
             );
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     }
     let sh_secs = started.elapsed().as_secs_f64();
+    let flowing_secs = first_ack.map_or(sh_secs, |t| t.elapsed().as_secs_f64());
     daemon.stop(Duration::from_secs(10));
     log::set_max_level(level);
     let sh_rate = files as f64 / sh_secs;
@@ -81,10 +86,16 @@ pub fn run(url: &str, files: usize) -> anyhow::Result<()> {
     println!(
         "sharehook delivered rate, first file's close to last acknowledgement: {sh_rate:8.0} /s  ({sh_secs:.2} s)"
     );
-    let ratio = sh_rate / raw_rate;
+    let flowing_rate = (files - 1) as f64 / flowing_secs;
     println!(
-        "ratio to raw: {ratio:.2}  (target >= 0.80: {})",
-        if ratio >= 0.8 { "met" } else { "NOT met" }
+        "sharehook delivered rate, while delivering (first acknowledgement to last): {flowing_rate:8.0} /s  ({flowing_secs:.2} s)"
+    );
+    let verdict = |r: f64| if r >= 0.8 { "met" } else { "NOT met" };
+    let (r1, r2) = (sh_rate / raw_rate, flowing_rate / raw_rate);
+    println!(
+        "ratio to raw: end to end {r1:.2}, while delivering {r2:.2}  (target >= 0.80: {}, {})",
+        verdict(r1),
+        verdict(r2)
     );
     if let Some(order) = order {
         std::thread::sleep(Duration::from_millis(200));
