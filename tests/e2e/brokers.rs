@@ -422,9 +422,17 @@ fn a_refusing_broker_is_named_in_the_log_and_the_status_and_events_go_once_it_is
     let py = nats.py_url().replace("nats://", "nats://box:right@");
     nats.create_stream_as(&py, 1);
     wait_acks(&nas, 3, patience());
+    // A resend of a delivered event reaches the stream within its duplicate window: the
+    // stream drops it by its Nats-Msg-Id, and the log says so.
+    let delivered = nas.log_entries(&["--status", "2xx"]);
+    let attempt = delivered[0]["attemptId"].as_str().unwrap().to_owned();
+    let out = nas.cli(&["resend", &attempt]);
+    assert!(out.status.success(), "{out:?}");
+    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(answer.contains("duplicate"), "{answer}");
     drop(daemon);
     let (messages, _) = dump(dir.path(), &py, "fixed", 3);
-    assert_eq!(messages, 3);
+    assert_eq!(messages, 3, "the resend is not stored twice");
 }
 
 /// Debian's mosquitto with persistence, on a loopback port.
