@@ -21,8 +21,8 @@ use crate::deliver::send::ClientSettings;
 
 pub fn run(url: &str, files: usize) -> anyhow::Result<()> {
     let files = files.max(10);
-    let parsed = BrokerUrl::parse(url).map_err(|m| anyhow::anyhow!("{url}: {m}"))?;
     let shown = crate::core::redact::redact_url(url);
+    let parsed = BrokerUrl::parse(url).map_err(|m| anyhow::anyhow!("{shown}: {m}"))?;
     println!(
         "sharehook bench: {files} events each way to {} at {shown}",
         parsed.broker.name()
@@ -162,6 +162,7 @@ fn raw_link(url: &str, subject: &str, body: &[u8], n: usize) -> anyhow::Result<(
             .publish(vec![Message {
                 subject: subject.to_owned(),
                 id: format!("raw-{i}"),
+                dedup: format!("raw-{i}"),
                 headers: Vec::new(),
                 body: body.to_vec(),
             }])

@@ -86,10 +86,22 @@ impl BrokerUrl {
             "mqtts" => (Broker::Mqtt, true, 8883),
             _ => return Err(format!("{scheme}:// is not a broker")),
         };
-        let (authority, template) = match rest.split_once('/') {
-            Some((authority, path)) => (authority, path),
+        // Credentials are all before the last `@` (a password may hold `/`, `?` or `#`, and
+        // the redactors read it so too); the subject or topic holds no `@`.
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, rest)) => (Some(userinfo), rest),
+            None => (None, rest),
+        };
+        let (hosts, template) = match rest.split_once('/') {
+            Some((hosts, path)) => (hosts, path),
             None => (rest, ""),
         };
+        if hosts.contains(['?', '#']) {
+            return Err(
+                "has a ? or # in its servers (in a user name or password, it may be written as is)"
+                    .to_owned(),
+            );
+        }
         let what = match broker {
             Broker::Nats => "subject",
             Broker::Mqtt => "topic",
@@ -104,10 +116,6 @@ impl BrokerUrl {
             .map_err(|_| format!("its {what} is not UTF-8"))?
             .into_owned();
         check_template(broker, &template)?;
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((userinfo, hosts)) => (Some(userinfo), hosts),
-            None => (None, authority),
-        };
         let decode = |s: &str| {
             percent_decode_str(s)
                 .decode_utf8()
@@ -149,7 +157,9 @@ impl BrokerUrl {
                 .map(|c| match self.broker {
                     Broker::Nats if c.is_ascii_alphanumeric() || c == '-' || c == '_' => c,
                     Broker::Nats => '_',
-                    Broker::Mqtt if matches!(c, '/' | '+' | '#') || c.is_control() => '_',
+                    Broker::Mqtt if matches!(c, '/' | '+' | '#' | '{' | '}') || c.is_control() => {
+                        '_'
+                    }
                     Broker::Mqtt => c,
                 })
                 .collect()
@@ -290,8 +300,8 @@ mod tests {
         let u = BrokerUrl::parse("mqtts://h/nas/{account}/{share}/{event}").unwrap();
         assert_eq!(u.servers, [("h".to_owned(), 8883)]);
         assert_eq!(
-            u.subject("a/b", "s+#", Operation::Delete),
-            "nas/a_b/s__/delete"
+            u.subject("a/b", "s+#{share}", Operation::Delete),
+            "nas/a_b/s___share_/delete"
         );
         assert_eq!(
             BrokerUrl::parse("mqtt://h:1884/t").unwrap().servers,
@@ -314,6 +324,9 @@ mod tests {
         assert!(err("nats://h:99999/x").contains("not a port"));
         assert!(err("nats://:4222/x").contains("no host"));
         assert!(err("mqtt://a,b/x").contains("more than one server"));
+        assert!(err("nats://h?x/a").contains("in its servers"));
+        let odd = BrokerUrl::parse("nats://u:se/c?r#t@h/x").unwrap();
+        assert_eq!(odd.password.as_deref(), Some("se/c?r#t"));
         assert_eq!(broker_of("https://h/"), None);
         assert_eq!(broker_of("TLS://h/x"), Some(Broker::Nats));
         assert_eq!(broker_of("mqtts://h/x"), Some(Broker::Mqtt));

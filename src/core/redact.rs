@@ -29,6 +29,9 @@ pub fn redact_url(url: &str) -> String {
 /// `url` as written, but for a password in it, shown as `***`: for telling what is wrong with
 /// a URL that may not even parse.
 pub fn mask_credentials(url: &str) -> String {
+    if let Some((scheme, userinfo, after)) = broker_userinfo(url) {
+        return format!("{scheme}://{}@{after}", mask_userinfo(userinfo));
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -48,6 +51,9 @@ pub fn mask_credentials(url: &str) -> String {
 /// the query's and the fragment's parameters whose names look secret (`apikey=***`, see
 /// `secret_name`). Admins see URLs whole; logs use `redact_url`, which drops the query.
 pub fn hide_secrets(url: &str) -> String {
+    if broker_userinfo(url).is_some() {
+        return mask_credentials(url);
+    }
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) => (&url[..scheme.len() + 3], rest),
         None => ("", url),
@@ -157,6 +163,16 @@ fn mask_parameters(text: &str) -> String {
 }
 
 /// `user:password` as `user:***`; a user name alone (often a token) as `***`.
+/// A broker URL's scheme, credentials and what follows them. A broker URL's subject or topic
+/// holds no `@` (`BrokerUrl::parse` refuses one), so its credentials are all that stands
+/// before its last `@`, whatever they hold (`/`, `?` and `#` included).
+fn broker_userinfo(url: &str) -> Option<(&str, &str, &str)> {
+    crate::core::endpoint::broker_of(url)?;
+    let (scheme, rest) = url.split_once("://")?;
+    let (userinfo, after) = rest.rsplit_once('@')?;
+    Some((scheme, userinfo, after))
+}
+
 fn mask_userinfo(userinfo: &str) -> String {
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{user}:***"),
@@ -167,11 +183,14 @@ fn mask_userinfo(userinfo: &str) -> String {
 /// `message` with the credentials of `url` (`user:password@`), where it quotes them, shown
 /// as `mask_credentials` shows them.
 pub fn hide_password(message: &str, url: &str) -> String {
-    let userinfo = url
-        .split_once("://")
-        .map(|(_, rest)| &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
-        .and_then(|authority| authority.rsplit_once('@'))
-        .map(|(userinfo, _)| userinfo);
+    let userinfo = match broker_userinfo(url) {
+        Some((_, userinfo, _)) => Some(userinfo),
+        None => url
+            .split_once("://")
+            .map(|(_, rest)| &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
+            .and_then(|authority| authority.rsplit_once('@'))
+            .map(|(userinfo, _)| userinfo),
+    };
     match userinfo {
         Some(u) => message.replace(&format!("{u}@"), &format!("{}@", mask_userinfo(u))),
         None => message.to_owned(),

@@ -131,6 +131,12 @@ impl Target {
                 broker::Message {
                     subject: link.subject(event, &self.account_name),
                     id: event.id.to_string(),
+                    dedup: format!(
+                        "{}-{}-{}",
+                        safe_account(&self.account_name),
+                        self.id,
+                        event.id
+                    ),
                     headers,
                     body,
                 }
@@ -201,4 +207,19 @@ impl Target {
             body,
         }
     }
+}
+
+/// The account name as it goes into a `Nats-Msg-Id`: letters, digits, `-` and `_`, the rest
+/// `_`.
+fn safe_account(account: &str) -> String {
+    account
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -328,7 +328,7 @@ fn a_three_node_cluster_holds_each_of_5000_events_once_in_order_through_a_leader
     let (messages, got) = dump(nas.dir.path(), &cluster.py_url(), "check", total);
     let ids: Vec<u64> = got
         .iter()
-        .map(|m| m["id"].as_str().unwrap().parse().unwrap())
+        .map(|m| m["webhook_id"].as_str().unwrap().parse().unwrap())
         .collect();
     let distinct: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
     let paths: std::collections::BTreeSet<&str> =
@@ -343,8 +343,9 @@ fn a_three_node_cluster_holds_each_of_5000_events_once_in_order_through_a_leader
     assert_eq!(paths.len(), total, "every file once");
     for m in &got {
         assert_eq!(
-            m["id"], m["webhook_id"],
-            "Nats-Msg-Id is the webhook-id: {m}"
+            m["id"].as_str().unwrap(),
+            format!("box1-1-{}", m["webhook_id"].as_str().unwrap()),
+            "Nats-Msg-Id is the box, the webhook and the webhook-id: {m}"
         );
         assert_eq!(m["subject"], "files.box1.public.upload");
     }

@@ -19,11 +19,14 @@ use crate::core::event::Event;
 use crate::core::outcome::Outcome;
 use crate::deliver::settings::ClientSettings;
 
-/// One message to publish: the webhook's body, its signature headers, and the event's id
-/// (`Nats-Msg-Id` for JetStream's duplicate window; a user property over MQTT 5).
+/// One message to publish: the webhook's body, its signature headers, the event's id (the
+/// `webhook-id` user property over MQTT 5) and the id JetStream's duplicate window knows it by
+/// (`Nats-Msg-Id`: box, webhook and event, so that two boxes or two webhooks of one box that
+/// publish into one stream never drop each other's messages as repeats).
 pub struct Message {
     pub subject: String,
     pub id: String,
+    pub dedup: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -114,36 +117,39 @@ fn all_failed(n: usize, code: u32, message: String, started: Instant) -> Vec<Res
         .collect()
 }
 
-/// Checks the servers a URL names against the address policy before the first connection;
-/// the error names the refused address. (Servers the cluster tells of later are the cluster's
-/// own, and are trusted.)
+/// Checks the servers a URL names against the address policy before the first connection:
+/// every address each name resolves to must be allowed (a name that also resolves to a refused
+/// address is refused); the error names the refused address. Returns the addresses, for a
+/// client that connects to them itself. (Servers a NATS cluster tells of later are the
+/// cluster's own, and are trusted.)
 async fn check_policy(
     servers: &[(String, u16)],
     policy: &crate::core::netpolicy::AddressPolicy,
-) -> std::result::Result<(), (u32, String)> {
-    let mut refused = None;
-    let mut allowed = false;
+) -> std::result::Result<Vec<std::net::SocketAddr>, (u32, String)> {
+    let mut allowed = Vec::new();
     for (host, port) in servers {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<std::net::SocketAddr> = match bare.parse::<std::net::IpAddr>() {
             Ok(ip) => vec![std::net::SocketAddr::new(ip, *port)],
-            Err(_) => match tokio::net::lookup_host((bare, *port)).await {
-                Ok(addrs) => addrs.collect(),
-                Err(e) => {
-                    refused.get_or_insert((6, format!("cannot find {host}: {e}")));
-                    continue;
+            Err(_) => {
+                let lookup = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    tokio::net::lookup_host((bare, *port)),
+                )
+                .await;
+                match lookup {
+                    Ok(Ok(addrs)) => addrs.collect(),
+                    Ok(Err(e)) => return Err((6, format!("cannot find {host}: {e}"))),
+                    Err(_) => return Err((6, format!("cannot find {host}: no answer in 10 s"))),
                 }
-            },
+            }
         };
         for addr in addrs {
-            match policy.check(addr.ip()) {
-                Ok(()) => allowed = true,
-                Err(why) => refused = Some((7, format!("refused by policy: {why}"))),
-            }
+            policy
+                .check(addr.ip())
+                .map_err(|why| (7, format!("refused by policy: {why}")))?;
+            allowed.push(addr);
         }
     }
-    match refused {
-        Some(why) if !allowed => Err(why),
-        _ => Ok(()),
-    }
+    Ok(allowed)
 }

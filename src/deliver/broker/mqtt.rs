@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use md5::Digest;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -46,6 +47,9 @@ struct Connection {
     fd: std::os::fd::RawFd,
     /// Several PUBACKs are awaited: each read acknowledges at once (see `quick_ack`).
     quick: bool,
+    /// How many publishes the broker takes unacknowledged, and its largest packet (CONNACK).
+    receive_max: u16,
+    max_packet: usize,
 }
 
 pub struct Mqtt {
@@ -83,17 +87,12 @@ impl Mqtt {
         } else {
             None
         };
-        // The same id at every connection: the broker keeps its session for it.
-        let client_id: String = format!("sharehook-{account}-{hook}")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        // The same id at every connection: the broker keeps its session for it. Told apart by
+        // box (a digest of the account name, which may hold any character) and webhook, and
+        // 23 characters at most for hook ids up to seven digits, as 3.1.1 brokers may require.
+        let digest = md5::Md5::digest(account.as_bytes());
+        let box_id: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let client_id = format!("sh-{hook}-{box_id}");
         Ok(Mqtt {
             host,
             port,
@@ -127,35 +126,37 @@ impl Mqtt {
                     Ok(Err((code, message))) => {
                         return fill(results, code, message, started);
                     }
-                    Err(_) => return fill(results, 28, "no CONNACK in time".to_owned(), started),
+                    Err(_) => {
+                        let message = format!(
+                            "could not connect to {}:{} and sign in within {}",
+                            self.host,
+                            self.port,
+                            crate::deliver::human(self.settings.request_timeout)
+                        );
+                        return fill(results, 28, message, started);
+                    }
                 }
             }
             let connection = slot.as_mut().expect("connected above");
             // One PUBACK is never held back by the broker's Nagle; quick ACKs would only add
             // packets to a one-at-a-time exchange.
             connection.quick = n > 1;
-            let mut out = Vec::new();
-            for (i, m) in batch.iter().enumerate() {
-                if results[i].is_none() {
-                    encode_publish(&mut out, m, ids[i], dup, connection.v5);
-                }
-            }
-            let written = tokio::time::timeout_at(deadline, async {
-                connection.stream.write_all(&out).await?;
-                connection.stream.flush().await
-            })
+            let read = send_in_windows(
+                connection,
+                &batch,
+                &ids,
+                &mut results,
+                dup,
+                deadline,
+                started,
+            )
             .await;
-            let read = match written {
-                Err(_) => Err(Lost::Timeout),
-                Ok(Err(e)) => Err(Lost::Broken(format!(
-                    "the connection to the broker failed: {e}"
-                ))),
-                Ok(Ok(())) => read_acks(connection, &ids, &mut results, deadline, started).await,
-            };
             connection.used = Instant::now();
             match read {
                 Ok(()) => break,
                 Err(Lost::Timeout) => {
+                    // Part of a packet may be written: this connection is not used again.
+                    *slot = None;
                     return fill(results, 28, "no PUBACK in time".to_owned(), started);
                 }
                 Err(Lost::Broken(why)) => {
@@ -184,15 +185,13 @@ impl Mqtt {
     }
 
     async fn connect(&self) -> std::result::Result<Connection, (u32, String)> {
-        check_policy(&[(self.host.clone(), self.port)], &self.settings.policy).await?;
+        // The addresses checked are the ones connected to (no second lookup).
+        let addrs = check_policy(&[(self.host.clone(), self.port)], &self.settings.policy).await?;
         loop {
             let v5 = !*self.old_broker.lock().unwrap_or_else(|p| p.into_inner());
             let tcp = tokio::time::timeout(
                 self.settings.connect_timeout,
-                TcpStream::connect((
-                    self.host.trim_start_matches('[').trim_end_matches(']'),
-                    self.port,
-                )),
+                TcpStream::connect(&addrs[..]),
             )
             .await
             .map_err(|_| {
@@ -248,6 +247,9 @@ impl Mqtt {
                 used: Instant::now(),
                 fd,
                 quick: false,
+                // MQTT 5's defaults; 3.1.1 says nothing, and a window keeps a batch moderate.
+                receive_max: if v5 { u16::MAX } else { 256 },
+                max_packet: 268_435_455,
             };
             let mut packet = Vec::new();
             encode_connect(
@@ -265,13 +267,21 @@ impl Mqtt {
             let connack =
                 tokio::time::timeout(self.settings.connect_timeout, next_packet(&mut connection))
                     .await
-                    .map_err(|_| (28, "no CONNACK in time".to_owned()))?
-                    .map_err(|e| {
-                        (
-                            56,
-                            format!("the broker closed the connection before CONNACK: {e}"),
-                        )
-                    })?;
+                    .map_err(|_| (28, "no CONNACK in time".to_owned()))?;
+            let connack = match connack {
+                Ok(packet) => packet,
+                // Some 3.1.1 brokers close on an MQTT 5 CONNECT without a word: 3.1.1 once.
+                Err(_) if v5 => {
+                    *self.old_broker.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                    continue;
+                }
+                Err(e) => {
+                    return Err((
+                        56,
+                        format!("the broker closed the connection before CONNACK: {e}"),
+                    ));
+                }
+            };
             let (kind, body) = connack;
             if kind >> 4 != 2 || body.len() < 2 {
                 return Err((
@@ -293,9 +303,66 @@ impl Mqtt {
             if code != 0 {
                 return Err(connack_refusal(code, v5));
             }
+            if v5 {
+                connack_limits(&body, &mut connection);
+            }
             return Ok(connection);
         }
     }
+}
+
+/// Sends the messages not yet acknowledged, at most as many at once as the broker said it
+/// takes (its Receive Maximum), each window's PUBACKs read before the next is sent. A message
+/// larger than the broker's Maximum Packet Size fails alone, unsent.
+#[allow(clippy::too_many_arguments)]
+async fn send_in_windows(
+    connection: &mut Connection,
+    batch: &[Message],
+    ids: &[u16],
+    results: &mut [Option<Result>],
+    dup: bool,
+    deadline: tokio::time::Instant,
+    started: Instant,
+) -> std::result::Result<(), Lost> {
+    let waiting: Vec<usize> = (0..batch.len()).filter(|i| results[*i].is_none()).collect();
+    for window in waiting.chunks(usize::from(connection.receive_max.max(1))) {
+        let mut out = Vec::new();
+        let mut sent = Vec::with_capacity(window.len());
+        for &i in window {
+            let before = out.len();
+            encode_publish(&mut out, &batch[i], ids[i], dup, connection.v5);
+            if out.len() - before > connection.max_packet {
+                out.truncate(before);
+                results[i] = Some(Result {
+                    outcome: Outcome::Failed {
+                        code: 56,
+                        message: format!(
+                            "the message is larger than the broker takes ({} bytes at most)",
+                            connection.max_packet
+                        ),
+                    },
+                    took: started.elapsed(),
+                });
+            } else {
+                sent.push(i);
+            }
+        }
+        let written = tokio::time::timeout_at(deadline, async {
+            connection.stream.write_all(&out).await?;
+            connection.stream.flush().await
+        })
+        .await;
+        match written {
+            Err(_) => return Err(Lost::Timeout),
+            Ok(Err(e)) => {
+                return Err(Lost::Broken(format!(
+                    "the connection to the broker failed: {e}"
+                )));
+            }
+            Ok(Ok(())) => read_acks(connection, ids, results, &sent, deadline, started).await?,
+        }
+    }
+    Ok(())
 }
 
 /// Fills the results not yet known with the same failure.
@@ -310,15 +377,16 @@ fn fill(results: Vec<Option<Result>>, code: u32, message: String, started: Insta
         .collect()
 }
 
-/// Reads PUBACKs until every message of the batch has one, or the connection is lost.
+/// Reads PUBACKs until each message of `window` has one, or the connection is lost.
 async fn read_acks(
     connection: &mut Connection,
     ids: &[u16],
     results: &mut [Option<Result>],
+    window: &[usize],
     deadline: tokio::time::Instant,
     started: Instant,
 ) -> std::result::Result<(), Lost> {
-    while results.iter().any(Option::is_none) {
+    while window.iter().any(|i| results[*i].is_none()) {
         let (kind, body) = match tokio::time::timeout_at(deadline, next_packet(connection)).await {
             Err(_) => return Err(Lost::Timeout),
             Ok(Err(e)) => {
@@ -357,6 +425,49 @@ async fn read_acks(
         }
     }
     Ok(())
+}
+
+/// Takes the broker's Receive Maximum and Maximum Packet Size from an MQTT 5 CONNACK's
+/// properties (the others are skipped; one not known stops the reading, keeping the defaults).
+fn connack_limits(body: &[u8], connection: &mut Connection) {
+    let Some((len, used)) = varint(&body[2..]) else {
+        return;
+    };
+    let Some(props) = body.get(2 + used..(2 + used).saturating_add(len)) else {
+        return;
+    };
+    let mut i = 0;
+    let be = |b: &[u8]| b.iter().fold(0usize, |n, x| n << 8 | usize::from(*x));
+    while let Some(&id) = props.get(i) {
+        i += 1;
+        let size = match id {
+            0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => 1,
+            0x13 | 0x21 | 0x22 => 2,
+            0x02 | 0x11 | 0x27 => 4,
+            // A string or binary value: its own two-byte length first.
+            0x03 | 0x08 | 0x09 | 0x12 | 0x15 | 0x16 | 0x1A | 0x1C | 0x1F => {
+                2 + props.get(i..i + 2).map_or(usize::MAX / 2, be)
+            }
+            0x26 => {
+                let first = 2 + props.get(i..i + 2).map_or(usize::MAX / 4, be);
+                first
+                    + 2
+                    + props
+                        .get(i + first..i + first + 2)
+                        .map_or(usize::MAX / 4, be)
+            }
+            _ => return,
+        };
+        let Some(value) = props.get(i..i.saturating_add(size)) else {
+            return;
+        };
+        match id {
+            0x21 => connection.receive_max = u16::try_from(be(value)).unwrap_or(u16::MAX),
+            0x27 => connection.max_packet = be(value),
+            _ => {}
+        }
+        i += size;
+    }
 }
 
 /// What a PUBACK's reason code means.
@@ -448,6 +559,18 @@ fn quick_ack(fd: std::os::fd::RawFd) {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
+}
+
+/// A variable byte integer at the front of `bytes`: its value and how many bytes it took.
+fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, b) in bytes.iter().take(4).enumerate() {
+        value |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 /// A whole packet at the front of `buffer`: (first byte, body start, body length).
@@ -589,6 +712,7 @@ mod tests {
         let m = Message {
             subject: "nas/a".into(),
             id: "42".into(),
+            dedup: "nas-1-42".into(),
             headers: vec![
                 ("webhook-id".into(), "42".into()),
                 ("webhook-signature".into(), "v1,x".into()),
@@ -673,6 +797,7 @@ mod tests {
             .publish(vec![Message {
                 subject: "t".into(),
                 id: "9".into(),
+                dedup: "nas-1-9".into(),
                 headers: Vec::new(),
                 body: b"{}".to_vec(),
             }])
@@ -697,5 +822,45 @@ mod tests {
         );
         assert!(matches!(puback(0x87), Outcome::Failed { code: 9, .. }));
         assert!(puback(0x10).to_string().contains("no subscribers"));
+    }
+
+    #[test]
+    fn connack_limits_are_read_past_other_properties() {
+        let (port, _server) = old_broker();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut connection = rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
+            Connection {
+                stream: Box::new(tcp),
+                v5: true,
+                buffer: Vec::new(),
+                used: Instant::now(),
+                fd,
+                quick: false,
+                receive_max: u16::MAX,
+                max_packet: 268_435_455,
+            }
+        });
+        // Flags, reason, then properties: a reason string, Receive Maximum 10, a user
+        // property, Maximum Packet Size 4096.
+        let mut props = vec![
+            0x1F, 0, 2, b'o', b'k', 0x21, 0, 10, 0x26, 0, 1, b'a', 0, 1, b'b',
+        ];
+        props.extend_from_slice(&[0x27, 0, 0, 0x10, 0]);
+        let mut body = vec![0, 0];
+        put_len(&mut body, props.len());
+        body.extend_from_slice(&props);
+        connack_limits(&body, &mut connection);
+        assert_eq!((connection.receive_max, connection.max_packet), (10, 4096));
+        // A property not known stops the reading; a cut one is not read.
+        connection.receive_max = 7;
+        connack_limits(&[0, 0, 3, 0x21, 0], &mut connection);
+        assert_eq!(connection.receive_max, 7);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_nats::jetstream::context::{
-    Context, ContextBuilder, GetStreamByNameErrorKind, PublishErrorKind,
+    Context, ContextBuilder, GetStreamByNameErrorKind, PublishAckFuture, PublishErrorKind,
 };
 use async_nats::{ConnectErrorKind, ConnectOptions, HeaderMap};
 
@@ -22,6 +22,10 @@ use crate::deliver::settings::ClientSettings;
 
 /// How many publishes may wait for their acknowledgements at once.
 const IN_FLIGHT: usize = 1024;
+/// How many times in a row the client tries to reconnect (a few seconds apart, growing) before
+/// it gives up; the next batch then makes a new client, so a link dropped by a reload does not
+/// keep dialing its old servers for ever.
+const RECONNECTS: usize = 120;
 
 pub struct Nats {
     servers: Vec<String>,
@@ -80,33 +84,49 @@ impl Nats {
 
     pub async fn publish(&self, batch: Vec<Message>, started: Instant) -> Vec<Result> {
         let n = batch.len();
-        let js = match self.connected().await {
-            Ok(js) => js,
-            Err((code, message)) => return all_failed(n, code, message, started),
-        };
-        // Every message is handed to the connection before the first acknowledgement is
-        // awaited; all of them wait until the same deadline.
+        // Connecting, handing every message to the connection and awaiting the
+        // acknowledgements all end by one deadline.
         let deadline = tokio::time::Instant::now() + self.settings.request_timeout;
-        let mut sent = Vec::with_capacity(n);
+        let js = match tokio::time::timeout_at(deadline, self.connected()).await {
+            Ok(Ok(js)) => js,
+            Ok(Err((code, message))) => return all_failed(n, code, message, started),
+            Err(_) => {
+                let message = format!(
+                    "could not connect to the broker and sign in within {}",
+                    crate::deliver::human(self.settings.request_timeout)
+                );
+                return all_failed(n, 28, message, started);
+            }
+        };
+        let mut sent: Vec<std::result::Result<PublishAckFuture, Outcome>> = Vec::with_capacity(n);
         let subjects: Vec<String> = batch.iter().map(|m| m.subject.clone()).collect();
         for m in batch {
+            // A message not handed over stops the batch: one after it must not reach the
+            // stream first. The rest fail with it, unsent.
+            if let Some(Err(failed)) = sent.last() {
+                let failed = failed.clone();
+                sent.push(Err(failed));
+                continue;
+            }
             let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", m.id.as_str());
+            headers.insert("Nats-Msg-Id", m.dedup.as_str());
             for (name, value) in &m.headers {
                 headers.insert(name.as_str(), value.as_str());
             }
             let publish = js.publish_with_headers(m.subject.clone(), headers, m.body.into());
-            let ack = tokio::time::timeout_at(deadline, publish).await;
-            sent.push((m.subject, ack));
+            sent.push(match tokio::time::timeout_at(deadline, publish).await {
+                Err(_) => Err(self.failure(PublishErrorKind::TimedOut, "", &m.subject)),
+                Ok(Err(e)) => Err(self.failure(e.kind(), &e.to_string(), &m.subject)),
+                Ok(Ok(ack)) => Ok(ack),
+            });
         }
         let mut results = Vec::with_capacity(n);
-        for (subject, ack) in sent {
+        for (ack, subject) in sent.into_iter().zip(&subjects) {
             let outcome = match ack {
-                Err(_) => self.failure(PublishErrorKind::TimedOut, "", &subject),
-                Ok(Err(e)) => self.failure(e.kind(), &e.to_string(), &subject),
-                Ok(Ok(ack)) => match tokio::time::timeout_at(deadline, ack).await {
-                    Err(_) => self.failure(PublishErrorKind::TimedOut, "", &subject),
-                    Ok(Err(e)) => self.failure(e.kind(), &e.to_string(), &subject),
+                Err(failed) => failed,
+                Ok(ack) => match tokio::time::timeout_at(deadline, ack).await {
+                    Err(_) => self.failure(PublishErrorKind::TimedOut, "", subject),
+                    Ok(Err(e)) => self.failure(e.kind(), &e.to_string(), subject),
                     Ok(Ok(ack)) => {
                         *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = None;
                         Outcome::Acknowledged {
@@ -181,7 +201,14 @@ impl Nats {
     /// The JetStream context of this link's connection, made now if there is none.
     async fn connected(&self) -> std::result::Result<Context, (u32, String)> {
         if let Some(js) = self.lock().clone() {
-            return Ok(js);
+            // A client that gave up reconnecting is closed for good: a new one is made, and
+            // the credentials file is read again.
+            if js.client().connection_state() != async_nats::connection::State::Disconnected
+                || !self.gave_up()
+            {
+                return Ok(js);
+            }
+            *self.lock() = None;
         }
         check_policy(&self.seeds, &self.settings.policy).await?;
         let trouble = Arc::clone(&self.trouble);
@@ -189,13 +216,18 @@ impl Nats {
             .name(&self.name)
             .connection_timeout(self.settings.connect_timeout)
             .require_tls(self.tls)
-            .max_reconnects(None)
+            .max_reconnects(RECONNECTS)
             .event_callback(move |event| {
                 let trouble = Arc::clone(&trouble);
                 async move {
-                    if let async_nats::Event::ServerError(e) = event {
-                        *trouble.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                    }
+                    let said = match event {
+                        async_nats::Event::ServerError(e) => Some(e.to_string()),
+                        async_nats::Event::ClientError(e) => Some(e.to_string()),
+                        // A new connection: what the last one was told is old news.
+                        async_nats::Event::Connected => None,
+                        _ => return,
+                    };
+                    *trouble.lock().unwrap_or_else(|p| p.into_inner()) = said;
                 }
             });
         if let Some(ca) = &self.settings.ca_file {
@@ -254,6 +286,17 @@ impl Nats {
         Ok(js)
     }
 
+    /// Whether the client said it stopped reconnecting.
+    fn gave_up(&self) -> bool {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            .is_some_and(|t| {
+                t.contains("maximum number of reconnects") || t.contains("max reconnects")
+            })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Context>> {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -274,7 +317,11 @@ impl Nats {
                     .unwrap_or_else(|p| p.into_inner())
                     .clone();
                 match trouble {
-                    Some(t) if t.contains(subject) || t.to_lowercase().contains("permission") => {
+                    Some(t)
+                        if t.contains(&format!("\"{subject}\""))
+                            || t.to_lowercase()
+                                .contains("permissions violation for publish") =>
+                    {
                         (9, format!("the broker refuses: {t}"))
                     }
                     _ => (
@@ -293,6 +340,20 @@ impl Nats {
             _ => (56, format!("the stream refused the message: {said}")),
         };
         Outcome::Failed { code, message }
+    }
+}
+
+impl Drop for Nats {
+    /// Closes the connection, so that a replaced or deleted webhook's link stops reconnecting
+    /// (what it still held was not acknowledged, and goes again through the new link).
+    fn drop(&mut self) {
+        if let Some(js) = self.lock().take() {
+            let client = js.client();
+            super::runtime().spawn(async move {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), client.drain()).await;
+            });
+        }
     }
 }
 
