@@ -412,6 +412,8 @@ fn a_refusing_broker_is_named_in_the_log_and_the_status_and_events_go_once_it_is
     assert!(!log.contains("wrong@"), "the password is not logged: {log}");
     let status = String::from_utf8(nas.cli(&["status"]).stdout).unwrap();
     assert!(status.contains("refused to sign in"), "{status}");
+    let page = overview_page(&nas, &daemon);
+    assert!(page.contains("the broker refused to sign in"), "{page}");
     drop(daemon);
 
     // The right password, but no stream yet.
@@ -434,6 +436,29 @@ fn a_refusing_broker_is_named_in_the_log_and_the_status_and_events_go_once_it_is
     drop(daemon);
     let (messages, _) = dump(dir.path(), &py, "fixed", 3);
     assert_eq!(messages, 3, "the resend is not stored twice");
+}
+
+/// The page's overview as an admin sees it (the user made here on the first call).
+fn overview_page(nas: &Nas, daemon: &Daemon) -> String {
+    let out = nas.cli(&["user", "add", "ana", "--role", "admin"]);
+    assert!(out.status.success(), "{out:?}");
+    let password = String::from_utf8(out.stdout).unwrap();
+    let password = password.lines().last().unwrap().trim().to_owned();
+    let base = daemon.web_url();
+    let signed_in = page_sign_in(&base, "ana", &password);
+    let cookie = signed_in.session.expect("signed in to the page");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    agent
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
 }
 
 /// Debian's mosquitto with persistence, on a loopback port.
@@ -709,6 +734,8 @@ fn a_subject_the_account_may_not_publish_to_is_named_and_its_events_go_once_allo
     assert!(nas.log_entries(&["--status", "2xx"]).is_empty());
     let status = String::from_utf8(nas.cli(&["status"]).stdout).unwrap();
     assert!(status.contains("Permissions Violation"), "{status}");
+    let page = overview_page(&nas, &daemon);
+    assert!(page.contains("Permissions Violation"), "{page}");
     // Allowed now (the server reads its configuration again): both go, in order, once.
     nats.extra = allow("\"files.>\"");
     nats.reload(0);
